@@ -1,0 +1,16 @@
+//! GET /health: a shallow liveness answer. It touches no table, so it costs one cheap
+//! invocation and can be probed often.
+
+
+use shared::http::{self, HeaderValue, StatusCode, header, Endpoint, HandlerResult, Request};
+
+pub fn endpoint() -> Endpoint {
+    Endpoint::new(handle)
+}
+
+pub async fn handle(_request: Request) -> HandlerResult {
+    let body = serde_json::json!({ "status": "ok", "version": env!("CARGO_PKG_VERSION") });
+    let mut response = http::json_response(StatusCode::OK, &body);
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}

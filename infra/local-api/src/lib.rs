@@ -1,0 +1,186 @@
+//! Every route of the route table in one process, on the same handlers the Lambda functions
+//! run. Each request is shaped exactly as API Gateway HTTP API (payload v2) delivers it, and
+//! converted by lambda_http just as in Lambda, so what passes here passes there.
+
+mod event;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::body::Body as AxumBody;
+use axum::extract::{ConnectInfo, State};
+use shared::adapters::dynamodb::{DynamoMessageStore, tables};
+use shared::adapters::memory::MemoryMessageStore;
+use shared::http::{Endpoint, StatusCode};
+use shared::ports::MessageStore;
+use shared::routes::{FALLBACK_FUNCTION, FALLBACK_ROUTE_KEY, ROUTES, Resolution, resolve};
+use shared::Problem;
+
+/// API Gateway refuses payloads over 10 MB before any function sees them.
+pub const GATEWAY_PAYLOAD_LIMIT: usize = 10 * 1024 * 1024;
+
+pub type Error = Box<dyn std::error::Error + Send + Sync>;
+
+#[derive(Debug, Clone)]
+pub enum Backend {
+    /// Everything in process memory; nothing else needed.
+    Memory,
+    /// DynamoDB (and later SQS) reached through the standard AWS environment variables.
+    Aws(AwsOptions),
+}
+
+#[derive(Debug, Clone)]
+pub struct AwsOptions {
+    /// Prepended to each table's local name when its `*_TABLE` variable is not set.
+    pub table_prefix: String,
+    pub create_tables: CreateTables,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CreateTables {
+    /// Only when the DynamoDB endpoint is on this machine: never touch a real account unasked.
+    WhenLocal,
+    Always,
+    Never,
+}
+
+/// What the functions are wired to.
+pub struct Ports {
+    pub messages: Arc<dyn MessageStore>,
+}
+
+impl Ports {
+    pub async fn build(backend: &Backend) -> Result<Self, Error> {
+        match backend {
+            Backend::Memory => Ok(Self { messages: Arc::new(MemoryMessageStore::default()) }),
+            Backend::Aws(options) => {
+                let sdk = shared::aws::sdk_config().await;
+                let dynamodb = shared::aws::dynamodb(&sdk);
+                let table = |spec: &tables::TableSpec| {
+                    shared::config::optional(spec.env_var)
+                        .unwrap_or_else(|| format!("{}{}", options.table_prefix, spec.local_name))
+                };
+                if should_create_tables(options.create_tables) {
+                    for spec in tables::ALL {
+                        tables::ensure_table(&dynamodb, &table(spec), spec).await?;
+                    }
+                }
+                Ok(Self {
+                    messages: Arc::new(DynamoMessageStore::new(dynamodb.clone(), table(&tables::MESSAGES))),
+                })
+            }
+        }
+    }
+}
+
+fn should_create_tables(choice: CreateTables) -> bool {
+    match choice {
+        CreateTables::Always => true,
+        CreateTables::Never => false,
+        CreateTables::WhenLocal => ["AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL"]
+            .iter()
+            .find_map(|name| shared::config::optional(name))
+            .is_some_and(|url| is_loopback_url(&url)),
+    }
+}
+
+fn is_loopback_url(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let host = rest.split(['/', '?']).next().unwrap_or_default();
+    let host = match host.rsplit_once(':') {
+        Some((name, port)) if port.chars().all(|c| c.is_ascii_digit()) => name,
+        _ => host,
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// The handlers by function name, as the route table names them.
+#[derive(Clone)]
+pub struct Functions(Arc<HashMap<&'static str, Endpoint>>);
+
+impl Functions {
+    pub fn new(ports: &Ports) -> Self {
+        let endpoints: HashMap<&'static str, Endpoint> = HashMap::from([
+            ("create-message", create_message::endpoint(ports.messages.clone())),
+            ("get-message", get_message::endpoint(ports.messages.clone())),
+            ("health", health::endpoint()),
+            ("docs", docs::endpoint()),
+            (FALLBACK_FUNCTION, fallback::endpoint()),
+        ]);
+        let functions = Self(Arc::new(endpoints));
+        if let Some(missing) = functions.missing().first() {
+            panic!("the route table names function {missing:?}, which local-api does not serve");
+        }
+        functions
+    }
+
+    /// Functions the route table names that have no handler here; empty when complete.
+    pub fn missing(&self) -> Vec<&'static str> {
+        ROUTES
+            .iter()
+            .map(|route| route.function)
+            .chain([FALLBACK_FUNCTION])
+            .filter(|name| !self.0.contains_key(name))
+            .collect()
+    }
+
+    pub fn names(&self) -> Vec<&'static str> {
+        self.0.keys().copied().collect()
+    }
+}
+
+pub fn router(functions: Functions) -> axum::Router {
+    axum::Router::new().fallback(gateway).with_state(functions)
+}
+
+pub async fn serve(listener: tokio::net::TcpListener, functions: Functions) -> std::io::Result<()> {
+    axum::serve(listener, router(functions).into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await
+}
+
+/// Plays API Gateway: route, build the v2 event, invoke, return the function's response.
+async fn gateway(
+    State(functions): State<Functions>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    request: axum::extract::Request,
+) -> axum::response::Response {
+    let (parts, body) = request.into_parts();
+    let Ok(body) = axum::body::to_bytes(body, GATEWAY_PAYLOAD_LIMIT).await else {
+        return to_axum(Problem::payload_too_large("The request body exceeds the gateway's 10 MB limit").into_response());
+    };
+    let raw_path = parts.uri.path();
+    let (function, route_key, params) = match resolve(parts.method.as_str(), raw_path) {
+        Resolution::Found { route, params } => (route.function, route.key(), params),
+        Resolution::MethodNotAllowed { .. } | Resolution::NotFound => {
+            (FALLBACK_FUNCTION, FALLBACK_ROUTE_KEY.to_owned(), Vec::new())
+        }
+    };
+    let endpoint = functions.0.get(function).expect("every routed function is served (checked at start)");
+    let event = event::api_gateway_v2(&parts, &body, &route_key, &params, peer.ip());
+    let request = match lambda_http::request::from_str(&event.to_string()) {
+        Ok(request) => request,
+        Err(error) => return to_axum(Problem::internal(&error).into_response()),
+    };
+    to_axum(endpoint.call(request).await)
+}
+
+fn to_axum(response: shared::http::Response<shared::http::Body>) -> axum::response::Response {
+    let (parts, body) = response.into_parts();
+    let bytes: Vec<u8> = match body {
+        lambda_http::Body::Empty => Vec::new(),
+        lambda_http::Body::Text(text) => text.into_bytes(),
+        lambda_http::Body::Binary(bytes) => bytes,
+        _ => Vec::new(),
+    };
+    let mut response = axum::response::Response::from_parts(parts, AxumBody::from(bytes));
+    if response.status() == StatusCode::NOT_MODIFIED {
+        response.headers_mut().remove(axum::http::header::CONTENT_LENGTH);
+    }
+    response
+}

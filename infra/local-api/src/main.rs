@@ -1,0 +1,66 @@
+//! `local-api [--port N] [--host ADDR] [--backend memory|aws] [--create-tables]`
+//!
+//! Serves every route on http://127.0.0.1:3000 by default, on the embedded in-memory backend.
+//! `--backend aws` uses DynamoDB/SQS through the standard AWS variables (point them at the
+//! local engines with `AWS_ENDPOINT_URL_DYNAMODB`, …); tables are created only when that
+//! endpoint is on this machine, or with `--create-tables`.
+
+use local_api::{AwsOptions, Backend, CreateTables, Functions, Ports};
+
+const USAGE: &str = "usage: local-api [--port N] [--host ADDR] [--backend memory|aws] [--create-tables]";
+
+struct Args {
+    host: String,
+    port: u16,
+    backend: Backend,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut args = Args { host: "127.0.0.1".into(), port: 3000, backend: Backend::Memory };
+    let mut aws = AwsOptions { table_prefix: String::new(), create_tables: CreateTables::WhenLocal };
+    let mut use_aws = false;
+    let mut argv = std::env::args().skip(1);
+    while let Some(arg) = argv.next() {
+        let mut value = |name: &str| argv.next().ok_or(format!("{name} needs a value\n{USAGE}"));
+        match arg.as_str() {
+            "--port" => args.port = value("--port")?.parse().map_err(|e| format!("--port: {e}"))?,
+            "--host" => args.host = value("--host")?,
+            "--backend" => match value("--backend")?.as_str() {
+                "memory" => use_aws = false,
+                // `dynamodb` is the name the issue tracker and older docs use.
+                "aws" | "dynamodb" => use_aws = true,
+                other => return Err(format!("unknown backend {other:?}\n{USAGE}")),
+            },
+            "--create-tables" => aws.create_tables = CreateTables::Always,
+            "-h" | "--help" => return Err(USAGE.into()),
+            other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
+        }
+    }
+    if use_aws {
+        args.backend = Backend::Aws(aws);
+    }
+    Ok(args)
+}
+
+#[tokio::main]
+async fn main() -> Result<(), local_api::Error> {
+    shared::telemetry::init();
+    let args = match parse_args() {
+        Ok(args) => args,
+        Err(message) => {
+            eprintln!("{message}");
+            std::process::exit(2);
+        }
+    };
+    let ports = Ports::build(&args.backend).await?;
+    let functions = Functions::new(&ports);
+    let listener = tokio::net::TcpListener::bind((args.host.as_str(), args.port)).await?;
+    let backend = match args.backend {
+        Backend::Memory => "memory",
+        Backend::Aws(_) => "aws",
+    };
+    tracing::info!(address = %listener.local_addr()?, backend, "local-api listening");
+    eprintln!("Stratus local API on http://{} ({backend} backend); Ctrl-C stops it", listener.local_addr()?);
+    local_api::serve(listener, functions).await?;
+    Ok(())
+}

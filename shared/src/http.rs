@@ -1,0 +1,185 @@
+//! Request parsing and response building shared by every HTTP function, and the one wrapper
+//! (`Endpoint`) through which Lambda and the local server both call a handler.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Instant;
+
+pub use http::{HeaderValue, StatusCode, header};
+use lambda_http::request::RequestContext;
+pub use lambda_http::{Body, Request, RequestExt, Response};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tracing::Instrument;
+
+use crate::Problem;
+
+pub type HandlerResult = Result<Response<Body>, Problem>;
+type HandlerFuture = Pin<Box<dyn Future<Output = HandlerResult> + Send>>;
+
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// A handler made callable the same way by the Lambda runtime and by the local server.
+#[derive(Clone)]
+pub struct Endpoint(Arc<dyn Fn(Request) -> HandlerFuture + Send + Sync>);
+
+impl Endpoint {
+    pub fn new<F, Fut>(handler: F) -> Self
+    where
+        F: Fn(Request) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = HandlerResult> + Send + 'static,
+    {
+        Self(Arc::new(move |request| Box::pin(handler(request))))
+    }
+
+    /// Runs the handler inside a span carrying the request id, turns a problem into its
+    /// problem+json response, stamps `x-request-id` and logs one line per request.
+    pub async fn call(&self, request: Request) -> Response<Body> {
+        let request_id = request_id(&request);
+        let route = route_key(&request);
+        let span = tracing::info_span!("request", request_id = %request_id);
+        let started = Instant::now();
+        let handled = (self.0)(request).instrument(span.clone()).await;
+        let mut response = handled.unwrap_or_else(Problem::into_response);
+        if let Ok(value) = HeaderValue::from_str(&request_id) {
+            response.headers_mut().insert(REQUEST_ID_HEADER, value);
+        }
+        span.in_scope(|| {
+            tracing::info!(
+                route = %route,
+                status = response.status().as_u16(),
+                duration_us = started.elapsed().as_micros() as u64,
+                "request handled"
+            )
+        });
+        response
+    }
+}
+
+/// The Lambda entry point of an HTTP function: call once from `main` after building state.
+pub async fn run(endpoint: Endpoint) -> Result<(), lambda_http::Error> {
+    lambda_http::run(lambda_http::service_fn(move |request: Request| {
+        let endpoint = endpoint.clone();
+        async move { Ok::<_, Infallible>(endpoint.call(request).await) }
+    }))
+    .await
+}
+
+/// API Gateway's request id, so a client's `x-request-id` finds the matching log lines.
+pub fn request_id(request: &Request) -> String {
+    match request.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(context)) => context.request_id.clone(),
+        _ => None,
+    }
+    .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
+}
+
+fn route_key(request: &Request) -> String {
+    match request.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(context)) => context.route_key.clone(),
+        _ => None,
+    }
+    .unwrap_or_else(|| format!("{} {}", request.method(), request.uri().path()))
+}
+
+/// The caller's address as API Gateway saw it. Never a client-supplied header.
+pub fn source_ip(request: &Request) -> Option<std::net::IpAddr> {
+    match request.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(context)) => context.http.source_ip.as_deref()?.parse().ok(),
+        _ => None,
+    }
+}
+
+/// A path parameter of the matched route. Its absence is a routing bug, not a client mistake.
+pub fn path_param(request: &Request, name: &str) -> Result<String, Problem> {
+    request
+        .path_parameters_ref()
+        .and_then(|params| params.first(name))
+        .map(str::to_owned)
+        .ok_or_else(|| Problem::internal(&format!("route has no path parameter {name:?}")))
+}
+
+pub fn header_str<'a>(request: &'a Request, name: header::HeaderName) -> Option<&'a str> {
+    request.headers().get(name).and_then(|value| value.to_str().ok())
+}
+
+/// Reads a JSON request body: Content-Type must be JSON (415), the body at most `limit` bytes
+/// (413), and it must parse into `T` (400, naming the offending field where there is one).
+pub fn json_body<T: DeserializeOwned>(request: &Request, limit: usize) -> Result<T, Problem> {
+    require_json_content_type(request)?;
+    let bytes: &[u8] = request.body().as_ref();
+    if bytes.len() > limit {
+        return Err(Problem::payload_too_large(format!(
+            "The request body is {} bytes; this endpoint accepts at most {limit}",
+            bytes.len()
+        )));
+    }
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(Problem::bad_request("The request body is empty; a JSON object is expected"));
+    }
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let parsed = serde_path_to_error::deserialize(&mut deserializer)
+        .map_err(|error| (error.path().to_string(), error.into_inner()))
+        .and_then(|value| deserializer.end().map(|()| value).map_err(|e| (".".to_owned(), e)));
+    parsed.map_err(|(path, inner)| {
+        if !inner.is_data() {
+            return Problem::bad_request(format!("The request body is not valid JSON: {inner}"));
+        }
+        let message = strip_position(&inner.to_string());
+        let field = if path == "." { missing_field(&message) } else { Some(path) };
+        match field {
+            Some(field) => Problem::bad_request("The request body has invalid fields")
+                .with_field_error(field, message),
+            // Serde names the Rust type here ("expected struct …"): say it in API terms.
+            None => Problem::bad_request("The request body must be a JSON object with the documented fields"),
+        }
+    })
+}
+
+fn require_json_content_type(request: &Request) -> Result<(), Problem> {
+    let Some(value) = header_str(request, header::CONTENT_TYPE) else {
+        return Err(Problem::unsupported_media_type(
+            "Content-Type is missing; send application/json",
+        ));
+    };
+    let mut parts = value.split(';');
+    let essence = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
+    let json = essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"));
+    let utf8 = parts.all(|param| match param.split_once('=') {
+        Some((name, value)) if name.trim().eq_ignore_ascii_case("charset") => {
+            value.trim().trim_matches('"').eq_ignore_ascii_case("utf-8")
+        }
+        _ => true,
+    });
+    if json && utf8 {
+        Ok(())
+    } else {
+        Err(Problem::unsupported_media_type(format!(
+            "Content-Type {value:?} is not accepted; send application/json (UTF-8)"
+        )))
+    }
+}
+
+/// serde_json appends " at line 1 column 9"; the field name says more to an API user.
+fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(at) => message[..at].to_owned(),
+        None => message.to_owned(),
+    }
+}
+
+fn missing_field(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("missing field `")?;
+    Some(rest[..rest.find('`')?].to_owned())
+}
+
+pub fn json_response<T: Serialize>(status: StatusCode, body: &T) -> Response<Body> {
+    Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::Text(serde_json::to_string(body).expect("response types always serialize")))
+        .expect("static parts are valid")
+}

@@ -1,0 +1,14 @@
+//! What more than one Stratus function needs: domain types, ports and their adapters,
+//! HTTP helpers, the route table, configuration and telemetry.
+
+pub mod adapters;
+pub mod aws;
+pub mod config;
+pub mod domain;
+pub mod http;
+pub mod ports;
+pub mod problem;
+pub mod routes;
+pub mod telemetry;
+
+pub use problem::Problem;

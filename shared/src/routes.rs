@@ -1,0 +1,122 @@
+//! The route table: the one list of (method, path, function) that the local server is built
+//! from and that template.yaml and the OpenAPI document are checked against.
+
+use percent_encoding::percent_decode_str;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Route {
+    pub method: &'static str,
+    /// API Gateway syntax: literal segments and `{name}` parameters.
+    pub path: &'static str,
+    /// The crate under `functions/` (and the binary) that serves the route.
+    pub function: &'static str,
+}
+
+impl Route {
+    /// API Gateway's route key, e.g. `GET /messages/{digest}`.
+    pub fn key(&self) -> String {
+        format!("{} {}", self.method, self.path)
+    }
+}
+
+pub const ROUTES: &[Route] = &[
+    Route { method: "POST", path: "/messages", function: "create-message" },
+    Route { method: "GET", path: "/messages/{digest}", function: "get-message" },
+    Route { method: "GET", path: "/health", function: "health" },
+    Route { method: "GET", path: "/openapi.json", function: "docs" },
+    Route { method: "GET", path: "/docs", function: "docs" },
+];
+
+/// Serves API Gateway's `$default` route: every request the table does not match.
+pub const FALLBACK_FUNCTION: &str = "fallback";
+pub const FALLBACK_ROUTE_KEY: &str = "$default";
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Resolution {
+    Found { route: &'static Route, params: Vec<(&'static str, String)> },
+    /// The path exists but not with this method; carries the methods it has.
+    MethodNotAllowed { allowed: Vec<&'static str> },
+    NotFound,
+}
+
+/// Matches a raw (still percent-encoded) request path against the table, as API Gateway does:
+/// segment by segment, a `{name}` taking one whole non-empty segment, percent-decoded.
+pub fn resolve(method: &str, raw_path: &str) -> Resolution {
+    let mut allowed = Vec::new();
+    for route in ROUTES {
+        let Some(params) = match_path(route.path, raw_path) else { continue };
+        if route.method.eq_ignore_ascii_case(method) {
+            return Resolution::Found { route, params };
+        }
+        allowed.push(route.method);
+    }
+    if allowed.is_empty() {
+        Resolution::NotFound
+    } else {
+        Resolution::MethodNotAllowed { allowed }
+    }
+}
+
+fn match_path(template: &'static str, raw_path: &str) -> Option<Vec<(&'static str, String)>> {
+    let mut wanted = template.split('/');
+    let mut given = raw_path.split('/');
+    let mut params = Vec::new();
+    loop {
+        match (wanted.next(), given.next()) {
+            (None, None) => return Some(params),
+            (Some(want), Some(got)) => {
+                if let Some(name) = want.strip_prefix('{').and_then(|w| w.strip_suffix('}')) {
+                    if got.is_empty() {
+                        return None;
+                    }
+                    params.push((name, percent_decode_str(got).decode_utf8_lossy().into_owned()));
+                } else if want != got {
+                    return None;
+                }
+            }
+            _ => return None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolves_literal_and_parameter_paths() {
+        let Resolution::Found { route, params } = resolve("GET", "/messages/abc") else {
+            panic!("expected a match")
+        };
+        assert_eq!(route.function, "get-message");
+        assert_eq!(params, vec![("digest", "abc".to_owned())]);
+        assert!(matches!(resolve("POST", "/messages"), Resolution::Found { .. }));
+    }
+
+    #[test]
+    fn parameters_are_decoded_but_stay_one_segment() {
+        let Resolution::Found { params, .. } = resolve("GET", "/messages/%2e%2e%2f") else {
+            panic!("expected a match")
+        };
+        assert_eq!(params[0].1, "../");
+        assert_eq!(resolve("GET", "/messages/a/b"), Resolution::NotFound);
+        assert_eq!(resolve("GET", "/messages/"), Resolution::NotFound);
+    }
+
+    #[test]
+    fn wrong_method_is_told_apart_from_unknown_path() {
+        assert_eq!(
+            resolve("DELETE", "/messages"),
+            Resolution::MethodNotAllowed { allowed: vec!["POST"] }
+        );
+        assert_eq!(resolve("GET", "/nowhere"), Resolution::NotFound);
+    }
+
+    #[test]
+    fn table_has_no_duplicate_route_keys() {
+        let mut keys: Vec<_> = ROUTES.iter().map(Route::key).collect();
+        keys.sort();
+        keys.dedup();
+        assert_eq!(keys.len(), ROUTES.len());
+    }
+}
