@@ -119,6 +119,14 @@ pub fn json_body<T: DeserializeOwned>(request: &Request, limit: usize) -> Result
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(Problem::bad_request("The request body is empty; a JSON object is expected"));
     }
+    // Serde's derived structs also accept a JSON array of their fields in order; the API
+    // promises objects only.
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(match serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
+            Ok(_) => Problem::bad_request("The request body must be a JSON object"),
+            Err(error) => Problem::bad_request(format!("The request body is not valid JSON: {error}")),
+        });
+    }
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     let parsed = serde_path_to_error::deserialize(&mut deserializer)
         .map_err(|error| (error.path().to_string(), error.into_inner()))
@@ -130,8 +138,9 @@ pub fn json_body<T: DeserializeOwned>(request: &Request, limit: usize) -> Result
         let message = strip_position(&inner.to_string());
         let field = if path == "." { missing_field(&message) } else { Some(path) };
         match field {
-            Some(field) => Problem::bad_request("The request body has invalid fields")
-                .with_field_error(field, message),
+            Some(field) => {
+                Problem::bad_request("The request body has invalid fields").with_field_error(field, message)
+            }
             // Serde names the Rust type here ("expected struct …"): say it in API terms.
             None => Problem::bad_request("The request body must be a JSON object with the documented fields"),
         }
@@ -140,14 +149,12 @@ pub fn json_body<T: DeserializeOwned>(request: &Request, limit: usize) -> Result
 
 fn require_json_content_type(request: &Request) -> Result<(), Problem> {
     let Some(value) = header_str(request, header::CONTENT_TYPE) else {
-        return Err(Problem::unsupported_media_type(
-            "Content-Type is missing; send application/json",
-        ));
+        return Err(Problem::unsupported_media_type("Content-Type is missing; send application/json"));
     };
     let mut parts = value.split(';');
     let essence = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
-    let json = essence == "application/json"
-        || (essence.starts_with("application/") && essence.ends_with("+json"));
+    let json =
+        essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"));
     let utf8 = parts.all(|param| match param.split_once('=') {
         Some((name, value)) if name.trim().eq_ignore_ascii_case("charset") => {
             value.trim().trim_matches('"').eq_ignore_ascii_case("utf-8")

@@ -60,10 +60,8 @@ impl Problem {
 
     pub fn method_not_allowed(allowed: &[&str]) -> Self {
         let allow = allowed.join(", ");
-        let problem = Self::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            format!("This resource supports only: {allow}"),
-        );
+        let problem =
+            Self::new(StatusCode::METHOD_NOT_ALLOWED, format!("This resource supports only: {allow}"));
         match HeaderValue::from_str(&allow) {
             Ok(value) => problem.with_header(header::ALLOW, value),
             Err(_) => problem,

@@ -33,9 +33,14 @@ pub const FALLBACK_ROUTE_KEY: &str = "$default";
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum Resolution {
-    Found { route: &'static Route, params: Vec<(&'static str, String)> },
+    Found {
+        route: &'static Route,
+        params: Vec<(&'static str, String)>,
+    },
     /// The path exists but not with this method; carries the methods it has.
-    MethodNotAllowed { allowed: Vec<&'static str> },
+    MethodNotAllowed {
+        allowed: Vec<&'static str>,
+    },
     NotFound,
 }
 
@@ -50,11 +55,7 @@ pub fn resolve(method: &str, raw_path: &str) -> Resolution {
         }
         allowed.push(route.method);
     }
-    if allowed.is_empty() {
-        Resolution::NotFound
-    } else {
-        Resolution::MethodNotAllowed { allowed }
-    }
+    if allowed.is_empty() { Resolution::NotFound } else { Resolution::MethodNotAllowed { allowed } }
 }
 
 fn match_path(template: &'static str, raw_path: &str) -> Option<Vec<(&'static str, String)>> {
@@ -105,10 +106,7 @@ mod tests {
 
     #[test]
     fn wrong_method_is_told_apart_from_unknown_path() {
-        assert_eq!(
-            resolve("DELETE", "/messages"),
-            Resolution::MethodNotAllowed { allowed: vec!["POST"] }
-        );
+        assert_eq!(resolve("DELETE", "/messages"), Resolution::MethodNotAllowed { allowed: vec!["POST"] });
         assert_eq!(resolve("GET", "/nowhere"), Resolution::NotFound);
     }
 

@@ -1,1 +1,155 @@
+//! Harness for the end-to-end suites: local-api on a free loopback port, on either backend.
+//!
+//! The DynamoDB backend needs DynamoDB Local: `make test` starts it and exports
+//! `AWS_ENDPOINT_URL_DYNAMODB`. Without it these tests fail loudly rather than skip, so a
+//! green run always means both backends were exercised.
 
+pub use local_api::Ports;
+use local_api::{AwsOptions, CreateTables, Functions};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Memory,
+    DynamoDb,
+}
+
+/// Runs each named `async fn(Backend)` once per backend, as `memory::name` and `dynamodb::name`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($test:ident),* $(,)?) => {
+        mod memory {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() { super::$test($crate::Backend::Memory).await }
+            )*
+        }
+        mod dynamodb {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() { super::$test($crate::Backend::DynamoDb).await }
+            )*
+        }
+    };
+}
+
+/// The local DynamoDB endpoint, or a failure that says how to get one.
+pub fn require_local_engines() {
+    let endpoint = std::env::var("AWS_ENDPOINT_URL_DYNAMODB").unwrap_or_default();
+    assert!(
+        endpoint.starts_with("http://127.0.0.1") || endpoint.starts_with("http://localhost"),
+        "AWS_ENDPOINT_URL_DYNAMODB must point at DynamoDB Local on loopback (got {endpoint:?}); \
+         run the suite with `make test`, or `infra/local/engines.sh run -- cargo test`"
+    );
+}
+
+/// Table names unique to one test, so tests share the engine but never each other's data.
+pub fn unique_prefix() -> String {
+    format!("t{}-", &uuid::Uuid::new_v4().simple().to_string()[..12])
+}
+
+pub async fn ports(backend: Backend) -> Ports {
+    let backend = match backend {
+        Backend::Memory => local_api::Backend::Memory,
+        Backend::DynamoDb => {
+            require_local_engines();
+            local_api::Backend::Aws(AwsOptions {
+                table_prefix: unique_prefix(),
+                create_tables: CreateTables::Always,
+            })
+        }
+    };
+    Ports::build(&backend).await.expect("ports build against the local engines")
+}
+
+/// A running local-api. Stops when dropped.
+pub struct Api {
+    pub base: String,
+    pub http: reqwest::Client,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Api {
+    pub async fn start(backend: Backend) -> Self {
+        Self::start_with(ports(backend).await).await
+    }
+
+    pub async fn start_with(ports: Ports) -> Self {
+        let functions = Functions::new(&ports);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a free port");
+        let base = format!("http://{}", listener.local_addr().expect("bound"));
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(local_api::serve(listener, functions, async {
+            let _ = stopped.await;
+        }));
+        let http = reqwest::Client::builder().no_proxy().build().expect("client builds");
+        Self { base, http, stop: Some(stop) }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        Reply::from(self.http.get(self.url(path)).send().await.expect("request sent")).await
+    }
+
+    pub async fn post_json(&self, path: &str, body: &serde_json::Value) -> Reply {
+        self.post_raw(path, "application/json", body.to_string().into_bytes()).await
+    }
+
+    pub async fn post_raw(&self, path: &str, content_type: &str, body: Vec<u8>) -> Reply {
+        let request = self.http.post(self.url(path)).header("content-type", content_type).body(body);
+        Reply::from(request.send().await.expect("request sent")).await
+    }
+
+    pub async fn send(&self, request: reqwest::RequestBuilder) -> Reply {
+        Reply::from(request.send().await.expect("request sent")).await
+    }
+}
+
+impl Drop for Api {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// A response read whole, with helpers for the checks every suite makes.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    async fn from(response: reqwest::Response) -> Self {
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let body = response.bytes().await.expect("body read").to_vec();
+        Self { status, headers, body }
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("body is not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+
+    /// Asserts an RFC 9457 problem with this status and returns its body.
+    pub fn problem(&self, status: u16) -> serde_json::Value {
+        assert_eq!(self.status, status, "body: {}", String::from_utf8_lossy(&self.body));
+        assert_eq!(self.header("content-type"), Some("application/problem+json"));
+        assert!(self.header("x-request-id").is_some_and(|id| !id.is_empty()));
+        let body = self.json();
+        assert_eq!(body["status"], status);
+        assert_eq!(body["type"], "about:blank");
+        assert!(body["title"].as_str().is_some_and(|t| !t.is_empty()), "{body}");
+        assert!(body["detail"].as_str().is_some_and(|d| !d.is_empty()), "{body}");
+        body
+    }
+}

@@ -2,11 +2,10 @@
 
 use std::sync::Arc;
 
-
 use serde::Deserialize;
 use shared::Problem;
 use shared::domain::{Message, StoredMessage};
-use shared::http::{self, HeaderValue, StatusCode, header, Endpoint, HandlerResult, Request};
+use shared::http::{self, Endpoint, HandlerResult, HeaderValue, Request, StatusCode, header};
 use shared::ports::{MessageStore, PutOutcome};
 
 /// JSON may escape one byte of a message as six (`\u0001`), so the body that carries the

@@ -1,9 +1,10 @@
 //! GET /openapi.json and GET /docs: the API's OpenAPI 3.1 document and a Swagger UI page for it.
 //! A test checks that the document lists exactly the routes of the route table.
 
-
 use shared::Problem;
-use shared::http::{Body, Endpoint, HeaderValue, StatusCode, header, HandlerResult, Request, RequestExt, Response};
+use shared::http::{
+    Body, Endpoint, HandlerResult, HeaderValue, Request, RequestExt, Response, StatusCode, header,
+};
 
 pub const OPENAPI_JSON: &str = include_str!("../openapi.json");
 

@@ -2,10 +2,9 @@
 
 use std::sync::Arc;
 
-
 use shared::Problem;
 use shared::domain::Digest;
-use shared::http::{self, HeaderValue, StatusCode, header, Body, Endpoint, HandlerResult, Request, Response};
+use shared::http::{self, Body, Endpoint, HandlerResult, HeaderValue, Request, Response, StatusCode, header};
 use shared::ports::MessageStore;
 
 /// Content-addressed means immutable: a digest's message never changes, so any cache
@@ -44,9 +43,7 @@ pub async fn handle(store: &dyn MessageStore, request: Request) -> HandlerResult
 
 /// RFC 9110 If-None-Match: `*` or a list of entity tags, compared weakly.
 fn if_none_match(request: &Request, etag: &str) -> bool {
-    request.headers().get_all(header::IF_NONE_MATCH).iter().filter_map(|v| v.to_str().ok()).any(
-        |list| {
-            list.split(',').map(str::trim).any(|tag| tag == "*" || tag.trim_start_matches("W/") == etag)
-        },
-    )
+    request.headers().get_all(header::IF_NONE_MATCH).iter().filter_map(|v| v.to_str().ok()).any(|list| {
+        list.split(',').map(str::trim).any(|tag| tag == "*" || tag.trim_start_matches("W/") == etag)
+    })
 }

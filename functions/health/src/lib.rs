@@ -1,8 +1,7 @@
 //! GET /health: a shallow liveness answer. It touches no table, so it costs one cheap
 //! invocation and can be probed often.
 
-
-use shared::http::{self, HeaderValue, StatusCode, header, Endpoint, HandlerResult, Request};
+use shared::http::{self, Endpoint, HandlerResult, HeaderValue, Request, StatusCode, header};
 
 pub fn endpoint() -> Endpoint {
     Endpoint::new(handle)

@@ -56,9 +56,8 @@ pub fn api_gateway_v2(
         Err(_) => (Value::String(base64::engine::general_purpose::STANDARD.encode(body)), true),
     };
     let now = time::OffsetDateTime::now_utc();
-    let time_format = time::macros::format_description!(
-        "[day]/[month repr:short]/[year]:[hour]:[minute]:[second] +0000"
-    );
+    let time_format =
+        time::macros::format_description!("[day]/[month repr:short]/[year]:[hour]:[minute]:[second] +0000");
     let path_params: Map<String, Value> =
         path_params.iter().map(|(k, v)| ((*k).to_owned(), Value::String(v.clone()))).collect();
     let user_agent = parts.headers.get(axum::http::header::USER_AGENT).and_then(|v| v.to_str().ok());

@@ -10,12 +10,12 @@ use std::sync::Arc;
 
 use axum::body::Body as AxumBody;
 use axum::extract::{ConnectInfo, State};
+use shared::Problem;
 use shared::adapters::dynamodb::{DynamoMessageStore, tables};
 use shared::adapters::memory::MemoryMessageStore;
 use shared::http::{Endpoint, StatusCode};
 use shared::ports::MessageStore;
 use shared::routes::{FALLBACK_FUNCTION, FALLBACK_ROUTE_KEY, ROUTES, Resolution, resolve};
-use shared::Problem;
 
 /// API Gateway refuses payloads over 10 MB before any function sees them.
 pub const GATEWAY_PAYLOAD_LIMIT: usize = 10 * 1024 * 1024;
@@ -136,11 +136,13 @@ pub fn router(functions: Functions) -> axum::Router {
     axum::Router::new().fallback(gateway).with_state(functions)
 }
 
-pub async fn serve(listener: tokio::net::TcpListener, functions: Functions) -> std::io::Result<()> {
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    functions: Functions,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     axum::serve(listener, router(functions).into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
+        .with_graceful_shutdown(shutdown)
         .await
 }
 
@@ -152,7 +154,9 @@ async fn gateway(
 ) -> axum::response::Response {
     let (parts, body) = request.into_parts();
     let Ok(body) = axum::body::to_bytes(body, GATEWAY_PAYLOAD_LIMIT).await else {
-        return to_axum(Problem::payload_too_large("The request body exceeds the gateway's 10 MB limit").into_response());
+        return to_axum(
+            Problem::payload_too_large("The request body exceeds the gateway's 10 MB limit").into_response(),
+        );
     };
     let raw_path = parts.uri.path();
     let (function, route_key, params) = match resolve(parts.method.as_str(), raw_path) {

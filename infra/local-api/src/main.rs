@@ -61,6 +61,9 @@ async fn main() -> Result<(), local_api::Error> {
     };
     tracing::info!(address = %listener.local_addr()?, backend, "local-api listening");
     eprintln!("Stratus local API on http://{} ({backend} backend); Ctrl-C stops it", listener.local_addr()?);
-    local_api::serve(listener, functions).await?;
+    local_api::serve(listener, functions, async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await?;
     Ok(())
 }
