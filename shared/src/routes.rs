@@ -48,14 +48,24 @@ pub enum Resolution {
 /// segment by segment, a `{name}` taking one whole non-empty segment, percent-decoded.
 pub fn resolve(method: &str, raw_path: &str) -> Resolution {
     let mut allowed = Vec::new();
+    let mut best: Option<(&'static Route, Vec<(&'static str, String)>)> = None;
     for route in ROUTES {
         let Some(params) = match_path(route.path, raw_path) else { continue };
-        if route.method.eq_ignore_ascii_case(method) {
-            return Resolution::Found { route, params };
+        if !route.method.eq_ignore_ascii_case(method) {
+            allowed.push(route.method);
+            continue;
         }
-        allowed.push(route.method);
+        // As API Gateway does: a literal segment beats a parameter (`/users/me` before
+        // `/users/{username}`), whatever the order of the table.
+        if best.as_ref().is_none_or(|(_, best_params)| params.len() < best_params.len()) {
+            best = Some((route, params));
+        }
     }
-    if allowed.is_empty() { Resolution::NotFound } else { Resolution::MethodNotAllowed { allowed } }
+    match best {
+        Some((route, params)) => Resolution::Found { route, params },
+        None if allowed.is_empty() => Resolution::NotFound,
+        None => Resolution::MethodNotAllowed { allowed },
+    }
 }
 
 fn match_path(template: &'static str, raw_path: &str) -> Option<Vec<(&'static str, String)>> {
