@@ -3,6 +3,7 @@
 
 pub mod adapters;
 pub mod aws;
+pub mod clock;
 pub mod config;
 pub mod domain;
 pub mod http;

@@ -40,3 +40,118 @@ pub trait MessageStore: Send + Sync {
 
     async fn get(&self, digest: &Digest) -> Result<Option<Message>, StoreError>;
 }
+
+use time::OffsetDateTime;
+
+use crate::domain::{PasswordHash, Role, User, Username};
+
+#[derive(Debug, thiserror::Error)]
+pub enum CreateUserError {
+    #[error("username taken")]
+    UsernameTaken,
+    #[error("email taken")]
+    EmailTaken,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// One page of a listing and where the next starts, if anywhere.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next: Option<Username>,
+}
+
+#[async_trait]
+pub trait UserStore: Send + Sync {
+    /// Creates the user if neither its username nor its email (case-insensitively) is taken.
+    /// Atomic: of N concurrent creations of one name exactly one succeeds.
+    async fn create(&self, user: &User) -> Result<(), CreateUserError>;
+
+    async fn get(&self, username: &Username) -> Result<Option<User>, StoreError>;
+
+    /// Stamps `last_login`, and replaces the password hash when its parameters were outdated.
+    async fn record_login(
+        &self,
+        username: &Username,
+        at: OffsetDateTime,
+        rehashed: Option<&PasswordHash>,
+    ) -> Result<(), StoreError>;
+
+    /// Returns false when there is no such user.
+    async fn set_role(&self, username: &Username, role: Role) -> Result<bool, StoreError>;
+
+    /// Users in a stable order, `limit` at most, starting after `after`.
+    async fn list(&self, limit: usize, after: Option<&Username>) -> Result<Page<User>, StoreError>;
+}
+
+/// A refresh token as stored: only its SHA-256, never the token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshRecord {
+    pub token_hash: [u8; 32],
+    pub username: Username,
+    /// Every token rotated from one login shares the family; reuse of a spent one revokes it.
+    pub family: uuid::Uuid,
+    pub expires_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Spend {
+    /// The token was live and is now spent; here is what it was issued for.
+    Spent(RefreshRecord),
+    /// The token had been spent before: a replay, so its family must be revoked.
+    Replayed(RefreshRecord),
+    /// No such token, or it has expired.
+    Unknown,
+}
+
+#[async_trait]
+pub trait RefreshTokenStore: Send + Sync {
+    async fn insert(&self, record: &RefreshRecord) -> Result<(), StoreError>;
+
+    /// Marks the token spent, atomically: of two concurrent spends one gets `Spent` and the
+    /// other `Replayed`.
+    async fn spend(&self, token_hash: &[u8; 32], now: OffsetDateTime) -> Result<Spend, StoreError>;
+
+    /// Revokes every token of the family, present and future, until `until`.
+    async fn revoke_family(&self, family: uuid::Uuid, until: OffsetDateTime) -> Result<(), StoreError>;
+
+    async fn is_family_revoked(&self, family: uuid::Uuid, now: OffsetDateTime) -> Result<bool, StoreError>;
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    pub max_hits: u32,
+    pub window: time::Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RateDecision {
+    Allowed,
+    Limited { retry_after: time::Duration },
+}
+
+#[async_trait]
+pub trait RateLimiter: Send + Sync {
+    /// Counts one hit against `key` in the fixed window that holds `now`.
+    async fn hit(&self, key: &str, limit: RateLimit, now: OffsetDateTime)
+    -> Result<RateDecision, StoreError>;
+}
+
+/// Signs JWS signing input with the private key. On AWS the key never leaves KMS.
+#[async_trait]
+pub trait TokenSigner: Send + Sync {
+    /// The `kid` verifiers know this key by.
+    fn key_id(&self) -> &str;
+
+    /// ES256: the raw 64-byte `r || s` signature of SHA-256(message).
+    async fn sign(&self, message: &[u8]) -> Result<Vec<u8>, StoreError>;
+}
+
+/// Fixed-window arithmetic shared by every RateLimiter adapter.
+pub fn rate_window(limit: RateLimit, now: OffsetDateTime) -> (i64, OffsetDateTime) {
+    let seconds = limit.window.whole_seconds().max(1);
+    let index = now.unix_timestamp().div_euclid(seconds);
+    let ends = OffsetDateTime::from_unix_timestamp((index + 1) * seconds).unwrap_or(now);
+    (index, ends)
+}

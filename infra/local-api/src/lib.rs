@@ -11,10 +11,15 @@ use std::sync::Arc;
 use axum::body::Body as AxumBody;
 use axum::extract::{ConnectInfo, State};
 use shared::Problem;
-use shared::adapters::dynamodb::{DynamoMessageStore, tables};
-use shared::adapters::memory::MemoryMessageStore;
+use shared::adapters::dynamodb::{
+    DynamoMessageStore, DynamoRateLimiter, DynamoRefreshTokenStore, DynamoUserStore, tables,
+};
+use shared::adapters::memory::{
+    MemoryMessageStore, MemoryRateLimiter, MemoryRefreshTokenStore, MemoryUserStore,
+};
+use shared::clock::{Clock, SystemClock};
 use shared::http::{Endpoint, StatusCode};
-use shared::ports::MessageStore;
+use shared::ports::{MessageStore, RateLimiter, RefreshTokenStore, UserStore};
 use shared::routes::{FALLBACK_FUNCTION, FALLBACK_ROUTE_KEY, ROUTES, Resolution, resolve};
 
 /// API Gateway refuses payloads over 10 MB before any function sees them.
@@ -48,12 +53,22 @@ pub enum CreateTables {
 /// What the functions are wired to.
 pub struct Ports {
     pub messages: Arc<dyn MessageStore>,
+    pub users: Arc<dyn UserStore>,
+    pub refresh_tokens: Arc<dyn RefreshTokenStore>,
+    pub rate_limiter: Arc<dyn RateLimiter>,
+    pub clock: Arc<dyn Clock>,
 }
 
 impl Ports {
     pub async fn build(backend: &Backend) -> Result<Self, Error> {
         match backend {
-            Backend::Memory => Ok(Self { messages: Arc::new(MemoryMessageStore::default()) }),
+            Backend::Memory => Ok(Self {
+                messages: Arc::new(MemoryMessageStore::default()),
+                users: Arc::new(MemoryUserStore::default()),
+                refresh_tokens: Arc::new(MemoryRefreshTokenStore::default()),
+                rate_limiter: Arc::new(MemoryRateLimiter::default()),
+                clock: Arc::new(SystemClock),
+            }),
             Backend::Aws(options) => {
                 let sdk = shared::aws::sdk_config().await;
                 let dynamodb = shared::aws::dynamodb(&sdk);
@@ -68,6 +83,16 @@ impl Ports {
                 }
                 Ok(Self {
                     messages: Arc::new(DynamoMessageStore::new(dynamodb.clone(), table(&tables::MESSAGES))),
+                    users: Arc::new(DynamoUserStore::new(dynamodb.clone(), table(&tables::USERS))),
+                    refresh_tokens: Arc::new(DynamoRefreshTokenStore::new(
+                        dynamodb.clone(),
+                        table(&tables::REFRESH_TOKENS),
+                    )),
+                    rate_limiter: Arc::new(DynamoRateLimiter::new(
+                        dynamodb.clone(),
+                        table(&tables::RATE_LIMITS),
+                    )),
+                    clock: Arc::new(SystemClock),
                 })
             }
         }

@@ -1,9 +1,15 @@
 //! DynamoDB adapters. One table per aggregate, so each function's IAM policy names only its own.
 
 mod messages;
+mod rate_limits;
+mod refresh_tokens;
 pub mod tables;
+mod users;
 
 pub use messages::DynamoMessageStore;
+pub use rate_limits::DynamoRateLimiter;
+pub use refresh_tokens::DynamoRefreshTokenStore;
+pub use users::DynamoUserStore;
 
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 
@@ -17,6 +23,7 @@ const RETRYABLE_CODES: &[&str] = &[
     "InternalServerError",
     "ServiceUnavailable",
     "LimitExceededException",
+    "TransactionConflictException",
 ];
 
 pub(crate) fn store_error<E, R>(error: SdkError<E, R>) -> StoreError

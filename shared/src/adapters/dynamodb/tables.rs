@@ -27,7 +27,28 @@ pub const MESSAGES: TableSpec = TableSpec {
     ttl_attribute: None,
 };
 
-pub const ALL: &[TableSpec] = &[MESSAGES];
+/// Users under `USER#<username>`, and one `EMAIL#<lower-case email>` guard item per user that
+/// makes email uniqueness a condition DynamoDB enforces.
+pub const USERS: TableSpec =
+    TableSpec { env_var: "USERS_TABLE", local_name: "users", partition_key: "pk", ttl_attribute: None };
+
+/// `TOKEN#<sha256>` per refresh token and `FAMILY#<id>` per revoked family; both expire by TTL.
+pub const REFRESH_TOKENS: TableSpec = TableSpec {
+    env_var: "REFRESH_TOKENS_TABLE",
+    local_name: "refresh-tokens",
+    partition_key: "pk",
+    ttl_attribute: Some("expires_at"),
+};
+
+/// One counter per key and fixed window, expiring by TTL.
+pub const RATE_LIMITS: TableSpec = TableSpec {
+    env_var: "RATE_LIMITS_TABLE",
+    local_name: "rate-limits",
+    partition_key: "pk",
+    ttl_attribute: Some("expires_at"),
+};
+
+pub const ALL: &[TableSpec] = &[MESSAGES, USERS, REFRESH_TOKENS, RATE_LIMITS];
 
 /// Creates the table if it does not exist. For local engines and tests only: on AWS the
 /// template owns every table.

@@ -1,0 +1,217 @@
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use super::{corrupt, store_error};
+use crate::domain::{PasswordHash, Role, User, Username};
+use crate::ports::{CreateUserError, Page, StoreError, UserStore};
+
+pub struct DynamoUserStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoUserStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self { client, table: table.into() }
+    }
+}
+
+type Item = HashMap<String, AttributeValue>;
+
+const USER_PREFIX: &str = "USER#";
+const EMAIL_PREFIX: &str = "EMAIL#";
+/// Concurrent registrations touching the same items can cancel each other's transactions;
+/// a retry then meets the winner's item and fails its condition as it should.
+const TRANSACTION_ATTEMPTS: u32 = 6;
+const SCAN_PAGE: i32 = 100;
+
+fn user_key(username: &Username) -> HashMap<String, AttributeValue> {
+    HashMap::from([("pk".to_owned(), AttributeValue::S(format!("{USER_PREFIX}{username}")))])
+}
+
+#[derive(Serialize, Deserialize)]
+struct UserItem {
+    pk: String,
+    #[serde(flatten)]
+    user: User,
+}
+
+#[derive(Serialize)]
+struct EmailGuardItem<'a> {
+    pk: String,
+    username: &'a Username,
+}
+
+fn put(table: &str, item: HashMap<String, AttributeValue>) -> TransactWriteItem {
+    let put = Put::builder()
+        .table_name(table)
+        .set_item(Some(item))
+        .condition_expression("attribute_not_exists(pk)")
+        .build()
+        .expect("table and item are set");
+    TransactWriteItem::builder().put(put).build()
+}
+
+#[async_trait]
+impl UserStore for DynamoUserStore {
+    async fn create(&self, user: &User) -> Result<(), CreateUserError> {
+        let item = UserItem { pk: format!("{USER_PREFIX}{}", user.username), user: user.clone() };
+        let item: Item = serde_dynamo::to_item(item).map_err(|e| corrupt(&self.table, e))?;
+        let guard =
+            EmailGuardItem { pk: format!("{EMAIL_PREFIX}{}", user.email.key()), username: &user.username };
+        let guard: Item = serde_dynamo::to_item(guard).map_err(|e| corrupt(&self.table, e))?;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let result = self
+                .client
+                .transact_write_items()
+                .transact_items(put(&self.table, item.clone()))
+                .transact_items(put(&self.table, guard.clone()))
+                .send()
+                .await;
+            let error = match result {
+                Ok(_) => return Ok(()),
+                Err(error) => error,
+            };
+            let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) =
+                error.as_service_error()
+            else {
+                return Err(store_error(error).into());
+            };
+            let codes: Vec<&str> = cancelled
+                .cancellation_reasons()
+                .iter()
+                .map(|reason| reason.code().unwrap_or("None"))
+                .collect();
+            match codes.as_slice() {
+                ["ConditionalCheckFailed", ..] => return Err(CreateUserError::UsernameTaken),
+                [_, "ConditionalCheckFailed", ..] => return Err(CreateUserError::EmailTaken),
+                _ if attempt < TRANSACTION_ATTEMPTS && codes.contains(&"TransactionConflict") => {
+                    tokio::time::sleep(std::time::Duration::from_millis(10 * u64::from(attempt))).await;
+                }
+                _ => return Err(store_error(error).into()),
+            }
+        }
+    }
+
+    async fn get(&self, username: &Username) -> Result<Option<User>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(user_key(username)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(store_error)?;
+        let Some(item) = output.item else { return Ok(None) };
+        let item: UserItem = serde_dynamo::from_item(item).map_err(|e| corrupt(&self.table, e))?;
+        Ok(Some(item.user))
+    }
+
+    async fn record_login(
+        &self,
+        username: &Username,
+        at: OffsetDateTime,
+        rehashed: Option<&PasswordHash>,
+    ) -> Result<(), StoreError> {
+        let at =
+            at.format(&time::format_description::well_known::Rfc3339).map_err(|e| corrupt(&self.table, e))?;
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(user_key(username)))
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":at", AttributeValue::S(at));
+        update = match rehashed {
+            Some(hash) => update
+                .update_expression("SET last_login = :at, password_hash = :hash")
+                .expression_attribute_values(":hash", AttributeValue::S(hash.as_phc().to_owned())),
+            None => update.update_expression("SET last_login = :at"),
+        };
+        match update.send().await {
+            Ok(_) => Ok(()),
+            // Deleted between the password check and now: nothing left to stamp.
+            Err(error)
+                if matches!(
+                    error.as_service_error(),
+                    Some(UpdateItemError::ConditionalCheckFailedException(_))
+                ) =>
+            {
+                Ok(())
+            }
+            Err(error) => Err(store_error(error)),
+        }
+    }
+
+    async fn set_role(&self, username: &Username, role: Role) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(user_key(username)))
+            .condition_expression("attribute_exists(pk)")
+            .update_expression("SET #role = :role")
+            .expression_attribute_names("#role", "role")
+            .expression_attribute_values(":role", AttributeValue::S(role.as_str().to_owned()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(error)
+                if matches!(
+                    error.as_service_error(),
+                    Some(UpdateItemError::ConditionalCheckFailedException(_))
+                ) =>
+            {
+                Ok(false)
+            }
+            Err(error) => Err(store_error(error)),
+        }
+    }
+
+    /// A filtered scan: users in the table's own order, resumable after any user's key.
+    async fn list(&self, limit: usize, after: Option<&Username>) -> Result<Page<User>, StoreError> {
+        let mut items = Vec::new();
+        let mut start = after.map(user_key);
+        loop {
+            let output = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .filter_expression("begins_with(pk, :user)")
+                .expression_attribute_values(":user", AttributeValue::S(USER_PREFIX.to_owned()))
+                .set_exclusive_start_key(start.take())
+                .limit(SCAN_PAGE)
+                .send()
+                .await
+                .map_err(store_error)?;
+            let mut page = output.items.unwrap_or_default().into_iter();
+            for item in page.by_ref() {
+                let item: UserItem = serde_dynamo::from_item(item).map_err(|e| corrupt(&self.table, e))?;
+                items.push(item.user);
+                if items.len() == limit {
+                    break;
+                }
+            }
+            let more_in_table = page.len() > 0 || output.last_evaluated_key.is_some();
+            if items.len() == limit {
+                let next = if more_in_table { items.last().map(|u| u.username.clone()) } else { None };
+                return Ok(Page { items, next });
+            }
+            match output.last_evaluated_key {
+                Some(key) => start = Some(key),
+                None => return Ok(Page { items, next: None }),
+            }
+        }
+    }
+}

@@ -1,0 +1,183 @@
+//! One contract for the users, refresh-token and rate-limit stores, run against the in-memory
+//! adapters and against DynamoDB Local.
+
+use std::collections::HashSet;
+
+use shared::domain::{Email, PasswordHash, PersonName, Role, User, Username};
+use shared::ports::{CreateUserError, RateDecision, RateLimit, RefreshRecord, Spend};
+use stratus_tests::{Backend, on_both_backends, ports};
+use time::{Duration, OffsetDateTime};
+
+fn user(name: &str, email: &str) -> User {
+    User {
+        id: uuid::Uuid::new_v4(),
+        username: Username::parse(name).unwrap(),
+        email: Email::parse(email).unwrap(),
+        first_name: PersonName::parse("Ada").unwrap(),
+        last_name: PersonName::parse("Lovelace").unwrap(),
+        role: Role::User,
+        password_hash: PasswordHash::from_phc("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into()),
+        created_at: OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap(),
+        last_login: None,
+    }
+}
+
+fn now() -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap()
+}
+
+async fn creates_and_reads_users(backend: Backend) {
+    let users = ports(backend).await.users;
+    let ada = user("ada", "ada@example.com");
+    users.create(&ada).await.unwrap();
+    assert_eq!(users.get(&ada.username).await.unwrap(), Some(ada.clone()));
+    assert_eq!(users.get(&Username::parse("nobody").unwrap()).await.unwrap(), None);
+}
+
+async fn usernames_and_emails_are_unique(backend: Backend) {
+    let users = ports(backend).await.users;
+    users.create(&user("ada", "ada@example.com")).await.unwrap();
+    assert!(matches!(
+        users.create(&user("ADA", "other@example.com")).await,
+        Err(CreateUserError::UsernameTaken)
+    ));
+    assert!(matches!(
+        users.create(&user("grace", "Ada@Example.COM")).await,
+        Err(CreateUserError::EmailTaken)
+    ));
+    // The refused attempts left nothing behind: the email and name are still free for others.
+    users.create(&user("grace", "grace@example.com")).await.unwrap();
+    users.create(&user("other", "other@example.com")).await.unwrap();
+}
+
+async fn concurrent_creations_of_one_name_succeed_once(backend: Backend) {
+    let users = ports(backend).await.users;
+    let attempts: Vec<User> = (0..12).map(|i| user("contended", &format!("c{i}@example.com"))).collect();
+    let results = futures::future::join_all(attempts.iter().map(|u| users.create(u))).await;
+    let ok = results.iter().filter(|r| r.is_ok()).count();
+    let taken = results.iter().filter(|r| matches!(r, Err(CreateUserError::UsernameTaken))).count();
+    assert_eq!((ok, taken), (1, 11), "{results:?}");
+}
+
+async fn login_stamp_role_and_rehash(backend: Backend) {
+    let users = ports(backend).await.users;
+    let ada = user("ada", "ada@example.com");
+    users.create(&ada).await.unwrap();
+    let rehashed = PasswordHash::from_phc("$argon2id$v=19$m=65536,t=3,p=1$c2FsdA$bmV3".into());
+    users.record_login(&ada.username, now(), Some(&rehashed)).await.unwrap();
+    assert!(users.set_role(&ada.username, Role::Admin).await.unwrap());
+    let stored = users.get(&ada.username).await.unwrap().unwrap();
+    assert_eq!(stored.last_login, Some(now()));
+    assert_eq!(stored.password_hash, rehashed);
+    assert_eq!(stored.role, Role::Admin);
+    assert!(!users.set_role(&Username::parse("nobody").unwrap(), Role::Admin).await.unwrap());
+}
+
+async fn listing_pages_through_every_user_once(backend: Backend) {
+    let users = ports(backend).await.users;
+    let mut expected = HashSet::new();
+    for i in 0..23 {
+        let u = user(&format!("user{i:02}"), &format!("u{i}@example.com"));
+        expected.insert(u.username.clone());
+        users.create(&u).await.unwrap();
+    }
+    let mut seen = HashSet::new();
+    let mut after = None;
+    let mut pages = 0;
+    loop {
+        let page = users.list(5, after.as_ref()).await.unwrap();
+        assert!(page.items.len() <= 5);
+        pages += 1;
+        for item in &page.items {
+            assert!(seen.insert(item.username.clone()), "{} listed twice", item.username);
+        }
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(seen, expected);
+    assert_eq!(pages, 5);
+    let all = users.list(100, None).await.unwrap();
+    assert_eq!(all.items.len(), 23);
+    assert_eq!(all.next, None);
+}
+
+fn record(family: uuid::Uuid) -> RefreshRecord {
+    RefreshRecord {
+        token_hash: rand_hash(),
+        username: Username::parse("ada").unwrap(),
+        family,
+        expires_at: now() + Duration::days(30),
+    }
+}
+
+fn rand_hash() -> [u8; 32] {
+    *uuid::Uuid::new_v4().as_bytes().repeat(2).first_chunk::<32>().unwrap()
+}
+
+async fn refresh_tokens_spend_once(backend: Backend) {
+    let tokens = ports(backend).await.refresh_tokens;
+    let live = record(uuid::Uuid::new_v4());
+    tokens.insert(&live).await.unwrap();
+    assert_eq!(tokens.spend(&live.token_hash, now()).await.unwrap(), Spend::Spent(live.clone()));
+    assert_eq!(tokens.spend(&live.token_hash, now()).await.unwrap(), Spend::Replayed(live.clone()));
+    assert_eq!(tokens.spend(&rand_hash(), now()).await.unwrap(), Spend::Unknown);
+}
+
+async fn expired_refresh_tokens_are_absent(backend: Backend) {
+    let tokens = ports(backend).await.refresh_tokens;
+    let live = record(uuid::Uuid::new_v4());
+    tokens.insert(&live).await.unwrap();
+    let later = live.expires_at + Duration::seconds(1);
+    assert_eq!(tokens.spend(&live.token_hash, later).await.unwrap(), Spend::Unknown);
+}
+
+async fn concurrent_spends_have_one_winner(backend: Backend) {
+    let tokens = ports(backend).await.refresh_tokens;
+    let live = record(uuid::Uuid::new_v4());
+    tokens.insert(&live).await.unwrap();
+    let results = futures::future::join_all((0..8).map(|_| tokens.spend(&live.token_hash, now()))).await;
+    let spent = results.iter().filter(|r| matches!(r, Ok(Spend::Spent(_)))).count();
+    let replayed = results.iter().filter(|r| matches!(r, Ok(Spend::Replayed(_)))).count();
+    assert_eq!((spent, replayed), (1, 7));
+}
+
+async fn families_are_revoked_until_their_end(backend: Backend) {
+    let tokens = ports(backend).await.refresh_tokens;
+    let family = uuid::Uuid::new_v4();
+    assert!(!tokens.is_family_revoked(family, now()).await.unwrap());
+    tokens.revoke_family(family, now() + Duration::days(30)).await.unwrap();
+    assert!(tokens.is_family_revoked(family, now()).await.unwrap());
+    assert!(!tokens.is_family_revoked(family, now() + Duration::days(31)).await.unwrap());
+    assert!(!tokens.is_family_revoked(uuid::Uuid::new_v4(), now()).await.unwrap());
+}
+
+async fn rate_limiter_counts_per_key_and_window(backend: Backend) {
+    let limiter = ports(backend).await.rate_limiter;
+    let limit = RateLimit { max_hits: 3, window: Duration::seconds(60) };
+    let start = OffsetDateTime::from_unix_timestamp(1_800_000_040).unwrap(); // 20 s before a window ends
+    for _ in 0..3 {
+        assert_eq!(limiter.hit("login:ada", limit, start).await.unwrap(), RateDecision::Allowed);
+    }
+    assert_eq!(
+        limiter.hit("login:ada", limit, start).await.unwrap(),
+        RateDecision::Limited { retry_after: Duration::seconds(20) }
+    );
+    assert_eq!(limiter.hit("login:grace", limit, start).await.unwrap(), RateDecision::Allowed);
+    let next_window = start + Duration::seconds(20);
+    assert_eq!(limiter.hit("login:ada", limit, next_window).await.unwrap(), RateDecision::Allowed);
+}
+
+on_both_backends!(
+    creates_and_reads_users,
+    usernames_and_emails_are_unique,
+    concurrent_creations_of_one_name_succeed_once,
+    login_stamp_role_and_rehash,
+    listing_pages_through_every_user_once,
+    refresh_tokens_spend_once,
+    expired_refresh_tokens_are_absent,
+    concurrent_spends_have_one_winner,
+    families_are_revoked_until_their_end,
+    rate_limiter_counts_per_key_and_window,
+);
