@@ -2,6 +2,7 @@
 //! HTTP helpers, the route table, configuration and telemetry.
 
 pub mod adapters;
+pub mod auth;
 pub mod aws;
 pub mod clock;
 pub mod config;

@@ -3,7 +3,6 @@
 
 use async_trait::async_trait;
 
-use crate::Problem;
 use crate::domain::{Digest, Message, StoredMessage};
 
 /// Why a store call failed. Client mistakes never get here: they are refused before any I/O.
@@ -15,15 +14,6 @@ pub enum StoreError {
     /// Anything else: a bug, a bad configuration or a corrupt item.
     #[error("store failure: {0}")]
     Internal(String),
-}
-
-impl From<StoreError> for Problem {
-    fn from(error: StoreError) -> Self {
-        match &error {
-            StoreError::Unavailable(_) => Problem::unavailable(&error),
-            StoreError::Internal(_) => Problem::internal(&error),
-        }
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -125,3 +125,12 @@ impl std::fmt::Display for Problem {
         write!(f, "{} {}: {}", self.status.as_u16(), self.title, self.detail)
     }
 }
+
+impl From<crate::ports::StoreError> for Problem {
+    fn from(error: crate::ports::StoreError) -> Self {
+        match &error {
+            crate::ports::StoreError::Unavailable(_) => Problem::unavailable(&error),
+            crate::ports::StoreError::Internal(_) => Problem::internal(&error),
+        }
+    }
+}

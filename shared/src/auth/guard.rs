@@ -1,0 +1,55 @@
+//! Guards for handlers: who is calling, and may they.
+
+use crate::Problem;
+use crate::domain::{Role, Username};
+use crate::http::{HeaderValue, Request, StatusCode, header, header_str};
+
+use super::TokenVerifier;
+
+/// The authenticated caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub username: Username,
+    pub role: Role,
+}
+
+impl Principal {
+    pub fn is_admin(&self) -> bool {
+        self.role == Role::Admin
+    }
+
+    pub fn require_admin(&self) -> Result<(), Problem> {
+        if self.is_admin() { Ok(()) } else { Err(Problem::new(StatusCode::FORBIDDEN, "This needs an admin")) }
+    }
+}
+
+/// 401 with the `WWW-Authenticate` challenge RFC 6750 asks for.
+pub fn unauthorized(detail: &str, invalid_token: bool) -> Problem {
+    let challenge = if invalid_token {
+        HeaderValue::from_static(r#"Bearer realm="stratus", error="invalid_token""#)
+    } else {
+        HeaderValue::from_static(r#"Bearer realm="stratus""#)
+    };
+    Problem::new(StatusCode::UNAUTHORIZED, detail).with_header(header::WWW_AUTHENTICATE, challenge)
+}
+
+/// The bearer token of the request, if there is an `Authorization: Bearer …` header.
+pub fn bearer(request: &Request) -> Option<&str> {
+    let value = header_str(request, header::AUTHORIZATION)?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
+}
+
+/// The caller, from a valid access token; 401 otherwise. Why a token failed is logged, not told.
+pub fn authenticate(verifier: &TokenVerifier, request: &Request) -> Result<Principal, Problem> {
+    let Some(token) = bearer(request) else {
+        return Err(unauthorized("A Bearer access token is required", false));
+    };
+    match verifier.verify(token) {
+        Ok(claimed) => Ok(Principal { username: claimed.username, role: claimed.role }),
+        Err(reason) => {
+            tracing::info!(%reason, "access token refused");
+            Err(unauthorized("The access token is invalid or has expired", true))
+        }
+    }
+}

@@ -1,0 +1,209 @@
+//! ES256 signing keys. On AWS the private key lives in KMS and only the login and refresh
+//! functions may use it; locally an in-process P-256 key stands in. Verifiers need only the
+//! public key, fetched once per cold start.
+
+use async_trait::async_trait;
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
+use base64::Engine;
+use sha2::{Digest as _, Sha256};
+
+use crate::ports::{StoreError, TokenSigner};
+
+/// The uncompressed P-256 point (0x04 ‖ x ‖ y) that verifiers check signatures against.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PublicKey {
+    pub point: Vec<u8>,
+    pub key_id: String,
+}
+
+/// DER prefix of a SubjectPublicKeyInfo for an uncompressed P-256 key (id-ecPublicKey,
+/// prime256v1), which is what KMS GetPublicKey returns for ECC_NIST_P256.
+const P256_SPKI_PREFIX: [u8; 26] = [
+    0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a, 0x86,
+    0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
+];
+
+impl PublicKey {
+    pub fn from_spki_der(der: &[u8], key_id: impl Into<String>) -> Result<Self, String> {
+        match der.strip_prefix(&P256_SPKI_PREFIX[..]) {
+            Some(point) if point.len() == 65 && point[0] == 0x04 => {
+                Ok(Self { point: point.to_vec(), key_id: key_id.into() })
+            }
+            _ => Err("the public key is not an uncompressed P-256 SubjectPublicKeyInfo".into()),
+        }
+    }
+}
+
+/// A P-256 key held in process memory, for local runs and tests.
+pub struct LocalSigner {
+    pair: EcdsaKeyPair,
+    key_id: String,
+    rng: SystemRandom,
+}
+
+impl LocalSigner {
+    pub fn generate() -> Self {
+        let rng = SystemRandom::new();
+        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
+            .expect("the system random source works");
+        Self::from_pkcs8_der(pkcs8.as_ref()).expect("a freshly generated key loads")
+    }
+
+    pub fn from_pkcs8_der(der: &[u8]) -> Result<Self, String> {
+        let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, der)
+            .map_err(|e| format!("not a PKCS#8 P-256 private key: {e}"))?;
+        let fingerprint = hex::encode(Sha256::digest(pair.public_key().as_ref()));
+        Ok(Self { key_id: format!("local-{}", &fingerprint[..16]), pair, rng: SystemRandom::new() })
+    }
+
+    /// Reads a PKCS#8 key from a PEM (`-----BEGIN PRIVATE KEY-----`) or DER file.
+    pub fn from_file(path: &std::path::Path) -> Result<Self, String> {
+        let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let der = match std::str::from_utf8(&bytes) {
+            Ok(text) if text.contains("-----BEGIN PRIVATE KEY-----") => {
+                let body: String = text.lines().filter(|line| !line.starts_with("-----")).collect();
+                base64::engine::general_purpose::STANDARD.decode(body.trim()).map_err(|e| e.to_string())?
+            }
+            _ => bytes,
+        };
+        Self::from_pkcs8_der(&der)
+    }
+
+    pub fn public_key(&self) -> PublicKey {
+        PublicKey { point: self.pair.public_key().as_ref().to_vec(), key_id: self.key_id.clone() }
+    }
+}
+
+#[async_trait]
+impl TokenSigner for LocalSigner {
+    fn key_id(&self) -> &str {
+        &self.key_id
+    }
+
+    async fn sign(&self, message: &[u8]) -> Result<Vec<u8>, StoreError> {
+        let signature =
+            self.pair.sign(&self.rng, message).map_err(|e| StoreError::Internal(e.to_string()))?;
+        Ok(signature.as_ref().to_vec())
+    }
+}
+
+/// Signs with a KMS key of spec ECC_NIST_P256; the private key never leaves KMS.
+pub struct KmsSigner {
+    client: aws_sdk_kms::Client,
+    key_arn: String,
+    key_id: String,
+}
+
+/// The `kid` for a KMS key: its id, the last part of its ARN.
+pub fn kms_key_id(key_arn: &str) -> String {
+    key_arn.rsplit('/').next().unwrap_or(key_arn).to_owned()
+}
+
+impl KmsSigner {
+    pub fn new(client: aws_sdk_kms::Client, key_arn: impl Into<String>) -> Self {
+        let key_arn = key_arn.into();
+        Self { client, key_id: kms_key_id(&key_arn), key_arn }
+    }
+}
+
+#[async_trait]
+impl TokenSigner for KmsSigner {
+    fn key_id(&self) -> &str {
+        &self.key_id
+    }
+
+    async fn sign(&self, message: &[u8]) -> Result<Vec<u8>, StoreError> {
+        use aws_sdk_kms::primitives::Blob;
+        use aws_sdk_kms::types::{MessageType, SigningAlgorithmSpec};
+        let output = self
+            .client
+            .sign()
+            .key_id(&self.key_arn)
+            .message(Blob::new(message))
+            .message_type(MessageType::Raw)
+            .signing_algorithm(SigningAlgorithmSpec::EcdsaSha256)
+            .send()
+            .await
+            .map_err(|e| StoreError::Unavailable(aws_sdk_kms::error::DisplayErrorContext(&e).to_string()))?;
+        let der = output.signature.ok_or_else(|| StoreError::Internal("KMS returned no signature".into()))?;
+        der_signature_to_fixed(der.as_ref()).map_err(StoreError::Internal)
+    }
+}
+
+/// Fetches the verification key of a KMS signing key: once per cold start.
+pub async fn kms_public_key(client: &aws_sdk_kms::Client, key_arn: &str) -> Result<PublicKey, String> {
+    let output = client
+        .get_public_key()
+        .key_id(key_arn)
+        .send()
+        .await
+        .map_err(|e| aws_sdk_kms::error::DisplayErrorContext(&e).to_string())?;
+    let der = output.public_key.ok_or("KMS returned no public key")?;
+    PublicKey::from_spki_der(der.as_ref(), kms_key_id(key_arn))
+}
+
+/// KMS answers an ECDSA signature as DER `SEQUENCE { INTEGER r, INTEGER s }`; JWS ES256 wants
+/// `r ‖ s`, each left-padded to 32 bytes.
+pub fn der_signature_to_fixed(der: &[u8]) -> Result<Vec<u8>, String> {
+    fn integer(input: &[u8]) -> Result<(&[u8], &[u8]), String> {
+        match input {
+            [0x02, len, rest @ ..] if usize::from(*len) <= rest.len() => {
+                let (value, rest) = rest.split_at(usize::from(*len));
+                let value = match value {
+                    [0x00, tail @ ..] => tail,
+                    _ => value,
+                };
+                if value.len() > 32 {
+                    return Err("ECDSA integer longer than 32 bytes".into());
+                }
+                Ok((value, rest))
+            }
+            _ => Err("malformed DER INTEGER".into()),
+        }
+    }
+    let body = match der {
+        [0x30, len, body @ ..] if usize::from(*len) == body.len() => body,
+        _ => return Err("malformed DER SEQUENCE".into()),
+    };
+    let (r, rest) = integer(body)?;
+    let (s, rest) = integer(rest)?;
+    if !rest.is_empty() {
+        return Err("trailing bytes after the ECDSA signature".into());
+    }
+    let mut fixed = vec![0u8; 64];
+    fixed[32 - r.len()..32].copy_from_slice(r);
+    fixed[64 - s.len()..].copy_from_slice(s);
+    Ok(fixed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn der_signatures_become_fixed_width() {
+        let r = [0x80u8; 32];
+        let s = [0x01u8; 31];
+        let mut der = vec![0x30, 0];
+        der.extend([0x02, 33, 0x00]);
+        der.extend(r);
+        der.extend([0x02, 31]);
+        der.extend(s);
+        der[1] = (der.len() - 2) as u8;
+        let fixed = der_signature_to_fixed(&der).unwrap();
+        assert_eq!(&fixed[..32], &r);
+        assert_eq!(fixed[32], 0);
+        assert_eq!(&fixed[33..], &s);
+        assert!(der_signature_to_fixed(&der[..der.len() - 1]).is_err());
+    }
+
+    #[test]
+    fn spki_round_trip() {
+        let signer = LocalSigner::generate();
+        let point = signer.public_key().point;
+        let spki = [&P256_SPKI_PREFIX[..], &point].concat();
+        assert_eq!(PublicKey::from_spki_der(&spki, "k").unwrap().point, point);
+        assert!(PublicKey::from_spki_der(&spki[1..], "k").is_err());
+    }
+}

@@ -1,0 +1,14 @@
+//! Authentication: password policy and hashing, access tokens (ES256 JWTs), refresh-token
+//! sessions and the guards handlers use.
+
+pub mod config;
+pub mod guard;
+pub mod keys;
+pub mod password;
+pub mod session;
+pub mod tokens;
+
+pub use config::AuthConfig;
+pub use guard::{Principal, authenticate};
+pub use password::Password;
+pub use tokens::{TokenIssuer, TokenVerifier};

@@ -1,0 +1,74 @@
+//! Refresh-token sessions: opaque 256-bit tokens, stored only as SHA-256, rotated on every
+//! use; presenting a spent token revokes its whole family.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::Serialize;
+use sha2::{Digest as _, Sha256};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::TokenIssuer;
+use crate::Problem;
+use crate::domain::User;
+use crate::ports::{RefreshRecord, RefreshTokenStore};
+
+/// What login and refresh answer.
+#[derive(Debug, Serialize)]
+pub struct TokenPair {
+    pub access_token: String,
+    pub token_type: &'static str,
+    pub expires_in: i64,
+    pub refresh_token: String,
+}
+
+/// A refresh token as the client holds it.
+pub struct RefreshToken(String);
+
+impl RefreshToken {
+    const BYTES: usize = 32;
+
+    fn generate() -> Self {
+        let mut bytes = [0u8; Self::BYTES];
+        aws_lc_rs::rand::fill(&mut bytes).expect("the system random source works");
+        Self(URL_SAFE_NO_PAD.encode(bytes))
+    }
+
+    /// Any string a client sends; only its hash is ever looked up.
+    pub fn presented(text: &str) -> Option<Self> {
+        let well_formed =
+            text.len() == 43 && URL_SAFE_NO_PAD.decode(text).is_ok_and(|b| b.len() == Self::BYTES);
+        well_formed.then(|| Self(text.to_owned()))
+    }
+
+    pub fn hash(&self) -> [u8; 32] {
+        Sha256::digest(self.0.as_bytes()).into()
+    }
+}
+
+/// Issues an access token and a refresh token of `family` (a new family at login).
+pub async fn issue_pair(
+    issuer: &TokenIssuer,
+    refresh_tokens: &dyn RefreshTokenStore,
+    user: &User,
+    family: Option<Uuid>,
+    now: OffsetDateTime,
+) -> Result<TokenPair, Problem> {
+    let (access_token, expires_in) = issuer.access_token(user, now).await?;
+    let refresh = RefreshToken::generate();
+    refresh_tokens
+        .insert(&RefreshRecord {
+            token_hash: refresh.hash(),
+            username: user.username.clone(),
+            family: family.unwrap_or_else(Uuid::new_v4),
+            expires_at: now + issuer.config().refresh_ttl,
+        })
+        .await?;
+    Ok(TokenPair { access_token, token_type: "Bearer", expires_in, refresh_token: refresh.0 })
+}
+
+impl std::fmt::Debug for RefreshToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RefreshToken(..)")
+    }
+}

@@ -1,0 +1,116 @@
+//! Access tokens: ES256 JWTs with `sub`, `role`, `iat`, `nbf`, `exp`, `iss`, `aud`, `jti` and a
+//! `kid` header. Issued through the `TokenSigner` port (KMS on AWS); verified with the public
+//! key only, the algorithm pinned.
+
+use std::sync::Arc;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use super::AuthConfig;
+use super::keys::PublicKey;
+use crate::domain::{Role, User, Username};
+use crate::ports::{StoreError, TokenSigner};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AccessClaims {
+    pub sub: String,
+    pub role: Role,
+    pub iat: i64,
+    pub nbf: i64,
+    pub exp: i64,
+    pub iss: String,
+    pub aud: String,
+    pub jti: String,
+}
+
+#[derive(Clone)]
+pub struct TokenIssuer {
+    signer: Arc<dyn TokenSigner>,
+    config: AuthConfig,
+}
+
+impl TokenIssuer {
+    pub fn new(signer: Arc<dyn TokenSigner>, config: AuthConfig) -> Self {
+        Self { signer, config }
+    }
+
+    pub fn config(&self) -> &AuthConfig {
+        &self.config
+    }
+
+    /// A signed access token for the user and its lifetime in seconds.
+    pub async fn access_token(&self, user: &User, now: OffsetDateTime) -> Result<(String, i64), StoreError> {
+        let issued = now.unix_timestamp();
+        let lifetime = self.config.access_ttl.whole_seconds();
+        let claims = AccessClaims {
+            sub: user.username.to_string(),
+            role: user.role,
+            iat: issued,
+            nbf: issued,
+            exp: issued + lifetime,
+            iss: self.config.issuer.clone(),
+            aud: self.config.audience.clone(),
+            jti: uuid::Uuid::new_v4().to_string(),
+        };
+        let header = serde_json::json!({ "alg": "ES256", "typ": "JWT", "kid": self.signer.key_id() });
+        let signing_input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header.to_string()),
+            URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).expect("claims serialize"))
+        );
+        let signature = self.signer.sign(signing_input.as_bytes()).await?;
+        Ok((format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(signature)), lifetime))
+    }
+}
+
+/// Who a valid access token speaks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claimed {
+    pub username: Username,
+    pub role: Role,
+}
+
+#[derive(Clone)]
+pub struct TokenVerifier {
+    key: DecodingKey,
+    key_id: String,
+    validation: Validation,
+}
+
+/// Clock skew tolerated on `exp` and `nbf`.
+const LEEWAY_SECONDS: u64 = 5;
+
+impl TokenVerifier {
+    pub fn new(public_key: &PublicKey, config: &AuthConfig) -> Self {
+        let mut validation = Validation::new(Algorithm::ES256);
+        validation.set_issuer(&[&config.issuer]);
+        validation.set_audience(&[&config.audience]);
+        validation.set_required_spec_claims(&["exp", "nbf", "iat", "iss", "aud", "sub"]);
+        validation.validate_nbf = true;
+        validation.leeway = LEEWAY_SECONDS;
+        Self {
+            key: DecodingKey::from_ec_der(&public_key.point),
+            key_id: public_key.key_id.clone(),
+            validation,
+        }
+    }
+
+    /// The token's subject and role, if the token is genuine, current and meant for us.
+    pub fn verify(&self, token: &str) -> Result<Claimed, String> {
+        let header = jsonwebtoken::decode_header(token).map_err(|e| e.to_string())?;
+        if header.alg != Algorithm::ES256 {
+            return Err(format!("algorithm {:?} is not accepted", header.alg));
+        }
+        if header.kid.as_deref() != Some(self.key_id.as_str()) {
+            return Err("unknown key id".into());
+        }
+        let data = jsonwebtoken::decode::<AccessClaims>(token, &self.key, &self.validation)
+            .map_err(|e| e.to_string())?;
+        let username = Username::parse(&data.claims.sub).map_err(|e| e.to_string())?;
+        Ok(Claimed { username, role: data.claims.role })
+    }
+}
