@@ -190,3 +190,28 @@ pub fn json_response<T: Serialize>(status: StatusCode, body: &T) -> Response<Bod
         .body(Body::Text(serde_json::to_string(body).expect("response types always serialize")))
         .expect("static parts are valid")
 }
+
+/// The first value of a query parameter.
+pub fn query_param(request: &Request, name: &str) -> Option<String> {
+    request.query_string_parameters_ref().and_then(|params| params.first(name)).map(str::to_owned)
+}
+
+/// Runs CPU-heavy work (password hashing) off the async threads, so one login does not stall
+/// every other request a local server is serving.
+pub async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T, Problem> {
+    tokio::task::spawn_blocking(work).await.map_err(|e| Problem::internal(&e))
+}
+
+/// 429 with `Retry-After` in whole seconds, rounded up.
+pub fn too_many_requests(retry_after: time::Duration) -> Problem {
+    let seconds = (retry_after.whole_milliseconds() as f64 / 1000.0).ceil().max(1.0) as u64;
+    Problem::new(StatusCode::TOO_MANY_REQUESTS, format!("Too many attempts; retry in {seconds} s"))
+        .with_header(header::RETRY_AFTER, HeaderValue::from(seconds))
+}
+
+pub fn with_location(mut response: Response<Body>, location: &str) -> Response<Body> {
+    if let Ok(value) = HeaderValue::from_str(location) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    response
+}

@@ -134,3 +134,23 @@ impl From<crate::ports::StoreError> for Problem {
         }
     }
 }
+
+/// Collects the field errors of a request so that all of them are reported in one 400.
+#[derive(Debug, Default)]
+pub struct FieldErrors(Vec<FieldError>);
+
+impl FieldErrors {
+    /// The value if `result` is Ok; otherwise records the error under `field`.
+    pub fn check<T, E: std::fmt::Display>(&mut self, field: &str, result: Result<T, E>) -> Option<T> {
+        result
+            .map_err(|error| self.0.push(FieldError { field: field.into(), message: error.to_string() }))
+            .ok()
+    }
+
+    /// A 400 carrying every recorded error, if there is any.
+    pub fn into_problem(self, detail: &str) -> Problem {
+        let mut problem = Problem::bad_request(detail);
+        problem.errors = self.0;
+        problem
+    }
+}

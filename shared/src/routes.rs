@@ -22,6 +22,14 @@ impl Route {
 pub const ROUTES: &[Route] = &[
     Route { method: "POST", path: "/messages", function: "create-message" },
     Route { method: "GET", path: "/messages/{digest}", function: "get-message" },
+    Route { method: "POST", path: "/register", function: "register" },
+    Route { method: "POST", path: "/login", function: "login" },
+    Route { method: "POST", path: "/token/refresh", function: "refresh-token" },
+    Route { method: "POST", path: "/logout", function: "logout" },
+    Route { method: "GET", path: "/users/me", function: "me" },
+    Route { method: "GET", path: "/getUserData", function: "me" },
+    Route { method: "GET", path: "/users", function: "list-users" },
+    Route { method: "GET", path: "/users/{username}", function: "get-user" },
     Route { method: "GET", path: "/health", function: "health" },
     Route { method: "GET", path: "/openapi.json", function: "docs" },
     Route { method: "GET", path: "/docs", function: "docs" },
@@ -112,6 +120,16 @@ mod tests {
         assert_eq!(params[0].1, "../");
         assert_eq!(resolve("GET", "/messages/a/b"), Resolution::NotFound);
         assert_eq!(resolve("GET", "/messages/"), Resolution::NotFound);
+    }
+
+    #[test]
+    fn literal_segments_win_over_parameters() {
+        let Resolution::Found { route, .. } = resolve("GET", "/users/me") else { panic!("expected a match") };
+        assert_eq!(route.function, "me");
+        let Resolution::Found { route, .. } = resolve("GET", "/users/ada") else {
+            panic!("expected a match")
+        };
+        assert_eq!(route.function, "get-user");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     shared::telemetry::init();
-    let store = shared::aws::message_store_from_env().await?;
+    let sdk = shared::aws::sdk_config().await;
+    let store = shared::aws::message_store(&sdk)?;
     shared::http::run(create_message::endpoint(store)).await
 }

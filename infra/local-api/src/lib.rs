@@ -17,6 +17,8 @@ use shared::adapters::dynamodb::{
 use shared::adapters::memory::{
     MemoryMessageStore, MemoryRateLimiter, MemoryRefreshTokenStore, MemoryUserStore,
 };
+use shared::auth::keys::{LocalSigner, PublicKey};
+use shared::auth::{AuthConfig, TokenIssuer, TokenVerifier};
 use shared::clock::{Clock, SystemClock};
 use shared::http::{Endpoint, StatusCode};
 use shared::ports::{MessageStore, RateLimiter, RefreshTokenStore, UserStore};
@@ -57,6 +59,26 @@ pub struct Ports {
     pub refresh_tokens: Arc<dyn RefreshTokenStore>,
     pub rate_limiter: Arc<dyn RateLimiter>,
     pub clock: Arc<dyn Clock>,
+    /// Locally the signing key is in process: generated at start, or read from the PKCS#8 file
+    /// named by `STRATUS_SIGNING_KEY_FILE` so tokens survive a restart.
+    pub signer: Arc<LocalSigner>,
+    pub auth: AuthConfig,
+}
+
+/// A PKCS#8 P-256 key (PEM or DER) for local-api to sign with instead of a fresh one.
+pub const SIGNING_KEY_FILE: &str = "STRATUS_SIGNING_KEY_FILE";
+
+fn local_signer() -> Result<Arc<LocalSigner>, Error> {
+    Ok(Arc::new(match shared::config::optional(SIGNING_KEY_FILE) {
+        Some(path) => LocalSigner::from_file(std::path::Path::new(&path))?,
+        None => LocalSigner::generate(),
+    }))
+}
+
+impl Ports {
+    pub fn public_key(&self) -> PublicKey {
+        self.signer.public_key()
+    }
 }
 
 impl Ports {
@@ -68,6 +90,8 @@ impl Ports {
                 refresh_tokens: Arc::new(MemoryRefreshTokenStore::default()),
                 rate_limiter: Arc::new(MemoryRateLimiter::default()),
                 clock: Arc::new(SystemClock),
+                signer: local_signer()?,
+                auth: AuthConfig::from_env()?,
             }),
             Backend::Aws(options) => {
                 let sdk = shared::aws::sdk_config().await;
@@ -93,6 +117,8 @@ impl Ports {
                         table(&tables::RATE_LIMITS),
                     )),
                     clock: Arc::new(SystemClock),
+                    signer: local_signer()?,
+                    auth: AuthConfig::from_env()?,
                 })
             }
         }
@@ -128,9 +154,58 @@ pub struct Functions(Arc<HashMap<&'static str, Endpoint>>);
 
 impl Functions {
     pub fn new(ports: &Ports) -> Self {
+        let verifier = || TokenVerifier::new(&ports.public_key(), &ports.auth);
+        let issuer = || TokenIssuer::new(ports.signer.clone(), ports.auth.clone());
         let endpoints: HashMap<&'static str, Endpoint> = HashMap::from([
             ("create-message", create_message::endpoint(ports.messages.clone())),
             ("get-message", get_message::endpoint(ports.messages.clone())),
+            (
+                "register",
+                register::endpoint(register::Deps {
+                    users: ports.users.clone(),
+                    rate_limiter: ports.rate_limiter.clone(),
+                    verifier: verifier(),
+                    clock: ports.clock.clone(),
+                    config: ports.auth.clone(),
+                }),
+            ),
+            (
+                "login",
+                login::endpoint(login::Deps {
+                    users: ports.users.clone(),
+                    refresh_tokens: ports.refresh_tokens.clone(),
+                    rate_limiter: ports.rate_limiter.clone(),
+                    issuer: issuer(),
+                    clock: ports.clock.clone(),
+                }),
+            ),
+            (
+                "refresh-token",
+                refresh_token::endpoint(refresh_token::Deps {
+                    users: ports.users.clone(),
+                    refresh_tokens: ports.refresh_tokens.clone(),
+                    issuer: issuer(),
+                    clock: ports.clock.clone(),
+                }),
+            ),
+            (
+                "logout",
+                logout::endpoint(logout::Deps {
+                    refresh_tokens: ports.refresh_tokens.clone(),
+                    verifier: verifier(),
+                    clock: ports.clock.clone(),
+                    config: ports.auth.clone(),
+                }),
+            ),
+            ("me", me::endpoint(me::Deps { users: ports.users.clone(), verifier: verifier() })),
+            (
+                "list-users",
+                list_users::endpoint(list_users::Deps { users: ports.users.clone(), verifier: verifier() }),
+            ),
+            (
+                "get-user",
+                get_user::endpoint(get_user::Deps { users: ports.users.clone(), verifier: verifier() }),
+            ),
             ("health", health::endpoint()),
             ("docs", docs::endpoint()),
             (FALLBACK_FUNCTION, fallback::endpoint()),

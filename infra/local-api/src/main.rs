@@ -53,6 +53,7 @@ async fn main() -> Result<(), local_api::Error> {
         }
     };
     let ports = Ports::build(&args.backend).await?;
+    bootstrap_admin(&ports).await?;
     let functions = Functions::new(&ports);
     let listener = tokio::net::TcpListener::bind((args.host.as_str(), args.port)).await?;
     let backend = match args.backend {
@@ -65,5 +66,18 @@ async fn main() -> Result<(), local_api::Error> {
         let _ = tokio::signal::ctrl_c().await;
     })
     .await?;
+    Ok(())
+}
+
+/// `STRATUS_ADMIN_USERNAME`, `STRATUS_ADMIN_EMAIL` and `STRATUS_ADMIN_PASSWORD`, when set,
+/// create (or promote) that admin at start: the embedded backend has no other way in.
+async fn bootstrap_admin(ports: &Ports) -> Result<(), local_api::Error> {
+    use shared::auth::bootstrap::{AdminSeed, create_or_promote};
+    let Some(username) = shared::config::optional("STRATUS_ADMIN_USERNAME") else { return Ok(()) };
+    let email = shared::config::required("STRATUS_ADMIN_EMAIL")?;
+    let password = shared::config::required("STRATUS_ADMIN_PASSWORD")?;
+    let seed = AdminSeed::parse(&username, &email, password)?;
+    let outcome = create_or_promote(ports.users.as_ref(), seed, ports.clock.now()).await?;
+    tracing::info!(%username, ?outcome, "admin bootstrapped");
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! Authentication: password policy and hashing, access tokens (ES256 JWTs), refresh-token
 //! sessions and the guards handlers use.
 
+pub mod bootstrap;
 pub mod config;
 pub mod guard;
 pub mod keys;

@@ -63,7 +63,17 @@ fn hasher() -> Argon2<'static> {
 }
 
 pub fn hash(password: &Password) -> Result<PasswordHash, String> {
-    let phc = hasher().hash_password(password.as_bytes()).map_err(|e| e.to_string())?;
+    hash_bytes(password.as_bytes())
+}
+
+/// Hashes a password that has just verified against an outdated hash. It may predate today's
+/// policy; refusing it here would lock its owner out, so it is only re-hashed.
+pub fn rehash(verified: &str) -> Result<PasswordHash, String> {
+    hash_bytes(verified.as_bytes())
+}
+
+fn hash_bytes(password: &[u8]) -> Result<PasswordHash, String> {
+    let phc = hasher().hash_password(password).map_err(|e| e.to_string())?;
     Ok(PasswordHash::from_phc(phc.to_string()))
 }
 

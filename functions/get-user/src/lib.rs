@@ -1,0 +1,40 @@
+//! GET /users/{username}: a profile, for an admin or for its owner.
+
+use std::sync::Arc;
+
+use shared::Problem;
+use shared::auth::{TokenVerifier, authenticate};
+use shared::domain::{Profile, Username};
+use shared::http::{self, Endpoint, HandlerResult, HeaderValue, Request, StatusCode, header};
+use shared::ports::UserStore;
+
+pub struct Deps {
+    pub users: Arc<dyn UserStore>,
+    pub verifier: TokenVerifier,
+}
+
+pub fn endpoint(deps: Deps) -> Endpoint {
+    let deps = Arc::new(deps);
+    Endpoint::new(move |request| {
+        let deps = deps.clone();
+        async move { handle(&deps, request).await }
+    })
+}
+
+pub async fn handle(deps: &Deps, request: Request) -> HandlerResult {
+    let principal = authenticate(&deps.verifier, &request)?;
+    let username = Username::parse(&http::path_param(&request, "username")?).map_err(|error| {
+        Problem::bad_request("The username is malformed").with_field_error("username", error.to_string())
+    })?;
+    if !principal.is_admin() && principal.username != username {
+        return Err(Problem::new(StatusCode::FORBIDDEN, "Only an admin can read another user's profile"));
+    }
+    let user = deps
+        .users
+        .get(&username)
+        .await?
+        .ok_or_else(|| Problem::not_found(format!("No user is named {username}")))?;
+    let mut response = http::json_response(StatusCode::OK, &Profile::from(&user));
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
+    Ok(response)
+}

@@ -1,0 +1,121 @@
+//! POST /login: credentials (JSON body or HTTP Basic) for an access and a refresh token.
+//! Rate-limited per username and per source address; an unknown user and a wrong password
+//! get the same answer in the same time.
+
+use std::sync::Arc;
+
+use base64::Engine;
+use serde::Deserialize;
+use shared::Problem;
+use shared::auth::TokenIssuer;
+use shared::auth::password::{self, Verified};
+use shared::auth::session::issue_pair;
+use shared::clock::Clock;
+use shared::domain::Username;
+use shared::http::{self, Endpoint, HandlerResult, HeaderValue, Request, StatusCode, header};
+use shared::ports::{RateDecision, RateLimiter, RefreshTokenStore, UserStore};
+
+const BODY_LIMIT: usize = 4 * 1024;
+
+pub struct Deps {
+    pub users: Arc<dyn UserStore>,
+    pub refresh_tokens: Arc<dyn RefreshTokenStore>,
+    pub rate_limiter: Arc<dyn RateLimiter>,
+    pub issuer: TokenIssuer,
+    pub clock: Arc<dyn Clock>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Credentials {
+    username: String,
+    password: String,
+}
+
+pub fn endpoint(deps: Deps) -> Endpoint {
+    let deps = Arc::new(deps);
+    Endpoint::new(move |request| {
+        let deps = deps.clone();
+        async move { handle(&deps, request).await }
+    })
+}
+
+pub async fn handle(deps: &Deps, request: Request) -> HandlerResult {
+    let credentials = credentials(&request)?;
+    let now = deps.clock.now();
+    rate_limit(deps, &request, &credentials.username, now).await?;
+
+    let username = Username::parse(&credentials.username).ok();
+    let user = match &username {
+        Some(username) => deps.users.get(username).await?,
+        None => None,
+    };
+    let stored = user.as_ref().map(|user| user.password_hash.clone());
+    let candidate = credentials.password;
+    let (verified, candidate) =
+        http::blocking(move || (password::verify(&candidate, stored.as_ref()), candidate)).await?;
+    let (Verified::Yes { rehash }, Some(mut user)) = (verified, user) else {
+        return Err(invalid_credentials());
+    };
+    let rehashed = if rehash {
+        Some(http::blocking(move || password::rehash(&candidate)).await?.map_err(|e| Problem::internal(&e))?)
+    } else {
+        None
+    };
+    deps.users.record_login(&user.username, now, rehashed.as_ref()).await?;
+    user.last_login = Some(now);
+    let pair = issue_pair(&deps.issuer, deps.refresh_tokens.as_ref(), &user, None, now).await?;
+    let mut response = http::json_response(StatusCode::OK, &pair);
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
+/// One answer for every failure, so it tells nobody which usernames exist.
+fn invalid_credentials() -> Problem {
+    Problem::new(StatusCode::UNAUTHORIZED, "Invalid username or password")
+        .with_header(header::WWW_AUTHENTICATE, HeaderValue::from_static(r#"Basic realm="stratus""#))
+}
+
+fn credentials(request: &Request) -> Result<Credentials, Problem> {
+    let Some(authorization) = http::header_str(request, header::AUTHORIZATION) else {
+        return http::json_body(request, BODY_LIMIT);
+    };
+    let basic = authorization
+        .split_once(' ')
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("basic"))
+        .and_then(|(_, encoded)| base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok())
+        .and_then(|decoded| String::from_utf8(decoded).ok())
+        .and_then(|decoded| {
+            decoded
+                .split_once(':')
+                .map(|(u, p)| Credentials { username: u.to_owned(), password: p.to_owned() })
+        });
+    basic.ok_or_else(|| {
+        Problem::bad_request(
+            "The Authorization header must be HTTP Basic credentials (base64 of username:password)",
+        )
+    })
+}
+
+/// Counts the attempt against the username and against the source address, both always, so
+/// that neither spraying one password over many names nor many passwords at one name pays.
+async fn rate_limit(
+    deps: &Deps,
+    request: &Request,
+    username: &str,
+    now: time::OffsetDateTime,
+) -> Result<(), Problem> {
+    let limit = deps.issuer.config().login_limit;
+    let name_key: String = username.trim().to_ascii_lowercase().chars().take(64).collect();
+    let source = http::source_ip(request).map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
+    let by_name = deps.rate_limiter.hit(&format!("login:user:{name_key}"), limit, now).await?;
+    let by_source = deps.rate_limiter.hit(&format!("login:ip:{source}"), limit, now).await?;
+    let waits = [by_name, by_source].into_iter().filter_map(|decision| match decision {
+        RateDecision::Limited { retry_after } => Some(retry_after),
+        RateDecision::Allowed => None,
+    });
+    match waits.max() {
+        Some(retry_after) => Err(http::too_many_requests(retry_after)),
+        None => Ok(()),
+    }
+}

@@ -1,0 +1,52 @@
+//! POST /logout: end the session a refresh token belongs to; every token of its family stops
+//! working. Access tokens already issued run out on their own within minutes.
+
+use std::sync::Arc;
+
+use serde::Deserialize;
+use shared::auth::guard::unauthorized;
+use shared::auth::session::RefreshToken;
+use shared::auth::{AuthConfig, TokenVerifier, authenticate};
+use shared::clock::Clock;
+use shared::http::{self, Body, Endpoint, HandlerResult, Request, Response, StatusCode};
+use shared::ports::{RefreshTokenStore, Spend};
+
+const BODY_LIMIT: usize = 1024;
+
+pub struct Deps {
+    pub refresh_tokens: Arc<dyn RefreshTokenStore>,
+    pub verifier: TokenVerifier,
+    pub clock: Arc<dyn Clock>,
+    pub config: AuthConfig,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LogoutRequest {
+    refresh_token: String,
+}
+
+pub fn endpoint(deps: Deps) -> Endpoint {
+    let deps = Arc::new(deps);
+    Endpoint::new(move |request| {
+        let deps = deps.clone();
+        async move { handle(&deps, request).await }
+    })
+}
+
+pub async fn handle(deps: &Deps, request: Request) -> HandlerResult {
+    let principal = authenticate(&deps.verifier, &request)?;
+    let body: LogoutRequest = http::json_body(&request, BODY_LIMIT)?;
+    let refused = || unauthorized("The refresh token is not a live session of this user", true);
+    let token = RefreshToken::presented(&body.refresh_token).ok_or_else(refused)?;
+    let now = deps.clock.now();
+    let record = match deps.refresh_tokens.spend(&token.hash(), now).await? {
+        Spend::Spent(record) | Spend::Replayed(record) => record,
+        Spend::Unknown => return Err(refused()),
+    };
+    if record.username != principal.username {
+        return Err(refused());
+    }
+    deps.refresh_tokens.revoke_family(record.family, now + deps.config.refresh_ttl).await?;
+    Ok(Response::builder().status(StatusCode::NO_CONTENT).body(Body::Empty).expect("static parts are valid"))
+}

@@ -1,0 +1,67 @@
+//! POST /token/refresh: spend a refresh token for a new pair. A token works once; presenting
+//! it again revokes every token of its family (RFC 9700 §4.14.2 reuse detection).
+
+use std::sync::Arc;
+
+use serde::Deserialize;
+use shared::Problem;
+use shared::auth::TokenIssuer;
+use shared::auth::guard::unauthorized;
+use shared::auth::session::{RefreshToken, issue_pair};
+use shared::clock::Clock;
+use shared::http::{self, Endpoint, HandlerResult, HeaderValue, Request, StatusCode, header};
+use shared::ports::{RefreshTokenStore, Spend, UserStore};
+
+const BODY_LIMIT: usize = 1024;
+
+pub struct Deps {
+    pub users: Arc<dyn UserStore>,
+    pub refresh_tokens: Arc<dyn RefreshTokenStore>,
+    pub issuer: TokenIssuer,
+    pub clock: Arc<dyn Clock>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RefreshRequest {
+    refresh_token: String,
+}
+
+pub fn endpoint(deps: Deps) -> Endpoint {
+    let deps = Arc::new(deps);
+    Endpoint::new(move |request| {
+        let deps = deps.clone();
+        async move { handle(&deps, request).await }
+    })
+}
+
+fn refused() -> Problem {
+    unauthorized("The refresh token is invalid, expired or revoked", true)
+}
+
+pub async fn handle(deps: &Deps, request: Request) -> HandlerResult {
+    let body: RefreshRequest = http::json_body(&request, BODY_LIMIT)?;
+    let token = RefreshToken::presented(&body.refresh_token).ok_or_else(refused)?;
+    let now = deps.clock.now();
+    let record = match deps.refresh_tokens.spend(&token.hash(), now).await? {
+        Spend::Spent(record) => record,
+        Spend::Replayed(record) => {
+            tracing::warn!(family = %record.family, "spent refresh token presented again; family revoked");
+            let until = now + deps.issuer.config().refresh_ttl;
+            deps.refresh_tokens.revoke_family(record.family, until).await?;
+            return Err(refused());
+        }
+        Spend::Unknown => return Err(refused()),
+    };
+    if deps.refresh_tokens.is_family_revoked(record.family, now).await? {
+        return Err(refused());
+    }
+    let Some(user) = deps.users.get(&record.username).await? else {
+        return Err(refused());
+    };
+    let pair =
+        issue_pair(&deps.issuer, deps.refresh_tokens.as_ref(), &user, Some(record.family), now).await?;
+    let mut response = http::json_response(StatusCode::OK, &pair);
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}

@@ -1,0 +1,115 @@
+//! POST /register: create an account. Public for ordinary users; creating an admin takes an
+//! admin's Bearer token.
+
+use std::sync::Arc;
+
+use serde::Deserialize;
+use shared::Problem;
+use shared::auth::{AuthConfig, Password, TokenVerifier, authenticate, guard, password};
+use shared::clock::Clock;
+use shared::domain::{Email, PersonName, Profile, Role, User, Username};
+use shared::http::{self, Endpoint, HandlerResult, Request, StatusCode};
+use shared::ports::{CreateUserError, RateDecision, RateLimiter, UserStore};
+use shared::problem::FieldErrors;
+
+const BODY_LIMIT: usize = 8 * 1024;
+
+pub struct Deps {
+    pub users: Arc<dyn UserStore>,
+    pub rate_limiter: Arc<dyn RateLimiter>,
+    pub verifier: TokenVerifier,
+    pub clock: Arc<dyn Clock>,
+    pub config: AuthConfig,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Registration {
+    username: String,
+    password: String,
+    email: String,
+    first_name: String,
+    last_name: String,
+    #[serde(default)]
+    role: Option<String>,
+}
+
+struct Valid {
+    username: Username,
+    password: Password,
+    email: Email,
+    first_name: PersonName,
+    last_name: PersonName,
+    role: Role,
+}
+
+pub fn endpoint(deps: Deps) -> Endpoint {
+    let deps = Arc::new(deps);
+    Endpoint::new(move |request| {
+        let deps = deps.clone();
+        async move { handle(&deps, request).await }
+    })
+}
+
+pub async fn handle(deps: &Deps, request: Request) -> HandlerResult {
+    let now = deps.clock.now();
+    let source = http::source_ip(&request).map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
+    if let RateDecision::Limited { retry_after } =
+        deps.rate_limiter.hit(&format!("register:ip:{source}"), deps.config.register_limit, now).await?
+    {
+        return Err(http::too_many_requests(retry_after));
+    }
+    let valid = validate(http::json_body(&request, BODY_LIMIT)?)?;
+    if valid.role == Role::Admin {
+        if guard::bearer(&request).is_none() {
+            return Err(Problem::new(StatusCode::FORBIDDEN, "Only an admin can create an admin"));
+        }
+        authenticate(&deps.verifier, &request)?.require_admin()?;
+    }
+    let password = valid.password;
+    let password_hash =
+        http::blocking(move || password::hash(&password)).await?.map_err(|e| Problem::internal(&e))?;
+    let user = User {
+        id: uuid::Uuid::new_v4(),
+        username: valid.username,
+        email: valid.email,
+        first_name: valid.first_name,
+        last_name: valid.last_name,
+        role: valid.role,
+        password_hash,
+        created_at: now,
+        last_login: None,
+    };
+    match deps.users.create(&user).await {
+        Ok(()) => {
+            let response = http::json_response(StatusCode::CREATED, &Profile::from(&user));
+            Ok(http::with_location(response, &format!("/users/{}", user.username)))
+        }
+        Err(CreateUserError::UsernameTaken) => {
+            Err(Problem::new(StatusCode::CONFLICT, "The username is taken")
+                .with_field_error("username", "already registered"))
+        }
+        Err(CreateUserError::EmailTaken) => Err(Problem::new(StatusCode::CONFLICT, "The email is taken")
+            .with_field_error("email", "already registered")),
+        Err(CreateUserError::Store(error)) => Err(error.into()),
+    }
+}
+
+/// Every field checked, every failure reported at once.
+fn validate(body: Registration) -> Result<Valid, Problem> {
+    let mut errors = FieldErrors::default();
+    let username = errors.check("username", Username::parse(&body.username));
+    let email = errors.check("email", Email::parse(&body.email));
+    let first_name = errors.check("first_name", PersonName::parse(&body.first_name));
+    let last_name = errors.check("last_name", PersonName::parse(&body.last_name));
+    let context =
+        [body.username.as_str(), body.email.as_str(), body.first_name.as_str(), body.last_name.as_str()];
+    let password = errors.check("password", Password::parse(body.password.clone(), &context));
+    let role = errors.check("role", body.role.as_deref().map_or(Ok(Role::User), str::parse::<Role>));
+    match (username, email, first_name, last_name, password, role) {
+        (Some(username), Some(email), Some(first_name), Some(last_name), Some(password), Some(role)) => {
+            Ok(Valid { username, password, email, first_name, last_name, role })
+        }
+        _ => Err(errors.into_problem("The registration has invalid fields")),
+    }
+}
