@@ -2,6 +2,7 @@
 //! Lambda's JSON log format passes them through to CloudWatch as they are.
 
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::MakeWriter;
 
 pub fn init() {
     // Lambda's `LoggingConfig.ApplicationLogLevel` arrives as AWS_LAMBDA_LOG_LEVEL; RUST_LOG,
@@ -13,6 +14,14 @@ pub fn init() {
             )
         })
         .unwrap_or_else(|_| EnvFilter::new("info"));
+    init_with(filter, std::io::stdout);
+}
+
+/// The same format into any writer: tests capture logs with it to check what they hold.
+pub fn init_with<W>(filter: EnvFilter, writer: W)
+where
+    W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
+{
     let _ = tracing_subscriber::fmt()
         .json()
         .with_env_filter(filter)
@@ -21,5 +30,6 @@ pub fn init() {
         .flatten_event(true)
         .with_target(false)
         .with_ansi(false)
+        .with_writer(writer)
         .try_init();
 }

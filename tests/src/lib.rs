@@ -6,6 +6,8 @@
 
 pub use local_api::Ports;
 use local_api::{AwsOptions, CreateTables, Functions};
+use serde_json::{Value, json};
+use shared::ports::RateLimit;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -58,7 +60,12 @@ pub async fn ports(backend: Backend) -> Ports {
             })
         }
     };
-    Ports::build(&backend).await.expect("ports build against the local engines")
+    let mut ports = Ports::build(&backend).await.expect("ports build against the local engines");
+    // Suites register and log in often from one address; only the tests about limits meet them.
+    let generous = RateLimit { max_hits: 10_000, window: time::Duration::minutes(1) };
+    ports.auth.login_limit = generous;
+    ports.auth.register_limit = generous;
+    ports
 }
 
 /// A running local-api. Stops when dropped.
@@ -104,6 +111,34 @@ impl Api {
 
     pub async fn send(&self, request: reqwest::RequestBuilder) -> Reply {
         Reply::from(request.send().await.expect("request sent")).await
+    }
+
+    pub async fn get_with_token(&self, path: &str, token: &str) -> Reply {
+        self.send(self.http.get(self.url(path)).bearer_auth(token)).await
+    }
+
+    pub async fn post_with_token(&self, path: &str, token: &str, body: &Value) -> Reply {
+        let request = self.http.post(self.url(path)).bearer_auth(token).json(body);
+        self.send(request).await
+    }
+
+    /// Registers `username` with a valid profile and password; returns the reply.
+    pub async fn register(&self, username: &str, email: &str) -> Reply {
+        self.post_json("/register", &registration(username, email)).await
+    }
+
+    /// Logs in and returns the token pair, asserting success.
+    pub async fn login(&self, username: &str, password: &str) -> Value {
+        let reply = self.post_json("/login", &json!({"username": username, "password": password})).await;
+        assert_eq!(reply.status, 200, "login of {username}: {}", String::from_utf8_lossy(&reply.body));
+        reply.json()
+    }
+
+    /// A registered ordinary user and its access token.
+    pub async fn user_token(&self, username: &str) -> String {
+        let registered = self.register(username, &format!("{username}@example.com")).await;
+        assert_eq!(registered.status, 201, "{}", String::from_utf8_lossy(&registered.body));
+        self.login(username, PASSWORD).await["access_token"].as_str().expect("token").to_owned()
     }
 }
 
@@ -152,4 +187,25 @@ impl Reply {
         assert!(body["detail"].as_str().is_some_and(|d| !d.is_empty()), "{body}");
         body
     }
+}
+
+/// A password the policy accepts, used by every suite.
+pub const PASSWORD: &str = "analytical engine 1843";
+
+pub fn registration(username: &str, email: &str) -> Value {
+    json!({
+        "username": username,
+        "password": PASSWORD,
+        "email": email,
+        "first_name": "Ada",
+        "last_name": "Lovelace",
+    })
+}
+
+/// Creates (or promotes) an admin straight in the store, as the bootstrap command does.
+pub async fn bootstrap_admin(ports: &Ports, username: &str) {
+    use shared::auth::bootstrap::{AdminSeed, create_or_promote};
+    let seed = AdminSeed::parse(username, &format!("{username}@example.com"), PASSWORD.to_owned())
+        .expect("a valid seed");
+    create_or_promote(ports.users.as_ref(), seed, ports.clock.now()).await.expect("admin bootstrapped");
 }

@@ -1,0 +1,405 @@
+//! Accounts and authentication over HTTP, against local-api on both backends.
+
+use std::sync::Arc;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use futures::future::join_all;
+use serde_json::{Value, json};
+use shared::clock::ManualClock;
+use shared::ports::{RateLimit, TokenSigner};
+use stratus_tests::{Api, Backend, PASSWORD, bootstrap_admin, on_both_backends, ports, registration};
+
+const PROFILE_FIELDS: [&str; 8] =
+    ["id", "username", "email", "first_name", "last_name", "role", "created_at", "last_login"];
+
+fn assert_profile(profile: &Value, username: &str) {
+    let keys: Vec<&str> = profile.as_object().expect("a profile object").keys().map(String::as_str).collect();
+    let mut expected = PROFILE_FIELDS.to_vec();
+    expected.sort();
+    let mut keys = keys;
+    keys.sort();
+    assert_eq!(keys, expected, "{profile}");
+    assert_eq!(profile["username"], username);
+    assert!(!profile.to_string().contains("argon2"), "a profile leaked a hash: {profile}");
+}
+
+async fn full_account_flow(backend: Backend) {
+    let api = Api::start(backend).await;
+    let registered = api.register("Ada_L", "Ada@Example.com").await;
+    assert_eq!(registered.status, 201, "{}", String::from_utf8_lossy(&registered.body));
+    assert_eq!(registered.header("location"), Some("/users/ada_l"));
+    let profile = registered.json();
+    assert_profile(&profile, "ada_l");
+    assert_eq!(profile["email"], "Ada@Example.com");
+    assert_eq!(profile["first_name"], "Ada");
+    assert_eq!(profile["last_name"], "Lovelace");
+    assert_eq!(profile["role"], "user");
+    assert_eq!(profile["last_login"], Value::Null);
+
+    let tokens = api.login("ADA_L", PASSWORD).await;
+    assert_eq!(tokens["token_type"], "Bearer");
+    assert_eq!(tokens["expires_in"], 900);
+    let access = tokens["access_token"].as_str().unwrap();
+    let refresh = tokens["refresh_token"].as_str().unwrap();
+
+    for path in ["/users/me", "/getUserData", "/users/ada_l"] {
+        let me = api.get_with_token(path, access).await;
+        assert_eq!(me.status, 200, "{path}");
+        assert_profile(&me.json(), "ada_l");
+        assert!(me.json()["last_login"].is_string(), "login stamps last_login");
+    }
+
+    let renewed = api.post_json("/token/refresh", &json!({"refresh_token": refresh})).await;
+    assert_eq!(renewed.status, 200);
+    let renewed = renewed.json();
+    assert_ne!(renewed["refresh_token"], refresh);
+    let new_access = renewed["access_token"].as_str().unwrap();
+    assert_eq!(api.get_with_token("/users/me", new_access).await.status, 200);
+
+    let new_refresh = renewed["refresh_token"].as_str().unwrap();
+    let logout = api.post_with_token("/logout", new_access, &json!({"refresh_token": new_refresh})).await;
+    assert_eq!(logout.status, 204);
+    api.post_json("/token/refresh", &json!({"refresh_token": new_refresh})).await.problem(401);
+}
+
+async fn duplicate_usernames_and_emails_conflict_in_any_case(backend: Backend) {
+    let api = Api::start(backend).await;
+    assert_eq!(api.register("grace", "grace@example.com").await.status, 201);
+    let body = api.register("GRACE", "other@example.com").await.problem(409);
+    assert_eq!(body["errors"][0]["field"], "username");
+    let body = api.register("hopper", "Grace@EXAMPLE.com").await.problem(409);
+    assert_eq!(body["errors"][0]["field"], "email");
+}
+
+async fn concurrent_registrations_of_one_name_create_one(backend: Backend) {
+    let api = Api::start(backend).await;
+    let bodies: Vec<Value> =
+        (0..25).map(|i| registration("racer", &format!("racer{i}@example.com"))).collect();
+    let replies = join_all(bodies.iter().map(|body| api.post_json("/register", body))).await;
+    let created = replies.iter().filter(|r| r.status == 201).count();
+    let conflicts = replies.iter().filter(|r| r.status == 409).count();
+    assert_eq!((created, conflicts), (1, 24), "{:?}", replies.iter().map(|r| r.status).collect::<Vec<_>>());
+}
+
+async fn invalid_registrations_name_their_fields(backend: Backend) {
+    let api = Api::start(backend).await;
+    let cases: &[(&str, Value)] = &[
+        ("username", json!("ab")),
+        ("username", json!("a".repeat(33))),
+        ("username", json!("has space")),
+        ("username", json!("\u{0430}dmin")),
+        ("username", json!("ｇrace")),
+        ("username", json!(5)),
+        ("email", json!("not-an-email")),
+        ("email", json!("two@@example.com")),
+        ("email", json!("")),
+        ("password", json!("short")),
+        ("password", json!("password")),
+        ("password", json!("12345678")),
+        ("password", json!("qwertyuiop")),
+        ("first_name", json!("")),
+        ("role", json!("superuser")),
+    ];
+    for (field, value) in cases {
+        let mut body = registration("valid_name", "valid@example.com");
+        body[*field] = value.clone();
+        let problem = api.post_json("/register", &body).await.problem(400);
+        let fields: Vec<&str> =
+            problem["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+        assert_eq!(fields, vec![*field], "{field} = {value}: {problem}");
+    }
+    let mut missing = registration("valid_name", "valid@example.com");
+    missing.as_object_mut().unwrap().remove("email");
+    assert_eq!(api.post_json("/register", &missing).await.problem(400)["errors"][0]["field"], "email");
+    // None of those created anything.
+    assert_eq!(api.register("valid_name", "valid@example.com").await.status, 201);
+}
+
+async fn only_admins_create_admins(backend: Backend) {
+    let ports = ports(backend).await;
+    bootstrap_admin(&ports, "root").await;
+    let api = Api::start_with(ports).await;
+    let mut admin_request = registration("second_admin", "second@example.com");
+    admin_request["role"] = json!("admin");
+
+    api.post_json("/register", &admin_request).await.problem(403);
+    let user_token = api.user_token("plain").await;
+    api.post_with_token("/register", &user_token, &admin_request).await.problem(403);
+    api.post_with_token("/register", "not-a-token", &admin_request).await.problem(401);
+
+    let admin_token = api.login("root", PASSWORD).await["access_token"].as_str().unwrap().to_owned();
+    let created = api.post_with_token("/register", &admin_token, &admin_request).await;
+    assert_eq!(created.status, 201);
+    assert_eq!(created.json()["role"], "admin");
+}
+
+async fn unknown_user_and_wrong_password_look_alike(backend: Backend) {
+    let api = Api::start(backend).await;
+    api.register("known", "known@example.com").await;
+    let wrong = api.post_json("/login", &json!({"username": "known", "password": "wrong password 1"})).await;
+    let unknown =
+        api.post_json("/login", &json!({"username": "unknown", "password": "wrong password 1"})).await;
+    let malformed = api.post_json("/login", &json!({"username": "?", "password": "wrong password 1"})).await;
+    for reply in [&wrong, &unknown, &malformed] {
+        reply.problem(401);
+    }
+    assert_eq!(wrong.body, unknown.body);
+    assert_eq!(wrong.body, malformed.body);
+    assert_eq!(wrong.header("www-authenticate"), unknown.header("www-authenticate"));
+}
+
+async fn login_with_http_basic(backend: Backend) {
+    let api = Api::start(backend).await;
+    api.register("basic", "basic@example.com").await;
+    let ok = api.send(api.http.post(api.url("/login")).basic_auth("basic", Some(PASSWORD))).await;
+    assert_eq!(ok.status, 200);
+    assert!(ok.json()["access_token"].is_string());
+    let wrong = api.send(api.http.post(api.url("/login")).basic_auth("basic", Some("nope nope nope"))).await;
+    wrong.problem(401);
+    let garbage = api.send(api.http.post(api.url("/login")).header("authorization", "Basic !!!")).await;
+    garbage.problem(400);
+    api.post_raw("/login", "text/plain", b"basic:pw".to_vec()).await.problem(415);
+    api.post_json("/login", &json!({"username": "basic"})).await.problem(400);
+}
+
+async fn sixth_login_attempt_in_a_window_is_429(backend: Backend) {
+    let mut ports = ports(backend).await;
+    let clock = Arc::new(ManualClock::new(time::OffsetDateTime::now_utc()));
+    ports.clock = clock.clone();
+    ports.auth.login_limit = RateLimit { max_hits: 5, window: time::Duration::minutes(1) };
+    let api = Api::start_with(ports).await;
+    api.register("limited", "limited@example.com").await;
+    for _ in 0..5 {
+        api.post_json("/login", &json!({"username": "limited", "password": "wrong password 1"}))
+            .await
+            .problem(401);
+    }
+    let limited = api.post_json("/login", &json!({"username": "limited", "password": PASSWORD})).await;
+    limited.problem(429);
+    let retry_after: i64 = limited.header("retry-after").expect("Retry-After").parse().unwrap();
+    assert!((1..=60).contains(&retry_after), "{retry_after}");
+
+    clock.advance(time::Duration::seconds(retry_after));
+    api.login("limited", PASSWORD).await;
+}
+
+async fn registrations_are_rate_limited_per_address(backend: Backend) {
+    let mut ports = ports(backend).await;
+    ports.auth.register_limit = RateLimit { max_hits: 10, window: time::Duration::minutes(1) };
+    let api = Api::start_with(ports).await;
+    for i in 0..10 {
+        assert_ne!(api.register(&format!("reg{i}"), &format!("reg{i}@example.com")).await.status, 429);
+    }
+    let limited = api.register("reg10", "reg10@example.com").await;
+    limited.problem(429);
+    assert!(limited.header("retry-after").is_some());
+}
+
+async fn spent_refresh_token_revokes_its_family(backend: Backend) {
+    let api = Api::start(backend).await;
+    api.register("family", "family@example.com").await;
+    let first = api.login("family", PASSWORD).await;
+    let first_refresh = first["refresh_token"].as_str().unwrap();
+    let second = api.post_json("/token/refresh", &json!({"refresh_token": first_refresh})).await.json();
+    let second_refresh = second["refresh_token"].as_str().unwrap();
+
+    // The first token again: a replay. It fails, and so does the legitimate newer one.
+    api.post_json("/token/refresh", &json!({"refresh_token": first_refresh})).await.problem(401);
+    api.post_json("/token/refresh", &json!({"refresh_token": second_refresh})).await.problem(401);
+
+    // Another login starts a new, unaffected family.
+    let other = api.login("family", PASSWORD).await;
+    let renewed = api.post_json("/token/refresh", &json!({"refresh_token": other["refresh_token"]})).await;
+    assert_eq!(renewed.status, 200);
+
+    for bad in [json!({"refresh_token": "garbage"}), json!({"refresh_token": "A".repeat(43)})] {
+        api.post_json("/token/refresh", &bad).await.problem(401);
+    }
+    api.post_json("/token/refresh", &json!({})).await.problem(400);
+}
+
+async fn logout_needs_the_owner(backend: Backend) {
+    let api = Api::start(backend).await;
+    api.register("owner", "owner@example.com").await;
+    let owner = api.login("owner", PASSWORD).await;
+    let intruder = api.user_token("intruder").await;
+    let body = json!({"refresh_token": owner["refresh_token"]});
+    api.send(api.http.post(api.url("/logout")).json(&body)).await.problem(401);
+    api.post_with_token("/logout", &intruder, &body).await.problem(401);
+}
+
+async fn admins_list_and_read_users(backend: Backend) {
+    let ports = ports(backend).await;
+    bootstrap_admin(&ports, "root").await;
+    let api = Api::start_with(ports).await;
+    let user = api.user_token("lister").await;
+    for i in 0..6 {
+        api.register(&format!("member{i}"), &format!("member{i}@example.com")).await;
+    }
+    api.get_with_token("/users", &user).await.problem(403);
+    api.get("/users").await.problem(401);
+    api.get_with_token("/users/root", &user).await.problem(403);
+
+    let admin = api.login("root", PASSWORD).await["access_token"].as_str().unwrap().to_owned();
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/users?limit=3&cursor={c}"),
+            None => "/users?limit=3".into(),
+        };
+        let page = api.get_with_token(&path, &admin).await;
+        assert_eq!(page.status, 200);
+        let page = page.json();
+        for item in page["items"].as_array().unwrap() {
+            assert_profile(item, item["username"].as_str().unwrap());
+            seen.push(item["username"].as_str().unwrap().to_owned());
+        }
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    seen.sort();
+    assert_eq!(seen.len(), 8, "{seen:?}");
+    seen.dedup();
+    assert_eq!(seen.len(), 8);
+
+    for query in ["limit=0", "limit=101", "limit=x", "cursor=garbage!", "cursor=YWJj"] {
+        let problem = api.get_with_token(&format!("/users?{query}"), &admin).await.problem(400);
+        assert!(problem["errors"].is_array(), "{query}");
+    }
+    assert_eq!(api.get_with_token("/users/member1", &admin).await.status, 200);
+    api.get_with_token("/users/nobody_here", &admin).await.problem(404);
+    api.get_with_token("/users/a%20b", &admin).await.problem(400);
+}
+
+/// Signs arbitrary header and claims with the real key: the server must still check them.
+async fn forge(signer: &dyn TokenSigner, header: Value, claims: Value) -> String {
+    let input = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(header.to_string()),
+        URL_SAFE_NO_PAD.encode(claims.to_string())
+    );
+    let signature = signer.sign(input.as_bytes()).await.unwrap();
+    format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature))
+}
+
+async fn forged_tokens_are_refused(backend: Backend) {
+    let ports = ports(backend).await;
+    let signer = ports.signer.clone();
+    let public_key = ports.public_key();
+    let api = Api::start_with(ports).await;
+    let valid = api.user_token("target").await;
+    assert_eq!(api.get_with_token("/users/me", &valid).await.status, 200);
+
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let kid = signer.key_id().to_owned();
+    let header = json!({"alg": "ES256", "typ": "JWT", "kid": kid});
+    let claims = |changes: Value| {
+        let mut claims = json!({
+            "sub": "target", "role": "user", "iat": now, "nbf": now, "exp": now + 600,
+            "iss": "stratus", "aud": "stratus-api", "jti": "x"
+        });
+        for (key, value) in changes.as_object().unwrap() {
+            claims[key] = value.clone();
+        }
+        claims
+    };
+    // Sanity: the forging itself works when nothing is wrong.
+    let genuine = forge(signer.as_ref(), header.clone(), claims(json!({}))).await;
+    assert_eq!(api.get_with_token("/users/me", &genuine).await.status, 200);
+
+    let mut forged = vec![
+        (
+            "expired",
+            forge(
+                signer.as_ref(),
+                header.clone(),
+                claims(json!({"iat": now - 1200, "nbf": now - 1200, "exp": now - 600})),
+            )
+            .await,
+        ),
+        (
+            "not yet valid",
+            forge(signer.as_ref(), header.clone(), claims(json!({"nbf": now + 600, "exp": now + 1200})))
+                .await,
+        ),
+        ("wrong iss", forge(signer.as_ref(), header.clone(), claims(json!({"iss": "evil"}))).await),
+        ("wrong aud", forge(signer.as_ref(), header.clone(), claims(json!({"aud": "other-api"}))).await),
+        (
+            "no exp",
+            forge(signer.as_ref(), header.clone(), {
+                let mut c = claims(json!({}));
+                c.as_object_mut().unwrap().remove("exp");
+                c
+            })
+            .await,
+        ),
+        (
+            "unknown kid",
+            forge(
+                signer.as_ref(),
+                json!({"alg": "ES256", "typ": "JWT", "kid": "someone-else"}),
+                claims(json!({})),
+            )
+            .await,
+        ),
+        ("no kid", forge(signer.as_ref(), json!({"alg": "ES256", "typ": "JWT"}), claims(json!({}))).await),
+    ];
+    let parts: Vec<&str> = valid.split('.').collect();
+    let tampered_claims = claims(json!({"role": "admin"}));
+    forged.push((
+        "tampered payload",
+        format!("{}.{}.{}", parts[0], URL_SAFE_NO_PAD.encode(tampered_claims.to_string()), parts[2]),
+    ));
+    let none_header = URL_SAFE_NO_PAD.encode(json!({"alg": "none", "typ": "JWT", "kid": kid}).to_string());
+    forged.push((
+        "alg none",
+        format!("{none_header}.{}.", URL_SAFE_NO_PAD.encode(claims(json!({})).to_string())),
+    ));
+    forged.push((
+        "alg none, no dot",
+        format!("{none_header}.{}", URL_SAFE_NO_PAD.encode(claims(json!({})).to_string())),
+    ));
+    // HS256 keyed with the public key, the classic algorithm-confusion attack.
+    let hs_header = URL_SAFE_NO_PAD.encode(json!({"alg": "HS256", "typ": "JWT", "kid": kid}).to_string());
+    let hs_input =
+        format!("{hs_header}.{}", URL_SAFE_NO_PAD.encode(claims(json!({"role": "admin"})).to_string()));
+    let hmac_key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &public_key.point);
+    let hs_signature = aws_lc_rs::hmac::sign(&hmac_key, hs_input.as_bytes());
+    forged.push((
+        "HS256 with the public key",
+        format!("{hs_input}.{}", URL_SAFE_NO_PAD.encode(hs_signature.as_ref())),
+    ));
+    forged.push(("truncated", valid[..valid.len() - 10].to_owned()));
+    forged.push(("signature dropped", format!("{}.{}.", parts[0], parts[1])));
+    forged.push(("garbage", "garbage".to_owned()));
+    forged.push(("empty segments", "..".to_owned()));
+
+    for (name, token) in forged {
+        let reply = api.get_with_token("/users/me", &token).await;
+        reply.problem(401);
+        assert!(reply.header("www-authenticate").is_some_and(|h| h.starts_with("Bearer")), "{name}");
+    }
+    let other_scheme =
+        api.send(api.http.get(api.url("/users/me")).header("authorization", format!("Token {valid}"))).await;
+    other_scheme.problem(401);
+}
+
+on_both_backends!(
+    full_account_flow,
+    duplicate_usernames_and_emails_conflict_in_any_case,
+    concurrent_registrations_of_one_name_create_one,
+    invalid_registrations_name_their_fields,
+    only_admins_create_admins,
+    unknown_user_and_wrong_password_look_alike,
+    login_with_http_basic,
+    sixth_login_attempt_in_a_window_is_429,
+    registrations_are_rate_limited_per_address,
+    spent_refresh_token_revokes_its_family,
+    logout_needs_the_owner,
+    admins_list_and_read_users,
+    forged_tokens_are_refused,
+);
