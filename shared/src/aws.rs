@@ -8,12 +8,16 @@ use aws_config::{BehaviorVersion, SdkConfig};
 
 use crate::adapters::dynamodb::tables::{self, TableSpec};
 use crate::adapters::dynamodb::{
-    DynamoMessageStore, DynamoRateLimiter, DynamoRefreshTokenStore, DynamoUserStore,
+    DynamoMessageStore, DynamoRateLimiter, DynamoRefreshTokenStore, DynamoTaskStore, DynamoUserStore,
 };
+use crate::adapters::sqs::SqsTaskQueue;
 use crate::auth::keys::{KmsSigner, PublicKey, kms_public_key};
 use crate::auth::{AuthConfig, TokenIssuer, TokenVerifier};
 use crate::config::{ConfigError, required};
-use crate::ports::{MessageStore, RateLimiter, RefreshTokenStore, UserStore};
+use crate::ports::{MessageStore, RateLimiter, RefreshTokenStore, TaskQueue, TaskStore, UserStore};
+
+/// The URL of the queue tasks travel on.
+pub const TASKS_QUEUE_URL: &str = "TASKS_QUEUE_URL";
 
 /// The ARN of the KMS key that signs access tokens.
 pub const SIGNING_KEY_ARN: &str = "SIGNING_KEY_ARN";
@@ -46,6 +50,14 @@ pub fn refresh_token_store(sdk: &SdkConfig) -> Result<Arc<dyn RefreshTokenStore>
 
 pub fn rate_limiter(sdk: &SdkConfig) -> Result<Arc<dyn RateLimiter>, ConfigError> {
     Ok(Arc::new(DynamoRateLimiter::new(dynamodb(sdk), table(&tables::RATE_LIMITS)?)))
+}
+
+pub fn task_store(sdk: &SdkConfig) -> Result<Arc<dyn TaskStore>, ConfigError> {
+    Ok(Arc::new(DynamoTaskStore::new(dynamodb(sdk), table(&tables::TASKS)?)))
+}
+
+pub fn task_queue(sdk: &SdkConfig) -> Result<Arc<dyn TaskQueue>, ConfigError> {
+    Ok(Arc::new(SqsTaskQueue::new(aws_sdk_sqs::Client::new(sdk), required(TASKS_QUEUE_URL)?)))
 }
 
 /// Signs through KMS: only the login and refresh functions' roles may call `kms:Sign`.

@@ -36,3 +36,20 @@ where
         }),
     }
 }
+
+/// A duration in whole seconds (at least 1).
+pub fn seconds(name: &'static str, default: time::Duration) -> Result<time::Duration, ConfigError> {
+    Ok(time::Duration::seconds(parsed_or::<u32>(name, default.whole_seconds() as u32)?.max(1).into()))
+}
+
+/// A rate limit from a hit count and a window length in seconds.
+pub fn rate_limit(
+    hits_var: &'static str,
+    window_var: &'static str,
+    default: crate::ports::RateLimit,
+) -> Result<crate::ports::RateLimit, ConfigError> {
+    Ok(crate::ports::RateLimit {
+        max_hits: parsed_or(hits_var, default.max_hits)?,
+        window: seconds(window_var, default.window)?,
+    })
+}

@@ -145,3 +145,56 @@ pub fn rate_window(limit: RateLimit, now: OffsetDateTime) -> (i64, OffsetDateTim
     let ends = OffsetDateTime::from_unix_timestamp((index + 1) * seconds).unwrap_or(now);
     (index, ends)
 }
+
+use crate::domain::{Idempotency, Task, TaskId, TaskOutcome};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Submitted {
+    Created,
+    /// The same user sent this Idempotency-Key with this request before: that task stands.
+    Existing(TaskId),
+    /// The key was used before with a different request.
+    KeyReused,
+}
+
+#[async_trait]
+pub trait TaskStore: Send + Sync {
+    /// Writes a new pending task, and the idempotency record with it, atomically.
+    async fn create(
+        &self,
+        task: &Task,
+        idempotency: Option<&Idempotency>,
+        now: OffsetDateTime,
+    ) -> Result<Submitted, StoreError>;
+
+    /// The task, unless absent or expired.
+    async fn get(&self, id: &TaskId, now: OffsetDateTime) -> Result<Option<Task>, StoreError>;
+
+    /// Records the outcome of a pending task. False when the task is absent or already done:
+    /// a duplicate delivery writes nothing.
+    async fn complete(
+        &self,
+        id: &TaskId,
+        outcome: &TaskOutcome,
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError>;
+
+    /// Removes a task that could not be enqueued, with its idempotency record, so no task is
+    /// left pending forever.
+    async fn discard(&self, task: &Task, idempotency: Option<&Idempotency>) -> Result<(), StoreError>;
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("queue unavailable: {0}")]
+pub struct QueueError(pub String);
+
+#[async_trait]
+pub trait TaskQueue: Send + Sync {
+    async fn enqueue(&self, id: &TaskId) -> Result<(), QueueError>;
+}
+
+/// What travels on the queue: only the id; the task itself is in the store.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TaskMessage {
+    pub task_id: TaskId,
+}

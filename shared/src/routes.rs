@@ -30,6 +30,8 @@ pub const ROUTES: &[Route] = &[
     Route { method: "GET", path: "/getUserData", function: "me" },
     Route { method: "GET", path: "/users", function: "list-users" },
     Route { method: "GET", path: "/users/{username}", function: "get-user" },
+    Route { method: "POST", path: "/add", function: "add" },
+    Route { method: "GET", path: "/result/{task_id}", function: "result" },
     Route { method: "GET", path: "/health", function: "health" },
     Route { method: "GET", path: "/openapi.json", function: "docs" },
     Route { method: "GET", path: "/docs", function: "docs" },

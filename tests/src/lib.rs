@@ -4,10 +4,16 @@
 //! `AWS_ENDPOINT_URL_DYNAMODB`. Without it these tests fail loudly rather than skip, so a
 //! green run always means both backends were exercised.
 
+use std::sync::Arc;
+
 pub use local_api::Ports;
 use local_api::{AwsOptions, CreateTables, Functions};
 use serde_json::{Value, json};
+use shared::adapters::memory::MemoryQueue;
 use shared::ports::RateLimit;
+
+/// Short, so that a failing message is retried and dead-lettered within seconds.
+pub const QUEUE_VISIBILITY: std::time::Duration = std::time::Duration::from_secs(1);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -57,10 +63,16 @@ pub async fn ports(backend: Backend) -> Ports {
             local_api::Backend::Aws(AwsOptions {
                 table_prefix: unique_prefix(),
                 create_tables: CreateTables::Always,
+                queue_visibility: Some(QUEUE_VISIBILITY),
             })
         }
     };
     let mut ports = Ports::build(&backend).await.expect("ports build against the local engines");
+    if let local_api::Consumer::Memory(_) = ports.consumer {
+        let queue = Arc::new(MemoryQueue::new(QUEUE_VISIBILITY, worker::MAX_RECEIVES));
+        ports.queue = queue.clone();
+        ports.consumer = local_api::Consumer::Memory(queue);
+    }
     // Suites register and log in often from one address; only the tests about limits meet them.
     let generous = RateLimit { max_hits: 10_000, window: time::Duration::minutes(1) };
     ports.auth.login_limit = generous;
@@ -73,6 +85,7 @@ pub struct Api {
     pub base: String,
     pub http: reqwest::Client,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
+    _worker: local_api::WorkerHandle,
 }
 
 impl Api {
@@ -82,6 +95,7 @@ impl Api {
 
     pub async fn start_with(ports: Ports) -> Self {
         let functions = Functions::new(&ports);
+        let worker = local_api::start_worker(&ports);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a free port");
         let base = format!("http://{}", listener.local_addr().expect("bound"));
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -89,7 +103,7 @@ impl Api {
             let _ = stopped.await;
         }));
         let http = reqwest::Client::builder().no_proxy().build().expect("client builds");
-        Self { base, http, stop: Some(stop) }
+        Self { base, http, stop: Some(stop), _worker: worker }
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -3,6 +3,7 @@
 //! converted by lambda_http just as in Lambda, so what passes here passes there.
 
 mod event;
+pub mod worker;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -12,17 +13,21 @@ use axum::body::Body as AxumBody;
 use axum::extract::{ConnectInfo, State};
 use shared::Problem;
 use shared::adapters::dynamodb::{
-    DynamoMessageStore, DynamoRateLimiter, DynamoRefreshTokenStore, DynamoUserStore, tables,
+    DynamoMessageStore, DynamoRateLimiter, DynamoRefreshTokenStore, DynamoTaskStore, DynamoUserStore, tables,
 };
 use shared::adapters::memory::{
-    MemoryMessageStore, MemoryRateLimiter, MemoryRefreshTokenStore, MemoryUserStore,
+    MemoryMessageStore, MemoryQueue, MemoryRateLimiter, MemoryRefreshTokenStore, MemoryTaskStore,
+    MemoryUserStore,
 };
+use shared::adapters::sqs::SqsTaskQueue;
 use shared::auth::keys::{LocalSigner, PublicKey};
 use shared::auth::{AuthConfig, TokenIssuer, TokenVerifier};
 use shared::clock::{Clock, SystemClock};
 use shared::http::{Endpoint, StatusCode};
 use shared::ports::{MessageStore, RateLimiter, RefreshTokenStore, UserStore};
+use shared::ports::{RateLimit, TaskQueue, TaskStore};
 use shared::routes::{FALLBACK_FUNCTION, FALLBACK_ROUTE_KEY, ROUTES, Resolution, resolve};
+pub use worker::{Consumer, WorkerHandle};
 
 /// API Gateway refuses payloads over 10 MB before any function sees them.
 pub const GATEWAY_PAYLOAD_LIMIT: usize = 10 * 1024 * 1024;
@@ -42,6 +47,9 @@ pub struct AwsOptions {
     /// Prepended to each table's local name when its `*_TABLE` variable is not set.
     pub table_prefix: String,
     pub create_tables: CreateTables,
+    /// Visibility timeout of queues created locally; `STRATUS_QUEUE_VISIBILITY_SECONDS` or 30 s
+    /// when not given.
+    pub queue_visibility: Option<std::time::Duration>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,6 +71,19 @@ pub struct Ports {
     /// named by `STRATUS_SIGNING_KEY_FILE` so tokens survive a restart.
     pub signer: Arc<LocalSigner>,
     pub auth: AuthConfig,
+    pub tasks: Arc<dyn TaskStore>,
+    pub queue: Arc<dyn TaskQueue>,
+    /// Where the local worker takes task messages from.
+    pub consumer: Consumer,
+    pub add_limit: RateLimit,
+}
+
+/// Visibility timeout of the local task queues, in seconds: how long a failed message stays
+/// hidden before it is retried.
+pub const QUEUE_VISIBILITY_SECONDS: &str = "STRATUS_QUEUE_VISIBILITY_SECONDS";
+
+fn queue_visibility() -> Result<std::time::Duration, Error> {
+    Ok(std::time::Duration::from_secs(shared::config::parsed_or(QUEUE_VISIBILITY_SECONDS, 30u64)?))
 }
 
 /// A PKCS#8 P-256 key (PEM or DER) for local-api to sign with instead of a fresh one.
@@ -84,15 +105,22 @@ impl Ports {
 impl Ports {
     pub async fn build(backend: &Backend) -> Result<Self, Error> {
         match backend {
-            Backend::Memory => Ok(Self {
-                messages: Arc::new(MemoryMessageStore::default()),
-                users: Arc::new(MemoryUserStore::default()),
-                refresh_tokens: Arc::new(MemoryRefreshTokenStore::default()),
-                rate_limiter: Arc::new(MemoryRateLimiter::default()),
-                clock: Arc::new(SystemClock),
-                signer: local_signer()?,
-                auth: AuthConfig::from_env()?,
-            }),
+            Backend::Memory => {
+                let queue = Arc::new(MemoryQueue::new(queue_visibility()?, ::worker::MAX_RECEIVES));
+                Ok(Self {
+                    tasks: Arc::new(MemoryTaskStore::default()),
+                    queue: queue.clone(),
+                    consumer: Consumer::Memory(queue),
+                    add_limit: add::rate_limit_from_env()?,
+                    messages: Arc::new(MemoryMessageStore::default()),
+                    users: Arc::new(MemoryUserStore::default()),
+                    refresh_tokens: Arc::new(MemoryRefreshTokenStore::default()),
+                    rate_limiter: Arc::new(MemoryRateLimiter::default()),
+                    clock: Arc::new(SystemClock),
+                    signer: local_signer()?,
+                    auth: AuthConfig::from_env()?,
+                })
+            }
             Backend::Aws(options) => {
                 let sdk = shared::aws::sdk_config().await;
                 let dynamodb = shared::aws::dynamodb(&sdk);
@@ -105,7 +133,23 @@ impl Ports {
                         tables::ensure_table(&dynamodb, &table(spec), spec).await?;
                     }
                 }
+                let sqs = aws_sdk_sqs::Client::new(&sdk);
+                let queue_url = match shared::config::optional(shared::aws::TASKS_QUEUE_URL) {
+                    Some(url) => url,
+                    None if should_create_tables(options.create_tables) => {
+                        let visibility = match options.queue_visibility {
+                            Some(visibility) => visibility,
+                            None => queue_visibility()?,
+                        };
+                        create_queues(&sqs, &options.table_prefix, visibility).await?
+                    }
+                    None => return Err(format!("{} is required", shared::aws::TASKS_QUEUE_URL).into()),
+                };
                 Ok(Self {
+                    tasks: Arc::new(DynamoTaskStore::new(dynamodb.clone(), table(&tables::TASKS))),
+                    queue: Arc::new(SqsTaskQueue::new(sqs.clone(), queue_url.clone())),
+                    consumer: Consumer::Sqs { client: sqs, queue_url },
+                    add_limit: add::rate_limit_from_env()?,
                     messages: Arc::new(DynamoMessageStore::new(dynamodb.clone(), table(&tables::MESSAGES))),
                     users: Arc::new(DynamoUserStore::new(dynamodb.clone(), table(&tables::USERS))),
                     refresh_tokens: Arc::new(DynamoRefreshTokenStore::new(
@@ -123,6 +167,51 @@ impl Ports {
             }
         }
     }
+}
+
+/// The task queue and its dead-letter queue, as the template declares them: redrive after
+/// three receives. For local engines only.
+async fn create_queues(
+    sqs: &aws_sdk_sqs::Client,
+    prefix: &str,
+    visibility: std::time::Duration,
+) -> Result<String, Error> {
+    use aws_sdk_sqs::types::QueueAttributeName;
+    let dlq_url = sqs
+        .create_queue()
+        .queue_name(format!("{prefix}tasks-dlq"))
+        .send()
+        .await?
+        .queue_url
+        .unwrap_or_default();
+    let dlq_arn = sqs
+        .get_queue_attributes()
+        .queue_url(&dlq_url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await?
+        .attributes
+        .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
+        .ok_or("the dead-letter queue has no ARN")?;
+    let redrive = serde_json::json!({ "deadLetterTargetArn": dlq_arn, "maxReceiveCount": ::worker::MAX_RECEIVES.to_string() });
+    let url = sqs
+        .create_queue()
+        .queue_name(format!("{prefix}tasks"))
+        .attributes(QueueAttributeName::RedrivePolicy, redrive.to_string())
+        .attributes(QueueAttributeName::VisibilityTimeout, visibility.as_secs().to_string())
+        .send()
+        .await?
+        .queue_url
+        .unwrap_or_default();
+    Ok(url)
+}
+
+/// Starts the worker on the task queue, as the event source mapping would; stops when dropped.
+pub fn start_worker(ports: &Ports) -> WorkerHandle {
+    worker::spawn(
+        ports.consumer.clone(),
+        ::worker::Deps { tasks: ports.tasks.clone(), clock: ports.clock.clone() },
+    )
 }
 
 fn should_create_tables(choice: CreateTables) -> bool {
@@ -205,6 +294,25 @@ impl Functions {
             (
                 "get-user",
                 get_user::endpoint(get_user::Deps { users: ports.users.clone(), verifier: verifier() }),
+            ),
+            (
+                "add",
+                add::endpoint(add::Deps {
+                    tasks: ports.tasks.clone(),
+                    queue: ports.queue.clone(),
+                    rate_limiter: ports.rate_limiter.clone(),
+                    verifier: verifier(),
+                    clock: ports.clock.clone(),
+                    limit: ports.add_limit,
+                }),
+            ),
+            (
+                "result",
+                result::endpoint(result::Deps {
+                    tasks: ports.tasks.clone(),
+                    verifier: verifier(),
+                    clock: ports.clock.clone(),
+                }),
             ),
             ("health", health::endpoint()),
             ("docs", docs::endpoint()),

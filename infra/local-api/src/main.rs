@@ -17,7 +17,11 @@ struct Args {
 
 fn parse_args() -> Result<Args, String> {
     let mut args = Args { host: "127.0.0.1".into(), port: 3000, backend: Backend::Memory };
-    let mut aws = AwsOptions { table_prefix: String::new(), create_tables: CreateTables::WhenLocal };
+    let mut aws = AwsOptions {
+        table_prefix: String::new(),
+        create_tables: CreateTables::WhenLocal,
+        queue_visibility: None,
+    };
     let mut use_aws = false;
     let mut argv = std::env::args().skip(1);
     while let Some(arg) = argv.next() {
@@ -55,6 +59,7 @@ async fn main() -> Result<(), local_api::Error> {
     let ports = Ports::build(&args.backend).await?;
     bootstrap_admin(&ports).await?;
     let functions = Functions::new(&ports);
+    let _worker = local_api::start_worker(&ports);
     let listener = tokio::net::TcpListener::bind((args.host.as_str(), args.port)).await?;
     let backend = match args.backend {
         Backend::Memory => "memory",

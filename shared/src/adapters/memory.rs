@@ -179,3 +179,202 @@ impl RateLimiter for MemoryRateLimiter {
         })
     }
 }
+
+use std::collections::VecDeque;
+use std::time::{Duration as StdDuration, Instant};
+
+use crate::domain::{Idempotency, Task, TaskId, TaskOutcome, TaskStatus};
+use crate::ports::{QueueError, Submitted, TaskMessage, TaskQueue, TaskStore};
+
+#[derive(Default)]
+pub struct MemoryTaskStore {
+    inner: Mutex<TasksState>,
+}
+
+#[derive(Default)]
+struct TasksState {
+    tasks: HashMap<TaskId, Task>,
+    /// (owner, key) → (task, request fingerprint, expiry)
+    keys: HashMap<(Username, String), (TaskId, String, OffsetDateTime)>,
+}
+
+#[async_trait]
+impl TaskStore for MemoryTaskStore {
+    async fn create(
+        &self,
+        task: &Task,
+        idempotency: Option<&Idempotency>,
+        now: OffsetDateTime,
+    ) -> Result<Submitted, StoreError> {
+        let mut state = self.inner.lock().expect("no panic while holding the lock");
+        if let Some(idempotency) = idempotency {
+            let slot = (idempotency.owner.clone(), idempotency.key.clone());
+            if let Some((existing, fingerprint, expires)) = state.keys.get(&slot)
+                && *expires > now
+            {
+                return Ok(if *fingerprint == idempotency.fingerprint {
+                    Submitted::Existing(*existing)
+                } else {
+                    Submitted::KeyReused
+                });
+            }
+            state.keys.insert(slot, (task.id, idempotency.fingerprint.clone(), now + Idempotency::WINDOW));
+        }
+        state.tasks.insert(task.id, task.clone());
+        Ok(Submitted::Created)
+    }
+
+    async fn get(&self, id: &TaskId, now: OffsetDateTime) -> Result<Option<Task>, StoreError> {
+        let state = self.inner.lock().expect("no panic while holding the lock");
+        Ok(state.tasks.get(id).filter(|task| task.expires_at > now).cloned())
+    }
+
+    async fn complete(
+        &self,
+        id: &TaskId,
+        outcome: &TaskOutcome,
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let mut state = self.inner.lock().expect("no panic while holding the lock");
+        match state.tasks.get_mut(id) {
+            Some(task) if task.status == TaskStatus::Pending => {
+                task.complete(outcome.clone(), at);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn discard(&self, task: &Task, idempotency: Option<&Idempotency>) -> Result<(), StoreError> {
+        let mut state = self.inner.lock().expect("no panic while holding the lock");
+        state.tasks.remove(&task.id);
+        if let Some(idempotency) = idempotency {
+            let slot = (idempotency.owner.clone(), idempotency.key.clone());
+            if state.keys.get(&slot).is_some_and(|(id, _, _)| *id == task.id) {
+                state.keys.remove(&slot);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A queue with SQS's delivery rules: a received message is hidden for the visibility timeout
+/// and comes back unless deleted; after `max_receives` receives it goes to the dead-letter list.
+pub struct MemoryQueue {
+    inner: Mutex<QueueState>,
+    arrived: tokio::sync::Notify,
+    visibility: StdDuration,
+    max_receives: u32,
+}
+
+#[derive(Default)]
+struct QueueState {
+    sent: u64,
+    messages: VecDeque<Queued>,
+    dead: Vec<Queued>,
+}
+
+#[derive(Debug, Clone)]
+struct Queued {
+    id: String,
+    body: String,
+    receives: u32,
+    visible_at: Instant,
+    receipt: String,
+    sent_at: OffsetDateTime,
+}
+
+/// One delivery of a message, as a consumer sees it.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub message_id: String,
+    pub receipt_handle: String,
+    pub body: String,
+    pub receive_count: u32,
+    pub sent_at: OffsetDateTime,
+}
+
+impl MemoryQueue {
+    pub fn new(visibility: StdDuration, max_receives: u32) -> Self {
+        Self { inner: Mutex::default(), arrived: tokio::sync::Notify::new(), visibility, max_receives }
+    }
+
+    pub fn send(&self, body: String) {
+        let mut state = self.inner.lock().expect("no panic while holding the lock");
+        state.sent += 1;
+        let id = uuid::Uuid::new_v4().to_string();
+        state.messages.push_back(Queued {
+            id,
+            body,
+            receives: 0,
+            visible_at: Instant::now(),
+            receipt: String::new(),
+            sent_at: OffsetDateTime::now_utc(),
+        });
+        drop(state);
+        self.arrived.notify_one();
+    }
+
+    /// Up to `max` visible messages, each hidden for the visibility timeout from now on.
+    pub fn receive(&self, max: usize) -> Vec<Delivery> {
+        let now = Instant::now();
+        let mut state = self.inner.lock().expect("no panic while holding the lock");
+        let (dead, live): (Vec<Queued>, Vec<Queued>) = std::mem::take(&mut state.messages)
+            .into_iter()
+            .partition(|m| m.visible_at <= now && m.receives >= self.max_receives);
+        state.dead.extend(dead);
+        state.messages = live.into();
+        let mut deliveries = Vec::new();
+        for message in state.messages.iter_mut().filter(|m| m.visible_at <= now).take(max) {
+            message.receives += 1;
+            message.visible_at = now + self.visibility;
+            message.receipt = uuid::Uuid::new_v4().to_string();
+            deliveries.push(Delivery {
+                message_id: message.id.clone(),
+                receipt_handle: message.receipt.clone(),
+                body: message.body.clone(),
+                receive_count: message.receives,
+                sent_at: message.sent_at,
+            });
+        }
+        deliveries
+    }
+
+    /// Deletes a received message; a stale receipt (the message was received again since) does nothing.
+    pub fn delete(&self, receipt_handle: &str) {
+        let mut state = self.inner.lock().expect("no panic while holding the lock");
+        state.messages.retain(|m| m.receipt != receipt_handle);
+    }
+
+    /// Waits until a message may have arrived, or `timeout` passed.
+    pub async fn wait(&self, timeout: StdDuration) {
+        let _ = tokio::time::timeout(timeout, self.arrived.notified()).await;
+    }
+
+    /// Bodies of the messages that went to the dead-letter list.
+    pub fn dead_letters(&self) -> Vec<String> {
+        self.inner
+            .lock()
+            .expect("no panic while holding the lock")
+            .dead
+            .iter()
+            .map(|m| m.body.clone())
+            .collect()
+    }
+
+    /// Messages ever sent, and messages still queued (visible or in flight).
+    pub fn counts(&self) -> (u64, usize) {
+        let state = self.inner.lock().expect("no panic while holding the lock");
+        (state.sent, state.messages.len())
+    }
+}
+
+#[async_trait]
+impl TaskQueue for MemoryQueue {
+    async fn enqueue(&self, id: &TaskId) -> Result<(), QueueError> {
+        let body =
+            serde_json::to_string(&TaskMessage { task_id: *id }).map_err(|e| QueueError(e.to_string()))?;
+        self.send(body);
+        Ok(())
+    }
+}

@@ -1,2 +1,3 @@
 pub mod dynamodb;
 pub mod memory;
+pub mod sqs;

@@ -1,6 +1,6 @@
 use time::Duration;
 
-use crate::config::{ConfigError, optional, parsed_or};
+use crate::config::{ConfigError, optional, rate_limit as limit, seconds};
 use crate::ports::RateLimit;
 
 /// Token and rate-limit settings, from the environment, with the defaults of DESIGN.md.
@@ -30,15 +30,6 @@ impl Default for AuthConfig {
 impl AuthConfig {
     pub fn from_env() -> Result<Self, ConfigError> {
         let defaults = Self::default();
-        let seconds = |name, default: Duration| -> Result<Duration, ConfigError> {
-            Ok(Duration::seconds(parsed_or::<u32>(name, default.whole_seconds() as u32)?.max(1).into()))
-        };
-        let limit = |hits_var, window_var, default: RateLimit| -> Result<RateLimit, ConfigError> {
-            Ok(RateLimit {
-                max_hits: parsed_or(hits_var, default.max_hits)?,
-                window: seconds(window_var, default.window)?,
-            })
-        };
         Ok(Self {
             issuer: optional("TOKEN_ISSUER").unwrap_or(defaults.issuer),
             audience: optional("TOKEN_AUDIENCE").unwrap_or(defaults.audience),

@@ -4,11 +4,13 @@ mod messages;
 mod rate_limits;
 mod refresh_tokens;
 pub mod tables;
+mod tasks;
 mod users;
 
 pub use messages::DynamoMessageStore;
 pub use rate_limits::DynamoRateLimiter;
 pub use refresh_tokens::DynamoRefreshTokenStore;
+pub use tasks::DynamoTaskStore;
 pub use users::DynamoUserStore;
 
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};

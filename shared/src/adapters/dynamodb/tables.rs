@@ -48,7 +48,15 @@ pub const RATE_LIMITS: TableSpec = TableSpec {
     ttl_attribute: Some("expires_at"),
 };
 
-pub const ALL: &[TableSpec] = &[MESSAGES, USERS, REFRESH_TOKENS, RATE_LIMITS];
+/// `TASK#<id>` per task and `IDEM#<owner>#<key>` per Idempotency-Key; both expire by TTL.
+pub const TASKS: TableSpec = TableSpec {
+    env_var: "TASKS_TABLE",
+    local_name: "tasks",
+    partition_key: "pk",
+    ttl_attribute: Some("expires_at"),
+};
+
+pub const ALL: &[TableSpec] = &[MESSAGES, USERS, REFRESH_TOKENS, RATE_LIMITS, TASKS];
 
 /// Creates the table if it does not exist. For local engines and tests only: on AWS the
 /// template owns every table.

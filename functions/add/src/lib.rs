@@ -1,0 +1,101 @@
+//! POST /add: submit `a + b`, get a task id at once; a worker computes it from the queue.
+
+use std::sync::Arc;
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use shared::Problem;
+use shared::auth::{TokenVerifier, authenticate};
+use shared::clock::Clock;
+use shared::domain::{Idempotency, Number, Task, TaskId, TaskStatus};
+use shared::http::{self, Endpoint, HandlerResult, Request, StatusCode};
+use shared::ports::{RateDecision, RateLimit, RateLimiter, Submitted, TaskQueue, TaskStore};
+use shared::problem::FieldErrors;
+
+/// Room for two operands of the largest size a Number allows.
+const BODY_LIMIT: usize = 16 * 1024;
+pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
+
+/// Submissions per user and minute, unless `ADD_RATE_LIMIT` / `ADD_RATE_WINDOW_SECONDS` say otherwise.
+pub fn rate_limit_from_env() -> Result<RateLimit, shared::config::ConfigError> {
+    let default = RateLimit { max_hits: 120, window: time::Duration::minutes(1) };
+    shared::config::rate_limit("ADD_RATE_LIMIT", "ADD_RATE_WINDOW_SECONDS", default)
+}
+
+pub struct Deps {
+    pub tasks: Arc<dyn TaskStore>,
+    pub queue: Arc<dyn TaskQueue>,
+    pub rate_limiter: Arc<dyn RateLimiter>,
+    pub verifier: TokenVerifier,
+    pub clock: Arc<dyn Clock>,
+    pub limit: RateLimit,
+}
+
+/// Operands stay raw JSON until parsed by `Number`: serde would read them through f64.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AddRequest {
+    a: Box<RawValue>,
+    b: Box<RawValue>,
+}
+
+pub fn endpoint(deps: Deps) -> Endpoint {
+    let deps = Arc::new(deps);
+    Endpoint::new(move |request| {
+        let deps = deps.clone();
+        async move { handle(&deps, request).await }
+    })
+}
+
+fn accepted(id: TaskId, status: TaskStatus) -> http::Response<http::Body> {
+    let body = serde_json::json!({ "task_id": id, "status": status });
+    http::with_location(http::json_response(StatusCode::ACCEPTED, &body), &format!("/result/{id}"))
+}
+
+pub async fn handle(deps: &Deps, request: Request) -> HandlerResult {
+    let principal = authenticate(&deps.verifier, &request)?;
+    let now = deps.clock.now();
+    if let RateDecision::Limited { retry_after } =
+        deps.rate_limiter.hit(&format!("add:user:{}", principal.username), deps.limit, now).await?
+    {
+        return Err(http::too_many_requests(retry_after));
+    }
+    let body: AddRequest = http::json_body(&request, BODY_LIMIT)?;
+    let mut errors = FieldErrors::default();
+    let a = errors.check("a", Number::from_json(&body.a));
+    let b = errors.check("b", Number::from_json(&body.b));
+    let (Some(a), Some(b)) = (a, b) else {
+        return Err(errors.into_problem("The operands must be JSON numbers"));
+    };
+    let idempotency = match http::header_str(&request, http::header::HeaderName::from_static(IDEMPOTENCY_KEY))
+    {
+        Some(key) => Some(Idempotency::new(principal.username.clone(), key, &a, &b).map_err(|error| {
+            Problem::bad_request("The Idempotency-Key header is malformed")
+                .with_field_error("Idempotency-Key", error.to_string())
+        })?),
+        None => None,
+    };
+
+    let task = Task::new(principal.username, a, b, now);
+    match deps.tasks.create(&task, idempotency.as_ref(), now).await? {
+        Submitted::Created => {}
+        Submitted::Existing(id) => {
+            let status = deps.tasks.get(&id, now).await?.map_or(TaskStatus::Pending, |task| task.status);
+            return Ok(accepted(id, status));
+        }
+        Submitted::KeyReused => {
+            return Err(Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "This Idempotency-Key was used with a different request",
+            ));
+        }
+    }
+    if let Err(error) = deps.queue.enqueue(&task.id).await {
+        // Nobody would ever compute it: take the task back so none is left pending forever.
+        if let Err(cleanup) = deps.tasks.discard(&task, idempotency.as_ref()).await {
+            tracing::error!(task_id = %task.id, error = %cleanup, "could not discard a task that was never enqueued");
+        }
+        return Err(Problem::unavailable(&error));
+    }
+    Ok(accepted(task.id, TaskStatus::Pending))
+}

@@ -1,0 +1,72 @@
+//! The SQS consumer: computes pending tasks, a batch at a time, concurrently.
+//!
+//! Failed messages are reported in `batchItemFailures`, so SQS redelivers only those; after the
+//! queue's `maxReceiveCount` (3) they go to the dead-letter queue. Completion is conditional on
+//! the task being pending, so a duplicate delivery writes nothing.
+
+use std::sync::Arc;
+
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use shared::clock::Clock;
+use shared::domain::{TaskOutcome, TaskStatus};
+use shared::ports::{TaskMessage, TaskStore};
+
+pub use aws_lambda_events;
+
+/// The redrive policy's maxReceiveCount: on the last receive, a task that still fails is
+/// marked failed before its message goes to the dead-letter queue.
+pub const MAX_RECEIVES: u32 = 3;
+
+pub struct Deps {
+    pub tasks: Arc<dyn TaskStore>,
+    pub clock: Arc<dyn Clock>,
+}
+
+pub async fn handle(deps: &Deps, event: SqsEvent) -> SqsBatchResponse {
+    let results = futures::future::join_all(event.records.iter().map(|record| process(deps, record))).await;
+    let mut response = SqsBatchResponse::default();
+    for (record, result) in event.records.iter().zip(results) {
+        if let Err(reason) = result {
+            let id = record.message_id.clone().unwrap_or_default();
+            tracing::warn!(message_id = %id, %reason, "message failed; SQS will redeliver it");
+            let mut failure = BatchItemFailure::default();
+            failure.item_identifier = id;
+            response.batch_item_failures.push(failure);
+        }
+    }
+    response
+}
+
+async fn process(deps: &Deps, record: &SqsMessage) -> Result<(), String> {
+    let body = record.body.as_deref().unwrap_or_default();
+    let message: TaskMessage =
+        serde_json::from_str(body).map_err(|e| format!("the message is not a task message: {e}"))?;
+    let now = deps.clock.now();
+    let result = async {
+        let task = deps.tasks.get(&message.task_id, now).await.map_err(|e| e.to_string())?;
+        let Some(task) = task else {
+            return Err(format!("task {} does not exist", message.task_id));
+        };
+        if task.status != TaskStatus::Pending {
+            return Ok(());
+        }
+        let outcome = task.compute();
+        let written = deps.tasks.complete(&task.id, &outcome, now).await.map_err(|e| e.to_string())?;
+        tracing::info!(task_id = %task.id, written, succeeded = matches!(outcome, TaskOutcome::Succeeded(_)), "task processed");
+        Ok(())
+    }
+    .await;
+    if let Err(reason) = &result
+        && receive_count(record) >= MAX_RECEIVES
+    {
+        let failed = TaskOutcome::Failed(format!("gave up after {MAX_RECEIVES} attempts: {reason}"));
+        if let Err(error) = deps.tasks.complete(&message.task_id, &failed, now).await {
+            tracing::error!(task_id = %message.task_id, %error, "could not mark an abandoned task failed");
+        }
+    }
+    result
+}
+
+fn receive_count(record: &SqsMessage) -> u32 {
+    record.attributes.get("ApproximateReceiveCount").and_then(|n| n.parse().ok()).unwrap_or(1)
+}

@@ -1,0 +1,282 @@
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use super::{corrupt, store_error};
+use crate::domain::{Idempotency, Number, Task, TaskId, TaskOutcome, TaskStatus, Username};
+use crate::ports::{StoreError, Submitted, TaskStore};
+
+pub struct DynamoTaskStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoTaskStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self { client, table: table.into() }
+    }
+}
+
+type Item = HashMap<String, AttributeValue>;
+const TRANSACTION_ATTEMPTS: u32 = 6;
+
+fn task_pk(id: &TaskId) -> String {
+    format!("TASK#{id}")
+}
+
+fn key_pk(idempotency: &Idempotency) -> String {
+    format!("IDEM#{}#{}", idempotency.owner, idempotency.key)
+}
+
+fn key(pk: String) -> Item {
+    HashMap::from([("pk".to_owned(), AttributeValue::S(pk))])
+}
+
+/// Numbers are stored as their exact decimal text, never as DynamoDB numbers (38 digits at most).
+#[derive(Serialize, Deserialize)]
+struct TaskItem {
+    pk: String,
+    id: TaskId,
+    owner: Username,
+    a: String,
+    b: String,
+    status: TaskStatus,
+    #[serde(default)]
+    value: Option<String>,
+    #[serde(default)]
+    error: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option", default)]
+    completed_at: Option<OffsetDateTime>,
+    /// Epoch seconds: DynamoDB's TTL attribute.
+    expires_at: i64,
+}
+
+impl TaskItem {
+    fn from_task(task: &Task) -> Self {
+        Self {
+            pk: task_pk(&task.id),
+            id: task.id,
+            owner: task.owner.clone(),
+            a: task.a.to_string(),
+            b: task.b.to_string(),
+            status: task.status,
+            value: task.value.as_ref().map(Number::to_string),
+            error: task.error.clone(),
+            created_at: task.created_at,
+            completed_at: task.completed_at,
+            expires_at: task.expires_at.unix_timestamp(),
+        }
+    }
+
+    fn into_task(self) -> Result<Task, String> {
+        let number = |text: &str| Number::parse(text).map_err(|e| e.to_string());
+        Ok(Task {
+            id: self.id,
+            owner: self.owner,
+            a: number(&self.a)?,
+            b: number(&self.b)?,
+            status: self.status,
+            value: self.value.as_deref().map(number).transpose()?,
+            error: self.error,
+            created_at: self.created_at,
+            completed_at: self.completed_at,
+            expires_at: OffsetDateTime::from_unix_timestamp(self.expires_at).map_err(|e| e.to_string())?,
+        })
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct KeyItem {
+    pk: String,
+    task_id: TaskId,
+    fingerprint: String,
+    expires_at: i64,
+}
+
+impl DynamoTaskStore {
+    async fn read_key(&self, idempotency: &Idempotency) -> Result<Option<KeyItem>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(key_pk(idempotency))))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(store_error)?;
+        output.item.map(|item| serde_dynamo::from_item(item).map_err(|e| corrupt(&self.table, e))).transpose()
+    }
+}
+
+#[async_trait]
+impl TaskStore for DynamoTaskStore {
+    async fn create(
+        &self,
+        task: &Task,
+        idempotency: Option<&Idempotency>,
+        now: OffsetDateTime,
+    ) -> Result<Submitted, StoreError> {
+        let item: Item =
+            serde_dynamo::to_item(TaskItem::from_task(task)).map_err(|e| corrupt(&self.table, e))?;
+        let Some(idempotency) = idempotency else {
+            self.client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(pk)")
+                .send()
+                .await
+                .map_err(store_error)?;
+            return Ok(Submitted::Created);
+        };
+        let record = KeyItem {
+            pk: key_pk(idempotency),
+            task_id: task.id,
+            fingerprint: idempotency.fingerprint.clone(),
+            expires_at: (now + Idempotency::WINDOW).unix_timestamp(),
+        };
+        let record: Item = serde_dynamo::to_item(record).map_err(|e| corrupt(&self.table, e))?;
+        let put_task = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .expect("table and item are set");
+        // An expired key (TTL deletes lazily) counts as free.
+        let put_key = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(record))
+            .condition_expression("attribute_not_exists(pk) OR expires_at <= :now")
+            .expression_attribute_values(":now", AttributeValue::N(now.unix_timestamp().to_string()))
+            .build()
+            .expect("table and item are set");
+        for attempt in 1..=TRANSACTION_ATTEMPTS {
+            let result = self
+                .client
+                .transact_write_items()
+                .transact_items(TransactWriteItem::builder().put(put_task.clone()).build())
+                .transact_items(TransactWriteItem::builder().put(put_key.clone()).build())
+                .send()
+                .await;
+            let error = match result {
+                Ok(_) => return Ok(Submitted::Created),
+                Err(error) => error,
+            };
+            let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) =
+                error.as_service_error()
+            else {
+                return Err(store_error(error));
+            };
+            let codes: Vec<&str> =
+                cancelled.cancellation_reasons().iter().map(|r| r.code().unwrap_or("None")).collect();
+            if codes.get(1) == Some(&"ConditionalCheckFailed") {
+                return Ok(match self.read_key(idempotency).await? {
+                    Some(existing) if existing.fingerprint == idempotency.fingerprint => {
+                        Submitted::Existing(existing.task_id)
+                    }
+                    Some(_) => Submitted::KeyReused,
+                    // Gone between the two calls (discarded after a failed enqueue): try again.
+                    None => continue,
+                });
+            }
+            if !(attempt < TRANSACTION_ATTEMPTS && codes.contains(&"TransactionConflict")) {
+                return Err(store_error(error));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10 * u64::from(attempt))).await;
+        }
+        Err(StoreError::Unavailable("idempotent submit kept conflicting".into()))
+    }
+
+    async fn get(&self, id: &TaskId, now: OffsetDateTime) -> Result<Option<Task>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(task_pk(id))))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(store_error)?;
+        let Some(item) = output.item else { return Ok(None) };
+        let item: TaskItem = serde_dynamo::from_item(item).map_err(|e| corrupt(&self.table, e))?;
+        let task = item.into_task().map_err(|e| corrupt(&self.table, e))?;
+        Ok((task.expires_at > now).then_some(task))
+    }
+
+    async fn complete(
+        &self,
+        id: &TaskId,
+        outcome: &TaskOutcome,
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let at =
+            at.format(&time::format_description::well_known::Rfc3339).map_err(|e| corrupt(&self.table, e))?;
+        let (status, field, text) = match outcome {
+            TaskOutcome::Succeeded(value) => ("succeeded", "value", value.to_string()),
+            TaskOutcome::Failed(reason) => ("failed", "error", reason.clone()),
+        };
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(task_pk(id))))
+            .update_expression("SET #status = :status, #field = :text, completed_at = :at")
+            // Only a pending task takes an outcome: a duplicate delivery writes nothing.
+            .condition_expression("attribute_exists(pk) AND #status = :pending")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#field", field)
+            .expression_attribute_values(":status", AttributeValue::S(status.into()))
+            .expression_attribute_values(":pending", AttributeValue::S("pending".into()))
+            .expression_attribute_values(":text", AttributeValue::S(text))
+            .expression_attribute_values(":at", AttributeValue::S(at))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(error)
+                if matches!(
+                    error.as_service_error(),
+                    Some(UpdateItemError::ConditionalCheckFailedException(_))
+                ) =>
+            {
+                Ok(false)
+            }
+            Err(error) => Err(store_error(error)),
+        }
+    }
+
+    async fn discard(&self, task: &Task, idempotency: Option<&Idempotency>) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(task_pk(&task.id))))
+            .send()
+            .await
+            .map_err(store_error)?;
+        if let Some(idempotency) = idempotency {
+            let deleted = self
+                .client
+                .delete_item()
+                .table_name(&self.table)
+                .set_key(Some(key(key_pk(idempotency))))
+                .condition_expression("task_id = :id")
+                .expression_attribute_values(":id", AttributeValue::S(task.id.to_string()))
+                .send()
+                .await;
+            if let Err(error) = deleted
+                && error.as_service_error().is_none_or(|e| !e.is_conditional_check_failed_exception())
+            {
+                return Err(store_error(error));
+            }
+        }
+        Ok(())
+    }
+}
