@@ -49,3 +49,139 @@ fn every_function_crate_is_routed_and_every_route_has_a_crate() {
 
 /// Functions with no HTTP route (queue consumers).
 const NON_HTTP_FUNCTIONS: &[&str] = &["worker"];
+
+mod template {
+    //! template.yaml against the route table and the table specs. CloudFormation's short tags
+    //! (`!Ref X`, `!GetAtt X.Arn`) read as their plain argument here, which is what is compared.
+
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use shared::adapters::dynamodb::tables;
+    use shared::routes::{FALLBACK_FUNCTION, FALLBACK_ROUTE_KEY, ROUTES};
+    use yaml_rust2::{Yaml, YamlLoader};
+
+    fn template() -> Yaml {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let text = std::fs::read_to_string(root.join("template.yaml")).expect("template.yaml");
+        YamlLoader::load_from_str(&text).expect("valid YAML").remove(0)
+    }
+
+    fn functions(template: &Yaml) -> BTreeMap<String, Yaml> {
+        template["Resources"]
+            .as_hash()
+            .unwrap()
+            .iter()
+            .filter(|(_, r)| r["Type"].as_str() == Some("AWS::Serverless::Function"))
+            .map(|(id, r)| (id.as_str().unwrap().to_owned(), r.clone()))
+            .collect()
+    }
+
+    fn binary(function: &Yaml) -> &str {
+        function["Metadata"]["BuildProperties"]["Binary"].as_str().expect("every function names its binary")
+    }
+
+    /// Every string anywhere below a node: the resources its policy statements name.
+    fn strings(node: &Yaml, out: &mut Vec<String>) {
+        match node {
+            Yaml::String(s) => out.push(s.clone()),
+            Yaml::Array(items) => items.iter().for_each(|i| strings(i, out)),
+            Yaml::Hash(map) => map.values().for_each(|v| strings(v, out)),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn http_events_are_exactly_the_route_table() {
+        let template = template();
+        let mut declared = BTreeSet::new();
+        for function in functions(&template).values() {
+            assert_eq!(function["Metadata"]["BuildMethod"].as_str(), Some("rust-cargolambda"));
+            assert_eq!(function["Properties"]["CodeUri"].as_str(), Some("."));
+            let Some(events) = function["Properties"]["Events"].as_hash() else { continue };
+            for event in events.values().filter(|e| e["Type"].as_str() == Some("HttpApi")) {
+                let properties = &event["Properties"];
+                assert_eq!(properties["ApiId"].as_str(), Some("HttpApi"));
+                let method = properties["Method"].as_str().unwrap().to_owned();
+                let path = properties["Path"].as_str().unwrap().to_owned();
+                declared.insert((method, path, binary(function).to_owned()));
+            }
+        }
+        let mut expected: BTreeSet<(String, String, String)> =
+            ROUTES.iter().map(|r| (r.method.into(), r.path.into(), r.function.into())).collect();
+        expected.insert(("ANY".into(), FALLBACK_ROUTE_KEY.into(), FALLBACK_FUNCTION.into()));
+        assert_eq!(declared, expected);
+    }
+
+    #[test]
+    fn tables_have_the_keys_the_code_expects() {
+        let template = template();
+        let resources = template["Resources"].as_hash().unwrap();
+        for spec in tables::ALL {
+            // The table reaches its functions through spec.env_var; find it by that reference.
+            let logical = functions(&template)
+                .values()
+                .find_map(|f| {
+                    f["Properties"]["Environment"]["Variables"][spec.env_var].as_str().map(str::to_owned)
+                })
+                .unwrap_or_else(|| panic!("no function receives {}", spec.env_var));
+            let table = &resources[&Yaml::String(logical.clone())]["Properties"];
+            assert_eq!(
+                table["KeySchema"][0]["AttributeName"].as_str(),
+                Some(spec.partition_key),
+                "{logical}"
+            );
+            assert_eq!(table["BillingMode"].as_str(), Some("PAY_PER_REQUEST"), "{logical}");
+            let ttl = table["TimeToLiveSpecification"]["AttributeName"].as_str();
+            assert_eq!(ttl, spec.ttl_attribute, "{logical} TTL");
+        }
+    }
+
+    #[test]
+    fn policies_name_only_the_functions_own_resources() {
+        let template = template();
+        for (id, function) in functions(&template) {
+            let properties = &function["Properties"];
+            let mut named = Vec::new();
+            strings(&properties["Policies"], &mut named);
+            let resources: BTreeSet<String> =
+                named.iter().filter_map(|s| s.strip_suffix(".Arn")).map(str::to_owned).collect();
+            assert!(!named.iter().any(|s| s == "*"), "{id} names every resource");
+            assert!(
+                !named.iter().any(|s| s.ends_with(":*") || s == "dynamodb:*" || s == "sqs:*" || s == "kms:*"),
+                "{id} uses a wildcard action"
+            );
+            let mut environment = Vec::new();
+            strings(&properties["Environment"], &mut environment);
+            for resource in &resources {
+                assert!(
+                    environment.iter().any(|e| e == resource || e == &format!("{resource}.Arn")),
+                    "{id}'s policy names {resource}, which it is not configured to use"
+                );
+            }
+            assert!(!named.iter().any(|s| s == "kms:Sign"), "{id} must not get kms:Sign from IAM");
+        }
+    }
+
+    #[test]
+    fn only_login_and_refresh_can_sign() {
+        let template = template();
+        let key = &template["Resources"]["SigningKey"]["Properties"];
+        assert_eq!(key["KeySpec"].as_str(), Some("ECC_NIST_P256"));
+        let mut signers = BTreeSet::new();
+        for statement in key["KeyPolicy"]["Statement"].as_vec().unwrap() {
+            let mut actions = Vec::new();
+            strings(&statement["Action"], &mut actions);
+            if actions.iter().any(|a| a == "kms:Sign" || a == "kms:*" || a == "kms:Sign*") {
+                let mut principals = Vec::new();
+                strings(&statement["Principal"], &mut principals);
+                signers.extend(principals);
+            }
+        }
+        let expected: BTreeSet<String> =
+            ["LoginFunctionRole.Arn", "RefreshTokenFunctionRole.Arn"].into_iter().map(String::from).collect();
+        assert_eq!(signers, expected);
+        let login = functions(&template);
+        assert_eq!(binary(&login["LoginFunction"]), "login");
+        assert_eq!(binary(&login["RefreshTokenFunction"]), "refresh-token");
+    }
+}
