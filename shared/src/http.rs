@@ -101,7 +101,7 @@ pub fn path_param(request: &Request, name: &str) -> Result<String, Problem> {
         .ok_or_else(|| Problem::internal(&format!("route has no path parameter {name:?}")))
 }
 
-pub fn header_str<'a>(request: &'a Request, name: header::HeaderName) -> Option<&'a str> {
+pub fn header_str(request: &Request, name: header::HeaderName) -> Option<&str> {
     request.headers().get(name).and_then(|value| value.to_str().ok())
 }
 
