@@ -34,6 +34,18 @@ impl Endpoint {
         Self(Arc::new(move |request| Box::pin(handler(request))))
     }
 
+    /// A handler that needs dependencies built once per cold start: `handler` gets them with
+    /// every request.
+    pub fn with_deps<D, F, Fut>(deps: D, handler: F) -> Self
+    where
+        D: Send + Sync + 'static,
+        F: Fn(Arc<D>, Request) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = HandlerResult> + Send + 'static,
+    {
+        let deps = Arc::new(deps);
+        Self::new(move |request| handler(deps.clone(), request))
+    }
+
     /// Runs the handler inside a span carrying the request id, turns a problem into its
     /// problem+json response, stamps `x-request-id` and logs one line per request.
     pub async fn call(&self, request: Request) -> Response<Body> {

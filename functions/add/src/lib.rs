@@ -40,11 +40,7 @@ struct AddRequest {
 }
 
 pub fn endpoint(deps: Deps) -> Endpoint {
-    let deps = Arc::new(deps);
-    Endpoint::new(move |request| {
-        let deps = deps.clone();
-        async move { handle(&deps, request).await }
-    })
+    Endpoint::with_deps(deps, |deps, request| async move { handle(&deps, request).await })
 }
 
 fn accepted(id: TaskId, status: TaskStatus) -> http::Response<http::Body> {

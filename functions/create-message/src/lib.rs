@@ -19,10 +19,7 @@ struct CreateMessage {
 }
 
 pub fn endpoint(store: Arc<dyn MessageStore>) -> Endpoint {
-    Endpoint::new(move |request| {
-        let store = store.clone();
-        async move { handle(store.as_ref(), request).await }
-    })
+    Endpoint::with_deps(store, |store, request| async move { handle(store.as_ref().as_ref(), request).await })
 }
 
 pub async fn handle(store: &dyn MessageStore, request: Request) -> HandlerResult {

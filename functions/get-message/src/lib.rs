@@ -12,10 +12,7 @@ use shared::ports::MessageStore;
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 
 pub fn endpoint(store: Arc<dyn MessageStore>) -> Endpoint {
-    Endpoint::new(move |request| {
-        let store = store.clone();
-        async move { handle(store.as_ref(), request).await }
-    })
+    Endpoint::with_deps(store, |store, request| async move { handle(store.as_ref().as_ref(), request).await })
 }
 
 pub async fn handle(store: &dyn MessageStore, request: Request) -> HandlerResult {

@@ -33,11 +33,7 @@ struct Credentials {
 }
 
 pub fn endpoint(deps: Deps) -> Endpoint {
-    let deps = Arc::new(deps);
-    Endpoint::new(move |request| {
-        let deps = deps.clone();
-        async move { handle(&deps, request).await }
-    })
+    Endpoint::with_deps(deps, |deps, request| async move { handle(&deps, request).await })
 }
 
 pub async fn handle(deps: &Deps, request: Request) -> HandlerResult {

@@ -14,11 +14,7 @@ pub struct Deps {
 }
 
 pub fn endpoint(deps: Deps) -> Endpoint {
-    let deps = Arc::new(deps);
-    Endpoint::new(move |request| {
-        let deps = deps.clone();
-        async move { handle(&deps, request).await }
-    })
+    Endpoint::with_deps(deps, |deps, request| async move { handle(&deps, request).await })
 }
 
 pub async fn handle(deps: &Deps, request: Request) -> HandlerResult {

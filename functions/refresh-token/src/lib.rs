@@ -28,11 +28,7 @@ struct RefreshRequest {
 }
 
 pub fn endpoint(deps: Deps) -> Endpoint {
-    let deps = Arc::new(deps);
-    Endpoint::new(move |request| {
-        let deps = deps.clone();
-        async move { handle(&deps, request).await }
-    })
+    Endpoint::with_deps(deps, |deps, request| async move { handle(&deps, request).await })
 }
 
 fn refused() -> Problem {

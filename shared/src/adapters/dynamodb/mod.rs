@@ -47,3 +47,36 @@ where
 pub(crate) fn corrupt(table: &str, error: impl std::fmt::Display) -> StoreError {
     StoreError::Internal(format!("item in table {table} does not map to the domain: {error}"))
 }
+
+/// Concurrent transactions on the same items cancel each other; a retry then meets the winner's
+/// items and fails its conditions as it should.
+const TRANSACTION_ATTEMPTS: u32 = 6;
+
+/// Runs one TransactWriteItems, retrying while it is cancelled by conflicts only. `Ok(Err(codes))`
+/// is a cancellation with one reason code per item, in order (`ConditionalCheckFailed`, `None`, …).
+pub(crate) async fn transact(
+    client: &aws_sdk_dynamodb::Client,
+    items: Vec<aws_sdk_dynamodb::types::TransactWriteItem>,
+) -> Result<Result<(), Vec<String>>, StoreError> {
+    use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let error = match client.transact_write_items().set_transact_items(Some(items.clone())).send().await {
+            Ok(_) => return Ok(Ok(())),
+            Err(error) => error,
+        };
+        let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) = error.as_service_error()
+        else {
+            return Err(store_error(error));
+        };
+        let codes: Vec<String> =
+            cancelled.cancellation_reasons().iter().map(|r| r.code().unwrap_or("None").to_owned()).collect();
+        let conflicted = codes.iter().any(|c| c == "TransactionConflict");
+        let condition_failed = codes.iter().any(|c| c == "ConditionalCheckFailed");
+        if condition_failed || !conflicted || attempt >= TRANSACTION_ATTEMPTS {
+            return if condition_failed { Ok(Err(codes)) } else { Err(store_error(error)) };
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10 * u64::from(attempt))).await;
+    }
+}

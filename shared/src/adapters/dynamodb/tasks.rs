@@ -2,13 +2,12 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::{corrupt, store_error};
+use super::{corrupt, store_error, transact};
 use crate::domain::{Idempotency, Number, Task, TaskId, TaskOutcome, TaskStatus, Username};
 use crate::ports::{StoreError, Submitted, TaskStore};
 
@@ -24,7 +23,6 @@ impl DynamoTaskStore {
 }
 
 type Item = HashMap<String, AttributeValue>;
-const TRANSACTION_ATTEMPTS: u32 = 6;
 
 fn task_pk(id: &TaskId) -> String {
     format!("TASK#{id}")
@@ -158,41 +156,28 @@ impl TaskStore for DynamoTaskStore {
             .expression_attribute_values(":now", AttributeValue::N(now.unix_timestamp().to_string()))
             .build()
             .expect("table and item are set");
-        for attempt in 1..=TRANSACTION_ATTEMPTS {
-            let result = self
-                .client
-                .transact_write_items()
-                .transact_items(TransactWriteItem::builder().put(put_task.clone()).build())
-                .transact_items(TransactWriteItem::builder().put(put_key.clone()).build())
-                .send()
-                .await;
-            let error = match result {
-                Ok(_) => return Ok(Submitted::Created),
-                Err(error) => error,
-            };
-            let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) =
-                error.as_service_error()
-            else {
-                return Err(store_error(error));
-            };
-            let codes: Vec<&str> =
-                cancelled.cancellation_reasons().iter().map(|r| r.code().unwrap_or("None")).collect();
-            if codes.get(1) == Some(&"ConditionalCheckFailed") {
-                return Ok(match self.read_key(idempotency).await? {
-                    Some(existing) if existing.fingerprint == idempotency.fingerprint => {
-                        Submitted::Existing(existing.task_id)
+        // Twice at most: the second try only if the blocking key vanished in between.
+        for _ in 0..2 {
+            let items = vec![
+                TransactWriteItem::builder().put(put_task.clone()).build(),
+                TransactWriteItem::builder().put(put_key.clone()).build(),
+            ];
+            match transact(&self.client, items).await? {
+                Ok(()) => return Ok(Submitted::Created),
+                Err(codes) if codes.get(1).is_some_and(|c| c == "ConditionalCheckFailed") => {
+                    match self.read_key(idempotency).await? {
+                        Some(existing) if existing.fingerprint == idempotency.fingerprint => {
+                            return Ok(Submitted::Existing(existing.task_id));
+                        }
+                        Some(_) => return Ok(Submitted::KeyReused),
+                        // Discarded after a failed enqueue between the two calls.
+                        None => continue,
                     }
-                    Some(_) => Submitted::KeyReused,
-                    // Gone between the two calls (discarded after a failed enqueue): try again.
-                    None => continue,
-                });
+                }
+                Err(codes) => return Err(StoreError::Internal(format!("task id collision: {codes:?}"))),
             }
-            if !(attempt < TRANSACTION_ATTEMPTS && codes.contains(&"TransactionConflict")) {
-                return Err(store_error(error));
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(10 * u64::from(attempt))).await;
         }
-        Err(StoreError::Unavailable("idempotent submit kept conflicting".into()))
+        Err(StoreError::Unavailable("the Idempotency-Key kept changing hands".into()))
     }
 
     async fn get(&self, id: &TaskId, now: OffsetDateTime) -> Result<Option<Task>, StoreError> {

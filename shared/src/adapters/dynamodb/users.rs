@@ -2,13 +2,12 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::{corrupt, store_error};
+use super::{corrupt, store_error, transact};
 use crate::domain::{PasswordHash, Role, User, Username};
 use crate::ports::{CreateUserError, Page, StoreError, UserStore};
 
@@ -27,9 +26,6 @@ type Item = HashMap<String, AttributeValue>;
 
 const USER_PREFIX: &str = "USER#";
 const EMAIL_PREFIX: &str = "EMAIL#";
-/// Concurrent registrations touching the same items can cancel each other's transactions;
-/// a retry then meets the winner's item and fails its condition as it should.
-const TRANSACTION_ATTEMPTS: u32 = 6;
 const SCAN_PAGE: i32 = 100;
 
 fn user_key(username: &Username) -> HashMap<String, AttributeValue> {
@@ -67,38 +63,11 @@ impl UserStore for DynamoUserStore {
         let guard =
             EmailGuardItem { pk: format!("{EMAIL_PREFIX}{}", user.email.key()), username: &user.username };
         let guard: Item = serde_dynamo::to_item(guard).map_err(|e| corrupt(&self.table, e))?;
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let result = self
-                .client
-                .transact_write_items()
-                .transact_items(put(&self.table, item.clone()))
-                .transact_items(put(&self.table, guard.clone()))
-                .send()
-                .await;
-            let error = match result {
-                Ok(_) => return Ok(()),
-                Err(error) => error,
-            };
-            let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) =
-                error.as_service_error()
-            else {
-                return Err(store_error(error).into());
-            };
-            let codes: Vec<&str> = cancelled
-                .cancellation_reasons()
-                .iter()
-                .map(|reason| reason.code().unwrap_or("None"))
-                .collect();
-            match codes.as_slice() {
-                ["ConditionalCheckFailed", ..] => return Err(CreateUserError::UsernameTaken),
-                [_, "ConditionalCheckFailed", ..] => return Err(CreateUserError::EmailTaken),
-                _ if attempt < TRANSACTION_ATTEMPTS && codes.contains(&"TransactionConflict") => {
-                    tokio::time::sleep(std::time::Duration::from_millis(10 * u64::from(attempt))).await;
-                }
-                _ => return Err(store_error(error).into()),
-            }
+        let items = vec![put(&self.table, item), put(&self.table, guard)];
+        match transact(&self.client, items).await? {
+            Ok(()) => Ok(()),
+            Err(codes) if codes[0] == "ConditionalCheckFailed" => Err(CreateUserError::UsernameTaken),
+            Err(_) => Err(CreateUserError::EmailTaken),
         }
     }
 
