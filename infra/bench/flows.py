@@ -1,0 +1,99 @@
+#!/usr/bin/env python3
+"""Login latency and task throughput against a running local-api (standard library only).
+
+    python3 infra/bench/flows.py [http://127.0.0.1:3000]
+
+Start local-api with limits out of the way, e.g.
+    LOGIN_RATE_LIMIT=1000000 ADD_RATE_LIMIT=1000000 REGISTER_RATE_LIMIT=1000000 \\
+    cargo run --release -p local-api
+"""
+import json
+import statistics
+import sys
+import threading
+import time
+import urllib.request
+import uuid
+
+BASE = sys.argv[1] if len(sys.argv) > 1 else "http://127.0.0.1:3000"
+PASSWORD = "analytical engine 1843"
+
+
+def call(method, path, body=None, token=None):
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(BASE + path, data=data, method=method)
+    request.add_header("content-type", "application/json")
+    if token:
+        request.add_header("authorization", "Bearer " + token)
+    with urllib.request.urlopen(request) as response:
+        return response.status, json.loads(response.read() or b"null")
+
+
+def percentile(values, p):
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+def main():
+    name = "bench" + uuid.uuid4().hex[:8]
+    call("POST", "/register", {"username": name, "password": PASSWORD, "email": name + "@example.com",
+                               "first_name": "Bench", "last_name": "Mark"})
+    logins = []
+    for _ in range(50):
+        started = time.perf_counter()
+        _, tokens = call("POST", "/login", {"username": name, "password": PASSWORD})
+        logins.append((time.perf_counter() - started) * 1000)
+    token = tokens["access_token"]
+    print(f"login: n=50 p50={statistics.median(logins):.1f} ms p90={percentile(logins, 90):.1f} ms")
+
+    total, threads = 400, 8
+    latencies, lock = [], threading.Lock()
+
+    def submit_and_wait(count):
+        for i in range(count):
+            started = time.perf_counter()
+            _, accepted = call("POST", "/add", {"a": i, "b": 1}, token)
+            while True:
+                _, result = call("GET", "/result/" + accepted["task_id"], token=token)
+                if result["ready"]:
+                    break
+                time.sleep(0.001)
+            with lock:
+                latencies.append((time.perf_counter() - started) * 1000)
+
+    started = time.perf_counter()
+    workers = [threading.Thread(target=submit_and_wait, args=(total // threads,)) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    elapsed = time.perf_counter() - started
+    print(f"tasks: n={total} concurrency={threads} {total / elapsed:.0f} tasks/s "
+          f"submit->succeeded p50={statistics.median(latencies):.1f} ms p90={percentile(latencies, 90):.1f} ms")
+
+    # Worker throughput: a burst of submissions, then wait for the last to complete.
+    burst, ids = 1000, []
+
+    def submit_only(count):
+        for i in range(count):
+            _, accepted = call("POST", "/add", {"a": i, "b": 2}, token)
+            with lock:
+                ids.append(accepted["task_id"])
+
+    started = time.perf_counter()
+    workers = [threading.Thread(target=submit_only, args=(burst // threads,)) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    submitted = time.perf_counter() - started
+    for task_id in reversed(ids):
+        while not call("GET", "/result/" + task_id, token=token)[1]["ready"]:
+            time.sleep(0.005)
+    done = time.perf_counter() - started
+    print(f"burst: {burst} tasks submitted in {submitted:.2f} s, all succeeded after {done:.2f} s "
+          f"({burst / done:.0f} tasks/s end to end)")
+
+
+if __name__ == "__main__":
+    main()
