@@ -46,6 +46,18 @@ impl Endpoint {
         Self::new(move |request| handler(deps.clone(), request))
     }
 
+    /// This endpoint, answering 403 before the handler runs unless `guard` admits the request.
+    pub fn behind(self, guard: OriginGuard) -> Self {
+        if !guard.is_enabled() {
+            return self;
+        }
+        let inner = self.0;
+        Self(Arc::new(move |request| match guard.admit(&request) {
+            Ok(()) => inner(request),
+            Err(problem) => Box::pin(std::future::ready(Err(problem))),
+        }))
+    }
+
     /// Runs the handler inside a span carrying the request id, turns a problem into its
     /// problem+json response, stamps `x-request-id` and logs one line per request.
     pub async fn call(&self, request: Request) -> Response<Body> {
@@ -71,12 +83,54 @@ impl Endpoint {
 }
 
 /// The Lambda entry point of an HTTP function: call once from `main` after building state.
+/// On AWS the endpoint only answers requests that came through CloudFront (`OriginGuard`).
 pub async fn run(endpoint: Endpoint) -> Result<(), lambda_http::Error> {
+    let endpoint = endpoint.behind(OriginGuard::from_env());
     lambda_http::run(lambda_http::service_fn(move |request: Request| {
         let endpoint = endpoint.clone();
         async move { Ok::<_, Infallible>(endpoint.call(request).await) }
     }))
     .await
+}
+
+/// The secret CloudFront adds to every request it forwards (template.yaml, `OriginVerifySecret`).
+pub const ORIGIN_VERIFY_SECRET: &str = "ORIGIN_VERIFY_SECRET";
+pub const ORIGIN_VERIFY_HEADER: &str = "x-origin-verify";
+
+/// Keeps callers from going around CloudFront to the API Gateway endpoint, which would skip
+/// the edge's caching, TLS policy and security headers. HTTP APIs cannot take a WAF, so the
+/// check lives here, the one place every HTTP function passes through.
+#[derive(Clone)]
+pub struct OriginGuard {
+    secret: Option<Arc<[u8]>>,
+}
+
+impl OriginGuard {
+    /// Reads `ORIGIN_VERIFY_SECRET`; unset or empty (local runs, `sam local`) admits everything.
+    pub fn from_env() -> Self {
+        Self::new(crate::config::optional(ORIGIN_VERIFY_SECRET))
+    }
+
+    pub fn new(secret: Option<String>) -> Self {
+        Self { secret: secret.filter(|s| !s.is_empty()).map(|s| Arc::from(s.into_bytes())) }
+    }
+
+    pub fn is_enabled(&self) -> bool {
+        self.secret.is_some()
+    }
+
+    pub fn admit(&self, request: &Request) -> Result<(), Problem> {
+        let Some(secret) = &self.secret else { return Ok(()) };
+        let presented = request.headers().get(ORIGIN_VERIFY_HEADER).map(HeaderValue::as_bytes);
+        // Constant time, so the secret cannot be guessed byte by byte from response timings.
+        match presented {
+            Some(value) if aws_lc_rs::constant_time::verify_slices_are_equal(value, secret).is_ok() => Ok(()),
+            _ => Err(Problem::new(
+                StatusCode::FORBIDDEN,
+                "This endpoint is served through the API's public address, not directly",
+            )),
+        }
+    }
 }
 
 /// API Gateway's request id, so a client's `x-request-id` finds the matching log lines.
@@ -226,4 +280,41 @@ pub fn with_location(mut response: Response<Body>, location: &str) -> Response<B
         response.headers_mut().insert(header::LOCATION, value);
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request_with(header: Option<&str>) -> Request {
+        let mut builder = http::Request::builder().uri("/health");
+        if let Some(value) = header {
+            builder = builder.header(ORIGIN_VERIFY_HEADER, value);
+        }
+        builder.body(Body::Empty).unwrap()
+    }
+
+    fn ok_endpoint() -> Endpoint {
+        Endpoint::new(|_| async { Ok(json_response(StatusCode::OK, &serde_json::json!({"ok": true}))) })
+    }
+
+    #[tokio::test]
+    async fn a_guarded_endpoint_refuses_requests_without_the_secret() {
+        let endpoint = ok_endpoint().behind(OriginGuard::new(Some("s3cret-value".into())));
+        for header in [None, Some(""), Some("s3cret-valu"), Some("s3cret-value2"), Some("S3CRET-VALUE")] {
+            let response = endpoint.call(request_with(header)).await;
+            assert_eq!(response.status(), StatusCode::FORBIDDEN, "header {header:?}");
+            assert_eq!(response.headers()[header::CONTENT_TYPE], "application/problem+json");
+        }
+        let response = endpoint.call(request_with(Some("s3cret-value"))).await;
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+
+    #[tokio::test]
+    async fn without_a_secret_every_request_is_admitted() {
+        for secret in [None, Some(String::new())] {
+            let endpoint = ok_endpoint().behind(OriginGuard::new(secret));
+            assert_eq!(endpoint.call(request_with(None)).await.status(), StatusCode::OK);
+        }
+    }
 }

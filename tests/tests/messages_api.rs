@@ -226,7 +226,18 @@ async fn health_and_docs(backend: Backend) {
     let docs = api.get("/docs").await;
     assert_eq!(docs.status, 200);
     assert!(docs.header("content-type").unwrap().starts_with("text/html"));
-    assert!(String::from_utf8_lossy(&docs.body).contains("openapi.json"));
+    let page = String::from_utf8_lossy(&docs.body).into_owned();
+    assert!(page.contains("openapi.json"));
+    // A browser runs the page's inline script only if the policy names its hash.
+    let inline = page.split("<script>").nth(1).and_then(|rest| rest.split("</script>").next()).unwrap();
+    let hash = {
+        use base64::Engine as _;
+        use sha2::Digest as _;
+        base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(inline))
+    };
+    let csp = docs.header("content-security-policy").expect("the docs page carries its own CSP");
+    assert!(csp.contains(&format!("'sha256-{hash}'")), "{csp}");
+    assert!(csp.contains("frame-ancestors 'none'"));
 }
 
 on_both_backends!(

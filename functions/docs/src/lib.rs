@@ -15,18 +15,36 @@ pub fn endpoint() -> Endpoint {
 }
 
 pub async fn handle(request: Request) -> HandlerResult {
-    let (content_type, body) = match request.raw_http_path() {
-        "/openapi.json" => ("application/json", OPENAPI_JSON.to_owned()),
-        "/docs" => ("text/html; charset=utf-8", swagger_page()),
+    let response = Response::builder()
+        .status(StatusCode::OK)
+        // Changes only with a deploy; a short cache keeps the edge useful without going stale.
+        .header(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
+    let response = match request.raw_http_path() {
+        "/openapi.json" => response
+            .header(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))
+            .body(Body::Text(OPENAPI_JSON.to_owned())),
+        "/docs" => response
+            .header(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"))
+            .header(header::CONTENT_SECURITY_POLICY, swagger_csp())
+            .body(Body::Text(swagger_page())),
         other => return Err(Problem::not_found(format!("No document at {other}"))),
     };
-    Ok(Response::builder()
-        .status(StatusCode::OK)
-        .header(header::CONTENT_TYPE, HeaderValue::from_static(content_type))
-        // Changes only with a deploy; a short cache keeps the edge useful without going stale.
-        .header(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"))
-        .body(Body::Text(body))
-        .expect("static parts are valid"))
+    Ok(response.expect("static parts are valid"))
+}
+
+const SWAGGER_INIT: &str = r##"window.onload = () => { window.ui = SwaggerUIBundle({ url: "openapi.json", dom_id: "#swagger-ui" }); };"##;
+
+/// The page may load Swagger UI from its CDN and run its one inline script (pinned by hash),
+/// nothing else; CloudFront's stricter default policy is for the JSON routes.
+fn swagger_csp() -> String {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let script_hash = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(SWAGGER_INIT));
+    format!(
+        "default-src 'none'; script-src https://cdn.jsdelivr.net 'sha256-{script_hash}'; \
+         style-src https://cdn.jsdelivr.net 'unsafe-inline'; img-src 'self' data: https://cdn.jsdelivr.net; \
+         connect-src 'self'; frame-ancestors 'none'; base-uri 'none'"
+    )
 }
 
 fn swagger_page() -> String {
@@ -43,9 +61,7 @@ fn swagger_page() -> String {
 <body>
 <div id="swagger-ui"></div>
 <script src="{cdn}/swagger-ui-bundle.js" crossorigin="anonymous"></script>
-<script>
-window.onload = () => {{ window.ui = SwaggerUIBundle({{ url: "openapi.json", dom_id: "#swagger-ui" }}); }};
-</script>
+<script>{SWAGGER_INIT}</script>
 </body>
 </html>
 "##
