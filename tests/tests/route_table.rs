@@ -184,4 +184,61 @@ mod template {
         assert_eq!(binary(&login["LoginFunction"]), "login");
         assert_eq!(binary(&login["RefreshTokenFunction"]), "refresh-token");
     }
+
+    #[test]
+    fn alarms_watch_every_function() {
+        let template = template();
+        let resources = &template["Resources"];
+        for alarm in ["FunctionErrorsAlarm", "FunctionThrottlesAlarm"] {
+            let query = resources[alarm]["Properties"]["Metrics"][0]["Expression"].as_str().expect(alarm);
+            for id in functions(&template).keys() {
+                assert!(query.contains(&format!("FunctionName = '${{{id}}}'")), "{alarm} misses {id}");
+            }
+        }
+        for alarm in
+            ["TasksDeadLetterAlarm", "ApiServerErrorsAlarm", "FunctionErrorsAlarm", "FunctionThrottlesAlarm"]
+        {
+            let actions = &resources[alarm]["Properties"]["AlarmActions"];
+            assert!(!actions.is_badvalue(), "{alarm} notifies nobody even when AlarmTopicArn is set");
+        }
+    }
+
+    #[test]
+    fn cloudfront_caches_only_public_message_lookups_and_proves_itself_to_the_api() {
+        let template = template();
+        let config = &template["Resources"]["Distribution"]["Properties"]["DistributionConfig"];
+        assert_eq!(config["HttpVersion"].as_str(), Some("http2and3"));
+        let origin = &config["Origins"][0];
+        assert_eq!(
+            origin["OriginCustomHeaders"][0]["HeaderName"].as_str(),
+            Some(shared::http::ORIGIN_VERIFY_HEADER)
+        );
+        let globals = &template["Globals"]["Function"]["Environment"]["Variables"];
+        assert!(
+            !globals[shared::http::ORIGIN_VERIFY_SECRET].is_badvalue(),
+            "functions never learn the secret"
+        );
+
+        let default = &config["DefaultCacheBehavior"];
+        assert_eq!(default["ViewerProtocolPolicy"].as_str(), Some("redirect-to-https"));
+        const CACHING_DISABLED: &str = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad";
+        const ALL_VIEWER_EXCEPT_HOST: &str = "b689b0a8-53d0-40ab-baf2-68738e2966ac";
+        assert_eq!(default["CachePolicyId"].as_str(), Some(CACHING_DISABLED));
+        assert_eq!(default["OriginRequestPolicyId"].as_str(), Some(ALL_VIEWER_EXCEPT_HOST));
+        assert_eq!(default["AllowedMethods"].as_vec().map(Vec::len), Some(7));
+
+        // Whatever a cached behaviour matches must be public: a cached authenticated response
+        // would be served to the next caller.
+        for behaviour in config["CacheBehaviors"].as_vec().unwrap() {
+            assert_eq!(behaviour["ViewerProtocolPolicy"].as_str(), Some("redirect-to-https"));
+            let pattern = behaviour["PathPattern"].as_str().unwrap();
+            let prefix = pattern.strip_suffix('*').expect("prefix patterns only");
+            let cached: BTreeSet<(&str, &str)> = ROUTES
+                .iter()
+                .filter(|r| r.path.starts_with(prefix) && ["GET", "HEAD"].contains(&r.method))
+                .map(|r| (r.method, r.path))
+                .collect();
+            assert_eq!(cached, BTreeSet::from([("GET", "/messages/{digest}")]), "{pattern}");
+        }
+    }
 }
