@@ -6,7 +6,7 @@ CARGO ?= cargo
 ENGINES := infra/local/engines.sh
 SAM_TOOLS := infra/sam/tools.sh
 
-.PHONY: run run-aws test test-rust lint lint-rust lint-template fmt engines-start engines-stop build-lambda sam-build bench clean
+.PHONY: run run-aws test test-rust lint lint-rust lint-template sam-build fmt engines-start engines-stop sam-local-engines sam-local-engines-stop bench clean
 
 ## API on http://127.0.0.1:$(PORT), embedded in-memory backend; needs only Rust.
 run:
@@ -16,8 +16,9 @@ run:
 run-aws:
 	bash $(ENGINES) run -- $(CARGO) run --locked -p local-api -- --port $(PORT) --backend aws
 
-## Whole suite: unit, contract and end-to-end tests on both backends, plus the template checks.
-test: test-rust lint-template
+## Whole suite: unit, contract and end-to-end tests on both backends, the template checks and
+## an arm64 `sam build` of every function.
+test: test-rust lint-template sam-build
 
 test-rust:
 	bash $(ENGINES) run -- $(CARGO) test --workspace --locked
@@ -31,8 +32,22 @@ lint-rust:
 lint-template:
 	bash $(SAM_TOOLS) lint
 
+sam-build:
+	bash $(SAM_TOOLS) build
+
 fmt:
 	$(CARGO) fmt --all
+
+SAM_LOCAL_STATE := $(CURDIR)/.cache/engines/sam-local
+
+## For `sam local start-api --env-vars env.json`: engines on 127.0.0.1:8000 (DynamoDB) and :5000
+## (SQS, KMS) holding the tables, queue and signing key env.json names.
+sam-local-engines:
+	STRATUS_ENGINES_STATE=$(SAM_LOCAL_STATE) STRATUS_DDB_PORT=8000 STRATUS_SQS_PORT=5000 bash $(ENGINES) start
+	source $(SAM_LOCAL_STATE)/env && $(CARGO) run --locked -q -p stratus-admin -- provision-local env.json
+
+sam-local-engines-stop:
+	STRATUS_ENGINES_STATE=$(SAM_LOCAL_STATE) bash $(ENGINES) stop
 
 engines-start:
 	bash $(ENGINES) start

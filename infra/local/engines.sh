@@ -363,6 +363,8 @@ write_env_file() {
     {
         printf 'export AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:%s\n' "$(cat "$state/dynamodb.port")"
         printf 'export AWS_ENDPOINT_URL_SQS=http://127.0.0.1:%s\n' "$(cat "$state/sqs.port")"
+        # moto serves every service on one port; KMS holds the local token-signing key.
+        printf 'export AWS_ENDPOINT_URL_KMS=http://127.0.0.1:%s\n' "$(cat "$state/sqs.port")"
         printf 'export AWS_ACCESS_KEY_ID=test\n'
         printf 'export AWS_SECRET_ACCESS_KEY=test\n'
         printf 'export AWS_REGION=us-east-1\n'
@@ -380,6 +382,10 @@ start_engines() {
     install_all
     t0=$(date +%s%N)
     read -r p_ddb p_sqs <<<"$(free_ports)"
+    # Fixed ports (sam local's env.json names them) are never swapped for another on a clash.
+    local -A fixed=([dynamodb]="${STRATUS_DDB_PORT:-}" [sqs]="${STRATUS_SQS_PORT:-}")
+    p_ddb="${fixed[dynamodb]:-$p_ddb}"
+    p_sqs="${fixed[sqs]:-$p_sqs}"
     launch_engine "$state" dynamodb "$p_ddb"
     launch_engine "$state" sqs "$p_sqs"
 
@@ -393,7 +399,7 @@ start_engines() {
             port="$(cat "$state/$name.port")"
             if ! kill -0 "$pid" 2>/dev/null; then
                 # Lost a race for the port with another process: retry on a new port.
-                if port_clash_in_log "$state/$name.log" && ((attempts[$name] < 3)); then
+                if [[ -z "${fixed[$name]}" ]] && port_clash_in_log "$state/$name.log" && ((attempts[$name] < 3)); then
                     attempts[$name]=$((attempts[$name] + 1))
                     log "$name could not bind port $port; retrying on another port"
                     mv -f "$state/$name.log" "$state/$name.log.failed-$port"

@@ -3,13 +3,19 @@
 //! Creates the user as an admin, or promotes it if it exists. Talks to the users table named
 //! by `USERS_TABLE` with the standard AWS credentials and endpoint variables: the stack's
 //! table on AWS, or DynamoDB Local with `AWS_ENDPOINT_URL_DYNAMODB`.
+//!
+//! `stratus-admin provision-local [ENV_JSON]` creates, on the local engines only, the tables,
+//! queues and signing key that `sam local start-api --env-vars env.json` expects.
+
+mod provision;
 
 use std::io::BufRead;
 
 use shared::auth::bootstrap::{AdminSeed, Bootstrapped, create_or_promote};
 
 const USAGE: &str = "usage: stratus-admin create-admin --username NAME --email ADDRESS < password-file\n\
-                     (reads the password from the first line of standard input; needs USERS_TABLE)";
+                     (reads the password from the first line of standard input; needs USERS_TABLE)\n\
+                     usage: stratus-admin provision-local [env.json]";
 
 #[tokio::main]
 async fn main() {
@@ -21,8 +27,13 @@ async fn main() {
 
 async fn run() -> Result<(), String> {
     let mut args = std::env::args().skip(1);
-    if args.next().as_deref() != Some("create-admin") {
-        return Err(USAGE.into());
+    match args.next().as_deref() {
+        Some("create-admin") => {}
+        Some("provision-local") => {
+            let file = args.next().unwrap_or_else(|| "env.json".into());
+            return provision::provision_local(std::path::Path::new(&file)).await;
+        }
+        _ => return Err(USAGE.into()),
     }
     let (mut username, mut email) = (None, None);
     while let Some(flag) = args.next() {

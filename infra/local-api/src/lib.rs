@@ -141,7 +141,7 @@ impl Ports {
                             Some(visibility) => visibility,
                             None => queue_visibility()?,
                         };
-                        create_queues(&sqs, &options.table_prefix, visibility).await?
+                        create_queues(&sqs, &format!("{}tasks", options.table_prefix), visibility).await?
                     }
                     None => return Err(format!("{} is required", shared::aws::TASKS_QUEUE_URL).into()),
                 };
@@ -169,21 +169,16 @@ impl Ports {
     }
 }
 
-/// The task queue and its dead-letter queue, as the template declares them: redrive after
-/// three receives. For local engines only.
-async fn create_queues(
+/// The task queue `name` and its dead-letter queue `name-dlq`, as the template declares them:
+/// redrive after three receives. Returns the task queue's URL. For local engines only.
+pub async fn create_queues(
     sqs: &aws_sdk_sqs::Client,
-    prefix: &str,
+    name: &str,
     visibility: std::time::Duration,
 ) -> Result<String, Error> {
     use aws_sdk_sqs::types::QueueAttributeName;
-    let dlq_url = sqs
-        .create_queue()
-        .queue_name(format!("{prefix}tasks-dlq"))
-        .send()
-        .await?
-        .queue_url
-        .unwrap_or_default();
+    let dlq_url =
+        sqs.create_queue().queue_name(format!("{name}-dlq")).send().await?.queue_url.unwrap_or_default();
     let dlq_arn = sqs
         .get_queue_attributes()
         .queue_url(&dlq_url)
@@ -196,7 +191,7 @@ async fn create_queues(
     let redrive = serde_json::json!({ "deadLetterTargetArn": dlq_arn, "maxReceiveCount": ::worker::MAX_RECEIVES.to_string() });
     let url = sqs
         .create_queue()
-        .queue_name(format!("{prefix}tasks"))
+        .queue_name(name)
         .attributes(QueueAttributeName::RedrivePolicy, redrive.to_string())
         .attributes(QueueAttributeName::VisibilityTimeout, visibility.as_secs().to_string())
         .send()

@@ -1,0 +1,85 @@
+//! Creates what `env.json` names on the local engines, so `sam local start-api` finds its
+//! tables, queue and signing key. Refuses to run unless every endpoint is on this machine: on
+//! AWS, the stack owns these resources.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use aws_sdk_kms::types::{KeySpec, KeyUsageType};
+use shared::adapters::dynamodb::tables;
+
+const ENDPOINTS: [&str; 3] = ["AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_SQS", "AWS_ENDPOINT_URL_KMS"];
+
+pub async fn provision_local(env_file: &Path) -> Result<(), String> {
+    let values = read_parameters(env_file)?;
+    for name in ENDPOINTS {
+        let endpoint = std::env::var(name).map_err(|_| format!("{name} must point at a local engine"))?;
+        if !is_loopback(&endpoint) {
+            return Err(format!("{name}={endpoint} is not on this machine; refusing to provision it"));
+        }
+    }
+    let value = |name: &str| values.get(name).ok_or(format!("{} sets no {name}", env_file.display()));
+    let sdk = shared::aws::sdk_config().await;
+
+    let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
+    for spec in tables::ALL {
+        let table = value(spec.env_var)?;
+        tables::ensure_table(&dynamodb, table, spec).await.map_err(|e| format!("table {table}: {e}"))?;
+        println!("table  {table}");
+    }
+
+    let queue_url = value(shared::aws::TASKS_QUEUE_URL)?;
+    let queue = queue_url
+        .rsplit('/')
+        .next()
+        .filter(|name| !name.is_empty())
+        .ok_or("TASKS_QUEUE_URL has no queue name")?;
+    let visibility = std::time::Duration::from_secs(60);
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    local_api::create_queues(&sqs, queue, visibility).await.map_err(|e| format!("queue {queue}: {e}"))?;
+    println!("queue  {queue} (+ {queue}-dlq)");
+
+    let alias = value(shared::aws::SIGNING_KEY_ARN)?;
+    if !alias.starts_with("alias/") {
+        return Err(format!("SIGNING_KEY_ARN should be an alias locally (alias/...), not {alias}"));
+    }
+    ensure_signing_key(&aws_sdk_kms::Client::new(&sdk), alias).await?;
+    println!("key    {alias} (ECC_NIST_P256, SIGN_VERIFY)");
+    Ok(())
+}
+
+fn read_parameters(env_file: &Path) -> Result<HashMap<String, String>, String> {
+    let text = std::fs::read_to_string(env_file).map_err(|e| format!("{}: {e}", env_file.display()))?;
+    let document: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", env_file.display()))?;
+    let parameters = document["Parameters"].as_object().ok_or("env.json has no Parameters object")?;
+    Ok(parameters.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned()))).collect())
+}
+
+fn is_loopback(endpoint: &str) -> bool {
+    let host = endpoint.split("://").nth(1).unwrap_or_default().split(['/', ':']).next().unwrap_or_default();
+    matches!(host, "127.0.0.1" | "localhost" | "[::1]")
+}
+
+/// An existing alias means an earlier run made the key: keep it, so tokens stay valid.
+async fn ensure_signing_key(kms: &aws_sdk_kms::Client, alias: &str) -> Result<(), String> {
+    if kms.describe_key().key_id(alias).send().await.is_ok() {
+        return Ok(());
+    }
+    let key = kms
+        .create_key()
+        .key_spec(KeySpec::EccNistP256)
+        .key_usage(KeyUsageType::SignVerify)
+        .description("Stratus local signing key (sam local)")
+        .send()
+        .await
+        .map_err(|e| format!("create key: {}", aws_sdk_kms::error::DisplayErrorContext(e)))?;
+    let key_id = key.key_metadata.map(|m| m.key_id).ok_or("KMS returned no key id")?;
+    kms.create_alias()
+        .alias_name(alias)
+        .target_key_id(key_id)
+        .send()
+        .await
+        .map_err(|e| format!("create alias {alias}: {}", aws_sdk_kms::error::DisplayErrorContext(e)))?;
+    Ok(())
+}
