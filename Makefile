@@ -16,11 +16,12 @@ run:
 run-aws:
 	bash $(ENGINES) run -- $(CARGO) run --locked -p local-api -- --port $(PORT) --backend aws
 
-## Whole suite: unit, contract and end-to-end tests on both backends, the template checks and
-## an arm64 `sam build` of every function.
+## Whole suite: unit, contract and end-to-end tests on both backends, the release binaries under
+## an emulated Lambda Runtime API, the template checks and an arm64 `sam build` of every function.
 test: test-rust lint-template sam-build
 
 test-rust:
+	$(CARGO) build --release --workspace --bins --locked
 	bash $(ENGINES) run -- $(CARGO) test --workspace --locked
 
 lint: lint-rust lint-template

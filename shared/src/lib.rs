@@ -8,6 +8,7 @@ pub mod clock;
 pub mod config;
 pub mod domain;
 pub mod http;
+pub mod lambda_init;
 pub mod ports;
 pub mod problem;
 pub mod routes;

@@ -1,8 +1,11 @@
-//! Harness for the end-to-end suites: local-api on a free loopback port, on either backend.
+//! Harness for the end-to-end suites: local-api on a free loopback port, on either backend,
+//! and (`runtime_api`) the release binaries of the functions under an emulated Lambda.
 //!
 //! The DynamoDB backend needs DynamoDB Local: `make test` starts it and exports
 //! `AWS_ENDPOINT_URL_DYNAMODB`. Without it these tests fail loudly rather than skip, so a
 //! green run always means both backends were exercised.
+
+pub mod runtime_api;
 
 use std::sync::Arc;
 
@@ -48,6 +51,28 @@ pub fn require_local_engines() {
         "AWS_ENDPOINT_URL_DYNAMODB must point at DynamoDB Local on loopback (got {endpoint:?}); \
          run the suite with `make test`, or `infra/local/engines.sh run -- cargo test`"
     );
+}
+
+/// Whether `url` names this machine (`localhost` or a loopback address).
+pub fn is_loopback_url(url: &str) -> bool {
+    let Some((scheme, rest)) = url.split_once("://") else { return false };
+    let host = rest.split(['/', '?']).next().unwrap_or_default();
+    let host = match host.rsplit_once(':') {
+        Some((name, port)) if port.chars().all(|c| c.is_ascii_digit()) => name,
+        _ => host,
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    matches!(scheme, "http" | "https")
+        && (host.eq_ignore_ascii_case("localhost")
+            || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback()))
+}
+
+/// The repository's root directory.
+pub fn workspace_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ is in the workspace")
+        .to_path_buf()
 }
 
 /// Table names unique to one test, so tests share the engine but never each other's data.

@@ -1,7 +1,8 @@
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    shared::telemetry::init();
-    let sdk = shared::aws::sdk_config().await;
-    let store = shared::aws::message_store(&sdk)?;
-    shared::http::run(get_message::endpoint(store)).await
+    shared::lambda_init::serve_http(async {
+        let sdk = shared::aws::sdk_config().await;
+        Ok(get_message::endpoint(shared::aws::message_store(&sdk)?))
+    })
+    .await
 }

@@ -2,7 +2,7 @@
 //! run. Each request is shaped exactly as API Gateway HTTP API (payload v2) delivers it, and
 //! converted by lambda_http just as in Lambda, so what passes here passes there.
 
-mod event;
+pub mod event;
 pub mod worker;
 
 use std::collections::HashMap;

@@ -75,26 +75,9 @@ async fn poll_sqs(client: &aws_sdk_sqs::Client, queue_url: &str, deps: &worker::
     if messages.is_empty() {
         return;
     }
-    let records: Vec<Value> = messages
-        .iter()
-        .map(|m| {
-            let attributes: serde_json::Map<String, Value> = m
-                .attributes()
-                .map(|a| a.iter().map(|(k, v)| (k.as_str().to_owned(), Value::String(v.clone()))).collect())
-                .unwrap_or_default();
-            json!({
-                "messageId": m.message_id(),
-                "receiptHandle": m.receipt_handle(),
-                "body": m.body(),
-                "md5OfBody": m.md5_of_body(),
-                "attributes": attributes,
-                "messageAttributes": {},
-                "eventSource": "aws:sqs",
-                "eventSourceARN": format!("arn:aws:sqs:us-east-1:000000000000:{}", queue_url.rsplit('/').next().unwrap_or_default()),
-                "awsRegion": "us-east-1",
-            })
-        })
-        .collect();
+    let queue_arn =
+        format!("arn:aws:sqs:us-east-1:000000000000:{}", queue_url.rsplit('/').next().unwrap_or_default());
+    let records: Vec<Value> = messages.iter().map(|m| sqs_record(m, &queue_arn)).collect();
     let failed = invoke(deps, records).await;
     let entries: Vec<DeleteMessageBatchRequestEntry> = messages
         .iter()
@@ -114,6 +97,27 @@ async fn poll_sqs(client: &aws_sdk_sqs::Client, queue_url: &str, deps: &worker::
     {
         tracing::warn!(error = %aws_sdk_sqs::error::DisplayErrorContext(&error), "delete failed; messages will be redelivered");
     }
+}
+
+/// The SQS event record Lambda delivers for one message received from SQS (with
+/// `MessageSystemAttributeNames=All`).
+pub fn sqs_record(message: &aws_sdk_sqs::types::Message, queue_arn: &str) -> Value {
+    let attributes: serde_json::Map<String, Value> = message
+        .attributes()
+        .map(|a| a.iter().map(|(k, v)| (k.as_str().to_owned(), Value::String(v.clone()))).collect())
+        .unwrap_or_default();
+    let region = queue_arn.split(':').nth(3).unwrap_or("us-east-1");
+    json!({
+        "messageId": message.message_id(),
+        "receiptHandle": message.receipt_handle(),
+        "body": message.body(),
+        "md5OfBody": message.md5_of_body(),
+        "attributes": attributes,
+        "messageAttributes": {},
+        "eventSource": "aws:sqs",
+        "eventSourceARN": queue_arn,
+        "awsRegion": region,
+    })
 }
 
 /// The SQS event record Lambda delivers for one message.

@@ -1,0 +1,264 @@
+//! What stands in front of the functions on AWS, played against the release binaries:
+//! CloudFront and API Gateway (HTTP API, payload v2) for the HTTP functions, and the SQS event
+//! source mapping for the worker. The events are built by the same code local-api uses.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr};
+
+use base64::Engine;
+use serde_json::{Value, json};
+use shared::routes::{FALLBACK_FUNCTION, FALLBACK_ROUTE_KEY, Resolution, resolve};
+use tokio::sync::Mutex;
+
+use super::emulator::{Function, InvokeError, LaunchSpec, Timings};
+use super::stack::LocalStack;
+use crate::Reply;
+
+/// The worker's binary: the one function fed by the queue instead of HTTP.
+pub const WORKER: &str = "worker";
+
+/// One function's measurements, for reports.
+#[derive(Debug, Clone)]
+pub struct Measured {
+    pub function: String,
+    pub timings: Timings,
+    pub peak_rss: Option<u64>,
+}
+
+/// Every function of the stack, each started on first use and kept warm, as Lambda keeps one
+/// sandbox per function when requests come one at a time.
+pub struct Gateway {
+    stack: LocalStack,
+    functions: Mutex<BTreeMap<String, Function>>,
+    /// Variables set on every function on top of the template's (say, a benchmark's rate limits).
+    overrides: BTreeMap<String, String>,
+    /// The caller's address, as API Gateway reports it.
+    pub source_ip: IpAddr,
+}
+
+/// What one pass of the event source mapping did.
+#[derive(Debug, Clone, Default)]
+pub struct Delivery {
+    pub received: usize,
+    pub failed: Vec<String>,
+    pub response: Value,
+}
+
+impl Gateway {
+    pub fn new(stack: LocalStack) -> Self {
+        Self {
+            stack,
+            functions: Mutex::new(BTreeMap::new()),
+            overrides: BTreeMap::new(),
+            source_ip: IpAddr::V4(Ipv4Addr::new(203, 0, 113, 7)),
+        }
+    }
+
+    /// Sets `name` on every function this gateway starts from now on.
+    pub fn with_var(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.overrides.insert(name.to_owned(), value.into());
+        self
+    }
+
+    pub fn stack(&self) -> &LocalStack {
+        &self.stack
+    }
+
+    /// How this gateway starts `binary`: the stack's launch spec with the overrides.
+    pub fn launch_spec(&self, binary: &str) -> Result<LaunchSpec, String> {
+        let spec = self.stack.launch_spec(binary)?;
+        Ok(self.overrides.iter().fold(spec, |spec, (name, value)| spec.with_var(name, value.clone())))
+    }
+
+    /// Invokes a function with any event, starting it first if need be.
+    pub async fn invoke(&self, binary: &str, event: &Value) -> Result<Value, InvokeError> {
+        let mut functions = self.functions.lock().await;
+        if !functions.contains_key(binary) {
+            let spec = self.launch_spec(binary).unwrap_or_else(|e| panic!("{e}"));
+            let function = Function::spawn(spec).await.unwrap_or_else(|e| panic!("starting {binary}: {e}"));
+            if let Some(report) = function.init_error() {
+                panic!("{binary} failed its init: {}\n{}", report.body, function.output());
+            }
+            functions.insert(binary.to_owned(), function);
+        }
+        functions.get_mut(binary).expect("just inserted").invoke(event).await
+    }
+
+    /// A request as CloudFront forwards it: with the origin secret.
+    pub async fn send(&self, request: http::Request<Vec<u8>>) -> Reply {
+        let (function, event) = self.routed(request, true);
+        self.answer(function, &event).await
+    }
+
+    /// A request straight to API Gateway's own endpoint, as is, without CloudFront's header.
+    pub async fn send_direct(&self, request: http::Request<Vec<u8>>) -> Reply {
+        let (function, event) = self.routed(request, false);
+        self.answer(function, &event).await
+    }
+
+    /// The function `request` reaches and the payload v2 event API Gateway hands it; through
+    /// CloudFront, the request also carries the origin secret.
+    pub fn routed(&self, request: http::Request<Vec<u8>>, via_cloudfront: bool) -> (&'static str, Value) {
+        let (mut parts, body) = request.into_parts();
+        if via_cloudfront && let Some(secret) = self.stack.origin_secret() {
+            parts.headers.insert(shared::http::ORIGIN_VERIFY_HEADER, secret.parse().expect("a header value"));
+        }
+        if !body.is_empty() {
+            parts.headers.insert(http::header::CONTENT_LENGTH, body.len().into());
+        }
+        let (function, route_key, params) = match resolve(parts.method.as_str(), parts.uri.path()) {
+            Resolution::Found { route, params } => (route.function, route.key(), params),
+            Resolution::MethodNotAllowed { .. } | Resolution::NotFound => {
+                (FALLBACK_FUNCTION, FALLBACK_ROUTE_KEY.to_owned(), Vec::new())
+            }
+        };
+        let event = local_api::event::api_gateway_v2(&parts, &body, &route_key, &params, self.source_ip);
+        (function, event)
+    }
+
+    async fn answer(&self, function: &str, event: &Value) -> Reply {
+        let response = self.invoke(function, event).await.unwrap_or_else(|e| {
+            panic!("{} {} → {function}: {e}", event["requestContext"]["http"]["method"], event["rawPath"])
+        });
+        decode_response(&response).unwrap_or_else(|e| panic!("{function} answered {response}: {e}"))
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        self.send(request("GET", path, None, None)).await
+    }
+
+    pub async fn get_with_token(&self, path: &str, token: &str) -> Reply {
+        self.send(request("GET", path, Some(token), None)).await
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> Reply {
+        self.send(request("POST", path, None, Some(body))).await
+    }
+
+    pub async fn post_with_token(&self, path: &str, token: &str, body: &Value) -> Reply {
+        self.send(request("POST", path, Some(token), Some(body))).await
+    }
+
+    /// One pass of the SQS event source mapping: receive a batch, invoke the worker with it
+    /// as an SQS event, delete what it did not report failed.
+    pub async fn deliver_queue(&self) -> Delivery {
+        use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName};
+        let sqs = aws_sdk_sqs::Client::new(self.stack.sdk());
+        let queue_url = self.stack.queue_url();
+        let received = sqs
+            .receive_message()
+            .queue_url(queue_url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .message_system_attribute_names(MessageSystemAttributeName::All)
+            .send()
+            .await
+            .unwrap_or_else(|e| {
+                panic!("receive from {queue_url}: {}", aws_sdk_sqs::error::DisplayErrorContext(e))
+            });
+        let messages = received.messages.unwrap_or_default();
+        if messages.is_empty() {
+            return Delivery::default();
+        }
+        let event = sqs_event(&messages, self.stack.queue_arn());
+        let response = self.invoke(WORKER, &event).await.unwrap_or_else(|e| panic!("worker: {e}"));
+        let failed: Vec<String> = response["batchItemFailures"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|f| f["itemIdentifier"].as_str().map(str::to_owned))
+            .collect();
+        let entries: Vec<DeleteMessageBatchRequestEntry> = messages
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| !failed.iter().any(|f| Some(f.as_str()) == m.message_id()))
+            .map(|(i, m)| {
+                DeleteMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .receipt_handle(m.receipt_handle().unwrap_or_default())
+                    .build()
+                    .expect("id and handle are set")
+            })
+            .collect();
+        if !entries.is_empty() {
+            sqs.delete_message_batch()
+                .queue_url(queue_url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .unwrap_or_else(|e| {
+                    panic!("delete from {queue_url}: {}", aws_sdk_sqs::error::DisplayErrorContext(e))
+                });
+        }
+        Delivery { received: messages.len(), failed, response }
+    }
+
+    /// Init duration, invocation durations and peak RSS of every function started so far.
+    pub async fn measurements(&self) -> Vec<Measured> {
+        let mut functions = self.functions.lock().await;
+        functions
+            .iter_mut()
+            .map(|(name, f)| Measured {
+                function: name.clone(),
+                timings: f.timings().clone(),
+                peak_rss: f.peak_rss(),
+            })
+            .collect()
+    }
+
+    /// Everything the functions started so far have written, for a failure message.
+    pub async fn output(&self) -> String {
+        self.functions.lock().await.values().map(Function::output).collect::<Vec<_>>().join("\n")
+    }
+}
+
+/// A request as the suites send it: JSON body if any, bearer token if any.
+pub fn request(
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&Value>,
+) -> http::Request<Vec<u8>> {
+    let mut builder = http::Request::builder().method(method).uri(path).header("user-agent", "stratus-e2e");
+    if let Some(token) = token {
+        builder = builder.header(http::header::AUTHORIZATION, format!("Bearer {token}"));
+    }
+    if body.is_some() {
+        builder = builder.header(http::header::CONTENT_TYPE, "application/json");
+    }
+    builder.body(body.map(|b| b.to_string().into_bytes()).unwrap_or_default()).expect("a valid request")
+}
+
+/// The SQS event Lambda delivers for a batch received from `queue_arn`.
+pub fn sqs_event(messages: &[aws_sdk_sqs::types::Message], queue_arn: &str) -> Value {
+    json!({ "Records": messages.iter().map(|m| local_api::worker::sqs_record(m, queue_arn)).collect::<Vec<_>>() })
+}
+
+/// Reads a payload v2 response as API Gateway does: `statusCode`, `headers`, `cookies` (as
+/// `set-cookie`) and a body that may be base64. Format 2.0 has no `multiValueHeaders`; API
+/// Gateway ignores them, so they are ignored here too.
+pub fn decode_response(response: &Value) -> Result<Reply, String> {
+    let status = response["statusCode"].as_u64().ok_or("no statusCode")? as u16;
+    let mut headers = reqwest::header::HeaderMap::new();
+    let mut add = |name: &str, value: &str| -> Result<(), String> {
+        let name = reqwest::header::HeaderName::from_bytes(name.as_bytes()).map_err(|e| e.to_string())?;
+        let value = reqwest::header::HeaderValue::from_str(value).map_err(|e| e.to_string())?;
+        headers.append(name, value);
+        Ok(())
+    };
+    for (name, value) in response["headers"].as_object().into_iter().flatten() {
+        add(name, value.as_str().ok_or("a header value is not a string")?)?;
+    }
+    for cookie in response["cookies"].as_array().into_iter().flatten() {
+        add("set-cookie", cookie.as_str().ok_or("a cookie is not a string")?)?;
+    }
+    let body = match &response["body"] {
+        Value::Null => Vec::new(),
+        Value::String(text) if response["isBase64Encoded"] == true => {
+            base64::engine::general_purpose::STANDARD.decode(text).map_err(|e| e.to_string())?
+        }
+        Value::String(text) => text.clone().into_bytes(),
+        other => return Err(format!("body {other} is not a string")),
+    };
+    Ok(Reply { status, headers, body })
+}

@@ -1,0 +1,359 @@
+//! The template's resources, created for one test on the local engines (DynamoDB Local and
+//! moto, which serves SQS and KMS), and bound to the template's logical ids so that every
+//! `!Ref` and `!GetAtt` a function's environment uses resolves to them.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use aws_config::SdkConfig;
+use aws_sdk_sqs::types::QueueAttributeName;
+use serde_json::Value;
+use shared::adapters::dynamodb::tables::{self, TableSpec};
+
+use super::emulator::{DEFAULT_INIT_WAIT, LaunchSpec};
+use super::template::{Bound, Resolver, Template};
+
+/// The engines every function must reach, and nothing else.
+pub const ENGINE_ENDPOINTS: [&str; 3] =
+    ["AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_SQS", "AWS_ENDPOINT_URL_KMS"];
+
+/// The command that builds what these tests run.
+pub const BUILD_COMMAND: &str = "cargo build --release --workspace --bins";
+
+pub struct LocalStack {
+    resolver: Resolver,
+    sdk: SdkConfig,
+    endpoints: BTreeMap<String, String>,
+    prefix: String,
+    queue_url: String,
+    queue_arn: String,
+    dead_letter_queue_url: String,
+    signing_key_arn: String,
+    binaries: PathBuf,
+}
+
+impl LocalStack {
+    /// Creates every table, the task queue with its dead-letter queue, the signing key and the
+    /// origin secret that template.yaml declares, under names unique to this stack.
+    pub async fn provision() -> Result<Self, String> {
+        let endpoints = engine_endpoints()?;
+        let template = Template::workspace()?;
+        let sdk = shared::aws::sdk_config().await;
+        let region = sdk.region().map_or("us-east-1".to_owned(), |r| r.to_string());
+        let mut resolver = Resolver::new(template, &region);
+        let prefix = crate::unique_prefix();
+        let account = resolver.account_id().to_owned();
+
+        let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
+        for spec in tables::ALL {
+            let name = format!("{prefix}{}", spec.local_name);
+            tables::ensure_table(&dynamodb, &name, spec).await.map_err(|e| format!("table {name}: {e}"))?;
+            let arn = format!("arn:aws:dynamodb:{region}:{account}:table/{name}");
+            for id in referenced_by(resolver.template(), spec.env_var) {
+                resolver.resources.insert(id, bound(&name, [("Arn", arn.as_str())]));
+            }
+        }
+
+        let sqs = aws_sdk_sqs::Client::new(&sdk);
+        let queue_ids = referenced_by(resolver.template(), shared::aws::TASKS_QUEUE_URL);
+        let [queue_id] = queue_ids.as_slice() else {
+            return Err(format!(
+                "expected one queue behind {}, found {queue_ids:?}",
+                shared::aws::TASKS_QUEUE_URL
+            ));
+        };
+        let queue = resolver.template().resource(queue_id).cloned().unwrap_or_default();
+        let visibility = queue["Properties"]["VisibilityTimeout"].as_u64().unwrap_or(30);
+        let queue_name = format!("{prefix}tasks");
+        let queue_url = local_api::create_queues(&sqs, &queue_name, Duration::from_secs(visibility))
+            .await
+            .map_err(|e| format!("queue {queue_name}: {e}"))?;
+        let dead_letter_queue_url = sqs
+            .get_queue_url()
+            .queue_name(format!("{queue_name}-dlq"))
+            .send()
+            .await
+            .map_err(|e| format!("dead-letter queue: {}", aws_sdk_sqs::error::DisplayErrorContext(e)))?
+            .queue_url
+            .ok_or("no dead-letter queue URL")?;
+        let queue_arn = queue_attribute(&sqs, &queue_url, QueueAttributeName::QueueArn).await?;
+        let dead_letter_arn =
+            queue_attribute(&sqs, &dead_letter_queue_url, QueueAttributeName::QueueArn).await?;
+        resolver.resources.insert(
+            queue_id.clone(),
+            bound(&queue_url, [("Arn", queue_arn.as_str()), ("QueueName", queue_name.as_str())]),
+        );
+        let dead_letter_name = format!("{queue_name}-dlq");
+        for id in Template::refs_in(&queue["Properties"]["RedrivePolicy"]) {
+            resolver.resources.insert(
+                id,
+                bound(
+                    &dead_letter_queue_url,
+                    [("Arn", dead_letter_arn.as_str()), ("QueueName", &dead_letter_name)],
+                ),
+            );
+        }
+
+        let kms = aws_sdk_kms::Client::new(&sdk);
+        let mut signing_key_arn = None;
+        let signing_ids = referenced_by(resolver.template(), shared::aws::SIGNING_KEY_ARN);
+        let keys: Vec<(String, Value)> = resolver
+            .template()
+            .resources()
+            .filter(|(_, r)| r["Type"] == "AWS::KMS::Key")
+            .map(|(id, r)| (id.to_owned(), r["Properties"].clone()))
+            .collect();
+        for (id, properties) in keys {
+            let (key_id, arn) =
+                create_key(&kms, &properties).await.map_err(|e| format!("KMS key {id}: {e}"))?;
+            if signing_ids.contains(&id) {
+                signing_key_arn = Some(arn.clone());
+            }
+            resolver.resources.insert(id, bound(&key_id, [("Arn", arn.as_str())]));
+        }
+        let signing_key_arn =
+            signing_key_arn.ok_or_else(|| format!("no KMS key behind {}", shared::aws::SIGNING_KEY_ARN))?;
+
+        let secrets: Vec<String> = resolver
+            .template()
+            .resources()
+            .filter(|(_, r)| r["Type"] == "AWS::SecretsManager::Secret")
+            .map(|(id, _)| id.to_owned())
+            .collect();
+        for id in secrets {
+            // The value is generated at deploy time on AWS too; nobody chooses it.
+            let arn = format!("arn:aws:secretsmanager:{region}:{account}:secret:{prefix}{id}-Ab12Cd");
+            let value = uuid::Uuid::new_v4().simple().to_string();
+            resolver.secrets.insert(arn.clone(), value);
+            resolver.resources.insert(id, bound(&arn, []));
+        }
+
+        Ok(Self {
+            resolver,
+            sdk,
+            endpoints,
+            prefix,
+            queue_url,
+            queue_arn,
+            dead_letter_queue_url,
+            signing_key_arn,
+            binaries: binaries_dir(),
+        })
+    }
+
+    pub fn sdk(&self) -> &SdkConfig {
+        &self.sdk
+    }
+
+    pub fn resolver(&self) -> &Resolver {
+        &self.resolver
+    }
+
+    pub fn table(&self, spec: &TableSpec) -> String {
+        format!("{}{}", self.prefix, spec.local_name)
+    }
+
+    pub fn queue_url(&self) -> &str {
+        &self.queue_url
+    }
+
+    pub fn queue_arn(&self) -> &str {
+        &self.queue_arn
+    }
+
+    pub fn dead_letter_queue_url(&self) -> &str {
+        &self.dead_letter_queue_url
+    }
+
+    pub fn signing_key_arn(&self) -> &str {
+        &self.signing_key_arn
+    }
+
+    /// The `x-origin-verify` value CloudFront sends (template: `OriginVerifySecret`), if the
+    /// template gives the functions one.
+    pub fn origin_secret(&self) -> Option<&str> {
+        self.resolver.secrets.values().next().map(String::as_str)
+    }
+
+    /// How Lambda would start the function whose binary is `binary`: the template's variables
+    /// resolved against this stack, the engines' endpoints, and what Lambda itself sets.
+    pub fn launch_spec(&self, binary: &str) -> Result<LaunchSpec, String> {
+        let function = self.resolver.template().function(binary)?;
+        let path = self.binaries.join(binary);
+        check_binary(&path, binary)?;
+        let mut env = self.resolver.environment(&function)?;
+        env.extend(self.endpoints.clone());
+        let name = format!("stratus-e2e-{}", function.logical_id);
+        let region = self.resolver.region().to_owned();
+        let task_root = path.parent().unwrap_or(Path::new("/")).display().to_string();
+        let lambda = [
+            ("AWS_LAMBDA_FUNCTION_NAME", name.clone()),
+            ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", function.memory_mb.to_string()),
+            ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".into()),
+            ("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand".into()),
+            ("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{name}")),
+            ("AWS_LAMBDA_LOG_STREAM_NAME", format!("2026/01/01/[$LATEST]{}", uuid::Uuid::new_v4().simple())),
+            ("AWS_REGION", region.clone()),
+            ("AWS_DEFAULT_REGION", region),
+            ("_HANDLER", function.handler.clone()),
+            ("LAMBDA_TASK_ROOT", task_root),
+            ("LAMBDA_RUNTIME_DIR", "/var/runtime".into()),
+            // Lambda hands every function its role's temporary credentials.
+            ("AWS_ACCESS_KEY_ID", "test".into()),
+            ("AWS_SECRET_ACCESS_KEY", "test".into()),
+            ("AWS_SESSION_TOKEN", "test".into()),
+            ("PATH", "/usr/local/bin:/usr/bin:/bin".into()),
+            ("LANG", "en_US.UTF-8".into()),
+            ("TZ", ":UTC".into()),
+            // Not a Lambda variable: with credentials in the environment the SDK never asks the
+            // instance metadata service, and this guarantees it never tries off this machine.
+            ("AWS_EC2_METADATA_DISABLED", "true".into()),
+        ];
+        env.extend(lambda.into_iter().map(|(k, v)| (k.to_owned(), v)));
+        if let Some(format) = &function.log_format {
+            env.insert("AWS_LAMBDA_LOG_FORMAT".into(), format.clone());
+        }
+        if let Some(level) = &function.log_level {
+            env.insert("AWS_LAMBDA_LOG_LEVEL".into(), level.clone());
+        }
+        Ok(LaunchSpec {
+            function_name: name,
+            binary: path,
+            env,
+            timeout: Duration::from_secs(function.timeout_seconds.into()),
+            init_wait: DEFAULT_INIT_WAIT,
+        })
+    }
+}
+
+fn bound<'a>(reference: &str, attributes: impl IntoIterator<Item = (&'a str, &'a str)>) -> Bound {
+    Bound {
+        reference: reference.to_owned(),
+        attributes: attributes.into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect(),
+    }
+}
+
+/// The logical ids that any function's variable `name` refers to.
+fn referenced_by(template: &Template, name: &str) -> Vec<String> {
+    let mut ids: Vec<String> = template
+        .functions()
+        .iter()
+        .filter_map(|f| f.variables.get(name))
+        .flat_map(Template::refs_in)
+        .collect();
+    ids.sort();
+    ids.dedup();
+    ids
+}
+
+async fn queue_attribute(
+    sqs: &aws_sdk_sqs::Client,
+    url: &str,
+    name: QueueAttributeName,
+) -> Result<String, String> {
+    sqs.get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(name.clone())
+        .send()
+        .await
+        .map_err(|e| format!("queue attributes of {url}: {}", aws_sdk_sqs::error::DisplayErrorContext(e)))?
+        .attributes
+        .and_then(|mut a| a.remove(&name))
+        .ok_or_else(|| format!("{url} has no {name:?}"))
+}
+
+/// The key the template declares, with its spec and usage (moto implements
+/// ECC_NIST_P256/SIGN_VERIFY with ECDSA_SHA_256 signing).
+async fn create_key(kms: &aws_sdk_kms::Client, properties: &Value) -> Result<(String, String), String> {
+    use aws_sdk_kms::types::{KeySpec, KeyUsageType};
+    let spec = properties["KeySpec"].as_str().unwrap_or("SYMMETRIC_DEFAULT");
+    let usage = properties["KeyUsage"].as_str().unwrap_or("ENCRYPT_DECRYPT");
+    let created = kms
+        .create_key()
+        .key_spec(KeySpec::from(spec))
+        .key_usage(KeyUsageType::from(usage))
+        .description("stratus end-to-end test key")
+        .send()
+        .await
+        .map_err(|e| aws_sdk_kms::error::DisplayErrorContext(e).to_string())?;
+    let metadata = created.key_metadata.ok_or("KMS returned no key metadata")?;
+    let arn = metadata.arn.clone().ok_or("KMS returned no key ARN")?;
+    Ok((metadata.key_id, arn))
+}
+
+/// The engines' endpoints from this process's environment; every one must be on loopback.
+fn engine_endpoints() -> Result<BTreeMap<String, String>, String> {
+    ENGINE_ENDPOINTS
+        .iter()
+        .map(|name| {
+            let value = std::env::var(name).unwrap_or_default();
+            if crate::is_loopback_url(&value) {
+                Ok(((*name).to_owned(), value))
+            } else {
+                Err(format!(
+                    "{name} must point at a local engine on loopback (got {value:?}); run the suite with \
+                     `make test`, or `bash infra/local/engines.sh run -- cargo test -p stratus-tests`"
+                ))
+            }
+        })
+        .collect()
+}
+
+/// Where the release binaries are: `STRATUS_BINARIES_DIR`, else `<target>/release` of the
+/// target directory this test binary was built into.
+pub fn binaries_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("STRATUS_BINARIES_DIR") {
+        return PathBuf::from(dir);
+    }
+    if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
+        return PathBuf::from(dir).join("release");
+    }
+    // <target>/debug/deps/<test binary>
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.ancestors().nth(3).map(Path::to_path_buf))
+        .unwrap_or_else(|| crate::workspace_root().join("target"))
+        .join("release")
+}
+
+/// A missing binary, or one older than the code it is built from, fails: testing a stale build
+/// would prove nothing about the code under review.
+fn check_binary(path: &Path, binary: &str) -> Result<(), String> {
+    let built = std::fs::metadata(path).and_then(|m| m.modified()).map_err(|e| {
+        format!("{}: {e}; build the functions first: {BUILD_COMMAND} (make test does)", path.display())
+    })?;
+    let root = crate::workspace_root();
+    let sources = [root.join("shared/src"), root.join("functions").join(binary).join("src")];
+    if let Some((newest, when)) =
+        sources.iter().filter_map(|dir| newest_rust_file(dir)).max_by_key(|(_, t)| *t)
+        && when > built
+    {
+        return Err(format!(
+            "{} is older than {}; rebuild the functions: {BUILD_COMMAND}",
+            path.display(),
+            newest.display()
+        ));
+    }
+    Ok(())
+}
+
+fn newest_rust_file(dir: &Path) -> Option<(PathBuf, SystemTime)> {
+    let mut newest: Option<(PathBuf, SystemTime)> = None;
+    for entry in std::fs::read_dir(dir).ok()?.flatten() {
+        let path = entry.path();
+        let candidate = if path.is_dir() {
+            newest_rust_file(&path)
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            entry.metadata().and_then(|m| m.modified()).ok().map(|t| (path, t))
+        } else {
+            None
+        };
+        if let Some(candidate) = candidate
+            && newest.as_ref().is_none_or(|(_, t)| candidate.1 > *t)
+        {
+            newest = Some(candidate);
+        }
+    }
+    newest
+}

@@ -1,0 +1,434 @@
+//! The release binaries of every function, run as Lambda runs them: each in its own process
+//! with the environment template.yaml gives it, speaking the Lambda Runtime API to an emulator,
+//! fed API Gateway HTTP API v2 events (the worker: SQS events), against DynamoDB Local and moto
+//! (SQS and KMS; tokens are signed by a KMS key, as on AWS).
+//!
+//! Needs the binaries (`cargo build --release --workspace --bins`) and the engines:
+//! `bash infra/local/engines.sh run -- cargo test -p stratus-tests --test binaries_e2e`.
+//! `make test` does both. Anything missing fails the suite; nothing is skipped.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use shared::adapters::dynamodb::{DynamoUserStore, tables};
+use shared::auth::bootstrap::{AdminSeed, create_or_promote};
+use shared::auth::{AuthConfig, TokenVerifier};
+use stratus_tests::runtime_api::{Function, Gateway, InvokeError, LocalStack};
+use stratus_tests::{PASSWORD, Reply, registration};
+
+async fn gateway() -> Gateway {
+    Gateway::new(stack().await)
+}
+
+async fn stack() -> LocalStack {
+    LocalStack::provision().await.unwrap_or_else(|e| panic!("provisioning the local stack: {e}"))
+}
+
+fn text(reply: &Reply) -> String {
+    String::from_utf8_lossy(&reply.body).into_owned()
+}
+
+async fn register(api: &Gateway, username: &str) {
+    let reply = api.post_json("/register", &registration(username, &format!("{username}@example.com"))).await;
+    assert_eq!(reply.status, 201, "register {username}: {}", text(&reply));
+}
+
+async fn login(api: &Gateway, username: &str) -> Value {
+    let reply = api.post_json("/login", &json!({"username": username, "password": PASSWORD})).await;
+    assert_eq!(reply.status, 200, "login {username}: {}", text(&reply));
+    reply.json()
+}
+
+fn access(tokens: &Value) -> String {
+    tokens["access_token"].as_str().expect("an access token").to_owned()
+}
+
+/// A verifier for the stack's KMS key, expecting the issuer and audience template.yaml gives
+/// the login function.
+async fn kms_verifier(stack: &LocalStack) -> TokenVerifier {
+    let kms = aws_sdk_kms::Client::new(stack.sdk());
+    let key = shared::auth::keys::kms_public_key(&kms, stack.signing_key_arn()).await.expect("public key");
+    let env = stack.launch_spec("login").expect("login's launch spec").env;
+    let defaults = AuthConfig::default();
+    let config = AuthConfig {
+        issuer: env.get("TOKEN_ISSUER").cloned().unwrap_or(defaults.issuer.clone()),
+        audience: env.get("TOKEN_AUDIENCE").cloned().unwrap_or(defaults.audience.clone()),
+        ..defaults
+    };
+    TokenVerifier::new(&key, &config)
+}
+
+/// Polls the task until it is ready, handing the queue to the worker between polls as the
+/// event source mapping would (bounded: 20 rounds).
+async fn process_until_ready(api: &Gateway, token: &str, location: &str) -> Value {
+    for _ in 0..20 {
+        let result = api.get_with_token(location, token).await;
+        assert_eq!(result.status, 200, "{}", text(&result));
+        let body = result.json();
+        if body["ready"] == true {
+            return body;
+        }
+        let delivery = api.deliver_queue().await;
+        assert!(delivery.failed.is_empty(), "the worker failed {:?}: {}", delivery.failed, delivery.response);
+    }
+    panic!("task at {location} never became ready\n{}", api.output().await);
+}
+
+async fn print_measurements(api: &Gateway) {
+    for measured in api.measurements().await {
+        let invocations: Vec<String> =
+            measured.timings.invocations.iter().map(|d| format!("{:.1}", d.as_secs_f64() * 1e3)).collect();
+        println!(
+            "{:<15} init {:>7.1} ms  peak RSS {:>6.1} MiB  invocations (ms) {}",
+            measured.function,
+            measured.timings.init.unwrap_or_default().as_secs_f64() * 1e3,
+            measured.peak_rss.unwrap_or_default() as f64 / (1024.0 * 1024.0),
+            invocations.join(" "),
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn register_login_message_task_and_result() {
+    let api = gateway().await;
+
+    let registered = api.post_json("/register", &registration("Ada_L", "Ada@Example.com")).await;
+    assert_eq!(registered.status, 201, "{}", text(&registered));
+    assert_eq!(registered.header("location"), Some("/users/ada_l"));
+    assert_eq!(registered.json()["role"], "user");
+    assert!(registered.header("x-request-id").is_some_and(|id| !id.is_empty()));
+
+    let tokens = login(&api, "ada_l").await;
+    assert_eq!(tokens["token_type"], "Bearer");
+    assert_eq!(tokens["expires_in"], 900);
+    let token = access(&tokens);
+    // Signed by the KMS key, with the issuer and audience template.yaml sets.
+    let claimed = kms_verifier(api.stack()).await.verify(&token).expect("a token the KMS key signed");
+    assert_eq!(claimed.username.as_str(), "ada_l");
+
+    for path in ["/users/me", "/getUserData"] {
+        let me = api.get_with_token(path, &token).await;
+        assert_eq!(me.status, 200, "{path}: {}", text(&me));
+        assert_eq!(me.json()["username"], "ada_l");
+        assert_eq!(me.json()["email"], "Ada@Example.com");
+        assert!(me.json()["last_login"].is_string(), "login stamps last_login");
+    }
+    api.get("/users/me").await.problem(401);
+
+    let digest = "2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae";
+    let created = api.post_json("/messages", &json!({"message": "foo"})).await;
+    assert_eq!(created.status, 201, "{}", text(&created));
+    assert_eq!(created.json(), json!({"digest": digest}));
+    assert_eq!(created.header("location"), Some(format!("/messages/{digest}").as_str()));
+    assert_eq!(api.post_json("/messages", &json!({"message": "foo"})).await.status, 200);
+    let found = api.get(&format!("/messages/{}", digest.to_uppercase())).await;
+    assert_eq!(found.status, 200, "{}", text(&found));
+    assert_eq!(found.json(), json!({"message": "foo"}));
+    assert!(found.header("cache-control").is_some_and(|c| c.contains("immutable")));
+    assert!(found.header("etag").is_some());
+    api.get(&format!("/messages/{}", "0".repeat(64))).await.problem(404);
+    api.get("/messages/not-a-digest").await.problem(400);
+
+    let accepted = api.post_with_token("/add", &token, &json!({"a": 5, "b": 10})).await;
+    assert_eq!(accepted.status, 202, "{}", text(&accepted));
+    let task_id = accepted.json()["task_id"].as_str().expect("a task id").to_owned();
+    assert_eq!(accepted.json()["status"], "pending");
+    let location = accepted.header("location").expect("a Location").to_owned();
+    assert_eq!(location, format!("/result/{task_id}"));
+    let pending = api.get_with_token(&location, &token).await;
+    assert_eq!(pending.json()["status"], "pending", "nothing ran the worker yet");
+
+    let delivery = api.deliver_queue().await;
+    assert_eq!(delivery.received, 1, "the task's message is on the queue");
+    assert!(delivery.failed.is_empty(), "{}", delivery.response);
+
+    let result = process_until_ready(&api, &token, &location).await;
+    assert_eq!(result["task_id"], task_id.as_str());
+    assert_eq!(result["status"], "succeeded");
+    assert_eq!(result["successful"], true);
+    assert_eq!(result["value"], json!(15));
+    assert_eq!(result["error"], Value::Null);
+    assert!(result["completed_at"].is_string());
+
+    // Another user sees no trace of it.
+    register(&api, "eve").await;
+    let eve = access(&login(&api, "eve").await);
+    api.get_with_token(&location, &eve).await.problem(404);
+
+    print_measurements(&api).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refresh_tokens_rotate_and_logout_spends_them() {
+    let api = gateway().await;
+    register(&api, "grace").await;
+    let first = login(&api, "grace").await;
+    let spent = first["refresh_token"].as_str().unwrap().to_owned();
+
+    let renewed = api.post_json("/token/refresh", &json!({"refresh_token": spent})).await;
+    assert_eq!(renewed.status, 200, "{}", text(&renewed));
+    let renewed = renewed.json();
+    let current = renewed["refresh_token"].as_str().unwrap().to_owned();
+    assert_ne!(current, spent);
+    let renewed_access = access(&renewed);
+    kms_verifier(api.stack()).await.verify(&renewed_access).expect("refresh signs through KMS too");
+    assert_eq!(api.get_with_token("/users/me", &renewed_access).await.status, 200);
+
+    // Presenting a spent token again revokes the whole family, the current token included.
+    api.post_json("/token/refresh", &json!({"refresh_token": spent})).await.problem(401);
+    api.post_json("/token/refresh", &json!({"refresh_token": current})).await.problem(401);
+
+    let session = login(&api, "grace").await;
+    let refresh = session["refresh_token"].as_str().unwrap();
+    api.post_json("/logout", &json!({"refresh_token": refresh})).await.problem(401);
+    let logout = api.post_with_token("/logout", &access(&session), &json!({"refresh_token": refresh})).await;
+    assert_eq!(logout.status, 204, "{}", text(&logout));
+    api.post_json("/token/refresh", &json!({"refresh_token": refresh})).await.problem(401);
+    print_measurements(&api).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admins_list_and_read_users_and_nobody_else_does() {
+    let api = gateway().await;
+    // The documented bootstrap: the first admin is written straight into the users table.
+    let users = DynamoUserStore::new(
+        aws_sdk_dynamodb::Client::new(api.stack().sdk()),
+        api.stack().table(&tables::USERS),
+    );
+    let seed = AdminSeed::parse("root", "root@example.com", PASSWORD.to_owned()).expect("a valid seed");
+    create_or_promote(&users, seed, time::OffsetDateTime::now_utc()).await.expect("admin bootstrapped");
+    register(&api, "bob").await;
+    let root = access(&login(&api, "root").await);
+    let bob = access(&login(&api, "bob").await);
+
+    let mut listed = BTreeSet::new();
+    let mut path = "/users?limit=1".to_owned();
+    for _ in 0..10 {
+        let page = api.get_with_token(&path, &root).await;
+        assert_eq!(page.status, 200, "{}", text(&page));
+        let page = page.json();
+        let items = page["items"].as_array().expect("items");
+        assert!(items.len() <= 1, "{page}");
+        listed.extend(items.iter().map(|u| u["username"].as_str().unwrap().to_owned()));
+        match page["next_cursor"].as_str() {
+            Some(cursor) => path = format!("/users?limit=1&cursor={cursor}"),
+            None => break,
+        }
+    }
+    assert_eq!(listed, BTreeSet::from(["bob".to_owned(), "root".to_owned()]));
+    api.get_with_token("/users?cursor=garbage", &root).await.problem(400);
+
+    let read = api.get_with_token("/users/bob", &root).await;
+    assert_eq!(read.status, 200, "{}", text(&read));
+    assert_eq!(read.json()["username"], "bob");
+    assert!(!text(&read).contains("argon2"), "a profile leaked a hash");
+    api.get_with_token("/users/nobody", &root).await.problem(404);
+
+    assert_eq!(api.get_with_token("/users/bob", &bob).await.status, 200, "a user reads itself");
+    api.get_with_token("/users/root", &bob).await.problem(403);
+    api.get_with_token("/users", &bob).await.problem(403);
+    api.get("/users").await.problem(401);
+
+    let mut second_admin = registration("second", "second@example.com");
+    second_admin["role"] = json!("admin");
+    api.post_with_token("/register", &bob, &second_admin).await.problem(403);
+    let created = api.post_with_token("/register", &root, &second_admin).await;
+    assert_eq!(created.status, 201, "{}", text(&created));
+    assert_eq!(created.json()["role"], "admin");
+    print_measurements(&api).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_docs_and_the_fallback_answer() {
+    let api = gateway().await;
+    let health = api.get("/health").await;
+    assert_eq!(health.status, 200, "{}", text(&health));
+    assert_eq!(health.json()["status"], "ok");
+    assert_eq!(health.header("cache-control"), Some("no-store"));
+
+    let openapi = api.get("/openapi.json").await;
+    assert_eq!(openapi.status, 200);
+    assert_eq!(openapi.header("content-type"), Some("application/json"));
+    let document = openapi.json();
+    assert_eq!(document["openapi"], "3.1.0");
+    assert!(document["paths"]["/messages/{digest}"]["get"].is_object(), "{document}");
+
+    let docs = api.get("/docs").await;
+    assert_eq!(docs.status, 200);
+    assert!(docs.header("content-type").is_some_and(|c| c.starts_with("text/html")));
+    assert!(docs.header("content-security-policy").is_some_and(|c| c.contains("sha256-")));
+    assert!(text(&docs).contains("swagger-ui"));
+
+    let missing = api.get("/no/such/route").await.problem(404);
+    assert!(missing["detail"].as_str().unwrap().contains("/no/such/route"), "{missing}");
+    let request = http::Request::builder().method("DELETE").uri("/messages").body(Vec::new()).unwrap();
+    let wrong_method = api.send(request).await;
+    wrong_method.problem(405);
+    assert_eq!(wrong_method.header("allow"), Some("POST"));
+    print_measurements(&api).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_that_bypass_cloudfront_are_refused() {
+    let api = gateway().await;
+    assert!(api.stack().origin_secret().is_some(), "template.yaml gives the functions an origin secret");
+    for (method, path) in [("GET", "/health"), ("POST", "/login"), ("GET", "/no/such/route")] {
+        let request = http::Request::builder()
+            .method(method)
+            .uri(path)
+            .header("content-type", "application/json")
+            .body(br#"{"username":"x","password":"y"}"#.to_vec())
+            .unwrap();
+        api.send_direct(request).await.problem(403);
+    }
+    assert_eq!(api.get("/health").await.status, 200, "the same request through CloudFront passes");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_reports_only_its_failed_messages() {
+    let api = gateway().await;
+    register(&api, "mixed").await;
+    let token = access(&login(&api, "mixed").await);
+    let sqs = aws_sdk_sqs::Client::new(api.stack().sdk());
+    let junk = sqs
+        .send_message()
+        .queue_url(api.stack().queue_url())
+        .message_body("not a task message")
+        .send()
+        .await
+        .expect("sent")
+        .message_id
+        .expect("a message id");
+    let accepted = api.post_with_token("/add", &token, &json!({"a": "0.1", "b": 0.2})).await;
+    accepted.problem(400);
+    let accepted = api.post_with_token("/add", &token, &json!({"a": 0.1, "b": 0.2})).await;
+    assert_eq!(accepted.status, 202, "{}", text(&accepted));
+    let location = accepted.header("location").unwrap().to_owned();
+
+    let (mut received, mut failed) = (0, Vec::new());
+    for _ in 0..10 {
+        let delivery = api.deliver_queue().await;
+        received += delivery.received;
+        failed.extend(delivery.failed);
+        if received >= 2 {
+            break;
+        }
+    }
+    assert_eq!(received, 2, "both messages reached the worker");
+    assert_eq!(failed, vec![junk], "only the junk message failed");
+    let result = api.get_with_token(&location, &token).await.json();
+    assert_eq!(result["status"], "succeeded");
+    assert_eq!(result["value"], json!(0.3));
+
+    // The failed message was not deleted: SQS holds it until its visibility timeout ends.
+    let attributes = sqs
+        .get_queue_attributes()
+        .queue_url(api.stack().queue_url())
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+        .send()
+        .await
+        .expect("queue attributes")
+        .attributes
+        .unwrap_or_default();
+    let in_flight =
+        &attributes[&aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessagesNotVisible];
+    assert_eq!(in_flight, "1");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_event_is_reported_through_the_invocation_error_route() {
+    let stack = stack().await;
+    let mut worker = Function::spawn(stack.launch_spec("worker").unwrap()).await.expect("the worker starts");
+    let error = worker.invoke(&json!({"Records": "not a list"})).await.expect_err("the event does not parse");
+    let InvokeError::Function { error, .. } = error else { panic!("expected a function error, got {error}") };
+    assert!(error.error_type.as_deref().is_some_and(|t| !t.is_empty()), "{:?}", error.body);
+    assert!(
+        error.error_message.as_deref().is_some_and(|m| m.contains("failed to deserialize")),
+        "{:?}",
+        error.body
+    );
+
+    // The process stays warm and takes the next event.
+    let response = worker.invoke(&json!({"Records": []})).await.expect("an empty batch");
+    assert_eq!(response, json!({"batchItemFailures": []}));
+    assert_eq!(worker.timings().invocations.len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_function_without_its_table_reports_an_init_error() {
+    let stack = stack().await;
+    for binary in ["me", "worker"] {
+        let table = if binary == "me" { tables::USERS.env_var } else { tables::TASKS.env_var };
+        let spec = stack.launch_spec(binary).unwrap().without_var(table);
+        let mut function = Function::spawn(spec).await.unwrap_or_else(|e| panic!("{binary}: {e}"));
+        let report =
+            function.init_error().unwrap_or_else(|| panic!("{binary} reported no init error")).clone();
+        assert_eq!(
+            report.header_error_type.as_deref(),
+            Some(shared::lambda_init::CONFIG_INVALID),
+            "{binary}"
+        );
+        assert_eq!(report.error_type.as_deref(), Some(shared::lambda_init::CONFIG_INVALID), "{binary}");
+        let message = report.error_message.clone().unwrap_or_default();
+        assert!(message.contains(table), "{binary}: {message}");
+        let status = report.exit_status.unwrap_or_else(|| panic!("{binary} kept running after /init/error"));
+        assert!(!status.success(), "{binary} exited {status}");
+        assert!(function.stdout().contains("initialisation failed"), "{}", function.output());
+        assert!(function.init_duration().is_none(), "{binary} never polled /next");
+        let refused = function.invoke(&json!({})).await.expect_err("no invocations after a failed init");
+        assert!(matches!(refused, InvokeError::InitFailed { .. }), "{refused}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_function_whose_signing_key_is_missing_reports_an_init_error() {
+    let stack = stack().await;
+    let missing =
+        stack.signing_key_arn().rsplit_once('/').map(|(arn, _)| format!("{arn}/{}", uuid::Uuid::new_v4()));
+    let spec = stack.launch_spec("me").unwrap().with_var(shared::aws::SIGNING_KEY_ARN, missing.unwrap());
+    let function = Function::spawn(spec).await.expect("the process starts");
+    let report = function.init_error().expect("an init error: the public key cannot be fetched");
+    assert_eq!(report.header_error_type.as_deref(), Some(shared::lambda_init::INIT_FAILED));
+    assert_eq!(report.error_type.as_deref(), Some(shared::lambda_init::INIT_FAILED));
+    assert!(report.error_message.as_deref().is_some_and(|m| !m.is_empty()), "{:?}", report.body);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn functions_start_with_the_environment_lambda_gives_them() {
+    let stack = stack().await;
+    let template = stack.resolver().template();
+    // Every function's environment resolves and every binary is built and current.
+    for function in template.functions() {
+        stack.launch_spec(&function.binary).unwrap_or_else(|e| panic!("{}: {e}", function.logical_id));
+    }
+    for binary in ["login", "add", "worker"] {
+        let declared = template.function(binary).unwrap();
+        let spec = stack.launch_spec(binary).unwrap();
+        let env = &spec.env;
+        assert_eq!(env["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"], declared.memory_mb.to_string(), "{binary}");
+        assert_eq!(spec.timeout, Duration::from_secs(declared.timeout_seconds.into()), "{binary}");
+        assert_eq!(env["_HANDLER"], declared.handler, "{binary}");
+        assert!(env["AWS_LAMBDA_FUNCTION_NAME"].ends_with(&declared.logical_id), "{binary}");
+        assert_eq!(Some(env["ORIGIN_VERIFY_SECRET"].as_str()), stack.origin_secret(), "{binary}");
+        for name in stratus_tests::runtime_api::stack::ENGINE_ENDPOINTS {
+            assert!(stratus_tests::is_loopback_url(&env[name]), "{binary}: {name} = {}", env[name]);
+        }
+        // Off sam local, the template's docker-host endpoints do not exist.
+        assert!(!env.values().any(|v| v.contains("host.docker.internal")), "{binary}: {env:?}");
+    }
+    let login = stack.launch_spec("login").unwrap().env;
+    assert_eq!(login["USERS_TABLE"], stack.table(&tables::USERS));
+    assert_eq!(login["REFRESH_TOKENS_TABLE"], stack.table(&tables::REFRESH_TOKENS));
+    assert_eq!(login["SIGNING_KEY_ARN"], stack.signing_key_arn());
+    let add = stack.launch_spec("add").unwrap().env;
+    assert_eq!(add["TASKS_QUEUE_URL"], stack.queue_url());
+    assert_eq!(add["TASKS_TABLE"], stack.table(&tables::TASKS));
+    // Least privilege reaches the environment too: the worker knows only its table.
+    let worker = stack.launch_spec("worker").unwrap().env;
+    assert!(!worker.contains_key("SIGNING_KEY_ARN") && !worker.contains_key("USERS_TABLE"), "{worker:?}");
+
+    let mut health = Function::spawn(stack.launch_spec("health").unwrap()).await.expect("health starts");
+    assert!(health.init_duration().is_some());
+    assert!(health.peak_rss().is_some_and(|rss| rss > 0));
+}
