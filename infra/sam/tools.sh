@@ -46,8 +46,13 @@ build() {
     local started=$SECONDS
     sam build --template template.yaml --build-dir .aws-sam/build
     echo "tools: sam build took $((SECONDS - started)) s"
-    local function failed=0
-    for function in $(sed -n 's/^  \([A-Za-z]*Function\):$/\1/p' template.yaml); do
+    local function failed=0 functions
+    functions="$(sed -n 's/^  \([A-Za-z][A-Za-z]*Function\):$/\1/p' template.yaml)"
+    if [[ "$(wc -w <<<"$functions")" != "$(grep -c 'Type: AWS::Serverless::Function$' template.yaml)" ]]; then
+        echo "tools: could not tell every function's logical id from template.yaml" >&2
+        return 1
+    fi
+    for function in $functions; do
         local bootstrap=".aws-sam/build/$function/bootstrap"
         if [[ ! -f "$bootstrap" ]]; then
             echo "tools: $function has no bootstrap" >&2
