@@ -44,7 +44,7 @@ build() {
     cd "$REPO_ROOT"
     export PATH="$VENV/bin:$PATH"
     local started=$SECONDS
-    sam build --template template.yaml --build-dir .aws-sam/build
+    sam build --no-cached --template template.yaml --build-dir .aws-sam/build
     echo "tools: sam build took $((SECONDS - started)) s"
     local function failed=0 functions
     functions="$(sed -n 's/^  \([A-Za-z][A-Za-z]*Function\):$/\1/p' template.yaml)"
