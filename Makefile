@@ -36,6 +36,11 @@ lint-template:
 sam-build:
 	bash $(SAM_TOOLS) build
 
+## Cold start, warm latency and memory of every function beside a hello-world runtime, local-api
+## under load, costs: writes BENCHMARKS.md (minutes; not part of `make test`).
+bench:
+	bash infra/bench/run.sh
+
 fmt:
 	$(CARGO) fmt --all
 

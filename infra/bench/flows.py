@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Login latency and task throughput against a running local-api (standard library only).
 
-    python3 infra/bench/flows.py [http://127.0.0.1:3000]
+    python3 infra/bench/flows.py [http://127.0.0.1:3000] [--json summary.json]
 
 Start local-api with limits out of the way, e.g.
     LOGIN_RATE_LIMIT=1000000 ADD_RATE_LIMIT=1000000 REGISTER_RATE_LIMIT=1000000 \\
@@ -15,7 +15,10 @@ import time
 import urllib.request
 import uuid
 
-BASE = sys.argv[1] if len(sys.argv) > 1 else "http://127.0.0.1:3000"
+ARGS = sys.argv[1:]
+JSON_OUT = ARGS[ARGS.index("--json") + 1] if "--json" in ARGS else None
+POSITIONAL = [a for i, a in enumerate(ARGS) if a != "--json" and (i == 0 or ARGS[i - 1] != "--json")]
+BASE = POSITIONAL[0] if POSITIONAL else "http://127.0.0.1:3000"
 PASSWORD = "analytical engine 1843"
 
 
@@ -93,6 +96,16 @@ def main():
     done = time.perf_counter() - started
     print(f"burst: {burst} tasks submitted in {submitted:.2f} s, all succeeded after {done:.2f} s "
           f"({burst / done:.0f} tasks/s end to end)")
+
+    if JSON_OUT:
+        summary = {
+            "login": {"n": len(logins), "p50_ms": statistics.median(logins), "p90_ms": percentile(logins, 90)},
+            "tasks": {"n": total, "concurrency": threads, "per_second": total / elapsed,
+                      "p50_ms": statistics.median(latencies), "p90_ms": percentile(latencies, 90)},
+            "burst": {"n": burst, "submitted_s": submitted, "done_s": done, "per_second": burst / done},
+        }
+        with open(JSON_OUT, "w") as out:
+            json.dump(summary, out, indent=2)
 
 
 if __name__ == "__main__":

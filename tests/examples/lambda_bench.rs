@@ -1,0 +1,322 @@
+//! Cold and warm cost of every function's release binary, run as Lambda runs it (see
+//! `stratus_tests::runtime_api`), beside a hello-world `lambda_runtime` binary built with the same
+//! profile. Each function is started `--cold` times; every start is timed to its first `/next`
+//! (init) and through its first invocation, and one of them then serves `--warm` more. Every
+//! invocation must succeed with the status its scenario expects, so what is timed is the path
+//! users take, not an error.
+//!
+//! `make bench` runs it (engines up, binaries built) and turns its JSON into BENCHMARKS.md:
+//! `target/release/examples/lambda_bench --out target/bench/lambda.json [--cold 10] [--warm 50]`
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use aws_sdk_sqs::types::Message;
+use serde_json::{Value, json};
+use shared::adapters::dynamodb::{DynamoUserStore, tables};
+use shared::auth::bootstrap::{AdminSeed, create_or_promote};
+use stratus_tests::runtime_api::{
+    Function, Gateway, LaunchSpec, LocalStack, Outcome, binaries_dir, request, sqs_event,
+};
+use stratus_tests::{PASSWORD, registration};
+
+/// The baseline: a `lambda_runtime` function that does nothing (infra/bench/hello-runtime).
+const BASELINE: &str = "hello-runtime";
+/// High enough that no rate limit answers 429 during a run; the limits are not what is timed.
+const UNLIMITED: &str = "1000000";
+
+struct Options {
+    out: PathBuf,
+    cold: usize,
+    warm: usize,
+}
+
+fn options() -> Options {
+    let mut options = Options { out: PathBuf::from("target/bench/lambda.json"), cold: 10, warm: 50 };
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        let value = args.next().unwrap_or_else(|| panic!("{flag} needs a value"));
+        match flag.as_str() {
+            "--out" => options.out = PathBuf::from(value),
+            "--cold" => options.cold = value.parse().expect("--cold takes a count"),
+            "--warm" => options.warm = value.parse().expect("--warm takes a count"),
+            other => panic!("unknown option {other}; see the header of tests/examples/lambda_bench.rs"),
+        }
+    }
+    assert!(options.cold > 0, "--cold must be at least 1");
+    options
+}
+
+/// What the scenarios share: users, their tokens, a stored message, tasks.
+struct Fixtures {
+    user_token: String,
+    admin_token: String,
+    digest: String,
+    task_id: String,
+    refresh_token: String,
+    queued: Vec<Message>,
+    sequence: usize,
+}
+
+/// One invocation's input and the status (or, for the worker, outcome) that counts as success.
+struct Call {
+    event: Value,
+    expect_status: Option<u16>,
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let options = options();
+    let stack = LocalStack::provision().await.unwrap_or_else(|e| panic!("provisioning the local stack: {e}"));
+    let gateway = Gateway::new(stack)
+        .with_var("LOGIN_RATE_LIMIT", UNLIMITED)
+        .with_var("REGISTER_RATE_LIMIT", UNLIMITED)
+        .with_var("ADD_RATE_LIMIT", UNLIMITED);
+    let mut fixtures = fixtures(&gateway, options.cold + options.warm).await;
+
+    let mut binaries: Vec<(String, u32)> = gateway
+        .stack()
+        .resolver()
+        .template()
+        .functions()
+        .into_iter()
+        .map(|f| (f.binary, f.memory_mb))
+        .collect();
+    binaries.sort();
+    binaries.dedup();
+    binaries.insert(0, (BASELINE.to_owned(), 128));
+
+    let mut results = Vec::new();
+    for (binary, memory_mb) in &binaries {
+        let spec = launch_spec(&gateway, binary);
+        let size = std::fs::metadata(&spec.binary).map(|m| m.len()).unwrap_or_else(|e| {
+            panic!("{}: {e}; build with `cargo build --release --workspace --bins`", spec.binary.display())
+        });
+        let mut inits = Vec::new();
+        let mut firsts = Vec::new();
+        let mut warms = Vec::new();
+        let mut peak_rss = Vec::new();
+        for start in 0..options.cold {
+            let mut function =
+                Function::spawn(spec.clone()).await.unwrap_or_else(|e| panic!("starting {binary}: {e}"));
+            if let Some(report) = function.init_error() {
+                panic!("{binary} failed its init: {}\n{}", report.body, function.output());
+            }
+            inits.push(function.init_duration().expect("an init that succeeded has a duration"));
+            firsts.push(invoke(&gateway, &mut function, binary, &mut fixtures).await);
+            if start == 0 {
+                for _ in 0..options.warm {
+                    warms.push(invoke(&gateway, &mut function, binary, &mut fixtures).await);
+                }
+            }
+            let (_, rss) = function.shutdown().await;
+            peak_rss.push(rss.unwrap_or_default());
+        }
+        eprintln!(
+            "bench: {binary:<15} init p50 {:>6.1} ms  first p50 {:>6.1} ms  warm p50 {:>6.1} ms  peak RSS {:>5.1} MiB",
+            millis(median(&inits)),
+            millis(median(&firsts)),
+            millis(median(&warms)),
+            peak_rss.iter().max().copied().unwrap_or_default() as f64 / 1048576.0,
+        );
+        results.push(json!({
+            "function": binary,
+            "memory_mb": memory_mb,
+            "binary_bytes": size,
+            "init_ms": inits.iter().map(|d| millis(*d)).collect::<Vec<_>>(),
+            "first_invoke_ms": firsts.iter().map(|d| millis(*d)).collect::<Vec<_>>(),
+            "warm_invoke_ms": warms.iter().map(|d| millis(*d)).collect::<Vec<_>>(),
+            "peak_rss_bytes": peak_rss,
+        }));
+    }
+
+    let report =
+        json!({ "cold_starts": options.cold, "warm_invocations": options.warm, "functions": results });
+    if let Some(dir) = options.out.parent() {
+        std::fs::create_dir_all(dir).expect("the output directory");
+    }
+    std::fs::write(&options.out, serde_json::to_vec_pretty(&report).expect("JSON"))
+        .expect("writing the report");
+    eprintln!("bench: wrote {}", options.out.display());
+}
+
+fn launch_spec(gateway: &Gateway, binary: &str) -> LaunchSpec {
+    if binary == BASELINE {
+        // The smallest function's environment, the baseline's binary.
+        let spec = gateway.launch_spec("health").unwrap_or_else(|e| panic!("{e}"));
+        return LaunchSpec {
+            binary: binaries_dir().join(BASELINE),
+            function_name: BASELINE.to_owned(),
+            ..spec
+        };
+    }
+    gateway.launch_spec(binary).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Invokes once with the scenario's next call, checks the outcome, returns the duration.
+async fn invoke(
+    gateway: &Gateway,
+    function: &mut Function,
+    binary: &str,
+    fixtures: &mut Fixtures,
+) -> Duration {
+    let call = next_call(gateway, binary, fixtures).await;
+    let invocation =
+        function.invoke_raw(call.event.to_string().into()).await.unwrap_or_else(|e| panic!("{binary}: {e}"));
+    let body = match invocation.outcome {
+        Outcome::Response(body) => body,
+        Outcome::Error(error) => panic!("{binary} answered with an error: {}", error.body),
+    };
+    let response: Value = serde_json::from_slice(&body).unwrap_or_else(|e| panic!("{binary}: {e}"));
+    match call.expect_status {
+        Some(expected) => {
+            let reply = stratus_tests::runtime_api::decode_response(&response)
+                .unwrap_or_else(|e| panic!("{binary} answered {response}: {e}"));
+            assert_eq!(reply.status, expected, "{binary}: {}", String::from_utf8_lossy(&reply.body));
+            if binary == "refresh-token" {
+                fixtures.refresh_token =
+                    reply.json()["refresh_token"].as_str().expect("a rotated refresh token").to_owned();
+            }
+        }
+        None => assert_eq!(response["batchItemFailures"], json!([]), "{binary}: {response}"),
+    }
+    invocation.duration
+}
+
+async fn next_call(gateway: &Gateway, binary: &str, fixtures: &mut Fixtures) -> Call {
+    fixtures.sequence += 1;
+    let n = fixtures.sequence;
+    let http = |method: &str, path: &str, token: Option<&str>, body: Option<Value>, status: u16| Call {
+        event: gateway.routed(request(method, path, token, body.as_ref()), true).1,
+        expect_status: Some(status),
+    };
+    match binary {
+        BASELINE => Call { event: json!({}), expect_status: Some(200) },
+        "health" => http("GET", "/health", None, None, 200),
+        "docs" => http("GET", "/openapi.json", None, None, 200),
+        "fallback" => http("GET", "/no-such-route", None, None, 404),
+        "create-message" => {
+            http("POST", "/messages", None, Some(json!({"message": format!("bench {n}")})), 201)
+        }
+        "get-message" => http("GET", &format!("/messages/{}", fixtures.digest), None, None, 200),
+        "register" => {
+            let username = format!("bench_{n}");
+            http(
+                "POST",
+                "/register",
+                None,
+                Some(registration(&username, &format!("{username}@example.com"))),
+                201,
+            )
+        }
+        "login" => {
+            http("POST", "/login", None, Some(json!({"username": "bench", "password": PASSWORD})), 200)
+        }
+        "refresh-token" => {
+            http("POST", "/token/refresh", None, Some(json!({"refresh_token": fixtures.refresh_token})), 200)
+        }
+        "logout" => {
+            // Every logout spends a session of its own, opened by the (unmeasured) login function.
+            let session = login(gateway, "bench").await;
+            let token = session["access_token"].as_str().expect("an access token");
+            http(
+                "POST",
+                "/logout",
+                Some(token),
+                Some(json!({"refresh_token": session["refresh_token"]})),
+                204,
+            )
+        }
+        "me" => http("GET", "/users/me", Some(&fixtures.user_token), None, 200),
+        "list-users" => http("GET", "/users", Some(&fixtures.admin_token), None, 200),
+        "get-user" => http("GET", "/users/bench", Some(&fixtures.admin_token), None, 200),
+        "add" => http("POST", "/add", Some(&fixtures.user_token), Some(json!({"a": n, "b": 1})), 202),
+        "result" => {
+            http("GET", &format!("/result/{}", fixtures.task_id), Some(&fixtures.user_token), None, 200)
+        }
+        "worker" => {
+            let message = fixtures.queued.pop().expect("enough queued tasks for every worker invocation");
+            Call { event: sqs_event(&[message], gateway.stack().queue_arn()), expect_status: None }
+        }
+        other => panic!("no benchmark scenario for {other}; add one to tests/examples/lambda_bench.rs"),
+    }
+}
+
+async fn login(gateway: &Gateway, username: &str) -> Value {
+    let reply = gateway.post_json("/login", &json!({"username": username, "password": PASSWORD})).await;
+    assert_eq!(reply.status, 200, "login {username}: {}", String::from_utf8_lossy(&reply.body));
+    reply.json()
+}
+
+/// A user and an admin with tokens, a stored message, a finished task, and `tasks` queued tasks
+/// for the worker, all made through the functions themselves (those starts are not measured).
+async fn fixtures(gateway: &Gateway, tasks: usize) -> Fixtures {
+    let registered = gateway.post_json("/register", &registration("bench", "bench@example.com")).await;
+    assert_eq!(registered.status, 201, "{}", String::from_utf8_lossy(&registered.body));
+    let users = DynamoUserStore::new(
+        aws_sdk_dynamodb::Client::new(gateway.stack().sdk()),
+        gateway.stack().table(&tables::USERS),
+    );
+    let seed = AdminSeed::parse("root", "root@example.com", PASSWORD.to_owned()).expect("a valid seed");
+    create_or_promote(&users, seed, time::OffsetDateTime::now_utc()).await.expect("admin bootstrapped");
+
+    let session = login(gateway, "bench").await;
+    let user_token = session["access_token"].as_str().expect("an access token").to_owned();
+    let refresh_token = session["refresh_token"].as_str().expect("a refresh token").to_owned();
+    let admin_token =
+        login(gateway, "root").await["access_token"].as_str().expect("an access token").to_owned();
+
+    let stored = gateway.post_json("/messages", &json!({"message": "foo"})).await;
+    let digest = stored.json()["digest"].as_str().expect("a digest").to_owned();
+
+    let added = gateway.post_with_token("/add", &user_token, &json!({"a": 5, "b": 10})).await;
+    assert_eq!(added.status, 202, "{}", String::from_utf8_lossy(&added.body));
+    let task_id = added.json()["task_id"].as_str().expect("a task id").to_owned();
+    let delivery = gateway.deliver_queue().await;
+    assert!(
+        delivery.received == 1 && delivery.failed.is_empty(),
+        "the first task runs: {}",
+        delivery.response
+    );
+
+    for n in 0..tasks {
+        let added = gateway.post_with_token("/add", &user_token, &json!({"a": n, "b": 2})).await;
+        assert_eq!(added.status, 202, "{}", String::from_utf8_lossy(&added.body));
+    }
+    let queued = receive(gateway, tasks).await;
+    Fixtures { user_token, admin_token, digest, task_id, refresh_token, queued, sequence: 0 }
+}
+
+/// Takes `count` messages off the task queue, to hand to the worker one event at a time.
+async fn receive(gateway: &Gateway, count: usize) -> Vec<Message> {
+    let sqs = aws_sdk_sqs::Client::new(gateway.stack().sdk());
+    let mut messages = Vec::new();
+    for _ in 0..count * 2 {
+        if messages.len() >= count {
+            break;
+        }
+        let received = sqs
+            .receive_message()
+            .queue_url(gateway.stack().queue_url())
+            .max_number_of_messages(10)
+            .visibility_timeout(600)
+            .wait_time_seconds(1)
+            .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::All)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("receive: {}", aws_sdk_sqs::error::DisplayErrorContext(e)));
+        messages.extend(received.messages.unwrap_or_default());
+    }
+    assert!(messages.len() >= count, "only {} of {count} task messages arrived", messages.len());
+    messages
+}
+
+fn millis(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1e3
+}
+
+fn median(durations: &[Duration]) -> Duration {
+    let mut sorted = durations.to_vec();
+    sorted.sort();
+    sorted.get(sorted.len() / 2).copied().unwrap_or_default()
+}
