@@ -14,8 +14,8 @@ from samcli.lib.providers.sam_function_provider import SamFunctionProvider
 from samcli.lib.providers.sam_stack_provider import SamLocalStackProvider
 
 TEMPLATE, ENV_FILE = sys.argv[1], sys.argv[2]
-LAMBDA_PROVIDED = ("AWS_LAMBDA_", "AWS_SAM_", "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ACCESS_KEY_ID",
-                   "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ACCOUNT_ID")
+# Variables whose template value is right under sam local as it is.
+KEPT_FROM_TEMPLATE = ("TOKEN_ISSUER", "TOKEN_AUDIENCE", "LOGIN_RATE_LIMIT")
 
 with open(ENV_FILE) as f:
     env_values = json.load(f)
@@ -36,7 +36,7 @@ for function in functions:
         value = resolved.get(name)
         used.add(name)
         where = f"{function.name}: {name}={value!r}"
-        if name not in overrides and name not in ("TOKEN_ISSUER", "TOKEN_AUDIENCE", "LOGIN_RATE_LIMIT"):
+        if name not in overrides and name not in KEPT_FROM_TEMPLATE:
             problems.append(f"{where} is not set by {ENV_FILE}")
         elif value in logical_ids or "{{resolve" in value or value.startswith("{"):
             problems.append(f"{where} is not a usable local value")
