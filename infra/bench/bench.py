@@ -102,7 +102,11 @@ def wrk(base, path, lua=None, headers=(), connections=WRK_CONNECTIONS):
     latency = {}
     for label, value, unit in re.findall(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)\s*$", output, re.M):
         latency[label] = float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
-    return {"command": " ".join(command[:-1] + ["<base>" + path]), "rps": rps,
+    # The report shows the command as one would retype it: no token, paths from the repository.
+    shown = [f'"{a}"' if a.startswith("authorization:") else a for a in command[:-1]]
+    shown = [re.sub(r"Bearer [\w.-]+", "Bearer $TOKEN", a) for a in shown]
+    shown = [os.path.relpath(a) if os.path.isabs(a) else a for a in shown]
+    return {"command": " ".join(shown + ["$BASE" + path]), "rps": rps,
             "p50_ms": latency.get("50"), "p99_ms": latency.get("99"), "connections": connections}
 
 
@@ -298,7 +302,8 @@ def report(args):
         "python3 infra/bench/bench.py report ...   # this file",
         "```",
         "",
-        "wrk commands, against local-api on a free port:",
+        "wrk commands, against local-api at `$BASE` (a free loopback port; `$TOKEN` is a fresh user's "
+        "access token):",
         "",
     ]
     lines += [f"- `{route}`: `{r['command']}`" for route, r in loaded["routes"].items()]

@@ -7,6 +7,8 @@
 //!
 //! `make bench` runs it (engines up, binaries built) and turns its JSON into BENCHMARKS.md:
 //! `target/release/examples/lambda_bench --out target/bench/lambda.json [--cold 10] [--warm 50]`
+//! `[--var NAME=VALUE ...]`; `--var` adds to every function's environment, e.g. to see what the
+//! trust store costs at init (`--var SSL_CERT_DIR=/nonexistent`).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -29,10 +31,12 @@ struct Options {
     out: PathBuf,
     cold: usize,
     warm: usize,
+    vars: Vec<(String, String)>,
 }
 
 fn options() -> Options {
-    let mut options = Options { out: PathBuf::from("target/bench/lambda.json"), cold: 10, warm: 50 };
+    let mut options =
+        Options { out: PathBuf::from("target/bench/lambda.json"), cold: 10, warm: 50, vars: Vec::new() };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         let value = args.next().unwrap_or_else(|| panic!("{flag} needs a value"));
@@ -40,6 +44,10 @@ fn options() -> Options {
             "--out" => options.out = PathBuf::from(value),
             "--cold" => options.cold = value.parse().expect("--cold takes a count"),
             "--warm" => options.warm = value.parse().expect("--warm takes a count"),
+            "--var" => {
+                let (name, value) = value.split_once('=').expect("--var takes NAME=VALUE");
+                options.vars.push((name.to_owned(), value.to_owned()));
+            }
             other => panic!("unknown option {other}; see the header of tests/examples/lambda_bench.rs"),
         }
     }
@@ -72,6 +80,8 @@ async fn main() {
         .with_var("LOGIN_RATE_LIMIT", UNLIMITED)
         .with_var("REGISTER_RATE_LIMIT", UNLIMITED)
         .with_var("ADD_RATE_LIMIT", UNLIMITED);
+    let gateway =
+        options.vars.iter().fold(gateway, |gateway, (name, value)| gateway.with_var(name, value.clone()));
     let mut fixtures = fixtures(&gateway, options.cold + options.warm).await;
 
     let mut binaries: Vec<(String, u32)> = gateway
@@ -130,8 +140,7 @@ async fn main() {
         }));
     }
 
-    let report =
-        json!({ "cold_starts": options.cold, "warm_invocations": options.warm, "functions": results });
+    let report = json!({ "cold_starts": options.cold, "warm_invocations": options.warm, "vars": options.vars, "functions": results });
     if let Some(dir) = options.out.parent() {
         std::fs::create_dir_all(dir).expect("the output directory");
     }
