@@ -20,11 +20,11 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.request
+
+from flows import PASSWORD, call, percentile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 WRK_THREADS, WRK_CONNECTIONS, WRK_SECONDS = 2, 32, 10
-PASSWORD = "analytical engine 1843"
 FOO_DIGEST = "2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae"
 
 # us-east-1 list prices, 2026-11 (also in README.md "What it costs").
@@ -65,16 +65,6 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def call(base, method, path, body=None, token=None):
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(base + path, data=data, method=method)
-    request.add_header("content-type", "application/json")
-    if token:
-        request.add_header("authorization", "Bearer " + token)
-    with urllib.request.urlopen(request) as response:
-        return json.loads(response.read() or b"null")
 
 
 def ensure_wrk():
@@ -129,7 +119,7 @@ def load(args):
         user = "loadtest"
         call(base, "POST", "/register", {"username": user, "password": PASSWORD, "email": "load@example.com",
                                           "first_name": "Load", "last_name": "Test"})
-        token = call(base, "POST", "/login", {"username": user, "password": PASSWORD})["access_token"]
+        token = call(base, "POST", "/login", {"username": user, "password": PASSWORD})[1]["access_token"]
         call(base, "POST", "/messages", {"message": "foo"})
         login_lua = os.path.join(args.scratch, "login.lua")
         add_lua = os.path.join(args.scratch, "add.lua")
@@ -160,13 +150,6 @@ def load(args):
     with open(args.out, "w") as f:
         json.dump({"routes": routes, "flows": flows}, f, indent=2)
     print(f"bench: wrote {args.out}", file=sys.stderr)
-
-
-def percentile(values, p):
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
 def machine():

@@ -7,24 +7,21 @@ Start local-api with limits out of the way, e.g.
     LOGIN_RATE_LIMIT=1000000 ADD_RATE_LIMIT=1000000 REGISTER_RATE_LIMIT=1000000 \\
     cargo run --release -p local-api
 """
+import argparse
 import json
 import statistics
-import sys
 import threading
 import time
 import urllib.request
 import uuid
 
-ARGS = sys.argv[1:]
-JSON_OUT = ARGS[ARGS.index("--json") + 1] if "--json" in ARGS else None
-POSITIONAL = [a for i, a in enumerate(ARGS) if a != "--json" and (i == 0 or ARGS[i - 1] != "--json")]
-BASE = POSITIONAL[0] if POSITIONAL else "http://127.0.0.1:3000"
 PASSWORD = "analytical engine 1843"
 
 
-def call(method, path, body=None, token=None):
+def call(base, method, path, body=None, token=None):
+    """One JSON request; returns (status, decoded body). bench.py uses it too."""
     data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(BASE + path, data=data, method=method)
+    request = urllib.request.Request(base + path, data=data, method=method)
     request.add_header("content-type", "application/json")
     if token:
         request.add_header("authorization", "Bearer " + token)
@@ -34,17 +31,24 @@ def call(method, path, body=None, token=None):
 
 def percentile(values, p):
     ordered = sorted(values)
+    if not ordered:
+        return float("nan")
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
 def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("base", nargs="?", default="http://127.0.0.1:3000")
+    parser.add_argument("--json", dest="json_out", help="also write the numbers here")
+    args = parser.parse_args()
+    base = args.base
     name = "bench" + uuid.uuid4().hex[:8]
-    call("POST", "/register", {"username": name, "password": PASSWORD, "email": name + "@example.com",
-                               "first_name": "Bench", "last_name": "Mark"})
+    call(base, "POST", "/register", {"username": name, "password": PASSWORD, "email": name + "@example.com",
+                                     "first_name": "Bench", "last_name": "Mark"})
     logins = []
     for _ in range(50):
         started = time.perf_counter()
-        _, tokens = call("POST", "/login", {"username": name, "password": PASSWORD})
+        _, tokens = call(base, "POST", "/login", {"username": name, "password": PASSWORD})
         logins.append((time.perf_counter() - started) * 1000)
     token = tokens["access_token"]
     print(f"login: n=50 p50={statistics.median(logins):.1f} ms p90={percentile(logins, 90):.1f} ms")
@@ -55,9 +59,9 @@ def main():
     def submit_and_wait(count):
         for i in range(count):
             started = time.perf_counter()
-            _, accepted = call("POST", "/add", {"a": i, "b": 1}, token)
+            _, accepted = call(base, "POST", "/add", {"a": i, "b": 1}, token)
             while True:
-                _, result = call("GET", "/result/" + accepted["task_id"], token=token)
+                _, result = call(base, "GET", "/result/" + accepted["task_id"], token=token)
                 if result["ready"]:
                     break
                 time.sleep(0.001)
@@ -79,7 +83,7 @@ def main():
 
     def submit_only(count):
         for i in range(count):
-            _, accepted = call("POST", "/add", {"a": i, "b": 2}, token)
+            _, accepted = call(base, "POST", "/add", {"a": i, "b": 2}, token)
             with lock:
                 ids.append(accepted["task_id"])
 
@@ -91,20 +95,20 @@ def main():
         worker.join()
     submitted = time.perf_counter() - started
     for task_id in reversed(ids):
-        while not call("GET", "/result/" + task_id, token=token)[1]["ready"]:
+        while not call(base, "GET", "/result/" + task_id, token=token)[1]["ready"]:
             time.sleep(0.005)
     done = time.perf_counter() - started
     print(f"burst: {burst} tasks submitted in {submitted:.2f} s, all succeeded after {done:.2f} s "
           f"({burst / done:.0f} tasks/s end to end)")
 
-    if JSON_OUT:
+    if args.json_out:
         summary = {
             "login": {"n": len(logins), "p50_ms": statistics.median(logins), "p90_ms": percentile(logins, 90)},
             "tasks": {"n": total, "concurrency": threads, "per_second": total / elapsed,
                       "p50_ms": statistics.median(latencies), "p90_ms": percentile(latencies, 90)},
             "burst": {"n": burst, "submitted_s": submitted, "done_s": done, "per_second": burst / done},
         }
-        with open(JSON_OUT, "w") as out:
+        with open(args.json_out, "w") as out:
             json.dump(summary, out, indent=2)
 
 
