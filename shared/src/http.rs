@@ -53,7 +53,7 @@ impl Endpoint {
         }
         let inner = self.0;
         Self(Arc::new(move |request| match guard.admit(&request) {
-            Ok(()) => inner(request),
+            Ok(()) => inner(with_viewer_source_ip(request)),
             Err(problem) => Box::pin(std::future::ready(Err(problem))),
         }))
     }
@@ -133,6 +133,31 @@ impl OriginGuard {
     }
 }
 
+/// Set by CloudFront on every origin request (the managed AllViewerExceptHostHeader policy
+/// forwards it): the viewer's address and port, `198.51.100.10:46532` or `2001:db8::1:46532`.
+pub const VIEWER_ADDRESS_HEADER: &str = "cloudfront-viewer-address";
+
+/// Behind CloudFront, API Gateway's source IP is the edge server's, shared by every caller near
+/// it: per-IP rate limits would let one abuser lock out a region. The viewer address is the
+/// caller; it is believed only on requests that proved, with the origin secret, that CloudFront
+/// sent them, and CloudFront writes that header itself.
+fn with_viewer_source_ip(mut request: Request) -> Request {
+    if let Some(ip) = viewer_ip(&request)
+        && let Some(RequestContext::ApiGatewayV2(context)) =
+            request.extensions_mut().get_mut::<RequestContext>()
+    {
+        context.http.source_ip = Some(ip.to_string());
+    }
+    request
+}
+
+fn viewer_ip(request: &Request) -> Option<std::net::IpAddr> {
+    let value = request.headers().get(VIEWER_ADDRESS_HEADER)?.to_str().ok()?;
+    let (address, port) = value.trim().rsplit_once(':')?;
+    port.parse::<u16>().ok()?;
+    address.trim_start_matches('[').trim_end_matches(']').parse().ok()
+}
+
 /// API Gateway's request id, so a client's `x-request-id` finds the matching log lines.
 pub fn request_id(request: &Request) -> String {
     match request.request_context_ref() {
@@ -150,7 +175,8 @@ fn route_key(request: &Request) -> String {
     .unwrap_or_else(|| format!("{} {}", request.method(), request.uri().path()))
 }
 
-/// The caller's address as API Gateway saw it. Never a client-supplied header.
+/// The caller's address as API Gateway saw it, or as CloudFront saw it when the request came
+/// through CloudFront (`Endpoint::behind`). Never a header a client can set.
 pub fn source_ip(request: &Request) -> Option<std::net::IpAddr> {
     match request.request_context_ref() {
         Some(RequestContext::ApiGatewayV2(context)) => context.http.source_ip.as_deref()?.parse().ok(),
@@ -308,6 +334,62 @@ mod tests {
         }
         let response = endpoint.call(request_with(Some("s3cret-value"))).await;
         assert_eq!(response.status(), StatusCode::OK);
+    }
+
+    fn from_edge(viewer_address: Option<&str>, secret: Option<&str>) -> Request {
+        use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequestContext;
+        let mut context = ApiGatewayV2httpRequestContext::default();
+        context.http.source_ip = Some("130.176.1.1".to_owned());
+        let mut builder = http::Request::builder().uri("/login");
+        if let Some(value) = viewer_address {
+            builder = builder.header(VIEWER_ADDRESS_HEADER, value);
+        }
+        if let Some(value) = secret {
+            builder = builder.header(ORIGIN_VERIFY_HEADER, value);
+        }
+        builder.body(Body::Empty).unwrap().with_request_context(RequestContext::ApiGatewayV2(context))
+    }
+
+    fn echo_source_ip() -> Endpoint {
+        Endpoint::new(|request: Request| async move {
+            let ip = source_ip(&request).map(|ip| ip.to_string());
+            Ok(json_response(StatusCode::OK, &serde_json::json!({ "ip": ip })))
+        })
+    }
+
+    async fn seen_ip(endpoint: &Endpoint, request: Request) -> String {
+        let response = endpoint.call(request).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let body: serde_json::Value = serde_json::from_slice(response.body().as_ref()).unwrap();
+        body["ip"].as_str().unwrap().to_owned()
+    }
+
+    #[tokio::test]
+    async fn behind_cloudfront_the_viewer_is_the_source() {
+        let endpoint = echo_source_ip().behind(OriginGuard::new(Some("s3cret-value".into())));
+        let cases = [
+            (Some("198.51.100.10:46532"), "198.51.100.10"),
+            (Some("2001:db8::1:46532"), "2001:db8::1"),
+            (Some("[2001:db8::7]:443"), "2001:db8::7"),
+            // Unreadable or absent: the edge address, never a guess.
+            (Some("198.51.100.10"), "130.176.1.1"),
+            (Some("not an address:1"), "130.176.1.1"),
+            (None, "130.176.1.1"),
+        ];
+        for (header, expected) in cases {
+            assert_eq!(
+                seen_ip(&endpoint, from_edge(header, Some("s3cret-value"))).await,
+                expected,
+                "{header:?}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn without_cloudfront_the_viewer_header_is_ignored() {
+        // Locally (no secret) anyone could send the header, so it must not move a rate limit.
+        let endpoint = echo_source_ip().behind(OriginGuard::new(None));
+        assert_eq!(seen_ip(&endpoint, from_edge(Some("198.51.100.10:1"), None)).await, "130.176.1.1");
     }
 
     #[tokio::test]

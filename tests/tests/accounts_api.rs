@@ -184,6 +184,29 @@ async fn sixth_login_attempt_in_a_window_is_429(backend: Backend) {
     api.login("limited", PASSWORD).await;
 }
 
+async fn logins_are_rate_limited_per_address_whatever_the_username(backend: Backend) {
+    let mut ports = ports(backend).await;
+    ports.auth.login_limit = RateLimit { max_hits: 5, window: time::Duration::minutes(1) };
+    let api = Api::start_with(ports).await;
+    api.register("spray", "spray@example.com").await;
+    for i in 0..5 {
+        api.post_json("/login", &json!({"username": format!("sprayed{i}"), "password": PASSWORD}))
+            .await
+            .problem(401);
+    }
+    // A sixth username, a right password and a made-up forwarding header: the address is still
+    // the one the request came from, and it has used its attempts.
+    let request = api
+        .http
+        .post(api.url("/login"))
+        .header("x-forwarded-for", "203.0.113.9")
+        .header("cloudfront-viewer-address", "203.0.113.9:4242")
+        .json(&json!({"username": "spray", "password": PASSWORD}));
+    let limited = api.send(request).await;
+    limited.problem(429);
+    assert!(limited.header("retry-after").is_some());
+}
+
 async fn registrations_are_rate_limited_per_address(backend: Backend) {
     let mut ports = ports(backend).await;
     ports.auth.register_limit = RateLimit { max_hits: 10, window: time::Duration::minutes(1) };
@@ -244,6 +267,7 @@ async fn admins_list_and_read_users(backend: Backend) {
     let admin = api.login("root", PASSWORD).await["access_token"].as_str().unwrap().to_owned();
     let mut seen = Vec::new();
     let mut cursor: Option<String> = None;
+    let mut issued = Vec::new();
     loop {
         let path = match &cursor {
             Some(c) => format!("/users?limit=3&cursor={c}"),
@@ -257,10 +281,22 @@ async fn admins_list_and_read_users(backend: Backend) {
             seen.push(item["username"].as_str().unwrap().to_owned());
         }
         match page["next_cursor"].as_str() {
-            Some(next) => cursor = Some(next.to_owned()),
+            Some(next) => {
+                issued.push(next.to_owned());
+                cursor = Some(next.to_owned());
+            }
             None => break,
         }
     }
+    // A real cursor edited by hand (its last byte, the end of a username, changed to another
+    // letter that makes a valid username) starts no page: 400, like any cursor we did not issue.
+    let first = issued.first().expect("8 users at 3 a page give a next cursor");
+    let mut bytes = URL_SAFE_NO_PAD.decode(first).unwrap();
+    let last = bytes.last_mut().unwrap();
+    *last = if *last == b'a' { b'b' } else { b'a' };
+    let tampered = URL_SAFE_NO_PAD.encode(&bytes);
+    let problem = api.get_with_token(&format!("/users?limit=3&cursor={tampered}"), &admin).await.problem(400);
+    assert_eq!(problem["errors"][0]["field"], "cursor", "{problem}");
     seen.sort();
     assert_eq!(seen.len(), 8, "{seen:?}");
     seen.dedup();
@@ -397,6 +433,7 @@ on_both_backends!(
     unknown_user_and_wrong_password_look_alike,
     login_with_http_basic,
     sixth_login_attempt_in_a_window_is_429,
+    logins_are_rate_limited_per_address_whatever_the_username,
     registrations_are_rate_limited_per_address,
     spent_refresh_token_revokes_its_family,
     logout_needs_the_owner,
