@@ -5,6 +5,7 @@ use std::sync::Arc;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
+use sha2::{Digest as _, Sha256};
 use shared::auth::{TokenVerifier, authenticate};
 use shared::domain::{Profile, Username};
 use shared::http::{self, Endpoint, HandlerResult, HeaderValue, Request, StatusCode, header};
@@ -13,7 +14,8 @@ use shared::problem::FieldErrors;
 
 const DEFAULT_LIMIT: usize = 20;
 const MAX_LIMIT: usize = 100;
-const CURSOR_PREFIX: &str = "after:";
+/// Keeps the check from being a plain SHA-256 of the name, which other places may compute.
+const CURSOR_DOMAIN: &[u8] = b"stratus list-users cursor v1\0";
 
 pub struct Deps {
     pub users: Arc<dyn UserStore>,
@@ -57,16 +59,29 @@ fn parse_limit(text: Option<String>) -> Result<usize, String> {
     }
 }
 
-/// Opaque to clients; a cursor that does not decode to a position is refused, not guessed at.
+/// Opaque to clients: the last username and a check over it, so a cursor edited by hand is
+/// refused rather than silently starting the page somewhere else. The check is a checksum, not a
+/// secret: whoever forges one gets a page an admin could ask for directly anyway.
 fn encode_cursor(after: &Username) -> String {
-    URL_SAFE_NO_PAD.encode(format!("{CURSOR_PREFIX}{after}"))
+    let mut bytes = cursor_check(after.as_str()).to_vec();
+    bytes.extend_from_slice(after.as_str().as_bytes());
+    URL_SAFE_NO_PAD.encode(bytes)
 }
 
 fn decode_cursor(cursor: &str) -> Result<Username, &'static str> {
-    URL_SAFE_NO_PAD
-        .decode(cursor)
-        .ok()
-        .and_then(|bytes| String::from_utf8(bytes).ok())
-        .and_then(|text| text.strip_prefix(CURSOR_PREFIX).and_then(|name| Username::parse(name).ok()))
-        .ok_or("the cursor is not one this API issued")
+    let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| NOT_OURS)?;
+    let (check, name) = bytes.split_at_checked(CURSOR_CHECK_LEN).ok_or(NOT_OURS)?;
+    let name = std::str::from_utf8(name).map_err(|_| NOT_OURS)?;
+    if check != cursor_check(name) {
+        return Err(NOT_OURS);
+    }
+    Username::parse(name).map_err(|_| NOT_OURS)
+}
+
+const NOT_OURS: &str = "the cursor is not one this API issued";
+const CURSOR_CHECK_LEN: usize = 8;
+
+fn cursor_check(name: &str) -> [u8; CURSOR_CHECK_LEN] {
+    let digest = Sha256::new().chain_update(CURSOR_DOMAIN).chain_update(name).finalize();
+    digest[..CURSOR_CHECK_LEN].try_into().expect("SHA-256 is longer than the check")
 }
