@@ -244,6 +244,50 @@ async fn the_same_idempotency_key_gives_the_same_task(backend: Backend) {
     assert_eq!(recording.enqueued.lock().unwrap().len(), 3);
 }
 
+async fn one_idempotency_key_sent_concurrently_makes_one_task(backend: Backend) {
+    let mut ports = ports(backend).await;
+    let recording = Arc::new(RecordingQueue { inner: Some(ports.queue.clone()), enqueued: Mutex::default() });
+    ports.queue = recording.clone();
+    let api = Api::start_with(ports).await;
+    let token = api.user_token("racer").await;
+    let replies = futures::future::join_all((0..10).map(|_| {
+        api.send(
+            api.http
+                .post(api.url("/add"))
+                .bearer_auth(&token)
+                .header("idempotency-key", "checkout-7")
+                .json(&json!({"a": 20, "b": 22})),
+        )
+    }))
+    .await;
+    let ids: std::collections::BTreeSet<String> = replies
+        .iter()
+        .map(|reply| {
+            assert_eq!(reply.status, 202, "{}", String::from_utf8_lossy(&reply.body));
+            reply.json()["task_id"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    assert_eq!(recording.enqueued.lock().unwrap().len(), 1, "one message on the queue");
+
+    // A key that is not ASCII cannot be read, and must not be mistaken for no key at all.
+    let unreadable = api
+        .send(
+            api.http
+                .post(api.url("/add"))
+                .bearer_auth(&token)
+                .header(
+                    "idempotency-key",
+                    reqwest::header::HeaderValue::from_bytes("café".as_bytes()).unwrap(),
+                )
+                .json(&json!({"a": 20, "b": 22})),
+        )
+        .await;
+    let problem = unreadable.problem(400);
+    assert_eq!(problem["errors"][0]["field"], "Idempotency-Key", "{problem}");
+    assert_eq!(recording.enqueued.lock().unwrap().len(), 1, "nothing more enqueued");
+}
+
 async fn a_pending_result_has_the_documented_shape(backend: Backend) {
     let mut ports = ports(backend).await;
     // Tasks go to a queue no worker reads, so they stay pending.
@@ -414,6 +458,47 @@ async fn memory_queue_dead_letters_after_three_receives() {
     poison_messages_end_in_the_dead_letter_queue().await;
 }
 
+/// The same story on the SQS emulator: the redrive policy local-api gives the queue (the
+/// template's) moves the message the worker keeps failing to `<queue>-dlq`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqs_queue_dead_letters_after_three_receives() {
+    let ports = ports(Backend::DynamoDb).await;
+    let local_api::Consumer::Sqs { client, queue_url } = ports.consumer.clone() else {
+        unreachable!("the DynamoDB backend consumes SQS")
+    };
+    let dlq_url = format!("{queue_url}-dlq");
+    let _api = Api::start_with(ports).await;
+    client.send_message().queue_url(&queue_url).message_body("not a task message").send().await.unwrap();
+
+    let mut dead = Vec::new();
+    for _ in 0..30 {
+        let received = client
+            .receive_message()
+            .queue_url(&dlq_url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .unwrap();
+        dead.extend(received.messages().iter().filter_map(|m| m.body().map(str::to_owned)));
+        if !dead.is_empty() {
+            break;
+        }
+    }
+    assert_eq!(dead, ["not a task message"]);
+    let left = client
+        .get_queue_attributes()
+        .queue_url(&queue_url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
+        .send()
+        .await
+        .unwrap();
+    let left = left
+        .attributes()
+        .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages));
+    assert_eq!(left.map(String::as_str), Some("0"), "nothing left in the task queue");
+}
+
 on_both_backends!(
     five_plus_ten_is_fifteen,
     large_integers_and_decimals_are_exact,
@@ -421,6 +506,7 @@ on_both_backends!(
     tasks_need_a_token_and_belong_to_their_owner,
     an_unreachable_queue_is_503_and_leaves_no_task,
     the_same_idempotency_key_gives_the_same_task,
+    one_idempotency_key_sent_concurrently_makes_one_task,
     a_pending_result_has_the_documented_shape,
     a_duplicate_delivery_writes_the_result_once,
     only_the_poison_message_of_a_batch_fails,

@@ -7,7 +7,7 @@ use serde_json::value::RawValue;
 use shared::Problem;
 use shared::auth::{TokenVerifier, authenticate};
 use shared::clock::Clock;
-use shared::domain::{Idempotency, Number, Task, TaskId, TaskStatus};
+use shared::domain::{Idempotency, Number, Task, TaskId, TaskOutcome, TaskStatus};
 use shared::http::{self, Endpoint, HandlerResult, Request, StatusCode};
 use shared::ports::{RateDecision, RateLimit, RateLimiter, Submitted, TaskQueue, TaskStore};
 use shared::problem::FieldErrors;
@@ -63,12 +63,19 @@ pub async fn handle(deps: &Deps, request: Request) -> HandlerResult {
     let (Some(a), Some(b)) = (a, b) else {
         return Err(errors.into_problem("The operands must be JSON numbers"));
     };
-    let idempotency = match http::header_str(&request, http::header::HeaderName::from_static(IDEMPOTENCY_KEY))
-    {
-        Some(key) => Some(Idempotency::new(principal.username.clone(), key, &a, &b).map_err(|error| {
-            Problem::bad_request("The Idempotency-Key header is malformed")
-                .with_field_error("Idempotency-Key", error.to_string())
-        })?),
+    let malformed_key = |reason: String| {
+        Problem::bad_request("The Idempotency-Key header is malformed")
+            .with_field_error("Idempotency-Key", reason)
+    };
+    let idempotency = match request.headers().get(IDEMPOTENCY_KEY) {
+        // A key we cannot read must not be taken for no key: that would enqueue a duplicate.
+        Some(value) => {
+            let key = value.to_str().map_err(|_| malformed_key("must be visible ASCII".to_owned()))?;
+            Some(
+                Idempotency::new(principal.username.clone(), key, &a, &b)
+                    .map_err(|error| malformed_key(error.to_string()))?,
+            )
+        }
         None => None,
     };
 
@@ -89,7 +96,14 @@ pub async fn handle(deps: &Deps, request: Request) -> HandlerResult {
     if let Err(error) = deps.queue.enqueue(&task.id).await {
         // Nobody would ever compute it: take the task back so none is left pending forever.
         if let Err(cleanup) = deps.tasks.discard(&task, idempotency.as_ref()).await {
-            tracing::error!(task_id = %task.id, error = %cleanup, "could not discard a task that was never enqueued");
+            // A failed task tells its owner the truth where a pending one would wait for nothing.
+            let failed = TaskOutcome::Failed("the task could not be queued".to_owned());
+            if let Err(marking) = deps.tasks.complete(&task.id, &failed, deps.clock.now()).await {
+                tracing::error!(
+                    task_id = %task.id, discard = %cleanup, mark_failed = %marking,
+                    "a task that was never enqueued could be neither discarded nor marked failed"
+                );
+            }
         }
         return Err(Problem::unavailable(&error));
     }
