@@ -74,8 +74,18 @@ pub(crate) async fn transact(
             cancelled.cancellation_reasons().iter().map(|r| r.code().unwrap_or("None").to_owned()).collect();
         let conflicted = codes.iter().any(|c| c == "TransactionConflict");
         let condition_failed = codes.iter().any(|c| c == "ConditionalCheckFailed");
-        if condition_failed || !conflicted || attempt >= TRANSACTION_ATTEMPTS {
-            return if condition_failed { Ok(Err(codes)) } else { Err(store_error(error)) };
+        if condition_failed {
+            return Ok(Err(codes));
+        }
+        // Contention that outlasted the retries and throttled items pass: the caller may retry.
+        let passing =
+            conflicted || codes.iter().any(|c| c.contains("Throttl") || c == "ProvisionedThroughputExceeded");
+        if !conflicted || attempt >= TRANSACTION_ATTEMPTS {
+            return Err(if passing {
+                StoreError::Unavailable(format!("transaction cancelled: {}", codes.join(", ")))
+            } else {
+                store_error(error)
+            });
         }
         tokio::time::sleep(std::time::Duration::from_millis(10 * u64::from(attempt))).await;
     }
