@@ -4,8 +4,9 @@
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
+use base64::Engine;
 use serde_json::json;
-use stratus_tests::{Api, Backend, PASSWORD, ports};
+use stratus_tests::{Api, Backend, PASSWORD, bootstrap_admin, ports, registration};
 
 #[derive(Clone, Default)]
 struct Capture(Arc<Mutex<Vec<u8>>>);
@@ -31,9 +32,34 @@ async fn run_everything(api: &Api, username: &str) -> Vec<String> {
     api.get_with_token("/users/me", &format!("{access}x")).await;
     let renewed = api.post_json("/token/refresh", &json!({"refresh_token": refresh})).await.json();
     api.post_json("/token/refresh", &json!({"refresh_token": refresh})).await;
+    let renewed_access = renewed["access_token"].as_str().unwrap().to_owned();
+    let renewed_refresh = renewed["refresh_token"].as_str().unwrap().to_owned();
+    api.post_with_token("/logout", &renewed_access, &json!({"refresh_token": renewed_refresh})).await;
+
+    // HTTP Basic carries the password base64-encoded: neither form may be logged.
+    api.send(api.http.post(api.url("/login")).basic_auth(username, Some(PASSWORD))).await;
+    api.send(api.http.post(api.url("/login")).basic_auth(username, Some("wrong horse battery 9"))).await;
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("{username}:{PASSWORD}"));
+
+    // A refused password is still a password. Its characters are ones no token or id contains.
+    let refused = "zq!~#";
+    let mut weak = registration(&format!("{username}weak"), &format!("{username}weak@example.com"));
+    weak["password"] = json!(refused);
+    api.post_json("/register", &weak).await.problem(400);
+
+    // An admin creating an admin: the admin's token and the new admin's password.
+    let admin =
+        api.login(&format!("{username}root"), PASSWORD).await["access_token"].as_str().unwrap().to_owned();
+    let new_admin_password = "second admin passphrase 4242";
+    let mut promoted = registration(&format!("{username}adm"), &format!("{username}adm@example.com"));
+    promoted["role"] = json!("admin");
+    promoted["password"] = json!(new_admin_password);
+    assert_eq!(api.post_with_token("/register", &admin, &promoted).await.status, 201);
+
     let message = format!("private note {}", uuid::Uuid::new_v4());
     api.post_json("/messages", &json!({"message": message})).await;
-    secrets.extend([access.clone(), refresh, renewed["refresh_token"].as_str().unwrap().to_owned(), message]);
+    secrets.extend([access.clone(), refresh, renewed_access, renewed_refresh, message]);
+    secrets.extend([basic, refused.to_owned(), admin, new_admin_password.to_owned()]);
     // The signature part alone must not appear either.
     secrets.push(access.rsplit('.').next().unwrap().to_owned());
     secrets
@@ -47,7 +73,9 @@ async fn no_secret_reaches_the_logs() {
 
     let mut secrets = Vec::new();
     for (backend, name) in [(Backend::Memory, "logmem"), (Backend::DynamoDb, "logddb")] {
-        let api = Api::start_with(ports(backend).await).await;
+        let ports = ports(backend).await;
+        bootstrap_admin(&ports, &format!("{name}root")).await;
+        let api = Api::start_with(ports).await;
         secrets.extend(run_everything(&api, name).await);
     }
 
