@@ -136,6 +136,50 @@ mod template {
         }
     }
 
+    /// Only inline statements, so the checks below see every grant: a SAM policy template
+    /// (`DynamoDBCrudPolicy`), a managed policy or a role of its own would hide what it allows.
+    #[test]
+    fn function_policies_are_inline_statements_without_wildcards() {
+        let template = template();
+        assert!(template["Globals"]["Function"]["Policies"].is_badvalue(), "no policies for every function");
+        for (id, function) in functions(&template) {
+            let properties = &function["Properties"];
+            for property in ["Role", "ManagedPolicyArns", "PermissionsBoundary"] {
+                assert!(properties[property].is_badvalue(), "{id} sets {property}");
+            }
+            // Functions that call nothing of AWS's (health, docs, fallback) have no Policies.
+            let Some(policies) = properties["Policies"].as_vec() else {
+                assert!(properties["Policies"].is_badvalue(), "{id}: Policies is not a list");
+                continue;
+            };
+            for policy in policies {
+                let keys: Vec<&str> =
+                    policy.as_hash().map(|h| h.keys().filter_map(Yaml::as_str).collect()).unwrap_or_default();
+                assert_eq!(keys, ["Statement"], "{id}: only inline statements, got {policy:?}");
+                for statement in policy["Statement"].as_vec().unwrap() {
+                    assert_eq!(statement["Effect"].as_str(), Some("Allow"), "{id}");
+                    let mut actions = Vec::new();
+                    strings(&statement["Action"], &mut actions);
+                    assert!(!actions.is_empty(), "{id}: a statement without actions");
+                    for action in &actions {
+                        assert!(!action.contains('*'), "{id} uses a wildcard action {action}");
+                    }
+                    // `!GetAtt X.Arn` of one of the stack's resources, nothing built by hand.
+                    let mut resources = Vec::new();
+                    strings(&statement["Resource"], &mut resources);
+                    assert!(!resources.is_empty(), "{id}: a statement without resources");
+                    for resource in &resources {
+                        let logical = resource.strip_suffix(".Arn");
+                        assert!(
+                            logical.is_some_and(|l| !template["Resources"][l].is_badvalue()),
+                            "{id}: resource {resource} is not one of the stack's ARNs"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn policies_name_only_the_functions_own_resources() {
         let template = template();
