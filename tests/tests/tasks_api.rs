@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use shared::clock::ManualClock;
 use shared::domain::{Idempotency, Number, Task, TaskId, TaskOutcome, Username};
 use shared::ports::{QueueError, StoreError, Submitted, TaskQueue, TaskStore};
-use stratus_tests::{Api, Backend, Ports, on_both_backends, ports};
+use stratus_tests::{Api, Backend, Ports, Reply, on_both_backends, ports};
 use worker::aws_lambda_events::event::sqs::SqsEvent;
 
 /// Polls a task until it is ready (bounded: 100 polls, 10 s at most).
@@ -30,6 +30,22 @@ async fn submit(api: &Api, token: &str, body: Value) -> (String, Value) {
     assert_eq!(reply.status, 202, "{}", String::from_utf8_lossy(&reply.body));
     let location = reply.header("location").expect("a Location").to_owned();
     (location, reply.json())
+}
+
+/// POST /add as the token's user with an Idempotency-Key given as raw header bytes, so a test
+/// can send keys that are not ASCII as well as ordinary ones.
+async fn add_with_key(api: &Api, token: &str, key: &[u8], body: Value) -> Reply {
+    let key = reqwest::header::HeaderValue::from_bytes(key).expect("a header value");
+    api.send(api.http.post(api.url("/add")).bearer_auth(token).header("idempotency-key", key).json(&body))
+        .await
+}
+
+/// local-api over `backend` whose queue records every task it is asked to enqueue.
+async fn api_recording_enqueues(backend: Backend) -> (Api, Arc<RecordingQueue>) {
+    let mut ports = ports(backend).await;
+    let recording = Arc::new(RecordingQueue { inner: Some(ports.queue.clone()), enqueued: Mutex::default() });
+    ports.queue = recording.clone();
+    (Api::start_with(ports).await, recording)
 }
 
 async fn five_plus_ten_is_fifteen(backend: Backend) {
@@ -178,15 +194,7 @@ async fn an_unreachable_queue_is_503_and_leaves_no_task(backend: Backend) {
     let tasks = ports.tasks.clone();
     let api = Api::start_with(ports).await;
     let token = api.user_token("unlucky").await;
-    let submit_with_key = || {
-        api.send(
-            api.http
-                .post(api.url("/add"))
-                .bearer_auth(&token)
-                .header("idempotency-key", "k-503")
-                .json(&json!({"a": 1, "b": 2})),
-        )
-    };
+    let submit_with_key = || add_with_key(&api, &token, b"k-503", json!({"a": 1, "b": 2}));
     submit_with_key().await.problem(503);
     let attempted = recording.enqueued.lock().unwrap().clone();
     assert_eq!(attempted.len(), 1, "the handler tried the queue once");
@@ -200,65 +208,31 @@ async fn an_unreachable_queue_is_503_and_leaves_no_task(backend: Backend) {
 }
 
 async fn the_same_idempotency_key_gives_the_same_task(backend: Backend) {
-    let mut ports = ports(backend).await;
-    let recording = Arc::new(RecordingQueue { inner: Some(ports.queue.clone()), enqueued: Mutex::default() });
-    ports.queue = recording.clone();
-    let api = Api::start_with(ports).await;
+    let (api, recording) = api_recording_enqueues(backend).await;
     let token = api.user_token("idem").await;
-    let post = |key: &'static str, body: Value| {
-        api.send(
-            api.http.post(api.url("/add")).bearer_auth(&token).header("idempotency-key", key).json(&body),
-        )
-    };
-    let first = post("order-42", json!({"a": 2, "b": 3})).await;
-    let second = post("order-42", json!({"a": 2, "b": 3})).await;
+    let first = add_with_key(&api, &token, b"order-42", json!({"a": 2, "b": 3})).await;
+    let second = add_with_key(&api, &token, b"order-42", json!({"a": 2, "b": 3})).await;
     assert_eq!((first.status, second.status), (202, 202));
     assert_eq!(first.json()["task_id"], second.json()["task_id"]);
     assert_eq!(recording.enqueued.lock().unwrap().len(), 1, "one message on the queue");
 
-    post("order-42", json!({"a": 2, "b": 4})).await.problem(422);
-    let other = post("order-43", json!({"a": 2, "b": 3})).await;
+    add_with_key(&api, &token, b"order-42", json!({"a": 2, "b": 4})).await.problem(422);
+    let other = add_with_key(&api, &token, b"order-43", json!({"a": 2, "b": 3})).await;
     assert_ne!(other.json()["task_id"], first.json()["task_id"]);
     // Keys are per user: another user's identical key is a different task.
     let stranger = api.user_token("stranger").await;
-    let theirs = api
-        .send(
-            api.http
-                .post(api.url("/add"))
-                .bearer_auth(&stranger)
-                .header("idempotency-key", "order-42")
-                .json(&json!({"a": 2, "b": 3})),
-        )
-        .await;
+    let theirs = add_with_key(&api, &stranger, b"order-42", json!({"a": 2, "b": 3})).await;
     assert_ne!(theirs.json()["task_id"], first.json()["task_id"]);
-    let bad_key = api
-        .send(
-            api.http
-                .post(api.url("/add"))
-                .bearer_auth(&token)
-                .header("idempotency-key", "has space")
-                .json(&json!({"a": 1, "b": 1})),
-        )
-        .await;
-    bad_key.problem(400);
+    add_with_key(&api, &token, b"has space", json!({"a": 1, "b": 1})).await.problem(400);
     assert_eq!(recording.enqueued.lock().unwrap().len(), 3);
 }
 
 async fn one_idempotency_key_sent_concurrently_makes_one_task(backend: Backend) {
-    let mut ports = ports(backend).await;
-    let recording = Arc::new(RecordingQueue { inner: Some(ports.queue.clone()), enqueued: Mutex::default() });
-    ports.queue = recording.clone();
-    let api = Api::start_with(ports).await;
+    let (api, recording) = api_recording_enqueues(backend).await;
     let token = api.user_token("racer").await;
-    let replies = futures::future::join_all((0..10).map(|_| {
-        api.send(
-            api.http
-                .post(api.url("/add"))
-                .bearer_auth(&token)
-                .header("idempotency-key", "checkout-7")
-                .json(&json!({"a": 20, "b": 22})),
-        )
-    }))
+    let replies = futures::future::join_all(
+        (0..10).map(|_| add_with_key(&api, &token, b"checkout-7", json!({"a": 20, "b": 22}))),
+    )
     .await;
     let ids: std::collections::BTreeSet<String> = replies
         .iter()
@@ -271,18 +245,7 @@ async fn one_idempotency_key_sent_concurrently_makes_one_task(backend: Backend) 
     assert_eq!(recording.enqueued.lock().unwrap().len(), 1, "one message on the queue");
 
     // A key that is not ASCII cannot be read, and must not be mistaken for no key at all.
-    let unreadable = api
-        .send(
-            api.http
-                .post(api.url("/add"))
-                .bearer_auth(&token)
-                .header(
-                    "idempotency-key",
-                    reqwest::header::HeaderValue::from_bytes("café".as_bytes()).unwrap(),
-                )
-                .json(&json!({"a": 20, "b": 22})),
-        )
-        .await;
+    let unreadable = add_with_key(&api, &token, "café".as_bytes(), json!({"a": 20, "b": 22})).await;
     let problem = unreadable.problem(400);
     assert_eq!(problem["errors"][0]["field"], "Idempotency-Key", "{problem}");
     assert_eq!(recording.enqueued.lock().unwrap().len(), 1, "nothing more enqueued");

@@ -77,11 +77,11 @@ pub(crate) async fn transact(
         if condition_failed {
             return Ok(Err(codes));
         }
-        // Contention that outlasted the retries and throttled items pass: the caller may retry.
-        let passing =
+        // Contention that outlasted the retries, or throttled items, will pass: the caller may retry.
+        let retryable =
             conflicted || codes.iter().any(|c| c.contains("Throttl") || c == "ProvisionedThroughputExceeded");
         if !conflicted || attempt >= TRANSACTION_ATTEMPTS {
-            return Err(if passing {
+            return Err(if retryable {
                 StoreError::Unavailable(format!("transaction cancelled: {}", codes.join(", ")))
             } else {
                 store_error(error)
