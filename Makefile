@@ -20,9 +20,11 @@ run-aws:
 ## an emulated Lambda Runtime API, the template checks and an arm64 `sam build` of every function.
 test: test-rust lint-template sam-build
 
+# The suite runs in the release profile: the release binaries it drives and the test binary then
+# share one x86_64 build of the dependencies (the arm64 one is sam build's).
 test-rust:
 	$(CARGO) build --release --workspace --bins --locked
-	bash $(ENGINES) run -- $(CARGO) test --workspace --locked
+	bash $(ENGINES) run -- $(CARGO) test --release --workspace --locked --lib --test suite
 
 lint: lint-rust lint-template
 

@@ -1,8 +1,9 @@
-//! AWS SDK set-up, done once per cold start. The SDK reads region, credentials and
-//! per-service endpoints (`AWS_ENDPOINT_URL_DYNAMODB`, …) from the environment, which is how
-//! the same binaries talk to DynamoDB Local and the SQS emulator without a code change.
+//! The wiring on AWS. The SDK reads region, credentials and per-service endpoints
+//! (`AWS_ENDPOINT_URL_DYNAMODB`, …) from the environment, which is how the same binaries talk to
+//! DynamoDB Local and the SQS emulator without a code change. Clients are built on the first
+//! port that needs them and shared by every port of the process.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use aws_config::{BehaviorVersion, SdkConfig};
 
@@ -11,10 +12,12 @@ use crate::adapters::dynamodb::{
     DynamoMessageStore, DynamoRateLimiter, DynamoRefreshTokenStore, DynamoTaskStore, DynamoUserStore,
 };
 use crate::adapters::sqs::SqsTaskQueue;
-use crate::auth::keys::{KmsSigner, PublicKey, kms_public_key};
-use crate::auth::{AuthConfig, TokenIssuer, TokenVerifier};
-use crate::config::{ConfigError, required};
+use crate::auth::keys::{KmsSigner, kms_public_key};
+use crate::auth::{TokenIssuer, TokenVerifier};
+use crate::clock::{Clock, SystemClock};
+use crate::config::{ConfigError, Settings, optional, required};
 use crate::ports::{MessageStore, RateLimiter, RefreshTokenStore, TaskQueue, TaskStore, UserStore};
+use crate::wiring::{InitError, Wiring};
 
 /// The URL of the queue tasks travel on.
 pub const TASKS_QUEUE_URL: &str = "TASKS_QUEUE_URL";
@@ -22,52 +25,135 @@ pub const TASKS_QUEUE_URL: &str = "TASKS_QUEUE_URL";
 /// The ARN of the KMS key that signs access tokens.
 pub const SIGNING_KEY_ARN: &str = "SIGNING_KEY_ARN";
 
-pub type InitError = Box<dyn std::error::Error + Send + Sync>;
-
 pub async fn sdk_config() -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest()).load().await
 }
 
-pub fn dynamodb(config: &SdkConfig) -> aws_sdk_dynamodb::Client {
-    aws_sdk_dynamodb::Client::new(config)
+/// Where the wiring finds each table's name.
+#[derive(Debug, Clone)]
+pub enum TableNames {
+    /// The table's variable (`USERS_TABLE`, …), set by the template: a missing one fails init.
+    Environment,
+    /// The table's variable when set, else the prefix and the table's local name: local engines.
+    Prefixed(String),
 }
 
-fn table(spec: &TableSpec) -> Result<String, ConfigError> {
-    required(spec.env_var)
+impl TableNames {
+    fn name(&self, spec: &TableSpec) -> Result<String, ConfigError> {
+        match self {
+            Self::Environment => required(spec.env_var),
+            Self::Prefixed(prefix) => {
+                Ok(optional(spec.env_var).unwrap_or_else(|| format!("{prefix}{}", spec.local_name)))
+            }
+        }
+    }
 }
 
-pub fn message_store(sdk: &SdkConfig) -> Result<Arc<dyn MessageStore>, ConfigError> {
-    Ok(Arc::new(DynamoMessageStore::new(dynamodb(sdk), table(&tables::MESSAGES)?)))
+pub struct AwsWiring {
+    sdk: SdkConfig,
+    tables: TableNames,
+    queue_url: Option<String>,
+    dynamodb: OnceLock<aws_sdk_dynamodb::Client>,
+    sqs: OnceLock<aws_sdk_sqs::Client>,
+    kms: OnceLock<aws_sdk_kms::Client>,
 }
 
-pub fn user_store(sdk: &SdkConfig) -> Result<Arc<dyn UserStore>, ConfigError> {
-    Ok(Arc::new(DynamoUserStore::new(dynamodb(sdk), table(&tables::USERS)?)))
+impl AwsWiring {
+    /// What a Lambda function runs on: every name from the environment the template sets.
+    pub async fn from_env() -> Self {
+        Self::new(sdk_config().await, TableNames::Environment)
+    }
+
+    pub fn new(sdk: SdkConfig, tables: TableNames) -> Self {
+        Self {
+            sdk,
+            tables,
+            queue_url: None,
+            dynamodb: OnceLock::new(),
+            sqs: OnceLock::new(),
+            kms: OnceLock::new(),
+        }
+    }
+
+    /// The task queue at `url` instead of `TASKS_QUEUE_URL`'s.
+    pub fn with_queue_url(mut self, url: impl Into<String>) -> Self {
+        self.queue_url = Some(url.into());
+        self
+    }
+
+    pub fn sdk(&self) -> &SdkConfig {
+        &self.sdk
+    }
+
+    pub fn dynamodb(&self) -> &aws_sdk_dynamodb::Client {
+        self.dynamodb.get_or_init(|| aws_sdk_dynamodb::Client::new(&self.sdk))
+    }
+
+    pub fn sqs(&self) -> &aws_sdk_sqs::Client {
+        self.sqs.get_or_init(|| aws_sdk_sqs::Client::new(&self.sdk))
+    }
+
+    pub fn kms(&self) -> &aws_sdk_kms::Client {
+        self.kms.get_or_init(|| aws_sdk_kms::Client::new(&self.sdk))
+    }
+
+    pub fn table(&self, spec: &TableSpec) -> Result<String, ConfigError> {
+        self.tables.name(spec)
+    }
+
+    fn queue_url(&self) -> Result<String, ConfigError> {
+        match &self.queue_url {
+            Some(url) => Ok(url.clone()),
+            None => required(TASKS_QUEUE_URL),
+        }
+    }
 }
 
-pub fn refresh_token_store(sdk: &SdkConfig) -> Result<Arc<dyn RefreshTokenStore>, ConfigError> {
-    Ok(Arc::new(DynamoRefreshTokenStore::new(dynamodb(sdk), table(&tables::REFRESH_TOKENS)?)))
-}
+impl Wiring for AwsWiring {
+    fn settings(&self) -> Result<Settings, InitError> {
+        Ok(Settings::from_env()?)
+    }
 
-pub fn rate_limiter(sdk: &SdkConfig) -> Result<Arc<dyn RateLimiter>, ConfigError> {
-    Ok(Arc::new(DynamoRateLimiter::new(dynamodb(sdk), table(&tables::RATE_LIMITS)?)))
-}
+    fn clock(&self) -> Arc<dyn Clock> {
+        Arc::new(SystemClock)
+    }
 
-pub fn task_store(sdk: &SdkConfig) -> Result<Arc<dyn TaskStore>, ConfigError> {
-    Ok(Arc::new(DynamoTaskStore::new(dynamodb(sdk), table(&tables::TASKS)?)))
-}
+    fn messages(&self) -> Result<Arc<dyn MessageStore>, InitError> {
+        Ok(Arc::new(DynamoMessageStore::new(self.dynamodb().clone(), self.table(&tables::MESSAGES)?)))
+    }
 
-pub fn task_queue(sdk: &SdkConfig) -> Result<Arc<dyn TaskQueue>, ConfigError> {
-    Ok(Arc::new(SqsTaskQueue::new(aws_sdk_sqs::Client::new(sdk), required(TASKS_QUEUE_URL)?)))
-}
+    fn users(&self) -> Result<Arc<dyn UserStore>, InitError> {
+        Ok(Arc::new(DynamoUserStore::new(self.dynamodb().clone(), self.table(&tables::USERS)?)))
+    }
 
-/// Signs through KMS: only the login and refresh functions' roles may call `kms:Sign`.
-pub fn token_issuer(sdk: &SdkConfig, config: AuthConfig) -> Result<TokenIssuer, ConfigError> {
-    let signer = KmsSigner::new(aws_sdk_kms::Client::new(sdk), required(SIGNING_KEY_ARN)?);
-    Ok(TokenIssuer::new(Arc::new(signer), config))
-}
+    fn refresh_tokens(&self) -> Result<Arc<dyn RefreshTokenStore>, InitError> {
+        Ok(Arc::new(DynamoRefreshTokenStore::new(
+            self.dynamodb().clone(),
+            self.table(&tables::REFRESH_TOKENS)?,
+        )))
+    }
 
-/// Fetches the signing key's public half once, at cold start.
-pub async fn token_verifier(sdk: &SdkConfig, config: &AuthConfig) -> Result<TokenVerifier, InitError> {
-    let key: PublicKey = kms_public_key(&aws_sdk_kms::Client::new(sdk), &required(SIGNING_KEY_ARN)?).await?;
-    Ok(TokenVerifier::new(&key, config))
+    fn rate_limiter(&self) -> Result<Arc<dyn RateLimiter>, InitError> {
+        Ok(Arc::new(DynamoRateLimiter::new(self.dynamodb().clone(), self.table(&tables::RATE_LIMITS)?)))
+    }
+
+    fn tasks(&self) -> Result<Arc<dyn TaskStore>, InitError> {
+        Ok(Arc::new(DynamoTaskStore::new(self.dynamodb().clone(), self.table(&tables::TASKS)?)))
+    }
+
+    fn queue(&self) -> Result<Arc<dyn TaskQueue>, InitError> {
+        Ok(Arc::new(SqsTaskQueue::new(self.sqs().clone(), self.queue_url()?)))
+    }
+
+    /// Signs through KMS: only the login and refresh functions' roles may call `kms:Sign`.
+    fn issuer(&self) -> Result<TokenIssuer, InitError> {
+        let signer = KmsSigner::new(self.kms().clone(), required(SIGNING_KEY_ARN)?);
+        Ok(TokenIssuer::new(Arc::new(signer), self.settings()?.auth))
+    }
+
+    /// Fetches the signing key's public half once, at cold start.
+    async fn verifier(&self) -> Result<TokenVerifier, InitError> {
+        let key = kms_public_key(self.kms(), &required(SIGNING_KEY_ARN)?).await?;
+        Ok(TokenVerifier::new(&key, &self.settings()?.auth))
+    }
 }

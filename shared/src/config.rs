@@ -3,6 +3,9 @@
 
 use std::str::FromStr;
 
+use crate::auth::AuthConfig;
+use crate::ports::RateLimit;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("environment variable {0} is required but not set")]
@@ -46,10 +49,82 @@ pub fn seconds(name: &'static str, default: time::Duration) -> Result<time::Dura
 pub fn rate_limit(
     hits_var: &'static str,
     window_var: &'static str,
-    default: crate::ports::RateLimit,
-) -> Result<crate::ports::RateLimit, ConfigError> {
-    Ok(crate::ports::RateLimit {
+    default: RateLimit,
+) -> Result<RateLimit, ConfigError> {
+    Ok(RateLimit {
         max_hits: parsed_or(hits_var, default.max_hits)?,
         window: seconds(window_var, default.window)?,
     })
+}
+
+/// Every tunable of the service, with the defaults of DESIGN.md; the environment overrides them.
+/// Read when a function is built, never per request.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub auth: AuthConfig,
+    /// Task submissions per user.
+    pub add_limit: RateLimit,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            auth: AuthConfig::default(),
+            add_limit: RateLimit { max_hits: 120, window: time::Duration::minutes(1) },
+        }
+    }
+}
+
+impl Settings {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let defaults = Self::default();
+        Ok(Self {
+            auth: AuthConfig::from_env()?,
+            add_limit: rate_limit("ADD_RATE_LIMIT", "ADD_RATE_WINDOW_SECONDS", defaults.add_limit)?,
+        })
+    }
+}
+
+/// Whether `url` names this machine (`localhost` or a loopback address, IPv6 in brackets
+/// included): local engines may be provisioned there, never a real account.
+pub fn is_loopback_url(url: &str) -> bool {
+    let Some((scheme, rest)) = url.split_once("://") else { return false };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = match authority.rsplit_once(':') {
+        Some((name, port)) if port.chars().all(|c| c.is_ascii_digit()) && !name.ends_with(':') => name,
+        _ => authority,
+    };
+    let host = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
+    matches!(scheme, "http" | "https")
+        && (host.eq_ignore_ascii_case("localhost")
+            || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_urls_are_told_from_remote_ones() {
+        for local in [
+            "http://127.0.0.1:8000",
+            "http://localhost:4566/",
+            "http://[::1]:8000",
+            "https://127.0.0.2",
+            "http://LOCALHOST",
+        ] {
+            assert!(is_loopback_url(local), "{local}");
+        }
+        for remote in [
+            "https://dynamodb.us-east-1.amazonaws.com",
+            "http://10.0.0.1:8000",
+            "http://[2001:db8::1]:8000",
+            "127.0.0.1:8000",
+            "ftp://127.0.0.1",
+            "http://localhost.example.com",
+            "",
+        ] {
+            assert!(!is_loopback_url(remote), "{remote}");
+        }
+    }
 }

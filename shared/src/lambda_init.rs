@@ -7,12 +7,16 @@
 //! variable is missing) into the init report and the caller's error instead.
 
 use std::future::Future;
+use std::sync::Arc;
 
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use lambda_runtime::{LambdaEvent, service_fn};
 use lambda_runtime_api_client::body::Body;
 
-use crate::aws::InitError;
+use crate::aws::AwsWiring;
 use crate::config::ConfigError;
 use crate::http::Endpoint;
+use crate::wiring::InitError;
 
 /// Where Lambda publishes its Runtime API (`host:port`).
 pub const RUNTIME_API: &str = "AWS_LAMBDA_RUNTIME_API";
@@ -27,13 +31,43 @@ pub const INIT_FAILED: &str = "Runtime.InitError";
 
 const REPORT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// Builds an HTTP function's endpoint and serves it; the whole `main` of an HTTP function.
-pub async fn serve_http<Fut>(build: Fut) -> Result<(), lambda_http::Error>
+/// Builds an HTTP function's endpoint on the AWS wiring and serves it: the whole `main` of an
+/// HTTP function is `serve_http(its_crate::build)`.
+pub async fn serve_http<B>(build: B) -> Result<(), lambda_http::Error>
 where
-    Fut: Future<Output = Result<Endpoint, InitError>>,
+    B: AsyncFnOnce(&AwsWiring) -> Result<Endpoint, InitError>,
 {
-    let endpoint = init(build).await;
+    let endpoint = init(async {
+        let wiring = AwsWiring::from_env().await;
+        build(&wiring).await
+    })
+    .await;
     crate::http::run(endpoint).await
+}
+
+/// What consumes an SQS event source: a batch in, the messages that failed out.
+pub trait SqsConsumer: Send + Sync + 'static {
+    fn handle(&self, event: SqsEvent) -> impl Future<Output = SqsBatchResponse> + Send;
+}
+
+/// Builds an SQS consumer on the AWS wiring and serves it: the whole `main` of a queue worker.
+pub async fn serve_sqs<B, C>(build: B) -> Result<(), lambda_runtime::Error>
+where
+    B: AsyncFnOnce(&AwsWiring) -> Result<C, InitError>,
+    C: SqsConsumer,
+{
+    let consumer = Arc::new(
+        init(async {
+            let wiring = AwsWiring::from_env().await;
+            build(&wiring).await
+        })
+        .await,
+    );
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
+        let consumer = consumer.clone();
+        async move { Ok::<_, std::convert::Infallible>(consumer.handle(event.payload).await) }
+    }))
+    .await
 }
 
 /// Starts telemetry, then awaits `build`. On failure the error is logged, reported to

@@ -13,5 +13,7 @@ pub mod ports;
 pub mod problem;
 pub mod routes;
 pub mod telemetry;
+pub mod wiring;
 
 pub use problem::Problem;
+pub use wiring::{InitError, Wiring};

@@ -193,6 +193,10 @@ pub trait TaskQueue: Send + Sync {
     async fn enqueue(&self, id: &TaskId) -> Result<(), QueueError>;
 }
 
+/// The queue's redrive policy (`maxReceiveCount`): on the last receive, a task that still fails
+/// is marked failed before its message goes to the dead-letter queue.
+pub const MAX_RECEIVES: u32 = 3;
+
 /// What travels on the queue: only the id; the task itself is in the store.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TaskMessage {

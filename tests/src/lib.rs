@@ -9,10 +9,11 @@ pub mod runtime_api;
 
 use std::sync::Arc;
 
-pub use local_api::Ports;
+pub use local_api::LocalWiring;
 use local_api::{AwsOptions, CreateTables, Functions};
 use serde_json::{Value, json};
 use shared::adapters::memory::MemoryQueue;
+pub use shared::config::is_loopback_url;
 use shared::ports::RateLimit;
 
 /// Short, so that a failing message is retried and dead-lettered within seconds.
@@ -47,24 +48,10 @@ macro_rules! on_both_backends {
 pub fn require_local_engines() {
     let endpoint = std::env::var("AWS_ENDPOINT_URL_DYNAMODB").unwrap_or_default();
     assert!(
-        endpoint.starts_with("http://127.0.0.1") || endpoint.starts_with("http://localhost"),
+        is_loopback_url(&endpoint),
         "AWS_ENDPOINT_URL_DYNAMODB must point at DynamoDB Local on loopback (got {endpoint:?}); \
          run the suite with `make test`, or `infra/local/engines.sh run -- cargo test`"
     );
-}
-
-/// Whether `url` names this machine (`localhost` or a loopback address).
-pub fn is_loopback_url(url: &str) -> bool {
-    let Some((scheme, rest)) = url.split_once("://") else { return false };
-    let host = rest.split(['/', '?']).next().unwrap_or_default();
-    let host = match host.rsplit_once(':') {
-        Some((name, port)) if port.chars().all(|c| c.is_ascii_digit()) => name,
-        _ => host,
-    };
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    matches!(scheme, "http" | "https")
-        && (host.eq_ignore_ascii_case("localhost")
-            || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback()))
 }
 
 /// The repository's root directory.
@@ -80,7 +67,7 @@ pub fn unique_prefix() -> String {
     format!("t{}-", &uuid::Uuid::new_v4().simple().to_string()[..12])
 }
 
-pub async fn ports(backend: Backend) -> Ports {
+pub async fn wiring(backend: Backend) -> LocalWiring {
     let backend = match backend {
         Backend::Memory => local_api::Backend::Memory,
         Backend::DynamoDb => {
@@ -92,17 +79,17 @@ pub async fn ports(backend: Backend) -> Ports {
             })
         }
     };
-    let mut ports = Ports::build(&backend).await.expect("ports build against the local engines");
-    if let local_api::Consumer::Memory(_) = ports.consumer {
+    let mut wiring = LocalWiring::build(&backend).await.expect("wiring build against the local engines");
+    if let local_api::Consumer::Memory(_) = wiring.consumer {
         let queue = Arc::new(MemoryQueue::new(QUEUE_VISIBILITY, worker::MAX_RECEIVES));
-        ports.queue = queue.clone();
-        ports.consumer = local_api::Consumer::Memory(queue);
+        wiring.queue = queue.clone();
+        wiring.consumer = local_api::Consumer::Memory(queue);
     }
     // Suites register and log in often from one address; only the tests about limits meet them.
     let generous = RateLimit { max_hits: 10_000, window: time::Duration::minutes(1) };
-    ports.auth.login_limit = generous;
-    ports.auth.register_limit = generous;
-    ports
+    wiring.settings.auth.login_limit = generous;
+    wiring.settings.auth.register_limit = generous;
+    wiring
 }
 
 /// A running local-api. Stops when dropped.
@@ -115,12 +102,12 @@ pub struct Api {
 
 impl Api {
     pub async fn start(backend: Backend) -> Self {
-        Self::start_with(ports(backend).await).await
+        Self::start_with(wiring(backend).await).await
     }
 
-    pub async fn start_with(ports: Ports) -> Self {
-        let functions = Functions::new(&ports);
-        let worker = local_api::start_worker(&ports);
+    pub async fn start_with(wiring: LocalWiring) -> Self {
+        let functions = Functions::build(&wiring).await.expect("every function builds on the local wiring");
+        let worker = local_api::start_worker(&wiring).await.expect("the worker builds on the local wiring");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a free port");
         let base = format!("http://{}", listener.local_addr().expect("bound"));
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -242,9 +229,9 @@ pub fn registration(username: &str, email: &str) -> Value {
 }
 
 /// Creates (or promotes) an admin straight in the store, as the bootstrap command does.
-pub async fn bootstrap_admin(ports: &Ports, username: &str) {
+pub async fn bootstrap_admin(wiring: &LocalWiring, username: &str) {
     use shared::auth::bootstrap::{AdminSeed, create_or_promote};
     let seed = AdminSeed::parse(username, &format!("{username}@example.com"), PASSWORD.to_owned())
         .expect("a valid seed");
-    create_or_promote(ports.users.as_ref(), seed, ports.clock.now()).await.expect("admin bootstrapped");
+    create_or_promote(wiring.users.as_ref(), seed, wiring.clock.now()).await.expect("admin bootstrapped");
 }

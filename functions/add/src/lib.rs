@@ -4,31 +4,25 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
-use shared::Problem;
 use shared::auth::{TokenVerifier, authenticate};
 use shared::clock::Clock;
 use shared::domain::{Idempotency, Number, Task, TaskId, TaskOutcome, TaskStatus};
 use shared::http::{self, Endpoint, HandlerResult, Request, StatusCode};
 use shared::ports::{RateDecision, RateLimit, RateLimiter, Submitted, TaskQueue, TaskStore};
 use shared::problem::FieldErrors;
+use shared::{InitError, Problem, Wiring};
 
 /// Room for two operands of the largest size a Number allows.
 const BODY_LIMIT: usize = 16 * 1024;
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 
-/// Submissions per user and minute, unless `ADD_RATE_LIMIT` / `ADD_RATE_WINDOW_SECONDS` say otherwise.
-pub fn rate_limit_from_env() -> Result<RateLimit, shared::config::ConfigError> {
-    let default = RateLimit { max_hits: 120, window: time::Duration::minutes(1) };
-    shared::config::rate_limit("ADD_RATE_LIMIT", "ADD_RATE_WINDOW_SECONDS", default)
-}
-
-pub struct Deps {
-    pub tasks: Arc<dyn TaskStore>,
-    pub queue: Arc<dyn TaskQueue>,
-    pub rate_limiter: Arc<dyn RateLimiter>,
-    pub verifier: TokenVerifier,
-    pub clock: Arc<dyn Clock>,
-    pub limit: RateLimit,
+struct Deps {
+    tasks: Arc<dyn TaskStore>,
+    queue: Arc<dyn TaskQueue>,
+    rate_limiter: Arc<dyn RateLimiter>,
+    verifier: TokenVerifier,
+    clock: Arc<dyn Clock>,
+    limit: RateLimit,
 }
 
 /// Operands stay raw JSON until parsed by `Number`: serde would read them through f64.
@@ -39,8 +33,16 @@ struct AddRequest {
     b: Box<RawValue>,
 }
 
-pub fn endpoint(deps: Deps) -> Endpoint {
-    Endpoint::with_deps(deps, |deps, request| async move { handle(&deps, request).await })
+pub async fn build(wiring: &impl Wiring) -> Result<Endpoint, InitError> {
+    let deps = Deps {
+        tasks: wiring.tasks()?,
+        queue: wiring.queue()?,
+        rate_limiter: wiring.rate_limiter()?,
+        verifier: wiring.verifier().await?,
+        clock: wiring.clock(),
+        limit: wiring.settings()?.add_limit,
+    };
+    Ok(Endpoint::with_deps(deps, |deps, request| async move { handle(&deps, request).await }))
 }
 
 fn accepted(id: TaskId, status: TaskStatus) -> http::Response<http::Body> {
@@ -48,7 +50,7 @@ fn accepted(id: TaskId, status: TaskStatus) -> http::Response<http::Body> {
     http::with_location(http::json_response(StatusCode::ACCEPTED, &body), &format!("/result/{id}"))
 }
 
-pub async fn handle(deps: &Deps, request: Request) -> HandlerResult {
+async fn handle(deps: &Deps, request: Request) -> HandlerResult {
     let principal = authenticate(&deps.verifier, &request)?;
     let now = deps.clock.now();
     if let RateDecision::Limited { retry_after } =

@@ -1,12 +1,10 @@
 //! POST /messages: store a message, answer its SHA-256 digest.
 
-use std::sync::Arc;
-
 use serde::Deserialize;
-use shared::Problem;
 use shared::domain::{Message, StoredMessage};
 use shared::http::{self, Endpoint, HandlerResult, HeaderValue, Request, StatusCode, header};
 use shared::ports::{MessageStore, PutOutcome};
+use shared::{InitError, Problem, Wiring};
 
 /// JSON may escape one byte of a message as six (`\u0001`), so the body that carries the
 /// largest message can be six times its size; the message's own limit is checked after parsing.
@@ -18,11 +16,15 @@ struct CreateMessage {
     message: String,
 }
 
-pub fn endpoint(store: Arc<dyn MessageStore>) -> Endpoint {
-    Endpoint::with_deps(store, |store, request| async move { handle(store.as_ref().as_ref(), request).await })
+pub async fn build(wiring: &impl Wiring) -> Result<Endpoint, InitError> {
+    let store = wiring.messages()?;
+    Ok(Endpoint::with_deps(
+        store,
+        |store, request| async move { handle(store.as_ref().as_ref(), request).await },
+    ))
 }
 
-pub async fn handle(store: &dyn MessageStore, request: Request) -> HandlerResult {
+async fn handle(store: &dyn MessageStore, request: Request) -> HandlerResult {
     let body: CreateMessage = http::json_body(&request, BODY_LIMIT)?;
     let message = Message::try_from(body.message).map_err(|too_long| {
         Problem::payload_too_large("The message is too long")

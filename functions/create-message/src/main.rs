@@ -1,8 +1,4 @@
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    shared::lambda_init::serve_http(async {
-        let sdk = shared::aws::sdk_config().await;
-        Ok(create_message::endpoint(shared::aws::message_store(&sdk)?))
-    })
-    .await
+    shared::lambda_init::serve_http(create_message::build).await
 }

@@ -5,16 +5,17 @@ use shared::Problem;
 use shared::http::{
     Body, Endpoint, HandlerResult, HeaderValue, Request, RequestExt, Response, StatusCode, header,
 };
+use shared::{InitError, Wiring};
 
 pub const OPENAPI_JSON: &str = include_str!("../openapi.json");
 
 const SWAGGER_UI_VERSION: &str = "5.17.14";
 
-pub fn endpoint() -> Endpoint {
-    Endpoint::new(handle)
+pub async fn build(_wiring: &impl Wiring) -> Result<Endpoint, InitError> {
+    Ok(Endpoint::new(handle))
 }
 
-pub async fn handle(request: Request) -> HandlerResult {
+async fn handle(request: Request) -> HandlerResult {
     let response = Response::builder()
         .status(StatusCode::OK)
         // Changes only with a deploy; a short cache keeps the edge useful without going stale.

@@ -4,12 +4,13 @@
 use shared::Problem;
 use shared::http::{Endpoint, HandlerResult, Request, RequestExt};
 use shared::routes::{Resolution, resolve};
+use shared::{InitError, Wiring};
 
-pub fn endpoint() -> Endpoint {
-    Endpoint::new(handle)
+pub async fn build(_wiring: &impl Wiring) -> Result<Endpoint, InitError> {
+    Ok(Endpoint::new(handle))
 }
 
-pub async fn handle(request: Request) -> HandlerResult {
+async fn handle(request: Request) -> HandlerResult {
     let path = match request.raw_http_path() {
         "" => request.uri().path(),
         raw => raw,

@@ -1,21 +1,23 @@
 //! GET /messages/{digest}: the message stored under a digest.
 
-use std::sync::Arc;
-
-use shared::Problem;
 use shared::domain::Digest;
 use shared::http::{self, Body, Endpoint, HandlerResult, HeaderValue, Request, Response, StatusCode, header};
 use shared::ports::MessageStore;
+use shared::{InitError, Problem, Wiring};
 
 /// Content-addressed means immutable: a digest's message never changes, so any cache
 /// (CloudFront, browsers) may keep it for good.
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 
-pub fn endpoint(store: Arc<dyn MessageStore>) -> Endpoint {
-    Endpoint::with_deps(store, |store, request| async move { handle(store.as_ref().as_ref(), request).await })
+pub async fn build(wiring: &impl Wiring) -> Result<Endpoint, InitError> {
+    let store = wiring.messages()?;
+    Ok(Endpoint::with_deps(
+        store,
+        |store, request| async move { handle(store.as_ref().as_ref(), request).await },
+    ))
 }
 
-pub async fn handle(store: &dyn MessageStore, request: Request) -> HandlerResult {
+async fn handle(store: &dyn MessageStore, request: Request) -> HandlerResult {
     let raw = http::path_param(&request, "digest")?;
     let digest = Digest::parse(&raw).map_err(|error| {
         Problem::bad_request("The digest is malformed").with_field_error("digest", error.to_string())

@@ -1,4 +1,4 @@
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    shared::lambda_init::serve_http(async { Ok(health::endpoint()) }).await
+    shared::lambda_init::serve_http(health::build).await
 }

@@ -11,15 +11,16 @@ use shared::domain::{Profile, Username};
 use shared::http::{self, Endpoint, HandlerResult, HeaderValue, Request, StatusCode, header};
 use shared::ports::UserStore;
 use shared::problem::FieldErrors;
+use shared::{InitError, Wiring};
 
 const DEFAULT_LIMIT: usize = 20;
 const MAX_LIMIT: usize = 100;
 /// Keeps the check from being a plain SHA-256 of the name, which other places may compute.
 const CURSOR_DOMAIN: &[u8] = b"stratus list-users cursor v1\0";
 
-pub struct Deps {
-    pub users: Arc<dyn UserStore>,
-    pub verifier: TokenVerifier,
+struct Deps {
+    users: Arc<dyn UserStore>,
+    verifier: TokenVerifier,
 }
 
 #[derive(Serialize)]
@@ -28,11 +29,12 @@ struct ProfilePage {
     next_cursor: Option<String>,
 }
 
-pub fn endpoint(deps: Deps) -> Endpoint {
-    Endpoint::with_deps(deps, |deps, request| async move { handle(&deps, request).await })
+pub async fn build(wiring: &impl Wiring) -> Result<Endpoint, InitError> {
+    let deps = Deps { users: wiring.users()?, verifier: wiring.verifier().await? };
+    Ok(Endpoint::with_deps(deps, |deps, request| async move { handle(&deps, request).await }))
 }
 
-pub async fn handle(deps: &Deps, request: Request) -> HandlerResult {
+async fn handle(deps: &Deps, request: Request) -> HandlerResult {
     authenticate(&deps.verifier, &request)?.require_admin()?;
     let mut errors = FieldErrors::default();
     let limit = errors.check("limit", parse_limit(http::query_param(&request, "limit")));

@@ -14,15 +14,16 @@ use shared::clock::Clock;
 use shared::domain::Username;
 use shared::http::{self, Endpoint, HandlerResult, HeaderValue, Request, StatusCode, header};
 use shared::ports::{RateDecision, RateLimiter, RefreshTokenStore, UserStore};
+use shared::{InitError, Wiring};
 
 const BODY_LIMIT: usize = 4 * 1024;
 
-pub struct Deps {
-    pub users: Arc<dyn UserStore>,
-    pub refresh_tokens: Arc<dyn RefreshTokenStore>,
-    pub rate_limiter: Arc<dyn RateLimiter>,
-    pub issuer: TokenIssuer,
-    pub clock: Arc<dyn Clock>,
+struct Deps {
+    users: Arc<dyn UserStore>,
+    refresh_tokens: Arc<dyn RefreshTokenStore>,
+    rate_limiter: Arc<dyn RateLimiter>,
+    issuer: TokenIssuer,
+    clock: Arc<dyn Clock>,
 }
 
 #[derive(Deserialize)]
@@ -32,11 +33,18 @@ struct Credentials {
     password: String,
 }
 
-pub fn endpoint(deps: Deps) -> Endpoint {
-    Endpoint::with_deps(deps, |deps, request| async move { handle(&deps, request).await })
+pub async fn build(wiring: &impl Wiring) -> Result<Endpoint, InitError> {
+    let deps = Deps {
+        users: wiring.users()?,
+        refresh_tokens: wiring.refresh_tokens()?,
+        rate_limiter: wiring.rate_limiter()?,
+        issuer: wiring.issuer()?,
+        clock: wiring.clock(),
+    };
+    Ok(Endpoint::with_deps(deps, |deps, request| async move { handle(&deps, request).await }))
 }
 
-pub async fn handle(deps: &Deps, request: Request) -> HandlerResult {
+async fn handle(deps: &Deps, request: Request) -> HandlerResult {
     let credentials = credentials(&request)?;
     let now = deps.clock.now();
     rate_limit(deps, &request, &credentials.username, now).await?;

@@ -10,14 +10,15 @@ use shared::auth::{AuthConfig, TokenVerifier, authenticate};
 use shared::clock::Clock;
 use shared::http::{self, Body, Endpoint, HandlerResult, Request, Response, StatusCode};
 use shared::ports::{RefreshTokenStore, Spend};
+use shared::{InitError, Wiring};
 
 const BODY_LIMIT: usize = 1024;
 
-pub struct Deps {
-    pub refresh_tokens: Arc<dyn RefreshTokenStore>,
-    pub verifier: TokenVerifier,
-    pub clock: Arc<dyn Clock>,
-    pub config: AuthConfig,
+struct Deps {
+    refresh_tokens: Arc<dyn RefreshTokenStore>,
+    verifier: TokenVerifier,
+    clock: Arc<dyn Clock>,
+    config: AuthConfig,
 }
 
 #[derive(Deserialize)]
@@ -26,11 +27,17 @@ struct LogoutRequest {
     refresh_token: String,
 }
 
-pub fn endpoint(deps: Deps) -> Endpoint {
-    Endpoint::with_deps(deps, |deps, request| async move { handle(&deps, request).await })
+pub async fn build(wiring: &impl Wiring) -> Result<Endpoint, InitError> {
+    let deps = Deps {
+        refresh_tokens: wiring.refresh_tokens()?,
+        verifier: wiring.verifier().await?,
+        clock: wiring.clock(),
+        config: wiring.settings()?.auth,
+    };
+    Ok(Endpoint::with_deps(deps, |deps, request| async move { handle(&deps, request).await }))
 }
 
-pub async fn handle(deps: &Deps, request: Request) -> HandlerResult {
+async fn handle(deps: &Deps, request: Request) -> HandlerResult {
     let principal = authenticate(&deps.verifier, &request)?;
     let body: LogoutRequest = http::json_body(&request, BODY_LIMIT)?;
     let refused = || unauthorized("The refresh token is not a live session of this user", true);

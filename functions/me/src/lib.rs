@@ -7,17 +7,19 @@ use shared::auth::{TokenVerifier, authenticate};
 use shared::domain::Profile;
 use shared::http::{self, Endpoint, HandlerResult, HeaderValue, Request, StatusCode, header};
 use shared::ports::UserStore;
+use shared::{InitError, Wiring};
 
-pub struct Deps {
-    pub users: Arc<dyn UserStore>,
-    pub verifier: TokenVerifier,
+struct Deps {
+    users: Arc<dyn UserStore>,
+    verifier: TokenVerifier,
 }
 
-pub fn endpoint(deps: Deps) -> Endpoint {
-    Endpoint::with_deps(deps, |deps, request| async move { handle(&deps, request).await })
+pub async fn build(wiring: &impl Wiring) -> Result<Endpoint, InitError> {
+    let deps = Deps { users: wiring.users()?, verifier: wiring.verifier().await? };
+    Ok(Endpoint::with_deps(deps, |deps, request| async move { handle(&deps, request).await }))
 }
 
-pub async fn handle(deps: &Deps, request: Request) -> HandlerResult {
+async fn handle(deps: &Deps, request: Request) -> HandlerResult {
     let principal = authenticate(&deps.verifier, &request)?;
     // A valid token for an account that no longer exists speaks for nobody.
     let user = deps

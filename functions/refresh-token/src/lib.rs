@@ -11,14 +11,15 @@ use shared::auth::session::{RefreshToken, issue_pair};
 use shared::clock::Clock;
 use shared::http::{self, Endpoint, HandlerResult, HeaderValue, Request, StatusCode, header};
 use shared::ports::{RefreshTokenStore, Spend, UserStore};
+use shared::{InitError, Wiring};
 
 const BODY_LIMIT: usize = 1024;
 
-pub struct Deps {
-    pub users: Arc<dyn UserStore>,
-    pub refresh_tokens: Arc<dyn RefreshTokenStore>,
-    pub issuer: TokenIssuer,
-    pub clock: Arc<dyn Clock>,
+struct Deps {
+    users: Arc<dyn UserStore>,
+    refresh_tokens: Arc<dyn RefreshTokenStore>,
+    issuer: TokenIssuer,
+    clock: Arc<dyn Clock>,
 }
 
 #[derive(Deserialize)]
@@ -27,15 +28,21 @@ struct RefreshRequest {
     refresh_token: String,
 }
 
-pub fn endpoint(deps: Deps) -> Endpoint {
-    Endpoint::with_deps(deps, |deps, request| async move { handle(&deps, request).await })
+pub async fn build(wiring: &impl Wiring) -> Result<Endpoint, InitError> {
+    let deps = Deps {
+        users: wiring.users()?,
+        refresh_tokens: wiring.refresh_tokens()?,
+        issuer: wiring.issuer()?,
+        clock: wiring.clock(),
+    };
+    Ok(Endpoint::with_deps(deps, |deps, request| async move { handle(&deps, request).await }))
 }
 
 fn refused() -> Problem {
     unauthorized("The refresh token is invalid, expired or revoked", true)
 }
 
-pub async fn handle(deps: &Deps, request: Request) -> HandlerResult {
+async fn handle(deps: &Deps, request: Request) -> HandlerResult {
     let body: RefreshRequest = http::json_body(&request, BODY_LIMIT)?;
     let token = RefreshToken::presented(&body.refresh_token).ok_or_else(refused)?;
     let now = deps.clock.now();

@@ -11,15 +11,16 @@ use shared::domain::{Email, PersonName, Profile, Role, User, Username};
 use shared::http::{self, Endpoint, HandlerResult, Request, StatusCode};
 use shared::ports::{CreateUserError, RateDecision, RateLimiter, UserStore};
 use shared::problem::FieldErrors;
+use shared::{InitError, Wiring};
 
 const BODY_LIMIT: usize = 8 * 1024;
 
-pub struct Deps {
-    pub users: Arc<dyn UserStore>,
-    pub rate_limiter: Arc<dyn RateLimiter>,
-    pub verifier: TokenVerifier,
-    pub clock: Arc<dyn Clock>,
-    pub config: AuthConfig,
+struct Deps {
+    users: Arc<dyn UserStore>,
+    rate_limiter: Arc<dyn RateLimiter>,
+    verifier: TokenVerifier,
+    clock: Arc<dyn Clock>,
+    config: AuthConfig,
 }
 
 #[derive(Deserialize)]
@@ -43,11 +44,18 @@ struct Valid {
     role: Role,
 }
 
-pub fn endpoint(deps: Deps) -> Endpoint {
-    Endpoint::with_deps(deps, |deps, request| async move { handle(&deps, request).await })
+pub async fn build(wiring: &impl Wiring) -> Result<Endpoint, InitError> {
+    let deps = Deps {
+        users: wiring.users()?,
+        rate_limiter: wiring.rate_limiter()?,
+        verifier: wiring.verifier().await?,
+        clock: wiring.clock(),
+        config: wiring.settings()?.auth,
+    };
+    Ok(Endpoint::with_deps(deps, |deps, request| async move { handle(&deps, request).await }))
 }
 
-pub async fn handle(deps: &Deps, request: Request) -> HandlerResult {
+async fn handle(deps: &Deps, request: Request) -> HandlerResult {
     let now = deps.clock.now();
     let source = http::source_ip(&request).map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
     if let RateDecision::Limited { retry_after } =

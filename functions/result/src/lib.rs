@@ -10,12 +10,13 @@ use shared::clock::Clock;
 use shared::domain::{Number, Task, TaskId, TaskStatus};
 use shared::http::{self, Endpoint, HandlerResult, HeaderValue, Request, StatusCode, header};
 use shared::ports::TaskStore;
+use shared::{InitError, Wiring};
 use time::OffsetDateTime;
 
-pub struct Deps {
-    pub tasks: Arc<dyn TaskStore>,
-    pub verifier: TokenVerifier,
-    pub clock: Arc<dyn Clock>,
+struct Deps {
+    tasks: Arc<dyn TaskStore>,
+    verifier: TokenVerifier,
+    clock: Arc<dyn Clock>,
 }
 
 #[derive(Serialize)]
@@ -47,11 +48,12 @@ impl From<Task> for TaskView {
     }
 }
 
-pub fn endpoint(deps: Deps) -> Endpoint {
-    Endpoint::with_deps(deps, |deps, request| async move { handle(&deps, request).await })
+pub async fn build(wiring: &impl Wiring) -> Result<Endpoint, InitError> {
+    let deps = Deps { tasks: wiring.tasks()?, verifier: wiring.verifier().await?, clock: wiring.clock() };
+    Ok(Endpoint::with_deps(deps, |deps, request| async move { handle(&deps, request).await }))
 }
 
-pub async fn handle(deps: &Deps, request: Request) -> HandlerResult {
+async fn handle(deps: &Deps, request: Request) -> HandlerResult {
     let principal = authenticate(&deps.verifier, &request)?;
     let id = TaskId::parse(&http::path_param(&request, "task_id")?).map_err(|error| {
         Problem::bad_request("The task id is malformed").with_field_error("task_id", error.to_string())

@@ -9,35 +9,49 @@ use std::sync::Arc;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use shared::clock::Clock;
 use shared::domain::{TaskOutcome, TaskStatus};
+use shared::lambda_init::SqsConsumer;
 use shared::ports::{TaskMessage, TaskStore};
+use shared::{InitError, Wiring};
 
 pub use aws_lambda_events;
 
-/// The redrive policy's maxReceiveCount: on the last receive, a task that still fails is
-/// marked failed before its message goes to the dead-letter queue.
-pub const MAX_RECEIVES: u32 = 3;
+pub use shared::ports::MAX_RECEIVES;
 
-pub struct Deps {
-    pub tasks: Arc<dyn TaskStore>,
-    pub clock: Arc<dyn Clock>,
+pub struct Worker {
+    tasks: Arc<dyn TaskStore>,
+    clock: Arc<dyn Clock>,
 }
 
-pub async fn handle(deps: &Deps, event: SqsEvent) -> SqsBatchResponse {
-    let results = futures::future::join_all(event.records.iter().map(|record| process(deps, record))).await;
-    let mut response = SqsBatchResponse::default();
-    for (record, result) in event.records.iter().zip(results) {
-        if let Err(reason) = result {
-            let id = record.message_id.clone().unwrap_or_default();
-            tracing::warn!(message_id = %id, %reason, "message failed; SQS will redeliver it");
-            let mut failure = BatchItemFailure::default();
-            failure.item_identifier = id;
-            response.batch_item_failures.push(failure);
-        }
+pub async fn build(wiring: &impl Wiring) -> Result<Worker, InitError> {
+    Ok(Worker { tasks: wiring.tasks()?, clock: wiring.clock() })
+}
+
+impl SqsConsumer for Worker {
+    async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
+        Worker::handle(self, event).await
     }
-    response
 }
 
-async fn process(deps: &Deps, record: &SqsMessage) -> Result<(), String> {
+impl Worker {
+    /// Processes the batch concurrently; the failed messages are the response.
+    pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
+        let results =
+            futures::future::join_all(event.records.iter().map(|record| process(self, record))).await;
+        let mut response = SqsBatchResponse::default();
+        for (record, result) in event.records.iter().zip(results) {
+            if let Err(reason) = result {
+                let id = record.message_id.clone().unwrap_or_default();
+                tracing::warn!(message_id = %id, %reason, "message failed; SQS will redeliver it");
+                let mut failure = BatchItemFailure::default();
+                failure.item_identifier = id;
+                response.batch_item_failures.push(failure);
+            }
+        }
+        response
+    }
+}
+
+async fn process(deps: &Worker, record: &SqsMessage) -> Result<(), String> {
     let body = record.body.as_deref().unwrap_or_default();
     let message: TaskMessage =
         serde_json::from_str(body).map_err(|e| format!("the message is not a task message: {e}"))?;

@@ -11,6 +11,7 @@ mod provision;
 
 use std::io::BufRead;
 
+use shared::Wiring;
 use shared::auth::bootstrap::{AdminSeed, Bootstrapped, create_or_promote};
 
 const USAGE: &str = "usage: stratus-admin create-admin --username NAME --email ADDRESS < password-file\n\
@@ -49,8 +50,7 @@ async fn run() -> Result<(), String> {
     let password = password.trim_end_matches(['\r', '\n']).to_owned();
 
     let seed = AdminSeed::parse(&username, &email, password)?;
-    let sdk = shared::aws::sdk_config().await;
-    let users = shared::aws::user_store(&sdk).map_err(|e| e.to_string())?;
+    let users = shared::aws::AwsWiring::from_env().await.users().map_err(|e| e.to_string())?;
     match create_or_promote(users.as_ref(), seed, time::OffsetDateTime::now_utc()).await? {
         Bootstrapped::Created => println!("created admin {username}"),
         Bootstrapped::Promoted => println!("promoted {username} to admin"),

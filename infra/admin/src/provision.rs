@@ -14,7 +14,7 @@ pub async fn provision_local(env_file: &Path) -> Result<(), String> {
     let values = read_parameters(env_file)?;
     for name in ENDPOINTS {
         let endpoint = std::env::var(name).map_err(|_| format!("{name} must point at a local engine"))?;
-        if !is_loopback(&endpoint) {
+        if !shared::config::is_loopback_url(&endpoint) {
             return Err(format!("{name}={endpoint} is not on this machine; refusing to provision it"));
         }
     }
@@ -36,7 +36,9 @@ pub async fn provision_local(env_file: &Path) -> Result<(), String> {
         .ok_or("TASKS_QUEUE_URL has no queue name")?;
     let visibility = std::time::Duration::from_secs(60);
     let sqs = aws_sdk_sqs::Client::new(&sdk);
-    local_api::create_queues(&sqs, queue, visibility).await.map_err(|e| format!("queue {queue}: {e}"))?;
+    shared::adapters::sqs::create_queues(&sqs, queue, visibility)
+        .await
+        .map_err(|e| format!("queue {queue}: {e}"))?;
     println!("queue  {queue} (+ {queue}-dlq)");
 
     let alias = value(shared::aws::SIGNING_KEY_ARN)?;
@@ -54,11 +56,6 @@ fn read_parameters(env_file: &Path) -> Result<HashMap<String, String>, String> {
         serde_json::from_str(&text).map_err(|e| format!("{}: {e}", env_file.display()))?;
     let parameters = document["Parameters"].as_object().ok_or("env.json has no Parameters object")?;
     Ok(parameters.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned()))).collect())
-}
-
-fn is_loopback(endpoint: &str) -> bool {
-    let host = endpoint.split("://").nth(1).unwrap_or_default().split(['/', ':']).next().unwrap_or_default();
-    matches!(host, "127.0.0.1" | "localhost" | "[::1]")
 }
 
 /// An existing alias means an earlier run made the key: keep it, so tokens stay valid.

@@ -11,34 +11,65 @@ use std::sync::Arc;
 
 use axum::body::Body as AxumBody;
 use axum::extract::{ConnectInfo, State};
-use shared::Problem;
-use shared::adapters::dynamodb::{
-    DynamoMessageStore, DynamoRateLimiter, DynamoRefreshTokenStore, DynamoTaskStore, DynamoUserStore, tables,
-};
+use shared::adapters::dynamodb::tables;
 use shared::adapters::memory::{
     MemoryMessageStore, MemoryQueue, MemoryRateLimiter, MemoryRefreshTokenStore, MemoryTaskStore,
     MemoryUserStore,
 };
-use shared::adapters::sqs::SqsTaskQueue;
 use shared::auth::keys::{LocalSigner, PublicKey};
-use shared::auth::{AuthConfig, TokenIssuer, TokenVerifier};
+use shared::auth::{TokenIssuer, TokenVerifier};
+use shared::aws::{AwsWiring, TableNames};
 use shared::clock::{Clock, SystemClock};
+use shared::config::Settings;
 use shared::http::{Endpoint, StatusCode};
-use shared::ports::{MessageStore, RateLimiter, RefreshTokenStore, UserStore};
-use shared::ports::{RateLimit, TaskQueue, TaskStore};
+use shared::ports::{MessageStore, RateLimiter, RefreshTokenStore, TaskQueue, TaskStore, UserStore};
 use shared::routes::{FALLBACK_FUNCTION, FALLBACK_ROUTE_KEY, ROUTES, Resolution, resolve};
+use shared::{InitError, Problem, Wiring};
 pub use worker::{Consumer, WorkerHandle};
 
 /// API Gateway refuses payloads over 10 MB before any function sees them.
 pub const GATEWAY_PAYLOAD_LIMIT: usize = 10 * 1024 * 1024;
 
-pub type Error = Box<dyn std::error::Error + Send + Sync>;
+pub type Error = InitError;
+
+/// Every HTTP function local-api serves, under the name the route table gives it, with the
+/// `build` it is made by on Lambda too: the one list a function is added to.
+macro_rules! http_functions {
+    ($($name:literal => $krate:ident),* $(,)?) => {
+        /// The HTTP functions, by route-table name.
+        pub const HTTP_FUNCTIONS: &[&str] = &[$($name),*];
+
+        async fn build_function(name: &str, wiring: &LocalWiring) -> Result<Endpoint, InitError> {
+            match name {
+                $($name => $krate::build(wiring).await,)*
+                other => Err(format!("local-api has no function {other:?}").into()),
+            }
+        }
+    };
+}
+
+http_functions! {
+    "create-message" => create_message,
+    "get-message" => get_message,
+    "register" => register,
+    "login" => login,
+    "refresh-token" => refresh_token,
+    "logout" => logout,
+    "me" => me,
+    "list-users" => list_users,
+    "get-user" => get_user,
+    "add" => add,
+    "result" => result,
+    "health" => health,
+    "docs" => docs,
+    "fallback" => fallback,
+}
 
 #[derive(Debug, Clone)]
 pub enum Backend {
     /// Everything in process memory; nothing else needed.
     Memory,
-    /// DynamoDB (and later SQS) reached through the standard AWS environment variables.
+    /// DynamoDB and SQS reached through the standard AWS environment variables.
     Aws(AwsOptions),
 }
 
@@ -60,22 +91,22 @@ pub enum CreateTables {
     Never,
 }
 
-/// What the functions are wired to.
-pub struct Ports {
+/// The wiring of local runs: the ports on the embedded backend or on the local engines, a signing
+/// key held in process, and settings a test may change before the functions are built.
+pub struct LocalWiring {
     pub messages: Arc<dyn MessageStore>,
     pub users: Arc<dyn UserStore>,
     pub refresh_tokens: Arc<dyn RefreshTokenStore>,
     pub rate_limiter: Arc<dyn RateLimiter>,
-    pub clock: Arc<dyn Clock>,
-    /// Locally the signing key is in process: generated at start, or read from the PKCS#8 file
-    /// named by `STRATUS_SIGNING_KEY_FILE` so tokens survive a restart.
-    pub signer: Arc<LocalSigner>,
-    pub auth: AuthConfig,
     pub tasks: Arc<dyn TaskStore>,
     pub queue: Arc<dyn TaskQueue>,
     /// Where the local worker takes task messages from.
     pub consumer: Consumer,
-    pub add_limit: RateLimit,
+    pub clock: Arc<dyn Clock>,
+    /// Locally the signing key is in process: generated at start, or read from the PKCS#8 file
+    /// named by `STRATUS_SIGNING_KEY_FILE` so tokens survive a restart.
+    pub signer: Arc<LocalSigner>,
+    pub settings: Settings,
 }
 
 /// Visibility timeout of the local task queues, in seconds: how long a failed message stays
@@ -96,117 +127,114 @@ fn local_signer() -> Result<Arc<LocalSigner>, Error> {
     }))
 }
 
-impl Ports {
+impl LocalWiring {
+    pub async fn build(backend: &Backend) -> Result<Self, Error> {
+        match backend {
+            Backend::Memory => {
+                let queue = Arc::new(MemoryQueue::new(queue_visibility()?, shared::ports::MAX_RECEIVES));
+                Ok(Self {
+                    messages: Arc::new(MemoryMessageStore::default()),
+                    users: Arc::new(MemoryUserStore::default()),
+                    refresh_tokens: Arc::new(MemoryRefreshTokenStore::default()),
+                    rate_limiter: Arc::new(MemoryRateLimiter::default()),
+                    tasks: Arc::new(MemoryTaskStore::default()),
+                    queue: queue.clone(),
+                    consumer: Consumer::Memory(queue),
+                    clock: Arc::new(SystemClock),
+                    signer: local_signer()?,
+                    settings: Settings::from_env()?,
+                })
+            }
+            Backend::Aws(options) => {
+                let create = should_create_tables(options.create_tables);
+                let mut aws = AwsWiring::new(
+                    shared::aws::sdk_config().await,
+                    TableNames::Prefixed(options.table_prefix.clone()),
+                );
+                if create {
+                    for spec in tables::ALL {
+                        tables::ensure_table(aws.dynamodb(), &aws.table(spec)?, spec).await?;
+                    }
+                }
+                let queue_url = match shared::config::optional(shared::aws::TASKS_QUEUE_URL) {
+                    Some(url) => url,
+                    None if create => {
+                        let visibility = match options.queue_visibility {
+                            Some(visibility) => visibility,
+                            None => queue_visibility()?,
+                        };
+                        let name = format!("{}tasks", options.table_prefix);
+                        shared::adapters::sqs::create_queues(aws.sqs(), &name, visibility).await?
+                    }
+                    None => return Err(format!("{} is required", shared::aws::TASKS_QUEUE_URL).into()),
+                };
+                aws = aws.with_queue_url(queue_url.clone());
+                Ok(Self {
+                    messages: aws.messages()?,
+                    users: aws.users()?,
+                    refresh_tokens: aws.refresh_tokens()?,
+                    rate_limiter: aws.rate_limiter()?,
+                    tasks: aws.tasks()?,
+                    queue: aws.queue()?,
+                    consumer: Consumer::Sqs { client: aws.sqs().clone(), queue_url },
+                    clock: Arc::new(SystemClock),
+                    signer: local_signer()?,
+                    settings: Settings::from_env()?,
+                })
+            }
+        }
+    }
+
     pub fn public_key(&self) -> PublicKey {
         self.signer.public_key()
     }
 }
 
-impl Ports {
-    pub async fn build(backend: &Backend) -> Result<Self, Error> {
-        match backend {
-            Backend::Memory => {
-                let queue = Arc::new(MemoryQueue::new(queue_visibility()?, ::worker::MAX_RECEIVES));
-                Ok(Self {
-                    tasks: Arc::new(MemoryTaskStore::default()),
-                    queue: queue.clone(),
-                    consumer: Consumer::Memory(queue),
-                    add_limit: add::rate_limit_from_env()?,
-                    messages: Arc::new(MemoryMessageStore::default()),
-                    users: Arc::new(MemoryUserStore::default()),
-                    refresh_tokens: Arc::new(MemoryRefreshTokenStore::default()),
-                    rate_limiter: Arc::new(MemoryRateLimiter::default()),
-                    clock: Arc::new(SystemClock),
-                    signer: local_signer()?,
-                    auth: AuthConfig::from_env()?,
-                })
-            }
-            Backend::Aws(options) => {
-                let sdk = shared::aws::sdk_config().await;
-                let dynamodb = shared::aws::dynamodb(&sdk);
-                let table = |spec: &tables::TableSpec| {
-                    shared::config::optional(spec.env_var)
-                        .unwrap_or_else(|| format!("{}{}", options.table_prefix, spec.local_name))
-                };
-                if should_create_tables(options.create_tables) {
-                    for spec in tables::ALL {
-                        tables::ensure_table(&dynamodb, &table(spec), spec).await?;
-                    }
-                }
-                let sqs = aws_sdk_sqs::Client::new(&sdk);
-                let queue_url = match shared::config::optional(shared::aws::TASKS_QUEUE_URL) {
-                    Some(url) => url,
-                    None if should_create_tables(options.create_tables) => {
-                        let visibility = match options.queue_visibility {
-                            Some(visibility) => visibility,
-                            None => queue_visibility()?,
-                        };
-                        create_queues(&sqs, &format!("{}tasks", options.table_prefix), visibility).await?
-                    }
-                    None => return Err(format!("{} is required", shared::aws::TASKS_QUEUE_URL).into()),
-                };
-                Ok(Self {
-                    tasks: Arc::new(DynamoTaskStore::new(dynamodb.clone(), table(&tables::TASKS))),
-                    queue: Arc::new(SqsTaskQueue::new(sqs.clone(), queue_url.clone())),
-                    consumer: Consumer::Sqs { client: sqs, queue_url },
-                    add_limit: add::rate_limit_from_env()?,
-                    messages: Arc::new(DynamoMessageStore::new(dynamodb.clone(), table(&tables::MESSAGES))),
-                    users: Arc::new(DynamoUserStore::new(dynamodb.clone(), table(&tables::USERS))),
-                    refresh_tokens: Arc::new(DynamoRefreshTokenStore::new(
-                        dynamodb.clone(),
-                        table(&tables::REFRESH_TOKENS),
-                    )),
-                    rate_limiter: Arc::new(DynamoRateLimiter::new(
-                        dynamodb.clone(),
-                        table(&tables::RATE_LIMITS),
-                    )),
-                    clock: Arc::new(SystemClock),
-                    signer: local_signer()?,
-                    auth: AuthConfig::from_env()?,
-                })
-            }
-        }
+impl Wiring for LocalWiring {
+    fn settings(&self) -> Result<Settings, InitError> {
+        Ok(self.settings.clone())
+    }
+
+    fn clock(&self) -> Arc<dyn Clock> {
+        self.clock.clone()
+    }
+
+    fn messages(&self) -> Result<Arc<dyn MessageStore>, InitError> {
+        Ok(self.messages.clone())
+    }
+
+    fn users(&self) -> Result<Arc<dyn UserStore>, InitError> {
+        Ok(self.users.clone())
+    }
+
+    fn refresh_tokens(&self) -> Result<Arc<dyn RefreshTokenStore>, InitError> {
+        Ok(self.refresh_tokens.clone())
+    }
+
+    fn rate_limiter(&self) -> Result<Arc<dyn RateLimiter>, InitError> {
+        Ok(self.rate_limiter.clone())
+    }
+
+    fn tasks(&self) -> Result<Arc<dyn TaskStore>, InitError> {
+        Ok(self.tasks.clone())
+    }
+
+    fn queue(&self) -> Result<Arc<dyn TaskQueue>, InitError> {
+        Ok(self.queue.clone())
+    }
+
+    fn issuer(&self) -> Result<TokenIssuer, InitError> {
+        Ok(TokenIssuer::new(self.signer.clone(), self.settings.auth.clone()))
+    }
+
+    async fn verifier(&self) -> Result<TokenVerifier, InitError> {
+        Ok(TokenVerifier::new(&self.public_key(), &self.settings.auth))
     }
 }
 
-/// The task queue `name` and its dead-letter queue `name-dlq`, as the template declares them:
-/// redrive after three receives. Returns the task queue's URL. For local engines only.
-pub async fn create_queues(
-    sqs: &aws_sdk_sqs::Client,
-    name: &str,
-    visibility: std::time::Duration,
-) -> Result<String, Error> {
-    use aws_sdk_sqs::types::QueueAttributeName;
-    let dlq_url =
-        sqs.create_queue().queue_name(format!("{name}-dlq")).send().await?.queue_url.unwrap_or_default();
-    let dlq_arn = sqs
-        .get_queue_attributes()
-        .queue_url(&dlq_url)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await?
-        .attributes
-        .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
-        .ok_or("the dead-letter queue has no ARN")?;
-    let redrive = serde_json::json!({ "deadLetterTargetArn": dlq_arn, "maxReceiveCount": ::worker::MAX_RECEIVES.to_string() });
-    let url = sqs
-        .create_queue()
-        .queue_name(name)
-        .attributes(QueueAttributeName::RedrivePolicy, redrive.to_string())
-        .attributes(QueueAttributeName::VisibilityTimeout, visibility.as_secs().to_string())
-        .send()
-        .await?
-        .queue_url
-        .unwrap_or_default();
-    Ok(url)
-}
-
 /// Starts the worker on the task queue, as the event source mapping would; stops when dropped.
-pub fn start_worker(ports: &Ports) -> WorkerHandle {
-    worker::spawn(
-        ports.consumer.clone(),
-        ::worker::Deps { tasks: ports.tasks.clone(), clock: ports.clock.clone() },
-    )
+pub async fn start_worker(wiring: &LocalWiring) -> Result<WorkerHandle, Error> {
+    Ok(worker::spawn(wiring.consumer.clone(), ::worker::build(wiring).await?))
 }
 
 fn should_create_tables(choice: CreateTables) -> bool {
@@ -216,20 +244,8 @@ fn should_create_tables(choice: CreateTables) -> bool {
         CreateTables::WhenLocal => ["AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL"]
             .iter()
             .find_map(|name| shared::config::optional(name))
-            .is_some_and(|url| is_loopback_url(&url)),
+            .is_some_and(|url| shared::config::is_loopback_url(&url)),
     }
-}
-
-fn is_loopback_url(url: &str) -> bool {
-    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
-    let host = rest.split(['/', '?']).next().unwrap_or_default();
-    let host = match host.rsplit_once(':') {
-        Some((name, port)) if port.chars().all(|c| c.is_ascii_digit()) => name,
-        _ => host,
-    };
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    host.eq_ignore_ascii_case("localhost")
-        || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 /// The handlers by function name, as the route table names them.
@@ -237,102 +253,30 @@ fn is_loopback_url(url: &str) -> bool {
 pub struct Functions(Arc<HashMap<&'static str, Endpoint>>);
 
 impl Functions {
-    pub fn new(ports: &Ports) -> Self {
-        let verifier = || TokenVerifier::new(&ports.public_key(), &ports.auth);
-        let issuer = || TokenIssuer::new(ports.signer.clone(), ports.auth.clone());
-        let endpoints: HashMap<&'static str, Endpoint> = HashMap::from([
-            ("create-message", create_message::endpoint(ports.messages.clone())),
-            ("get-message", get_message::endpoint(ports.messages.clone())),
-            (
-                "register",
-                register::endpoint(register::Deps {
-                    users: ports.users.clone(),
-                    rate_limiter: ports.rate_limiter.clone(),
-                    verifier: verifier(),
-                    clock: ports.clock.clone(),
-                    config: ports.auth.clone(),
-                }),
-            ),
-            (
-                "login",
-                login::endpoint(login::Deps {
-                    users: ports.users.clone(),
-                    refresh_tokens: ports.refresh_tokens.clone(),
-                    rate_limiter: ports.rate_limiter.clone(),
-                    issuer: issuer(),
-                    clock: ports.clock.clone(),
-                }),
-            ),
-            (
-                "refresh-token",
-                refresh_token::endpoint(refresh_token::Deps {
-                    users: ports.users.clone(),
-                    refresh_tokens: ports.refresh_tokens.clone(),
-                    issuer: issuer(),
-                    clock: ports.clock.clone(),
-                }),
-            ),
-            (
-                "logout",
-                logout::endpoint(logout::Deps {
-                    refresh_tokens: ports.refresh_tokens.clone(),
-                    verifier: verifier(),
-                    clock: ports.clock.clone(),
-                    config: ports.auth.clone(),
-                }),
-            ),
-            ("me", me::endpoint(me::Deps { users: ports.users.clone(), verifier: verifier() })),
-            (
-                "list-users",
-                list_users::endpoint(list_users::Deps { users: ports.users.clone(), verifier: verifier() }),
-            ),
-            (
-                "get-user",
-                get_user::endpoint(get_user::Deps { users: ports.users.clone(), verifier: verifier() }),
-            ),
-            (
-                "add",
-                add::endpoint(add::Deps {
-                    tasks: ports.tasks.clone(),
-                    queue: ports.queue.clone(),
-                    rate_limiter: ports.rate_limiter.clone(),
-                    verifier: verifier(),
-                    clock: ports.clock.clone(),
-                    limit: ports.add_limit,
-                }),
-            ),
-            (
-                "result",
-                result::endpoint(result::Deps {
-                    tasks: ports.tasks.clone(),
-                    verifier: verifier(),
-                    clock: ports.clock.clone(),
-                }),
-            ),
-            ("health", health::endpoint()),
-            ("docs", docs::endpoint()),
-            (FALLBACK_FUNCTION, fallback::endpoint()),
-        ]);
-        let functions = Self(Arc::new(endpoints));
-        if let Some(missing) = functions.missing().first() {
-            panic!("the route table names function {missing:?}, which local-api does not serve");
+    /// Builds every function on `wiring`, as each builds itself on Lambda.
+    pub async fn build(wiring: &LocalWiring) -> Result<Self, Error> {
+        let mut endpoints = HashMap::new();
+        for name in HTTP_FUNCTIONS {
+            endpoints.insert(*name, build_function(name, wiring).await?);
         }
-        functions
+        if let Some(missing) = missing().first() {
+            return Err(format!(
+                "the route table names function {missing:?}, which local-api does not serve"
+            )
+            .into());
+        }
+        Ok(Self(Arc::new(endpoints)))
     }
+}
 
-    /// Functions the route table names that have no handler here; empty when complete.
-    pub fn missing(&self) -> Vec<&'static str> {
-        ROUTES
-            .iter()
-            .map(|route| route.function)
-            .chain([FALLBACK_FUNCTION])
-            .filter(|name| !self.0.contains_key(name))
-            .collect()
-    }
-
-    pub fn names(&self) -> Vec<&'static str> {
-        self.0.keys().copied().collect()
-    }
+/// Functions the route table names that local-api has no handler for; empty when complete.
+pub fn missing() -> Vec<&'static str> {
+    ROUTES
+        .iter()
+        .map(|route| route.function)
+        .chain([FALLBACK_FUNCTION])
+        .filter(|name| !HTTP_FUNCTIONS.contains(name))
+        .collect()
 }
 
 pub fn router(functions: Functions) -> axum::Router {
@@ -368,7 +312,7 @@ async fn gateway(
             (FALLBACK_FUNCTION, FALLBACK_ROUTE_KEY.to_owned(), Vec::new())
         }
     };
-    let endpoint = functions.0.get(function).expect("every routed function is served (checked at start)");
+    let endpoint = functions.0.get(function).expect("every routed function is served (checked when built)");
     let event = event::api_gateway_v2(&parts, &body, &route_key, &params, peer.ip());
     let request = match lambda_http::request::from_str(&event.to_string()) {
         Ok(request) => request,

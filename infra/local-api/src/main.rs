@@ -5,7 +5,7 @@
 //! local engines with `AWS_ENDPOINT_URL_DYNAMODB`, …); tables are created only when that
 //! endpoint is on this machine, or with `--create-tables`.
 
-use local_api::{AwsOptions, Backend, CreateTables, Functions, Ports};
+use local_api::{AwsOptions, Backend, CreateTables, Functions, LocalWiring};
 
 const USAGE: &str = "usage: local-api [--port N] [--host ADDR] [--backend memory|aws] [--create-tables]";
 
@@ -56,10 +56,10 @@ async fn main() -> Result<(), local_api::Error> {
             std::process::exit(2);
         }
     };
-    let ports = Ports::build(&args.backend).await?;
-    bootstrap_admin(&ports).await?;
-    let functions = Functions::new(&ports);
-    let _worker = local_api::start_worker(&ports);
+    let wiring = LocalWiring::build(&args.backend).await?;
+    bootstrap_admin(&wiring).await?;
+    let functions = Functions::build(&wiring).await?;
+    let _worker = local_api::start_worker(&wiring).await?;
     let listener = tokio::net::TcpListener::bind((args.host.as_str(), args.port)).await?;
     let backend = match args.backend {
         Backend::Memory => "memory",
@@ -76,13 +76,13 @@ async fn main() -> Result<(), local_api::Error> {
 
 /// `STRATUS_ADMIN_USERNAME`, `STRATUS_ADMIN_EMAIL` and `STRATUS_ADMIN_PASSWORD`, when set,
 /// create (or promote) that admin at start: the embedded backend has no other way in.
-async fn bootstrap_admin(ports: &Ports) -> Result<(), local_api::Error> {
+async fn bootstrap_admin(wiring: &LocalWiring) -> Result<(), local_api::Error> {
     use shared::auth::bootstrap::{AdminSeed, create_or_promote};
     let Some(username) = shared::config::optional("STRATUS_ADMIN_USERNAME") else { return Ok(()) };
     let email = shared::config::required("STRATUS_ADMIN_EMAIL")?;
     let password = shared::config::required("STRATUS_ADMIN_PASSWORD")?;
     let seed = AdminSeed::parse(&username, &email, password)?;
-    let outcome = create_or_promote(ports.users.as_ref(), seed, ports.clock.now()).await?;
+    let outcome = create_or_promote(wiring.users.as_ref(), seed, wiring.clock.now()).await?;
     tracing::info!(%username, ?outcome, "admin bootstrapped");
     Ok(())
 }

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use shared::adapters::memory::{Delivery, MemoryQueue};
+use worker::Worker;
 use worker::aws_lambda_events::event::sqs::SqsEvent;
 
 /// Where the worker's messages come from.
@@ -20,7 +21,7 @@ pub enum Consumer {
 const BATCH_SIZE: usize = 10;
 
 /// Polls until the returned handle is dropped.
-pub fn spawn(consumer: Consumer, deps: worker::Deps) -> WorkerHandle {
+pub fn spawn(consumer: Consumer, deps: Worker) -> WorkerHandle {
     let deps = Arc::new(deps);
     let task = tokio::spawn(async move {
         loop {
@@ -41,7 +42,7 @@ impl Drop for WorkerHandle {
     }
 }
 
-async fn poll_memory(queue: &MemoryQueue, deps: &worker::Deps) {
+async fn poll_memory(queue: &MemoryQueue, deps: &Worker) {
     let batch = queue.receive(BATCH_SIZE);
     if batch.is_empty() {
         queue.wait(Duration::from_millis(100)).await;
@@ -54,7 +55,7 @@ async fn poll_memory(queue: &MemoryQueue, deps: &worker::Deps) {
     }
 }
 
-async fn poll_sqs(client: &aws_sdk_sqs::Client, queue_url: &str, deps: &worker::Deps) {
+async fn poll_sqs(client: &aws_sdk_sqs::Client, queue_url: &str, deps: &Worker) {
     use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName};
     let received = client
         .receive_message()
@@ -141,7 +142,7 @@ fn record(delivery: &Delivery) -> Value {
 
 /// Runs the handler on the batch as Lambda would, through the event's JSON form; returns the
 /// ids it reported failed.
-async fn invoke(deps: &worker::Deps, records: Vec<Value>) -> HashSet<String> {
+async fn invoke(deps: &Worker, records: Vec<Value>) -> HashSet<String> {
     let all: HashSet<String> =
         records.iter().filter_map(|r| r["messageId"].as_str().map(str::to_owned)).collect();
     let event: SqsEvent = match serde_json::from_value(json!({ "Records": records })) {
@@ -151,6 +152,6 @@ async fn invoke(deps: &worker::Deps, records: Vec<Value>) -> HashSet<String> {
             return all;
         }
     };
-    let response = worker::handle(deps, event).await;
+    let response = deps.handle(event).await;
     response.batch_item_failures.into_iter().map(|f| f.item_identifier).collect()
 }

@@ -66,9 +66,10 @@ impl LocalStack {
         let queue = resolver.template().resource(queue_id).cloned().unwrap_or_default();
         let visibility = queue["Properties"]["VisibilityTimeout"].as_u64().unwrap_or(30);
         let queue_name = format!("{prefix}tasks");
-        let queue_url = local_api::create_queues(&sqs, &queue_name, Duration::from_secs(visibility))
-            .await
-            .map_err(|e| format!("queue {queue_name}: {e}"))?;
+        let queue_url =
+            shared::adapters::sqs::create_queues(&sqs, &queue_name, Duration::from_secs(visibility))
+                .await
+                .map_err(|e| format!("queue {queue_name}: {e}"))?;
         let dead_letter_queue_url = sqs
             .get_queue_url()
             .queue_name(format!("{queue_name}-dlq"))

@@ -8,7 +8,7 @@ use futures::future::join_all;
 use serde_json::{Value, json};
 use shared::clock::ManualClock;
 use shared::ports::{RateLimit, TokenSigner};
-use stratus_tests::{Api, Backend, PASSWORD, bootstrap_admin, on_both_backends, ports, registration};
+use stratus_tests::{Api, Backend, PASSWORD, bootstrap_admin, on_both_backends, registration, wiring};
 
 const PROFILE_FIELDS: [&str; 8] =
     ["id", "username", "email", "first_name", "last_name", "role", "created_at", "last_login"];
@@ -117,9 +117,9 @@ async fn invalid_registrations_name_their_fields(backend: Backend) {
 }
 
 async fn only_admins_create_admins(backend: Backend) {
-    let ports = ports(backend).await;
-    bootstrap_admin(&ports, "root").await;
-    let api = Api::start_with(ports).await;
+    let wiring = wiring(backend).await;
+    bootstrap_admin(&wiring, "root").await;
+    let api = Api::start_with(wiring).await;
     let mut admin_request = registration("second_admin", "second@example.com");
     admin_request["role"] = json!("admin");
 
@@ -164,11 +164,11 @@ async fn login_with_http_basic(backend: Backend) {
 }
 
 async fn sixth_login_attempt_in_a_window_is_429(backend: Backend) {
-    let mut ports = ports(backend).await;
+    let mut wiring = wiring(backend).await;
     let clock = Arc::new(ManualClock::new(time::OffsetDateTime::now_utc()));
-    ports.clock = clock.clone();
-    ports.auth.login_limit = RateLimit { max_hits: 5, window: time::Duration::minutes(1) };
-    let api = Api::start_with(ports).await;
+    wiring.clock = clock.clone();
+    wiring.settings.auth.login_limit = RateLimit { max_hits: 5, window: time::Duration::minutes(1) };
+    let api = Api::start_with(wiring).await;
     api.register("limited", "limited@example.com").await;
     for _ in 0..5 {
         api.post_json("/login", &json!({"username": "limited", "password": "wrong password 1"}))
@@ -185,9 +185,9 @@ async fn sixth_login_attempt_in_a_window_is_429(backend: Backend) {
 }
 
 async fn logins_are_rate_limited_per_address_whatever_the_username(backend: Backend) {
-    let mut ports = ports(backend).await;
-    ports.auth.login_limit = RateLimit { max_hits: 5, window: time::Duration::minutes(1) };
-    let api = Api::start_with(ports).await;
+    let mut wiring = wiring(backend).await;
+    wiring.settings.auth.login_limit = RateLimit { max_hits: 5, window: time::Duration::minutes(1) };
+    let api = Api::start_with(wiring).await;
     api.register("spray", "spray@example.com").await;
     for i in 0..5 {
         api.post_json("/login", &json!({"username": format!("sprayed{i}"), "password": PASSWORD}))
@@ -208,9 +208,9 @@ async fn logins_are_rate_limited_per_address_whatever_the_username(backend: Back
 }
 
 async fn registrations_are_rate_limited_per_address(backend: Backend) {
-    let mut ports = ports(backend).await;
-    ports.auth.register_limit = RateLimit { max_hits: 10, window: time::Duration::minutes(1) };
-    let api = Api::start_with(ports).await;
+    let mut wiring = wiring(backend).await;
+    wiring.settings.auth.register_limit = RateLimit { max_hits: 10, window: time::Duration::minutes(1) };
+    let api = Api::start_with(wiring).await;
     for i in 0..10 {
         assert_ne!(api.register(&format!("reg{i}"), &format!("reg{i}@example.com")).await.status, 429);
     }
@@ -253,9 +253,9 @@ async fn logout_needs_the_owner(backend: Backend) {
 }
 
 async fn admins_list_and_read_users(backend: Backend) {
-    let ports = ports(backend).await;
-    bootstrap_admin(&ports, "root").await;
-    let api = Api::start_with(ports).await;
+    let wiring = wiring(backend).await;
+    bootstrap_admin(&wiring, "root").await;
+    let api = Api::start_with(wiring).await;
     let user = api.user_token("lister").await;
     for i in 0..6 {
         api.register(&format!("member{i}"), &format!("member{i}@example.com")).await;
@@ -323,10 +323,10 @@ async fn forge(signer: &dyn TokenSigner, header: Value, claims: Value) -> String
 }
 
 async fn forged_tokens_are_refused(backend: Backend) {
-    let ports = ports(backend).await;
-    let signer = ports.signer.clone();
-    let public_key = ports.public_key();
-    let api = Api::start_with(ports).await;
+    let wiring = wiring(backend).await;
+    let signer = wiring.signer.clone();
+    let public_key = wiring.public_key();
+    let api = Api::start_with(wiring).await;
     let valid = api.user_token("target").await;
     assert_eq!(api.get_with_token("/users/me", &valid).await.status, 200);
 

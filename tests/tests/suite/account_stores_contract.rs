@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 use shared::domain::{Email, PasswordHash, PersonName, Role, User, Username};
 use shared::ports::{CreateUserError, RateDecision, RateLimit, RefreshRecord, Spend};
-use stratus_tests::{Backend, on_both_backends, ports};
+use stratus_tests::{Backend, on_both_backends, wiring};
 use time::{Duration, OffsetDateTime};
 
 fn user(name: &str, email: &str) -> User {
@@ -27,7 +27,7 @@ fn now() -> OffsetDateTime {
 }
 
 async fn creates_and_reads_users(backend: Backend) {
-    let users = ports(backend).await.users;
+    let users = wiring(backend).await.users;
     let ada = user("ada", "ada@example.com");
     users.create(&ada).await.unwrap();
     assert_eq!(users.get(&ada.username).await.unwrap(), Some(ada.clone()));
@@ -35,7 +35,7 @@ async fn creates_and_reads_users(backend: Backend) {
 }
 
 async fn usernames_and_emails_are_unique(backend: Backend) {
-    let users = ports(backend).await.users;
+    let users = wiring(backend).await.users;
     users.create(&user("ada", "ada@example.com")).await.unwrap();
     assert!(matches!(
         users.create(&user("ADA", "other@example.com")).await,
@@ -51,7 +51,7 @@ async fn usernames_and_emails_are_unique(backend: Backend) {
 }
 
 async fn concurrent_creations_of_one_name_succeed_once(backend: Backend) {
-    let users = ports(backend).await.users;
+    let users = wiring(backend).await.users;
     let attempts: Vec<User> = (0..12).map(|i| user("contended", &format!("c{i}@example.com"))).collect();
     let results = futures::future::join_all(attempts.iter().map(|u| users.create(u))).await;
     let ok = results.iter().filter(|r| r.is_ok()).count();
@@ -60,7 +60,7 @@ async fn concurrent_creations_of_one_name_succeed_once(backend: Backend) {
 }
 
 async fn login_stamp_role_and_rehash(backend: Backend) {
-    let users = ports(backend).await.users;
+    let users = wiring(backend).await.users;
     let ada = user("ada", "ada@example.com");
     users.create(&ada).await.unwrap();
     let rehashed = PasswordHash::from_phc("$argon2id$v=19$m=65536,t=3,p=1$c2FsdA$bmV3".into());
@@ -74,7 +74,7 @@ async fn login_stamp_role_and_rehash(backend: Backend) {
 }
 
 async fn listing_pages_through_every_user_once(backend: Backend) {
-    let users = ports(backend).await.users;
+    let users = wiring(backend).await.users;
     let mut expected = HashSet::new();
     for i in 0..23 {
         let u = user(&format!("user{i:02}"), &format!("u{i}@example.com"));
@@ -117,7 +117,7 @@ fn rand_hash() -> [u8; 32] {
 }
 
 async fn refresh_tokens_spend_once(backend: Backend) {
-    let tokens = ports(backend).await.refresh_tokens;
+    let tokens = wiring(backend).await.refresh_tokens;
     let live = record(uuid::Uuid::new_v4());
     tokens.insert(&live).await.unwrap();
     assert_eq!(tokens.spend(&live.token_hash, now()).await.unwrap(), Spend::Spent(live.clone()));
@@ -126,7 +126,7 @@ async fn refresh_tokens_spend_once(backend: Backend) {
 }
 
 async fn expired_refresh_tokens_are_absent(backend: Backend) {
-    let tokens = ports(backend).await.refresh_tokens;
+    let tokens = wiring(backend).await.refresh_tokens;
     let live = record(uuid::Uuid::new_v4());
     tokens.insert(&live).await.unwrap();
     let later = live.expires_at + Duration::seconds(1);
@@ -134,7 +134,7 @@ async fn expired_refresh_tokens_are_absent(backend: Backend) {
 }
 
 async fn concurrent_spends_have_one_winner(backend: Backend) {
-    let tokens = ports(backend).await.refresh_tokens;
+    let tokens = wiring(backend).await.refresh_tokens;
     let live = record(uuid::Uuid::new_v4());
     tokens.insert(&live).await.unwrap();
     let results = futures::future::join_all((0..8).map(|_| tokens.spend(&live.token_hash, now()))).await;
@@ -144,7 +144,7 @@ async fn concurrent_spends_have_one_winner(backend: Backend) {
 }
 
 async fn families_are_revoked_until_their_end(backend: Backend) {
-    let tokens = ports(backend).await.refresh_tokens;
+    let tokens = wiring(backend).await.refresh_tokens;
     let family = uuid::Uuid::new_v4();
     assert!(!tokens.is_family_revoked(family, now()).await.unwrap());
     tokens.revoke_family(family, now() + Duration::days(30)).await.unwrap();
@@ -154,7 +154,7 @@ async fn families_are_revoked_until_their_end(backend: Backend) {
 }
 
 async fn rate_limiter_counts_per_key_and_window(backend: Backend) {
-    let limiter = ports(backend).await.rate_limiter;
+    let limiter = wiring(backend).await.rate_limiter;
     let limit = RateLimit { max_hits: 3, window: Duration::seconds(60) };
     let start = OffsetDateTime::from_unix_timestamp(1_800_000_040).unwrap(); // 20 s before a window ends
     for _ in 0..3 {

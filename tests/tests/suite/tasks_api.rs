@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use shared::clock::ManualClock;
 use shared::domain::{Idempotency, Number, Task, TaskId, TaskOutcome, Username};
 use shared::ports::{QueueError, StoreError, Submitted, TaskQueue, TaskStore};
-use stratus_tests::{Api, Backend, Ports, Reply, on_both_backends, ports};
+use stratus_tests::{Api, Backend, LocalWiring, Reply, on_both_backends, wiring};
 use worker::aws_lambda_events::event::sqs::SqsEvent;
 
 /// Polls a task until it is ready (bounded: 100 polls, 10 s at most).
@@ -42,10 +42,11 @@ async fn add_with_key(api: &Api, token: &str, key: &[u8], body: Value) -> Reply 
 
 /// local-api over `backend` whose queue records every task it is asked to enqueue.
 async fn api_recording_enqueues(backend: Backend) -> (Api, Arc<RecordingQueue>) {
-    let mut ports = ports(backend).await;
-    let recording = Arc::new(RecordingQueue { inner: Some(ports.queue.clone()), enqueued: Mutex::default() });
-    ports.queue = recording.clone();
-    (Api::start_with(ports).await, recording)
+    let mut wiring = wiring(backend).await;
+    let recording =
+        Arc::new(RecordingQueue { inner: Some(wiring.queue.clone()), enqueued: Mutex::default() });
+    wiring.queue = recording.clone();
+    (Api::start_with(wiring).await, recording)
 }
 
 async fn five_plus_ten_is_fifteen(backend: Backend) {
@@ -172,7 +173,7 @@ impl TaskQueue for RecordingQueue {
 }
 
 async fn an_unreachable_queue_is_503_and_leaves_no_task(backend: Backend) {
-    let mut ports = ports(backend).await;
+    let mut wiring = wiring(backend).await;
     let refusing: Option<Arc<dyn TaskQueue>> = match backend {
         // Nothing behind the port: the double refuses as an unreachable queue would.
         Backend::Memory => None,
@@ -190,9 +191,9 @@ async fn an_unreachable_queue_is_503_and_leaves_no_task(backend: Backend) {
         }
     };
     let recording = Arc::new(RecordingQueue { inner: refusing, enqueued: Mutex::default() });
-    ports.queue = recording.clone();
-    let tasks = ports.tasks.clone();
-    let api = Api::start_with(ports).await;
+    wiring.queue = recording.clone();
+    let tasks = wiring.tasks.clone();
+    let api = Api::start_with(wiring).await;
     let token = api.user_token("unlucky").await;
     let submit_with_key = || add_with_key(&api, &token, b"k-503", json!({"a": 1, "b": 2}));
     submit_with_key().await.problem(503);
@@ -252,10 +253,10 @@ async fn one_idempotency_key_sent_concurrently_makes_one_task(backend: Backend) 
 }
 
 async fn a_pending_result_has_the_documented_shape(backend: Backend) {
-    let mut ports = ports(backend).await;
+    let mut wiring = wiring(backend).await;
     // Tasks go to a queue no worker reads, so they stay pending.
-    ports.queue = Arc::new(shared::adapters::memory::MemoryQueue::new(Duration::from_secs(30), 3));
-    let api = Api::start_with(ports).await;
+    wiring.queue = Arc::new(shared::adapters::memory::MemoryQueue::new(Duration::from_secs(30), 3));
+    let api = Api::start_with(wiring).await;
     let token = api.user_token("patient").await;
     let (location, accepted) = submit(&api, &token, json!({"a": 1, "b": 1})).await;
     let pending = api.get_with_token(&location, &token).await;
@@ -307,29 +308,30 @@ fn message_for(task: &Task) -> String {
 }
 
 async fn a_duplicate_delivery_writes_the_result_once(backend: Backend) {
-    let ports: Ports = ports(backend).await;
+    let mut wiring: LocalWiring = wiring(backend).await;
     let start = time::OffsetDateTime::now_utc();
     let clock = Arc::new(ManualClock::new(start));
-    let deps = worker::Deps { tasks: ports.tasks.clone(), clock: clock.clone() };
-    let task = new_task(ports.tasks.as_ref(), start).await;
+    wiring.clock = clock.clone();
+    let deps = worker::build(&wiring).await.expect("the worker builds");
+    let task = new_task(wiring.tasks.as_ref(), start).await;
     let event = sqs_event(&[("m1", message_for(&task), 1), ("m2", message_for(&task), 1)]);
-    assert!(worker::handle(&deps, event).await.batch_item_failures.is_empty());
-    let first = ports.tasks.get(&task.id, start).await.unwrap().unwrap();
+    assert!(deps.handle(event).await.batch_item_failures.is_empty());
+    let first = wiring.tasks.get(&task.id, start).await.unwrap().unwrap();
     assert_eq!(first.value.as_ref().map(Number::to_string).as_deref(), Some("42"));
 
     clock.advance(time::Duration::seconds(30));
     let again = sqs_event(&[("m1", message_for(&task), 2)]);
-    assert!(worker::handle(&deps, again).await.batch_item_failures.is_empty());
-    let second = ports.tasks.get(&task.id, start).await.unwrap().unwrap();
+    assert!(deps.handle(again).await.batch_item_failures.is_empty());
+    let second = wiring.tasks.get(&task.id, start).await.unwrap().unwrap();
     assert_eq!(second.completed_at, first.completed_at, "the second delivery rewrote the result");
 }
 
 async fn only_the_poison_message_of_a_batch_fails(backend: Backend) {
-    let ports = ports(backend).await;
+    let wiring = wiring(backend).await;
     let now = time::OffsetDateTime::now_utc();
-    let deps = worker::Deps { tasks: ports.tasks.clone(), clock: Arc::new(shared::clock::SystemClock) };
-    let good = new_task(ports.tasks.as_ref(), now).await;
-    let also_good = new_task(ports.tasks.as_ref(), now).await;
+    let deps = worker::build(&wiring).await.expect("the worker builds");
+    let good = new_task(wiring.tasks.as_ref(), now).await;
+    let also_good = new_task(wiring.tasks.as_ref(), now).await;
     let unknown = json!({ "task_id": uuid::Uuid::new_v4() }).to_string();
     let event = sqs_event(&[
         ("ok-1", message_for(&good), 1),
@@ -337,14 +339,14 @@ async fn only_the_poison_message_of_a_batch_fails(backend: Backend) {
         ("unknown", unknown, 1),
         ("ok-2", message_for(&also_good), 1),
     ]);
-    let response = worker::handle(&deps, event).await;
+    let response = deps.handle(event).await;
     let mut failed: Vec<&str> =
         response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
     failed.sort();
     assert_eq!(failed, ["poison", "unknown"]);
     for task in [good, also_good] {
         assert_eq!(
-            ports.tasks.get(&task.id, now).await.unwrap().unwrap().status,
+            wiring.tasks.get(&task.id, now).await.unwrap().unwrap().status,
             shared::domain::TaskStatus::Succeeded
         );
     }
@@ -383,9 +385,9 @@ impl TaskStore for FailingSuccesses {
 }
 
 async fn a_task_that_keeps_failing_ends_failed_after_three_receives(backend: Backend) {
-    let mut ports = ports(backend).await;
-    ports.tasks = Arc::new(FailingSuccesses(ports.tasks.clone()));
-    let api = Api::start_with(ports).await;
+    let mut wiring = wiring(backend).await;
+    wiring.tasks = Arc::new(FailingSuccesses(wiring.tasks.clone()));
+    let api = Api::start_with(wiring).await;
     let token = api.user_token("doomed").await;
     let (location, _) = submit(&api, &token, json!({"a": 1, "b": 1})).await;
     let mut result = Value::Null;
@@ -402,9 +404,9 @@ async fn a_task_that_keeps_failing_ends_failed_after_three_receives(backend: Bac
 }
 
 async fn poison_messages_end_in_the_dead_letter_queue() {
-    let ports = ports(Backend::Memory).await;
-    let local_api::Consumer::Memory(queue) = ports.consumer.clone() else { unreachable!("memory backend") };
-    let _api = Api::start_with(ports).await;
+    let wiring = wiring(Backend::Memory).await;
+    let local_api::Consumer::Memory(queue) = wiring.consumer.clone() else { unreachable!("memory backend") };
+    let _api = Api::start_with(wiring).await;
     queue.send("not a task message".into());
     for _ in 0..100 {
         if !queue.dead_letters().is_empty() {
@@ -425,12 +427,12 @@ async fn memory_queue_dead_letters_after_three_receives() {
 /// template's) moves the message the worker keeps failing to `<queue>-dlq`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqs_queue_dead_letters_after_three_receives() {
-    let ports = ports(Backend::DynamoDb).await;
-    let local_api::Consumer::Sqs { client, queue_url } = ports.consumer.clone() else {
+    let wiring = wiring(Backend::DynamoDb).await;
+    let local_api::Consumer::Sqs { client, queue_url } = wiring.consumer.clone() else {
         unreachable!("the DynamoDB backend consumes SQS")
     };
     let dlq_url = format!("{queue_url}-dlq");
-    let _api = Api::start_with(ports).await;
+    let _api = Api::start_with(wiring).await;
     client.send_message().queue_url(&queue_url).message_body("not a task message").send().await.unwrap();
 
     let mut dead = Vec::new();

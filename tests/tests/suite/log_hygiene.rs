@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use base64::Engine;
 use serde_json::json;
-use stratus_tests::{Api, Backend, PASSWORD, bootstrap_admin, ports, registration};
+use stratus_tests::{Api, Backend, PASSWORD, bootstrap_admin, registration, wiring};
 
 #[derive(Clone, Default)]
 struct Capture(Arc<Mutex<Vec<u8>>>);
@@ -73,9 +73,9 @@ async fn no_secret_reaches_the_logs() {
 
     let mut secrets = Vec::new();
     for (backend, name) in [(Backend::Memory, "logmem"), (Backend::DynamoDb, "logddb")] {
-        let ports = ports(backend).await;
-        bootstrap_admin(&ports, &format!("{name}root")).await;
-        let api = Api::start_with(ports).await;
+        let wiring = wiring(backend).await;
+        bootstrap_admin(&wiring, &format!("{name}root")).await;
+        let api = Api::start_with(wiring).await;
         secrets.extend(run_everything(&api, name).await);
     }
 

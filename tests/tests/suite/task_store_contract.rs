@@ -4,7 +4,7 @@
 
 use shared::domain::{Idempotency, Number, Task, TaskOutcome, TaskStatus, Username};
 use shared::ports::{Submitted, TaskStore};
-use stratus_tests::{Backend, on_both_backends, ports};
+use stratus_tests::{Backend, on_both_backends, wiring};
 use time::{Duration, OffsetDateTime};
 
 fn now() -> OffsetDateTime {
@@ -24,7 +24,7 @@ fn key(owner: &str, key: &str, a: &str, b: &str) -> Idempotency {
 }
 
 async fn store(backend: Backend) -> std::sync::Arc<dyn TaskStore> {
-    ports(backend).await.tasks
+    wiring(backend).await.tasks
 }
 
 async fn a_created_task_reads_back_pending(backend: Backend) {

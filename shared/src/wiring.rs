@@ -1,0 +1,32 @@
+//! How a function gets its dependencies: it asks a [`Wiring`] for the ports it needs, once per
+//! cold start. On Lambda the wiring is [`crate::aws::AwsWiring`] (SDK clients, built on first
+//! request, so a function reads only its own variables and touches only its own services);
+//! locally it is local-api's wiring (memory, or the local engines). A function's `build` is the
+//! one place its dependencies are spelled out.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use crate::auth::{TokenIssuer, TokenVerifier};
+use crate::clock::Clock;
+use crate::config::Settings;
+use crate::ports::{MessageStore, RateLimiter, RefreshTokenStore, TaskQueue, TaskStore, UserStore};
+
+/// Why a function could not be built: a missing or invalid setting (`ConfigError`), or a
+/// dependency that could not be reached.
+pub type InitError = Box<dyn std::error::Error + Send + Sync>;
+
+pub trait Wiring: Send + Sync {
+    fn settings(&self) -> Result<Settings, InitError>;
+    fn clock(&self) -> Arc<dyn Clock>;
+    fn messages(&self) -> Result<Arc<dyn MessageStore>, InitError>;
+    fn users(&self) -> Result<Arc<dyn UserStore>, InitError>;
+    fn refresh_tokens(&self) -> Result<Arc<dyn RefreshTokenStore>, InitError>;
+    fn rate_limiter(&self) -> Result<Arc<dyn RateLimiter>, InitError>;
+    fn tasks(&self) -> Result<Arc<dyn TaskStore>, InitError>;
+    fn queue(&self) -> Result<Arc<dyn TaskQueue>, InitError>;
+    /// Signs access tokens: only login and refresh ask for one.
+    fn issuer(&self) -> Result<TokenIssuer, InitError>;
+    /// Checks access tokens against the public signing key.
+    fn verifier(&self) -> impl Future<Output = Result<TokenVerifier, InitError>> + Send;
+}

@@ -1,0 +1,12 @@
+//! Every end-to-end suite in one test binary: each module used to be a binary of its own,
+//! and each linked local-api, every function and three SDKs. One link instead of nine.
+
+mod account_stores_contract;
+mod accounts_api;
+mod binaries_e2e;
+mod log_hygiene;
+mod message_store_contract;
+mod messages_api;
+mod route_table;
+mod task_store_contract;
+mod tasks_api;
