@@ -6,7 +6,7 @@ CARGO ?= cargo
 ENGINES := infra/local/engines.sh
 SAM_TOOLS := infra/sam/tools.sh
 
-.PHONY: run run-aws test test-rust lint lint-rust lint-template sam-build fmt engines-start engines-stop sam-local-engines sam-local-engines-stop bench clean
+.PHONY: openapi run run-aws test test-rust test-contract test-browser lint lint-rust lint-template sam-build fmt engines-start engines-stop sam-local-engines sam-local-engines-stop bench clean
 
 ## API on http://127.0.0.1:$(PORT), embedded in-memory backend; needs only Rust.
 run:
@@ -18,13 +18,21 @@ run-aws:
 
 ## Whole suite: unit, contract and end-to-end tests on both backends, the release binaries under
 ## an emulated Lambda Runtime API, the template checks and an arm64 `sam build` of every function.
-test: test-rust lint-template sam-build
+test: test-rust test-contract test-browser lint-template sam-build
 
 # The suite runs in the release profile: the release binaries it drives and the test binary then
 # share one x86_64 build of the dependencies (the arm64 one is sam build's).
 test-rust:
 	$(CARGO) build --release --workspace --bins --locked
 	bash $(ENGINES) run -- $(CARGO) test --release --workspace --locked --lib --test suite
+
+## The API against its OpenAPI document: schemathesis, every check and phase (needs test-rust's build).
+test-contract:
+	bash tests/contract/run.sh
+
+## The /docs page in headless chromium (needs test-rust's build).
+test-browser:
+	bash tests/browser/run.sh
 
 lint: lint-rust lint-template
 
@@ -45,6 +53,11 @@ bench:
 
 fmt:
 	$(CARGO) fmt --all
+
+## Rewrites functions/docs/openapi.json from the functions' code (a test fails when they differ).
+openapi:
+	$(CARGO) run --locked -q -p local-api --bin stratus-openapi > functions/docs/openapi.json.new
+	mv functions/docs/openapi.json.new functions/docs/openapi.json
 
 SAM_LOCAL_STATE := $(CURDIR)/.cache/engines/sam-local
 

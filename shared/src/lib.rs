@@ -9,6 +9,7 @@ pub mod config;
 pub mod domain;
 pub mod http;
 pub mod lambda_init;
+pub mod openapi;
 pub mod ports;
 pub mod problem;
 pub mod routes;

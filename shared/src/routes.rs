@@ -35,6 +35,7 @@ pub const ROUTES: &[Route] = &[
     Route { method: "GET", path: "/health", function: "health" },
     Route { method: "GET", path: "/openapi.json", function: "docs" },
     Route { method: "GET", path: "/docs", function: "docs" },
+    Route { method: "GET", path: "/docs/{asset}", function: "docs" },
 ];
 
 /// Serves API Gateway's `$default` route: every request the table does not match.

@@ -2,15 +2,20 @@
 
 use std::sync::Arc;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use shared::auth::{TokenVerifier, authenticate};
 use shared::clock::Clock;
 use shared::domain::{Idempotency, Number, Task, TaskId, TaskOutcome, TaskStatus};
 use shared::http::{self, Endpoint, HandlerResult, Request, StatusCode};
+use shared::openapi::{
+    BadRequest, InternalServerError, PayloadTooLarge, ServiceUnavailable, TooManyRequests, Unauthorized,
+    UnprocessableEntity, UnsupportedMediaType,
+};
 use shared::ports::{RateDecision, RateLimit, RateLimiter, Submitted, TaskQueue, TaskStore};
 use shared::problem::FieldErrors;
 use shared::{InitError, Problem, Wiring};
+use utoipa::ToSchema;
 
 /// Room for two operands of the largest size a Number allows.
 const BODY_LIMIT: usize = 16 * 1024;
@@ -25,13 +30,25 @@ struct Deps {
     limit: RateLimit,
 }
 
-/// Operands stay raw JSON until parsed by `Number`: serde would read them through f64.
-#[derive(Deserialize)]
+/// The two numbers to add.
+// Operands stay raw JSON until parsed by `Number`: serde would read them through f64.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct AddRequest {
+    #[schema(value_type = Number)]
     a: Box<RawValue>,
+    #[schema(value_type = Number)]
     b: Box<RawValue>,
 }
+
+/// A task taken on: where to poll for its result.
+#[derive(Serialize, ToSchema)]
+struct Accepted {
+    task_id: TaskId,
+    status: TaskStatus,
+}
+
+shared::openapi_part!(handle);
 
 pub async fn build(wiring: &impl Wiring) -> Result<Endpoint, InitError> {
     let deps = Deps {
@@ -46,10 +63,42 @@ pub async fn build(wiring: &impl Wiring) -> Result<Endpoint, InitError> {
 }
 
 fn accepted(id: TaskId, status: TaskStatus) -> http::Response<http::Body> {
-    let body = serde_json::json!({ "task_id": id, "status": status });
+    let body = Accepted { task_id: id, status };
     http::with_location(http::json_response(StatusCode::ACCEPTED, &body), &format!("/result/{id}"))
 }
 
+/// Add two numbers, asynchronously
+///
+/// Answers at once with the task's id; a worker computes the exact sum from the queue. Poll
+/// `Location` for the result. The same Idempotency-Key from the same user within 24 hours
+/// answers the same task and queues nothing; with a different body it is 422.
+#[utoipa::path(
+    post,
+    path = "/add",
+    operation_id = "add",
+    tag = "tasks",
+    request_body(content = AddRequest, content_type = "application/json"),
+    security(("bearer" = [])),
+    params(
+        ("Idempotency-Key" = Option<String>, Header, nullable = false,
+            description = "Makes retries safe: 1 to 255 visible ASCII characters, scoped to the caller for 24 hours",
+            min_length = 1, max_length = 255, pattern = "^[!-~]{1,255}$"),
+    ),
+    responses(
+        (status = 202, description = "Taken on; the task is pending (or, for a repeated Idempotency-Key, as it stands)",
+            body = Accepted,
+            headers(("Location" = String, description = "`/result/{task_id}`")),
+            links(("GetResult" = (operation_id = "result", parameters(("task_id" = "$response.body#/task_id")))))),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = UnprocessableEntity),
+        (status = 429, response = TooManyRequests),
+        (status = 500, response = InternalServerError),
+        (status = 503, response = ServiceUnavailable),
+    )
+)]
 async fn handle(deps: &Deps, request: Request) -> HandlerResult {
     let principal = authenticate(&deps.verifier, &request)?;
     let now = deps.clock.now();

@@ -1,20 +1,33 @@
 //! POST /messages: store a message, answer its SHA-256 digest.
 
-use serde::Deserialize;
-use shared::domain::{Message, StoredMessage};
+use serde::{Deserialize, Serialize};
+use shared::domain::{Digest, Message, StoredMessage};
 use shared::http::{self, Endpoint, HandlerResult, HeaderValue, Request, StatusCode, header};
+use shared::openapi::{
+    BadRequest, InternalServerError, PayloadTooLarge, ServiceUnavailable, UnsupportedMediaType,
+};
 use shared::ports::{MessageStore, PutOutcome};
 use shared::{InitError, Problem, Wiring};
+use utoipa::ToSchema;
 
 /// JSON may escape one byte of a message as six (`\u0001`), so the body that carries the
 /// largest message can be six times its size; the message's own limit is checked after parsing.
 pub const BODY_LIMIT: usize = Message::MAX_BYTES * 6 + 1024;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateMessage {
+    #[schema(value_type = Message)]
     message: String,
 }
+
+/// Where a stored message can be found.
+#[derive(Serialize, ToSchema)]
+struct Stored {
+    digest: Digest,
+}
+
+shared::openapi_part!(handle);
 
 pub async fn build(wiring: &impl Wiring) -> Result<Endpoint, InitError> {
     let store = wiring.messages()?;
@@ -24,6 +37,30 @@ pub async fn build(wiring: &impl Wiring) -> Result<Endpoint, InitError> {
     ))
 }
 
+/// Store a message
+///
+/// The message is stored under the SHA-256 of its UTF-8 bytes, its digest. Storing is
+/// idempotent: the same message again answers 200 with the same digest.
+#[utoipa::path(
+    post,
+    path = "/messages",
+    operation_id = "create-message",
+    tag = "messages",
+    request_body(content = CreateMessage, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Stored for the first time", body = Stored,
+            headers(("Location" = String, description = "`/messages/{digest}`")),
+            links(("GetMessage" = (operation_id = "get-message", parameters(("digest" = "$response.body#/digest")))))),
+        (status = 200, description = "Already stored", body = Stored,
+            headers(("Location" = String, description = "`/messages/{digest}`")),
+            links(("GetMessage" = (operation_id = "get-message", parameters(("digest" = "$response.body#/digest")))))),
+        (status = 400, response = BadRequest),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 500, response = InternalServerError),
+        (status = 503, response = ServiceUnavailable),
+    )
+)]
 async fn handle(store: &dyn MessageStore, request: Request) -> HandlerResult {
     let body: CreateMessage = http::json_body(&request, BODY_LIMIT)?;
     let message = Message::try_from(body.message).map_err(|too_long| {
@@ -36,7 +73,7 @@ async fn handle(store: &dyn MessageStore, request: Request) -> HandlerResult {
         PutOutcome::AlreadyStored => StatusCode::OK,
     };
     let digest = stored.digest();
-    let mut response = http::json_response(status, &serde_json::json!({ "digest": digest }));
+    let mut response = http::json_response(status, &Stored { digest });
     let location = HeaderValue::from_str(&format!("/messages/{digest}")).expect("hex is a valid header");
     response.headers_mut().insert(header::LOCATION, location);
     Ok(response)

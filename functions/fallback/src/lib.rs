@@ -22,3 +22,9 @@ async fn handle(request: Request) -> HandlerResult {
         }
     })
 }
+
+/// `$default` is no operation: the document describes the routes, and the problem+json 404 and
+/// 405 answers of the rest need no entry.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    utoipa::openapi::OpenApiBuilder::new().build()
+}

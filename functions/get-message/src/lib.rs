@@ -1,9 +1,12 @@
 //! GET /messages/{digest}: the message stored under a digest.
 
-use shared::domain::Digest;
+use serde::Serialize;
+use shared::domain::{Digest, Message};
 use shared::http::{self, Body, Endpoint, HandlerResult, HeaderValue, Request, Response, StatusCode, header};
+use shared::openapi::{BadRequest, InternalServerError, NotFound, ServiceUnavailable};
 use shared::ports::MessageStore;
 use shared::{InitError, Problem, Wiring};
+use utoipa::ToSchema;
 
 /// Content-addressed means immutable: a digest's message never changes, so any cache
 /// (CloudFront, browsers) may keep it for good.
@@ -17,6 +20,44 @@ pub async fn build(wiring: &impl Wiring) -> Result<Endpoint, InitError> {
     ))
 }
 
+/// The message a digest addresses.
+#[derive(Serialize, ToSchema)]
+struct Found<'a> {
+    #[schema(value_type = Message)]
+    message: &'a str,
+}
+
+shared::openapi_part!(handle);
+
+/// Read a message by its digest
+///
+/// A digest always addresses the same message, so the answer may be cached for good.
+#[utoipa::path(
+    get,
+    path = "/messages/{digest}",
+    operation_id = "get-message",
+    tag = "messages",
+    params(
+        ("digest" = Digest, Path, description = "The SHA-256 `POST /messages` answered"),
+        ("If-None-Match" = Option<String>, Header, nullable = false, description = "An ETag this endpoint gave: 304 if it still matches"),
+    ),
+    responses(
+        (status = 200, description = "The message", body = Found,
+            headers(
+                ("ETag" = String, description = "The quoted digest"),
+                ("Cache-Control" = String, description = "`public, max-age=31536000, immutable`"),
+            )),
+        (status = 304, description = "The ETag in If-None-Match still matches",
+            headers(
+                ("ETag" = String, description = "The quoted digest"),
+                ("Cache-Control" = String, description = "`public, max-age=31536000, immutable`"),
+            )),
+        (status = 400, response = BadRequest),
+        (status = 404, response = NotFound),
+        (status = 500, response = InternalServerError),
+        (status = 503, response = ServiceUnavailable),
+    )
+)]
 async fn handle(store: &dyn MessageStore, request: Request) -> HandlerResult {
     let raw = http::path_param(&request, "digest")?;
     let digest = Digest::parse(&raw).map_err(|error| {
@@ -32,7 +73,7 @@ async fn handle(store: &dyn MessageStore, request: Request) -> HandlerResult {
             .body(Body::Empty)
             .expect("static parts are valid")
     } else {
-        http::json_response(StatusCode::OK, &serde_json::json!({ "message": message.as_str() }))
+        http::json_response(StatusCode::OK, &Found { message: message.as_str() })
     };
     let headers = response.headers_mut();
     headers.insert(header::ETAG, HeaderValue::from_str(&etag).expect("hex is a valid header"));

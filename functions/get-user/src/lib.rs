@@ -6,6 +6,9 @@ use shared::Problem;
 use shared::auth::{TokenVerifier, authenticate};
 use shared::domain::{Profile, Username};
 use shared::http::{self, Endpoint, HandlerResult, HeaderValue, Request, StatusCode, header};
+use shared::openapi::{
+    BadRequest, Forbidden, InternalServerError, NotFound, ServiceUnavailable, Unauthorized,
+};
 use shared::ports::UserStore;
 use shared::{InitError, Wiring};
 
@@ -19,6 +22,29 @@ pub async fn build(wiring: &impl Wiring) -> Result<Endpoint, InitError> {
     Ok(Endpoint::with_deps(deps, |deps, request| async move { handle(&deps, request).await }))
 }
 
+shared::openapi_part!(handle);
+
+/// Read a profile
+///
+/// An admin may read anyone's; a user only their own.
+#[utoipa::path(
+    get,
+    path = "/users/{username}",
+    operation_id = "get-user",
+    tag = "accounts",
+    security(("bearer" = [])),
+    params(("username" = Username, Path, description = "In any letter case")),
+    responses(
+        (status = 200, description = "The profile", body = Profile,
+            headers(("Cache-Control" = String, description = "`private, no-store`"))),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 500, response = InternalServerError),
+        (status = 503, response = ServiceUnavailable),
+    )
+)]
 async fn handle(deps: &Deps, request: Request) -> HandlerResult {
     let principal = authenticate(&deps.verifier, &request)?;
     let username = Username::parse(&http::path_param(&request, "username")?).map_err(|error| {

@@ -9,9 +9,11 @@ use sha2::{Digest as _, Sha256};
 use shared::auth::{TokenVerifier, authenticate};
 use shared::domain::{Profile, Username};
 use shared::http::{self, Endpoint, HandlerResult, HeaderValue, Request, StatusCode, header};
+use shared::openapi::{BadRequest, Forbidden, InternalServerError, ServiceUnavailable, Unauthorized};
 use shared::ports::UserStore;
 use shared::problem::FieldErrors;
 use shared::{InitError, Wiring};
+use utoipa::ToSchema;
 
 const DEFAULT_LIMIT: usize = 20;
 const MAX_LIMIT: usize = 100;
@@ -23,17 +25,45 @@ struct Deps {
     verifier: TokenVerifier,
 }
 
-#[derive(Serialize)]
+/// One page of users, in a stable order.
+#[derive(Serialize, ToSchema)]
 struct ProfilePage {
     items: Vec<Profile>,
+    /// Pass as `cursor` for the next page; null on the last page.
     next_cursor: Option<String>,
 }
+
+shared::openapi_part!(handle);
 
 pub async fn build(wiring: &impl Wiring) -> Result<Endpoint, InitError> {
     let deps = Deps { users: wiring.users()?, verifier: wiring.verifier().await? };
     Ok(Endpoint::with_deps(deps, |deps, request| async move { handle(&deps, request).await }))
 }
 
+/// List users (admins)
+///
+/// Every profile, a page at a time, in a stable order.
+#[utoipa::path(
+    get,
+    path = "/users",
+    operation_id = "list-users",
+    tag = "accounts",
+    security(("bearer" = [])),
+    params(
+        ("limit" = Option<u8>, Query, nullable = false, description = "Users per page", minimum = 1, maximum = 100),
+        ("cursor" = Option<String>, Query, nullable = false, description = "The `next_cursor` of the page before; opaque",
+            pattern = "^[A-Za-z0-9_-]+$"),
+    ),
+    responses(
+        (status = 200, description = "A page of users", body = ProfilePage,
+            headers(("Cache-Control" = String, description = "`private, no-store`"))),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 500, response = InternalServerError),
+        (status = 503, response = ServiceUnavailable),
+    )
+)]
 async fn handle(deps: &Deps, request: Request) -> HandlerResult {
     authenticate(&deps.verifier, &request)?.require_admin()?;
     let mut errors = FieldErrors::default();

@@ -13,8 +13,13 @@ use shared::auth::session::issue_pair;
 use shared::clock::Clock;
 use shared::domain::Username;
 use shared::http::{self, Endpoint, HandlerResult, HeaderValue, Request, StatusCode, header};
+use shared::openapi::{
+    BadRequest, InternalServerError, PayloadTooLarge, ServiceUnavailable, TooManyRequests,
+    UnsupportedMediaType,
+};
 use shared::ports::{RateDecision, RateLimiter, RefreshTokenStore, UserStore};
 use shared::{InitError, Wiring};
+use utoipa::ToSchema;
 
 const BODY_LIMIT: usize = 4 * 1024;
 
@@ -26,12 +31,16 @@ struct Deps {
     clock: Arc<dyn Clock>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Credentials {
+    #[schema(value_type = Username)]
     username: String,
+    #[schema(min_length = 1, max_length = 128, format = Password)]
     password: String,
 }
+
+shared::openapi_part!(handle);
 
 pub async fn build(wiring: &impl Wiring) -> Result<Endpoint, InitError> {
     let deps = Deps {
@@ -44,6 +53,37 @@ pub async fn build(wiring: &impl Wiring) -> Result<Endpoint, InitError> {
     Ok(Endpoint::with_deps(deps, |deps, request| async move { handle(&deps, request).await }))
 }
 
+/// Log in
+///
+/// Credentials come as a JSON body or as HTTP Basic (`Authorization: Basic`, which then wins
+/// over any body). An unknown user and a wrong password get the same answer in the same time.
+/// Rate-limited per username and per source address.
+#[utoipa::path(
+    post,
+    path = "/login",
+    operation_id = "login",
+    tag = "accounts",
+    request_body(content = Credentials, content_type = "application/json",
+        description = "Required unless the credentials come as HTTP Basic"),
+    security((), ("basic" = [])),
+    responses(
+        (status = 200, description = "Logged in", body = shared::auth::session::TokenPair,
+            headers(("Cache-Control" = String, description = "`no-store`")),
+            links(
+                ("Refresh" = (operation_id = "refresh-token",
+                    request_body = json!({"refresh_token": "$response.body#/refresh_token"}))),
+            )),
+        (status = 400, response = BadRequest),
+        (status = 401, description = "Invalid username or password", body = shared::Problem,
+            content_type = "application/problem+json",
+            headers(("WWW-Authenticate" = String, description = "`Basic realm=\"stratus\"`"))),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 429, response = TooManyRequests),
+        (status = 500, response = InternalServerError),
+        (status = 503, response = ServiceUnavailable),
+    )
+)]
 async fn handle(deps: &Deps, request: Request) -> HandlerResult {
     let credentials = credentials(&request)?;
     let now = deps.clock.now();
@@ -80,14 +120,18 @@ fn invalid_credentials() -> Problem {
         .with_header(header::WWW_AUTHENTICATE, HeaderValue::from_static(r#"Basic realm="stratus""#))
 }
 
+/// HTTP Basic when the request carries it, the JSON body otherwise. Another scheme (a Bearer
+/// token a client sends everywhere) is not credentials for a login and is ignored.
 fn credentials(request: &Request) -> Result<Credentials, Problem> {
-    let Some(authorization) = http::header_str(request, header::AUTHORIZATION) else {
+    let basic = http::header_str(request, header::AUTHORIZATION)
+        .and_then(|value| value.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("basic"));
+    let Some((_, encoded)) = basic else {
         return http::json_body(request, BODY_LIMIT);
     };
-    let basic = authorization
-        .split_once(' ')
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("basic"))
-        .and_then(|(_, encoded)| base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok())
+    let basic = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()
         .and_then(|decoded| String::from_utf8(decoded).ok())
         .and_then(|decoded| {
             decoded

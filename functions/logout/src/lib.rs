@@ -9,8 +9,12 @@ use shared::auth::session::RefreshToken;
 use shared::auth::{AuthConfig, TokenVerifier, authenticate};
 use shared::clock::Clock;
 use shared::http::{self, Body, Endpoint, HandlerResult, Request, Response, StatusCode};
+use shared::openapi::{
+    BadRequest, InternalServerError, PayloadTooLarge, ServiceUnavailable, Unauthorized, UnsupportedMediaType,
+};
 use shared::ports::{RefreshTokenStore, Spend};
 use shared::{InitError, Wiring};
+use utoipa::ToSchema;
 
 const BODY_LIMIT: usize = 1024;
 
@@ -21,11 +25,15 @@ struct Deps {
     config: AuthConfig,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct LogoutRequest {
+    /// A refresh token of the session to end; it must be the caller's.
+    #[schema(pattern = "^[A-Za-z0-9_-]{43}$")]
     refresh_token: String,
 }
+
+shared::openapi_part!(handle);
 
 pub async fn build(wiring: &impl Wiring) -> Result<Endpoint, InitError> {
     let deps = Deps {
@@ -37,6 +45,27 @@ pub async fn build(wiring: &impl Wiring) -> Result<Endpoint, InitError> {
     Ok(Endpoint::with_deps(deps, |deps, request| async move { handle(&deps, request).await }))
 }
 
+/// Log out
+///
+/// Ends the session the refresh token belongs to: no token of it can be refreshed again.
+/// Access tokens already issued run out on their own within minutes.
+#[utoipa::path(
+    post,
+    path = "/logout",
+    operation_id = "logout",
+    tag = "accounts",
+    request_body(content = LogoutRequest, content_type = "application/json"),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "The session is over"),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 500, response = InternalServerError),
+        (status = 503, response = ServiceUnavailable),
+    )
+)]
 async fn handle(deps: &Deps, request: Request) -> HandlerResult {
     let principal = authenticate(&deps.verifier, &request)?;
     let body: LogoutRequest = http::json_body(&request, BODY_LIMIT)?;

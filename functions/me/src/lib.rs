@@ -6,6 +6,7 @@ use shared::auth::guard::unauthorized;
 use shared::auth::{TokenVerifier, authenticate};
 use shared::domain::Profile;
 use shared::http::{self, Endpoint, HandlerResult, HeaderValue, Request, StatusCode, header};
+use shared::openapi::{InternalServerError, ServiceUnavailable, Unauthorized};
 use shared::ports::UserStore;
 use shared::{InitError, Wiring};
 
@@ -19,6 +20,23 @@ pub async fn build(wiring: &impl Wiring) -> Result<Endpoint, InitError> {
     Ok(Endpoint::with_deps(deps, |deps, request| async move { handle(&deps, request).await }))
 }
 
+shared::openapi_part!(handle, get_user_data);
+
+/// The caller's profile
+#[utoipa::path(
+    get,
+    path = "/users/me",
+    operation_id = "me",
+    tag = "accounts",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The caller's profile", body = Profile,
+            headers(("Cache-Control" = String, description = "`private, no-store`"))),
+        (status = 401, response = Unauthorized),
+        (status = 500, response = InternalServerError),
+        (status = 503, response = ServiceUnavailable),
+    )
+)]
 async fn handle(deps: &Deps, request: Request) -> HandlerResult {
     let principal = authenticate(&deps.verifier, &request)?;
     // A valid token for an account that no longer exists speaks for nobody.
@@ -31,3 +49,23 @@ async fn handle(deps: &Deps, request: Request) -> HandlerResult {
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
     Ok(response)
 }
+
+/// The caller's profile, under its older name
+///
+/// The same as `GET /users/me`, kept for clients of the first API.
+#[utoipa::path(
+    get,
+    path = "/getUserData",
+    operation_id = "getUserData",
+    tag = "accounts",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The caller's profile", body = Profile,
+            headers(("Cache-Control" = String, description = "`private, no-store`"))),
+        (status = 401, response = Unauthorized),
+        (status = 500, response = InternalServerError),
+        (status = 503, response = ServiceUnavailable),
+    )
+)]
+#[allow(dead_code)] // Documents the second route of `handle`.
+fn get_user_data() {}

@@ -10,8 +10,12 @@ use shared::auth::guard::unauthorized;
 use shared::auth::session::{RefreshToken, issue_pair};
 use shared::clock::Clock;
 use shared::http::{self, Endpoint, HandlerResult, HeaderValue, Request, StatusCode, header};
+use shared::openapi::{
+    BadRequest, InternalServerError, PayloadTooLarge, ServiceUnavailable, Unauthorized, UnsupportedMediaType,
+};
 use shared::ports::{RefreshTokenStore, Spend, UserStore};
 use shared::{InitError, Wiring};
+use utoipa::ToSchema;
 
 const BODY_LIMIT: usize = 1024;
 
@@ -22,11 +26,15 @@ struct Deps {
     clock: Arc<dyn Clock>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RefreshRequest {
+    /// The refresh token of the last login or refresh.
+    #[schema(pattern = "^[A-Za-z0-9_-]{43}$")]
     refresh_token: String,
 }
+
+shared::openapi_part!(handle);
 
 pub async fn build(wiring: &impl Wiring) -> Result<Endpoint, InitError> {
     let deps = Deps {
@@ -42,6 +50,32 @@ fn refused() -> Problem {
     unauthorized("The refresh token is invalid, expired or revoked", true)
 }
 
+/// Renew the tokens
+///
+/// Spends the refresh token for a new pair. A refresh token works once: presenting a spent one
+/// again revokes every token of its session (RFC 9700 reuse detection).
+#[utoipa::path(
+    post,
+    path = "/token/refresh",
+    operation_id = "refresh-token",
+    tag = "accounts",
+    request_body(content = RefreshRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "A new pair; the presented refresh token is spent",
+            body = shared::auth::session::TokenPair,
+            headers(("Cache-Control" = String, description = "`no-store`")),
+            links(
+                ("Refresh" = (operation_id = "refresh-token",
+                    request_body = json!({"refresh_token": "$response.body#/refresh_token"}))),
+            )),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 500, response = InternalServerError),
+        (status = 503, response = ServiceUnavailable),
+    )
+)]
 async fn handle(deps: &Deps, request: Request) -> HandlerResult {
     let body: RefreshRequest = http::json_body(&request, BODY_LIMIT)?;
     let token = RefreshToken::presented(&body.refresh_token).ok_or_else(refused)?;

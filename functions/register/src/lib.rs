@@ -9,9 +9,14 @@ use shared::auth::{AuthConfig, Password, TokenVerifier, authenticate, guard, pas
 use shared::clock::Clock;
 use shared::domain::{Email, PersonName, Profile, Role, User, Username};
 use shared::http::{self, Endpoint, HandlerResult, Request, StatusCode};
+use shared::openapi::{
+    BadRequest, Conflict, Forbidden, InternalServerError, PayloadTooLarge, ServiceUnavailable,
+    TooManyRequests, Unauthorized, UnsupportedMediaType,
+};
 use shared::ports::{CreateUserError, RateDecision, RateLimiter, UserStore};
 use shared::problem::FieldErrors;
 use shared::{InitError, Wiring};
+use utoipa::ToSchema;
 
 const BODY_LIMIT: usize = 8 * 1024;
 
@@ -23,17 +28,26 @@ struct Deps {
     config: AuthConfig,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Registration {
+    #[schema(value_type = Username)]
     username: String,
+    #[schema(value_type = Password)]
     password: String,
+    #[schema(value_type = Email)]
     email: String,
+    #[schema(value_type = PersonName)]
     first_name: String,
+    #[schema(value_type = PersonName)]
     last_name: String,
+    /// `admin` only with an admin's access token; `user` when absent.
     #[serde(default)]
+    #[schema(value_type = Option<Role>)]
     role: Option<String>,
 }
+
+shared::openapi_part!(handle);
 
 struct Valid {
     username: Username,
@@ -55,6 +69,32 @@ pub async fn build(wiring: &impl Wiring) -> Result<Endpoint, InitError> {
     Ok(Endpoint::with_deps(deps, |deps, request| async move { handle(&deps, request).await }))
 }
 
+/// Create an account
+///
+/// Open to anyone for an ordinary account. Creating an admin takes an admin's access token.
+/// Rate-limited per source address.
+#[utoipa::path(
+    post,
+    path = "/register",
+    operation_id = "register",
+    tag = "accounts",
+    request_body(content = Registration, content_type = "application/json"),
+    security((), ("bearer" = [])),
+    responses(
+        (status = 201, description = "Created", body = Profile,
+            headers(("Location" = String, description = "`/users/{username}`")),
+            links(("GetUser" = (operation_id = "get-user", parameters(("username" = "$response.body#/username")))))),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 409, response = Conflict),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 429, response = TooManyRequests),
+        (status = 500, response = InternalServerError),
+        (status = 503, response = ServiceUnavailable),
+    )
+)]
 async fn handle(deps: &Deps, request: Request) -> HandlerResult {
     let now = deps.clock.now();
     let source = http::source_ip(&request).map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());

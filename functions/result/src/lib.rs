@@ -9,9 +9,11 @@ use shared::auth::{TokenVerifier, authenticate};
 use shared::clock::Clock;
 use shared::domain::{Number, Task, TaskId, TaskStatus};
 use shared::http::{self, Endpoint, HandlerResult, HeaderValue, Request, StatusCode, header};
+use shared::openapi::{BadRequest, InternalServerError, NotFound, ServiceUnavailable, Unauthorized};
 use shared::ports::TaskStore;
 use shared::{InitError, Wiring};
 use time::OffsetDateTime;
+use utoipa::ToSchema;
 
 struct Deps {
     tasks: Arc<dyn TaskStore>,
@@ -19,19 +21,28 @@ struct Deps {
     clock: Arc<dyn Clock>,
 }
 
-#[derive(Serialize)]
+/// A task as its owner sees it.
+#[derive(Serialize, ToSchema)]
 struct TaskView {
     task_id: TaskId,
     status: TaskStatus,
+    /// Whether the task is done, either way.
     ready: bool,
+    /// Whether it is done and succeeded.
     successful: bool,
+    /// The exact sum, once succeeded.
     value: Option<Number>,
+    /// Why it failed, once failed.
     error: Option<String>,
     #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = shared::openapi::Timestamp)]
     created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<shared::openapi::Timestamp>)]
     completed_at: Option<OffsetDateTime>,
 }
+
+shared::openapi_part!(handle);
 
 impl From<Task> for TaskView {
     fn from(task: Task) -> Self {
@@ -53,6 +64,26 @@ pub async fn build(wiring: &impl Wiring) -> Result<Endpoint, InitError> {
     Ok(Endpoint::with_deps(deps, |deps, request| async move { handle(&deps, request).await }))
 }
 
+/// A task's state and result
+///
+/// For the task's owner or an admin; another user's task is reported absent.
+#[utoipa::path(
+    get,
+    path = "/result/{task_id}",
+    operation_id = "result",
+    tag = "tasks",
+    security(("bearer" = [])),
+    params(("task_id" = TaskId, Path, description = "The id `POST /add` answered")),
+    responses(
+        (status = 200, description = "The task", body = TaskView,
+            headers(("Cache-Control" = String, description = "`private, no-store`"))),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+        (status = 500, response = InternalServerError),
+        (status = 503, response = ServiceUnavailable),
+    )
+)]
 async fn handle(deps: &Deps, request: Request) -> HandlerResult {
     let principal = authenticate(&deps.verifier, &request)?;
     let id = TaskId::parse(&http::path_param(&request, "task_id")?).map_err(|error| {

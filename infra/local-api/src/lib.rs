@@ -3,6 +3,7 @@
 //! converted by lambda_http just as in Lambda, so what passes here passes there.
 
 pub mod event;
+mod openapi;
 pub mod worker;
 
 use std::collections::HashMap;
@@ -11,6 +12,7 @@ use std::sync::Arc;
 
 use axum::body::Body as AxumBody;
 use axum::extract::{ConnectInfo, State};
+pub use openapi::{openapi, openapi_json};
 use shared::adapters::dynamodb::tables;
 use shared::adapters::memory::{
     MemoryMessageStore, MemoryQueue, MemoryRateLimiter, MemoryRefreshTokenStore, MemoryTaskStore,
@@ -33,7 +35,8 @@ pub const GATEWAY_PAYLOAD_LIMIT: usize = 10 * 1024 * 1024;
 pub type Error = InitError;
 
 /// Every HTTP function local-api serves, under the name the route table gives it, with the
-/// `build` it is made by on Lambda too: the one list a function is added to.
+/// `build` it is made by on Lambda too and its part of the OpenAPI document: the one list a
+/// function is added to.
 macro_rules! http_functions {
     ($($name:literal => $krate:ident),* $(,)?) => {
         /// The HTTP functions, by route-table name.
@@ -44,6 +47,10 @@ macro_rules! http_functions {
                 $($name => $krate::build(wiring).await,)*
                 other => Err(format!("local-api has no function {other:?}").into()),
             }
+        }
+
+        fn openapi_parts() -> Vec<utoipa::openapi::OpenApi> {
+            vec![$($krate::openapi()),*]
         }
     };
 }

@@ -14,11 +14,16 @@ use crate::domain::User;
 use crate::ports::{RefreshRecord, RefreshTokenStore};
 
 /// What login and refresh answer.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TokenPair {
+    /// An ES256 JWT for `Authorization: Bearer`.
     pub access_token: String,
+    /// Always `Bearer`.
+    #[schema(value_type = String, examples("Bearer"))]
     pub token_type: &'static str,
+    /// Seconds until the access token expires.
     pub expires_in: i64,
+    /// Opaque; works once, for `/token/refresh` or `/logout`.
     pub refresh_token: String,
 }
 

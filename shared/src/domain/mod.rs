@@ -19,3 +19,21 @@ pub use role::Role;
 pub use task::{Idempotency, IdempotencyKeyError, Task, TaskId, TaskIdError, TaskOutcome, TaskStatus};
 pub use user::{PasswordHash, Profile, User};
 pub use username::{Username, UsernameError};
+
+/// Pseudo-random strings over `alphabet`, 0 to `max_chars` long, the same on every run: for
+/// tests that a parser and the pattern the OpenAPI document states accept exactly the same text.
+#[cfg(test)]
+pub(crate) fn samples(alphabet: &str, max_chars: usize, count: usize) -> impl Iterator<Item = String> {
+    let alphabet: Vec<char> = alphabet.chars().collect();
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    (0..count).map(move |_| {
+        let len = (next() % (max_chars as u64 + 1)) as usize;
+        (0..len).map(|_| alphabet[(next() % alphabet.len() as u64) as usize]).collect()
+    })
+}

@@ -40,9 +40,11 @@ pub struct User {
     pub last_login: Option<OffsetDateTime>,
 }
 
-/// What the API shows of a user. Has no field for the password hash, so it cannot leak one.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// A user's profile.
+// Has no field for the password hash, so no answer can leak one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Profile {
+    #[schema(value_type = String, format = "uuid")]
     pub id: Uuid,
     pub username: Username,
     pub email: Email,
@@ -50,8 +52,11 @@ pub struct Profile {
     pub last_name: PersonName,
     pub role: Role,
     #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = crate::openapi::Timestamp)]
     pub created_at: OffsetDateTime,
+    /// When the user last logged in; null until the first login.
     #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<crate::openapi::Timestamp>)]
     pub last_login: Option<OffsetDateTime>,
 }
 

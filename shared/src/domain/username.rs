@@ -2,9 +2,9 @@ use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-/// 3–32 characters of `[a-z0-9_.-]`. Usernames are case-insensitive: input in any case is
-/// kept lower-case, so `Alice` and `alice` are one account. ASCII only, which also shuts out
-/// Unicode look-alikes (`аlice` with a Cyrillic `а`).
+/// 3–32 characters of `[a-z0-9_.-]`, the first a letter or digit. Usernames are
+/// case-insensitive: input in any case is kept lower-case, so `Alice` and `alice` are one
+/// account. ASCII only, which also shuts out Unicode look-alikes (`аlice` with a Cyrillic `а`).
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Username(String);
 
@@ -14,12 +14,16 @@ pub enum UsernameError {
     Length,
     #[error("a username uses only the letters a-z, digits, '_', '.' and '-'")]
     Characters,
+    #[error("a username starts with a letter or a digit")]
+    Start,
 }
 
 impl Username {
     /// At least 3, which also keeps `me` (as in `/users/me`) from ever naming a user.
     pub const MIN: usize = 3;
     pub const MAX: usize = 32;
+    /// The same rule as [`Username::parse`], for the OpenAPI document (ECMA-262 and Python `re`).
+    pub const PATTERN: &'static str = "^[A-Za-z0-9][A-Za-z0-9_.-]{2,31}$";
 
     pub fn parse(text: &str) -> Result<Self, UsernameError> {
         if !text.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')) {
@@ -27,6 +31,10 @@ impl Username {
         }
         if !(Self::MIN..=Self::MAX).contains(&text.len()) {
             return Err(UsernameError::Length);
+        }
+        // `-x`, `.x` and `_x` read as options, hidden files or system names in too many places.
+        if !text.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+            return Err(UsernameError::Start);
         }
         Ok(Self(text.to_ascii_lowercase()))
     }
@@ -81,5 +89,17 @@ mod tests {
         assert_eq!(Username::parse("ａｌｉｃｅ"), Err(UsernameError::Characters));
         assert_eq!(Username::parse("a/b"), Err(UsernameError::Characters));
         assert_eq!(Username::parse("ME"), Err(UsernameError::Length));
+        for leading in ["-ada", "_ada", ".ada"] {
+            assert_eq!(Username::parse(leading), Err(UsernameError::Start), "{leading}");
+        }
+        assert!(Username::parse("a-_.").is_ok());
+    }
+
+    #[test]
+    fn the_documented_pattern_is_the_rule() {
+        let pattern = regex::Regex::new(Username::PATTERN).unwrap();
+        for text in crate::domain::samples("aZ09_.-/ é", 36, 20_000) {
+            assert_eq!(Username::parse(&text).is_ok(), pattern.is_match(&text), "{text:?}");
+        }
     }
 }

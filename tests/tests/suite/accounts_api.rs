@@ -161,6 +161,18 @@ async fn login_with_http_basic(backend: Backend) {
     garbage.problem(400);
     api.post_raw("/login", "text/plain", b"basic:pw".to_vec()).await.problem(415);
     api.post_json("/login", &json!({"username": "basic"})).await.problem(400);
+
+    // A Bearer token sent along (clients often send one everywhere) is no login credential: the
+    // body is. HTTP Basic, when present, is the credential, whatever the body says.
+    let body = json!({"username": "basic", "password": PASSWORD});
+    let with_bearer =
+        api.send(api.http.post(api.url("/login")).bearer_auth("some.access.token").json(&body)).await;
+    assert_eq!(with_bearer.status, 200, "{}", String::from_utf8_lossy(&with_bearer.body));
+    let wrong_body = json!({"username": "basic", "password": "not the password 1"});
+    let basic_wins = api
+        .send(api.http.post(api.url("/login")).basic_auth("basic", Some(PASSWORD)).json(&wrong_body))
+        .await;
+    assert_eq!(basic_wins.status, 200);
 }
 
 async fn sixth_login_attempt_in_a_window_is_429(backend: Backend) {
