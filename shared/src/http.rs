@@ -291,7 +291,10 @@ pub fn query_param(request: &Request, name: &str) -> Option<String> {
 /// Runs CPU-heavy work (password hashing) off the async threads, so one login does not stall
 /// every other request a local server is serving.
 pub async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T, Problem> {
-    tokio::task::spawn_blocking(work).await.map_err(|e| Problem::internal(&e))
+    // The blocking thread is not in the request's span unless taken there: its logs must still
+    // carry the request id.
+    let span = tracing::Span::current();
+    tokio::task::spawn_blocking(move || span.in_scope(work)).await.map_err(|e| Problem::internal(&e))
 }
 
 /// 429 with `Retry-After` in whole seconds, rounded up.
@@ -390,6 +393,31 @@ mod tests {
         // Locally (no secret) anyone could send the header, so it must not move a rate limit.
         let endpoint = echo_source_ip().behind(OriginGuard::new(None));
         assert_eq!(seen_ip(&endpoint, from_edge(Some("198.51.100.10:1"), None)).await, "130.176.1.1");
+    }
+
+    #[tokio::test]
+    async fn blocking_work_logs_under_the_request_that_started_it() {
+        use std::io::Write;
+        use std::sync::Mutex;
+        #[derive(Clone, Default)]
+        struct Capture(Arc<Mutex<Vec<u8>>>);
+        impl Write for Capture {
+            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(bytes);
+                Ok(bytes.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let capture = Capture::default();
+        let sink = capture.clone();
+        crate::telemetry::init_with(tracing_subscriber::EnvFilter::new("info"), move || sink.clone());
+        let span = tracing::info_span!("request", request_id = "req-blocking-1");
+        blocking(|| tracing::info!("hashing")).instrument(span).await.unwrap();
+        let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+        let line = logs.lines().find(|line| line.contains("hashing")).expect("the line was logged");
+        assert!(line.contains("req-blocking-1"), "{line}");
     }
 
     #[tokio::test]

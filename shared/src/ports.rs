@@ -126,6 +126,25 @@ pub trait RateLimiter: Send + Sync {
     /// Counts one hit against `key` in the fixed window that holds `now`.
     async fn hit(&self, key: &str, limit: RateLimit, now: OffsetDateTime)
     -> Result<RateDecision, StoreError>;
+
+    /// Counts one hit; 429 with Retry-After when the window had no room for it.
+    async fn enforce(&self, key: &str, limit: RateLimit, now: OffsetDateTime) -> Result<(), crate::Problem> {
+        match self.hit(key, limit, now).await? {
+            RateDecision::Allowed => Ok(()),
+            RateDecision::Limited { retry_after } => Err(crate::http::too_many_requests(retry_after)),
+        }
+    }
+}
+
+/// Why a signature could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum SignError {
+    /// KMS throttled, timed out or could not be reached: worth a retry.
+    #[error("signing key unavailable: {0}")]
+    Unavailable(String),
+    /// Anything else: a missing grant, a disabled or deleted key, a malformed signature.
+    #[error("signing failed: {0}")]
+    Failed(String),
 }
 
 /// Signs JWS signing input with the private key. On AWS the key never leaves KMS.
@@ -135,7 +154,7 @@ pub trait TokenSigner: Send + Sync {
     fn key_id(&self) -> &str;
 
     /// ES256: the raw 64-byte `r || s` signature of SHA-256(message).
-    async fn sign(&self, message: &[u8]) -> Result<Vec<u8>, StoreError>;
+    async fn sign(&self, message: &[u8]) -> Result<Vec<u8>, SignError>;
 }
 
 /// Fixed-window arithmetic shared by every RateLimiter adapter.

@@ -126,6 +126,15 @@ impl std::fmt::Display for Problem {
     }
 }
 
+impl From<crate::ports::SignError> for Problem {
+    fn from(error: crate::ports::SignError) -> Self {
+        match &error {
+            crate::ports::SignError::Unavailable(_) => Problem::unavailable(&error),
+            crate::ports::SignError::Failed(_) => Problem::internal(&error),
+        }
+    }
+}
+
 impl From<crate::ports::StoreError> for Problem {
     fn from(error: crate::ports::StoreError) -> Self {
         match &error {

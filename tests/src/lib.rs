@@ -6,6 +6,7 @@
 //! green run always means both backends were exercised.
 
 pub mod runtime_api;
+pub mod template;
 
 use std::sync::Arc;
 

@@ -12,7 +12,7 @@ use shared::openapi::{
     BadRequest, InternalServerError, PayloadTooLarge, ServiceUnavailable, TooManyRequests, Unauthorized,
     UnprocessableEntity, UnsupportedMediaType,
 };
-use shared::ports::{RateDecision, RateLimit, RateLimiter, Submitted, TaskQueue, TaskStore};
+use shared::ports::{RateLimit, RateLimiter, Submitted, TaskQueue, TaskStore};
 use shared::problem::FieldErrors;
 use shared::{InitError, Problem, Wiring};
 use utoipa::ToSchema;
@@ -102,11 +102,7 @@ fn accepted(id: TaskId, status: TaskStatus) -> http::Response<http::Body> {
 async fn handle(deps: &Deps, request: Request) -> HandlerResult {
     let principal = authenticate(&deps.verifier, &request)?;
     let now = deps.clock.now();
-    if let RateDecision::Limited { retry_after } =
-        deps.rate_limiter.hit(&format!("add:user:{}", principal.username), deps.limit, now).await?
-    {
-        return Err(http::too_many_requests(retry_after));
-    }
+    deps.rate_limiter.enforce(&format!("add:user:{}", principal.username), deps.limit, now).await?;
     let body: AddRequest = http::json_body(&request, BODY_LIMIT)?;
     let mut errors = FieldErrors::default();
     let a = errors.check("a", Number::from_json(&body.a));

@@ -13,7 +13,7 @@ use shared::openapi::{
     BadRequest, Conflict, Forbidden, InternalServerError, PayloadTooLarge, ServiceUnavailable,
     TooManyRequests, Unauthorized, UnsupportedMediaType,
 };
-use shared::ports::{CreateUserError, RateDecision, RateLimiter, UserStore};
+use shared::ports::{CreateUserError, RateLimiter, UserStore};
 use shared::problem::FieldErrors;
 use shared::{InitError, Wiring};
 use utoipa::ToSchema;
@@ -98,11 +98,7 @@ pub async fn build(wiring: &impl Wiring) -> Result<Endpoint, InitError> {
 async fn handle(deps: &Deps, request: Request) -> HandlerResult {
     let now = deps.clock.now();
     let source = http::source_ip(&request).map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
-    if let RateDecision::Limited { retry_after } =
-        deps.rate_limiter.hit(&format!("register:ip:{source}"), deps.config.register_limit, now).await?
-    {
-        return Err(http::too_many_requests(retry_after));
-    }
+    deps.rate_limiter.enforce(&format!("register:ip:{source}"), deps.config.register_limit, now).await?;
     let valid = validate(http::json_body(&request, BODY_LIMIT)?)?;
     if valid.role == Role::Admin {
         if guard::bearer(&request).is_none() {

@@ -8,7 +8,7 @@ use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPai
 use base64::Engine;
 use sha2::{Digest as _, Sha256};
 
-use crate::ports::{StoreError, TokenSigner};
+use crate::ports::{SignError, TokenSigner};
 
 /// The uncompressed P-256 point (0x04 ‖ x ‖ y) that verifiers check signatures against.
 #[derive(Clone, PartialEq, Eq)]
@@ -81,9 +81,8 @@ impl TokenSigner for LocalSigner {
         &self.key_id
     }
 
-    async fn sign(&self, message: &[u8]) -> Result<Vec<u8>, StoreError> {
-        let signature =
-            self.pair.sign(&self.rng, message).map_err(|e| StoreError::Internal(e.to_string()))?;
+    async fn sign(&self, message: &[u8]) -> Result<Vec<u8>, SignError> {
+        let signature = self.pair.sign(&self.rng, message).map_err(|e| SignError::Failed(e.to_string()))?;
         Ok(signature.as_ref().to_vec())
     }
 }
@@ -113,7 +112,7 @@ impl TokenSigner for KmsSigner {
         &self.key_id
     }
 
-    async fn sign(&self, message: &[u8]) -> Result<Vec<u8>, StoreError> {
+    async fn sign(&self, message: &[u8]) -> Result<Vec<u8>, SignError> {
         use aws_sdk_kms::primitives::Blob;
         use aws_sdk_kms::types::{MessageType, SigningAlgorithmSpec};
         let output = self
@@ -125,10 +124,29 @@ impl TokenSigner for KmsSigner {
             .signing_algorithm(SigningAlgorithmSpec::EcdsaSha256)
             .send()
             .await
-            .map_err(|e| StoreError::Unavailable(aws_sdk_kms::error::DisplayErrorContext(&e).to_string()))?;
-        let der = output.signature.ok_or_else(|| StoreError::Internal("KMS returned no signature".into()))?;
-        der_signature_to_fixed(der.as_ref()).map_err(StoreError::Internal)
+            .map_err(kms_sign_error)?;
+        let der = output.signature.ok_or_else(|| SignError::Failed("KMS returned no signature".into()))?;
+        der_signature_to_fixed(der.as_ref()).map_err(SignError::Failed)
     }
+}
+
+/// KMS's answers that a retry may well turn around; any other failure (a missing grant, a
+/// disabled or deleted key) is a fault to fix, not to retry.
+fn kms_sign_error(
+    error: aws_sdk_kms::error::SdkError<
+        aws_sdk_kms::operation::sign::SignError,
+        aws_sdk_kms::config::http::HttpResponse,
+    >,
+) -> SignError {
+    use aws_sdk_kms::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+    const RETRYABLE: &[&str] = &["ThrottlingException", "KMSInternalException", "DependencyTimeoutException"];
+    let retryable = match &error {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => true,
+        SdkError::ServiceError(service) => service.err().code().is_some_and(|code| RETRYABLE.contains(&code)),
+        _ => false,
+    };
+    let text = DisplayErrorContext(&error).to_string();
+    if retryable { SignError::Unavailable(text) } else { SignError::Failed(text) }
 }
 
 /// Fetches the verification key of a KMS signing key: once per cold start.

@@ -13,7 +13,7 @@ use time::OffsetDateTime;
 use super::AuthConfig;
 use super::keys::PublicKey;
 use crate::domain::{Role, User, Username};
-use crate::ports::{StoreError, TokenSigner};
+use crate::ports::{SignError, TokenSigner};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AccessClaims {
@@ -43,7 +43,7 @@ impl TokenIssuer {
     }
 
     /// A signed access token for the user and its lifetime in seconds.
-    pub async fn access_token(&self, user: &User, now: OffsetDateTime) -> Result<(String, i64), StoreError> {
+    pub async fn access_token(&self, user: &User, now: OffsetDateTime) -> Result<(String, i64), SignError> {
         let issued = now.unix_timestamp();
         let lifetime = self.config.access_ttl.whole_seconds();
         let claims = AccessClaims {

@@ -16,12 +16,11 @@
 pub mod emulator;
 pub mod gateway;
 pub mod stack;
-pub mod template;
 
+pub use crate::template::{Resolver, Template};
 pub use emulator::{
     Function, FunctionError, InitErrorReport, Invocation, InvokeError, LaunchError, LaunchSpec, Outcome,
     Timings,
 };
 pub use gateway::{Delivery, Gateway, Measured, decode_response, request, sqs_event};
 pub use stack::{BUILD_COMMAND, LocalStack, binaries_dir};
-pub use template::{Resolver, Template};

@@ -12,7 +12,7 @@ use serde_json::Value;
 use shared::adapters::dynamodb::tables::{self, TableSpec};
 
 use super::emulator::{DEFAULT_INIT_WAIT, LaunchSpec};
-use super::template::{Bound, Resolver, Template};
+use crate::template::{Bound, Resolver, Template};
 
 /// The engines every function must reach, and nothing else.
 pub const ENGINE_ENDPOINTS: [&str; 3] =

@@ -60,28 +60,27 @@ fn every_function_crate_is_routed_and_every_route_has_a_crate() {
 const NON_HTTP_FUNCTIONS: &[&str] = &["worker"];
 
 mod template {
-    //! template.yaml against the route table and the table specs. CloudFormation's short tags
-    //! (`!Ref X`, `!GetAtt X.Arn`) read as their plain argument here, which is what is compared.
+    //! template.yaml against the route table and the table specs, read as CloudFormation reads
+    //! it (the reader the emulator launches functions with): `!Ref X` is `{"Ref": "X"}`,
+    //! `!GetAtt X.Arn` is `{"Fn::GetAtt": "X.Arn"}`, so the strings below them are the names.
 
     use std::collections::{BTreeMap, BTreeSet};
 
+    use serde_json::Value as Yaml;
     use shared::adapters::dynamodb::tables;
     use shared::routes::{FALLBACK_FUNCTION, FALLBACK_ROUTE_KEY, ROUTES};
-    use yaml_rust2::{Yaml, YamlLoader};
 
     fn template() -> Yaml {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-        let text = std::fs::read_to_string(root.join("template.yaml")).expect("template.yaml");
-        YamlLoader::load_from_str(&text).expect("valid YAML").remove(0)
+        stratus_tests::template::Template::workspace().expect("template.yaml reads").root().clone()
     }
 
     fn functions(template: &Yaml) -> BTreeMap<String, Yaml> {
         template["Resources"]
-            .as_hash()
+            .as_object()
             .unwrap()
             .iter()
             .filter(|(_, r)| r["Type"].as_str() == Some("AWS::Serverless::Function"))
-            .map(|(id, r)| (id.as_str().unwrap().to_owned(), r.clone()))
+            .map(|(id, r)| (id.clone(), r.clone()))
             .collect()
     }
 
@@ -94,7 +93,7 @@ mod template {
         match node {
             Yaml::String(s) => out.push(s.clone()),
             Yaml::Array(items) => items.iter().for_each(|i| strings(i, out)),
-            Yaml::Hash(map) => map.values().for_each(|v| strings(v, out)),
+            Yaml::Object(map) => map.values().for_each(|v| strings(v, out)),
             _ => {}
         }
     }
@@ -106,10 +105,10 @@ mod template {
         for function in functions(&template).values() {
             assert_eq!(function["Metadata"]["BuildMethod"].as_str(), Some("rust-cargolambda"));
             assert_eq!(function["Properties"]["CodeUri"].as_str(), Some("."));
-            let Some(events) = function["Properties"]["Events"].as_hash() else { continue };
+            let Some(events) = function["Properties"]["Events"].as_object() else { continue };
             for event in events.values().filter(|e| e["Type"].as_str() == Some("HttpApi")) {
                 let properties = &event["Properties"];
-                assert_eq!(properties["ApiId"].as_str(), Some("HttpApi"));
+                assert_eq!(properties["ApiId"]["Ref"].as_str(), Some("HttpApi"));
                 let method = properties["Method"].as_str().unwrap().to_owned();
                 let path = properties["Path"].as_str().unwrap().to_owned();
                 declared.insert((method, path, binary(function).to_owned()));
@@ -124,16 +123,18 @@ mod template {
     #[test]
     fn tables_have_the_keys_the_code_expects() {
         let template = template();
-        let resources = template["Resources"].as_hash().unwrap();
+        let resources = &template["Resources"];
         for spec in tables::ALL {
             // The table reaches its functions through spec.env_var; find it by that reference.
             let logical = functions(&template)
                 .values()
                 .find_map(|f| {
-                    f["Properties"]["Environment"]["Variables"][spec.env_var].as_str().map(str::to_owned)
+                    f["Properties"]["Environment"]["Variables"][spec.env_var]["Ref"]
+                        .as_str()
+                        .map(str::to_owned)
                 })
                 .unwrap_or_else(|| panic!("no function receives {}", spec.env_var));
-            let table = &resources[&Yaml::String(logical.clone())]["Properties"];
+            let table = &resources[logical.as_str()]["Properties"];
             assert_eq!(
                 table["KeySchema"][0]["AttributeName"].as_str(),
                 Some(spec.partition_key),
@@ -150,22 +151,22 @@ mod template {
     #[test]
     fn function_policies_are_inline_statements_without_wildcards() {
         let template = template();
-        assert!(template["Globals"]["Function"]["Policies"].is_badvalue(), "no policies for every function");
+        assert!(template["Globals"]["Function"]["Policies"].is_null(), "no policies for every function");
         for (id, function) in functions(&template) {
             let properties = &function["Properties"];
             for property in ["Role", "ManagedPolicyArns", "PermissionsBoundary"] {
-                assert!(properties[property].is_badvalue(), "{id} sets {property}");
+                assert!(properties[property].is_null(), "{id} sets {property}");
             }
             // Functions that call nothing of AWS's (health, docs, fallback) have no Policies.
-            let Some(policies) = properties["Policies"].as_vec() else {
-                assert!(properties["Policies"].is_badvalue(), "{id}: Policies is not a list");
+            let Some(policies) = properties["Policies"].as_array() else {
+                assert!(properties["Policies"].is_null(), "{id}: Policies is not a list");
                 continue;
             };
             for policy in policies {
                 let keys: Vec<&str> =
-                    policy.as_hash().map(|h| h.keys().filter_map(Yaml::as_str).collect()).unwrap_or_default();
+                    policy.as_object().map(|h| h.keys().map(String::as_str).collect()).unwrap_or_default();
                 assert_eq!(keys, ["Statement"], "{id}: only inline statements, got {policy:?}");
-                for statement in policy["Statement"].as_vec().unwrap() {
+                for statement in policy["Statement"].as_array().unwrap() {
                     assert_eq!(statement["Effect"].as_str(), Some("Allow"), "{id}");
                     let mut actions = Vec::new();
                     strings(&statement["Action"], &mut actions);
@@ -180,7 +181,7 @@ mod template {
                     for resource in &resources {
                         let logical = resource.strip_suffix(".Arn");
                         assert!(
-                            logical.is_some_and(|l| !template["Resources"][l].is_badvalue()),
+                            logical.is_some_and(|l| !template["Resources"][l].is_null()),
                             "{id}: resource {resource} is not one of the stack's ARNs"
                         );
                     }
@@ -221,7 +222,7 @@ mod template {
         let key = &template["Resources"]["SigningKey"]["Properties"];
         assert_eq!(key["KeySpec"].as_str(), Some("ECC_NIST_P256"));
         let mut signers = BTreeSet::new();
-        for statement in key["KeyPolicy"]["Statement"].as_vec().unwrap() {
+        for statement in key["KeyPolicy"]["Statement"].as_array().unwrap() {
             let mut actions = Vec::new();
             strings(&statement["Action"], &mut actions);
             if actions.iter().any(|a| a == "kms:Sign" || a == "kms:*" || a == "kms:Sign*") {
@@ -243,7 +244,8 @@ mod template {
         let template = template();
         let resources = &template["Resources"];
         for alarm in ["FunctionErrorsAlarm", "FunctionThrottlesAlarm"] {
-            let query = resources[alarm]["Properties"]["Metrics"][0]["Expression"].as_str().expect(alarm);
+            let query =
+                resources[alarm]["Properties"]["Metrics"][0]["Expression"]["Fn::Sub"].as_str().expect(alarm);
             for id in functions(&template).keys() {
                 assert!(query.contains(&format!("FunctionName = '${{{id}}}'")), "{alarm} misses {id}");
             }
@@ -252,7 +254,7 @@ mod template {
             ["TasksDeadLetterAlarm", "ApiServerErrorsAlarm", "FunctionErrorsAlarm", "FunctionThrottlesAlarm"]
         {
             let actions = &resources[alarm]["Properties"]["AlarmActions"];
-            assert!(!actions.is_badvalue(), "{alarm} notifies nobody even when AlarmTopicArn is set");
+            assert!(!actions.is_null(), "{alarm} notifies nobody even when AlarmTopicArn is set");
         }
     }
 
@@ -267,10 +269,7 @@ mod template {
             Some(shared::http::ORIGIN_VERIFY_HEADER)
         );
         let globals = &template["Globals"]["Function"]["Environment"]["Variables"];
-        assert!(
-            !globals[shared::http::ORIGIN_VERIFY_SECRET].is_badvalue(),
-            "functions never learn the secret"
-        );
+        assert!(!globals[shared::http::ORIGIN_VERIFY_SECRET].is_null(), "functions never learn the secret");
 
         let default = &config["DefaultCacheBehavior"];
         assert_eq!(default["ViewerProtocolPolicy"].as_str(), Some("redirect-to-https"));
@@ -278,14 +277,14 @@ mod template {
         const ALL_VIEWER_EXCEPT_HOST: &str = "b689b0a8-53d0-40ab-baf2-68738e2966ac";
         assert_eq!(default["CachePolicyId"].as_str(), Some(CACHING_DISABLED));
         assert_eq!(default["OriginRequestPolicyId"].as_str(), Some(ALL_VIEWER_EXCEPT_HOST));
-        assert_eq!(default["AllowedMethods"].as_vec().map(Vec::len), Some(7));
+        assert_eq!(default["AllowedMethods"].as_array().map(Vec::len), Some(7));
 
         // Whatever a cached behaviour matches must be public: a cached authenticated response
         // would be served to the next caller. Public means the OpenAPI document asks for no
         // credentials.
         let document: serde_json::Value = serde_json::from_str(&local_api::openapi_json()).unwrap();
         let mut cached = BTreeSet::new();
-        for behaviour in config["CacheBehaviors"].as_vec().unwrap() {
+        for behaviour in config["CacheBehaviors"].as_array().unwrap() {
             assert_eq!(behaviour["ViewerProtocolPolicy"].as_str(), Some("redirect-to-https"));
             let pattern = behaviour["PathPattern"].as_str().unwrap();
             let prefix = pattern.strip_suffix('*').expect("prefix patterns only");
