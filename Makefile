@@ -6,7 +6,7 @@ CARGO ?= cargo
 ENGINES := infra/local/engines.sh
 SAM_TOOLS := infra/sam/tools.sh
 
-.PHONY: openapi run run-aws test test-rust test-contract test-browser lint lint-rust lint-template sam-build fmt engines-start engines-stop sam-local-engines sam-local-engines-stop bench clean
+.PHONY: diagram openapi run run-aws test test-rust test-contract test-browser lint lint-rust lint-template sam-build fmt engines-start engines-stop sam-local-engines sam-local-engines-stop bench clean
 
 ## API on http://127.0.0.1:$(PORT), embedded in-memory backend; needs only Rust.
 run:
@@ -53,6 +53,10 @@ bench:
 
 fmt:
 	$(CARGO) fmt --all
+
+## Redraws the architecture diagram in README.md from template.yaml (a test fails when they differ).
+diagram:
+	$(CARGO) run --locked -q -p stratus-tests --bin stratus-diagram
 
 ## Rewrites functions/docs/openapi.json from the functions' code (a test fails when they differ).
 openapi:

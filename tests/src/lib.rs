@@ -5,6 +5,7 @@
 //! `AWS_ENDPOINT_URL_DYNAMODB`. Without it these tests fail loudly rather than skip, so a
 //! green run always means both backends were exercised.
 
+pub mod diagram;
 pub mod runtime_api;
 pub mod template;
 

@@ -301,3 +301,14 @@ mod template {
         assert_eq!(cached, BTreeSet::from(["/messages/{digest}", "/docs/{asset}"]));
     }
 }
+
+#[test]
+fn the_readme_diagram_is_drawn_from_the_template() {
+    use stratus_tests::diagram;
+    let template = stratus_tests::template::Template::workspace().expect("template.yaml reads");
+    let readme =
+        std::fs::read_to_string(stratus_tests::workspace_root().join("README.md")).expect("README.md");
+    let redrawn =
+        diagram::replace_in(&readme, &diagram::mermaid(&template)).expect("README.md has the markers");
+    assert!(readme == redrawn, "README.md's architecture diagram is stale: run `make diagram` and commit it");
+}
