@@ -6,7 +6,7 @@ CARGO ?= cargo
 ENGINES := infra/local/engines.sh
 SAM_TOOLS := infra/sam/tools.sh
 
-.PHONY: diagram openapi run run-aws test test-rust test-contract test-browser lint lint-rust lint-template sam-build fmt engines-start engines-stop sam-local-engines sam-local-engines-stop bench clean
+.PHONY: tools diagram openapi run run-aws test test-rust test-contract test-browser lint lint-rust lint-template sam-build fmt engines-start engines-stop sam-local-engines sam-local-engines-stop bench clean
 
 ## API on http://127.0.0.1:$(PORT), embedded in-memory backend; needs only Rust.
 run:
@@ -34,11 +34,19 @@ test-contract:
 test-browser:
 	bash tests/browser/run.sh
 
+## Everything the suites would install on first use (engines, pinned Python and npm tools, Debian
+## packages), installed now. CI runs it in the background while the code compiles.
+tools:
+	bash $(ENGINES) install
+	bash $(SAM_TOOLS) install
+	bash tests/contract/run.sh install
+	bash tests/browser/run.sh install
+
 lint: lint-rust lint-template
 
 lint-rust:
 	$(CARGO) fmt --all --check
-	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+	$(CARGO) clippy --release --workspace --all-targets --locked -- -D warnings
 
 lint-template:
 	bash $(SAM_TOOLS) lint

@@ -27,5 +27,6 @@ if [[ "$(id -u)" != 0 ]]; then
 fi
 echo "system-packages: installing ${missing[*]} (first use only)" >&2
 export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq >&2
-$command -qq >&2
+# Another install (a prefetch in the background) may hold dpkg's lock: wait for it.
+apt-get -o DPkg::Lock::Timeout=600 update -qq >&2
+$command -o DPkg::Lock::Timeout=600 -qq >&2

@@ -1,23 +1,39 @@
 #!/usr/bin/env bash
 # Pinned Python tools in private venvs under <repo>/.cache, installed on first use and again only
 # when the pins change. Source it, then: venv_bin NAME PIN... prints the venv's bin directory.
-#   e.g.  PATH="$(venv_bin schemathesis 'schemathesis==4.32.5'):$PATH"
+#   e.g.  PATH="$(venv_bin testtools 'schemathesis==4.32.5'):$PATH"
+# Concurrent first uses (a prefetch in the background, a suite in the foreground) install once:
+# the second waits for the first.
 
 _VENV_REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+
+_venv_install() {
+    local venv="$1" marker="$2" want="$3"
+    shift 3
+    if [[ -f "$marker" && "$(cat "$marker")" == "$want" ]]; then
+        return 0
+    fi
+    command -v python3 >/dev/null || { echo "venv: python3 is required" >&2; return 1; }
+    echo "venv: installing $* into ${venv#"$_VENV_REPO_ROOT/"} (first use only)" >&2
+    local started=$SECONDS
+    rm -rf "$venv"
+    python3 -m venv "$venv" >&2
+    "$venv/bin/pip" install --quiet --disable-pip-version-check --no-input "$@" >&2
+    printf '%s\n' "$want" >"$marker"
+    echo "venv: ${venv#"$_VENV_REPO_ROOT/"} ready in $((SECONDS - started)) s" >&2
+}
 
 venv_bin() {
     local name="$1"
     shift
-    local venv="$_VENV_REPO_ROOT/.cache/venv-$name" marker want
-    marker="$venv/.stratus-installed"
+    local venv="$_VENV_REPO_ROOT/.cache/venv-$name" want
     want="$(printf '%s\n' "$@")"
-    if [[ ! -f "$marker" || "$(cat "$marker")" != "$want" ]]; then
-        command -v python3 >/dev/null || { echo "venv: python3 is required" >&2; return 1; }
-        echo "venv: installing $* into ${venv#"$_VENV_REPO_ROOT/"} (first use only)" >&2
-        rm -rf "$venv"
-        python3 -m venv "$venv" >&2
-        "$venv/bin/pip" install --quiet --disable-pip-version-check "$@" >&2
-        printf '%s\n' "$want" >"$marker"
+    if [[ ! -f "$venv/.stratus-installed" || "$(cat "$venv/.stratus-installed")" != "$want" ]]; then
+        mkdir -p "$_VENV_REPO_ROOT/.cache"
+        (
+            flock 9
+            _venv_install "$venv" "$venv/.stratus-installed" "$want" "$@"
+        ) 9>"$_VENV_REPO_ROOT/.cache/.venv-$name.lock" || return 1
     fi
     echo "$venv/bin"
 }

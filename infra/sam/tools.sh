@@ -7,24 +7,14 @@
 set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
-VENV="$REPO_ROOT/.cache/venv-sam"
 PINS=("aws-sam-cli==1.170.0" "cfn-lint==1.58.0" "cargo-lambda==1.9.2")
-MARKER="$VENV/.stratus-installed"
+# shellcheck source=../local/venv.sh
+source "$REPO_ROOT/infra/local/venv.sh"
 
 export SAM_CLI_TELEMETRY=0
 
 install() {
-    local want
-    want="$(printf '%s\n' "${PINS[@]}")"
-    if [[ -f "$MARKER" && "$(cat "$MARKER")" == "$want" ]]; then
-        return 0
-    fi
-    command -v python3 >/dev/null || { echo "tools: python3 (3.9+) is required" >&2; exit 1; }
-    echo "tools: installing ${PINS[*]} into $VENV (first use only)" >&2
-    rm -rf "$VENV"
-    python3 -m venv "$VENV"
-    "$VENV/bin/pip" install --quiet --disable-pip-version-check "${PINS[@]}"
-    printf '%s\n' "$want" >"$MARKER"
+    VENV="$(dirname "$(venv_bin sam "${PINS[@]}")")"
 }
 
 lint() {
