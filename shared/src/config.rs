@@ -64,6 +64,10 @@ pub struct Settings {
     pub auth: AuthConfig,
     /// Task submissions per user.
     pub add_limit: RateLimit,
+    /// Messages stored per source address: anyone may write, so nobody may write without bound.
+    pub message_limit: RateLimit,
+    /// How long a message is kept; for ever when not set.
+    pub message_ttl: Option<time::Duration>,
 }
 
 impl Default for Settings {
@@ -71,6 +75,8 @@ impl Default for Settings {
         Self {
             auth: AuthConfig::default(),
             add_limit: RateLimit { max_hits: 120, window: time::Duration::minutes(1) },
+            message_limit: RateLimit { max_hits: 100, window: time::Duration::minutes(1) },
+            message_ttl: None,
         }
     }
 }
@@ -78,9 +84,20 @@ impl Default for Settings {
 impl Settings {
     pub fn from_env() -> Result<Self, ConfigError> {
         let defaults = Self::default();
+        // 0, like unset, keeps messages for ever: the template's parameter needs a number.
+        let message_ttl = match parsed_or::<u32>("MESSAGE_TTL_SECONDS", 0)? {
+            0 => None,
+            seconds => Some(time::Duration::seconds(seconds.into())),
+        };
         Ok(Self {
             auth: AuthConfig::from_env()?,
             add_limit: rate_limit("ADD_RATE_LIMIT", "ADD_RATE_WINDOW_SECONDS", defaults.add_limit)?,
+            message_limit: rate_limit(
+                "MESSAGE_RATE_LIMIT",
+                "MESSAGE_RATE_WINDOW_SECONDS",
+                defaults.message_limit,
+            )?,
+            message_ttl,
         })
     }
 }

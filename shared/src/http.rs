@@ -184,6 +184,28 @@ pub fn source_ip(request: &Request) -> Option<std::net::IpAddr> {
     }
 }
 
+/// What per-address limits count under: an IPv4 address, or the /64 of an IPv6 one. One
+/// subscriber is usually given a whole /64, so counting single IPv6 addresses would let one
+/// client step round any limit through 2^64 of them. IPv4-mapped addresses count as IPv4.
+pub fn source_key(request: &Request) -> String {
+    address_key(source_ip(request))
+}
+
+fn address_key(ip: Option<std::net::IpAddr>) -> String {
+    use std::net::{IpAddr, Ipv6Addr};
+    match ip {
+        None => "unknown".to_owned(),
+        Some(IpAddr::V4(v4)) => v4.to_string(),
+        Some(IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let [a, b, c, d, ..] = v6.segments();
+                format!("{}/64", Ipv6Addr::new(a, b, c, d, 0, 0, 0, 0))
+            }
+        },
+    }
+}
+
 /// A path parameter of the matched route. Its absence is a routing bug, not a client mistake.
 pub fn path_param(request: &Request, name: &str) -> Result<String, Problem> {
     request
@@ -227,7 +249,7 @@ pub fn json_body<T: DeserializeOwned>(request: &Request, limit: usize) -> Result
         if !inner.is_data() {
             return Problem::bad_request(format!("The request body is not valid JSON: {inner}"));
         }
-        let message = strip_position(&inner.to_string());
+        let message = without_value(&strip_position(&inner.to_string()));
         let field = if path == "." { missing_field(&message) } else { Some(path) };
         match field {
             Some(field) => {
@@ -267,6 +289,18 @@ fn strip_position(message: &str) -> String {
     match message.rfind(" at line ") {
         Some(at) => message[..at].to_owned(),
         None => message.to_owned(),
+    }
+}
+
+/// serde says `invalid type: integer `12345678901`, expected a string`: the submitted value may
+/// be a password sent in the wrong field or of the wrong type, so only what was expected is told.
+fn without_value(message: &str) -> String {
+    let echoes = ["invalid type: ", "invalid value: ", "invalid length "];
+    match message.rsplit_once(", expected ") {
+        Some((_, expected)) if echoes.iter().any(|prefix| message.starts_with(prefix)) => {
+            format!("expected {expected}")
+        }
+        _ => message.to_owned(),
     }
 }
 
@@ -393,6 +427,44 @@ mod tests {
         // Locally (no secret) anyone could send the header, so it must not move a rate limit.
         let endpoint = echo_source_ip().behind(OriginGuard::new(None));
         assert_eq!(seen_ip(&endpoint, from_edge(Some("198.51.100.10:1"), None)).await, "130.176.1.1");
+    }
+
+    #[test]
+    fn ipv6_sources_count_by_their_64() {
+        let key = |text: &str| address_key(Some(text.parse().unwrap()));
+        assert_eq!(key("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::/64");
+        assert_eq!(key("2001:db8:1:2:ffff:ffff:ffff:ffff"), "2001:db8:1:2::/64");
+        assert_ne!(key("2001:db8:1:3::1"), key("2001:db8:1:2::1"));
+        assert_eq!(key("::ffff:198.51.100.7"), "198.51.100.7");
+        assert_eq!(key("198.51.100.7"), "198.51.100.7");
+        assert_eq!(address_key(None), "unknown");
+    }
+
+    #[test]
+    fn a_type_error_names_the_field_and_the_type_but_not_the_value() {
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Login {
+            password: String,
+            age: u8,
+        }
+        let request = |body: &str| {
+            http::Request::builder()
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::Text(body.to_owned()))
+                .unwrap()
+        };
+        for (body, field, secret) in [
+            (r#"{"password": 12345678901, "age": 1}"#, "password", "12345678901"),
+            (r#"{"password": "x", "age": 300}"#, "age", "300"),
+            (r#"{"password": ["hunter22"], "age": 1}"#, "password", "hunter22"),
+        ] {
+            let problem = json_body::<Login>(&request(body), 1024).unwrap_err();
+            let error = &problem.errors()[0];
+            assert_eq!(error.field, field);
+            assert!(error.message.starts_with("expected "), "{}", error.message);
+            assert!(!format!("{problem:?}").contains(secret), "{problem:?}");
+        }
     }
 
     #[tokio::test]

@@ -22,13 +22,28 @@ pub enum PutOutcome {
     AlreadyStored,
 }
 
+/// A stored message and, when messages expire, when this one does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found {
+    pub message: Message,
+    pub expires_at: Option<OffsetDateTime>,
+}
+
 #[async_trait]
 pub trait MessageStore: Send + Sync {
-    /// Stores the message under its digest. Telling "created" from "already stored" is atomic:
-    /// of any number of concurrent puts of one new message exactly one sees `Created`.
-    async fn put(&self, message: &StoredMessage) -> Result<PutOutcome, StoreError>;
+    /// Stores the message under its digest, until `expires_at` if given. Telling "created" from
+    /// "already stored" is atomic: of any number of concurrent puts of one new message exactly
+    /// one sees `Created`. A message whose expiry has passed counts as absent: storing it again
+    /// creates it anew.
+    async fn put(
+        &self,
+        message: &StoredMessage,
+        expires_at: Option<OffsetDateTime>,
+        now: OffsetDateTime,
+    ) -> Result<PutOutcome, StoreError>;
 
-    async fn get(&self, digest: &Digest) -> Result<Option<Message>, StoreError>;
+    /// The message, unless absent or expired.
+    async fn get(&self, digest: &Digest, now: OffsetDateTime) -> Result<Option<Found>, StoreError>;
 }
 
 use time::OffsetDateTime;
@@ -82,6 +97,8 @@ pub struct RefreshRecord {
     pub username: Username,
     /// Every token rotated from one login shares the family; reuse of a spent one revokes it.
     pub family: uuid::Uuid,
+    /// The login the family comes from: its age is capped however often it is refreshed.
+    pub family_started_at: OffsetDateTime,
     pub expires_at: OffsetDateTime,
 }
 
@@ -100,8 +117,14 @@ pub trait RefreshTokenStore: Send + Sync {
     async fn insert(&self, record: &RefreshRecord) -> Result<(), StoreError>;
 
     /// Marks the token spent, atomically: of two concurrent spends one gets `Spent` and the
-    /// other `Replayed`.
-    async fn spend(&self, token_hash: &[u8; 32], now: OffsetDateTime) -> Result<Spend, StoreError>;
+    /// other `Replayed`. With an `owner`, only that user's token is spent, in the same
+    /// conditional write: another user's token is `Unknown` and left untouched.
+    async fn spend(
+        &self,
+        token_hash: &[u8; 32],
+        owner: Option<&Username>,
+        now: OffsetDateTime,
+    ) -> Result<Spend, StoreError>;
 
     /// Revokes every token of the family, present and future, until `until`.
     async fn revoke_family(&self, family: uuid::Uuid, until: OffsetDateTime) -> Result<(), StoreError>;
@@ -123,9 +146,14 @@ pub enum RateDecision {
 
 #[async_trait]
 pub trait RateLimiter: Send + Sync {
-    /// Counts one hit against `key` in the fixed window that holds `now`.
+    /// Counts one hit against `key` in the fixed window that holds `now`, if the window has room:
+    /// a refused hit counts for nothing, so a full window stays exactly full.
     async fn hit(&self, key: &str, limit: RateLimit, now: OffsetDateTime)
     -> Result<RateDecision, StoreError>;
+
+    /// Takes back a hit counted at `at`: the request turned out not to count (a login that
+    /// succeeded, an attempt another limit refused).
+    async fn release(&self, key: &str, limit: RateLimit, at: OffsetDateTime) -> Result<(), StoreError>;
 
     /// Counts one hit; 429 with Retry-After when the window had no room for it.
     async fn enforce(&self, key: &str, limit: RateLimit, now: OffsetDateTime) -> Result<(), crate::Problem> {

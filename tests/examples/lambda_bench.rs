@@ -16,7 +16,7 @@ use std::time::Duration;
 use aws_sdk_sqs::types::Message;
 use serde_json::{Value, json};
 use shared::adapters::dynamodb::{DynamoUserStore, tables};
-use shared::auth::bootstrap::{AdminSeed, create_or_promote};
+use shared::auth::bootstrap::{AdminSeed, create_admin};
 use stratus_tests::runtime_api::{
     Function, Gateway, LaunchSpec, LocalStack, Outcome, binaries_dir, request, sqs_event,
 };
@@ -267,7 +267,7 @@ async fn fixtures(gateway: &Gateway, tasks: usize) -> Fixtures {
         gateway.stack().table(&tables::USERS),
     );
     let seed = AdminSeed::parse("root", "root@example.com", PASSWORD.to_owned()).expect("a valid seed");
-    create_or_promote(&users, seed, time::OffsetDateTime::now_utc()).await.expect("admin bootstrapped");
+    create_admin(&users, seed, time::OffsetDateTime::now_utc()).await.expect("admin bootstrapped");
 
     let session = login(gateway, "bench").await;
     let user_token = session["access_token"].as_str().expect("an access token").to_owned();

@@ -90,7 +90,9 @@ pub async fn wiring(backend: Backend) -> LocalWiring {
     // Suites register and log in often from one address; only the tests about limits meet them.
     let generous = RateLimit { max_hits: 10_000, window: time::Duration::minutes(1) };
     wiring.settings.auth.login_limit = generous;
+    wiring.settings.auth.login_user_limit = generous;
     wiring.settings.auth.register_limit = generous;
+    wiring.settings.message_limit = generous;
     wiring
 }
 
@@ -118,6 +120,21 @@ impl Api {
         }));
         let http = reqwest::Client::builder().no_proxy().build().expect("client builds");
         Self { base, http, stop: Some(stop), _worker: worker }
+    }
+
+    /// A client whose requests come from `address` (any of 127.0.0.0/8): per-address limits see
+    /// another caller.
+    pub fn client_from(&self, address: std::net::Ipv4Addr) -> reqwest::Client {
+        reqwest::Client::builder()
+            .no_proxy()
+            .local_address(std::net::IpAddr::V4(address))
+            .build()
+            .expect("client builds")
+    }
+
+    /// A JSON POST from `address`.
+    pub async fn post_json_from(&self, address: std::net::Ipv4Addr, path: &str, body: &Value) -> Reply {
+        self.send(self.client_from(address).post(self.url(path)).json(body)).await
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -230,10 +247,10 @@ pub fn registration(username: &str, email: &str) -> Value {
     })
 }
 
-/// Creates (or promotes) an admin straight in the store, as the bootstrap command does.
+/// Creates an admin straight in the store, as the bootstrap command does.
 pub async fn bootstrap_admin(wiring: &LocalWiring, username: &str) {
-    use shared::auth::bootstrap::{AdminSeed, create_or_promote};
+    use shared::auth::bootstrap::{AdminSeed, create_admin};
     let seed = AdminSeed::parse(username, &format!("{username}@example.com"), PASSWORD.to_owned())
         .expect("a valid seed");
-    create_or_promote(wiring.users.as_ref(), seed, wiring.clock.now()).await.expect("admin bootstrapped");
+    create_admin(wiring.users.as_ref(), seed, wiring.clock.now()).await.expect("admin bootstrapped");
 }

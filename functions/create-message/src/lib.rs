@@ -1,12 +1,17 @@
-//! POST /messages: store a message, answer its SHA-256 digest.
+//! POST /messages: store a message, answer its SHA-256 digest. Anyone may write, so writes are
+//! limited per source address, and messages may be given a lifetime (`MESSAGE_TTL_SECONDS`).
+
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
+use shared::clock::Clock;
 use shared::domain::{Digest, Message, StoredMessage};
 use shared::http::{self, Endpoint, HandlerResult, HeaderValue, Request, StatusCode, header};
 use shared::openapi::{
-    BadRequest, InternalServerError, PayloadTooLarge, ServiceUnavailable, UnsupportedMediaType,
+    BadRequest, InternalServerError, PayloadTooLarge, ServiceUnavailable, TooManyRequests,
+    UnsupportedMediaType,
 };
-use shared::ports::{MessageStore, PutOutcome};
+use shared::ports::{MessageStore, PutOutcome, RateLimit, RateLimiter};
 use shared::{InitError, Problem, Wiring};
 use utoipa::ToSchema;
 
@@ -29,18 +34,31 @@ struct Stored {
 
 shared::openapi_part!(handle);
 
+struct Deps {
+    store: Arc<dyn MessageStore>,
+    rate_limiter: Arc<dyn RateLimiter>,
+    clock: Arc<dyn Clock>,
+    limit: RateLimit,
+    ttl: Option<time::Duration>,
+}
+
 pub async fn build(wiring: &impl Wiring) -> Result<Endpoint, InitError> {
-    let store = wiring.messages()?;
-    Ok(Endpoint::with_deps(
-        store,
-        |store, request| async move { handle(store.as_ref().as_ref(), request).await },
-    ))
+    let settings = wiring.settings()?;
+    let deps = Deps {
+        store: wiring.messages()?,
+        rate_limiter: wiring.rate_limiter()?,
+        clock: wiring.clock(),
+        limit: settings.message_limit,
+        ttl: settings.message_ttl,
+    };
+    Ok(Endpoint::with_deps(deps, |deps, request| async move { handle(&deps, request).await }))
 }
 
 /// Store a message
 ///
 /// The message is stored under the SHA-256 of its UTF-8 bytes, its digest. Storing is
-/// idempotent: the same message again answers 200 with the same digest.
+/// idempotent: the same message again answers 200 with the same digest. Writes are limited per
+/// source address.
 #[utoipa::path(
     post,
     path = "/messages",
@@ -57,18 +75,23 @@ pub async fn build(wiring: &impl Wiring) -> Result<Endpoint, InitError> {
         (status = 400, response = BadRequest),
         (status = 413, response = PayloadTooLarge),
         (status = 415, response = UnsupportedMediaType),
+        (status = 429, response = TooManyRequests),
         (status = 500, response = InternalServerError),
         (status = 503, response = ServiceUnavailable),
     )
 )]
-async fn handle(store: &dyn MessageStore, request: Request) -> HandlerResult {
+async fn handle(deps: &Deps, request: Request) -> HandlerResult {
+    let now = deps.clock.now();
+    let source = http::source_key(&request);
+    deps.rate_limiter.enforce(&format!("messages:source:{source}"), deps.limit, now).await?;
     let body: CreateMessage = http::json_body(&request, BODY_LIMIT)?;
     let message = Message::try_from(body.message).map_err(|too_long| {
         Problem::payload_too_large("The message is too long")
             .with_field_error("message", too_long.to_string())
     })?;
     let stored = StoredMessage::from(message);
-    let status = match store.put(&stored).await? {
+    let expires_at = deps.ttl.map(|ttl| now + ttl);
+    let status = match deps.store.put(&stored, expires_at, now).await? {
         PutOutcome::Created => StatusCode::CREATED,
         PutOutcome::AlreadyStored => StatusCode::OK,
     };

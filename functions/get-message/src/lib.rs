@@ -1,29 +1,36 @@
 //! GET /messages/{digest}: the message stored under a digest.
 
 use serde::Serialize;
-use shared::domain::{Digest, Message};
+use std::sync::Arc;
+
+use shared::clock::Clock;
+use shared::domain::Digest;
 use shared::http::{self, Body, Endpoint, HandlerResult, HeaderValue, Request, Response, StatusCode, header};
 use shared::openapi::{BadRequest, InternalServerError, NotFound, ServiceUnavailable};
 use shared::ports::MessageStore;
 use shared::{InitError, Problem, Wiring};
+use time::OffsetDateTime;
 use utoipa::ToSchema;
 
 /// Content-addressed means immutable: a digest's message never changes, so any cache
 /// (CloudFront, browsers) may keep it for good.
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+const ONE_YEAR: i64 = 31_536_000;
+
+struct Deps {
+    store: Arc<dyn MessageStore>,
+    clock: Arc<dyn Clock>,
+}
 
 pub async fn build(wiring: &impl Wiring) -> Result<Endpoint, InitError> {
-    let store = wiring.messages()?;
-    Ok(Endpoint::with_deps(
-        store,
-        |store, request| async move { handle(store.as_ref().as_ref(), request).await },
-    ))
+    let deps = Deps { store: wiring.messages()?, clock: wiring.clock() };
+    Ok(Endpoint::with_deps(deps, |deps, request| async move { handle(&deps, request).await }))
 }
 
 /// The message a digest addresses.
 #[derive(Serialize, ToSchema)]
 struct Found<'a> {
-    #[schema(value_type = Message)]
+    #[schema(value_type = shared::domain::Message)]
     message: &'a str,
 }
 
@@ -45,7 +52,7 @@ shared::openapi_part!(handle);
         (status = 200, description = "The message", body = Found,
             headers(
                 ("ETag" = String, description = "The quoted digest"),
-                ("Cache-Control" = String, description = "`public, max-age=31536000, immutable`"),
+                ("Cache-Control" = String, description = "`public, max-age=31536000, immutable`; when messages expire, max-age is the time this one has left"),
             )),
         (status = 304, description = "The ETag in If-None-Match still matches",
             headers(
@@ -58,12 +65,13 @@ shared::openapi_part!(handle);
         (status = 503, response = ServiceUnavailable),
     )
 )]
-async fn handle(store: &dyn MessageStore, request: Request) -> HandlerResult {
+async fn handle(deps: &Deps, request: Request) -> HandlerResult {
     let raw = http::path_param(&request, "digest")?;
     let digest = Digest::parse(&raw).map_err(|error| {
         Problem::bad_request("The digest is malformed").with_field_error("digest", error.to_string())
     })?;
-    let Some(message) = store.get(&digest).await? else {
+    let now = deps.clock.now();
+    let Some(found) = deps.store.get(&digest, now).await? else {
         return Err(Problem::not_found(format!("No message has the digest {digest}")));
     };
     let etag = format!("\"{digest}\"");
@@ -73,12 +81,25 @@ async fn handle(store: &dyn MessageStore, request: Request) -> HandlerResult {
             .body(Body::Empty)
             .expect("static parts are valid")
     } else {
-        http::json_response(StatusCode::OK, &Found { message: message.as_str() })
+        http::json_response(StatusCode::OK, &Found { message: found.message.as_str() })
     };
     let headers = response.headers_mut();
     headers.insert(header::ETAG, HeaderValue::from_str(&etag).expect("hex is a valid header"));
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(IMMUTABLE));
+    headers.insert(header::CACHE_CONTROL, cache_control(found.expires_at, now));
     Ok(response)
+}
+
+/// A digest's message never changes, so caches may keep it for good; when messages expire, no
+/// longer than this one lives.
+fn cache_control(expires_at: Option<OffsetDateTime>, now: OffsetDateTime) -> HeaderValue {
+    match expires_at {
+        None => HeaderValue::from_static(IMMUTABLE),
+        Some(at) => {
+            let seconds = (at - now).whole_seconds().clamp(0, ONE_YEAR);
+            HeaderValue::from_str(&format!("public, max-age={seconds}, immutable"))
+                .expect("digits are a valid header")
+        }
+    }
 }
 
 /// RFC 9110 If-None-Match: `*` or a list of entity tags, compared weakly.

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use shared::Problem;
+use shared::auth::guard::current_admin;
 use shared::auth::{TokenVerifier, authenticate};
 use shared::domain::{Profile, Username};
 use shared::http::{self, Endpoint, HandlerResult, HeaderValue, Request, StatusCode, header};
@@ -50,8 +51,11 @@ async fn handle(deps: &Deps, request: Request) -> HandlerResult {
     let username = Username::parse(&http::path_param(&request, "username")?).map_err(|error| {
         Problem::bad_request("The username is malformed").with_field_error("username", error.to_string())
     })?;
-    if !principal.is_admin() && principal.username != username {
-        return Err(Problem::new(StatusCode::FORBIDDEN, "Only an admin can read another user's profile"));
+    if principal.username != username {
+        if !principal.is_admin() {
+            return Err(Problem::new(StatusCode::FORBIDDEN, "Only an admin can read another user's profile"));
+        }
+        current_admin(deps.users.as_ref(), &principal).await?;
     }
     let user = deps
         .users

@@ -6,6 +6,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
 use sha2::{Digest as _, Sha256};
+use shared::auth::guard::current_admin;
 use shared::auth::{TokenVerifier, authenticate};
 use shared::domain::{Profile, Username};
 use shared::http::{self, Endpoint, HandlerResult, HeaderValue, Request, StatusCode, header};
@@ -65,7 +66,9 @@ pub async fn build(wiring: &impl Wiring) -> Result<Endpoint, InitError> {
     )
 )]
 async fn handle(deps: &Deps, request: Request) -> HandlerResult {
-    authenticate(&deps.verifier, &request)?.require_admin()?;
+    let principal = authenticate(&deps.verifier, &request)?;
+    principal.require_admin()?;
+    current_admin(deps.users.as_ref(), &principal).await?;
     let mut errors = FieldErrors::default();
     let limit = errors.check("limit", parse_limit(http::query_param(&request, "limit")));
     let after =

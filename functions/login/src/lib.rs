@@ -17,8 +17,9 @@ use shared::openapi::{
     BadRequest, InternalServerError, PayloadTooLarge, ServiceUnavailable, TooManyRequests,
     UnsupportedMediaType,
 };
-use shared::ports::{RateDecision, RateLimiter, RefreshTokenStore, UserStore};
+use shared::ports::{RateDecision, RateLimit, RateLimiter, RefreshTokenStore, UserStore};
 use shared::{InitError, Wiring};
+use time::OffsetDateTime;
 use utoipa::ToSchema;
 
 const BODY_LIMIT: usize = 4 * 1024;
@@ -57,7 +58,8 @@ pub async fn build(wiring: &impl Wiring) -> Result<Endpoint, InitError> {
 ///
 /// Credentials come as a JSON body or as HTTP Basic (`Authorization: Basic`, which then wins
 /// over any body). An unknown user and a wrong password get the same answer in the same time.
-/// Rate-limited per username and per source address.
+/// Failed attempts are limited per source address, per username from one address, and per
+/// username from all addresses (a much higher ceiling); successful ones count for nothing.
 #[utoipa::path(
     post,
     path = "/login",
@@ -87,7 +89,8 @@ pub async fn build(wiring: &impl Wiring) -> Result<Endpoint, InitError> {
 async fn handle(deps: &Deps, request: Request) -> HandlerResult {
     let credentials = credentials(&request)?;
     let now = deps.clock.now();
-    rate_limit(deps, &request, &credentials.username, now).await?;
+    let attempt = Attempt::new(deps, &request, &credentials.username, now);
+    attempt.reserve().await?;
 
     let username = Username::parse(&credentials.username).ok();
     let user = match &username {
@@ -101,6 +104,7 @@ async fn handle(deps: &Deps, request: Request) -> HandlerResult {
     let (Verified::Yes { rehash }, Some(mut user)) = (verified, user) else {
         return Err(invalid_credentials());
     };
+    attempt.succeeded().await;
     let rehashed = if rehash {
         Some(http::blocking(move || password::rehash(&candidate)).await?.map_err(|e| Problem::internal(&e))?)
     } else {
@@ -145,25 +149,59 @@ fn credentials(request: &Request) -> Result<Credentials, Problem> {
     })
 }
 
-/// Counts the attempt against the username and against the source address, both always, so
-/// that neither spraying one password over many names nor many passwords at one name pays.
-async fn rate_limit(
-    deps: &Deps,
-    request: &Request,
-    username: &str,
-    now: time::OffsetDateTime,
-) -> Result<(), Problem> {
-    let limit = deps.issuer.config().login_limit;
-    let name_key: String = username.trim().to_ascii_lowercase().chars().take(64).collect();
-    let source = http::source_ip(request).map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
-    let by_name = deps.rate_limiter.hit(&format!("login:user:{name_key}"), limit, now).await?;
-    let by_source = deps.rate_limiter.hit(&format!("login:ip:{source}"), limit, now).await?;
-    let waits = [by_name, by_source].into_iter().filter_map(|decision| match decision {
-        RateDecision::Limited { retry_after } => Some(retry_after),
-        RateDecision::Allowed => None,
-    });
-    match waits.max() {
-        Some(retry_after) => Err(http::too_many_requests(retry_after)),
-        None => Ok(()),
+/// The limits a login attempt counts against, the source address's first: once it is full,
+/// an attempt counts against nothing else. Then the username from that source, and the username
+/// from every source together (a much higher ceiling), so a stranger at one address can never lock
+/// a user out of their own address, while guessing from many addresses stays slow.
+///
+/// Only failed attempts count. Each bucket is reserved before the password is checked, so a burst
+/// of concurrent attempts cannot overrun a limit, and given back when the login succeeds.
+struct Attempt<'a> {
+    limiter: &'a dyn RateLimiter,
+    buckets: [(String, RateLimit); 3],
+    at: OffsetDateTime,
+}
+
+impl<'a> Attempt<'a> {
+    fn new(deps: &'a Deps, request: &Request, username: &str, at: OffsetDateTime) -> Self {
+        let config = deps.issuer.config();
+        let source = http::source_key(request);
+        // A name that cannot be a username can never log in: all such attempts share one bucket.
+        let name = Username::parse(username).map_or_else(|_| "(invalid)".to_owned(), |u| u.to_string());
+        Self {
+            limiter: deps.rate_limiter.as_ref(),
+            buckets: [
+                (format!("login:source:{source}"), config.login_limit),
+                (format!("login:user-source:{name}:{source}"), config.login_limit),
+                (format!("login:user:{name}"), config.login_user_limit),
+            ],
+            at,
+        }
+    }
+
+    /// Counts the attempt in every bucket; 429 from the first that is full, with what was counted
+    /// taken back.
+    async fn reserve(&self) -> Result<(), Problem> {
+        for (counted, (key, limit)) in self.buckets.iter().enumerate() {
+            if let RateDecision::Limited { retry_after } = self.limiter.hit(key, *limit, self.at).await? {
+                self.release(counted).await;
+                return Err(http::too_many_requests(retry_after));
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes back the hits of the first `count` buckets.
+    async fn release(&self, count: usize) {
+        for (key, limit) in &self.buckets[..count] {
+            if let Err(error) = self.limiter.release(key, *limit, self.at).await {
+                tracing::warn!(%error, "could not take back a login attempt's count");
+            }
+        }
+    }
+
+    /// A successful login counts for nothing.
+    async fn succeeded(&self) {
+        self.release(self.buckets.len()).await;
     }
 }

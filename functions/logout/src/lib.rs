@@ -72,13 +72,12 @@ async fn handle(deps: &Deps, request: Request) -> HandlerResult {
     let refused = || unauthorized("The refresh token is not a live session of this user", true);
     let token = RefreshToken::presented(&body.refresh_token).ok_or_else(refused)?;
     let now = deps.clock.now();
-    let record = match deps.refresh_tokens.spend(&token.hash(), now).await? {
+    // Only the caller's own token is spent: someone else's is refused before it is touched, so
+    // presenting it can never revoke its owner's session.
+    let record = match deps.refresh_tokens.spend(&token.hash(), Some(&principal.username), now).await? {
         Spend::Spent(record) | Spend::Replayed(record) => record,
         Spend::Unknown => return Err(refused()),
     };
-    if record.username != principal.username {
-        return Err(refused());
-    }
     deps.refresh_tokens.revoke_family(record.family, now + deps.config.refresh_ttl).await?;
     Ok(Response::builder().status(StatusCode::NO_CONTENT).body(Body::Empty).expect("static parts are valid"))
 }

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use shared::Problem;
 use shared::auth::TokenIssuer;
 use shared::auth::guard::unauthorized;
-use shared::auth::session::{RefreshToken, issue_pair};
+use shared::auth::session::{RefreshToken, Session, issue_pair};
 use shared::clock::Clock;
 use shared::http::{self, Endpoint, HandlerResult, HeaderValue, Request, StatusCode, header};
 use shared::openapi::{
@@ -80,10 +80,17 @@ async fn handle(deps: &Deps, request: Request) -> HandlerResult {
     let body: RefreshRequest = http::json_body(&request, BODY_LIMIT)?;
     let token = RefreshToken::presented(&body.refresh_token).ok_or_else(refused)?;
     let now = deps.clock.now();
-    let record = match deps.refresh_tokens.spend(&token.hash(), now).await? {
+    let record = match deps.refresh_tokens.spend(&token.hash(), None, now).await? {
         Spend::Spent(record) => record,
         Spend::Replayed(record) => {
-            tracing::warn!(family = %record.family, "spent refresh token presented again; family revoked");
+            // Someone holds a copy of a token that was rotated: the owner or a thief. Say who and
+            // from where, so the alarm can be followed up; never the token.
+            tracing::warn!(
+                username = %record.username,
+                source = %http::source_key(&request),
+                family = %record.family,
+                "spent refresh token presented again; its session is revoked"
+            );
             let until = now + deps.issuer.config().refresh_ttl;
             deps.refresh_tokens.revoke_family(record.family, until).await?;
             return Err(refused());
@@ -96,8 +103,8 @@ async fn handle(deps: &Deps, request: Request) -> HandlerResult {
     let Some(user) = deps.users.get(&record.username).await? else {
         return Err(refused());
     };
-    let pair =
-        issue_pair(&deps.issuer, deps.refresh_tokens.as_ref(), &user, Some(record.family), now).await?;
+    let session = Some(Session::of(&record));
+    let pair = issue_pair(&deps.issuer, deps.refresh_tokens.as_ref(), &user, session, now).await?;
     let mut response = http::json_response(StatusCode::OK, &pair);
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(response)

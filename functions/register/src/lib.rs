@@ -97,14 +97,16 @@ pub async fn build(wiring: &impl Wiring) -> Result<Endpoint, InitError> {
 )]
 async fn handle(deps: &Deps, request: Request) -> HandlerResult {
     let now = deps.clock.now();
-    let source = http::source_ip(&request).map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
+    let source = http::source_key(&request);
     deps.rate_limiter.enforce(&format!("register:ip:{source}"), deps.config.register_limit, now).await?;
     let valid = validate(http::json_body(&request, BODY_LIMIT)?)?;
     if valid.role == Role::Admin {
         if guard::bearer(&request).is_none() {
             return Err(Problem::new(StatusCode::FORBIDDEN, "Only an admin can create an admin"));
         }
-        authenticate(&deps.verifier, &request)?.require_admin()?;
+        let principal = authenticate(&deps.verifier, &request)?;
+        principal.require_admin()?;
+        guard::current_admin(deps.users.as_ref(), &principal).await?;
     }
     let password = valid.password;
     let password_hash =

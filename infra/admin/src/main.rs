@@ -1,8 +1,11 @@
-//! `stratus-admin create-admin --username NAME --email ADDRESS` (password on standard input)
+//! `stratus-admin create-admin --username NAME --email ADDRESS [--promote-existing]`
+//! (password on standard input)
 //!
-//! Creates the user as an admin, or promotes it if it exists. Talks to the users table named
-//! by `USERS_TABLE` with the standard AWS credentials and endpoint variables: the stack's
-//! table on AWS, or DynamoDB Local with `AWS_ENDPOINT_URL_DYNAMODB`.
+//! Creates the user as an admin. An account that already has the name is refused unless it is an
+//! admin already: registration is public, so it may be anyone's. With `--promote-existing`, an
+//! existing account whose stored email is ADDRESS is promoted instead (and says so). Talks to the
+//! users table named by `USERS_TABLE` with the standard AWS credentials and endpoint variables:
+//! the stack's table on AWS, or DynamoDB Local with `AWS_ENDPOINT_URL_DYNAMODB`.
 //!
 //! `stratus-admin provision-local [ENV_JSON]` creates, on the local engines only, the tables,
 //! queues and signing key that `sam local start-api --env-vars env.json` expects.
@@ -12,9 +15,10 @@ mod provision;
 use std::io::BufRead;
 
 use shared::Wiring;
-use shared::auth::bootstrap::{AdminSeed, Bootstrapped, create_or_promote};
+use shared::auth::bootstrap::{AdminSeed, BootstrapError, create_admin, promote_existing};
+use shared::domain::{Email, Username};
 
-const USAGE: &str = "usage: stratus-admin create-admin --username NAME --email ADDRESS < password-file\n\
+const USAGE: &str = "usage: stratus-admin create-admin --username NAME --email ADDRESS [--promote-existing] < password-file\n\
                      (reads the password from the first line of standard input; needs USERS_TABLE)\n\
                      usage: stratus-admin provision-local [env.json]";
 
@@ -36,24 +40,37 @@ async fn run() -> Result<(), String> {
         }
         _ => return Err(USAGE.into()),
     }
-    let (mut username, mut email) = (None, None);
+    let (mut username, mut email, mut promote) = (None, None, false);
     while let Some(flag) = args.next() {
         match flag.as_str() {
             "--username" => username = args.next(),
             "--email" => email = args.next(),
+            "--promote-existing" => promote = true,
             _ => return Err(format!("unknown argument {flag:?}\n{USAGE}")),
         }
     }
     let (Some(username), Some(email)) = (username, email) else { return Err(USAGE.into()) };
+    let users = shared::aws::AwsWiring::from_env().await.users().map_err(|e| e.to_string())?;
+    if promote {
+        let name = Username::parse(&username).map_err(|e| format!("--username: {e}"))?;
+        let address = Email::parse(&email).map_err(|e| format!("--email: {e}"))?;
+        match promote_existing(users.as_ref(), &name, &address).await {
+            Ok(done) => {
+                println!("{username}: {done}");
+                return Ok(());
+            }
+            // Nobody has the name: create the admin, as without the flag.
+            Err(BootstrapError::NoSuchUser(_)) => {}
+            Err(error) => return Err(error.to_string()),
+        }
+    }
     let mut password = String::new();
     std::io::stdin().lock().read_line(&mut password).map_err(|e| e.to_string())?;
     let password = password.trim_end_matches(['\r', '\n']).to_owned();
-
     let seed = AdminSeed::parse(&username, &email, password)?;
-    let users = shared::aws::AwsWiring::from_env().await.users().map_err(|e| e.to_string())?;
-    match create_or_promote(users.as_ref(), seed, time::OffsetDateTime::now_utc()).await? {
-        Bootstrapped::Created => println!("created admin {username}"),
-        Bootstrapped::Promoted => println!("promoted {username} to admin"),
-    }
+    let done = create_admin(users.as_ref(), seed, time::OffsetDateTime::now_utc())
+        .await
+        .map_err(|e| e.to_string())?;
+    println!("{username}: {done}");
     Ok(())
 }

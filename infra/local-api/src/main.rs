@@ -75,14 +75,28 @@ async fn main() -> Result<(), local_api::Error> {
 }
 
 /// `STRATUS_ADMIN_USERNAME`, `STRATUS_ADMIN_EMAIL` and `STRATUS_ADMIN_PASSWORD`, when set,
-/// create (or promote) that admin at start: the embedded backend has no other way in.
+/// create that admin at start: the embedded backend has no other way in. As with
+/// `stratus-admin`, an existing account of that name is refused, unless it is an admin already or
+/// `STRATUS_ADMIN_PROMOTE_EXISTING=true` asks to promote it (its email must match).
 async fn bootstrap_admin(wiring: &LocalWiring) -> Result<(), local_api::Error> {
-    use shared::auth::bootstrap::{AdminSeed, create_or_promote};
+    use shared::auth::bootstrap::{AdminSeed, BootstrapError, create_admin, promote_existing};
     let Some(username) = shared::config::optional("STRATUS_ADMIN_USERNAME") else { return Ok(()) };
     let email = shared::config::required("STRATUS_ADMIN_EMAIL")?;
     let password = shared::config::required("STRATUS_ADMIN_PASSWORD")?;
     let seed = AdminSeed::parse(&username, &email, password)?;
-    let outcome = create_or_promote(wiring.users.as_ref(), seed, wiring.clock.now()).await?;
-    tracing::info!(%username, ?outcome, "admin bootstrapped");
+    if shared::config::parsed_or("STRATUS_ADMIN_PROMOTE_EXISTING", false)? {
+        match promote_existing(wiring.users.as_ref(), &seed.username, &seed.email).await {
+            Ok(done) => {
+                tracing::info!(%username, outcome = %done, "admin bootstrapped");
+                eprintln!("admin {username}: {done}");
+                return Ok(());
+            }
+            Err(BootstrapError::NoSuchUser(_)) => {}
+            Err(error) => return Err(error.into()),
+        }
+    }
+    let done = create_admin(wiring.users.as_ref(), seed, wiring.clock.now()).await?;
+    tracing::info!(%username, outcome = %done, "admin bootstrapped");
+    eprintln!("admin {username}: {done}");
     Ok(())
 }

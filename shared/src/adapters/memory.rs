@@ -6,30 +6,44 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 
-use crate::domain::{Digest, Message, StoredMessage};
-use crate::ports::{MessageStore, PutOutcome, StoreError};
+use crate::domain::{Digest, StoredMessage};
+use crate::ports::{Found, MessageStore, PutOutcome, StoreError};
 
 #[derive(Default)]
 pub struct MemoryMessageStore {
-    messages: Mutex<HashMap<Digest, Message>>,
+    messages: Mutex<HashMap<Digest, Found>>,
+}
+
+fn live(found: &Found, now: OffsetDateTime) -> bool {
+    found.expires_at.is_none_or(|at| at > now)
 }
 
 #[async_trait]
 impl MessageStore for MemoryMessageStore {
-    async fn put(&self, stored: &StoredMessage) -> Result<PutOutcome, StoreError> {
+    async fn put(
+        &self,
+        stored: &StoredMessage,
+        expires_at: Option<OffsetDateTime>,
+        now: OffsetDateTime,
+    ) -> Result<PutOutcome, StoreError> {
         let mut messages = self.messages.lock().expect("no panic while holding the lock");
+        let found = Found { message: stored.message().clone(), expires_at };
         Ok(match messages.entry(stored.digest()) {
-            Entry::Occupied(_) => PutOutcome::AlreadyStored,
+            Entry::Occupied(slot) if live(slot.get(), now) => PutOutcome::AlreadyStored,
+            Entry::Occupied(mut slot) => {
+                slot.insert(found);
+                PutOutcome::Created
+            }
             Entry::Vacant(slot) => {
-                slot.insert(stored.message().clone());
+                slot.insert(found);
                 PutOutcome::Created
             }
         })
     }
 
-    async fn get(&self, digest: &Digest) -> Result<Option<Message>, StoreError> {
+    async fn get(&self, digest: &Digest, now: OffsetDateTime) -> Result<Option<Found>, StoreError> {
         let messages = self.messages.lock().expect("no panic while holding the lock");
-        Ok(messages.get(digest).cloned())
+        Ok(messages.get(digest).filter(|found| live(found, now)).cloned())
     }
 }
 
@@ -127,10 +141,16 @@ impl RefreshTokenStore for MemoryRefreshTokenStore {
         Ok(())
     }
 
-    async fn spend(&self, token_hash: &[u8; 32], now: OffsetDateTime) -> Result<Spend, StoreError> {
+    async fn spend(
+        &self,
+        token_hash: &[u8; 32],
+        owner: Option<&Username>,
+        now: OffsetDateTime,
+    ) -> Result<Spend, StoreError> {
         let mut inner = self.inner.lock().expect("no panic while holding the lock");
         Ok(match inner.tokens.get_mut(token_hash) {
             Some((record, _)) if record.expires_at <= now => Spend::Unknown,
+            Some((record, _)) if owner.is_some_and(|owner| *owner != record.username) => Spend::Unknown,
             Some((record, spent @ false)) => {
                 *spent = true;
                 Spend::Spent(record.clone())
@@ -171,12 +191,22 @@ impl RateLimiter for MemoryRateLimiter {
         if entry.0 != index {
             *entry = (index, 0);
         }
+        if entry.1 >= limit.max_hits {
+            return Ok(RateDecision::Limited { retry_after: ends - now });
+        }
         entry.1 += 1;
-        Ok(if entry.1 > limit.max_hits {
-            RateDecision::Limited { retry_after: ends - now }
-        } else {
-            RateDecision::Allowed
-        })
+        Ok(RateDecision::Allowed)
+    }
+
+    async fn release(&self, key: &str, limit: RateLimit, at: OffsetDateTime) -> Result<(), StoreError> {
+        let (index, _) = rate_window(limit, at);
+        let mut windows = self.windows.lock().expect("no panic while holding the lock");
+        if let Some(entry) = windows.get_mut(key)
+            && entry.0 == index
+        {
+            entry.1 = entry.1.saturating_sub(1);
+        }
+        Ok(())
     }
 }
 

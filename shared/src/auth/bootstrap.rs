@@ -1,12 +1,14 @@
-//! The first admin. Public registration can never create one, so an operator creates or
-//! promotes one directly in the store: `stratus-admin` against DynamoDB, or local-api's
-//! `STRATUS_ADMIN_*` variables on the embedded backend.
+//! The first admin. Public registration can never create one, so an operator creates one directly
+//! in the store: `stratus-admin create-admin` against DynamoDB, or local-api's `STRATUS_ADMIN_*`
+//! variables. Bootstrap only ever creates: registration is open from the moment of deploy, so
+//! an account that already bears the admin's name may be anyone's. Promoting an existing account
+//! is a separate, explicit step that also needs the account's email.
 
 use time::OffsetDateTime;
 
 use super::{Password, password};
 use crate::domain::{Email, PersonName, Role, User, Username};
-use crate::ports::{CreateUserError, UserStore};
+use crate::ports::{CreateUserError, StoreError, UserStore};
 use crate::problem::FieldErrors;
 
 pub struct AdminSeed {
@@ -38,20 +40,61 @@ impl AdminSeed {
     }
 }
 
+/// What bootstrap did.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Bootstrapped {
     Created,
-    /// The user existed: now an admin, password unchanged.
-    Promoted,
+    /// The account was an admin already, with this email: nothing changed (its password included).
+    AlreadyAdmin,
+    /// The existing account, asked for by name and email, is now an admin.
+    Promoted {
+        email: Email,
+        created_at: OffsetDateTime,
+    },
 }
 
-pub async fn create_or_promote(
+impl std::fmt::Display for Bootstrapped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Created => f.write_str("created a new admin account"),
+            Self::AlreadyAdmin => {
+                f.write_str("the account is an admin already; nothing changed, its password included")
+            }
+            Self::Promoted { email, created_at } => {
+                write!(f, "promoted the existing account ({email}, registered {created_at}) to admin")
+            }
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BootstrapError {
+    #[error(
+        "an account named {0} already exists and is not an admin; bootstrap never promotes an \
+         account it did not create. If that account is yours, promote it explicitly \
+         (--promote-existing) with its email"
+    )]
+    Exists(Username),
+    #[error("the account named {0} has another email; nothing was changed")]
+    EmailMismatch(Username),
+    #[error("no account is named {0}")]
+    NoSuchUser(Username),
+    #[error("another account already uses {0}")]
+    EmailTaken(Email),
+    #[error("hashing the password failed: {0}")]
+    Hash(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Creates the admin, or finds it already there; never touches an account that is not an admin.
+pub async fn create_admin(
     users: &dyn UserStore,
     seed: AdminSeed,
     now: OffsetDateTime,
-) -> Result<Bootstrapped, String> {
-    if users.set_role(&seed.username, Role::Admin).await.map_err(|e| e.to_string())? {
-        return Ok(Bootstrapped::Promoted);
+) -> Result<Bootstrapped, BootstrapError> {
+    if let Some(existing) = users.get(&seed.username).await? {
+        return already_there(existing, &seed.email);
     }
     let user = User {
         id: uuid::Uuid::new_v4(),
@@ -60,19 +103,47 @@ pub async fn create_or_promote(
         first_name: seed.first_name,
         last_name: seed.last_name,
         role: Role::Admin,
-        password_hash: password::hash(&seed.password)?,
+        password_hash: password::hash(&seed.password).map_err(BootstrapError::Hash)?,
         created_at: now,
         last_login: None,
     };
     match users.create(&user).await {
         Ok(()) => Ok(Bootstrapped::Created),
-        Err(CreateUserError::EmailTaken) => Err(format!("another account already uses {}", user.email)),
-        // Created by someone else between the two calls: promote that one.
-        Err(CreateUserError::UsernameTaken) => users
-            .set_role(&user.username, Role::Admin)
-            .await
-            .map(|_| Bootstrapped::Promoted)
-            .map_err(|e| e.to_string()),
-        Err(CreateUserError::Store(error)) => Err(error.to_string()),
+        Err(CreateUserError::EmailTaken) => Err(BootstrapError::EmailTaken(user.email)),
+        // Registered by someone else between the two calls.
+        Err(CreateUserError::UsernameTaken) => match users.get(&user.username).await? {
+            Some(existing) => already_there(existing, &user.email),
+            None => Err(BootstrapError::Exists(user.username)),
+        },
+        Err(CreateUserError::Store(error)) => Err(error.into()),
     }
+}
+
+fn already_there(existing: User, email: &Email) -> Result<Bootstrapped, BootstrapError> {
+    match (existing.role, existing.email.key() == email.key()) {
+        (Role::Admin, true) => Ok(Bootstrapped::AlreadyAdmin),
+        (Role::Admin, false) => Err(BootstrapError::EmailMismatch(existing.username)),
+        (Role::User, _) => Err(BootstrapError::Exists(existing.username)),
+    }
+}
+
+/// Makes an existing account an admin, if its stored email is `email`.
+pub async fn promote_existing(
+    users: &dyn UserStore,
+    username: &Username,
+    email: &Email,
+) -> Result<Bootstrapped, BootstrapError> {
+    let Some(existing) = users.get(username).await? else {
+        return Err(BootstrapError::NoSuchUser(username.clone()));
+    };
+    if existing.email.key() != email.key() {
+        return Err(BootstrapError::EmailMismatch(existing.username));
+    }
+    if existing.role == Role::Admin {
+        return Ok(Bootstrapped::AlreadyAdmin);
+    }
+    if !users.set_role(username, Role::Admin).await? {
+        return Err(BootstrapError::NoSuchUser(username.clone()));
+    }
+    Ok(Bootstrapped::Promoted { email: existing.email, created_at: existing.created_at })
 }

@@ -10,7 +10,13 @@ pub struct AuthConfig {
     pub audience: String,
     pub access_ttl: Duration,
     pub refresh_ttl: Duration,
+    /// How long a session (a login and all its refreshes) may last at most.
+    pub session_max_lifetime: Duration,
+    /// Failed logins per source address, and per username from one source address.
     pub login_limit: RateLimit,
+    /// Failed logins per username from all addresses together: guessing from many addresses
+    /// stays slow, while a stranger at one address cannot reach it alone.
+    pub login_user_limit: RateLimit,
     pub register_limit: RateLimit,
 }
 
@@ -21,7 +27,9 @@ impl Default for AuthConfig {
             audience: "stratus-api".into(),
             access_ttl: Duration::minutes(15),
             refresh_ttl: Duration::days(30),
+            session_max_lifetime: Duration::days(90),
             login_limit: RateLimit { max_hits: 5, window: Duration::minutes(1) },
+            login_user_limit: RateLimit { max_hits: 100, window: Duration::minutes(1) },
             register_limit: RateLimit { max_hits: 10, window: Duration::minutes(1) },
         }
     }
@@ -35,7 +43,13 @@ impl AuthConfig {
             audience: optional("TOKEN_AUDIENCE").unwrap_or(defaults.audience),
             access_ttl: seconds("ACCESS_TOKEN_TTL_SECONDS", defaults.access_ttl)?,
             refresh_ttl: seconds("REFRESH_TOKEN_TTL_SECONDS", defaults.refresh_ttl)?,
+            session_max_lifetime: seconds("SESSION_MAX_LIFETIME_SECONDS", defaults.session_max_lifetime)?,
             login_limit: limit("LOGIN_RATE_LIMIT", "LOGIN_RATE_WINDOW_SECONDS", defaults.login_limit)?,
+            login_user_limit: limit(
+                "LOGIN_USER_RATE_LIMIT",
+                "LOGIN_RATE_WINDOW_SECONDS",
+                defaults.login_user_limit,
+            )?,
             register_limit: limit(
                 "REGISTER_RATE_LIMIT",
                 "REGISTER_RATE_WINDOW_SECONDS",

@@ -1,8 +1,9 @@
 //! Guards for handlers: who is calling, and may they.
 
 use crate::Problem;
-use crate::domain::{Role, Username};
+use crate::domain::{Role, User, Username};
 use crate::http::{HeaderValue, Request, StatusCode, header, header_str};
+use crate::ports::UserStore;
 
 use super::TokenVerifier;
 
@@ -18,9 +19,29 @@ impl Principal {
         self.role == Role::Admin
     }
 
+    /// What the token says; an admin route confirms it with [`current_admin`].
     pub fn require_admin(&self) -> Result<(), Problem> {
-        if self.is_admin() { Ok(()) } else { Err(Problem::new(StatusCode::FORBIDDEN, "This needs an admin")) }
+        if self.is_admin() { Ok(()) } else { Err(forbidden_unless_admin()) }
     }
+}
+
+/// The caller as the store knows them now. A token's claims may be minutes old; a route that
+/// acts on who the caller is reads the account itself.
+pub async fn current_user(users: &dyn UserStore, principal: &Principal) -> Result<User, Problem> {
+    users
+        .get(&principal.username)
+        .await?
+        .ok_or_else(|| unauthorized("The account of this token no longer exists", true))
+}
+
+/// The caller, if they are an admin now: a demotion counts at once, not when the token expires.
+pub async fn current_admin(users: &dyn UserStore, principal: &Principal) -> Result<User, Problem> {
+    let user = current_user(users, principal).await?;
+    if user.role == Role::Admin { Ok(user) } else { Err(forbidden_unless_admin()) }
+}
+
+fn forbidden_unless_admin() -> Problem {
+    Problem::new(StatusCode::FORBIDDEN, "This needs an admin")
 }
 
 /// 401 with the `WWW-Authenticate` challenge RFC 6750 asks for.

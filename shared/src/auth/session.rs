@@ -51,22 +51,41 @@ impl RefreshToken {
     }
 }
 
-/// Issues an access token and a refresh token of `family` (a new family at login).
+/// The session a refresh continues: the family of its tokens and when its login was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Session {
+    pub family: Uuid,
+    pub started_at: OffsetDateTime,
+}
+
+impl Session {
+    pub fn of(record: &RefreshRecord) -> Self {
+        Self { family: record.family, started_at: record.family_started_at }
+    }
+}
+
+/// Issues an access token and a refresh token of `session` (a new session at login). However
+/// often a session is refreshed, its refresh tokens expire by the session's maximum lifetime:
+/// a stolen one cannot be kept alive for ever.
 pub async fn issue_pair(
     issuer: &TokenIssuer,
     refresh_tokens: &dyn RefreshTokenStore,
     user: &User,
-    family: Option<Uuid>,
+    session: Option<Session>,
     now: OffsetDateTime,
 ) -> Result<TokenPair, Problem> {
+    let session = session.unwrap_or(Session { family: Uuid::new_v4(), started_at: now });
+    let config = issuer.config();
+    let expires_at = (now + config.refresh_ttl).min(session.started_at + config.session_max_lifetime);
     let (access_token, expires_in) = issuer.access_token(user, now).await?;
     let refresh = RefreshToken::generate();
     refresh_tokens
         .insert(&RefreshRecord {
             token_hash: refresh.hash(),
             username: user.username.clone(),
-            family: family.unwrap_or_else(Uuid::new_v4),
-            expires_at: now + issuer.config().refresh_ttl,
+            family: session.family,
+            family_started_at: session.started_at,
+            expires_at,
         })
         .await?;
     Ok(TokenPair { access_token, token_type: "Bearer", expires_in, refresh_token: refresh.0 })

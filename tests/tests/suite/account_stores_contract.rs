@@ -108,6 +108,7 @@ fn record(family: uuid::Uuid) -> RefreshRecord {
         token_hash: rand_hash(),
         username: Username::parse("ada").unwrap(),
         family,
+        family_started_at: now() - Duration::days(3),
         expires_at: now() + Duration::days(30),
     }
 }
@@ -120,9 +121,30 @@ async fn refresh_tokens_spend_once(backend: Backend) {
     let tokens = wiring(backend).await.refresh_tokens;
     let live = record(uuid::Uuid::new_v4());
     tokens.insert(&live).await.unwrap();
-    assert_eq!(tokens.spend(&live.token_hash, now()).await.unwrap(), Spend::Spent(live.clone()));
-    assert_eq!(tokens.spend(&live.token_hash, now()).await.unwrap(), Spend::Replayed(live.clone()));
-    assert_eq!(tokens.spend(&rand_hash(), now()).await.unwrap(), Spend::Unknown);
+    assert_eq!(tokens.spend(&live.token_hash, None, now()).await.unwrap(), Spend::Spent(live.clone()));
+    assert_eq!(tokens.spend(&live.token_hash, None, now()).await.unwrap(), Spend::Replayed(live.clone()));
+    assert_eq!(tokens.spend(&rand_hash(), None, now()).await.unwrap(), Spend::Unknown);
+}
+
+/// An owner-scoped spend of someone else's token touches nothing: the token stays live for its
+/// owner, so presenting it cannot make its owner's next use look like a replay.
+async fn only_the_owner_spends_an_owned_token(backend: Backend) {
+    let tokens = wiring(backend).await.refresh_tokens;
+    let live = record(uuid::Uuid::new_v4());
+    tokens.insert(&live).await.unwrap();
+    let intruder = Username::parse("mallory").unwrap();
+    assert_eq!(tokens.spend(&live.token_hash, Some(&intruder), now()).await.unwrap(), Spend::Unknown);
+    assert_eq!(tokens.spend(&live.token_hash, Some(&intruder), now()).await.unwrap(), Spend::Unknown);
+    let owner = live.username.clone();
+    assert_eq!(
+        tokens.spend(&live.token_hash, Some(&owner), now()).await.unwrap(),
+        Spend::Spent(live.clone())
+    );
+    assert_eq!(tokens.spend(&live.token_hash, Some(&intruder), now()).await.unwrap(), Spend::Unknown);
+    assert_eq!(
+        tokens.spend(&live.token_hash, Some(&owner), now()).await.unwrap(),
+        Spend::Replayed(live.clone())
+    );
 }
 
 async fn expired_refresh_tokens_are_absent(backend: Backend) {
@@ -130,14 +152,15 @@ async fn expired_refresh_tokens_are_absent(backend: Backend) {
     let live = record(uuid::Uuid::new_v4());
     tokens.insert(&live).await.unwrap();
     let later = live.expires_at + Duration::seconds(1);
-    assert_eq!(tokens.spend(&live.token_hash, later).await.unwrap(), Spend::Unknown);
+    assert_eq!(tokens.spend(&live.token_hash, None, later).await.unwrap(), Spend::Unknown);
 }
 
 async fn concurrent_spends_have_one_winner(backend: Backend) {
     let tokens = wiring(backend).await.refresh_tokens;
     let live = record(uuid::Uuid::new_v4());
     tokens.insert(&live).await.unwrap();
-    let results = futures::future::join_all((0..8).map(|_| tokens.spend(&live.token_hash, now()))).await;
+    let results =
+        futures::future::join_all((0..8).map(|_| tokens.spend(&live.token_hash, None, now()))).await;
     let spent = results.iter().filter(|r| matches!(r, Ok(Spend::Spent(_)))).count();
     let replayed = results.iter().filter(|r| matches!(r, Ok(Spend::Replayed(_)))).count();
     assert_eq!((spent, replayed), (1, 7));
@@ -169,6 +192,31 @@ async fn rate_limiter_counts_per_key_and_window(backend: Backend) {
     assert_eq!(limiter.hit("login:ada", limit, next_window).await.unwrap(), RateDecision::Allowed);
 }
 
+/// A refused hit counts for nothing, and a released hit makes room again, in its own window only.
+async fn rate_limiter_refusals_do_not_count_and_releases_make_room(backend: Backend) {
+    let limiter = wiring(backend).await.rate_limiter;
+    let limit = RateLimit { max_hits: 2, window: Duration::seconds(60) };
+    let start = OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap();
+    for _ in 0..2 {
+        assert_eq!(limiter.hit("k", limit, start).await.unwrap(), RateDecision::Allowed);
+    }
+    for _ in 0..5 {
+        assert!(matches!(limiter.hit("k", limit, start).await.unwrap(), RateDecision::Limited { .. }));
+    }
+    // Five refusals took nothing: one release leaves exactly one free slot.
+    limiter.release("k", limit, start).await.unwrap();
+    assert_eq!(limiter.hit("k", limit, start).await.unwrap(), RateDecision::Allowed);
+    assert!(matches!(limiter.hit("k", limit, start).await.unwrap(), RateDecision::Limited { .. }));
+    // Releasing in a window with no hits, or beyond its hits, never goes negative.
+    let later = start + Duration::seconds(120);
+    limiter.release("k", limit, later).await.unwrap();
+    limiter.release("fresh", limit, start).await.unwrap();
+    for _ in 0..2 {
+        assert_eq!(limiter.hit("fresh", limit, start).await.unwrap(), RateDecision::Allowed);
+    }
+    assert!(matches!(limiter.hit("fresh", limit, start).await.unwrap(), RateDecision::Limited { .. }));
+}
+
 on_both_backends!(
     creates_and_reads_users,
     usernames_and_emails_are_unique,
@@ -177,7 +225,9 @@ on_both_backends!(
     listing_pages_through_every_user_once,
     refresh_tokens_spend_once,
     expired_refresh_tokens_are_absent,
+    only_the_owner_spends_an_owned_token,
     concurrent_spends_have_one_winner,
     families_are_revoked_until_their_end,
     rate_limiter_counts_per_key_and_window,
+    rate_limiter_refusals_do_not_count_and_releases_make_room,
 );

@@ -1,5 +1,6 @@
 //! Accounts and authentication over HTTP, against local-api on both backends.
 
+use std::net::Ipv4Addr;
 use std::sync::Arc;
 
 use base64::Engine;
@@ -100,6 +101,14 @@ async fn invalid_registrations_name_their_fields(backend: Backend) {
         ("password", json!("qwertyuiop")),
         ("first_name", json!("")),
         ("role", json!("superuser")),
+        // A username starts with a letter or digit; a name holds no invisible characters.
+        ("username", json!("-ada")),
+        ("username", json!(".ada")),
+        ("username", json!("_ada")),
+        ("first_name", json!("Ada\u{202e}ecalevoL")),
+        ("last_name", json!("Love\u{200b}lace")),
+        ("first_name", json!("\u{2066}Ada\u{2069}")),
+        ("last_name", json!(" Lovelace")),
     ];
     for (field, value) in cases {
         let mut body = registration("valid_name", "valid@example.com");
@@ -109,6 +118,13 @@ async fn invalid_registrations_name_their_fields(backend: Backend) {
             problem["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
         assert_eq!(fields, vec![*field], "{field} = {value}: {problem}");
     }
+    // A value of the wrong type is not repeated back: it may be a password.
+    let mut wrong_type = registration("valid_name", "valid@example.com");
+    wrong_type["password"] = json!(12345678901u64);
+    let problem = api.post_json("/register", &wrong_type).await.problem(400);
+    assert!(!problem.to_string().contains("12345678901"), "{problem}");
+    assert_eq!(problem["errors"][0]["field"], "password");
+    assert!(problem["errors"][0]["message"].as_str().unwrap().contains("expected"), "{problem}");
     let mut missing = registration("valid_name", "valid@example.com");
     missing.as_object_mut().unwrap().remove("email");
     assert_eq!(api.post_json("/register", &missing).await.problem(400)["errors"][0]["field"], "email");
@@ -217,6 +233,132 @@ async fn logins_are_rate_limited_per_address_whatever_the_username(backend: Back
     let limited = api.send(request).await;
     limited.problem(429);
     assert!(limited.header("retry-after").is_some());
+}
+
+async fn a_stranger_at_one_address_cannot_lock_owners_out(backend: Backend) {
+    let mut wiring = wiring(backend).await;
+    wiring.settings.auth.login_limit = RateLimit { max_hits: 5, window: time::Duration::minutes(1) };
+    wiring.settings.auth.login_user_limit = RateLimit { max_hits: 100, window: time::Duration::minutes(1) };
+    let api = Api::start_with(wiring).await;
+    let owners: Vec<String> = (0..5).map(|i| format!("owner{i}")).collect();
+    for owner in &owners {
+        assert_eq!(api.register(owner, &format!("{owner}@example.com")).await.status, 201);
+    }
+    let stranger = Ipv4Addr::new(127, 0, 0, 2);
+    let mut statuses = Vec::new();
+    for owner in &owners {
+        for _ in 0..6 {
+            let guess = json!({"username": owner, "password": "a wrong guess 42"});
+            statuses.push(api.post_json_from(stranger, "/login", &guess).await.status);
+        }
+    }
+    // The stranger's address ran out after five guesses; nothing after that counted anywhere.
+    assert_eq!(statuses.iter().filter(|s| **s == 401).count(), 5, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 25, "{statuses:?}");
+    let home = Ipv4Addr::new(127, 0, 0, 3);
+    for owner in &owners {
+        let login =
+            api.post_json_from(home, "/login", &json!({"username": owner, "password": PASSWORD})).await;
+        assert_eq!(login.status, 200, "{owner} is locked out: {}", String::from_utf8_lossy(&login.body));
+    }
+}
+
+async fn guessing_from_many_addresses_meets_the_per_user_ceiling(backend: Backend) {
+    let mut wiring = wiring(backend).await;
+    wiring.settings.auth.login_limit = RateLimit { max_hits: 5, window: time::Duration::minutes(1) };
+    wiring.settings.auth.login_user_limit = RateLimit { max_hits: 8, window: time::Duration::minutes(1) };
+    let api = Api::start_with(wiring).await;
+    api.register("target", "target@example.com").await;
+    let guess = json!({"username": "target", "password": "a wrong guess 42"});
+    for _ in 0..5 {
+        api.post_json_from(Ipv4Addr::new(127, 0, 0, 2), "/login", &guess).await.problem(401);
+    }
+    for _ in 0..3 {
+        api.post_json_from(Ipv4Addr::new(127, 0, 0, 3), "/login", &guess).await.problem(401);
+    }
+    // Eight failures from two addresses: the username's own ceiling now refuses every address.
+    let refused = api.post_json_from(Ipv4Addr::new(127, 0, 0, 4), "/login", &guess).await;
+    refused.problem(429);
+    assert!(refused.header("retry-after").is_some());
+    // Other accounts are untouched.
+    api.register("bystander", "bystander@example.com").await;
+    let other = json!({"username": "bystander", "password": PASSWORD});
+    assert_eq!(api.post_json_from(Ipv4Addr::new(127, 0, 0, 4), "/login", &other).await.status, 200);
+}
+
+async fn only_failed_logins_count(backend: Backend) {
+    let mut wiring = wiring(backend).await;
+    wiring.settings.auth.login_limit = RateLimit { max_hits: 3, window: time::Duration::minutes(1) };
+    let api = Api::start_with(wiring).await;
+    api.register("regular", "regular@example.com").await;
+    for _ in 0..6 {
+        api.login("regular", PASSWORD).await;
+    }
+    for _ in 0..3 {
+        api.post_json("/login", &json!({"username": "regular", "password": "a wrong guess 42"}))
+            .await
+            .problem(401);
+    }
+    api.post_json("/login", &json!({"username": "regular", "password": PASSWORD})).await.problem(429);
+}
+
+async fn logout_with_someone_elses_refresh_token_leaves_it_alone(backend: Backend) {
+    let api = Api::start(backend).await;
+    api.register("victim", "victim@example.com").await;
+    let victim = api.login("victim", PASSWORD).await;
+    let intruder = api.user_token("intruder2").await;
+    let stolen = json!({"refresh_token": victim["refresh_token"]});
+    api.post_with_token("/logout", &intruder, &stolen).await.problem(401);
+    // The victim's session is intact: the token still refreshes, once, as any token does.
+    let renewed = api.post_json("/token/refresh", &stolen).await;
+    assert_eq!(renewed.status, 200, "{}", String::from_utf8_lossy(&renewed.body));
+}
+
+async fn sessions_end_at_their_maximum_lifetime(backend: Backend) {
+    let mut wiring = wiring(backend).await;
+    let clock = Arc::new(ManualClock::new(time::OffsetDateTime::now_utc()));
+    wiring.clock = clock.clone();
+    wiring.settings.auth.refresh_ttl = time::Duration::days(30);
+    wiring.settings.auth.session_max_lifetime = time::Duration::days(90);
+    let api = Api::start_with(wiring).await;
+    api.register("longlived", "longlived@example.com").await;
+    let mut refresh = api.login("longlived", PASSWORD).await["refresh_token"].clone();
+    // Refreshed every 25 days, each token inside its 30: the session goes on...
+    for _ in 0..3 {
+        clock.advance(time::Duration::days(25));
+        let renewed = api.post_json("/token/refresh", &json!({"refresh_token": refresh})).await;
+        assert_eq!(renewed.status, 200, "{}", String::from_utf8_lossy(&renewed.body));
+        refresh = renewed.json()["refresh_token"].clone();
+    }
+    clock.advance(time::Duration::days(14));
+    let renewed = api.post_json("/token/refresh", &json!({"refresh_token": refresh})).await;
+    assert_eq!(renewed.status, 200, "day 89");
+    refresh = renewed.json()["refresh_token"].clone();
+    // ...until 90 days after the login, however recently it was refreshed.
+    clock.advance(time::Duration::days(1));
+    api.post_json("/token/refresh", &json!({"refresh_token": refresh})).await.problem(401);
+    let fresh = api.login("longlived", PASSWORD).await;
+    assert!(fresh["refresh_token"].is_string());
+}
+
+async fn a_demoted_admin_loses_admin_routes_at_once(backend: Backend) {
+    let wiring = wiring(backend).await;
+    bootstrap_admin(&wiring, "formeradmin").await;
+    let users = wiring.users.clone();
+    let api = Api::start_with(wiring).await;
+    let token = api.login("formeradmin", PASSWORD).await["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(api.get_with_token("/users", &token).await.status, 200);
+    api.register("someone", "someone@example.com").await;
+    assert_eq!(api.get_with_token("/users/someone", &token).await.status, 200);
+    let name = shared::domain::Username::parse("formeradmin").unwrap();
+    assert!(users.set_role(&name, shared::domain::Role::User).await.unwrap());
+    // The token still says admin for up to 15 minutes; the store says otherwise now.
+    api.get_with_token("/users", &token).await.problem(403);
+    api.get_with_token("/users/someone", &token).await.problem(403);
+    let mut admin_request = registration("promoted_me", "promoted@example.com");
+    admin_request["role"] = json!("admin");
+    api.post_with_token("/register", &token, &admin_request).await.problem(403);
+    assert_eq!(api.get_with_token("/users/formeradmin", &token).await.status, 200, "their own profile");
 }
 
 async fn registrations_are_rate_limited_per_address(backend: Backend) {
@@ -447,6 +589,12 @@ on_both_backends!(
     sixth_login_attempt_in_a_window_is_429,
     logins_are_rate_limited_per_address_whatever_the_username,
     registrations_are_rate_limited_per_address,
+    a_stranger_at_one_address_cannot_lock_owners_out,
+    guessing_from_many_addresses_meets_the_per_user_ceiling,
+    only_failed_logins_count,
+    logout_with_someone_elses_refresh_token_leaves_it_alone,
+    sessions_end_at_their_maximum_lifetime,
+    a_demoted_admin_loses_admin_routes_at_once,
     spent_refresh_token_revokes_its_family,
     logout_needs_the_owner,
     admins_list_and_read_users,

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use shared::adapters::dynamodb::{DynamoUserStore, tables};
-use shared::auth::bootstrap::{AdminSeed, create_or_promote};
+use shared::auth::bootstrap::{AdminSeed, create_admin};
 use shared::auth::{AuthConfig, TokenVerifier};
 use stratus_tests::runtime_api::{Function, Gateway, InvokeError, LocalStack};
 use stratus_tests::{PASSWORD, Reply, registration};
@@ -197,7 +197,7 @@ async fn admins_list_and_read_users_and_nobody_else_does() {
         api.stack().table(&tables::USERS),
     );
     let seed = AdminSeed::parse("root", "root@example.com", PASSWORD.to_owned()).expect("a valid seed");
-    create_or_promote(&users, seed, time::OffsetDateTime::now_utc()).await.expect("admin bootstrapped");
+    create_admin(&users, seed, time::OffsetDateTime::now_utc()).await.expect("admin bootstrapped");
     register(&api, "bob").await;
     let root = access(&login(&api, "root").await);
     let bob = access(&login(&api, "bob").await);

@@ -86,4 +86,14 @@ async fn no_secret_reaches_the_logs() {
         assert!(!logs.contains(secret.as_str()), "a secret reached the logs: {secret:.20}…");
     }
     assert!(!logs.contains("$argon2"), "a password hash reached the logs");
+    // A replayed refresh token raises an alarm that says whose and from where.
+    for name in ["logmem", "logddb"] {
+        let alarm = logs
+            .lines()
+            .find(|line| {
+                line.contains("presented again") && line.contains(&format!("\"username\":\"{name}\""))
+            })
+            .unwrap_or_else(|| panic!("no reuse alarm for {name}"));
+        assert!(alarm.contains("\"source\":\"127.0.0.1\""), "{alarm}");
+    }
 }

@@ -4,6 +4,7 @@
 mod account_stores_contract;
 mod accounts_api;
 mod binaries_e2e;
+mod bootstrap;
 mod log_hygiene;
 mod message_store_contract;
 mod messages_api;

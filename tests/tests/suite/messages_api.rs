@@ -1,7 +1,12 @@
 //! The message service over HTTP, against local-api on both backends.
 
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+
 use serde_json::json;
-use stratus_tests::{Api, Backend, on_both_backends};
+use shared::clock::ManualClock;
+use shared::ports::RateLimit;
+use stratus_tests::{Api, Backend, on_both_backends, wiring};
 
 const FOO_DIGEST: &str = "2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae";
 const MAX: usize = 256 * 1024;
@@ -250,7 +255,55 @@ async fn health_and_docs(backend: Backend) {
     api.get("/docs/swagger-ui-bundle.js").await.problem(404);
 }
 
+/// Anyone may write, so nobody may write without bound: a burst from one address meets the limit,
+/// and another address is not held back by it.
+async fn writes_are_limited_per_address(backend: Backend) {
+    let mut wiring = wiring(backend).await;
+    wiring.settings.message_limit = RateLimit { max_hits: 20, window: time::Duration::minutes(1) };
+    let api = Api::start_with(wiring).await;
+    let writer = Ipv4Addr::new(127, 0, 0, 5);
+    let mut statuses = Vec::new();
+    for i in 0..25 {
+        statuses.push(
+            api.post_json_from(writer, "/messages", &json!({"message": fresh(&i.to_string())})).await.status,
+        );
+    }
+    assert_eq!(statuses.iter().filter(|s| **s == 201).count(), 20, "{statuses:?}");
+    let limited = api.post_json_from(writer, "/messages", &json!({"message": "one more"})).await;
+    limited.problem(429);
+    assert!(limited.header("retry-after").is_some());
+    let other =
+        api.post_json_from(Ipv4Addr::new(127, 0, 0, 6), "/messages", &json!({"message": fresh("x")})).await;
+    assert_eq!(other.status, 201);
+}
+
+/// With a lifetime configured, a message is served (and cacheable) only until it ends.
+async fn messages_expire_when_a_lifetime_is_set(backend: Backend) {
+    let mut wiring = wiring(backend).await;
+    let clock = Arc::new(ManualClock::new(time::OffsetDateTime::now_utc()));
+    wiring.clock = clock.clone();
+    wiring.settings.message_ttl = Some(time::Duration::hours(1));
+    let api = Api::start_with(wiring).await;
+    let text = fresh("short-lived");
+    let created = api.post_json("/messages", &json!({"message": text})).await;
+    assert_eq!(created.status, 201);
+    let location = created.header("location").unwrap().to_owned();
+    clock.advance(time::Duration::minutes(20));
+    let found = api.get(&location).await;
+    assert_eq!(found.status, 200);
+    let cache = found.header("cache-control").unwrap().to_owned();
+    assert!(cache.starts_with("public, max-age=") && cache.ends_with(", immutable"), "{cache}");
+    let max_age: i64 = cache["public, max-age=".len()..cache.len() - ", immutable".len()].parse().unwrap();
+    assert!((2390..=2400).contains(&max_age), "no cache may keep it past its end: {cache}");
+    clock.advance(time::Duration::minutes(41));
+    api.get(&location).await.problem(404);
+    assert_eq!(api.post_json("/messages", &json!({"message": text})).await.status, 201, "stored anew");
+    assert_eq!(api.get(&location).await.status, 200);
+}
+
 on_both_backends!(
+    writes_are_limited_per_address,
+    messages_expire_when_a_lifetime_is_set,
     stores_foo_and_reads_it_back,
     round_trips_empty_multibyte_and_emoji,
     looks_up_with_an_upper_case_digest,

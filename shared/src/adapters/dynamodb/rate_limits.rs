@@ -2,13 +2,15 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::AttributeValue;
 use time::OffsetDateTime;
 
-use super::{corrupt, store_error};
+use super::store_error;
 use crate::ports::{RateDecision, RateLimit, RateLimiter, StoreError, rate_window};
 
-/// Fixed windows counted with one atomic `ADD` per hit; old windows expire by TTL.
+/// Fixed windows, one item per key and window, counted with one conditional `ADD` per hit; old
+/// windows expire by TTL.
 pub struct DynamoRateLimiter {
     client: Client,
     table: String,
@@ -18,6 +20,20 @@ impl DynamoRateLimiter {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         Self { client, table: table.into() }
     }
+
+    fn key(key: &str, index: i64) -> HashMap<String, AttributeValue> {
+        HashMap::from([("pk".to_owned(), AttributeValue::S(format!("{key}#{index}")))])
+    }
+}
+
+fn number(n: impl ToString) -> AttributeValue {
+    AttributeValue::N(n.to_string())
+}
+
+fn condition_failed(
+    error: &aws_sdk_dynamodb::error::SdkError<UpdateItemError, impl std::fmt::Debug>,
+) -> bool {
+    matches!(error.as_service_error(), Some(UpdateItemError::ConditionalCheckFailedException(_)))
 }
 
 #[async_trait]
@@ -29,26 +45,44 @@ impl RateLimiter for DynamoRateLimiter {
         now: OffsetDateTime,
     ) -> Result<RateDecision, StoreError> {
         let (index, ends) = rate_window(limit, now);
-        let output = self
+        let result = self
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(HashMap::from([("pk".to_owned(), AttributeValue::S(format!("{key}#{index}")))])))
+            .set_key(Some(Self::key(key, index)))
             .update_expression("ADD hits :one SET expires_at = if_not_exists(expires_at, :ends)")
-            .expression_attribute_values(":one", AttributeValue::N("1".into()))
-            .expression_attribute_values(":ends", AttributeValue::N(ends.unix_timestamp().to_string()))
-            .return_values(ReturnValue::UpdatedNew)
+            // A full window takes no more hits: refused requests count for nothing.
+            .condition_expression("attribute_not_exists(hits) OR hits < :max")
+            .expression_attribute_values(":one", number(1))
+            .expression_attribute_values(":max", number(limit.max_hits))
+            .expression_attribute_values(":ends", number(ends.unix_timestamp()))
             .send()
-            .await
-            .map_err(store_error)?;
-        let hits = match output.attributes.as_ref().and_then(|a| a.get("hits")) {
-            Some(AttributeValue::N(n)) => n.parse::<u64>().map_err(|e| corrupt(&self.table, e))?,
-            _ => return Err(corrupt(&self.table, "UpdateItem returned no hit count")),
-        };
-        Ok(if hits > u64::from(limit.max_hits) {
-            RateDecision::Limited { retry_after: ends - now }
-        } else {
-            RateDecision::Allowed
-        })
+            .await;
+        match result {
+            Ok(_) => Ok(RateDecision::Allowed),
+            Err(error) if condition_failed(&error) => Ok(RateDecision::Limited { retry_after: ends - now }),
+            Err(error) => Err(store_error(error)),
+        }
+    }
+
+    async fn release(&self, key: &str, limit: RateLimit, at: OffsetDateTime) -> Result<(), StoreError> {
+        let (index, _) = rate_window(limit, at);
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(key, index)))
+            .update_expression("ADD hits :minus_one")
+            .condition_expression("hits > :zero")
+            .expression_attribute_values(":minus_one", number(-1))
+            .expression_attribute_values(":zero", number(0))
+            .send()
+            .await;
+        match result {
+            // Nothing counted in that window (it expired, or was never hit): nothing to take back.
+            Ok(_) => Ok(()),
+            Err(error) if condition_failed(&error) => Ok(()),
+            Err(error) => Err(store_error(error)),
+        }
     }
 }

@@ -45,6 +45,8 @@ struct TokenItem {
     pk: String,
     username: Username,
     family: Uuid,
+    /// Epoch seconds of the login the family comes from.
+    family_started_at: i64,
     /// Epoch seconds: DynamoDB's TTL attribute.
     expires_at: i64,
     spent: bool,
@@ -52,11 +54,13 @@ struct TokenItem {
 
 impl TokenItem {
     fn record(&self, token_hash: [u8; 32]) -> Result<RefreshRecord, String> {
+        let time = |seconds| OffsetDateTime::from_unix_timestamp(seconds).map_err(|e| e.to_string());
         Ok(RefreshRecord {
             token_hash,
             username: self.username.clone(),
             family: self.family,
-            expires_at: OffsetDateTime::from_unix_timestamp(self.expires_at).map_err(|e| e.to_string())?,
+            family_started_at: time(self.family_started_at)?,
+            expires_at: time(self.expires_at)?,
         })
     }
 }
@@ -82,6 +86,7 @@ impl RefreshTokenStore for DynamoRefreshTokenStore {
             pk: token_pk(&record.token_hash),
             username: record.username.clone(),
             family: record.family,
+            family_started_at: record.family_started_at.unix_timestamp(),
             expires_at: record.expires_at.unix_timestamp(),
             spent: false,
         };
@@ -97,22 +102,34 @@ impl RefreshTokenStore for DynamoRefreshTokenStore {
         Ok(())
     }
 
-    async fn spend(&self, token_hash: &[u8; 32], now: OffsetDateTime) -> Result<Spend, StoreError> {
+    async fn spend(
+        &self,
+        token_hash: &[u8; 32],
+        owner: Option<&Username>,
+        now: OffsetDateTime,
+    ) -> Result<Spend, StoreError> {
         let pk = token_pk(token_hash);
-        let result = self
+        let mut update = self
             .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(Self::key(pk.clone())))
             .update_expression("SET spent = :yes")
-            // TTL deletes lazily: an expired item may still be there and must count as absent.
-            .condition_expression("attribute_exists(pk) AND spent = :no AND expires_at > :now")
             .expression_attribute_values(":yes", AttributeValue::Bool(true))
             .expression_attribute_values(":no", AttributeValue::Bool(false))
             .expression_attribute_values(":now", AttributeValue::N(now.unix_timestamp().to_string()))
-            .return_values(ReturnValue::AllNew)
-            .send()
-            .await;
+            .return_values(ReturnValue::AllNew);
+        // TTL deletes lazily: an expired item may still be there and must count as absent.
+        let live = "attribute_exists(pk) AND spent = :no AND expires_at > :now";
+        update = match owner {
+            // Ownership is part of the write: another user's token is never spent, so it can
+            // never be made to look replayed.
+            Some(owner) => update
+                .condition_expression(format!("{live} AND username = :owner"))
+                .expression_attribute_values(":owner", AttributeValue::S(owner.to_string())),
+            None => update.condition_expression(live),
+        };
+        let result = update.send().await;
         match result {
             Ok(output) => {
                 let item: TokenItem = serde_dynamo::from_item(output.attributes.unwrap_or_default())
@@ -126,6 +143,7 @@ impl RefreshTokenStore for DynamoRefreshTokenStore {
                 ) =>
             {
                 Ok(match self.read_token(&pk).await? {
+                    Some(item) if owner.is_some_and(|owner| *owner != item.username) => Spend::Unknown,
                     Some(item) if item.spent && item.expires_at > now.unix_timestamp() => {
                         Spend::Replayed(item.record(*token_hash).map_err(|e| corrupt(&self.table, e))?)
                     }

@@ -20,11 +20,12 @@ pub struct TableSpec {
     pub ttl_attribute: Option<&'static str>,
 }
 
+/// One item per digest; `expires_at` only while messages are given a lifetime.
 pub const MESSAGES: TableSpec = TableSpec {
     env_var: "MESSAGES_TABLE",
     local_name: "messages",
     partition_key: "digest",
-    ttl_attribute: None,
+    ttl_attribute: Some("expires_at"),
 };
 
 /// Users under `USER#<username>`, and one `EMAIL#<lower-case email>` guard item per user that

@@ -1,0 +1,132 @@
+//! The first admin: bootstrap creates, never silently promotes. Registration is open from the
+//! moment of deploy, so whoever registers the admin's name first must not become the admin.
+
+use shared::adapters::dynamodb::tables;
+use shared::auth::bootstrap::{AdminSeed, BootstrapError, Bootstrapped, create_admin, promote_existing};
+use shared::domain::{Email, Role, Username};
+use stratus_tests::{Api, Backend, PASSWORD, on_both_backends, wiring};
+
+fn seed(name: &str, email: &str) -> AdminSeed {
+    AdminSeed::parse(name, email, "operator's own passphrase 9".to_owned()).expect("a valid seed")
+}
+
+async fn bootstrap_refuses_a_name_someone_registered(backend: Backend) {
+    let wiring = wiring(backend).await;
+    let users = wiring.users.clone();
+    let now = wiring.clock.now();
+    let api = Api::start_with(wiring).await;
+    assert_eq!(api.register("root", "squatter@example.com").await.status, 201);
+
+    let refused = create_admin(users.as_ref(), seed("root", "ops@example.com"), now).await;
+    assert!(matches!(refused, Err(BootstrapError::Exists(_))), "{refused:?}");
+    // Not even with the squatter's own email: bootstrap never promotes.
+    let refused = create_admin(users.as_ref(), seed("root", "squatter@example.com"), now).await;
+    assert!(matches!(refused, Err(BootstrapError::Exists(_))), "{refused:?}");
+    let root = users.get(&Username::parse("root").unwrap()).await.unwrap().unwrap();
+    assert_eq!(root.role, Role::User);
+    let squatter = api.login("root", PASSWORD).await["access_token"].as_str().unwrap().to_owned();
+    api.get_with_token("/users", &squatter).await.problem(403);
+}
+
+async fn promoting_takes_the_flag_and_the_stored_email(backend: Backend) {
+    let wiring = wiring(backend).await;
+    let users = wiring.users.clone();
+    let api = Api::start_with(wiring).await;
+    assert_eq!(api.register("ops", "ops@example.com").await.status, 201);
+    let name = Username::parse("ops").unwrap();
+
+    let wrong = promote_existing(users.as_ref(), &name, &Email::parse("other@example.com").unwrap()).await;
+    assert!(matches!(wrong, Err(BootstrapError::EmailMismatch(_))), "{wrong:?}");
+    assert_eq!(users.get(&name).await.unwrap().unwrap().role, Role::User);
+
+    let promoted = promote_existing(users.as_ref(), &name, &Email::parse("OPS@example.com").unwrap()).await;
+    assert!(matches!(promoted, Ok(Bootstrapped::Promoted { .. })), "{promoted:?}");
+    assert!(promoted.unwrap().to_string().contains("ops@example.com"), "the operator is told what changed");
+    assert_eq!(users.get(&name).await.unwrap().unwrap().role, Role::Admin);
+    let nobody = promote_existing(
+        users.as_ref(),
+        &Username::parse("nobody").unwrap(),
+        &Email::parse("n@example.com").unwrap(),
+    )
+    .await;
+    assert!(matches!(nobody, Err(BootstrapError::NoSuchUser(_))));
+}
+
+async fn bootstrap_is_idempotent_for_its_own_admin(backend: Backend) {
+    let wiring = wiring(backend).await;
+    let now = wiring.clock.now();
+    let users = wiring.users.as_ref();
+    assert_eq!(
+        create_admin(users, seed("chief", "chief@example.com"), now).await.unwrap(),
+        Bootstrapped::Created
+    );
+    assert_eq!(
+        create_admin(users, seed("chief", "chief@example.com"), now).await.unwrap(),
+        Bootstrapped::AlreadyAdmin
+    );
+    let other = create_admin(users, seed("chief", "impostor@example.com"), now).await;
+    assert!(matches!(other, Err(BootstrapError::EmailMismatch(_))), "{other:?}");
+}
+
+on_both_backends!(
+    bootstrap_refuses_a_name_someone_registered,
+    promoting_takes_the_flag_and_the_stored_email,
+    bootstrap_is_idempotent_for_its_own_admin,
+);
+
+/// The operator's command, as shipped (the release `stratus-admin`), against a users table on
+/// DynamoDB Local.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_command_refuses_then_promotes_only_when_asked() {
+    stratus_tests::require_local_engines();
+    let sdk = shared::aws::sdk_config().await;
+    let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
+    let table = format!("{}users", stratus_tests::unique_prefix());
+    tables::ensure_table(&dynamodb, &table, &tables::USERS).await.unwrap();
+    let users = shared::adapters::dynamodb::DynamoUserStore::new(dynamodb, &table);
+    let now = time::OffsetDateTime::now_utc();
+    let squatter = seed("root", "root@example.com");
+    let user = shared::domain::User {
+        id: uuid::Uuid::new_v4(),
+        username: squatter.username,
+        email: squatter.email,
+        first_name: squatter.first_name,
+        last_name: squatter.last_name,
+        role: Role::User,
+        password_hash: shared::auth::password::hash(&squatter.password).unwrap(),
+        created_at: now,
+        last_login: None,
+    };
+    shared::ports::UserStore::create(&users, &user).await.unwrap();
+
+    let run = |extra: &[&str]| {
+        let binary = stratus_tests::runtime_api::binaries_dir().join("stratus-admin");
+        let mut command = std::process::Command::new(&binary);
+        command
+            .args(["create-admin", "--username", "root", "--email", "root@example.com"])
+            .args(extra)
+            .env("USERS_TABLE", &table)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = command.spawn().unwrap_or_else(|e| panic!("{}: {e}", binary.display()));
+        use std::io::Write;
+        child.stdin.take().unwrap().write_all(b"operator's own passphrase 9\n").unwrap();
+        let output = child.wait_with_output().unwrap();
+        let text =
+            format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+        (output.status.success(), text)
+    };
+    let (ok, text) = run(&[]);
+    assert!(!ok && text.contains("already exists"), "{text}");
+    assert_eq!(
+        shared::ports::UserStore::get(&users, &user.username).await.unwrap().unwrap().role,
+        Role::User
+    );
+    let (ok, text) = run(&["--promote-existing"]);
+    assert!(ok && text.contains("promoted the existing account"), "{text}");
+    assert_eq!(
+        shared::ports::UserStore::get(&users, &user.username).await.unwrap().unwrap().role,
+        Role::Admin
+    );
+}
