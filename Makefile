@@ -6,7 +6,7 @@ CARGO ?= cargo
 ENGINES := infra/local/engines.sh
 SAM_TOOLS := infra/sam/tools.sh
 
-.PHONY: tools diagram openapi run run-aws test test-rust test-contract test-browser lint lint-rust lint-template sam-build fmt engines-start engines-stop sam-local-engines sam-local-engines-stop bench clean
+.PHONY: test-arm64 smoke test-smoke tools diagram openapi run run-aws test test-rust test-contract test-browser lint lint-rust lint-template sam-build fmt engines-start engines-stop sam-local-engines sam-local-engines-stop bench clean
 
 ## API on http://127.0.0.1:$(PORT), embedded in-memory backend; needs only Rust.
 run:
@@ -18,7 +18,7 @@ run-aws:
 
 ## Whole suite: unit, contract and end-to-end tests on both backends, the release binaries under
 ## an emulated Lambda Runtime API, the template checks and an arm64 `sam build` of every function.
-test: test-rust test-contract test-browser lint-template sam-build
+test: test-rust test-contract test-browser test-smoke lint-template sam-build test-arm64
 
 # The suite runs in the release profile: the release binaries it drives and the test binary then
 # share one x86_64 build of the dependencies (the arm64 one is sam build's).
@@ -41,6 +41,16 @@ tools:
 	bash $(SAM_TOOLS) install
 	bash tests/contract/run.sh install
 	bash tests/browser/run.sh install
+	bash infra/local/system-packages.sh qemu-user=/usr/bin/qemu-aarch64 libc6-arm64-cross=/usr/aarch64-linux-gnu/lib/ld-linux-aarch64.so.1
+
+## The smoke test against a release local-api (needs test-rust's build).
+test-smoke:
+	python3 tests/smoke/run_local.py
+
+## The public flow against a running stack: make smoke URL=https://<distribution>.cloudfront.net
+smoke:
+	@test -n "$(URL)" || { echo "usage: make smoke URL=https://..." >&2; exit 2; }
+	python3 tests/smoke/smoke.py "$(URL)"
 
 lint: lint-rust lint-template
 
@@ -53,6 +63,11 @@ lint-template:
 
 sam-build:
 	bash $(SAM_TOOLS) build
+
+## sam build's arm64 bootstraps, each run under qemu-user through the Runtime API emulator.
+test-arm64:
+	bash infra/local/system-packages.sh qemu-user=/usr/bin/qemu-aarch64 libc6-arm64-cross=/usr/aarch64-linux-gnu/lib/ld-linux-aarch64.so.1
+	bash $(ENGINES) run -- $(CARGO) test --release --locked --test suite arm64 -- --ignored --nocapture
 
 ## Cold start, warm latency and memory of every function beside a hello-world runtime, local-api
 ## under load, costs: writes BENCHMARKS.md (minutes; not part of `make test`).

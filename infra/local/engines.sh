@@ -363,8 +363,11 @@ write_env_file() {
     {
         printf 'export AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:%s\n' "$(cat "$state/dynamodb.port")"
         printf 'export AWS_ENDPOINT_URL_SQS=http://127.0.0.1:%s\n' "$(cat "$state/sqs.port")"
-        # moto serves every service on one port; KMS holds the local token-signing key.
-        printf 'export AWS_ENDPOINT_URL_KMS=http://127.0.0.1:%s\n' "$(cat "$state/sqs.port")"
+        # moto serves every other service on the same port: KMS (the token-signing key), Secrets
+        # Manager (the origin secret), CloudFront (its rotation), STS and IAM.
+        for service in KMS SECRETS_MANAGER CLOUDFRONT STS IAM; do
+            printf 'export AWS_ENDPOINT_URL_%s=http://127.0.0.1:%s\n' "$service" "$(cat "$state/sqs.port")"
+        done
         printf 'export AWS_ACCESS_KEY_ID=test\n'
         printf 'export AWS_SECRET_ACCESS_KEY=test\n'
         printf 'export AWS_REGION=us-east-1\n'

@@ -15,7 +15,16 @@ from samcli.lib.providers.sam_stack_provider import SamLocalStackProvider
 
 TEMPLATE, ENV_FILE = sys.argv[1], sys.argv[2]
 # Variables whose template value is right under sam local as it is.
-KEPT_FROM_TEMPLATE = ("TOKEN_ISSUER", "TOKEN_AUDIENCE", "LOGIN_RATE_LIMIT")
+KEPT_FROM_TEMPLATE = (
+    "TOKEN_ISSUER",
+    "TOKEN_AUDIENCE",
+    "LOGIN_RATE_LIMIT",
+    "LOGIN_USER_RATE_LIMIT",
+    "SESSION_MAX_LIFETIME_SECONDS",
+    "MESSAGE_RATE_LIMIT",
+    "MESSAGE_TTL_SECONDS",
+    "STALE_TASK_SECONDS",
+)
 
 with open(ENV_FILE) as f:
     env_values = json.load(f)
@@ -42,7 +51,7 @@ for function in functions:
             problems.append(f"{where} is not a usable local value")
         elif name.startswith("AWS_ENDPOINT_URL_") and not value.startswith("http://"):
             problems.append(f"{where} does not point at a local engine")
-        elif name == "ORIGIN_VERIFY_SECRET" and value != "":
+        elif name == "ORIGIN_VERIFY_SECRET_ARN" and value != "":
             problems.append(f"{where}: sam local has no CloudFront to send it, so it must be empty")
 
 for name in overrides:

@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# The deployment tool chain, pinned, in a private venv under <repo>/.cache/venv-sam:
-# cfn-lint and the AWS SAM CLI (for `sam validate --lint` and `sam build`), and cargo-lambda
-# (with zig) for the arm64 builds that `sam build` runs.
+# The deployment tool chain, pinned, in private venvs under <repo>/.cache: cfn-lint and the AWS
+# SAM CLI (for `sam validate --lint` and `sam build`), cargo-lambda with the zig it links with
+# (the arm64 builds `sam build` runs; zig is pinned too, as a newer one has broken aws-lc-sys's
+# cross builds), and checkov (template policy checks, in a venv of its own: it pins much).
 #
 # Usage: infra/sam/tools.sh install | lint | build | path
 set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
-PINS=("aws-sam-cli==1.170.0" "cfn-lint==1.58.0" "cargo-lambda==1.9.2")
+PINS=("aws-sam-cli==1.170.0" "cfn-lint==1.58.0" "cargo-lambda==1.9.2" "ziglang==0.17.1")
+CHECKOV_PINS=("checkov==3.3.30")
 # shellcheck source=../local/venv.sh
 source "$REPO_ROOT/infra/local/venv.sh"
 
@@ -15,16 +17,42 @@ export SAM_CLI_TELEMETRY=0
 
 install() {
     VENV="$(dirname "$(venv_bin sam "${PINS[@]}")")"
+    CHECKOV="$(venv_bin checkov "${CHECKOV_PINS[@]}")/checkov"
 }
 
 lint() {
     install
     cd "$REPO_ROOT"
     # Warnings count as failures: a template that lints clean stays clean.
-    "$VENV/bin/cfn-lint" --format parseable template.yaml
+    "$VENV/bin/cfn-lint" --format parseable template.yaml infra/edge/waf.yaml
     "$VENV/bin/sam" validate --lint --template template.yaml --region us-east-1
     "$VENV/bin/python" infra/sam/check_env_json.py template.yaml env.json
-    echo "tools: template.yaml passes cfn-lint and sam validate --lint; env.json fits it"
+    "$VENV/bin/python" infra/sam/check_guided.py template.yaml samconfig.toml
+    checkov
+    echo "tools: the templates pass cfn-lint, sam validate --lint and checkov; env.json fits template.yaml; a guided deploy needs no answer"
+}
+
+# Every check passes or is skipped in the resource's Metadata with its reason. checkov exits 0
+# on a template it cannot parse, so the summary is read too.
+checkov() {
+    local report
+    report="$(mktemp)"
+    "$CHECKOV" -f template.yaml -f infra/edge/waf.yaml --framework cloudformation --skip-download \
+        --quiet --compact -o cli -o json --output-file-path console,"$report" >/dev/null || {
+        "$CHECKOV" -f template.yaml -f infra/edge/waf.yaml --framework cloudformation --skip-download --quiet --compact >&2 || true
+        rm -f "$report"
+        return 1
+    }
+    "$VENV/bin/python" - "$report" <<'PY'
+import json, sys
+report = json.load(open(sys.argv[1]))
+summary = (report if isinstance(report, dict) else report[0])["summary"]
+print(f"tools: checkov: {summary['passed']} passed, {summary['failed']} failed, {summary['skipped']} skipped with a reason, {summary['resource_count']} resources")
+sys.exit(0 if summary["failed"] == 0 and summary["parsing_errors"] == 0 and summary["resource_count"] > 0 else 1)
+PY
+    local status=$?
+    rm -f "$report"
+    return "$status"
 }
 
 # sam build as a user runs it: cargo lambda cross-compiles every function for arm64 with zig.

@@ -16,6 +16,9 @@ use crate::auth::keys::{KmsSigner, kms_public_key};
 use crate::auth::{TokenIssuer, TokenVerifier};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{ConfigError, Settings, optional, required};
+use crate::origin::{
+    ORIGIN_VERIFY_REFRESH_SECONDS, ORIGIN_VERIFY_SECRET_ARN, OriginGuard, SecretsManagerSource,
+};
 use crate::ports::{MessageStore, RateLimiter, RefreshTokenStore, TaskQueue, TaskStore, UserStore};
 use crate::wiring::{InitError, Wiring};
 
@@ -24,6 +27,31 @@ pub const TASKS_QUEUE_URL: &str = "TASKS_QUEUE_URL";
 
 /// The ARN of the KMS key that signs access tokens.
 pub const SIGNING_KEY_ARN: &str = "SIGNING_KEY_ARN";
+
+/// What went wrong with an AWS call, for the logs. An answer the SDK could not read (no error
+/// code: an emulator's XML, a proxy's HTML) keeps its status and the start of its body, which is
+/// where the reason is (say, which action a policy denied).
+pub fn error_text<E, R>(error: &aws_smithy_runtime_api::client::result::SdkError<E, R>) -> String
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug + 'static,
+{
+    use aws_smithy_runtime_api::client::result::SdkError;
+    let text = aws_smithy_types::error::display::DisplayErrorContext(error).to_string();
+    let SdkError::ServiceError(service) = error else { return text };
+    if service.err().code().is_some() {
+        return text;
+    }
+    let raw: &dyn std::any::Any = service.raw();
+    match raw.downcast_ref::<aws_smithy_runtime_api::http::Response>() {
+        Some(response) => {
+            let body = response.body().bytes().map(String::from_utf8_lossy).unwrap_or_default();
+            let body: String = body.chars().take(600).collect();
+            format!("{text} (HTTP {}: {body})", response.status().as_u16())
+        }
+        None => text,
+    }
+}
 
 pub async fn sdk_config() -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest()).load().await
@@ -56,6 +84,7 @@ pub struct AwsWiring {
     dynamodb: OnceLock<aws_sdk_dynamodb::Client>,
     sqs: OnceLock<aws_sdk_sqs::Client>,
     kms: OnceLock<aws_sdk_kms::Client>,
+    secretsmanager: OnceLock<aws_sdk_secretsmanager::Client>,
 }
 
 impl AwsWiring {
@@ -72,6 +101,7 @@ impl AwsWiring {
             dynamodb: OnceLock::new(),
             sqs: OnceLock::new(),
             kms: OnceLock::new(),
+            secretsmanager: OnceLock::new(),
         }
     }
 
@@ -95,6 +125,23 @@ impl AwsWiring {
 
     pub fn kms(&self) -> &aws_sdk_kms::Client {
         self.kms.get_or_init(|| aws_sdk_kms::Client::new(&self.sdk))
+    }
+
+    pub fn secretsmanager(&self) -> &aws_sdk_secretsmanager::Client {
+        self.secretsmanager.get_or_init(|| aws_sdk_secretsmanager::Client::new(&self.sdk))
+    }
+
+    /// The origin guard of an HTTP function: the secret CloudFront sends, read from Secrets
+    /// Manager now. If the template names a secret and it cannot be read, init fails: a function
+    /// that could not tell CloudFront's requests from anyone's must answer none.
+    pub async fn origin_guard(&self) -> Result<OriginGuard, InitError> {
+        let Some(secret) = optional(ORIGIN_VERIFY_SECRET_ARN) else { return Ok(OriginGuard::disabled()) };
+        let refresh = crate::config::seconds(ORIGIN_VERIFY_REFRESH_SECONDS, time::Duration::minutes(5))?;
+        let source = Arc::new(SecretsManagerSource::new(self.secretsmanager().clone(), secret));
+        let refresh = std::time::Duration::from_secs(refresh.whole_seconds().unsigned_abs());
+        OriginGuard::load(source, refresh).await.map_err(|error| {
+            format!("cannot read the origin secret, so no request could be admitted: {error}").into()
+        })
     }
 
     pub fn table(&self, spec: &TableSpec) -> Result<String, ConfigError> {

@@ -68,6 +68,8 @@ pub struct Settings {
     pub message_limit: RateLimit,
     /// How long a message is kept; for ever when not set.
     pub message_ttl: Option<time::Duration>,
+    /// How long a task may stay pending before the sweeper queues it again.
+    pub stale_task_after: time::Duration,
 }
 
 impl Default for Settings {
@@ -77,6 +79,7 @@ impl Default for Settings {
             add_limit: RateLimit { max_hits: 120, window: time::Duration::minutes(1) },
             message_limit: RateLimit { max_hits: 100, window: time::Duration::minutes(1) },
             message_ttl: None,
+            stale_task_after: time::Duration::minutes(10),
         }
     }
 }
@@ -98,6 +101,7 @@ impl Settings {
                 defaults.message_limit,
             )?,
             message_ttl,
+            stale_task_after: seconds("STALE_TASK_SECONDS", defaults.stale_task_after)?,
         })
     }
 }

@@ -15,6 +15,7 @@ use serde::de::DeserializeOwned;
 use tracing::Instrument;
 
 use crate::Problem;
+pub use crate::origin::{ORIGIN_VERIFY_HEADER, OriginGuard};
 
 pub type HandlerResult = Result<Response<Body>, Problem>;
 type HandlerFuture = Pin<Box<dyn Future<Output = HandlerResult> + Send>>;
@@ -52,9 +53,13 @@ impl Endpoint {
             return self;
         }
         let inner = self.0;
-        Self(Arc::new(move |request| match guard.admit(&request) {
-            Ok(()) => inner(with_viewer_source_ip(request)),
-            Err(problem) => Box::pin(std::future::ready(Err(problem))),
+        Self(Arc::new(move |request| {
+            let guard = guard.clone();
+            let inner = inner.clone();
+            Box::pin(async move {
+                guard.admit(&request).await?;
+                inner(with_viewer_source_ip(request)).await
+            })
         }))
     }
 
@@ -82,55 +87,14 @@ impl Endpoint {
     }
 }
 
-/// The Lambda entry point of an HTTP function: call once from `main` after building state.
-/// On AWS the endpoint only answers requests that came through CloudFront (`OriginGuard`).
+/// The Lambda entry point of an HTTP function: serves `endpoint` (behind its origin guard, on
+/// AWS) until the runtime stops.
 pub async fn run(endpoint: Endpoint) -> Result<(), lambda_http::Error> {
-    let endpoint = endpoint.behind(OriginGuard::from_env());
     lambda_http::run(lambda_http::service_fn(move |request: Request| {
         let endpoint = endpoint.clone();
         async move { Ok::<_, Infallible>(endpoint.call(request).await) }
     }))
     .await
-}
-
-/// The secret CloudFront adds to every request it forwards (template.yaml, `OriginVerifySecret`).
-pub const ORIGIN_VERIFY_SECRET: &str = "ORIGIN_VERIFY_SECRET";
-pub const ORIGIN_VERIFY_HEADER: &str = "x-origin-verify";
-
-/// Keeps callers from going around CloudFront to the API Gateway endpoint, which would skip
-/// the edge's caching, TLS policy and security headers. HTTP APIs cannot take a WAF, so the
-/// check lives here, the one place every HTTP function passes through.
-#[derive(Clone)]
-pub struct OriginGuard {
-    secret: Option<Arc<[u8]>>,
-}
-
-impl OriginGuard {
-    /// Reads `ORIGIN_VERIFY_SECRET`; unset or empty (local runs, `sam local`) admits everything.
-    pub fn from_env() -> Self {
-        Self::new(crate::config::optional(ORIGIN_VERIFY_SECRET))
-    }
-
-    pub fn new(secret: Option<String>) -> Self {
-        Self { secret: secret.filter(|s| !s.is_empty()).map(|s| Arc::from(s.into_bytes())) }
-    }
-
-    pub fn is_enabled(&self) -> bool {
-        self.secret.is_some()
-    }
-
-    pub fn admit(&self, request: &Request) -> Result<(), Problem> {
-        let Some(secret) = &self.secret else { return Ok(()) };
-        let presented = request.headers().get(ORIGIN_VERIFY_HEADER).map(HeaderValue::as_bytes);
-        // Constant time, so the secret cannot be guessed byte by byte from response timings.
-        match presented {
-            Some(value) if aws_lc_rs::constant_time::verify_slices_are_equal(value, secret).is_ok() => Ok(()),
-            _ => Err(Problem::new(
-                StatusCode::FORBIDDEN,
-                "This endpoint is served through the API's public address, not directly",
-            )),
-        }
-    }
 }
 
 /// Set by CloudFront on every origin request (the managed AllViewerExceptHostHeader policy
@@ -361,9 +325,19 @@ mod tests {
         Endpoint::new(|_| async { Ok(json_response(StatusCode::OK, &serde_json::json!({"ok": true}))) })
     }
 
+    async fn guard(secret: Option<&str>) -> OriginGuard {
+        match secret {
+            None => OriginGuard::disabled(),
+            Some(secret) => {
+                let source = crate::origin::FixedSecret(vec![secret.to_owned()]);
+                OriginGuard::load(Arc::new(source), std::time::Duration::from_secs(300)).await.unwrap()
+            }
+        }
+    }
+
     #[tokio::test]
     async fn a_guarded_endpoint_refuses_requests_without_the_secret() {
-        let endpoint = ok_endpoint().behind(OriginGuard::new(Some("s3cret-value".into())));
+        let endpoint = ok_endpoint().behind(guard(Some("s3cret-value")).await);
         for header in [None, Some(""), Some("s3cret-valu"), Some("s3cret-value2"), Some("S3CRET-VALUE")] {
             let response = endpoint.call(request_with(header)).await;
             assert_eq!(response.status(), StatusCode::FORBIDDEN, "header {header:?}");
@@ -403,7 +377,7 @@ mod tests {
 
     #[tokio::test]
     async fn behind_cloudfront_the_viewer_is_the_source() {
-        let endpoint = echo_source_ip().behind(OriginGuard::new(Some("s3cret-value".into())));
+        let endpoint = echo_source_ip().behind(guard(Some("s3cret-value")).await);
         let cases = [
             (Some("198.51.100.10:46532"), "198.51.100.10"),
             (Some("2001:db8::1:46532"), "2001:db8::1"),
@@ -425,7 +399,7 @@ mod tests {
     #[tokio::test]
     async fn without_cloudfront_the_viewer_header_is_ignored() {
         // Locally (no secret) anyone could send the header, so it must not move a rate limit.
-        let endpoint = echo_source_ip().behind(OriginGuard::new(None));
+        let endpoint = echo_source_ip().behind(guard(None).await);
         assert_eq!(seen_ip(&endpoint, from_edge(Some("198.51.100.10:1"), None)).await, "130.176.1.1");
     }
 
@@ -494,9 +468,7 @@ mod tests {
 
     #[tokio::test]
     async fn without_a_secret_every_request_is_admitted() {
-        for secret in [None, Some(String::new())] {
-            let endpoint = ok_endpoint().behind(OriginGuard::new(secret));
-            assert_eq!(endpoint.call(request_with(None)).await.status(), StatusCode::OK);
-        }
+        let endpoint = ok_endpoint().behind(guard(None).await);
+        assert_eq!(endpoint.call(request_with(None)).await.status(), StatusCode::OK);
     }
 }

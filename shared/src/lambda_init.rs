@@ -9,7 +9,6 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{LambdaEvent, service_fn};
 use lambda_runtime_api_client::body::Body;
 
@@ -39,33 +38,38 @@ where
 {
     let endpoint = init(async {
         let wiring = AwsWiring::from_env().await;
-        build(&wiring).await
+        let guard = wiring.origin_guard().await?;
+        Ok(build(&wiring).await?.behind(guard))
     })
     .await;
     crate::http::run(endpoint).await
 }
 
-/// What consumes an SQS event source: a batch in, the messages that failed out.
-pub trait SqsConsumer: Send + Sync + 'static {
-    fn handle(&self, event: SqsEvent) -> impl Future<Output = SqsBatchResponse> + Send;
+/// What a function invoked by an event source does: its event in, its answer out (an SQS
+/// consumer answers the messages that failed).
+pub trait EventHandler: Send + Sync + 'static {
+    type Event: serde::de::DeserializeOwned + Send;
+    type Output: serde::Serialize + Send;
+    fn handle(&self, event: Self::Event) -> impl Future<Output = Self::Output> + Send;
 }
 
-/// Builds an SQS consumer on the AWS wiring and serves it: the whole `main` of a queue worker.
-pub async fn serve_sqs<B, C>(build: B) -> Result<(), lambda_runtime::Error>
+/// Builds an event handler on the AWS wiring and serves it: the whole `main` of a function
+/// that is not behind the API (the queue worker, the scheduled sweeper).
+pub async fn serve_events<B, H>(build: B) -> Result<(), lambda_runtime::Error>
 where
-    B: AsyncFnOnce(&AwsWiring) -> Result<C, InitError>,
-    C: SqsConsumer,
+    B: AsyncFnOnce(&AwsWiring) -> Result<H, InitError>,
+    H: EventHandler,
 {
-    let consumer = Arc::new(
+    let handler = Arc::new(
         init(async {
             let wiring = AwsWiring::from_env().await;
             build(&wiring).await
         })
         .await,
     );
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
-        let consumer = consumer.clone();
-        async move { Ok::<_, std::convert::Infallible>(consumer.handle(event.payload).await) }
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<H::Event>| {
+        let handler = handler.clone();
+        async move { Ok::<_, std::convert::Infallible>(handler.handle(event.payload).await) }
     }))
     .await
 }

@@ -10,6 +10,7 @@ pub mod domain;
 pub mod http;
 pub mod lambda_init;
 pub mod openapi;
+pub mod origin;
 pub mod ports;
 pub mod problem;
 pub mod routes;

@@ -229,6 +229,24 @@ pub trait TaskStore: Send + Sync {
     /// Removes a task that could not be enqueued, with its idempotency record, so no task is
     /// left pending forever.
     async fn discard(&self, task: &Task, idempotency: Option<&Idempotency>) -> Result<(), StoreError>;
+
+    /// Pending tasks that have waited since before `before`, at most `limit`, oldest first as
+    /// far as the store can tell.
+    async fn stale(&self, before: OffsetDateTime, limit: usize) -> Result<Vec<TaskId>, StoreError>;
+
+    /// Counts a re-queue of a pending task and restarts its wait, unless it is no longer
+    /// pending or has been re-queued `max` times already.
+    async fn requeue(&self, id: &TaskId, at: OffsetDateTime, max: u32) -> Result<Requeue, StoreError>;
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Requeue {
+    /// Counted: queue it again.
+    Requeued,
+    /// Done (or gone) in the meantime: nothing to do.
+    NotPending,
+    /// Queued `max` times and still pending: give up on it.
+    Exhausted,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -242,7 +260,7 @@ pub trait TaskQueue: Send + Sync {
 
 /// The queue's redrive policy (`maxReceiveCount`): on the last receive, a task that still fails
 /// is marked failed before its message goes to the dead-letter queue.
-pub const MAX_RECEIVES: u32 = 3;
+pub const MAX_RECEIVES: u32 = 5;
 
 /// What travels on the queue: only the id; the task itself is in the store.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -6,6 +6,7 @@
 //! green run always means both backends were exercised.
 
 pub mod diagram;
+pub mod iam;
 pub mod runtime_api;
 pub mod template;
 
@@ -94,6 +95,15 @@ pub async fn wiring(backend: Backend) -> LocalWiring {
     wiring.settings.auth.register_limit = generous;
     wiring.settings.message_limit = generous;
     wiring
+}
+
+/// A clock that stands still a few seconds into a minute: tests that count hits against limits
+/// with minute-long windows see them all in one window, never split by the minute turning.
+pub fn steady_clock() -> Arc<shared::clock::ManualClock> {
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let start =
+        time::OffsetDateTime::from_unix_timestamp(now - now.rem_euclid(60) + 5).expect("a valid time");
+    Arc::new(shared::clock::ManualClock::new(start))
 }
 
 /// A running local-api. Stops when dropped.

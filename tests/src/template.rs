@@ -96,7 +96,13 @@ impl Template {
         if let Some(own) = properties["Environment"]["Variables"].as_object() {
             variables.extend(own.clone());
         }
-        let logging = property("LoggingConfig");
+        // Maps merge key by key, as SAM merges Globals: a function naming its log group keeps
+        // Globals' format and levels.
+        let mut logging = globals["LoggingConfig"].as_object().cloned().unwrap_or_default();
+        if let Some(own) = properties["LoggingConfig"].as_object() {
+            logging.extend(own.clone());
+        }
+        let logging = Value::Object(logging);
         Some(FunctionSpec {
             logical_id: id.to_owned(),
             binary: resource["Metadata"]["BuildProperties"]["Binary"].as_str()?.to_owned(),

@@ -143,6 +143,7 @@ async fn handle(deps: &Deps, request: Request) -> HandlerResult {
     if let Err(error) = deps.queue.enqueue(&task.id).await {
         // Nobody would ever compute it: take the task back so none is left pending forever.
         if let Err(cleanup) = deps.tasks.discard(&task, idempotency.as_ref()).await {
+            tracing::warn!(task_id = %task.id, error = %cleanup, "could not take back a task that was never queued; marking it failed");
             // A failed task tells its owner the truth where a pending one would wait for nothing.
             let failed = TaskOutcome::Failed("the task could not be queued".to_owned());
             if let Err(marking) = deps.tasks.complete(&task.id, &failed, deps.clock.now()).await {

@@ -1,7 +1,7 @@
 //! The SQS consumer: computes pending tasks, a batch at a time, concurrently.
 //!
 //! Failed messages are reported in `batchItemFailures`, so SQS redelivers only those; after the
-//! queue's `maxReceiveCount` (3) they go to the dead-letter queue. Completion is conditional on
+//! queue's `maxReceiveCount` (`MAX_RECEIVES`) they go to the dead-letter queue. Completion is conditional on
 //! the task being pending, so a duplicate delivery writes nothing.
 
 use std::sync::Arc;
@@ -9,7 +9,7 @@ use std::sync::Arc;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use shared::clock::Clock;
 use shared::domain::{TaskOutcome, TaskStatus};
-use shared::lambda_init::SqsConsumer;
+use shared::lambda_init::EventHandler;
 use shared::ports::{TaskMessage, TaskStore};
 use shared::{InitError, Wiring};
 
@@ -26,7 +26,10 @@ pub async fn build(wiring: &impl Wiring) -> Result<Worker, InitError> {
     Ok(Worker { tasks: wiring.tasks()?, clock: wiring.clock() })
 }
 
-impl SqsConsumer for Worker {
+impl EventHandler for Worker {
+    type Event = SqsEvent;
+    type Output = SqsBatchResponse;
+
     async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
         Worker::handle(self, event).await
     }

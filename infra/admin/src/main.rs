@@ -7,10 +7,14 @@
 //! users table named by `USERS_TABLE` with the standard AWS credentials and endpoint variables:
 //! the stack's table on AWS, or DynamoDB Local with `AWS_ENDPOINT_URL_DYNAMODB`.
 //!
+//! `stratus-admin rotate-origin-secret --secret-id ARN --distribution-id ID [--wait SECONDS]`
+//! rotates the secret CloudFront proves itself with (see `rotate.rs`).
+//!
 //! `stratus-admin provision-local [ENV_JSON]` creates, on the local engines only, the tables,
 //! queues and signing key that `sam local start-api --env-vars env.json` expects.
 
 mod provision;
+mod rotate;
 
 use std::io::BufRead;
 
@@ -20,7 +24,8 @@ use shared::domain::{Email, Username};
 
 const USAGE: &str = "usage: stratus-admin create-admin --username NAME --email ADDRESS [--promote-existing] < password-file\n\
                      (reads the password from the first line of standard input; needs USERS_TABLE)\n\
-                     usage: stratus-admin provision-local [env.json]";
+                     usage: stratus-admin provision-local [env.json]\n\
+                     usage: stratus-admin rotate-origin-secret --secret-id ARN --distribution-id ID [--wait SECONDS]";
 
 #[tokio::main]
 async fn main() {
@@ -34,6 +39,7 @@ async fn run() -> Result<(), String> {
     let mut args = std::env::args().skip(1);
     match args.next().as_deref() {
         Some("create-admin") => {}
+        Some("rotate-origin-secret") => return rotate_origin_secret(args).await,
         Some("provision-local") => {
             let file = args.next().unwrap_or_else(|| "env.json".into());
             return provision::provision_local(std::path::Path::new(&file)).await;
@@ -73,4 +79,25 @@ async fn run() -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     println!("{username}: {done}");
     Ok(())
+}
+
+async fn rotate_origin_secret(mut args: impl Iterator<Item = String>) -> Result<(), String> {
+    let (mut secret_id, mut distribution_id) = (None, None);
+    // The functions read the secret again every 300 s by default: wait that and a margin.
+    let mut wait = std::time::Duration::from_secs(330);
+    while let Some(flag) = args.next() {
+        match flag.as_str() {
+            "--secret-id" => secret_id = args.next(),
+            "--distribution-id" => distribution_id = args.next(),
+            "--wait" => {
+                let seconds = args.next().ok_or(USAGE)?;
+                wait = std::time::Duration::from_secs(seconds.parse().map_err(|e| format!("--wait: {e}"))?);
+            }
+            _ => return Err(format!("unknown argument {flag:?}\n{USAGE}")),
+        }
+    }
+    let (Some(secret_id), Some(distribution_id)) = (secret_id, distribution_id) else {
+        return Err(USAGE.into());
+    };
+    rotate::rotate(rotate::Rotation { secret_id, distribution_id, wait }).await
 }

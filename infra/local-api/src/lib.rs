@@ -239,9 +239,20 @@ impl Wiring for LocalWiring {
     }
 }
 
-/// Starts the worker on the task queue, as the event source mapping would; stops when dropped.
+/// How often local-api sweeps stale pending tasks (the template's schedule: every 5 minutes).
+pub const SWEEP_INTERVAL_SECONDS: &str = "STRATUS_SWEEP_INTERVAL_SECONDS";
+
+/// Starts the worker on the task queue, as the event source mapping would, and the sweeper on
+/// its schedule; both stop when the handle is dropped.
 pub async fn start_worker(wiring: &LocalWiring) -> Result<WorkerHandle, Error> {
-    Ok(worker::spawn(wiring.consumer.clone(), ::worker::build(wiring).await?))
+    let interval =
+        std::time::Duration::from_secs(shared::config::parsed_or(SWEEP_INTERVAL_SECONDS, 60u64)?.max(1));
+    Ok(worker::spawn(
+        wiring.consumer.clone(),
+        ::worker::build(wiring).await?,
+        ::sweeper::build(wiring).await?,
+        interval,
+    ))
 }
 
 fn should_create_tables(choice: CreateTables) -> bool {

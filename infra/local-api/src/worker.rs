@@ -1,6 +1,7 @@
 //! Runs the worker Lambda's handler the way the SQS event source mapping would: receive a
 //! batch, hand it over as an SQS event, delete what succeeded and let the rest become visible
-//! again, to be retried and, after the third receive, dead-lettered.
+//! again, to be retried and, after the last receive, dead-lettered. And the sweeper, on a timer,
+//! as its schedule would.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -8,6 +9,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use shared::adapters::memory::{Delivery, MemoryQueue};
+use sweeper::Sweeper;
 use worker::Worker;
 use worker::aws_lambda_events::event::sqs::SqsEvent;
 
@@ -20,10 +22,10 @@ pub enum Consumer {
 
 const BATCH_SIZE: usize = 10;
 
-/// Polls until the returned handle is dropped.
-pub fn spawn(consumer: Consumer, deps: Worker) -> WorkerHandle {
+/// Polls, and sweeps every `interval`, until the returned handle is dropped.
+pub fn spawn(consumer: Consumer, deps: Worker, sweeper: Sweeper, interval: Duration) -> WorkerHandle {
     let deps = Arc::new(deps);
-    let task = tokio::spawn(async move {
+    let worker = tokio::spawn(async move {
         loop {
             match &consumer {
                 Consumer::Memory(queue) => poll_memory(queue, &deps).await,
@@ -31,14 +33,22 @@ pub fn spawn(consumer: Consumer, deps: Worker) -> WorkerHandle {
             }
         }
     });
-    WorkerHandle(task)
+    let sweeper = tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(interval);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            sweeper.sweep().await;
+        }
+    });
+    WorkerHandle([worker, sweeper])
 }
 
-pub struct WorkerHandle(tokio::task::JoinHandle<()>);
+pub struct WorkerHandle([tokio::task::JoinHandle<()>; 2]);
 
 impl Drop for WorkerHandle {
     fn drop(&mut self) {
-        self.0.abort();
+        self.0.iter().for_each(tokio::task::JoinHandle::abort);
     }
 }
 

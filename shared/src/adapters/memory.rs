@@ -214,7 +214,7 @@ use std::collections::VecDeque;
 use std::time::{Duration as StdDuration, Instant};
 
 use crate::domain::{Idempotency, Task, TaskId, TaskOutcome, TaskStatus};
-use crate::ports::{QueueError, Submitted, TaskMessage, TaskQueue, TaskStore};
+use crate::ports::{QueueError, Requeue, Submitted, TaskMessage, TaskQueue, TaskStore};
 
 #[derive(Default)]
 pub struct MemoryTaskStore {
@@ -285,6 +285,32 @@ impl TaskStore for MemoryTaskStore {
             }
         }
         Ok(())
+    }
+
+    async fn stale(&self, before: OffsetDateTime, limit: usize) -> Result<Vec<TaskId>, StoreError> {
+        let state = self.inner.lock().expect("no panic while holding the lock");
+        let mut waiting: Vec<(OffsetDateTime, TaskId)> = state
+            .tasks
+            .values()
+            .filter_map(|task| {
+                task.pending_since.filter(|since| *since < before).map(|since| (since, task.id))
+            })
+            .collect();
+        waiting.sort();
+        Ok(waiting.into_iter().take(limit).map(|(_, id)| id).collect())
+    }
+
+    async fn requeue(&self, id: &TaskId, at: OffsetDateTime, max: u32) -> Result<Requeue, StoreError> {
+        let mut state = self.inner.lock().expect("no panic while holding the lock");
+        Ok(match state.tasks.get_mut(id) {
+            Some(task) if task.status == TaskStatus::Pending && task.requeues < max => {
+                task.requeues += 1;
+                task.pending_since = Some(at);
+                Requeue::Requeued
+            }
+            Some(task) if task.status == TaskStatus::Pending => Requeue::Exhausted,
+            _ => Requeue::NotPending,
+        })
     }
 }
 

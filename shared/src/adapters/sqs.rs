@@ -27,7 +27,7 @@ impl TaskQueue for SqsTaskQueue {
             .message_body(body)
             .send()
             .await
-            .map_err(|e| QueueError(aws_sdk_sqs::error::DisplayErrorContext(&e).to_string()))?;
+            .map_err(|e| QueueError(crate::aws::error_text(&e)))?;
         Ok(())
     }
 }

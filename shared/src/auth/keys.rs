@@ -138,14 +138,14 @@ fn kms_sign_error(
         aws_sdk_kms::config::http::HttpResponse,
     >,
 ) -> SignError {
-    use aws_sdk_kms::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+    use aws_sdk_kms::error::{ProvideErrorMetadata, SdkError};
     const RETRYABLE: &[&str] = &["ThrottlingException", "KMSInternalException", "DependencyTimeoutException"];
     let retryable = match &error {
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => true,
         SdkError::ServiceError(service) => service.err().code().is_some_and(|code| RETRYABLE.contains(&code)),
         _ => false,
     };
-    let text = DisplayErrorContext(&error).to_string();
+    let text = crate::aws::error_text(&error);
     if retryable { SignError::Unavailable(text) } else { SignError::Failed(text) }
 }
 

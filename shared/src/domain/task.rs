@@ -69,6 +69,10 @@ pub struct Task {
     pub completed_at: Option<OffsetDateTime>,
     /// Results are kept 7 days; after that the task reads as absent.
     pub expires_at: OffsetDateTime,
+    /// While pending: since when it has waited (its creation, or its last re-queue).
+    pub pending_since: Option<OffsetDateTime>,
+    /// How often the sweeper has queued it again.
+    pub requeues: u32,
 }
 
 impl Task {
@@ -86,6 +90,8 @@ impl Task {
             created_at: now,
             completed_at: None,
             expires_at: now + Self::RETENTION,
+            pending_since: Some(now),
+            requeues: 0,
         }
     }
 
@@ -109,6 +115,7 @@ impl Task {
             }
         }
         self.completed_at = Some(at);
+        self.pending_since = None;
     }
 }
 

@@ -43,6 +43,8 @@ const OUTPUT_LIMIT: usize = 256 * 1024;
 pub struct LaunchSpec {
     pub function_name: String,
     pub binary: PathBuf,
+    /// A program that runs the binary (an emulator for another CPU) and its arguments before it.
+    pub runner: Option<(PathBuf, Vec<String>)>,
     /// The complete environment: the process inherits nothing else, as on Lambda.
     pub env: BTreeMap<String, String>,
     pub timeout: Duration,
@@ -437,7 +439,14 @@ impl Function {
                 .await;
         });
 
-        let mut command = Command::new(&spec.binary);
+        let mut command = match &spec.runner {
+            Some((runner, arguments)) => {
+                let mut command = Command::new(runner);
+                command.args(arguments).arg(&spec.binary);
+                command
+            }
+            None => Command::new(&spec.binary),
+        };
         command
             .env_clear()
             .envs(&spec.env)

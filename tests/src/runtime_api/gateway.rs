@@ -41,6 +41,8 @@ pub struct Gateway {
 pub struct Delivery {
     pub received: usize,
     pub failed: Vec<String>,
+    /// The receipt handles of the failed messages, for [`Gateway::retry_now`].
+    pub failed_receipts: Vec<String>,
     pub response: Value,
 }
 
@@ -88,6 +90,14 @@ impl Gateway {
     pub async fn send(&self, request: http::Request<Vec<u8>>) -> Reply {
         let (function, event) = self.routed(request, true);
         self.answer(function, &event).await
+    }
+
+    /// A request as CloudFront forwards it when it sends `secret` in the origin header (during a
+    /// rotation, some edges send the new value and some the old).
+    pub async fn send_with_origin_secret(&self, request: http::Request<Vec<u8>>, secret: &str) -> Reply {
+        let (mut parts, body) = request.into_parts();
+        parts.headers.insert(shared::http::ORIGIN_VERIFY_HEADER, secret.parse().expect("a header value"));
+        self.send_direct(http::Request::from_parts(parts, body)).await
     }
 
     /// A request straight to API Gateway's own endpoint, as is, without CloudFront's header.
@@ -190,7 +200,28 @@ impl Gateway {
                     panic!("delete from {queue_url}: {}", aws_sdk_sqs::error::DisplayErrorContext(e))
                 });
         }
-        Delivery { received: messages.len(), failed, response }
+        let failed_receipts = messages
+            .iter()
+            .filter(|m| failed.iter().any(|f| Some(f.as_str()) == m.message_id()))
+            .filter_map(|m| m.receipt_handle().map(str::to_owned))
+            .collect();
+        Delivery { received: messages.len(), failed, failed_receipts, response }
+    }
+
+    /// What SQS does once the visibility timeout of the failed messages passes, now.
+    pub async fn retry_now(&self, delivery: &Delivery) {
+        let sqs = aws_sdk_sqs::Client::new(self.stack.sdk());
+        for receipt in &delivery.failed_receipts {
+            sqs.change_message_visibility()
+                .queue_url(self.stack.queue_url())
+                .receipt_handle(receipt)
+                .visibility_timeout(0)
+                .send()
+                .await
+                .unwrap_or_else(|e| {
+                    panic!("make a failed message visible: {}", aws_sdk_sqs::error::DisplayErrorContext(e))
+                });
+        }
     }
 
     /// Init duration, invocation durations and peak RSS of every function started so far.

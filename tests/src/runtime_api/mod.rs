@@ -23,4 +23,4 @@ pub use emulator::{
     Timings,
 };
 pub use gateway::{Delivery, Gateway, Measured, decode_response, request, sqs_event};
-pub use stack::{BUILD_COMMAND, LocalStack, binaries_dir};
+pub use stack::{BUILD_COMMAND, Engines, LocalStack, RoleCredentials, binaries_dir};

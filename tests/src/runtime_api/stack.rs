@@ -15,16 +15,56 @@ use super::emulator::{DEFAULT_INIT_WAIT, LaunchSpec};
 use crate::template::{Bound, Resolver, Template};
 
 /// The engines every function must reach, and nothing else.
-pub const ENGINE_ENDPOINTS: [&str; 3] =
-    ["AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_SQS", "AWS_ENDPOINT_URL_KMS"];
+pub const ENGINE_ENDPOINTS: [&str; 4] = [
+    "AWS_ENDPOINT_URL_DYNAMODB",
+    "AWS_ENDPOINT_URL_SQS",
+    "AWS_ENDPOINT_URL_KMS",
+    "AWS_ENDPOINT_URL_SECRETS_MANAGER",
+];
 
 /// The command that builds what these tests run.
 pub const BUILD_COMMAND: &str = "cargo build --release --workspace --bins";
+
+/// Where a stack lives: the endpoint variables its functions get, and the SDK configuration the
+/// test itself provisions and inspects with.
+pub struct Engines {
+    pub endpoints: BTreeMap<String, String>,
+    pub sdk: SdkConfig,
+}
+
+impl Engines {
+    /// The engines `make test` started: DynamoDB Local for tables, moto for the rest.
+    pub async fn from_env() -> Result<Self, String> {
+        Ok(Self { endpoints: engine_endpoints()?, sdk: shared::aws::sdk_config().await })
+    }
+}
+
+struct Arm64 {
+    build_dir: PathBuf,
+    qemu: PathBuf,
+    sysroot: PathBuf,
+}
+
+/// Temporary credentials, as Lambda hands a function its role's.
+#[derive(Debug, Clone)]
+pub struct RoleCredentials {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    pub session_token: String,
+}
 
 pub struct LocalStack {
     resolver: Resolver,
     sdk: SdkConfig,
     endpoints: BTreeMap<String, String>,
+    /// By binary: the credentials of the function's own role, where the stack has roles.
+    credentials: BTreeMap<String, RoleCredentials>,
+    /// Set when the functions are the arm64 bootstraps `sam build` made, run under qemu-user.
+    arm64: Option<Arm64>,
+    /// What must live as long as the stack (an engine of the stack's own).
+    kept: Vec<Box<dyn std::any::Any + Send + Sync>>,
+    /// By binary: endpoints of its own (a proxy in front of the engines).
+    routed: BTreeMap<String, BTreeMap<String, String>>,
     prefix: String,
     queue_url: String,
     queue_arn: String,
@@ -37,9 +77,13 @@ impl LocalStack {
     /// Creates every table, the task queue with its dead-letter queue, the signing key and the
     /// origin secret that template.yaml declares, under names unique to this stack.
     pub async fn provision() -> Result<Self, String> {
-        let endpoints = engine_endpoints()?;
+        Self::provision_on(Engines::from_env().await?).await
+    }
+
+    /// The same, on the given engines.
+    pub async fn provision_on(engines: Engines) -> Result<Self, String> {
+        let Engines { endpoints, sdk } = engines;
         let template = Template::workspace()?;
-        let sdk = shared::aws::sdk_config().await;
         let region = sdk.region().map_or("us-east-1".to_owned(), |r| r.to_string());
         let mut resolver = Resolver::new(template, &region);
         let prefix = crate::unique_prefix();
@@ -122,10 +166,20 @@ impl LocalStack {
             .filter(|(_, r)| r["Type"] == "AWS::SecretsManager::Secret")
             .map(|(id, _)| id.to_owned())
             .collect();
+        let secretsmanager = aws_sdk_secretsmanager::Client::new(&sdk);
         for id in secrets {
             // The value is generated at deploy time on AWS too; nobody chooses it.
-            let arn = format!("arn:aws:secretsmanager:{region}:{account}:secret:{prefix}{id}-Ab12Cd");
             let value = uuid::Uuid::new_v4().simple().to_string();
+            let created = secretsmanager
+                .create_secret()
+                .name(format!("{prefix}{id}"))
+                .secret_string(&value)
+                .send()
+                .await
+                .map_err(|e| {
+                    format!("secret {id}: {}", aws_sdk_secretsmanager::error::DisplayErrorContext(e))
+                })?;
+            let arn = created.arn.ok_or_else(|| format!("secret {id} has no ARN"))?;
             resolver.secrets.insert(arn.clone(), value);
             resolver.resources.insert(id, bound(&arn, []));
         }
@@ -134,6 +188,10 @@ impl LocalStack {
             resolver,
             sdk,
             endpoints,
+            credentials: BTreeMap::new(),
+            arm64: None,
+            kept: Vec::new(),
+            routed: BTreeMap::new(),
             prefix,
             queue_url,
             queue_arn,
@@ -145,6 +203,43 @@ impl LocalStack {
 
     pub fn sdk(&self) -> &SdkConfig {
         &self.sdk
+    }
+
+    /// From now on the test acts with `sdk`'s credentials (an emulator that enforces IAM no
+    /// longer takes the ones the stack was provisioned with).
+    pub fn act_as(&mut self, sdk: SdkConfig) {
+        self.sdk = sdk;
+    }
+
+    /// From now on, starts the arm64 `bootstrap` `sam build` wrote under `build_dir` for each
+    /// function (`<build_dir>/<LogicalId>/bootstrap`), under qemu-user with `sysroot`'s libraries:
+    /// the very artefacts Lambda would run.
+    pub fn run_arm64_bootstraps(&mut self, build_dir: PathBuf, qemu: PathBuf, sysroot: PathBuf) {
+        self.arm64 = Some(Arm64 { build_dir, qemu, sysroot });
+    }
+
+    /// Gives `binary` endpoints of its own instead of the engines'.
+    pub fn route_endpoints(&mut self, binary: &str, endpoints: BTreeMap<String, String>) {
+        self.routed.insert(binary.to_owned(), endpoints);
+    }
+
+    /// Keeps `thing` alive as long as the stack: the engine the stack lives on.
+    pub fn keep(&mut self, thing: impl std::any::Any + Send + Sync) {
+        self.kept.push(Box::new(thing));
+    }
+
+    /// Starts `binary` with its own role's credentials instead of the engines' test ones.
+    pub fn give_role(&mut self, binary: &str, credentials: RoleCredentials) {
+        self.credentials.insert(binary.to_owned(), credentials);
+    }
+
+    /// The logical ids and ARNs the template's references resolve to in this stack.
+    pub fn resolver_mut(&mut self) -> &mut Resolver {
+        &mut self.resolver
+    }
+
+    pub fn endpoints(&self) -> &BTreeMap<String, String> {
+        &self.endpoints
     }
 
     pub fn resolver(&self) -> &Resolver {
@@ -181,10 +276,16 @@ impl LocalStack {
     /// resolved against this stack, the engines' endpoints, and what Lambda itself sets.
     pub fn launch_spec(&self, binary: &str) -> Result<LaunchSpec, String> {
         let function = self.resolver.template().function(binary)?;
-        let path = self.binaries.join(binary);
+        let (path, runner) = match &self.arm64 {
+            None => (self.binaries.join(binary), None),
+            Some(arm64) => (
+                arm64.build_dir.join(&function.logical_id).join("bootstrap"),
+                Some((arm64.qemu.clone(), vec!["-L".to_owned(), arm64.sysroot.display().to_string()])),
+            ),
+        };
         check_binary(&path, binary)?;
         let mut env = self.resolver.environment(&function)?;
-        env.extend(self.endpoints.clone());
+        env.extend(self.routed.get(binary).unwrap_or(&self.endpoints).clone());
         let name = format!("stratus-e2e-{}", function.logical_id);
         let region = self.resolver.region().to_owned();
         let task_root = path.parent().unwrap_or(Path::new("/")).display().to_string();
@@ -212,6 +313,11 @@ impl LocalStack {
             ("AWS_EC2_METADATA_DISABLED", "true".into()),
         ];
         env.extend(lambda.into_iter().map(|(k, v)| (k.to_owned(), v)));
+        if let Some(role) = self.credentials.get(binary) {
+            env.insert("AWS_ACCESS_KEY_ID".into(), role.access_key_id.clone());
+            env.insert("AWS_SECRET_ACCESS_KEY".into(), role.secret_access_key.clone());
+            env.insert("AWS_SESSION_TOKEN".into(), role.session_token.clone());
+        }
         if let Some(format) = &function.log_format {
             env.insert("AWS_LAMBDA_LOG_FORMAT".into(), format.clone());
         }
@@ -221,6 +327,7 @@ impl LocalStack {
         Ok(LaunchSpec {
             function_name: name,
             binary: path,
+            runner,
             env,
             timeout: Duration::from_secs(function.timeout_seconds.into()),
             init_wait: DEFAULT_INIT_WAIT,

@@ -193,7 +193,7 @@ async fn login_with_http_basic(backend: Backend) {
 
 async fn sixth_login_attempt_in_a_window_is_429(backend: Backend) {
     let mut wiring = wiring(backend).await;
-    let clock = Arc::new(ManualClock::new(time::OffsetDateTime::now_utc()));
+    let clock = stratus_tests::steady_clock();
     wiring.clock = clock.clone();
     wiring.settings.auth.login_limit = RateLimit { max_hits: 5, window: time::Duration::minutes(1) };
     let api = Api::start_with(wiring).await;
@@ -214,6 +214,7 @@ async fn sixth_login_attempt_in_a_window_is_429(backend: Backend) {
 
 async fn logins_are_rate_limited_per_address_whatever_the_username(backend: Backend) {
     let mut wiring = wiring(backend).await;
+    wiring.clock = stratus_tests::steady_clock();
     wiring.settings.auth.login_limit = RateLimit { max_hits: 5, window: time::Duration::minutes(1) };
     let api = Api::start_with(wiring).await;
     api.register("spray", "spray@example.com").await;
@@ -237,6 +238,7 @@ async fn logins_are_rate_limited_per_address_whatever_the_username(backend: Back
 
 async fn a_stranger_at_one_address_cannot_lock_owners_out(backend: Backend) {
     let mut wiring = wiring(backend).await;
+    wiring.clock = stratus_tests::steady_clock();
     wiring.settings.auth.login_limit = RateLimit { max_hits: 5, window: time::Duration::minutes(1) };
     wiring.settings.auth.login_user_limit = RateLimit { max_hits: 100, window: time::Duration::minutes(1) };
     let api = Api::start_with(wiring).await;
@@ -265,6 +267,7 @@ async fn a_stranger_at_one_address_cannot_lock_owners_out(backend: Backend) {
 
 async fn guessing_from_many_addresses_meets_the_per_user_ceiling(backend: Backend) {
     let mut wiring = wiring(backend).await;
+    wiring.clock = stratus_tests::steady_clock();
     wiring.settings.auth.login_limit = RateLimit { max_hits: 5, window: time::Duration::minutes(1) };
     wiring.settings.auth.login_user_limit = RateLimit { max_hits: 8, window: time::Duration::minutes(1) };
     let api = Api::start_with(wiring).await;
@@ -288,6 +291,7 @@ async fn guessing_from_many_addresses_meets_the_per_user_ceiling(backend: Backen
 
 async fn only_failed_logins_count(backend: Backend) {
     let mut wiring = wiring(backend).await;
+    wiring.clock = stratus_tests::steady_clock();
     wiring.settings.auth.login_limit = RateLimit { max_hits: 3, window: time::Duration::minutes(1) };
     let api = Api::start_with(wiring).await;
     api.register("regular", "regular@example.com").await;
@@ -363,6 +367,7 @@ async fn a_demoted_admin_loses_admin_routes_at_once(backend: Backend) {
 
 async fn registrations_are_rate_limited_per_address(backend: Backend) {
     let mut wiring = wiring(backend).await;
+    wiring.clock = stratus_tests::steady_clock();
     wiring.settings.auth.register_limit = RateLimit { max_hits: 10, window: time::Duration::minutes(1) };
     let api = Api::start_with(wiring).await;
     for i in 0..10 {

@@ -3,11 +3,15 @@
 
 mod account_stores_contract;
 mod accounts_api;
+mod arm64_bootstraps;
 mod binaries_e2e;
 mod bootstrap;
+mod iam_enforced;
 mod log_hygiene;
 mod message_store_contract;
 mod messages_api;
+mod origin_secret;
 mod route_table;
 mod task_store_contract;
 mod tasks_api;
+mod template_checks;

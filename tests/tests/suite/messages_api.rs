@@ -259,6 +259,7 @@ async fn health_and_docs(backend: Backend) {
 /// and another address is not held back by it.
 async fn writes_are_limited_per_address(backend: Backend) {
     let mut wiring = wiring(backend).await;
+    wiring.clock = stratus_tests::steady_clock();
     wiring.settings.message_limit = RateLimit { max_hits: 20, window: time::Duration::minutes(1) };
     let api = Api::start_with(wiring).await;
     let writer = Ipv4Addr::new(127, 0, 0, 5);

@@ -3,7 +3,7 @@
 //! written once, and discarding a task that was never queued.
 
 use shared::domain::{Idempotency, Number, Task, TaskOutcome, TaskStatus, Username};
-use shared::ports::{Submitted, TaskStore};
+use shared::ports::{Requeue, Submitted, TaskStore};
 use stratus_tests::{Backend, on_both_backends, wiring};
 use time::{Duration, OffsetDateTime};
 
@@ -133,7 +133,38 @@ async fn discarding_removes_the_task_and_frees_its_key(backend: Backend) {
     assert_eq!(tasks.create(&again, Some(&order), now()).await.unwrap(), Submitted::Existing(retry.id));
 }
 
+/// Only pending tasks that have waited long enough are stale; a re-queue restarts the wait and
+/// counts, up to its maximum; a completed task is stale no more.
+async fn stale_pending_tasks_are_found_and_requeued_a_bounded_number_of_times(backend: Backend) {
+    let tasks = store(backend).await;
+    let start = now();
+    let old = task("sweep", "1", "2", start);
+    let young = task("sweep", "3", "4", start + Duration::minutes(30));
+    let done = task("sweep", "5", "6", start);
+    for t in [&old, &young, &done] {
+        assert_eq!(tasks.create(t, None, t.created_at).await.unwrap(), Submitted::Created);
+    }
+    assert!(tasks.complete(&done.id, &TaskOutcome::Failed("done".into()), start).await.unwrap());
+    let cutoff = start + Duration::minutes(10);
+    assert_eq!(tasks.stale(cutoff, 100).await.unwrap(), vec![old.id]);
+
+    assert_eq!(tasks.requeue(&old.id, cutoff, 2).await.unwrap(), Requeue::Requeued);
+    assert!(tasks.stale(cutoff, 100).await.unwrap().is_empty(), "the wait restarted");
+    let later = cutoff + Duration::minutes(25);
+    assert_eq!(tasks.stale(later, 100).await.unwrap().len(), 2, "{:?}", tasks.stale(later, 100).await);
+    assert_eq!(tasks.requeue(&old.id, later, 2).await.unwrap(), Requeue::Requeued);
+    assert_eq!(tasks.requeue(&old.id, later, 2).await.unwrap(), Requeue::Exhausted);
+    assert_eq!(tasks.get(&old.id, later).await.unwrap().unwrap().requeues, 2);
+    assert_eq!(tasks.requeue(&done.id, later, 2).await.unwrap(), Requeue::NotPending);
+
+    assert!(tasks.complete(&old.id, &TaskOutcome::Failed("given up".into()), later).await.unwrap());
+    let much_later = later + Duration::hours(1);
+    assert_eq!(tasks.stale(much_later, 100).await.unwrap(), vec![young.id]);
+    assert_eq!(tasks.requeue(&old.id, much_later, 5).await.unwrap(), Requeue::NotPending);
+}
+
 on_both_backends!(
+    stale_pending_tasks_are_found_and_requeued_a_bounded_number_of_times,
     a_created_task_reads_back_pending,
     an_expired_task_reads_as_absent,
     completion_is_written_once,

@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use serde_json::{Value, json};
-use shared::clock::ManualClock;
+use shared::clock::{Clock, ManualClock};
 use shared::domain::{Idempotency, Number, Task, TaskId, TaskOutcome, Username};
-use shared::ports::{QueueError, StoreError, Submitted, TaskQueue, TaskStore};
+use shared::ports::{QueueError, Requeue, StoreError, Submitted, TaskQueue, TaskStore};
 use stratus_tests::{Api, Backend, LocalWiring, Reply, on_both_backends, wiring};
 use worker::aws_lambda_events::event::sqs::SqsEvent;
 
@@ -382,9 +382,17 @@ impl TaskStore for FailingSuccesses {
     async fn discard(&self, task: &Task, key: Option<&Idempotency>) -> Result<(), StoreError> {
         self.0.discard(task, key).await
     }
+
+    async fn stale(&self, before: time::OffsetDateTime, limit: usize) -> Result<Vec<TaskId>, StoreError> {
+        self.0.stale(before, limit).await
+    }
+
+    async fn requeue(&self, id: &TaskId, at: time::OffsetDateTime, max: u32) -> Result<Requeue, StoreError> {
+        self.0.requeue(id, at, max).await
+    }
 }
 
-async fn a_task_that_keeps_failing_ends_failed_after_three_receives(backend: Backend) {
+async fn a_task_that_keeps_failing_ends_failed_after_its_last_receive(backend: Backend) {
     let mut wiring = wiring(backend).await;
     wiring.tasks = Arc::new(FailingSuccesses(wiring.tasks.clone()));
     let api = Api::start_with(wiring).await;
@@ -400,7 +408,8 @@ async fn a_task_that_keeps_failing_ends_failed_after_three_receives(backend: Bac
     }
     assert_eq!(result["status"], "failed", "{result}");
     assert_eq!(result["successful"], false);
-    assert!(result["error"].as_str().unwrap().contains("3 attempts"), "{result}");
+    let attempts = format!("{} attempts", shared::ports::MAX_RECEIVES);
+    assert!(result["error"].as_str().unwrap().contains(&attempts), "{result}");
 }
 
 async fn poison_messages_end_in_the_dead_letter_queue() {
@@ -419,14 +428,14 @@ async fn poison_messages_end_in_the_dead_letter_queue() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn memory_queue_dead_letters_after_three_receives() {
+async fn memory_queue_dead_letters_after_the_last_receive() {
     poison_messages_end_in_the_dead_letter_queue().await;
 }
 
 /// The same story on the SQS emulator: the redrive policy local-api gives the queue (the
 /// template's) moves the message the worker keeps failing to `<queue>-dlq`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sqs_queue_dead_letters_after_three_receives() {
+async fn sqs_queue_dead_letters_after_the_last_receive() {
     let wiring = wiring(Backend::DynamoDb).await;
     let local_api::Consumer::Sqs { client, queue_url } = wiring.consumer.clone() else {
         unreachable!("the DynamoDB backend consumes SQS")
@@ -464,7 +473,55 @@ async fn sqs_queue_dead_letters_after_three_receives() {
     assert_eq!(left.map(String::as_str), Some("0"), "nothing left in the task queue");
 }
 
+/// A task written and never queued (its add function died between the two steps) is queued
+/// again by the sweeper once it has waited too long, and computed.
+async fn the_sweeper_queues_a_forgotten_task(backend: Backend) {
+    let mut wiring = wiring(backend).await;
+    let clock = Arc::new(ManualClock::new(time::OffsetDateTime::now_utc()));
+    wiring.clock = clock.clone();
+    let tasks = wiring.tasks.clone();
+    let sweeper = sweeper::build(&wiring).await.expect("the sweeper builds");
+    let _api = Api::start_with(wiring).await;
+    let forgotten = new_task(tasks.as_ref(), clock.now()).await;
+    clock.advance(time::Duration::minutes(9));
+    assert_eq!(sweeper.sweep().await, sweeper::Swept::default(), "not stale yet");
+    clock.advance(time::Duration::minutes(2));
+    assert_eq!(sweeper.sweep().await.requeued, 1);
+    assert_eq!(sweeper.sweep().await, sweeper::Swept::default(), "its wait restarted");
+    for _ in 0..100 {
+        if tasks.get(&forgotten.id, clock.now()).await.unwrap().unwrap().value.is_some() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the swept task was never computed");
+}
+
+/// A task nobody ever processes is not pending for ever: after the sweeper's last re-queue it
+/// is failed, with the reason.
+async fn a_task_never_processed_ends_failed(backend: Backend) {
+    let mut wiring = wiring(backend).await;
+    let clock = Arc::new(ManualClock::new(time::OffsetDateTime::now_utc()));
+    wiring.clock = clock.clone();
+    let sweeper = sweeper::build(&wiring).await.expect("the sweeper builds");
+    let tasks = wiring.tasks.clone();
+    let task = new_task(tasks.as_ref(), clock.now()).await;
+    for _ in 0..sweeper::MAX_REQUEUES {
+        clock.advance(time::Duration::minutes(11));
+        assert_eq!(sweeper.sweep().await.requeued, 1);
+    }
+    clock.advance(time::Duration::minutes(11));
+    assert_eq!(sweeper.sweep().await.failed, 1);
+    let failed = tasks.get(&task.id, clock.now()).await.unwrap().unwrap();
+    assert_eq!(failed.status, shared::domain::TaskStatus::Failed);
+    assert!(failed.error.unwrap().contains("never processed"));
+    clock.advance(time::Duration::minutes(11));
+    assert_eq!(sweeper.sweep().await, sweeper::Swept::default(), "nothing pending is left");
+}
+
 on_both_backends!(
+    the_sweeper_queues_a_forgotten_task,
+    a_task_never_processed_ends_failed,
     five_plus_ten_is_fifteen,
     large_integers_and_decimals_are_exact,
     bad_operands_are_400,
@@ -475,5 +532,5 @@ on_both_backends!(
     a_pending_result_has_the_documented_shape,
     a_duplicate_delivery_writes_the_result_once,
     only_the_poison_message_of_a_batch_fails,
-    a_task_that_keeps_failing_ends_failed_after_three_receives,
+    a_task_that_keeps_failing_ends_failed_after_its_last_receive,
 );

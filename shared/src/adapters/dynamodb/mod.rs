@@ -13,7 +13,7 @@ pub use refresh_tokens::DynamoRefreshTokenStore;
 pub use tasks::DynamoTaskStore;
 pub use users::DynamoUserStore;
 
-use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 
 use crate::ports::StoreError;
 
@@ -31,7 +31,7 @@ const RETRYABLE_CODES: &[&str] = &[
 pub(crate) fn store_error<E, R>(error: SdkError<E, R>) -> StoreError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
+    R: std::fmt::Debug + 'static,
 {
     let retryable = match &error {
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => true,
@@ -40,7 +40,7 @@ where
         }
         _ => false,
     };
-    let text = DisplayErrorContext(&error).to_string();
+    let text = crate::aws::error_text(&error);
     if retryable { StoreError::Unavailable(text) } else { StoreError::Internal(text) }
 }
 

@@ -4,7 +4,8 @@
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, TimeToLiveSpecification,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
 };
 
 use super::store_error;
@@ -18,6 +19,15 @@ pub struct TableSpec {
     pub local_name: &'static str,
     pub partition_key: &'static str,
     pub ttl_attribute: Option<&'static str>,
+    pub index: Option<IndexSpec>,
+}
+
+/// A global secondary index projecting keys only: a string partition key, a number sort key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IndexSpec {
+    pub name: &'static str,
+    pub partition_key: &'static str,
+    pub sort_key: &'static str,
 }
 
 /// One item per digest; `expires_at` only while messages are given a lifetime.
@@ -26,12 +36,18 @@ pub const MESSAGES: TableSpec = TableSpec {
     local_name: "messages",
     partition_key: "digest",
     ttl_attribute: Some("expires_at"),
+    index: None,
 };
 
 /// Users under `USER#<username>`, and one `EMAIL#<lower-case email>` guard item per user that
 /// makes email uniqueness a condition DynamoDB enforces.
-pub const USERS: TableSpec =
-    TableSpec { env_var: "USERS_TABLE", local_name: "users", partition_key: "pk", ttl_attribute: None };
+pub const USERS: TableSpec = TableSpec {
+    env_var: "USERS_TABLE",
+    local_name: "users",
+    partition_key: "pk",
+    ttl_attribute: None,
+    index: None,
+};
 
 /// `TOKEN#<sha256>` per refresh token and `FAMILY#<id>` per revoked family; both expire by TTL.
 pub const REFRESH_TOKENS: TableSpec = TableSpec {
@@ -39,6 +55,7 @@ pub const REFRESH_TOKENS: TableSpec = TableSpec {
     local_name: "refresh-tokens",
     partition_key: "pk",
     ttl_attribute: Some("expires_at"),
+    index: None,
 };
 
 /// One counter per key and fixed window, expiring by TTL.
@@ -47,14 +64,17 @@ pub const RATE_LIMITS: TableSpec = TableSpec {
     local_name: "rate-limits",
     partition_key: "pk",
     ttl_attribute: Some("expires_at"),
+    index: None,
 };
 
 /// `TASK#<id>` per task and `IDEM#<owner>#<key>` per Idempotency-Key; both expire by TTL.
+/// Pending tasks also carry the keys of the sparse `pending` index the sweeper reads.
 pub const TASKS: TableSpec = TableSpec {
     env_var: "TASKS_TABLE",
     local_name: "tasks",
     partition_key: "pk",
     ttl_attribute: Some("expires_at"),
+    index: Some(IndexSpec { name: "pending", partition_key: "pending_shard", sort_key: "pending_since" }),
 };
 
 pub const ALL: &[TableSpec] = &[MESSAGES, USERS, REFRESH_TOKENS, RATE_LIMITS, TASKS];
@@ -62,26 +82,41 @@ pub const ALL: &[TableSpec] = &[MESSAGES, USERS, REFRESH_TOKENS, RATE_LIMITS, TA
 /// Creates the table if it does not exist. For local engines and tests only: on AWS the
 /// template owns every table.
 pub async fn ensure_table(client: &Client, name: &str, spec: &TableSpec) -> Result<(), StoreError> {
-    let created = client
+    let attribute = |name: &str, kind: ScalarAttributeType| {
+        AttributeDefinition::builder()
+            .attribute_name(name)
+            .attribute_type(kind)
+            .build()
+            .expect("name and type are set")
+    };
+    let key = |name: &str, kind: KeyType| {
+        KeySchemaElement::builder()
+            .attribute_name(name)
+            .key_type(kind)
+            .build()
+            .expect("name and type are set")
+    };
+    let mut create = client
         .create_table()
         .table_name(name)
         .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name(spec.partition_key)
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .expect("name and type are set"),
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name(spec.partition_key)
-                .key_type(KeyType::Hash)
-                .build()
-                .expect("name and type are set"),
-        )
-        .send()
-        .await;
+        .attribute_definitions(attribute(spec.partition_key, ScalarAttributeType::S))
+        .key_schema(key(spec.partition_key, KeyType::Hash));
+    if let Some(index) = spec.index {
+        create = create
+            .attribute_definitions(attribute(index.partition_key, ScalarAttributeType::S))
+            .attribute_definitions(attribute(index.sort_key, ScalarAttributeType::N))
+            .global_secondary_indexes(
+                GlobalSecondaryIndex::builder()
+                    .index_name(index.name)
+                    .key_schema(key(index.partition_key, KeyType::Hash))
+                    .key_schema(key(index.sort_key, KeyType::Range))
+                    .projection(Projection::builder().projection_type(ProjectionType::KeysOnly).build())
+                    .build()
+                    .expect("name and keys are set"),
+            );
+    }
+    let created = create.send().await;
     match created {
         Ok(_) => {}
         Err(error) if error.code() == Some("ResourceInUseException") => return Ok(()),

@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 
 use super::{corrupt, store_error, transact};
 use crate::domain::{Idempotency, Number, Task, TaskId, TaskOutcome, TaskStatus, Username};
-use crate::ports::{StoreError, Submitted, TaskStore};
+use crate::ports::{Requeue, StoreError, Submitted, TaskStore};
 
 pub struct DynamoTaskStore {
     client: Client,
@@ -55,6 +55,24 @@ struct TaskItem {
     completed_at: Option<OffsetDateTime>,
     /// Epoch seconds: DynamoDB's TTL attribute.
     expires_at: i64,
+    /// The sparse `pending` index's keys: present only while the task is pending.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pending_shard: Option<String>,
+    /// Epoch seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pending_since: Option<i64>,
+    #[serde(default)]
+    requeues: u32,
+}
+
+/// The `pending` index is spread over this many partitions, so that no one partition takes
+/// every task's write; the sweeper reads them all.
+const PENDING_SHARDS: u8 = 8;
+pub(crate) const PENDING_INDEX: &str = "pending";
+
+fn pending_shard(id: &TaskId) -> String {
+    let shard = id.to_string().bytes().fold(0u8, |sum, b| sum.wrapping_add(b)) % PENDING_SHARDS;
+    format!("PENDING#{shard}")
 }
 
 impl TaskItem {
@@ -71,6 +89,9 @@ impl TaskItem {
             created_at: task.created_at,
             completed_at: task.completed_at,
             expires_at: task.expires_at.unix_timestamp(),
+            pending_shard: task.pending_since.map(|_| pending_shard(&task.id)),
+            pending_since: task.pending_since.map(OffsetDateTime::unix_timestamp),
+            requeues: task.requeues,
         }
     }
 
@@ -87,6 +108,12 @@ impl TaskItem {
             created_at: self.created_at,
             completed_at: self.completed_at,
             expires_at: OffsetDateTime::from_unix_timestamp(self.expires_at).map_err(|e| e.to_string())?,
+            pending_since: self
+                .pending_since
+                .map(OffsetDateTime::from_unix_timestamp)
+                .transpose()
+                .map_err(|e| e.to_string())?,
+            requeues: self.requeues,
         })
     }
 }
@@ -213,7 +240,9 @@ impl TaskStore for DynamoTaskStore {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key(task_pk(id))))
-            .update_expression("SET #status = :status, #field = :text, completed_at = :at")
+            .update_expression(
+                "SET #status = :status, #field = :text, completed_at = :at REMOVE pending_shard, pending_since",
+            )
             // Only a pending task takes an outcome: a duplicate delivery writes nothing.
             .condition_expression("attribute_exists(pk) AND #status = :pending")
             .expression_attribute_names("#status", "status")
@@ -263,5 +292,79 @@ impl TaskStore for DynamoTaskStore {
             }
         }
         Ok(())
+    }
+
+    async fn stale(&self, before: OffsetDateTime, limit: usize) -> Result<Vec<TaskId>, StoreError> {
+        let mut stale = Vec::new();
+        for shard in 0..PENDING_SHARDS {
+            let mut start = None;
+            loop {
+                let output = self
+                    .client
+                    .query()
+                    .table_name(&self.table)
+                    .index_name(PENDING_INDEX)
+                    .key_condition_expression("pending_shard = :shard AND pending_since < :before")
+                    .expression_attribute_values(":shard", AttributeValue::S(format!("PENDING#{shard}")))
+                    .expression_attribute_values(
+                        ":before",
+                        AttributeValue::N(before.unix_timestamp().to_string()),
+                    )
+                    .set_exclusive_start_key(start.take())
+                    .limit(i32::try_from(limit.saturating_sub(stale.len()).max(1)).unwrap_or(i32::MAX))
+                    .send()
+                    .await
+                    .map_err(store_error)?;
+                for item in output.items.unwrap_or_default() {
+                    let Some(AttributeValue::S(pk)) = item.get("pk") else {
+                        return Err(corrupt(&self.table, "a pending index entry without pk"));
+                    };
+                    let id = pk.strip_prefix("TASK#").and_then(|id| TaskId::parse(id).ok());
+                    stale.push(id.ok_or_else(|| corrupt(&self.table, format!("pending index entry {pk}")))?);
+                }
+                if stale.len() >= limit {
+                    return Ok(stale);
+                }
+                match output.last_evaluated_key {
+                    Some(key) => start = Some(key),
+                    None => break,
+                }
+            }
+        }
+        Ok(stale)
+    }
+
+    async fn requeue(&self, id: &TaskId, at: OffsetDateTime, max: u32) -> Result<Requeue, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(task_pk(id))))
+            .update_expression("SET pending_since = :at, requeues = if_not_exists(requeues, :zero) + :one")
+            .condition_expression(
+                "attribute_exists(pending_shard) AND (attribute_not_exists(requeues) OR requeues < :max)",
+            )
+            .expression_attribute_values(":at", AttributeValue::N(at.unix_timestamp().to_string()))
+            .expression_attribute_values(":zero", AttributeValue::N("0".into()))
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .expression_attribute_values(":max", AttributeValue::N(max.to_string()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Requeue::Requeued),
+            Err(error)
+                if matches!(
+                    error.as_service_error(),
+                    Some(UpdateItemError::ConditionalCheckFailedException(_))
+                ) =>
+            {
+                // Either no longer pending, or out of re-queues: the task says which.
+                Ok(match self.get(id, at).await? {
+                    Some(task) if task.status == TaskStatus::Pending => Requeue::Exhausted,
+                    _ => Requeue::NotPending,
+                })
+            }
+            Err(error) => Err(store_error(error)),
+        }
     }
 }

@@ -1,0 +1,208 @@
+//! Every release binary with only its own role's rights (template.yaml's policies, resolved),
+//! against a moto server that enforces IAM: a missing grant fails here as AccessDenied, as it
+//! would on AWS, instead of passing against engines that take any credentials. See
+//! `stratus_tests::iam` for what moto checks (actions) and what the template checks cover
+//! statically (resources).
+
+use serde_json::{Value, json};
+use shared::adapters::dynamodb::{DynamoTaskStore, DynamoUserStore, tables};
+use shared::auth::bootstrap::{AdminSeed, create_admin};
+use shared::domain::{Number, Task, Username};
+use shared::ports::TaskStore;
+use stratus_tests::iam::{IamStack, WithoutAction};
+use stratus_tests::runtime_api::{Delivery, Gateway};
+use stratus_tests::{PASSWORD, Reply, registration};
+
+async fn gateway(changes: &[WithoutAction]) -> Gateway {
+    let iam =
+        IamStack::provision_with(changes).await.unwrap_or_else(|e| panic!("provisioning under IAM: {e}"));
+    Gateway::new(iam.stack)
+}
+
+fn text(reply: &Reply) -> String {
+    String::from_utf8_lossy(&reply.body).into_owned()
+}
+
+async fn login(api: &Gateway, username: &str) -> Value {
+    let reply = api.post_json("/login", &json!({"username": username, "password": PASSWORD})).await;
+    assert_eq!(reply.status, 200, "login {username}: {}\n{}", text(&reply), api.output().await);
+    reply.json()
+}
+
+async fn register(api: &Gateway, username: &str) {
+    let reply = api.post_json("/register", &registration(username, &format!("{username}@example.com"))).await;
+    assert_eq!(reply.status, 201, "register {username}: {}\n{}", text(&reply), api.output().await);
+}
+
+fn token(tokens: &Value) -> String {
+    tokens["access_token"].as_str().expect("an access token").to_owned()
+}
+
+/// Hands the queue to the worker until the task is done (bounded).
+async fn until_ready(api: &Gateway, token: &str, location: &str) -> Value {
+    for _ in 0..20 {
+        let result = api.get_with_token(location, token).await;
+        assert_eq!(result.status, 200, "{}\n{}", text(&result), api.output().await);
+        if result.json()["ready"] == true {
+            return result.json();
+        }
+        let delivery = api.deliver_queue().await;
+        assert!(delivery.failed.is_empty(), "{}\n{}", delivery.response, api.output().await);
+    }
+    panic!("{location} never became ready\n{}", api.output().await);
+}
+
+fn assert_no_access_denied(output: &str) {
+    assert!(!output.contains("not authorized to perform"), "a function was denied an action:\n{output}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_whole_story_runs_with_each_functions_own_rights() {
+    let api = gateway(&[]).await;
+    let users = DynamoUserStore::new(
+        aws_sdk_dynamodb::Client::new(api.stack().sdk()),
+        api.stack().table(&tables::USERS),
+    );
+    let seed = AdminSeed::parse("root", "root@example.com", PASSWORD.to_owned()).unwrap();
+    create_admin(&users, seed, time::OffsetDateTime::now_utc()).await.expect("the operator's bootstrap");
+
+    register(&api, "ada").await;
+    let tokens = login(&api, "ada").await;
+    let user = token(&tokens);
+    assert_eq!(api.get_with_token("/users/me", &user).await.status, 200);
+
+    let created = api.post_json("/messages", &json!({"message": "under IAM"})).await;
+    assert_eq!(created.status, 201, "{}", text(&created));
+    let location = created.header("location").unwrap().to_owned();
+    assert_eq!(api.get(&location).await.json()["message"], "under IAM");
+
+    let accepted = api.post_with_token("/add", &user, &json!({"a": 20, "b": 22})).await;
+    assert_eq!(accepted.status, 202, "{}\n{}", text(&accepted), api.output().await);
+    let result = until_ready(&api, &user, accepted.header("location").unwrap()).await;
+    assert_eq!(result["value"], json!(42));
+
+    let renewed = api.post_json("/token/refresh", &json!({"refresh_token": tokens["refresh_token"]})).await;
+    assert_eq!(renewed.status, 200, "{}", text(&renewed));
+    let renewed = renewed.json();
+    let logout = api
+        .post_with_token("/logout", &token(&renewed), &json!({"refresh_token": renewed["refresh_token"]}))
+        .await;
+    assert_eq!(logout.status, 204, "{}", text(&logout));
+
+    let admin = token(&login(&api, "root").await);
+    let page = api.get_with_token("/users?limit=10", &admin).await;
+    assert_eq!(page.status, 200, "{}", text(&page));
+    assert_eq!(api.get_with_token("/users/ada", &admin).await.status, 200);
+    let mut second_admin = registration("root2", "root2@example.com");
+    second_admin["role"] = json!("admin");
+    assert_eq!(api.post_with_token("/register", &admin, &second_admin).await.status, 201);
+
+    // The sweeper, on its schedule: a task that was written and never queued.
+    let tasks = DynamoTaskStore::new(
+        aws_sdk_dynamodb::Client::new(api.stack().sdk()),
+        api.stack().table(&tables::TASKS),
+    );
+    let long_ago = time::OffsetDateTime::now_utc() - time::Duration::hours(1);
+    let forgotten = Task::new(
+        Username::parse("ada").unwrap(),
+        Number::parse("1").unwrap(),
+        Number::parse("2").unwrap(),
+        long_ago,
+    );
+    tasks.create(&forgotten, None, long_ago).await.unwrap();
+    let swept = api
+        .invoke("sweeper", &json!({"source": "aws.events", "detail-type": "Scheduled Event"}))
+        .await
+        .unwrap();
+    assert_eq!(swept["requeued"], 1, "{swept}\n{}", api.output().await);
+    let result = until_ready(&api, &user, &format!("/result/{}", forgotten.id)).await;
+    assert_eq!(result["value"], json!(3));
+
+    for path in ["/health", "/docs", "/openapi.json"] {
+        assert_eq!(api.get(path).await.status, 200, "{path}");
+    }
+    api.get("/nowhere").await.problem(404);
+    assert_no_access_denied(&api.output().await);
+}
+
+/// The paths that only run when something fails still make AWS calls: each needs its grant.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failure_paths_have_their_grants() {
+    let api = gateway(&[]).await;
+    register(&api, "grace").await;
+    let user = token(&login(&api, "grace").await);
+
+    // A message for a task that does not exist fails on every receive; on the last one the
+    // worker marks the task failed (an UpdateItem that finds nothing) and lets it go.
+    let sqs = aws_sdk_sqs::Client::new(api.stack().sdk());
+    let poison = json!({"task_id": uuid::Uuid::new_v4()}).to_string();
+    sqs.send_message().queue_url(api.stack().queue_url()).message_body(poison).send().await.unwrap();
+    let mut deliveries: Vec<Delivery> = Vec::new();
+    for _ in 0..shared::ports::MAX_RECEIVES {
+        let delivery = api.deliver_queue().await;
+        assert_eq!((delivery.received, delivery.failed.len()), (1, 1), "{}", delivery.response);
+        api.retry_now(&delivery).await;
+        deliveries.push(delivery);
+    }
+    let output = api.output().await;
+    assert!(output.contains("does not exist"), "{output}");
+
+    assert_no_access_denied(&api.output().await);
+
+    // The queue gone: the task cannot be queued, so it is taken back (DeleteItem) and 503.
+    // (moto answers a SendMessage to a queue that no longer exists with AccessDenied, where AWS
+    // says the queue does not exist: either way, the enqueue fails.)
+    sqs.delete_queue().queue_url(api.stack().queue_url()).send().await.unwrap();
+    let refused = api.post_with_token("/add", &user, &json!({"a": 1, "b": 1})).await;
+    refused.problem(503);
+    let output = api.output().await;
+    assert!(!output.contains("could not take back"), "the discard failed:\n{output}");
+    assert!(!output.contains("not authorized to perform: dynamodb"), "{output}");
+}
+
+/// A task that can be neither queued nor taken back is marked failed, with the add function's
+/// own UpdateItem grant (which it once lacked). Taking DeleteItem away makes the discard fail.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_neither_queued_nor_taken_back_is_marked_failed() {
+    let api = gateway(&[WithoutAction { binary: "add", action: "dynamodb:DeleteItem" }]).await;
+    register(&api, "hopper").await;
+    let user = token(&login(&api, "hopper").await);
+    let sqs = aws_sdk_sqs::Client::new(api.stack().sdk());
+    sqs.delete_queue().queue_url(api.stack().queue_url()).send().await.unwrap();
+    let submit = || {
+        api.send(
+            http::Request::builder()
+                .method("POST")
+                .uri("/add")
+                .header("authorization", format!("Bearer {user}"))
+                .header("content-type", "application/json")
+                .header("idempotency-key", "the-one")
+                .body(br#"{"a": 1, "b": 2}"#.to_vec())
+                .unwrap(),
+        )
+    };
+    submit().await.problem(503);
+    // The same key again answers the task as it stands: failed, not pending for ever.
+    let again = submit().await;
+    assert_eq!(again.status, 202, "{}", text(&again));
+    assert_eq!(again.json()["status"], "failed", "{}", api.output().await);
+    let output = api.output().await;
+    assert!(
+        output.contains("not authorized to perform: dynamodb:DeleteItem"),
+        "the control is in place: {output}"
+    );
+    assert!(!output.contains("not authorized to perform: dynamodb:UpdateItem"), "{output}");
+}
+
+/// The negative control: with one action taken from one function's policy, the suite fails,
+/// with AccessDenied naming that action.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_one_grant_the_story_fails_with_access_denied_naming_it() {
+    let api = gateway(&[WithoutAction { binary: "create-message", action: "dynamodb:PutItem" }]).await;
+    let refused = api.post_json("/messages", &json!({"message": "denied"})).await;
+    refused.problem(500);
+    let output = api.output().await;
+    assert!(output.contains("not authorized to perform: dynamodb:PutItem"), "{output}");
+    // Everything else still works: the control took exactly one action away.
+    assert_eq!(api.get("/health").await.status, 200);
+}

@@ -1,0 +1,419 @@
+//! template.yaml, checked where CloudFormation and IAM would only fail on a real account:
+//! routes, table keys, least privilege, secrets, scaling, logs, alarms and names. It is read as
+//! CloudFormation reads it (the reader the emulator launches functions with): `!Ref X` is
+//! `{"Ref": "X"}` and `!GetAtt X.Arn` is `{"Fn::GetAtt": "X.Arn"}`.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::Value;
+use shared::adapters::dynamodb::tables;
+use shared::routes::{FALLBACK_FUNCTION, FALLBACK_ROUTE_KEY, ROUTES};
+
+fn template() -> Value {
+    stratus_tests::template::Template::workspace().expect("template.yaml reads").root().clone()
+}
+
+fn resources_of(template: &Value, kind: &str) -> BTreeMap<String, Value> {
+    template["Resources"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(_, r)| r["Type"].as_str() == Some(kind))
+        .map(|(id, r)| (id.clone(), r.clone()))
+        .collect()
+}
+
+fn functions(template: &Value) -> BTreeMap<String, Value> {
+    resources_of(template, "AWS::Serverless::Function")
+}
+
+fn binary(function: &Value) -> &str {
+    function["Metadata"]["BuildProperties"]["Binary"].as_str().expect("every function names its binary")
+}
+
+fn is_http(function: &Value) -> bool {
+    function["Properties"]["Events"].as_object().is_some_and(|e| e.values().any(|e| e["Type"] == "HttpApi"))
+}
+
+/// The function's timeout: its own, or Globals'.
+fn timeout(template: &Value, function: &Value) -> u64 {
+    function["Properties"]["Timeout"]
+        .as_u64()
+        .or_else(|| template["Globals"]["Function"]["Timeout"].as_u64())
+        .expect("a timeout")
+}
+
+/// Every string anywhere below a node.
+fn strings(node: &Value, out: &mut Vec<String>) {
+    match node {
+        Value::String(s) => out.push(s.clone()),
+        Value::Array(items) => items.iter().for_each(|i| strings(i, out)),
+        Value::Object(map) => map.values().for_each(|v| strings(v, out)),
+        _ => {}
+    }
+}
+
+fn statements(function: &Value) -> Vec<Value> {
+    function["Properties"]["Policies"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|policy| policy["Statement"].as_array().cloned().unwrap_or_default())
+        .collect()
+}
+
+#[test]
+fn http_events_are_exactly_the_route_table() {
+    let template = template();
+    let mut declared = BTreeSet::new();
+    for function in functions(&template).values() {
+        assert_eq!(function["Metadata"]["BuildMethod"].as_str(), Some("rust-cargolambda"));
+        assert_eq!(function["Properties"]["CodeUri"].as_str(), Some("."));
+        let Some(events) = function["Properties"]["Events"].as_object() else { continue };
+        for event in events.values().filter(|e| e["Type"].as_str() == Some("HttpApi")) {
+            let properties = &event["Properties"];
+            assert_eq!(properties["ApiId"]["Ref"].as_str(), Some("HttpApi"));
+            let method = properties["Method"].as_str().unwrap().to_owned();
+            let path = properties["Path"].as_str().unwrap().to_owned();
+            declared.insert((method, path, binary(function).to_owned()));
+        }
+    }
+    let mut expected: BTreeSet<(String, String, String)> =
+        ROUTES.iter().map(|r| (r.method.into(), r.path.into(), r.function.into())).collect();
+    expected.insert(("ANY".into(), FALLBACK_ROUTE_KEY.into(), FALLBACK_FUNCTION.into()));
+    assert_eq!(declared, expected);
+}
+
+#[test]
+fn tables_have_the_keys_and_indexes_the_code_expects() {
+    let template = template();
+    let resources = &template["Resources"];
+    for spec in tables::ALL {
+        // The table reaches its functions through spec.env_var; find it by that reference.
+        let logical = functions(&template)
+            .values()
+            .find_map(|f| {
+                f["Properties"]["Environment"]["Variables"][spec.env_var]["Ref"].as_str().map(str::to_owned)
+            })
+            .unwrap_or_else(|| panic!("no function receives {}", spec.env_var));
+        let table = &resources[logical.as_str()]["Properties"];
+        assert_eq!(table["KeySchema"][0]["AttributeName"].as_str(), Some(spec.partition_key), "{logical}");
+        assert_eq!(table["BillingMode"].as_str(), Some("PAY_PER_REQUEST"), "{logical}");
+        assert_eq!(
+            table["TimeToLiveSpecification"]["AttributeName"].as_str(),
+            spec.ttl_attribute,
+            "{logical} TTL"
+        );
+        let indexes = table["GlobalSecondaryIndexes"].as_array().cloned().unwrap_or_default();
+        match spec.index {
+            None => assert!(indexes.is_empty(), "{logical}"),
+            Some(index) => {
+                let [declared] = indexes.as_slice() else { panic!("{logical} needs exactly its one index") };
+                assert_eq!(declared["IndexName"].as_str(), Some(index.name));
+                assert_eq!(declared["KeySchema"][0]["AttributeName"].as_str(), Some(index.partition_key));
+                assert_eq!(declared["KeySchema"][1]["AttributeName"].as_str(), Some(index.sort_key));
+                assert_eq!(declared["Projection"]["ProjectionType"].as_str(), Some("KEYS_ONLY"));
+            }
+        }
+    }
+    // Data outlives the stack, and prod's refuses deletion.
+    for (id, table) in resources_of(&template, "AWS::DynamoDB::Table") {
+        if table["DeletionPolicy"] == "Retain" {
+            let protection = &table["Properties"]["DeletionProtectionEnabled"]["Fn::If"];
+            assert_eq!(protection[0], "ProtectTables", "{id}");
+        }
+    }
+    let protect = &template["Conditions"]["ProtectTables"].to_string();
+    assert!(protect.contains("IsProd") && protect.contains("TableDeletionProtection"), "{protect}");
+}
+
+/// Only inline statements, so these checks see every grant: a SAM policy template, a managed
+/// policy or a role of its own would hide what it allows. An Allow names only actions on the
+/// stack's own resources; the one Deny fences SAM's logs grant to the function's own log group.
+#[test]
+fn function_policies_are_inline_statements_on_the_stacks_own_resources() {
+    let template = template();
+    let resources = &template["Resources"];
+    assert!(template["Globals"]["Function"]["Policies"].is_null(), "no policies for every function");
+    for (id, function) in functions(&template) {
+        let properties = &function["Properties"];
+        for property in ["Role", "ManagedPolicyArns", "PermissionsBoundary"] {
+            assert!(properties[property].is_null(), "{id} sets {property}");
+        }
+        for policy in properties["Policies"].as_array().expect("every function fences its logs") {
+            let keys: Vec<&str> =
+                policy.as_object().map(|h| h.keys().map(String::as_str).collect()).unwrap_or_default();
+            assert_eq!(keys, ["Statement"], "{id}: only inline statements, got {policy:?}");
+        }
+        let log_group = properties["LoggingConfig"]["LogGroup"]["Ref"].as_str().expect("its own log group");
+        let mut fences = 0;
+        for statement in statements(&function) {
+            let mut actions = Vec::new();
+            strings(&statement["Action"], &mut actions);
+            assert!(!actions.is_empty(), "{id}: a statement without actions");
+            for action in &actions {
+                assert!(!action.contains('*'), "{id} uses a wildcard action {action}");
+            }
+            if statement["Effect"] == "Deny" {
+                assert_eq!(statement["NotResource"]["Fn::GetAtt"], format!("{log_group}.Arn"), "{id}");
+                assert!(actions.iter().all(|a| a.starts_with("logs:")), "{id}: {actions:?}");
+                fences += 1;
+                continue;
+            }
+            assert_eq!(statement["Effect"], "Allow", "{id}");
+            let resource = &statement["Resource"];
+            let own = if let Some(arn) = resource["Fn::GetAtt"].as_str() {
+                arn.strip_suffix(".Arn").is_some_and(|l| !resources[l].is_null())
+            } else if let Some(secret) = resource["Ref"].as_str() {
+                resources[secret]["Type"] == "AWS::SecretsManager::Secret"
+            } else if let Some(sub) = resource["Fn::Sub"].as_str() {
+                // An index of one of the stack's tables: `${Table.Arn}/index/name`.
+                sub.strip_prefix("${").and_then(|s| s.split_once(".Arn}/index/")).is_some_and(
+                    |(table, index)| {
+                        resources[table]["Type"] == "AWS::DynamoDB::Table" && !index.contains('*')
+                    },
+                )
+            } else {
+                false
+            };
+            assert!(own, "{id}: {resource} is not one of the stack's own resources");
+        }
+        assert_eq!(fences, 1, "{id} fences its logs grant once");
+    }
+}
+
+#[test]
+fn policies_name_only_what_the_function_is_configured_to_use() {
+    let template = template();
+    for (id, function) in functions(&template) {
+        let properties = &function["Properties"];
+        let mut configured = Vec::new();
+        strings(&properties["Environment"], &mut configured);
+        strings(&properties["LoggingConfig"], &mut configured);
+        strings(&properties["Events"], &mut configured);
+        for statement in statements(&function) {
+            let mut named = Vec::new();
+            strings(&statement["Resource"], &mut named);
+            strings(&statement["NotResource"], &mut named);
+            for name in named {
+                let logical = name
+                    .strip_prefix("${")
+                    .map(|s| s.split('.').next().unwrap_or(s).to_owned())
+                    .unwrap_or_else(|| name.trim_end_matches(".Arn").to_owned());
+                assert!(
+                    configured.iter().any(|c| c == &logical || c == &format!("{logical}.Arn")),
+                    "{id}'s policy names {logical}, which it is not configured to use"
+                );
+            }
+            let mut actions = Vec::new();
+            strings(&statement["Action"], &mut actions);
+            assert!(!actions.iter().any(|a| a == "kms:Sign"), "{id} must not get kms:Sign from IAM");
+        }
+    }
+}
+
+#[test]
+fn only_login_and_refresh_can_sign() {
+    let template = template();
+    let key = &template["Resources"]["SigningKey"]["Properties"];
+    assert_eq!(key["KeySpec"].as_str(), Some("ECC_NIST_P256"));
+    let mut signers = BTreeSet::new();
+    for statement in key["KeyPolicy"]["Statement"].as_array().unwrap() {
+        let mut actions = Vec::new();
+        strings(&statement["Action"], &mut actions);
+        if actions.iter().any(|a| a == "kms:Sign" || a == "kms:*" || a == "kms:Sign*") {
+            let mut principals = Vec::new();
+            strings(&statement["Principal"], &mut principals);
+            signers.extend(principals);
+        }
+    }
+    let expected: BTreeSet<String> =
+        ["LoginFunctionRole.Arn", "RefreshTokenFunctionRole.Arn"].into_iter().map(String::from).collect();
+    assert_eq!(signers, expected);
+}
+
+/// The origin secret reaches only the functions behind the API, as the name of a secret they
+/// read (never its value in their environment, where GetFunctionConfiguration would show it).
+#[test]
+fn only_functions_behind_the_api_read_the_origin_secret() {
+    let template = template();
+    let text = std::fs::read_to_string(stratus_tests::workspace_root().join("template.yaml")).unwrap();
+    let resolved: Vec<&str> = text.lines().filter(|l| l.contains("{{resolve:secretsmanager")).collect();
+    assert_eq!(resolved.len(), 1, "only CloudFront's origin header resolves the secret: {resolved:?}");
+    assert!(
+        template["Globals"]["Function"]["Environment"]["Variables"][shared::origin::ORIGIN_VERIFY_SECRET_ARN]
+            .is_null()
+    );
+    for (id, function) in functions(&template) {
+        let variable =
+            &function["Properties"]["Environment"]["Variables"][shared::origin::ORIGIN_VERIFY_SECRET_ARN];
+        let grants = statements(&function).iter().any(|s| {
+            s["Action"] == "secretsmanager:GetSecretValue" && s["Resource"]["Ref"] == "OriginVerifySecret"
+        });
+        if is_http(&function) {
+            // Empty under sam local, where no CloudFront stands in front.
+            assert_eq!(variable["Fn::If"][0], "UnderSamLocal", "{id}");
+            assert_eq!(variable["Fn::If"][2]["Ref"], "OriginVerifySecret", "{id}");
+            assert!(grants, "{id} cannot read the origin secret");
+        } else {
+            assert!(variable.is_null() && !grants, "{id} is not behind the API and must not see the secret");
+        }
+    }
+    let origin = &template["Resources"]["Distribution"]["Properties"]["DistributionConfig"]["Origins"][0];
+    assert_eq!(
+        origin["OriginCustomHeaders"][0]["HeaderName"].as_str(),
+        Some(shared::origin::ORIGIN_VERIFY_HEADER)
+    );
+}
+
+/// The worker scales by its event source's maximum concurrency, never by a reservation (which
+/// fails the deploy on new accounts and does not stop the poller), and a message survives a
+/// few throttled receives before it is dead-lettered.
+#[test]
+fn the_worker_scales_by_its_event_source_and_messages_outlive_its_timeout() {
+    let template = template();
+    for (id, function) in functions(&template) {
+        assert!(
+            function["Properties"]["ReservedConcurrentExecutions"].is_null(),
+            "{id} reserves concurrency"
+        );
+    }
+    assert!(template["Globals"]["Function"]["ReservedConcurrentExecutions"].is_null());
+    let worker = &functions(&template)["WorkerFunction"];
+    let event =
+        worker["Properties"]["Events"].as_object().unwrap().values().find(|e| e["Type"] == "SQS").unwrap();
+    assert!(event["Properties"]["ScalingConfig"]["MaximumConcurrency"].as_u64().is_some_and(|c| c >= 2));
+    let queue = &template["Resources"]["TasksQueue"]["Properties"];
+    let receives = queue["RedrivePolicy"]["maxReceiveCount"].as_u64().unwrap();
+    assert!(receives >= 5);
+    assert_eq!(receives, u64::from(shared::ports::MAX_RECEIVES), "the worker's last-receive logic");
+    let window = event["Properties"]["MaximumBatchingWindowInSeconds"].as_u64().unwrap_or(0);
+    let visibility = queue["VisibilityTimeout"].as_u64().unwrap();
+    assert!(visibility >= 6 * timeout(&template, worker) + window, "visibility {visibility}");
+}
+
+#[test]
+fn every_function_and_the_api_log_to_groups_with_a_retention() {
+    let template = template();
+    let groups = resources_of(&template, "AWS::Logs::LogGroup");
+    let mut used = BTreeSet::new();
+    for (id, function) in functions(&template) {
+        let group =
+            function["Properties"]["LoggingConfig"]["LogGroup"]["Ref"].as_str().expect(&id).to_owned();
+        assert!(groups.contains_key(&group), "{id}: {group} is not a log group of the stack");
+        assert!(used.insert(group), "{id} shares a log group");
+    }
+    let access = &template["Resources"]["HttpApi"]["Properties"]["AccessLogSettings"];
+    let destination =
+        access["DestinationArn"]["Fn::GetAtt"].as_str().unwrap().trim_end_matches(".Arn").to_owned();
+    assert!(groups.contains_key(&destination));
+    used.insert(destination);
+    assert_eq!(used, groups.keys().cloned().collect(), "every log group has a writer");
+    for (id, group) in &groups {
+        assert_eq!(group["Properties"]["RetentionInDays"]["Ref"], "LogRetentionDays", "{id}");
+    }
+    assert_eq!(template["Parameters"]["LogRetentionDays"]["Default"], 30);
+    let format: Value = serde_json::from_str(access["Format"].as_str().unwrap()).expect("JSON access logs");
+    for field in ["$context.requestId", "$context.identity.sourceIp", "$context.routeKey", "$context.status"]
+    {
+        assert!(format.as_object().unwrap().values().any(|v| v == field), "{field}");
+    }
+    for field in ["$context.responseLatency", "$context.integrationErrorMessage"] {
+        assert!(format.as_object().unwrap().values().any(|v| v == field), "{field}");
+    }
+}
+
+#[test]
+fn alarms_notify_the_topic_and_watch_every_function_and_table() {
+    let template = template();
+    let alarms = resources_of(&template, "AWS::CloudWatch::Alarm");
+    assert!(alarms.len() >= 9);
+    for (id, alarm) in &alarms {
+        assert_eq!(alarm["Properties"]["AlarmActions"][0]["Ref"], "AlarmTopic", "{id} notifies nobody");
+    }
+    let query = |id: &str| {
+        alarms[id]["Properties"]["Metrics"][0]["Expression"]["Fn::Sub"].as_str().unwrap().to_owned()
+    };
+    let every = functions(&template);
+    for alarm in ["FunctionErrorsAlarm", "FunctionThrottlesAlarm"] {
+        for id in every.keys() {
+            assert!(query(alarm).contains(&format!("FunctionName = '${{{id}}}'")), "{alarm} misses {id}");
+        }
+    }
+    // Each function is in the one duration alarm whose threshold is 80 % of its own timeout.
+    for (id, function) in &every {
+        let watching: Vec<&String> = alarms
+            .keys()
+            .filter(|a| a.ends_with("DurationAlarm") && query(a).contains(&format!("'${{{id}}}'")))
+            .collect();
+        let [alarm] = watching.as_slice() else { panic!("{id} is in {watching:?}") };
+        let threshold = alarms[*alarm]["Properties"]["Threshold"].as_u64().unwrap();
+        assert_eq!(threshold, timeout(&template, function) * 800, "{alarm} for {id}");
+    }
+    for table in resources_of(&template, "AWS::DynamoDB::Table").keys() {
+        assert!(query("TableThrottlesAlarm").contains(&format!("TableName = '${{{table}}}'")), "{table}");
+    }
+    assert_eq!(alarms["TasksBacklogAlarm"]["Properties"]["MetricName"], "ApproximateAgeOfOldestMessage");
+    assert_eq!(alarms["EdgeServerErrorsAlarm"]["Properties"]["MetricName"], "5xxErrorRate");
+    assert!(!template["Resources"]["AlarmEmailSubscription"].is_null());
+    let dashboard =
+        template["Resources"]["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"].as_str().unwrap();
+    for id in every.keys() {
+        assert!(dashboard.matches(&format!("\"${{{id}}}\"")).count() >= 4, "the dashboard misses {id}");
+    }
+}
+
+#[test]
+fn names_and_parameters_that_only_fail_on_a_real_account() {
+    let template = template();
+    // CloudFront policy names are unique per account, across regions.
+    for id in ["SecurityHeadersPolicy", "MessagesCachePolicy"] {
+        let resource = &template["Resources"][id]["Properties"];
+        let mut names = Vec::new();
+        strings(resource, &mut names);
+        assert!(names.iter().any(|n| n.contains("${AWS::StackName}-${AWS::Region}")), "{id}");
+    }
+    let pattern = template["Parameters"]["CertificateArn"]["AllowedPattern"].as_str().unwrap();
+    assert!(pattern.contains(":acm:us-east-1:"), "CloudFront takes us-east-1 certificates only");
+    let web_acl = &template["Resources"]["Distribution"]["Properties"]["DistributionConfig"]["WebACLId"];
+    assert_eq!(web_acl["Fn::If"][0], "HasWebAcl");
+    let api = &template["Resources"]["HttpApi"]["Properties"];
+    assert_eq!(api["Auth"]["EnableIamAuthorizer"], false, "sam deploy --guided proceeds on Enter");
+    for route in ["POST /login", "POST /register"] {
+        assert!(api["RouteSettings"][route]["ThrottlingRateLimit"]["Ref"].is_string(), "{route}");
+    }
+}
+
+#[test]
+fn cloudfront_caches_only_public_lookups_over_https() {
+    let template = template();
+    let config = &template["Resources"]["Distribution"]["Properties"]["DistributionConfig"];
+    assert_eq!(config["HttpVersion"].as_str(), Some("http2and3"));
+    let default = &config["DefaultCacheBehavior"];
+    assert_eq!(default["ViewerProtocolPolicy"].as_str(), Some("redirect-to-https"));
+    const CACHING_DISABLED: &str = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad";
+    const ALL_VIEWER_EXCEPT_HOST: &str = "b689b0a8-53d0-40ab-baf2-68738e2966ac";
+    assert_eq!(default["CachePolicyId"].as_str(), Some(CACHING_DISABLED));
+    assert_eq!(default["OriginRequestPolicyId"].as_str(), Some(ALL_VIEWER_EXCEPT_HOST));
+    assert_eq!(default["AllowedMethods"].as_array().map(Vec::len), Some(7));
+
+    // Whatever a cached behaviour matches must be public: a cached authenticated response would
+    // be served to the next caller. Public means the OpenAPI document asks for no credentials.
+    let document: Value = serde_json::from_str(&local_api::openapi_json()).unwrap();
+    let mut cached = BTreeSet::new();
+    for behaviour in config["CacheBehaviors"].as_array().unwrap() {
+        assert_eq!(behaviour["ViewerProtocolPolicy"].as_str(), Some("redirect-to-https"));
+        let pattern = behaviour["PathPattern"].as_str().unwrap();
+        let prefix = pattern.strip_suffix('*').expect("prefix patterns only");
+        for route in ROUTES.iter().filter(|r| r.path.starts_with(prefix) && r.method == "GET") {
+            let operation = &document["paths"][route.path]["get"];
+            assert!(
+                operation["security"].is_null(),
+                "{pattern} caches {}, which takes credentials",
+                route.path
+            );
+            cached.insert(route.path);
+        }
+    }
+    assert_eq!(cached, BTreeSet::from(["/messages/{digest}", "/docs/{asset}"]));
+}
