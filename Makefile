@@ -6,7 +6,7 @@ CARGO ?= cargo
 ENGINES := infra/local/engines.sh
 SAM_TOOLS := infra/sam/tools.sh
 
-.PHONY: test-arm64 smoke test-smoke tools diagram openapi run run-aws test test-rust test-contract test-browser lint lint-rust lint-template sam-build fmt engines-start engines-stop sam-local-engines sam-local-engines-stop bench clean
+.PHONY: test-arm64 smoke test-smoke tools diagram openapi run run-aws test test-rust test-contract test-jose test-browser lint lint-rust lint-template sam-build fmt engines-start engines-stop sam-local-engines sam-local-engines-stop bench clean
 
 ## API on http://127.0.0.1:$(PORT), embedded in-memory backend; needs only Rust.
 run:
@@ -18,7 +18,7 @@ run-aws:
 
 ## Whole suite: unit, contract and end-to-end tests on both backends, the release binaries under
 ## an emulated Lambda Runtime API, the template checks and an arm64 `sam build` of every function.
-test: test-rust test-contract test-browser test-smoke lint-template sam-build test-arm64
+test: test-rust test-contract test-jose test-browser test-smoke lint-template sam-build test-arm64
 
 # The suite runs in the release profile: the release binaries it drives and the test binary then
 # share one x86_64 build of the dependencies (the arm64 one is sam build's).
@@ -30,6 +30,10 @@ test-rust:
 test-contract:
 	bash tests/contract/run.sh
 
+## Access tokens verified by PyJWT from the served JWK Set, across a key rotation (needs test-rust's build).
+test-jose:
+	bash tests/jose/run.sh
+
 ## The /docs page in headless chromium (needs test-rust's build).
 test-browser:
 	bash tests/browser/run.sh
@@ -40,6 +44,7 @@ tools:
 	bash $(ENGINES) install
 	bash $(SAM_TOOLS) install
 	bash tests/contract/run.sh install
+	bash tests/jose/run.sh install
 	bash tests/browser/run.sh install
 	bash infra/local/system-packages.sh qemu-user=/usr/bin/qemu-aarch64 libc6-arm64-cross=/usr/aarch64-linux-gnu/lib/ld-linux-aarch64.so.1
 

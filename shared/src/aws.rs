@@ -12,8 +12,8 @@ use crate::adapters::dynamodb::{
     DynamoMessageStore, DynamoRateLimiter, DynamoRefreshTokenStore, DynamoTaskStore, DynamoUserStore,
 };
 use crate::adapters::sqs::SqsTaskQueue;
-use crate::auth::keys::{KmsSigner, kms_public_key};
-use crate::auth::{TokenIssuer, TokenVerifier};
+use crate::auth::TokenIssuer;
+use crate::auth::keys::{JwkSet, KmsSigner, PublicKey, SIGNING_JWKS, kms_public_key};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{ConfigError, Settings, optional, required};
 use crate::origin::{
@@ -198,9 +198,17 @@ impl Wiring for AwsWiring {
         Ok(TokenIssuer::new(Arc::new(signer), self.settings()?.auth))
     }
 
-    /// Fetches the signing key's public half once, at cold start.
-    async fn verifier(&self) -> Result<TokenVerifier, InitError> {
-        let key = kms_public_key(self.kms(), &required(SIGNING_KEY_ARN)?).await?;
-        Ok(TokenVerifier::new(&key, &self.settings()?.auth))
+    /// The JWK Set the template puts in `SIGNING_JWKS` (read from KMS once, at deploy time):
+    /// no call at cold start. Without it (`sam local`, where custom resources do not run) the
+    /// public key is fetched from KMS, which the function's role must then allow.
+    async fn public_keys(&self) -> Result<Vec<PublicKey>, InitError> {
+        if let Some(jwks) = optional(SIGNING_JWKS) {
+            return Ok(JwkSet::parse_keys(&jwks).map_err(|reason| ConfigError::Invalid {
+                name: SIGNING_JWKS,
+                value: jwks.chars().take(60).collect(),
+                reason,
+            })?);
+        }
+        Ok(vec![kms_public_key(self.kms(), &required(SIGNING_KEY_ARN)?).await?])
     }
 }

@@ -32,6 +32,8 @@ pub const ROUTES: &[Route] = &[
     Route { method: "GET", path: "/users/{username}", function: "get-user" },
     Route { method: "POST", path: "/add", function: "add" },
     Route { method: "GET", path: "/result/{task_id}", function: "result" },
+    Route { method: "GET", path: "/.well-known/jwks.json", function: "jwks" },
+    Route { method: "GET", path: "/.well-known/openid-configuration", function: "jwks" },
     Route { method: "GET", path: "/health", function: "health" },
     Route { method: "GET", path: "/openapi.json", function: "docs" },
     Route { method: "GET", path: "/docs", function: "docs" },

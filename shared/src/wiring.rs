@@ -7,6 +7,7 @@
 use std::future::Future;
 use std::sync::Arc;
 
+use crate::auth::keys::PublicKey;
 use crate::auth::{TokenIssuer, TokenVerifier};
 use crate::clock::Clock;
 use crate::config::Settings;
@@ -27,6 +28,11 @@ pub trait Wiring: Send + Sync {
     fn queue(&self) -> Result<Arc<dyn TaskQueue>, InitError>;
     /// Signs access tokens: only login and refresh ask for one.
     fn issuer(&self) -> Result<TokenIssuer, InitError>;
-    /// Checks access tokens against the public signing key.
-    fn verifier(&self) -> impl Future<Output = Result<TokenVerifier, InitError>> + Send;
+    /// The public keys tokens may be signed with, the current one first: what the JWKS
+    /// publishes and the verifiers accept.
+    fn public_keys(&self) -> impl Future<Output = Result<Vec<PublicKey>, InitError>> + Send;
+    /// Checks access tokens against the public signing keys.
+    fn verifier(&self) -> impl Future<Output = Result<TokenVerifier, InitError>> + Send {
+        async move { Ok(TokenVerifier::new(&self.public_keys().await?, &self.settings()?.auth)) }
+    }
 }

@@ -203,6 +203,9 @@ impl IamStack {
         }
         stack.act_as(admin);
         stack.keep(moto);
+        // As CloudFormation would: with every role in place, so the custom resource's function
+        // runs with its own role's rights too.
+        stack.create_custom_resources().await?;
         Ok(Self { stack, policies })
     }
 }
@@ -241,7 +244,7 @@ fn role_policy(template: &Template, stack: &LocalStack, logical_id: &str) -> Res
     }
     // What the key policies grant this function's role.
     let role = format!("{logical_id}Role.Arn");
-    for (_, key) in template.resources().filter(|(_, r)| r["Type"] == "AWS::KMS::Key") {
+    for (_, key) in template.resources().filter(|(_, r)| r["Type"] == "AWS::KMS::Key" && exists(stack, r)) {
         for statement in key["Properties"]["KeyPolicy"]["Statement"].as_array().into_iter().flatten() {
             if strings(&statement["Principal"]).contains(&role) {
                 statements.push(
@@ -251,6 +254,11 @@ fn role_policy(template: &Template, stack: &LocalStack, logical_id: &str) -> Res
         }
     }
     Ok(json!({ "Version": "2012-10-17", "Statement": statements }))
+}
+
+/// Whether the parameters create `resource` (its `Condition`, if any, holds).
+fn exists(stack: &LocalStack, resource: &Value) -> bool {
+    resource["Condition"].as_str().is_none_or(|name| stack.resolver().condition(name).unwrap_or(false))
 }
 
 /// A statement of a role as IAM evaluates it: actions on resource patterns.
@@ -291,7 +299,7 @@ fn resolved_grants(
         grants.push(Grant { actions, resources });
     }
     let role = format!("{logical_id}Role.Arn");
-    for (id, key) in template.resources().filter(|(_, r)| r["Type"] == "AWS::KMS::Key") {
+    for (id, key) in template.resources().filter(|(_, r)| r["Type"] == "AWS::KMS::Key" && exists(stack, r)) {
         let arn = stack.resolver().resolve(&json!({"Fn::GetAtt": format!("{id}.Arn")}))?.unwrap_or_default();
         for statement in key["Properties"]["KeyPolicy"]["Statement"].as_array().into_iter().flatten() {
             if strings(&statement["Principal"]).contains(&role) {

@@ -18,8 +18,8 @@ use shared::adapters::memory::{
     MemoryMessageStore, MemoryQueue, MemoryRateLimiter, MemoryRefreshTokenStore, MemoryTaskStore,
     MemoryUserStore,
 };
+use shared::auth::TokenIssuer;
 use shared::auth::keys::{LocalSigner, PublicKey};
-use shared::auth::{TokenIssuer, TokenVerifier};
 use shared::aws::{AwsWiring, TableNames};
 use shared::clock::{Clock, SystemClock};
 use shared::config::Settings;
@@ -69,6 +69,7 @@ http_functions! {
     "result" => result,
     "health" => health,
     "docs" => docs,
+    "jwks" => jwks,
     "fallback" => fallback,
 }
 
@@ -113,6 +114,8 @@ pub struct LocalWiring {
     /// Locally the signing key is in process: generated at start, or read from the PKCS#8 file
     /// named by `STRATUS_SIGNING_KEY_FILE` so tokens survive a restart.
     pub signer: Arc<LocalSigner>,
+    /// Keys that no longer sign but whose tokens may still be live: a rotation's old key.
+    pub retired_keys: Vec<PublicKey>,
     pub settings: Settings,
 }
 
@@ -126,6 +129,17 @@ fn queue_visibility() -> Result<std::time::Duration, Error> {
 
 /// A PKCS#8 P-256 key (PEM or DER) for local-api to sign with instead of a fresh one.
 pub const SIGNING_KEY_FILE: &str = "STRATUS_SIGNING_KEY_FILE";
+
+/// The key local-api signed with before a rotation (PKCS#8, PEM or DER): its tokens stay valid
+/// until they expire, as on AWS with `RetiredSigningKeyJwk`.
+pub const RETIRED_SIGNING_KEY_FILE: &str = "STRATUS_RETIRED_SIGNING_KEY_FILE";
+
+fn retired_keys() -> Result<Vec<PublicKey>, Error> {
+    Ok(match shared::config::optional(RETIRED_SIGNING_KEY_FILE) {
+        Some(path) => vec![LocalSigner::from_file(std::path::Path::new(&path))?.public_key()],
+        None => Vec::new(),
+    })
+}
 
 fn local_signer() -> Result<Arc<LocalSigner>, Error> {
     Ok(Arc::new(match shared::config::optional(SIGNING_KEY_FILE) {
@@ -149,6 +163,7 @@ impl LocalWiring {
                     consumer: Consumer::Memory(queue),
                     clock: Arc::new(SystemClock),
                     signer: local_signer()?,
+                    retired_keys: retired_keys()?,
                     settings: Settings::from_env()?,
                 })
             }
@@ -186,6 +201,7 @@ impl LocalWiring {
                     consumer: Consumer::Sqs { client: aws.sqs().clone(), queue_url },
                     clock: Arc::new(SystemClock),
                     signer: local_signer()?,
+                    retired_keys: retired_keys()?,
                     settings: Settings::from_env()?,
                 })
             }
@@ -234,8 +250,8 @@ impl Wiring for LocalWiring {
         Ok(TokenIssuer::new(self.signer.clone(), self.settings.auth.clone()))
     }
 
-    async fn verifier(&self) -> Result<TokenVerifier, InitError> {
-        Ok(TokenVerifier::new(&self.public_key(), &self.settings.auth))
+    async fn public_keys(&self) -> Result<Vec<PublicKey>, InitError> {
+        Ok(std::iter::once(self.public_key()).chain(self.retired_keys.iter().cloned()).collect())
     }
 }
 

@@ -1,6 +1,8 @@
 //! ES256 signing keys. On AWS the private key lives in KMS and only the login and refresh
 //! functions may use it; locally an in-process P-256 key stands in. Verifiers need only the
-//! public key, fetched once per cold start.
+//! public keys, which they get as a JWK Set: on AWS a deploy-time custom resource
+//! (`functions/signing-keys`) reads them from KMS once and the template hands the set to every
+//! verifier in `SIGNING_JWKS`, so no function calls KMS at cold start to verify a token.
 
 use async_trait::async_trait;
 use aws_lc_rs::rand::SystemRandom;
@@ -11,7 +13,7 @@ use sha2::{Digest as _, Sha256};
 use crate::ports::{SignError, TokenSigner};
 
 /// The uncompressed P-256 point (0x04 ‖ x ‖ y) that verifiers check signatures against.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PublicKey {
     pub point: Vec<u8>,
     pub key_id: String,
@@ -24,7 +26,97 @@ const P256_SPKI_PREFIX: [u8; 26] = [
     0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
 ];
 
+/// One public key as RFC 7517/7518 spell it for ES256.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct Jwk {
+    /// Always `EC`.
+    pub kty: String,
+    /// Always `P-256`.
+    pub crv: String,
+    /// The x coordinate, base64url without padding.
+    pub x: String,
+    /// The y coordinate, base64url without padding.
+    pub y: String,
+    /// The `kid` header of the tokens this key signed.
+    pub kid: String,
+    /// Always `ES256`.
+    pub alg: String,
+    /// Always `sig`.
+    #[serde(rename = "use")]
+    pub use_: String,
+}
+
+/// A JWK Set: the keys a token may be signed with, the current one first.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct JwkSet {
+    pub keys: Vec<Jwk>,
+}
+
+/// Where the verifiers find the public keys on AWS: a JWK Set in JSON.
+pub const SIGNING_JWKS: &str = "SIGNING_JWKS";
+
+impl JwkSet {
+    pub fn new(keys: &[PublicKey]) -> Self {
+        Self { keys: keys.iter().map(PublicKey::to_jwk).collect() }
+    }
+
+    /// Reads a set and every key in it: a set with no key, or with one that is not a P-256
+    /// signing key, is refused whole.
+    pub fn parse_keys(json: &str) -> Result<Vec<PublicKey>, String> {
+        let set: JwkSet = serde_json::from_str(json).map_err(|e| format!("not a JWK Set: {e}"))?;
+        if set.keys.is_empty() {
+            return Err("the JWK Set has no key".into());
+        }
+        set.keys.iter().map(PublicKey::from_jwk).collect()
+    }
+}
+
 impl PublicKey {
+    pub fn to_jwk(&self) -> Jwk {
+        let b64 = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+        Jwk {
+            kty: "EC".into(),
+            crv: "P-256".into(),
+            x: b64(&self.point[1..33]),
+            y: b64(&self.point[33..65]),
+            kid: self.key_id.clone(),
+            alg: "ES256".into(),
+            use_: "sig".into(),
+        }
+    }
+
+    pub fn from_jwk(jwk: &Jwk) -> Result<Self, String> {
+        if (jwk.kty.as_str(), jwk.crv.as_str(), jwk.alg.as_str(), jwk.use_.as_str())
+            != ("EC", "P-256", "ES256", "sig")
+        {
+            return Err(format!("key {:?} is not an ES256 P-256 signing key", jwk.kid));
+        }
+        let coordinate = |text: &str| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(text)
+                .ok()
+                .filter(|bytes| bytes.len() == 32)
+                .ok_or_else(|| format!("key {:?} has a malformed coordinate", jwk.kid))
+        };
+        if jwk.kid.is_empty() {
+            return Err("a key has no kid".into());
+        }
+        let point = [&[0x04][..], &coordinate(&jwk.x)?, &coordinate(&jwk.y)?].concat();
+        let key = Self { point, key_id: jwk.kid.clone() };
+        key.check_on_curve()?;
+        Ok(key)
+    }
+
+    /// A point not on the curve would only fail later, at every verification: refuse it now.
+    fn check_on_curve(&self) -> Result<(), String> {
+        aws_lc_rs::signature::ParsedPublicKey::new(
+            &aws_lc_rs::signature::ECDSA_P256_SHA256_FIXED,
+            &self.point,
+        )
+        .map(|_| ())
+        .map_err(|_| format!("key {:?} is not a point on P-256", self.key_id))
+    }
+
     pub fn from_spki_der(der: &[u8], key_id: impl Into<String>) -> Result<Self, String> {
         match der.strip_prefix(&P256_SPKI_PREFIX[..]) {
             Some(point) if point.len() == 65 && point[0] == 0x04 => {
@@ -214,6 +306,20 @@ mod tests {
         assert_eq!(fixed[32], 0);
         assert_eq!(&fixed[33..], &s);
         assert!(der_signature_to_fixed(&der[..der.len() - 1]).is_err());
+    }
+
+    #[test]
+    fn jwk_round_trip_and_refusals() {
+        let key = LocalSigner::generate().public_key();
+        let set = serde_json::to_string(&JwkSet::new(std::slice::from_ref(&key))).unwrap();
+        assert_eq!(JwkSet::parse_keys(&set).unwrap(), vec![key.clone()]);
+        let mut jwk = key.to_jwk();
+        jwk.alg = "RS256".into();
+        assert!(PublicKey::from_jwk(&jwk).is_err());
+        let mut off_curve = key.to_jwk();
+        off_curve.y = off_curve.x.clone();
+        assert!(PublicKey::from_jwk(&off_curve).is_err());
+        assert!(JwkSet::parse_keys(r#"{"keys":[]}"#).is_err());
     }
 
     #[test]

@@ -76,8 +76,8 @@ pub struct Claimed {
 
 #[derive(Clone)]
 pub struct TokenVerifier {
-    key: DecodingKey,
-    key_id: String,
+    /// By `kid`: the current key and any retired one whose tokens may still be live.
+    keys: Vec<(String, DecodingKey)>,
     validation: Validation,
 }
 
@@ -85,18 +85,17 @@ pub struct TokenVerifier {
 const LEEWAY_SECONDS: u64 = 5;
 
 impl TokenVerifier {
-    pub fn new(public_key: &PublicKey, config: &AuthConfig) -> Self {
+    /// Accepts tokens signed by any of `public_keys`, told apart by their `kid`.
+    pub fn new(public_keys: &[PublicKey], config: &AuthConfig) -> Self {
         let mut validation = Validation::new(Algorithm::ES256);
         validation.set_issuer(&[&config.issuer]);
         validation.set_audience(&[&config.audience]);
         validation.set_required_spec_claims(&["exp", "nbf", "iat", "iss", "aud", "sub"]);
         validation.validate_nbf = true;
         validation.leeway = LEEWAY_SECONDS;
-        Self {
-            key: DecodingKey::from_ec_der(&public_key.point),
-            key_id: public_key.key_id.clone(),
-            validation,
-        }
+        let keys =
+            public_keys.iter().map(|k| (k.key_id.clone(), DecodingKey::from_ec_der(&k.point))).collect();
+        Self { keys, validation }
     }
 
     /// The token's subject and role, if the token is genuine, current and meant for us.
@@ -105,11 +104,14 @@ impl TokenVerifier {
         if header.alg != Algorithm::ES256 {
             return Err(format!("algorithm {:?} is not accepted", header.alg));
         }
-        if header.kid.as_deref() != Some(self.key_id.as_str()) {
-            return Err("unknown key id".into());
-        }
-        let data = jsonwebtoken::decode::<AccessClaims>(token, &self.key, &self.validation)
-            .map_err(|e| e.to_string())?;
+        let key = header
+            .kid
+            .as_deref()
+            .and_then(|kid| self.keys.iter().find(|(id, _)| id == kid))
+            .map(|(_, key)| key)
+            .ok_or("unknown key id")?;
+        let data =
+            jsonwebtoken::decode::<AccessClaims>(token, key, &self.validation).map_err(|e| e.to_string())?;
         let username = Username::parse(&data.claims.sub).map_err(|e| e.to_string())?;
         Ok(Claimed { username, role: data.claims.role })
     }

@@ -241,6 +241,20 @@ impl Gateway {
     pub async fn output(&self) -> String {
         self.functions.lock().await.values().map(Function::output).collect::<Vec<_>>().join("\n")
     }
+
+    /// The output once it holds `needle`, or as it stands after a few seconds: a function writes
+    /// its log line before it answers, but the pipe is read on another task, so the line can
+    /// arrive here just after the answer.
+    pub async fn output_containing(&self, needle: &str) -> String {
+        for _ in 0..100 {
+            let output = self.output().await;
+            if output.contains(needle) {
+                return output;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        self.output().await
+    }
 }
 
 /// A request as the suites send it: JSON body if any, bearer token if any.

@@ -11,7 +11,7 @@ use aws_sdk_sqs::types::QueueAttributeName;
 use serde_json::Value;
 use shared::adapters::dynamodb::tables::{self, TableSpec};
 
-use super::emulator::{DEFAULT_INIT_WAIT, LaunchSpec};
+use super::emulator::{DEFAULT_INIT_WAIT, Function, LaunchSpec};
 use crate::template::{Bound, Resolver, Template};
 
 /// The engines every function must reach, and nothing else.
@@ -77,10 +77,13 @@ impl LocalStack {
     /// Creates every table, the task queue with its dead-letter queue, the signing key and the
     /// origin secret that template.yaml declares, under names unique to this stack.
     pub async fn provision() -> Result<Self, String> {
-        Self::provision_on(Engines::from_env().await?).await
+        let mut stack = Self::provision_on(Engines::from_env().await?).await?;
+        stack.create_custom_resources().await?;
+        Ok(stack)
     }
 
-    /// The same, on the given engines.
+    /// The same, on the given engines, but for the custom resources: the caller creates them
+    /// (`create_custom_resources`) once their functions can run as they should.
     pub async fn provision_on(engines: Engines) -> Result<Self, String> {
         let Engines { endpoints, sdk } = engines;
         let template = Template::workspace()?;
@@ -150,6 +153,13 @@ impl LocalStack {
             .map(|(id, r)| (id.to_owned(), r["Properties"].clone()))
             .collect();
         for (id, properties) in keys {
+            // A key the parameters leave out (the idle signing-key slot) is not created.
+            let condition = resolver.template().resource(&id).and_then(|r| r["Condition"].as_str());
+            if let Some(condition) = condition.map(str::to_owned)
+                && !resolver.condition(&condition)?
+            {
+                continue;
+            }
             let (key_id, arn) =
                 create_key(&kms, &properties).await.map_err(|e| format!("KMS key {id}: {e}"))?;
             if signing_ids.contains(&id) {
@@ -203,6 +213,79 @@ impl LocalStack {
 
     pub fn sdk(&self) -> &SdkConfig {
         &self.sdk
+    }
+
+    /// Creates the template's custom resources as CloudFormation does: runs the function behind
+    /// each one's `ServiceToken` (the release binary under the Runtime API emulator, with the
+    /// role given to it, if any) with a `Create` request, takes the answer it PUTs to the
+    /// response URL, and binds the resource's attributes to the answer's `Data`. A resource
+    /// whose function answers `FAILED`, or nothing, fails the stack, as it would a deploy.
+    pub async fn create_custom_resources(&mut self) -> Result<(), String> {
+        let customs: Vec<(String, Value)> = self
+            .resolver
+            .template()
+            .resources()
+            .filter(|(_, r)| r["Type"].as_str().is_some_and(|t| t.starts_with("Custom::")))
+            .map(|(id, r)| (id.to_owned(), r.clone()))
+            .collect();
+        for (id, resource) in customs {
+            let token = Template::refs_in(&resource["Properties"]["ServiceToken"]);
+            let [function_id] = token.as_slice() else {
+                return Err(format!("{id}: ServiceToken must name one function, names {token:?}"));
+            };
+            let binary = self
+                .resolver
+                .template()
+                .functions()
+                .into_iter()
+                .find(|f| &f.logical_id == function_id)
+                .ok_or_else(|| format!("{id}: {function_id} is not a function"))?
+                .binary;
+            let mut properties = serde_json::Map::new();
+            for (name, value) in resource["Properties"].as_object().into_iter().flatten() {
+                if name != "ServiceToken"
+                    && let Some(value) = self.resolver.resolve(value)?
+                {
+                    properties.insert(name.clone(), value);
+                }
+            }
+            let (url, answer) = response_url_server().await?;
+            let event = serde_json::json!({
+                "RequestType": "Create",
+                "ServiceToken": format!("arn:aws:lambda:{}:000000000000:function:{binary}", self.resolver.region()),
+                "ResponseURL": url,
+                "StackId": "arn:aws:cloudformation:us-east-1:000000000000:stack/stratus-e2e/1",
+                "RequestId": uuid::Uuid::new_v4().to_string(),
+                "ResourceType": resource["Type"],
+                "LogicalResourceId": id,
+                "ResourceProperties": properties,
+            });
+            let mut function =
+                Function::spawn(self.launch_spec(&binary)?).await.map_err(|e| format!("{id}: {e}"))?;
+            let invoked = function.invoke(&event).await;
+            let output = function.output();
+            function.shutdown().await;
+            invoked.map_err(|e| format!("{id}: {e}"))?;
+            let answer = tokio::time::timeout(Duration::from_secs(5), answer)
+                .await
+                .map_err(|_| format!("{id}: {binary} never answered CloudFormation\n{output}"))?
+                .map_err(|_| format!("{id}: the response server stopped"))?;
+            let answer: Value = serde_json::from_slice(&answer).map_err(|e| format!("{id}: answer: {e}"))?;
+            if answer["Status"] != "SUCCESS" {
+                return Err(format!("{id}: {binary} answered {answer}\n{output}"));
+            }
+            let attributes: Vec<(String, String)> = answer["Data"]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
+                .collect();
+            let reference = answer["PhysicalResourceId"].as_str().unwrap_or_default().to_owned();
+            self.resolver
+                .resources
+                .insert(id, Bound { reference, attributes: attributes.into_iter().collect() });
+        }
+        Ok(())
     }
 
     /// From now on the test acts with `sdk`'s credentials (an emulator that enforces IAM no
@@ -333,6 +416,27 @@ impl LocalStack {
             init_wait: DEFAULT_INIT_WAIT,
         })
     }
+}
+
+/// A one-shot server standing in for CloudFormation's presigned S3 URL: its URL, and the body
+/// of the first PUT it receives.
+async fn response_url_server() -> Result<(String, tokio::sync::oneshot::Receiver<Vec<u8>>), String> {
+    use axum::routing::put;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(|e| e.to_string())?;
+    let address = listener.local_addr().map_err(|e| e.to_string())?;
+    let (sender, receiver) = tokio::sync::oneshot::channel();
+    let sender = std::sync::Arc::new(std::sync::Mutex::new(Some(sender)));
+    let app = axum::Router::new().route(
+        "/{*path}",
+        put(move |body: axum::body::Bytes| async move {
+            if let Some(sender) = sender.lock().expect("not poisoned").take() {
+                let _ = sender.send(body.to_vec());
+            }
+            ""
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Ok((format!("http://{address}/cloudformation-response?X-Amz-Signature=test"), receiver))
 }
 
 fn bound<'a>(reference: &str, attributes: impl IntoIterator<Item = (&'a str, &'a str)>) -> Bound {

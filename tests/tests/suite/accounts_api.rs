@@ -583,7 +583,76 @@ async fn forged_tokens_are_refused(backend: Backend) {
     other_scheme.problem(401);
 }
 
+async fn jwks_and_discovery_publish_what_tokens_are_signed_with(backend: Backend) {
+    let api = Api::start(backend).await;
+    let token = api.user_token("keyholder").await;
+    let header: Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(token.split('.').next().unwrap()).unwrap()).unwrap();
+    let claims: Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(token.split('.').nth(1).unwrap()).unwrap()).unwrap();
+
+    let jwks = api.get("/.well-known/jwks.json").await;
+    assert_eq!(jwks.status, 200);
+    assert_eq!(jwks.header("cache-control"), Some("public, max-age=300"));
+    let set = jwks.json();
+    let key = &set["keys"][0];
+    assert_eq!(set["keys"].as_array().unwrap().len(), 1, "{set}");
+    for (field, value) in [("kty", "EC"), ("crv", "P-256"), ("alg", "ES256"), ("use", "sig")] {
+        assert_eq!(key[field], value, "{set}");
+    }
+    assert_eq!(key["kid"], header["kid"]);
+    // What the set says is enough to verify the token: nothing else is shared.
+    let keys = shared::auth::keys::JwkSet::parse_keys(&String::from_utf8_lossy(&jwks.body)).unwrap();
+    let verifier = shared::auth::TokenVerifier::new(&keys, &shared::auth::AuthConfig::default());
+    assert_eq!(verifier.verify(&token).unwrap().username.as_str(), "keyholder");
+
+    let discovery = api.get("/.well-known/openid-configuration").await;
+    assert_eq!(discovery.status, 200);
+    let discovery = discovery.json();
+    assert_eq!(discovery["issuer"], claims["iss"]);
+    assert_eq!(discovery["jwks_uri"], format!("{}/.well-known/jwks.json", api.base));
+    assert_eq!(discovery["id_token_signing_alg_values_supported"], json!(["ES256"]));
+}
+
+/// A token answers 404 from GET /result/{unknown} when it is accepted, 401 when it is not: the
+/// route verifies the token and reads nothing else first.
+async fn accepted(api: &Api, token: &str) -> bool {
+    let status = api.get_with_token(&format!("/result/{}", uuid::Uuid::new_v4()), token).await.status;
+    assert!(status == 404 || status == 401, "{status}");
+    status == 404
+}
+
+async fn a_retired_key_verifies_until_it_is_dropped(backend: Backend) {
+    let old = wiring(backend).await;
+    let old_api = Api::start_with(old).await;
+    let old_token = old_api.user_token("rotator").await;
+    let old_key = shared::auth::keys::JwkSet::parse_keys(&String::from_utf8_lossy(
+        &old_api.get("/.well-known/jwks.json").await.body,
+    ))
+    .unwrap();
+
+    let mut rotated = wiring(backend).await;
+    rotated.retired_keys = old_key.clone();
+    let api = Api::start_with(rotated).await;
+    let new_token = api.user_token("rotator").await;
+    let kids: Vec<Value> = api.get("/.well-known/jwks.json").await.json()["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].clone())
+        .collect();
+    assert_eq!(kids.len(), 2);
+    assert_eq!(kids[1], json!(old_key[0].key_id), "the retired key comes after the current one");
+    assert!(accepted(&api, &new_token).await);
+    assert!(accepted(&api, &old_token).await, "a retired key's tokens verify during the rotation");
+
+    let dropped = Api::start(backend).await;
+    assert!(!accepted(&dropped, &old_token).await, "once dropped, the old key's tokens are refused");
+}
+
 on_both_backends!(
+    jwks_and_discovery_publish_what_tokens_are_signed_with,
+    a_retired_key_verifies_until_it_is_dropped,
     full_account_flow,
     duplicate_usernames_and_emails_conflict_in_any_case,
     concurrent_registrations_of_one_name_create_one,

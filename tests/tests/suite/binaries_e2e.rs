@@ -49,14 +49,18 @@ fn access(tokens: &Value) -> String {
 async fn kms_verifier(stack: &LocalStack) -> TokenVerifier {
     let kms = aws_sdk_kms::Client::new(stack.sdk());
     let key = shared::auth::keys::kms_public_key(&kms, stack.signing_key_arn()).await.expect("public key");
+    TokenVerifier::new(&[key], &template_auth_config(stack))
+}
+
+/// The issuer and audience template.yaml gives the login function.
+fn template_auth_config(stack: &LocalStack) -> AuthConfig {
     let env = stack.launch_spec("login").expect("login's launch spec").env;
     let defaults = AuthConfig::default();
-    let config = AuthConfig {
+    AuthConfig {
         issuer: env.get("TOKEN_ISSUER").cloned().unwrap_or(defaults.issuer.clone()),
         audience: env.get("TOKEN_AUDIENCE").cloned().unwrap_or(defaults.audience.clone()),
         ..defaults
-    };
-    TokenVerifier::new(&key, &config)
+    }
 }
 
 /// Polls the task until it is ready, handing the queue to the worker between polls as the
@@ -388,16 +392,38 @@ async fn a_function_without_its_table_reports_an_init_error() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_function_whose_signing_key_is_missing_reports_an_init_error() {
+async fn a_verifier_with_a_malformed_key_set_reports_a_config_error() {
     let stack = stack().await;
-    let missing =
-        stack.signing_key_arn().rsplit_once('/').map(|(arn, _)| format!("{arn}/{}", uuid::Uuid::new_v4()));
-    let spec = stack.launch_spec("me").unwrap().with_var(shared::aws::SIGNING_KEY_ARN, missing.unwrap());
+    let spec = stack.launch_spec("me").unwrap().with_var(shared::auth::keys::SIGNING_JWKS, r#"{"keys":[]}"#);
     let function = Function::spawn(spec).await.expect("the process starts");
-    let report = function.init_error().expect("an init error: the public key cannot be fetched");
-    assert_eq!(report.header_error_type.as_deref(), Some(shared::lambda_init::INIT_FAILED));
-    assert_eq!(report.error_type.as_deref(), Some(shared::lambda_init::INIT_FAILED));
-    assert!(report.error_message.as_deref().is_some_and(|m| !m.is_empty()), "{:?}", report.body);
+    let report = function.init_error().expect("an init error: no key to verify with");
+    assert_eq!(report.error_type.as_deref(), Some(shared::lambda_init::CONFIG_INVALID));
+    assert!(report.error_message.as_deref().is_some_and(|m| m.contains("SIGNING_JWKS")), "{:?}", report.body);
+}
+
+/// The deploy-time custom resource read the KMS key's public half; the JWKS function serves it,
+/// and it alone verifies what the login function signed through KMS. No verifier is told where
+/// the KMS key is, so none can call KMS at cold start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_served_key_set_is_the_kms_key_and_verifies_its_tokens() {
+    let api = gateway().await;
+    assert_eq!(api.post_json("/register", &registration("kid_check", "kid@example.com")).await.status, 201);
+    let token = access(&login(&api, "kid_check").await);
+    let jwks = api.get("/.well-known/jwks.json").await;
+    assert_eq!(jwks.status, 200, "{}", text(&jwks));
+    let keys = shared::auth::keys::JwkSet::parse_keys(&text(&jwks)).expect("a JWK Set");
+    let kms = kms_verifier(api.stack()).await;
+    let kms_key = shared::auth::keys::kms_key_id(api.stack().signing_key_arn());
+    assert_eq!(keys.iter().map(|k| k.key_id.as_str()).collect::<Vec<_>>(), [kms_key.as_str()]);
+    kms.verify(&token).expect("signed by the KMS key");
+    let served = TokenVerifier::new(&keys, &template_auth_config(api.stack()));
+    assert_eq!(served.verify(&token).expect("the served set verifies it").username.as_str(), "kid_check");
+    for function in api.stack().resolver().template().functions() {
+        let env = api.stack().launch_spec(&function.binary).unwrap().env;
+        if env.contains_key(shared::auth::keys::SIGNING_JWKS) {
+            assert!(!env.contains_key(shared::aws::SIGNING_KEY_ARN), "{} may call KMS", function.binary);
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -162,20 +162,27 @@ fn function_policies_are_inline_statements_on_the_stacks_own_resources() {
             }
             assert_eq!(statement["Effect"], "Allow", "{id}");
             let resource = &statement["Resource"];
-            let own = if let Some(arn) = resource["Fn::GetAtt"].as_str() {
-                arn.strip_suffix(".Arn").is_some_and(|l| !resources[l].is_null())
-            } else if let Some(secret) = resource["Ref"].as_str() {
-                resources[secret]["Type"] == "AWS::SecretsManager::Secret"
-            } else if let Some(sub) = resource["Fn::Sub"].as_str() {
-                // An index of one of the stack's tables: `${Table.Arn}/index/name`.
-                sub.strip_prefix("${").and_then(|s| s.split_once(".Arn}/index/")).is_some_and(
-                    |(table, index)| {
-                        resources[table]["Type"] == "AWS::DynamoDB::Table" && !index.contains('*')
-                    },
-                )
-            } else {
-                false
+            // A choice between two of the stack's resources (the signing-key slots) is its own too.
+            let branches = match resource["Fn::If"].as_array() {
+                Some(choice) => choice[1..].to_vec(),
+                None => vec![resource.clone()],
             };
+            let own = branches.iter().all(|resource| {
+                if let Some(arn) = resource["Fn::GetAtt"].as_str() {
+                    arn.strip_suffix(".Arn").is_some_and(|l| !resources[l].is_null())
+                } else if let Some(secret) = resource["Ref"].as_str() {
+                    resources[secret]["Type"] == "AWS::SecretsManager::Secret"
+                } else if let Some(sub) = resource["Fn::Sub"].as_str() {
+                    // An index of one of the stack's tables: `${Table.Arn}/index/name`.
+                    sub.strip_prefix("${").and_then(|s| s.split_once(".Arn}/index/")).is_some_and(
+                        |(table, index)| {
+                            resources[table]["Type"] == "AWS::DynamoDB::Table" && !index.contains('*')
+                        },
+                    )
+                } else {
+                    false
+                }
+            });
             assert!(own, "{id}: {resource} is not one of the stack's own resources");
         }
         assert_eq!(fences, 1, "{id} fences its logs grant once");
@@ -191,6 +198,12 @@ fn policies_name_only_what_the_function_is_configured_to_use() {
         strings(&properties["Environment"], &mut configured);
         strings(&properties["LoggingConfig"], &mut configured);
         strings(&properties["Events"], &mut configured);
+        // What CloudFormation hands it as a custom resource's provider.
+        for (_, custom) in template["Resources"].as_object().unwrap() {
+            if custom["Properties"]["ServiceToken"]["Fn::GetAtt"].as_str() == Some(&format!("{id}.Arn")) {
+                strings(&custom["Properties"], &mut configured);
+            }
+        }
         for statement in statements(&function) {
             let mut named = Vec::new();
             strings(&statement["Resource"], &mut named);
@@ -415,5 +428,13 @@ fn cloudfront_caches_only_public_lookups_over_https() {
             cached.insert(route.path);
         }
     }
-    assert_eq!(cached, BTreeSet::from(["/messages/{digest}", "/docs/{asset}"]));
+    assert_eq!(
+        cached,
+        BTreeSet::from([
+            "/messages/{digest}",
+            "/docs/{asset}",
+            "/.well-known/jwks.json",
+            "/.well-known/openid-configuration"
+        ])
+    );
 }

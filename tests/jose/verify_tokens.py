@@ -1,0 +1,130 @@
+"""Stratus access tokens against PyJWT, which knows nothing of Stratus but the served documents.
+
+1. Discovery and JWKS: PyJWT's PyJWKClient fetches the set from the `jwks_uri` that
+   /.well-known/openid-configuration names, picks the key by the token's `kid`, and verifies
+   the signature, `iss` (equal to the document's `issuer`), `aud` and the times. A token with
+   one changed character, or signed by a key the set does not hold, is refused.
+2. Rotation, with keys made here (cryptography): local-api signs with key A; restarted to sign
+   with key B and A retired, it lists B then A, and both A's and B's tokens verify here and are
+   accepted by the API; restarted with A dropped, A's tokens are refused by both.
+"""
+
+import sys
+import tempfile
+import uuid
+from pathlib import Path
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
+import local_api  # noqa: E402
+
+LOG_DIR = local_api.ROOT / "target" / "jose"
+AUDIENCE = "stratus-api"
+
+
+def fail(message: str):
+    sys.exit(f"jose: FAILED: {message}")
+
+
+def pem_key(directory: Path, name: str) -> Path:
+    key = ec.generate_private_key(ec.SECP256R1())
+    path = directory / f"{name}.pem"
+    path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return path
+
+
+def discovery(base: str) -> dict:
+    status, document = local_api.call(base, "GET", "/.well-known/openid-configuration")
+    if status != 200 or not document.get("jwks_uri", "").endswith("/.well-known/jwks.json"):
+        fail(f"openid-configuration: {status} {document}")
+    return document
+
+
+def verify(base: str, token: str) -> dict:
+    """The claims, if PyJWT accepts the token from what the server publishes."""
+    document = discovery(base)
+    key = jwt.PyJWKClient(document["jwks_uri"], cache_jwk_set=False).get_signing_key_from_jwt(token)
+    return jwt.decode(
+        token,
+        key.key,
+        algorithms=["ES256"],
+        audience=AUDIENCE,
+        issuer=document["issuer"],
+        options={"require": ["exp", "iat", "nbf", "iss", "aud", "sub"]},
+    )
+
+
+def refused_here(base: str, token: str) -> bool:
+    try:
+        verify(base, token)
+    except jwt.PyJWTError:
+        return True
+    return False
+
+
+def accepted_by_api(base: str, token: str) -> bool:
+    """The API verifies the token and nothing else before looking the task up: 404 means the
+    token was good, 401 that it was not."""
+    status, body = local_api.call(base, "GET", f"/result/{uuid.uuid4()}", token=token)
+    if status not in (401, 404):
+        fail(f"GET /result: {status} {body}")
+    return status == 404
+
+
+def kids(base: str) -> list[str]:
+    status, body = local_api.call(base, "GET", "/.well-known/jwks.json")
+    if status != 200:
+        fail(f"jwks.json: {status} {body}")
+    for key in body["keys"]:
+        if (key["kty"], key["crv"], key["alg"], key["use"]) != ("EC", "P-256", "ES256", "sig"):
+            fail(f"not an ES256 signing JWK: {key}")
+    return [key["kid"] for key in body["keys"]]
+
+
+def main():
+    with tempfile.TemporaryDirectory() as scratch:
+        scratch = Path(scratch)
+        key_a, key_b = pem_key(scratch, "a"), pem_key(scratch, "b")
+
+        with local_api.running(LOG_DIR / "a.log", environment={"STRATUS_SIGNING_KEY_FILE": str(key_a)}) as base:
+            token_a = local_api.register_and_login(base, "jose-a")
+            claims = verify(base, token_a)
+            if claims["sub"] != "jose-a" or claims["iss"] != discovery(base)["issuer"]:
+                fail(f"claims {claims}")
+            header = jwt.get_unverified_header(token_a)
+            if header["alg"] != "ES256" or [header["kid"]] != kids(base):
+                fail(f"header {header} against {kids(base)}")
+            head, payload, signature = token_a.split(".")
+            tampered = f"{head}.{payload}.{signature[:-2]}{'A' if signature[-2] != 'A' else 'B'}{signature[-1]}"
+            if not refused_here(base, tampered):
+                fail("a token with a changed signature verified")
+            stranger = jwt.encode(dict(claims), ec.generate_private_key(ec.SECP256R1()), "ES256", {"kid": header["kid"]})
+            if not refused_here(base, stranger) or accepted_by_api(base, stranger):
+                fail("a token signed by another key under the same kid was accepted")
+            print(f"jose: token verified by PyJWT {jwt.__version__} from {discovery(base)['jwks_uri']}")
+
+        rotated = {"STRATUS_SIGNING_KEY_FILE": str(key_b), "STRATUS_RETIRED_SIGNING_KEY_FILE": str(key_a)}
+        with local_api.running(LOG_DIR / "b-with-a.log", environment=rotated) as base:
+            listed = kids(base)
+            token_b = local_api.register_and_login(base, "jose-b")
+            if listed[1:] != [jwt.get_unverified_header(token_a)["kid"]] or listed[0] != jwt.get_unverified_header(token_b)["kid"]:
+                fail(f"after rotation the set is {listed}")
+            for name, token in (("old", token_a), ("new", token_b)):
+                verify(base, token)
+                if not accepted_by_api(base, token):
+                    fail(f"the API refused the {name} key's token during the rotation")
+            print("jose: rotation: the new key signs, the old key's tokens still verify")
+
+        with local_api.running(LOG_DIR / "b.log", environment={"STRATUS_SIGNING_KEY_FILE": str(key_b)}) as base:
+            if not refused_here(base, token_a) or accepted_by_api(base, token_a):
+                fail("the retired key's token still verified after the key was dropped")
+            print("jose: once retired, the old key's tokens are refused")
+    print("jose: ok")
+
+
+main()
