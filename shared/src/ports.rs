@@ -83,6 +83,20 @@ pub trait UserStore: Send + Sync {
         rehashed: Option<&PasswordHash>,
     ) -> Result<(), StoreError>;
 
+    /// Replaces the password hash and moves the user to session generation `generation`, which
+    /// ends every session begun before. Returns false when there is no such user.
+    async fn set_password(
+        &self,
+        username: &Username,
+        hash: &PasswordHash,
+        generation: uuid::Uuid,
+    ) -> Result<bool, StoreError>;
+
+    /// Removes the account and its email's guard at once, freeing both the username and the
+    /// email. Only this very account (by id): returns false when it is gone, or the name now
+    /// belongs to another.
+    async fn delete(&self, user: &User) -> Result<bool, StoreError>;
+
     /// Returns false when there is no such user.
     async fn set_role(&self, username: &Username, role: Role) -> Result<bool, StoreError>;
 
@@ -99,6 +113,8 @@ pub struct RefreshRecord {
     pub family: uuid::Uuid,
     /// The login the family comes from: its age is capped however often it is refreshed.
     pub family_started_at: OffsetDateTime,
+    /// The user's session generation at that login (`User::session_generation`).
+    pub generation: uuid::Uuid,
     pub expires_at: OffsetDateTime,
 }
 

@@ -27,6 +27,8 @@ pub const ROUTES: &[Route] = &[
     Route { method: "POST", path: "/token/refresh", function: "refresh-token" },
     Route { method: "POST", path: "/logout", function: "logout" },
     Route { method: "GET", path: "/users/me", function: "me" },
+    Route { method: "DELETE", path: "/users/me", function: "delete-account" },
+    Route { method: "POST", path: "/users/me/password", function: "change-password" },
     Route { method: "GET", path: "/getUserData", function: "me" },
     Route { method: "GET", path: "/users", function: "list-users" },
     Route { method: "GET", path: "/users/{username}", function: "get-user" },

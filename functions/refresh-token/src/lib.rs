@@ -100,9 +100,14 @@ async fn handle(deps: &Deps, request: Request) -> HandlerResult {
     if deps.refresh_tokens.is_family_revoked(record.family, now).await? {
         return Err(refused());
     }
+    // The account must still be the one the session began with, in the same generation: a
+    // password change, a deletion (and a new account under the name) each end every session.
     let Some(user) = deps.users.get(&record.username).await? else {
         return Err(refused());
     };
+    if !user.continues(record.generation) {
+        return Err(refused());
+    }
     let session = Some(Session::of(&record));
     let pair = issue_pair(&deps.issuer, deps.refresh_tokens.as_ref(), &user, session, now).await?;
     let mut response = http::json_response(StatusCode::OK, &pair);

@@ -121,6 +121,7 @@ async fn handle(deps: &Deps, request: Request) -> HandlerResult {
         password_hash,
         created_at: now,
         last_login: None,
+        session_generation: uuid::Uuid::new_v4(),
     };
     match deps.users.create(&user).await {
         Ok(()) => {

@@ -70,6 +70,8 @@ http_functions! {
     "health" => health,
     "docs" => docs,
     "jwks" => jwks,
+    "change-password" => change_password,
+    "delete-account" => delete_account,
     "fallback" => fallback,
 }
 

@@ -103,6 +103,33 @@ impl UserStore for MemoryUserStore {
         Ok(())
     }
 
+    async fn set_password(
+        &self,
+        username: &Username,
+        hash: &PasswordHash,
+        generation: uuid::Uuid,
+    ) -> Result<bool, StoreError> {
+        let mut users = self.inner.lock().expect("no panic while holding the lock");
+        Ok(users
+            .by_name
+            .get_mut(username)
+            .map(|user| {
+                user.password_hash = hash.clone();
+                user.session_generation = generation;
+            })
+            .is_some())
+    }
+
+    async fn delete(&self, user: &User) -> Result<bool, StoreError> {
+        let mut users = self.inner.lock().expect("no panic while holding the lock");
+        if users.by_name.get(&user.username).is_none_or(|stored| stored.id != user.id) {
+            return Ok(false);
+        }
+        let removed = users.by_name.remove(&user.username).expect("just seen");
+        users.emails.remove(&removed.email.key());
+        Ok(true)
+    }
+
     async fn set_role(&self, username: &Username, role: Role) -> Result<bool, StoreError> {
         let mut users = self.inner.lock().expect("no panic while holding the lock");
         Ok(users.by_name.get_mut(username).map(|user| user.role = role).is_some())

@@ -106,6 +106,7 @@ pub async fn create_admin(
         password_hash: password::hash(&seed.password).map_err(BootstrapError::Hash)?,
         created_at: now,
         last_login: None,
+        session_generation: uuid::Uuid::new_v4(),
     };
     match users.create(&user).await {
         Ok(()) => Ok(Bootstrapped::Created),

@@ -6,6 +6,7 @@ pub mod config;
 pub mod guard;
 pub mod keys;
 pub mod password;
+pub mod reauth;
 pub mod session;
 pub mod tokens;
 

@@ -85,6 +85,7 @@ pub async fn issue_pair(
             username: user.username.clone(),
             family: session.family,
             family_started_at: session.started_at,
+            generation: user.session_generation,
             expires_at,
         })
         .await?;

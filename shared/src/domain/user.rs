@@ -38,6 +38,18 @@ pub struct User {
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339::option", default)]
     pub last_login: Option<OffsetDateTime>,
+    /// Every refresh token carries the generation it was issued under; a new generation (a
+    /// password change) ends every session at once. Random, so an account created again under a
+    /// deleted one's name never continues its sessions. Accounts stored before it have the nil one.
+    #[serde(default)]
+    pub session_generation: Uuid,
+}
+
+impl User {
+    /// Whether a session issued under `generation` may go on.
+    pub fn continues(&self, generation: Uuid) -> bool {
+        generation == self.session_generation
+    }
 }
 
 /// A user's profile.

@@ -19,6 +19,7 @@ fn user(name: &str, email: &str) -> User {
         password_hash: PasswordHash::from_phc("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into()),
         created_at: OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap(),
         last_login: None,
+        session_generation: uuid::Uuid::new_v4(),
     }
 }
 
@@ -109,6 +110,7 @@ fn record(family: uuid::Uuid) -> RefreshRecord {
         username: Username::parse("ada").unwrap(),
         family,
         family_started_at: now() - Duration::days(3),
+        generation: uuid::Uuid::new_v4(),
         expires_at: now() + Duration::days(30),
     }
 }
@@ -217,7 +219,47 @@ async fn rate_limiter_refusals_do_not_count_and_releases_make_room(backend: Back
     assert!(matches!(limiter.hit("fresh", limit, start).await.unwrap(), RateDecision::Limited { .. }));
 }
 
+async fn a_new_password_starts_a_new_session_generation(backend: Backend) {
+    let users = wiring(backend).await.users;
+    let ada = user("ada", "ada@example.com");
+    users.create(&ada).await.unwrap();
+    let hash = PasswordHash::from_phc("$argon2id$v=19$m=19456,t=2,p=1$bmV3c2FsdA$bmV3aGFzaA".into());
+    let generation = uuid::Uuid::new_v4();
+    assert!(users.set_password(&ada.username, &hash, generation).await.unwrap());
+    let stored = users.get(&ada.username).await.unwrap().unwrap();
+    assert_eq!(stored.password_hash, hash);
+    assert_eq!(stored.session_generation, generation);
+    assert!(stored.continues(generation) && !stored.continues(ada.session_generation));
+    let nobody = Username::parse("nobody").unwrap();
+    assert!(!users.set_password(&nobody, &hash, generation).await.unwrap());
+    assert_eq!(users.get(&nobody).await.unwrap(), None, "no account is made up");
+}
+
+async fn deleting_frees_the_name_and_the_email(backend: Backend) {
+    let users = wiring(backend).await.users;
+    let ada = user("ada", "Ada@Example.com");
+    users.create(&ada).await.unwrap();
+    users.create(&user("grace", "grace@example.com")).await.unwrap();
+    // Another account under the name (as if re-registered meanwhile) is not this one.
+    let impostor = User { id: uuid::Uuid::new_v4(), ..ada.clone() };
+    assert!(!users.delete(&impostor).await.unwrap());
+    assert!(users.get(&ada.username).await.unwrap().is_some());
+
+    assert!(users.delete(&ada).await.unwrap());
+    assert_eq!(users.get(&ada.username).await.unwrap(), None);
+    assert!(!users.delete(&ada).await.unwrap(), "deleting twice finds nothing");
+    // Name and email are free again; the other account is untouched.
+    users.create(&user("ada", "ada@example.com")).await.unwrap();
+    assert!(matches!(
+        users.create(&user("ada2", "grace@example.com")).await,
+        Err(CreateUserError::EmailTaken)
+    ));
+    assert_eq!(users.list(10, None).await.unwrap().items.len(), 2);
+}
+
 on_both_backends!(
+    a_new_password_starts_a_new_session_generation,
+    deleting_frees_the_name_and_the_email,
     creates_and_reads_users,
     usernames_and_emails_are_unique,
     concurrent_creations_of_one_name_succeed_once,

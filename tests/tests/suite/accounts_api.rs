@@ -650,7 +650,88 @@ async fn a_retired_key_verifies_until_it_is_dropped(backend: Backend) {
     assert!(!accepted(&dropped, &old_token).await, "once dropped, the old key's tokens are refused");
 }
 
+async fn delete_with_token(api: &Api, path: &str, token: &str, body: &Value) -> stratus_tests::Reply {
+    api.send(api.http.delete(api.url(path)).bearer_auth(token).json(body)).await
+}
+
+async fn changing_the_password_ends_every_session(backend: Backend) {
+    let api = Api::start(backend).await;
+    assert_eq!(api.register("changer", "changer@example.com").await.status, 201);
+    let laptop = api.login("changer", PASSWORD).await;
+    let phone = api.login("changer", PASSWORD).await;
+    let access = laptop["access_token"].as_str().unwrap();
+    let change = |current: &str, new: &str| json!({"current_password": current, "new_password": new});
+    let new_password = "a brand new passphrase 9";
+
+    let wrong =
+        api.post_with_token("/users/me/password", access, &change("not it at all", new_password)).await;
+    assert_eq!(wrong.problem(400)["errors"][0]["field"], "current_password");
+    let weak = api.post_with_token("/users/me/password", access, &change(PASSWORD, "password")).await;
+    assert_eq!(weak.problem(400)["errors"][0]["field"], "new_password");
+    let same = api.post_with_token("/users/me/password", access, &change(PASSWORD, PASSWORD)).await;
+    assert_eq!(same.problem(400)["errors"][0]["field"], "new_password");
+    let anonymous = api.post_json("/users/me/password", &change(PASSWORD, new_password)).await;
+    anonymous.problem(401);
+
+    let changed = api.post_with_token("/users/me/password", access, &change(PASSWORD, new_password)).await;
+    assert_eq!(changed.status, 204, "{}", String::from_utf8_lossy(&changed.body));
+    for session in [&laptop, &phone] {
+        let refresh = json!({"refresh_token": session["refresh_token"]});
+        api.post_json("/token/refresh", &refresh).await.problem(401);
+    }
+    let old = api.post_json("/login", &json!({"username": "changer", "password": PASSWORD})).await;
+    old.problem(401);
+    let fresh = api.login("changer", new_password).await;
+    let renewed = api.post_json("/token/refresh", &json!({"refresh_token": fresh["refresh_token"]})).await;
+    assert_eq!(renewed.status, 200, "a session begun after the change goes on");
+}
+
+async fn wrong_current_passwords_are_limited_per_user(backend: Backend) {
+    let mut wiring = wiring(backend).await;
+    wiring.clock = stratus_tests::steady_clock();
+    wiring.settings.auth.login_limit = RateLimit { max_hits: 5, window: time::Duration::minutes(1) };
+    let api = Api::start_with(wiring).await;
+    let token = api.user_token("guessed").await;
+    let guess = |i: u32| json!({"current_password": format!("guess number {i}"), "new_password": "whatever it is 77"});
+    for i in 0..5 {
+        api.post_with_token("/users/me/password", &token, &guess(i)).await.problem(400);
+    }
+    let limited = api.post_with_token("/users/me/password", &token, &guess(5)).await;
+    limited.problem(429);
+    assert!(limited.header("retry-after").is_some());
+    // The limit is the account's own: another user is not held back by it.
+    let other = api.user_token("unguessed").await;
+    api.post_with_token("/users/me/password", &other, &guess(6)).await.problem(400);
+}
+
+async fn deleting_the_account_frees_its_name_and_ends_its_sessions(backend: Backend) {
+    let api = Api::start(backend).await;
+    assert_eq!(api.register("leaver", "leaver@example.com").await.status, 201);
+    let tokens = api.login("leaver", PASSWORD).await;
+    let other_session = api.login("leaver", PASSWORD).await;
+    let access = tokens["access_token"].as_str().unwrap();
+
+    let wrong = delete_with_token(&api, "/users/me", access, &json!({"password": "not the password"})).await;
+    assert_eq!(wrong.problem(400)["errors"][0]["field"], "password");
+    assert_eq!(api.get_with_token("/users/me", access).await.status, 200, "a wrong password deletes nothing");
+
+    let deleted = delete_with_token(&api, "/users/me", access, &json!({"password": PASSWORD})).await;
+    assert_eq!(deleted.status, 204, "{}", String::from_utf8_lossy(&deleted.body));
+    api.get_with_token("/users/me", access).await.problem(401);
+    api.post_json("/token/refresh", &json!({"refresh_token": tokens["refresh_token"]})).await.problem(401);
+    api.post_json("/login", &json!({"username": "leaver", "password": PASSWORD})).await.problem(401);
+
+    // The name and the email are free; the old sessions do not carry over to the new account.
+    assert_eq!(api.register("leaver", "leaver@example.com").await.status, 201);
+    let never_presented = json!({"refresh_token": other_session["refresh_token"]});
+    api.post_json("/token/refresh", &never_presented).await.problem(401);
+    assert_eq!(api.login("leaver", PASSWORD).await["token_type"], "Bearer");
+}
+
 on_both_backends!(
+    changing_the_password_ends_every_session,
+    wrong_current_passwords_are_limited_per_user,
+    deleting_the_account_frees_its_name_and_ends_its_sessions,
     jwks_and_discovery_publish_what_tokens_are_signed_with,
     a_retired_key_verifies_until_it_is_dropped,
     full_account_flow,

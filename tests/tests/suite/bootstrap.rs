@@ -96,6 +96,7 @@ async fn the_admin_command_refuses_then_promotes_only_when_asked() {
         password_hash: shared::auth::password::hash(&squatter.password).unwrap(),
         created_at: now,
         last_login: None,
+        session_generation: uuid::Uuid::new_v4(),
     };
     shared::ports::UserStore::create(&users, &user).await.unwrap();
 

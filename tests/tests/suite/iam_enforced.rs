@@ -97,6 +97,23 @@ async fn the_whole_story_runs_with_each_functions_own_rights() {
     second_admin["role"] = json!("admin");
     assert_eq!(api.post_with_token("/register", &admin, &second_admin).await.status, 201);
 
+    // The account's own lifecycle: a new password, then the account deleted.
+    let ada = token(&login(&api, "ada").await);
+    let new_password = "ada changed it 1843";
+    let change = json!({"current_password": PASSWORD, "new_password": new_password});
+    let changed = api.post_with_token("/users/me/password", &ada, &change).await;
+    assert_eq!(changed.status, 204, "{}\n{}", text(&changed), api.output().await);
+    let deletion = http::Request::builder()
+        .method("DELETE")
+        .uri("/users/me")
+        .header("authorization", format!("Bearer {ada}"))
+        .header("content-type", "application/json")
+        .body(json!({"password": new_password}).to_string().into_bytes())
+        .unwrap();
+    let deleted = api.send(deletion).await;
+    assert_eq!(deleted.status, 204, "{}\n{}", text(&deleted), api.output().await);
+    assert_eq!(api.get("/.well-known/jwks.json").await.status, 200);
+
     // The sweeper, on its schedule: a task that was written and never queued.
     let tasks = DynamoTaskStore::new(
         aws_sdk_dynamodb::Client::new(api.stack().sdk()),

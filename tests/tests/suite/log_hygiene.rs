@@ -56,6 +56,24 @@ async fn run_everything(api: &Api, username: &str) -> Vec<String> {
     promoted["password"] = json!(new_admin_password);
     assert_eq!(api.post_with_token("/register", &admin, &promoted).await.status, 201);
 
+    // A password change (a wrong current one, a refused new one, then a real change) and an
+    // account deletion: every password in them is a secret.
+    let changer = format!("{username}chg");
+    let changer_token = api.user_token(&changer).await;
+    let (wrong_current, refused_new, changed) = ("not my password 31", "qq!~#", "changed passphrase 5150");
+    let change = |current: &str, new: &str| json!({"current_password": current, "new_password": new});
+    api.post_with_token("/users/me/password", &changer_token, &change(wrong_current, changed))
+        .await
+        .problem(400);
+    api.post_with_token("/users/me/password", &changer_token, &change(PASSWORD, refused_new))
+        .await
+        .problem(400);
+    let reply = api.post_with_token("/users/me/password", &changer_token, &change(PASSWORD, changed)).await;
+    assert_eq!(reply.status, 204);
+    let deletion = api.http.delete(api.url("/users/me")).bearer_auth(&changer_token);
+    assert_eq!(api.send(deletion.json(&json!({"password": changed}))).await.status, 204);
+    secrets.extend([changer_token, wrong_current.to_owned(), refused_new.to_owned(), changed.to_owned()]);
+
     let message = format!("private note {}", uuid::Uuid::new_v4());
     api.post_json("/messages", &json!({"message": message})).await;
     secrets.extend([access.clone(), refresh, renewed_access, renewed_refresh, message]);

@@ -47,6 +47,9 @@ struct TokenItem {
     family: Uuid,
     /// Epoch seconds of the login the family comes from.
     family_started_at: i64,
+    /// Tokens stored before generations existed have the nil one, as their users do.
+    #[serde(default)]
+    generation: Uuid,
     /// Epoch seconds: DynamoDB's TTL attribute.
     expires_at: i64,
     spent: bool,
@@ -60,6 +63,7 @@ impl TokenItem {
             username: self.username.clone(),
             family: self.family,
             family_started_at: time(self.family_started_at)?,
+            generation: self.generation,
             expires_at: time(self.expires_at)?,
         })
     }
@@ -87,6 +91,7 @@ impl RefreshTokenStore for DynamoRefreshTokenStore {
             username: record.username.clone(),
             family: record.family,
             family_started_at: record.family_started_at.unix_timestamp(),
+            generation: record.generation,
             expires_at: record.expires_at.unix_timestamp(),
             spent: false,
         };

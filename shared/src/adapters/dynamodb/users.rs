@@ -3,7 +3,7 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -120,6 +120,60 @@ impl UserStore for DynamoUserStore {
             }
             Err(error) => Err(store_error(error)),
         }
+    }
+
+    async fn set_password(
+        &self,
+        username: &Username,
+        hash: &PasswordHash,
+        generation: uuid::Uuid,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(user_key(username)))
+            .condition_expression("attribute_exists(pk)")
+            .update_expression("SET password_hash = :hash, session_generation = :generation")
+            .expression_attribute_values(":hash", AttributeValue::S(hash.as_phc().to_owned()))
+            .expression_attribute_values(":generation", AttributeValue::S(generation.to_string()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(error)
+                if matches!(
+                    error.as_service_error(),
+                    Some(UpdateItemError::ConditionalCheckFailedException(_))
+                ) =>
+            {
+                Ok(false)
+            }
+            Err(error) => Err(store_error(error)),
+        }
+    }
+
+    /// One transaction: the user (if it is still this account) and its email's guard.
+    async fn delete(&self, user: &User) -> Result<bool, StoreError> {
+        let account = Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(user_key(&user.username)))
+            .condition_expression("id = :id")
+            .expression_attribute_values(":id", AttributeValue::S(user.id.to_string()))
+            .build()
+            .expect("table and key are set");
+        let guard = Delete::builder()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(format!("{EMAIL_PREFIX}{}", user.email.key())))
+            .condition_expression("username = :username")
+            .expression_attribute_values(":username", AttributeValue::S(user.username.to_string()))
+            .build()
+            .expect("table and key are set");
+        let items = vec![
+            TransactWriteItem::builder().delete(account).build(),
+            TransactWriteItem::builder().delete(guard).build(),
+        ];
+        Ok(transact(&self.client, items).await?.is_ok())
     }
 
     async fn set_role(&self, username: &Username, role: Role) -> Result<bool, StoreError> {

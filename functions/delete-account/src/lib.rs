@@ -1,0 +1,95 @@
+//! DELETE /users/me: the signed-in user deletes their account, giving their password. The
+//! account and its email's guard go at once, so the username and the email can be registered
+//! again, and every session ends (a refresh finds no account, and a new account under the name
+//! is another session generation).
+
+use std::sync::Arc;
+
+use serde::Deserialize;
+use shared::auth::guard::{current_user, unauthorized};
+use shared::auth::reauth::confirm_password;
+use shared::auth::{AuthConfig, TokenVerifier, authenticate};
+use shared::clock::Clock;
+use shared::http::{self, Body, Endpoint, HandlerResult, Request, Response, StatusCode};
+use shared::openapi::{
+    BadRequest, InternalServerError, PayloadTooLarge, ServiceUnavailable, TooManyRequests, Unauthorized,
+    UnsupportedMediaType,
+};
+use shared::ports::{RateLimiter, UserStore};
+use shared::{InitError, Wiring};
+use utoipa::ToSchema;
+
+const BODY_LIMIT: usize = 4 * 1024;
+
+struct Deps {
+    users: Arc<dyn UserStore>,
+    rate_limiter: Arc<dyn RateLimiter>,
+    verifier: TokenVerifier,
+    clock: Arc<dyn Clock>,
+    config: AuthConfig,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct AccountDeletion {
+    /// The account's password, to confirm.
+    #[schema(min_length = 1, max_length = 128, format = Password)]
+    password: String,
+}
+
+shared::openapi_part!(handle);
+
+pub async fn build(wiring: &impl Wiring) -> Result<Endpoint, InitError> {
+    let deps = Deps {
+        users: wiring.users()?,
+        rate_limiter: wiring.rate_limiter()?,
+        verifier: wiring.verifier().await?,
+        clock: wiring.clock(),
+        config: wiring.settings()?.auth,
+    };
+    Ok(Endpoint::with_deps(deps, |deps, request| async move { handle(&deps, request).await }))
+}
+
+/// Delete my account
+///
+/// Needs the password. The account is gone at once: its username and email are free again,
+/// and no session of it can be refreshed. Access tokens already issued are refused by every
+/// route that reads the account, and run out within minutes.
+#[utoipa::path(
+    delete,
+    path = "/users/me",
+    operation_id = "deleteAccount",
+    tag = "accounts",
+    request_body(content = AccountDeletion, content_type = "application/json"),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 429, response = TooManyRequests),
+        (status = 500, response = InternalServerError),
+        (status = 503, response = ServiceUnavailable),
+    )
+)]
+async fn handle(deps: &Deps, request: Request) -> HandlerResult {
+    let principal = authenticate(&deps.verifier, &request)?;
+    let body: AccountDeletion = http::json_body(&request, BODY_LIMIT)?;
+    let user = current_user(deps.users.as_ref(), &principal).await?;
+    let now = deps.clock.now();
+    confirm_password(
+        deps.rate_limiter.as_ref(),
+        deps.config.login_limit,
+        &user,
+        "password",
+        body.password,
+        now,
+    )
+    .await?;
+    if !deps.users.delete(&user).await? {
+        return Err(unauthorized("The account of this token no longer exists", true));
+    }
+    tracing::info!(username = %user.username, "account deleted");
+    Ok(Response::builder().status(StatusCode::NO_CONTENT).body(Body::Empty).expect("static parts are valid"))
+}
