@@ -64,6 +64,9 @@ struct Fixtures {
     refresh_token: String,
     queued: Vec<Message>,
     sequence: usize,
+    /// A user whose password every change-password call changes, and what it is now.
+    changer_token: String,
+    changer_password: String,
 }
 
 /// One invocation's input and the status (or, for the worker, outcome) that counts as success.
@@ -187,7 +190,14 @@ async fn invoke(
                     reply.json()["refresh_token"].as_str().expect("a rotated refresh token").to_owned();
             }
         }
-        None => assert_eq!(response["batchItemFailures"], json!([]), "{binary}: {response}"),
+        // The worker answers its failed messages, the custom resource what it told CloudFormation,
+        // the sweeper what it swept.
+        None if binary == "worker" => assert_eq!(response["batchItemFailures"], json!([]), "{response}"),
+        None if binary == "signing-keys" => assert_eq!(response["Status"], "SUCCESS", "{response}"),
+        None => assert!(response.is_object(), "{binary}: {response}"),
+    }
+    if binary == "change-password" {
+        fixtures.changer_password = format!("bench passphrase {}", fixtures.sequence);
     }
     invocation.duration
 }
@@ -243,6 +253,45 @@ async fn next_call(gateway: &Gateway, binary: &str, fixtures: &mut Fixtures) -> 
         "result" => {
             http("GET", &format!("/result/{}", fixtures.task_id), Some(&fixtures.user_token), None, 200)
         }
+        "jwks" => http("GET", "/.well-known/jwks.json", None, None, 200),
+        "change-password" => {
+            let change = json!({
+                "current_password": fixtures.changer_password,
+                "new_password": format!("bench passphrase {n}"),
+            });
+            http("POST", "/users/me/password", Some(&fixtures.changer_token), Some(change), 204)
+        }
+        "delete-account" => {
+            // Every deletion takes an account of its own, made by the (unmeasured) register and
+            // login functions.
+            let username = format!("leaver_{n}");
+            let registered = gateway
+                .post_json("/register", &registration(&username, &format!("{username}@example.com")))
+                .await;
+            assert_eq!(registered.status, 201, "{}", String::from_utf8_lossy(&registered.body));
+            let session = login(gateway, &username).await;
+            let token = session["access_token"].as_str().expect("an access token");
+            http("DELETE", "/users/me", Some(token), Some(json!({"password": PASSWORD})), 204)
+        }
+        "sweeper" => Call {
+            event: json!({"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}}),
+            expect_status: None,
+        },
+        // Nobody listens at the response URL: the answer returned is the one it would send.
+        "signing-keys" => Call {
+            event: json!({
+                "RequestType": "Update",
+                "ResponseURL": "http://127.0.0.1:9/cloudformation-response",
+                "StackId": "arn:aws:cloudformation:us-east-1:000000000000:stack/stratus-bench/1",
+                "RequestId": format!("bench-{n}"),
+                "ResourceType": "Custom::SigningKeys",
+                "LogicalResourceId": "SigningKeys",
+                "PhysicalResourceId": "signing-keys",
+                "ResourceProperties": {"KeyArn": gateway.stack().signing_key_arn(), "RetiredKeys": ""},
+                "OldResourceProperties": {"KeyArn": gateway.stack().signing_key_arn(), "RetiredKeys": ""},
+            }),
+            expect_status: None,
+        },
         "worker" => {
             let message = fixtures.queued.pop().expect("enough queued tasks for every worker invocation");
             Call { event: sqs_event(&[message], gateway.stack().queue_arn()), expect_status: None }
@@ -293,7 +342,21 @@ async fn fixtures(gateway: &Gateway, tasks: usize) -> Fixtures {
         assert_eq!(added.status, 202, "{}", String::from_utf8_lossy(&added.body));
     }
     let queued = receive(gateway, tasks).await;
-    Fixtures { user_token, admin_token, digest, task_id, refresh_token, queued, sequence: 0 }
+    let registered = gateway.post_json("/register", &registration("changer", "changer@example.com")).await;
+    assert_eq!(registered.status, 201, "{}", String::from_utf8_lossy(&registered.body));
+    let changer_token =
+        login(gateway, "changer").await["access_token"].as_str().expect("an access token").to_owned();
+    Fixtures {
+        user_token,
+        admin_token,
+        digest,
+        task_id,
+        refresh_token,
+        queued,
+        sequence: 0,
+        changer_token,
+        changer_password: PASSWORD.to_owned(),
+    }
 }
 
 /// Takes `count` messages off the task queue, to hand to the worker one event at a time.
