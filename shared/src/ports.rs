@@ -98,6 +98,9 @@ pub trait UserStore: Send + Sync {
     async fn delete(&self, user: &User) -> Result<bool, StoreError>;
 
     /// Returns false when there is no such user.
+    async fn set_disabled(&self, username: &Username, disabled: bool) -> Result<bool, StoreError>;
+
+    /// Returns false when there is no such user.
     async fn set_role(&self, username: &Username, role: Role) -> Result<bool, StoreError>;
 
     /// Users in a stable order, `limit` at most, starting after `after`.

@@ -32,6 +32,7 @@ pub const ROUTES: &[Route] = &[
     Route { method: "GET", path: "/getUserData", function: "me" },
     Route { method: "GET", path: "/users", function: "list-users" },
     Route { method: "GET", path: "/users/{username}", function: "get-user" },
+    Route { method: "PATCH", path: "/users/{username}", function: "update-user" },
     Route { method: "POST", path: "/add", function: "add" },
     Route { method: "GET", path: "/result/{task_id}", function: "result" },
     Route { method: "GET", path: "/.well-known/jwks.json", function: "jwks" },
@@ -62,12 +63,14 @@ pub enum Resolution {
 /// Matches a raw (still percent-encoded) request path against the table, as API Gateway does:
 /// segment by segment, a `{name}` taking one whole non-empty segment, percent-decoded.
 pub fn resolve(method: &str, raw_path: &str) -> Resolution {
-    let mut allowed = Vec::new();
+    // The methods of the most literal template that matches (`/users/me` over
+    // `/users/{username}`): what the path is documented to support.
+    let mut allowed: Vec<(usize, &'static str)> = Vec::new();
     let mut best: Option<(&'static Route, Vec<(&'static str, String)>)> = None;
     for route in ROUTES {
         let Some(params) = match_path(route.path, raw_path) else { continue };
         if !route.method.eq_ignore_ascii_case(method) {
-            allowed.push(route.method);
+            allowed.push((params.len(), route.method));
             continue;
         }
         // As API Gateway does: a literal segment beats a parameter (`/users/me` before
@@ -76,6 +79,10 @@ pub fn resolve(method: &str, raw_path: &str) -> Resolution {
             best = Some((route, params));
         }
     }
+    let fewest = allowed.iter().map(|(params, _)| *params).min();
+    let mut allowed: Vec<&'static str> =
+        allowed.into_iter().filter(|(params, _)| Some(*params) == fewest).map(|(_, method)| method).collect();
+    allowed.dedup();
     match best {
         Some((route, params)) => Resolution::Found { route, params },
         None if allowed.is_empty() => Resolution::NotFound,
@@ -143,6 +150,18 @@ mod tests {
     fn wrong_method_is_told_apart_from_unknown_path() {
         assert_eq!(resolve("DELETE", "/messages"), Resolution::MethodNotAllowed { allowed: vec!["POST"] });
         assert_eq!(resolve("GET", "/nowhere"), Resolution::NotFound);
+    }
+
+    #[test]
+    fn allowed_methods_are_the_most_literal_templates() {
+        assert_eq!(
+            resolve("PUT", "/users/me"),
+            Resolution::MethodNotAllowed { allowed: vec!["GET", "DELETE"] }
+        );
+        assert_eq!(
+            resolve("PUT", "/users/ada"),
+            Resolution::MethodNotAllowed { allowed: vec!["GET", "PATCH"] }
+        );
     }
 
     #[test]

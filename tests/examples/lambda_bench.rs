@@ -254,6 +254,11 @@ async fn next_call(gateway: &Gateway, binary: &str, fixtures: &mut Fixtures) -> 
             http("GET", &format!("/result/{}", fixtures.task_id), Some(&fixtures.user_token), None, 200)
         }
         "jwks" => http("GET", "/.well-known/jwks.json", None, None, 200),
+        // Toggles a user that only change-password uses (which a disabled flag does not stop).
+        "update-user" => {
+            let change = json!({"disabled": n % 2 == 0});
+            http("PATCH", "/users/changer", Some(&fixtures.admin_token), Some(change), 200)
+        }
         "change-password" => {
             let change = json!({
                 "current_password": fixtures.changer_password,

@@ -14,7 +14,7 @@ use shared::clock::Clock;
 use shared::domain::Username;
 use shared::http::{self, Endpoint, HandlerResult, HeaderValue, Request, StatusCode, header};
 use shared::openapi::{
-    BadRequest, InternalServerError, PayloadTooLarge, ServiceUnavailable, TooManyRequests,
+    BadRequest, Forbidden, InternalServerError, PayloadTooLarge, ServiceUnavailable, TooManyRequests,
     UnsupportedMediaType,
 };
 use shared::ports::{RateDecision, RateLimit, RateLimiter, RefreshTokenStore, UserStore};
@@ -79,6 +79,7 @@ pub async fn build(wiring: &impl Wiring) -> Result<Endpoint, InitError> {
         (status = 401, description = "Invalid username or password", body = shared::Problem,
             content_type = "application/problem+json",
             headers(("WWW-Authenticate" = String, description = "`Basic realm=\"stratus\"`"))),
+        (status = 403, response = Forbidden),
         (status = 413, response = PayloadTooLarge),
         (status = 415, response = UnsupportedMediaType),
         (status = 429, response = TooManyRequests),
@@ -105,6 +106,10 @@ async fn handle(deps: &Deps, request: Request) -> HandlerResult {
         return Err(invalid_credentials());
     };
     attempt.succeeded().await;
+    // Only after the right password: a disabled account says so to its owner, and to nobody else.
+    if user.disabled {
+        return Err(Problem::new(StatusCode::FORBIDDEN, "This account is disabled"));
+    }
     let rehashed = if rehash {
         Some(http::blocking(move || password::rehash(&candidate)).await?.map_err(|e| Problem::internal(&e))?)
     } else {

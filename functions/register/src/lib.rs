@@ -122,6 +122,7 @@ async fn handle(deps: &Deps, request: Request) -> HandlerResult {
         created_at: now,
         last_login: None,
         session_generation: uuid::Uuid::new_v4(),
+        disabled: false,
     };
     match deps.users.create(&user).await {
         Ok(()) => {

@@ -72,6 +72,7 @@ http_functions! {
     "jwks" => jwks,
     "change-password" => change_password,
     "delete-account" => delete_account,
+    "update-user" => update_user,
     "fallback" => fallback,
 }
 

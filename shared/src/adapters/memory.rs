@@ -130,6 +130,11 @@ impl UserStore for MemoryUserStore {
         Ok(true)
     }
 
+    async fn set_disabled(&self, username: &Username, disabled: bool) -> Result<bool, StoreError> {
+        let mut users = self.inner.lock().expect("no panic while holding the lock");
+        Ok(users.by_name.get_mut(username).map(|user| user.disabled = disabled).is_some())
+    }
+
     async fn set_role(&self, username: &Username, role: Role) -> Result<bool, StoreError> {
         let mut users = self.inner.lock().expect("no panic while holding the lock");
         Ok(users.by_name.get_mut(username).map(|user| user.role = role).is_some())

@@ -107,6 +107,7 @@ pub async fn create_admin(
         created_at: now,
         last_login: None,
         session_generation: uuid::Uuid::new_v4(),
+        disabled: false,
     };
     match users.create(&user).await {
         Ok(()) => Ok(Bootstrapped::Created),

@@ -37,7 +37,7 @@ pub async fn current_user(users: &dyn UserStore, principal: &Principal) -> Resul
 /// The caller, if they are an admin now: a demotion counts at once, not when the token expires.
 pub async fn current_admin(users: &dyn UserStore, principal: &Principal) -> Result<User, Problem> {
     let user = current_user(users, principal).await?;
-    if user.role == Role::Admin { Ok(user) } else { Err(forbidden_unless_admin()) }
+    if user.is_active_admin() { Ok(user) } else { Err(forbidden_unless_admin()) }
 }
 
 fn forbidden_unless_admin() -> Problem {

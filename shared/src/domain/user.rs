@@ -43,12 +43,20 @@ pub struct User {
     /// deleted one's name never continues its sessions. Accounts stored before it have the nil one.
     #[serde(default)]
     pub session_generation: Uuid,
+    /// Set by an admin: a disabled user cannot log in, refresh or act as an admin.
+    #[serde(default)]
+    pub disabled: bool,
 }
 
 impl User {
     /// Whether a session issued under `generation` may go on.
     pub fn continues(&self, generation: Uuid) -> bool {
-        generation == self.session_generation
+        !self.disabled && generation == self.session_generation
+    }
+
+    /// An admin who may act as one now.
+    pub fn is_active_admin(&self) -> bool {
+        self.role == super::Role::Admin && !self.disabled
     }
 }
 
@@ -70,6 +78,8 @@ pub struct Profile {
     #[serde(with = "time::serde::rfc3339::option")]
     #[schema(value_type = Option<crate::openapi::Timestamp>)]
     pub last_login: Option<OffsetDateTime>,
+    /// Whether an admin has disabled the account (it cannot log in).
+    pub disabled: bool,
 }
 
 impl From<&User> for Profile {
@@ -83,6 +93,7 @@ impl From<&User> for Profile {
             role: user.role,
             created_at: user.created_at,
             last_login: user.last_login,
+            disabled: user.disabled,
         }
     }
 }

@@ -20,6 +20,7 @@ fn user(name: &str, email: &str) -> User {
         created_at: OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap(),
         last_login: None,
         session_generation: uuid::Uuid::new_v4(),
+        disabled: false,
     }
 }
 
@@ -257,7 +258,20 @@ async fn deleting_frees_the_name_and_the_email(backend: Backend) {
     assert_eq!(users.list(10, None).await.unwrap().items.len(), 2);
 }
 
+async fn disabling_is_stored_and_ends_sessions(backend: Backend) {
+    let users = wiring(backend).await.users;
+    let ada = user("ada", "ada@example.com");
+    users.create(&ada).await.unwrap();
+    assert!(users.set_disabled(&ada.username, true).await.unwrap());
+    let stored = users.get(&ada.username).await.unwrap().unwrap();
+    assert!(stored.disabled && !stored.continues(ada.session_generation));
+    assert!(users.set_disabled(&ada.username, false).await.unwrap());
+    assert!(users.get(&ada.username).await.unwrap().unwrap().continues(ada.session_generation));
+    assert!(!users.set_disabled(&Username::parse("nobody").unwrap(), true).await.unwrap());
+}
+
 on_both_backends!(
+    disabling_is_stored_and_ends_sessions,
     a_new_password_starts_a_new_session_generation,
     deleting_frees_the_name_and_the_email,
     creates_and_reads_users,

@@ -11,8 +11,8 @@ use shared::clock::ManualClock;
 use shared::ports::{RateLimit, TokenSigner};
 use stratus_tests::{Api, Backend, PASSWORD, bootstrap_admin, on_both_backends, registration, wiring};
 
-const PROFILE_FIELDS: [&str; 8] =
-    ["id", "username", "email", "first_name", "last_name", "role", "created_at", "last_login"];
+const PROFILE_FIELDS: [&str; 9] =
+    ["id", "username", "email", "first_name", "last_name", "role", "created_at", "last_login", "disabled"];
 
 fn assert_profile(profile: &Value, username: &str) {
     let keys: Vec<&str> = profile.as_object().expect("a profile object").keys().map(String::as_str).collect();
@@ -728,7 +728,63 @@ async fn deleting_the_account_frees_its_name_and_ends_its_sessions(backend: Back
     assert_eq!(api.login("leaver", PASSWORD).await["token_type"], "Bearer");
 }
 
+async fn patch(api: &Api, path: &str, token: &str, body: &Value) -> stratus_tests::Reply {
+    api.send(api.http.patch(api.url(path)).bearer_auth(token).json(body)).await
+}
+
+async fn admins_disable_enable_and_change_roles(backend: Backend) {
+    let wiring = wiring(backend).await;
+    bootstrap_admin(&wiring, "root").await;
+    let api = Api::start_with(wiring).await;
+    let root = api.login("root", PASSWORD).await["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(api.register("member", "member@example.com").await.status, 201);
+    let member_session = api.login("member", PASSWORD).await;
+    let member = member_session["access_token"].as_str().unwrap();
+
+    // Only admins, and only fields that exist.
+    patch(&api, "/users/member", member, &json!({"disabled": true})).await.problem(403);
+    let unchanged = patch(&api, "/users/member", &root, &json!({})).await;
+    assert_eq!((unchanged.status, unchanged.json()["disabled"].clone()), (200, json!(false)));
+    patch(&api, "/users/member", &root, &json!({"admin": true})).await.problem(400);
+    patch(&api, "/users/member", &root, &json!({"role": "owner"})).await.problem(400);
+    patch(&api, "/users/nobody", &root, &json!({"disabled": true})).await.problem(404);
+
+    let disabled = patch(&api, "/users/member", &root, &json!({"disabled": true})).await;
+    assert_eq!(disabled.status, 200, "{}", String::from_utf8_lossy(&disabled.body));
+    assert_profile(&disabled.json(), "member");
+    assert_eq!(disabled.json()["disabled"], true);
+    // A disabled user can neither log in (told so only with the right password) nor refresh.
+    let login = |password: &'static str| json!({"username": "member", "password": password});
+    api.post_json("/login", &login(PASSWORD)).await.problem(403);
+    api.post_json("/login", &login("not the password")).await.problem(401);
+    let refresh = json!({"refresh_token": member_session["refresh_token"]});
+    api.post_json("/token/refresh", &refresh).await.problem(401);
+
+    let enabled = patch(&api, "/users/member", &root, &json!({"disabled": false})).await;
+    assert_eq!(enabled.json()["disabled"], false);
+    assert_eq!(api.login("member", PASSWORD).await["token_type"], "Bearer");
+
+    // The last active admin can be neither demoted nor disabled, not even by themselves...
+    patch(&api, "/users/root", &root, &json!({"role": "user"})).await.problem(409);
+    patch(&api, "/users/root", &root, &json!({"disabled": true})).await.problem(409);
+    // ...until there is another.
+    let promoted = patch(&api, "/users/member", &root, &json!({"role": "admin"})).await;
+    assert_eq!(promoted.json()["role"], "admin");
+    let member = api.login("member", PASSWORD).await["access_token"].as_str().unwrap().to_owned();
+    let demoted = patch(&api, "/users/root", &member, &json!({"role": "user"})).await;
+    assert_eq!(demoted.status, 200, "{}", String::from_utf8_lossy(&demoted.body));
+    // The demotion counts at once, whatever root's token still says.
+    api.get_with_token("/users", &root).await.problem(403);
+    patch(&api, "/users/member", &member, &json!({"disabled": true})).await.problem(409);
+
+    // A disabled admin keeps the role but loses the admin routes.
+    patch(&api, "/users/root", &member, &json!({"role": "admin", "disabled": true})).await;
+    api.get_with_token("/users", &root).await.problem(403);
+    assert_eq!(api.get_with_token("/users", &member).await.status, 200);
+}
+
 on_both_backends!(
+    admins_disable_enable_and_change_roles,
     changing_the_password_ends_every_session,
     wrong_current_passwords_are_limited_per_user,
     deleting_the_account_frees_its_name_and_ends_its_sessions,

@@ -97,6 +97,7 @@ async fn the_admin_command_refuses_then_promotes_only_when_asked() {
         created_at: now,
         last_login: None,
         session_generation: uuid::Uuid::new_v4(),
+        disabled: false,
     };
     shared::ports::UserStore::create(&users, &user).await.unwrap();
 

@@ -97,6 +97,17 @@ async fn the_whole_story_runs_with_each_functions_own_rights() {
     second_admin["role"] = json!("admin");
     assert_eq!(api.post_with_token("/register", &admin, &second_admin).await.status, 201);
 
+    // An admin disables an account (its role's Scan finds another active admin first).
+    let disable = http::Request::builder()
+        .method("PATCH")
+        .uri("/users/root2")
+        .header("authorization", format!("Bearer {admin}"))
+        .header("content-type", "application/json")
+        .body(br#"{"disabled": true, "role": "user"}"#.to_vec())
+        .unwrap();
+    let disabled = api.send(disable).await;
+    assert_eq!(disabled.status, 200, "{}\n{}", text(&disabled), api.output().await);
+
     // The account's own lifecycle: a new password, then the account deleted.
     let ada = token(&login(&api, "ada").await);
     let new_password = "ada changed it 1843";

@@ -55,6 +55,27 @@ fn put(table: &str, item: HashMap<String, AttributeValue>) -> TransactWriteItem 
     TransactWriteItem::builder().put(put).build()
 }
 
+/// An update of an existing user (`attribute_exists(pk)`): false when there was none.
+fn updated<T>(
+    result: Result<
+        T,
+        aws_sdk_dynamodb::error::SdkError<UpdateItemError, aws_sdk_dynamodb::config::http::HttpResponse>,
+    >,
+) -> Result<bool, StoreError> {
+    match result {
+        Ok(_) => Ok(true),
+        Err(error)
+            if matches!(
+                error.as_service_error(),
+                Some(UpdateItemError::ConditionalCheckFailedException(_))
+            ) =>
+        {
+            Ok(false)
+        }
+        Err(error) => Err(store_error(error)),
+    }
+}
+
 #[async_trait]
 impl UserStore for DynamoUserStore {
     async fn create(&self, user: &User) -> Result<(), CreateUserError> {
@@ -139,18 +160,7 @@ impl UserStore for DynamoUserStore {
             .expression_attribute_values(":generation", AttributeValue::S(generation.to_string()))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(error)
-                if matches!(
-                    error.as_service_error(),
-                    Some(UpdateItemError::ConditionalCheckFailedException(_))
-                ) =>
-            {
-                Ok(false)
-            }
-            Err(error) => Err(store_error(error)),
-        }
+        updated(result)
     }
 
     /// One transaction: the user (if it is still this account) and its email's guard.
@@ -176,6 +186,20 @@ impl UserStore for DynamoUserStore {
         Ok(transact(&self.client, items).await?.is_ok())
     }
 
+    async fn set_disabled(&self, username: &Username, disabled: bool) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(user_key(username)))
+            .condition_expression("attribute_exists(pk)")
+            .update_expression("SET disabled = :disabled")
+            .expression_attribute_values(":disabled", AttributeValue::Bool(disabled))
+            .send()
+            .await;
+        updated(result)
+    }
+
     async fn set_role(&self, username: &Username, role: Role) -> Result<bool, StoreError> {
         let result = self
             .client
@@ -188,18 +212,7 @@ impl UserStore for DynamoUserStore {
             .expression_attribute_values(":role", AttributeValue::S(role.as_str().to_owned()))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(error)
-                if matches!(
-                    error.as_service_error(),
-                    Some(UpdateItemError::ConditionalCheckFailedException(_))
-                ) =>
-            {
-                Ok(false)
-            }
-            Err(error) => Err(store_error(error)),
-        }
+        updated(result)
     }
 
     /// A filtered scan: users in the table's own order, resumable after any user's key.

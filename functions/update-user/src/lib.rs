@@ -1,0 +1,122 @@
+//! PATCH /users/{username}: an admin disables or enables an account, or changes its role. A
+//! disabled user cannot log in, refresh or act as an admin. The last active admin can be neither
+//! demoted nor disabled, by anyone, themselves included: the service would have no admin left.
+
+use std::sync::Arc;
+
+use serde::Deserialize;
+use shared::auth::guard::current_admin;
+use shared::auth::{TokenVerifier, authenticate};
+use shared::domain::{Profile, Role, User, Username};
+use shared::http::{self, Endpoint, HandlerResult, HeaderValue, Request, StatusCode, header};
+use shared::openapi::{
+    BadRequest, Conflict, Forbidden, InternalServerError, NotFound, PayloadTooLarge, ServiceUnavailable,
+    Unauthorized, UnsupportedMediaType,
+};
+use shared::ports::UserStore;
+use shared::{InitError, Problem, Wiring};
+use utoipa::ToSchema;
+
+const BODY_LIMIT: usize = 1024;
+/// Users read per page while looking for another active admin.
+const PAGE: usize = 100;
+
+struct Deps {
+    users: Arc<dyn UserStore>,
+    verifier: TokenVerifier,
+}
+
+/// What to change; a field left out stays as it is.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct AccountChange {
+    /// A disabled account cannot log in, refresh or act as an admin.
+    disabled: Option<bool>,
+    role: Option<Role>,
+}
+
+shared::openapi_part!(handle);
+
+pub async fn build(wiring: &impl Wiring) -> Result<Endpoint, InitError> {
+    let deps = Deps { users: wiring.users()?, verifier: wiring.verifier().await? };
+    Ok(Endpoint::with_deps(deps, |deps, request| async move { handle(&deps, request).await }))
+}
+
+/// Disable, enable, promote or demote an account
+///
+/// Admins only. The last active admin cannot be demoted or disabled (409).
+#[utoipa::path(
+    patch,
+    path = "/users/{username}",
+    operation_id = "updateUser",
+    tag = "accounts",
+    security(("bearer" = [])),
+    params(("username" = Username, Path, description = "In any letter case")),
+    request_body(content = AccountChange, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The profile as it is now", body = Profile,
+            headers(("Cache-Control" = String, description = "`private, no-store`"))),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 500, response = InternalServerError),
+        (status = 503, response = ServiceUnavailable),
+    )
+)]
+async fn handle(deps: &Deps, request: Request) -> HandlerResult {
+    let principal = authenticate(&deps.verifier, &request)?;
+    principal.require_admin()?;
+    current_admin(deps.users.as_ref(), &principal).await?;
+    let username = Username::parse(&http::path_param(&request, "username")?).map_err(|error| {
+        Problem::bad_request("The username is malformed").with_field_error("username", error.to_string())
+    })?;
+    // An empty change changes nothing and answers the profile, as a merge patch would.
+    let change: AccountChange = http::json_body(&request, BODY_LIMIT)?;
+    let not_found = || Problem::not_found(format!("No user is named {username}"));
+    let user = deps.users.get(&username).await?.ok_or_else(not_found)?;
+    let after = User {
+        role: change.role.unwrap_or(user.role),
+        disabled: change.disabled.unwrap_or(user.disabled),
+        ..user.clone()
+    };
+    if user.is_active_admin() && !after.is_active_admin() && !another_active_admin(deps, &username).await? {
+        return Err(Problem::new(
+            StatusCode::CONFLICT,
+            "This is the last active admin: make another admin first",
+        ));
+    }
+    if after.role != user.role && !deps.users.set_role(&username, after.role).await? {
+        return Err(not_found());
+    }
+    if after.disabled != user.disabled && !deps.users.set_disabled(&username, after.disabled).await? {
+        return Err(not_found());
+    }
+    tracing::info!(
+        admin = %principal.username, username = %username, role = after.role.as_str(), disabled = after.disabled,
+        "account changed by an admin"
+    );
+    let mut response = http::json_response(StatusCode::OK, &Profile::from(&after));
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
+    Ok(response)
+}
+
+/// Whether an active admin other than `username` exists. Two admins demoting each other at the
+/// same instant could both pass this check; the window is one request's length, and an operator
+/// can always create an admin with `stratus-admin create-admin`.
+async fn another_active_admin(deps: &Deps, username: &Username) -> Result<bool, Problem> {
+    let mut after = None;
+    loop {
+        let page = deps.users.list(PAGE, after.as_ref()).await?;
+        if page.items.iter().any(|user| user.is_active_admin() && &user.username != username) {
+            return Ok(true);
+        }
+        match page.next {
+            Some(next) => after = Some(next),
+            None => return Ok(false),
+        }
+    }
+}
