@@ -365,12 +365,14 @@ async fn init_error(State(state): State<Shared>, headers: HeaderMap, body: Bytes
 
 /// The tail of one output stream, kept for failure messages.
 #[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
+struct Captured(Arc<Mutex<Vec<u8>>>, Arc<std::sync::atomic::AtomicBool>);
 
 impl Captured {
     fn spawn_reader(&self, mut stream: impl Read + Send + 'static) {
         let buffer = self.0.clone();
+        let closed = self.1.clone();
         std::thread::spawn(move || {
+            let _closed_on_exit = CloseOnDrop(closed);
             let mut chunk = [0u8; 8192];
             while let Ok(n) = stream.read(&mut chunk) {
                 if n == 0 {
@@ -388,6 +390,26 @@ impl Captured {
 
     fn text(&self) -> String {
         String::from_utf8_lossy(&self.0.lock().expect("not poisoned")).into_owned()
+    }
+
+    /// Waits (a little) until the process's end of the pipe is closed and all of it read: a
+    /// process that has exited may still have output in the pipe.
+    async fn drained(&self) {
+        for _ in 0..200 {
+            if self.1.load(std::sync::atomic::Ordering::Acquire) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+/// Marks a stream read to its end, however the reader stops.
+struct CloseOnDrop(Arc<std::sync::atomic::AtomicBool>);
+
+impl Drop for CloseOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::Release);
     }
 }
 
@@ -501,6 +523,10 @@ impl Function {
                     self.peak_rss = read_peak_rss(self.pid);
                     // The runtime is expected to exit after reporting; give it a moment.
                     let exit_status = tokio::time::timeout(Duration::from_secs(5), exit(&mut self.child)).await.ok();
+                    if exit_status.is_some() {
+                        self.stdout.drained().await;
+                        self.stderr.drained().await;
+                    }
                     self.phase = Phase::InitFailed(InitErrorReport {
                         header_error_type,
                         error_type: body["errorType"].as_str().map(str::to_owned),
