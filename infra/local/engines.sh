@@ -364,8 +364,8 @@ write_env_file() {
         printf 'export AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:%s\n' "$(cat "$state/dynamodb.port")"
         printf 'export AWS_ENDPOINT_URL_SQS=http://127.0.0.1:%s\n' "$(cat "$state/sqs.port")"
         # moto serves every other service on the same port: KMS (the token-signing key), Secrets
-        # Manager (the origin secret), CloudFront (its rotation), STS and IAM.
-        for service in KMS SECRETS_MANAGER CLOUDFRONT STS IAM; do
+        # Manager (the origin secret), SES v2 (mail), CloudFront (its rotation), STS and IAM.
+        for service in KMS SECRETS_MANAGER SESV2 CLOUDFRONT STS IAM; do
             printf 'export AWS_ENDPOINT_URL_%s=http://127.0.0.1:%s\n' "$service" "$(cat "$state/sqs.port")"
         done
         printf 'export AWS_ACCESS_KEY_ID=test\n'

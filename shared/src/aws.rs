@@ -9,8 +9,10 @@ use aws_config::{BehaviorVersion, SdkConfig};
 
 use crate::adapters::dynamodb::tables::{self, TableSpec};
 use crate::adapters::dynamodb::{
-    DynamoMessageStore, DynamoRateLimiter, DynamoRefreshTokenStore, DynamoTaskStore, DynamoUserStore,
+    DynamoCodeStore, DynamoMessageStore, DynamoRateLimiter, DynamoRefreshTokenStore, DynamoTaskStore,
+    DynamoUserStore,
 };
+use crate::adapters::mail::SesMailer;
 use crate::adapters::sqs::SqsTaskQueue;
 use crate::auth::TokenIssuer;
 use crate::auth::keys::{JwkSet, KmsSigner, PublicKey, SIGNING_JWKS, kms_public_key};
@@ -19,11 +21,21 @@ use crate::config::{ConfigError, Settings, optional, required};
 use crate::origin::{
     ORIGIN_VERIFY_REFRESH_SECONDS, ORIGIN_VERIFY_SECRET_ARN, OriginGuard, SecretsManagerSource,
 };
-use crate::ports::{MessageStore, RateLimiter, RefreshTokenStore, TaskQueue, TaskStore, UserStore};
+use crate::ports::{
+    CodeStore, Mail, MailError, Mailer, MessageStore, RateLimiter, RefreshTokenStore, TaskQueue, TaskStore,
+    UserStore,
+};
 use crate::wiring::{InitError, Wiring};
 
 /// The URL of the queue tasks travel on.
 pub const TASKS_QUEUE_URL: &str = "TASKS_QUEUE_URL";
+
+/// The SES identity mail is sent from: a verified domain or address. The role may send from it
+/// and from nothing else.
+pub const MAIL_SENDER_IDENTITY: &str = "MAIL_SENDER_IDENTITY";
+
+/// The From address; by default the identity when it is an address, else `no-reply@` it.
+pub const MAIL_FROM: &str = "MAIL_FROM";
 
 /// The ARN of the KMS key that signs access tokens.
 pub const SIGNING_KEY_ARN: &str = "SIGNING_KEY_ARN";
@@ -85,6 +97,7 @@ pub struct AwsWiring {
     sqs: OnceLock<aws_sdk_sqs::Client>,
     kms: OnceLock<aws_sdk_kms::Client>,
     secretsmanager: OnceLock<aws_sdk_secretsmanager::Client>,
+    sesv2: OnceLock<aws_sdk_sesv2::Client>,
 }
 
 impl AwsWiring {
@@ -102,6 +115,7 @@ impl AwsWiring {
             sqs: OnceLock::new(),
             kms: OnceLock::new(),
             secretsmanager: OnceLock::new(),
+            sesv2: OnceLock::new(),
         }
     }
 
@@ -129,6 +143,10 @@ impl AwsWiring {
 
     pub fn secretsmanager(&self) -> &aws_sdk_secretsmanager::Client {
         self.secretsmanager.get_or_init(|| aws_sdk_secretsmanager::Client::new(&self.sdk))
+    }
+
+    pub fn sesv2(&self) -> &aws_sdk_sesv2::Client {
+        self.sesv2.get_or_init(|| aws_sdk_sesv2::Client::new(&self.sdk))
     }
 
     /// The origin guard of an HTTP function: the secret CloudFront sends, read from Secrets
@@ -192,6 +210,27 @@ impl Wiring for AwsWiring {
         Ok(Arc::new(SqsTaskQueue::new(self.sqs().clone(), self.queue_url()?)))
     }
 
+    fn codes(&self) -> Result<Arc<dyn CodeStore>, InitError> {
+        Ok(Arc::new(DynamoCodeStore::new(self.dynamodb().clone(), self.table(&tables::ONE_TIME_CODES)?)))
+    }
+
+    /// SES from `MAIL_SENDER_IDENTITY`. A stack deployed without one still registers users and
+    /// answers every request; its mails are refused (and logged as errors) until it has one.
+    /// Without an identity, a binary run on a laptop (never by the template) may write its mails
+    /// to the local outbox file instead.
+    fn mailer(&self) -> Result<Arc<dyn Mailer>, InitError> {
+        let Some(identity) = optional(MAIL_SENDER_IDENTITY) else {
+            return Ok(match optional(crate::adapters::mail::MAIL_OUTBOX) {
+                Some(path) => Arc::new(crate::adapters::mail::OutboxMailer::new(path)),
+                None => Arc::new(NoSenderMailer),
+            });
+        };
+        let from = optional(MAIL_FROM).unwrap_or_else(|| {
+            if identity.contains('@') { identity.clone() } else { format!("no-reply@{identity}") }
+        });
+        Ok(Arc::new(SesMailer::new(self.sesv2().clone(), from)))
+    }
+
     /// Signs through KMS: only the login and refresh functions' roles may call `kms:Sign`.
     fn issuer(&self) -> Result<TokenIssuer, InitError> {
         let signer = KmsSigner::new(self.kms().clone(), required(SIGNING_KEY_ARN)?);
@@ -210,5 +249,15 @@ impl Wiring for AwsWiring {
             })?);
         }
         Ok(vec![kms_public_key(self.kms(), &required(SIGNING_KEY_ARN)?).await?])
+    }
+}
+
+/// The mailer of a stack with no sender identity.
+struct NoSenderMailer;
+
+#[async_trait::async_trait]
+impl Mailer for NoSenderMailer {
+    async fn send(&self, _mail: &Mail) -> Result<(), MailError> {
+        Err(MailError::Refused(format!("no mail is sent: the stack has no {MAIL_SENDER_IDENTITY}")))
     }
 }

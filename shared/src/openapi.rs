@@ -170,6 +170,17 @@ schema!(
                 )
                 .description(Some("One entry per invalid field, when fields are at fault")),
         )
+        .property(
+            "email_verification_required",
+            ObjectBuilder::new().schema_type(Type::Boolean).description(Some(
+                "On a login's 403 when verified emails are required: the password was right, the email is not verified yet",
+            )),
+        )
+        .property(
+            "verification_token",
+            text("With `email_verification_required`: a Bearer token for `/users/me/email/verify` and its `/resend`, and nothing else"),
+        )
+        .property("expires_in", integer().minimum(Some(1)).description(Some("Seconds until `verification_token` expires")))
         .required("type")
         .required("title")
         .required("status")

@@ -75,6 +75,13 @@ pub trait UserStore: Send + Sync {
 
     async fn get(&self, username: &Username) -> Result<Option<User>, StoreError>;
 
+    /// The account registered with this email, compared case-insensitively.
+    async fn find_by_email(&self, email: &crate::domain::Email) -> Result<Option<User>, StoreError>;
+
+    /// Records that the user proved they read mail at their address. Only this very account
+    /// (by id) and only while its email is still the one the code went to: false otherwise.
+    async fn mark_email_verified(&self, user: &User) -> Result<bool, StoreError>;
+
     /// Stamps `last_login`, and replaces the password hash when its parameters were outdated.
     async fn record_login(
         &self,
@@ -285,4 +292,71 @@ pub const MAX_RECEIVES: u32 = 5;
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TaskMessage {
     pub task_id: TaskId,
+}
+
+/// A one-time code as stored: only its hash (`auth::codes`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CodeRecord {
+    pub purpose: crate::auth::codes::CodePurpose,
+    pub username: Username,
+    pub code_hash: [u8; 32],
+    pub expires_at: OffsetDateTime,
+    /// Wrong guesses it survives.
+    pub attempts_left: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Redeemed {
+    /// The code was right and live: it is spent now.
+    Accepted,
+    /// A wrong code: one attempt is gone (and the code with the last one).
+    Wrong,
+    /// No live code: never sent, expired, spent or out of attempts.
+    NoCode,
+}
+
+#[async_trait]
+pub trait CodeStore: Send + Sync {
+    /// Stores the code, replacing any earlier one of the user for the same purpose.
+    async fn issue(&self, record: &CodeRecord) -> Result<(), StoreError>;
+
+    /// Spends the user's code if `code_hash` is its hash, atomically: of two concurrent
+    /// redemptions of one code at most one is `Accepted`. An expired code counts as absent.
+    async fn redeem(
+        &self,
+        purpose: crate::auth::codes::CodePurpose,
+        username: &Username,
+        code_hash: &[u8; 32],
+        now: OffsetDateTime,
+    ) -> Result<Redeemed, StoreError>;
+}
+
+/// A mail to one user. `secret` is the code or link in `text`: adapters that log must mask it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Mail {
+    pub to: crate::domain::Email,
+    pub subject: String,
+    pub text: String,
+    pub secret: String,
+}
+
+impl std::fmt::Debug for Mail {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mail").field("to", &self.to).field("subject", &self.subject).finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MailError {
+    /// Throttled, timed out, unreachable: worth a retry.
+    #[error("mail service unavailable: {0}")]
+    Unavailable(String),
+    /// Refused for good: an unverified sender, a suppressed recipient, a missing grant.
+    #[error("mail refused: {0}")]
+    Refused(String),
+}
+
+#[async_trait]
+pub trait Mailer: Send + Sync {
+    async fn send(&self, mail: &Mail) -> Result<(), MailError>;
 }

@@ -22,6 +22,9 @@ pub struct Problem {
     detail: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     errors: Vec<FieldError>,
+    /// RFC 9457 extension members; rare, so boxed to keep every `Result<_, Problem>` small.
+    #[serde(flatten)]
+    extensions: Option<Box<serde_json::Map<String, serde_json::Value>>>,
     #[serde(skip)]
     headers: Vec<(HeaderName, HeaderValue)>,
 }
@@ -38,6 +41,7 @@ impl Problem {
             status,
             detail: detail.into(),
             errors: Vec::new(),
+            extensions: None,
             headers: Vec::new(),
         }
     }
@@ -84,6 +88,12 @@ impl Problem {
 
     pub fn with_field_error(mut self, field: impl Into<String>, message: impl Into<String>) -> Self {
         self.errors.push(FieldError { field: field.into(), message: message.into() });
+        self
+    }
+
+    /// An extension member (RFC 9457 section 3.2) beside the standard ones.
+    pub fn with_extension(mut self, name: &str, value: impl Into<serde_json::Value>) -> Self {
+        self.extensions.get_or_insert_default().insert(name.to_owned(), value.into());
         self
     }
 

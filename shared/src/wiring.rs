@@ -11,7 +11,9 @@ use crate::auth::keys::PublicKey;
 use crate::auth::{TokenIssuer, TokenVerifier};
 use crate::clock::Clock;
 use crate::config::Settings;
-use crate::ports::{MessageStore, RateLimiter, RefreshTokenStore, TaskQueue, TaskStore, UserStore};
+use crate::ports::{
+    CodeStore, Mailer, MessageStore, RateLimiter, RefreshTokenStore, TaskQueue, TaskStore, UserStore,
+};
 
 /// Why a function could not be built: a missing or invalid setting (`ConfigError`), or a
 /// dependency that could not be reached.
@@ -26,6 +28,9 @@ pub trait Wiring: Send + Sync {
     fn rate_limiter(&self) -> Result<Arc<dyn RateLimiter>, InitError>;
     fn tasks(&self) -> Result<Arc<dyn TaskStore>, InitError>;
     fn queue(&self) -> Result<Arc<dyn TaskQueue>, InitError>;
+    /// The hashes of mailed one-time codes.
+    fn codes(&self) -> Result<Arc<dyn CodeStore>, InitError>;
+    fn mailer(&self) -> Result<Arc<dyn Mailer>, InitError>;
     /// Signs access tokens: only login and refresh ask for one.
     fn issuer(&self) -> Result<TokenIssuer, InitError>;
     /// The public keys tokens may be signed with, the current one first: what the JWKS

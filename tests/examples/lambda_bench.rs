@@ -67,6 +67,13 @@ struct Fixtures {
     /// A user whose password every change-password call changes, and what it is now.
     changer_token: String,
     changer_password: String,
+    /// A user who never verifies, for resend-verification.
+    resender_token: String,
+}
+
+/// Where the functions' mails go (no SES here): the codes the scenarios type back.
+fn outbox() -> PathBuf {
+    std::env::temp_dir().join(format!("stratus-bench-outbox-{}.jsonl", std::process::id()))
 }
 
 /// One invocation's input and the status (or, for the worker, outcome) that counts as success.
@@ -82,7 +89,10 @@ async fn main() {
     let gateway = Gateway::new(stack)
         .with_var("LOGIN_RATE_LIMIT", UNLIMITED)
         .with_var("REGISTER_RATE_LIMIT", UNLIMITED)
-        .with_var("ADD_RATE_LIMIT", UNLIMITED);
+        .with_var("ADD_RATE_LIMIT", UNLIMITED)
+        .with_var("RECOVERY_RATE_LIMIT", UNLIMITED)
+        .with_var("MAIL_RATE_LIMIT", UNLIMITED)
+        .with_var(shared::adapters::mail::MAIL_OUTBOX, outbox().display().to_string());
     let gateway =
         options.vars.iter().fold(gateway, |gateway, (name, value)| gateway.with_var(name, value.clone()));
     let mut fixtures = fixtures(&gateway, options.cold + options.warm).await;
@@ -199,6 +209,7 @@ async fn invoke(
     if binary == "change-password" {
         fixtures.changer_password = format!("bench passphrase {}", fixtures.sequence);
     }
+
     invocation.duration
 }
 
@@ -278,6 +289,38 @@ async fn next_call(gateway: &Gateway, binary: &str, fixtures: &mut Fixtures) -> 
             let token = session["access_token"].as_str().expect("an access token");
             http("DELETE", "/users/me", Some(token), Some(json!({"password": PASSWORD})), 204)
         }
+        // Same answer, same floor, whether or not the address has an account: alternate them.
+        "forgot-password" => {
+            let email = if n % 2 == 0 { "bench@example.com" } else { "nobody@example.com" };
+            http("POST", "/password/forgot", None, Some(json!({"email": email})), 202)
+        }
+        "reset-password" => {
+            // Each reset spends a code of its own, asked for through the (unmeasured) forgot function.
+            let forgot =
+                gateway.post_json("/password/forgot", &json!({"email": "resetter@example.com"})).await;
+            assert_eq!(forgot.status, 202, "{}", String::from_utf8_lossy(&forgot.body));
+            let reset = json!({
+                "email": "resetter@example.com",
+                "code": stratus_tests::outbox_code(&outbox(), "resetter@example.com", "reset"),
+                "new_password": format!("bench passphrase {n}"),
+            });
+            http("POST", "/password/reset", None, Some(reset), 204)
+        }
+        "verify-email" => {
+            // Each verification takes an account of its own, made by the (unmeasured) register
+            // and login functions.
+            let username = format!("verifier_{n}");
+            let email = format!("{username}@example.com");
+            let registered = gateway.post_json("/register", &registration(&username, &email)).await;
+            assert_eq!(registered.status, 201, "{}", String::from_utf8_lossy(&registered.body));
+            let session = login(gateway, &username).await;
+            let token = session["access_token"].as_str().expect("an access token");
+            let code = json!({"code": stratus_tests::outbox_code(&outbox(), &email, "Verify")});
+            http("POST", "/users/me/email/verify", Some(token), Some(code), 204)
+        }
+        "resend-verification" => {
+            http("POST", "/users/me/email/verify/resend", Some(&fixtures.resender_token), None, 202)
+        }
         "sweeper" => Call {
             event: json!({"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}}),
             expect_status: None,
@@ -351,7 +394,15 @@ async fn fixtures(gateway: &Gateway, tasks: usize) -> Fixtures {
     assert_eq!(registered.status, 201, "{}", String::from_utf8_lossy(&registered.body));
     let changer_token =
         login(gateway, "changer").await["access_token"].as_str().expect("an access token").to_owned();
+    for name in ["resetter", "resender"] {
+        let registered =
+            gateway.post_json("/register", &registration(name, &format!("{name}@example.com"))).await;
+        assert_eq!(registered.status, 201, "{}", String::from_utf8_lossy(&registered.body));
+    }
+    let resender_token =
+        login(gateway, "resender").await["access_token"].as_str().expect("an access token").to_owned();
     Fixtures {
+        resender_token,
         user_token,
         admin_token,
         digest,

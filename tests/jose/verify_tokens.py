@@ -96,6 +96,9 @@ def main():
             claims = verify(base, token_a)
             if claims["sub"] != "jose-a" or claims["iss"] != discovery(base)["issuer"]:
                 fail(f"claims {claims}")
+            # A fresh account has not typed back its verification code yet.
+            if claims.get("email_verified") is not False or "scope" in claims:
+                fail(f"an access token of an unverified account: {claims}")
             header = jwt.get_unverified_header(token_a)
             if header["alg"] != "ES256" or [header["kid"]] != kids(base):
                 fail(f"header {header} against {kids(base)}")

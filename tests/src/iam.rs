@@ -94,7 +94,7 @@ impl Moto {
     }
 
     fn engines(&self, sdk: SdkConfig) -> Engines {
-        let endpoints = ["DYNAMODB", "SQS", "KMS", "SECRETS_MANAGER"]
+        let endpoints = ["DYNAMODB", "SQS", "KMS", "SECRETS_MANAGER", "SESV2"]
             .into_iter()
             .map(|service| (format!("AWS_ENDPOINT_URL_{service}"), self.endpoint.clone()))
             .collect();

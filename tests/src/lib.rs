@@ -94,6 +94,9 @@ pub async fn wiring(backend: Backend) -> LocalWiring {
     wiring.settings.auth.login_user_limit = generous;
     wiring.settings.auth.register_limit = generous;
     wiring.settings.message_limit = generous;
+    wiring.settings.auth.recovery_limit = generous;
+    wiring.settings.auth.mail_limit = generous;
+    wiring.use_outbox(std::env::temp_dir().join(format!("stratus-outbox-{}.jsonl", uuid::Uuid::new_v4())));
     wiring
 }
 
@@ -112,6 +115,7 @@ pub struct Api {
     pub http: reqwest::Client,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     _worker: local_api::WorkerHandle,
+    outbox: Option<std::path::PathBuf>,
 }
 
 impl Api {
@@ -129,7 +133,7 @@ impl Api {
             let _ = stopped.await;
         }));
         let http = reqwest::Client::builder().no_proxy().build().expect("client builds");
-        Self { base, http, stop: Some(stop), _worker: worker }
+        Self { base, http, stop: Some(stop), _worker: worker, outbox: wiring.mail_outbox.clone() }
     }
 
     /// A client whose requests come from `address` (any of 127.0.0.0/8): per-address limits see
@@ -189,6 +193,18 @@ impl Api {
         reply.json()
     }
 
+    /// Every mail sent so far, as the outbox holds them: `{"to","subject","text"}`.
+    pub fn mails(&self) -> Vec<Value> {
+        let path = self.outbox.as_ref().expect("the suite's wiring has an outbox");
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        text.lines().map(|line| serde_json::from_str(line).expect("one JSON object per line")).collect()
+    }
+
+    /// The code in the last mail to `to` whose subject has `subject_part`.
+    pub fn last_code(&self, to: &str, subject_part: &str) -> String {
+        outbox_code(self.outbox.as_ref().expect("the suite's wiring has an outbox"), to, subject_part)
+    }
+
     /// A registered ordinary user and its access token.
     pub async fn user_token(&self, username: &str) -> String {
         let registered = self.register(username, &format!("{username}@example.com")).await;
@@ -242,6 +258,26 @@ impl Reply {
         assert!(body["detail"].as_str().is_some_and(|d| !d.is_empty()), "{body}");
         body
     }
+}
+
+/// The code in the last mail of the outbox file to `to` whose subject has `subject_part`.
+pub fn outbox_code(outbox: &std::path::Path, to: &str, subject_part: &str) -> String {
+    let text = std::fs::read_to_string(outbox).unwrap_or_default();
+    let mail: Value = text
+        .lines()
+        .rev()
+        .map(|line| serde_json::from_str::<Value>(line).expect("one JSON mail per line"))
+        .find(|m| m["to"] == to && m["subject"].as_str().is_some_and(|s| s.contains(subject_part)))
+        .unwrap_or_else(|| panic!("no mail to {to} about {subject_part:?} in {}: {text}", outbox.display()));
+    mail_code(mail["text"].as_str().expect("a mail has a text"))
+}
+
+/// The 8-digit code in a mail's text.
+pub fn mail_code(text: &str) -> String {
+    text.split(|c: char| !c.is_ascii_digit())
+        .find(|word| word.len() == 8)
+        .unwrap_or_else(|| panic!("no 8-digit code in {text:?}"))
+        .to_owned()
 }
 
 /// A password the policy accepts, used by every suite.

@@ -110,6 +110,17 @@ async fn handle(deps: &Deps, request: Request) -> HandlerResult {
     if user.disabled {
         return Err(Problem::new(StatusCode::FORBIDDEN, "This account is disabled"));
     }
+    if deps.issuer.config().require_verified_email && !user.email_verified {
+        // The owner proved the password: hand them the one token that lets them verify.
+        let (token, expires_in) = deps.issuer.email_verification_token(&user, now).await?;
+        return Err(Problem::new(
+            StatusCode::FORBIDDEN,
+            "Verify your email address first: POST the mailed code to /users/me/email/verify with this verification_token as the Bearer token",
+        )
+        .with_extension("email_verification_required", true)
+        .with_extension("verification_token", token)
+        .with_extension("expires_in", expires_in));
+    }
     let rehashed = if rehash {
         Some(http::blocking(move || password::rehash(&candidate)).await?.map_err(|e| Problem::internal(&e))?)
     } else {

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 use shared::Problem;
+use shared::auth::codes::{CodePurpose, send_code};
 use shared::auth::{AuthConfig, Password, TokenVerifier, authenticate, guard, password};
 use shared::clock::Clock;
 use shared::domain::{Email, PersonName, Profile, Role, User, Username};
@@ -13,7 +14,7 @@ use shared::openapi::{
     BadRequest, Conflict, Forbidden, InternalServerError, PayloadTooLarge, ServiceUnavailable,
     TooManyRequests, Unauthorized, UnsupportedMediaType,
 };
-use shared::ports::{CreateUserError, RateLimiter, UserStore};
+use shared::ports::{CodeStore, CreateUserError, Mailer, RateLimiter, UserStore};
 use shared::problem::FieldErrors;
 use shared::{InitError, Wiring};
 use utoipa::ToSchema;
@@ -22,6 +23,8 @@ const BODY_LIMIT: usize = 8 * 1024;
 
 struct Deps {
     users: Arc<dyn UserStore>,
+    codes: Arc<dyn CodeStore>,
+    mailer: Arc<dyn Mailer>,
     rate_limiter: Arc<dyn RateLimiter>,
     verifier: TokenVerifier,
     clock: Arc<dyn Clock>,
@@ -61,6 +64,8 @@ struct Valid {
 pub async fn build(wiring: &impl Wiring) -> Result<Endpoint, InitError> {
     let deps = Deps {
         users: wiring.users()?,
+        codes: wiring.codes()?,
+        mailer: wiring.mailer()?,
         rate_limiter: wiring.rate_limiter()?,
         verifier: wiring.verifier().await?,
         clock: wiring.clock(),
@@ -72,6 +77,7 @@ pub async fn build(wiring: &impl Wiring) -> Result<Endpoint, InitError> {
 /// Create an account
 ///
 /// Open to anyone for an ordinary account. Creating an admin takes an admin's access token.
+/// A code to verify the email address is mailed to it (`POST /users/me/email/verify`).
 /// Rate-limited per source address.
 #[utoipa::path(
     post,
@@ -123,9 +129,21 @@ async fn handle(deps: &Deps, request: Request) -> HandlerResult {
         last_login: None,
         session_generation: uuid::Uuid::new_v4(),
         disabled: false,
+        email_verified: false,
     };
     match deps.users.create(&user).await {
         Ok(()) => {
+            // The account stands whatever the mail does: a code can be asked for again.
+            let sent = send_code(
+                deps.codes.as_ref(),
+                deps.mailer.as_ref(),
+                CodePurpose::EmailVerification,
+                &user,
+                now,
+            );
+            if let Err(error) = sent.await {
+                tracing::error!(username = %user.username, %error, "the verification code could not be mailed");
+            }
             let response = http::json_response(StatusCode::CREATED, &Profile::from(&user));
             Ok(http::with_location(response, &format!("/users/{}", user.username)))
         }

@@ -8,7 +8,8 @@ use std::path::Path;
 use aws_sdk_kms::types::{KeySpec, KeyUsageType};
 use shared::adapters::dynamodb::tables;
 
-const ENDPOINTS: [&str; 3] = ["AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_SQS", "AWS_ENDPOINT_URL_KMS"];
+const ENDPOINTS: [&str; 4] =
+    ["AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_SQS", "AWS_ENDPOINT_URL_KMS", "AWS_ENDPOINT_URL_SESV2"];
 
 pub async fn provision_local(env_file: &Path) -> Result<(), String> {
     let values = read_parameters(env_file)?;
@@ -47,6 +48,19 @@ pub async fn provision_local(env_file: &Path) -> Result<(), String> {
     }
     ensure_signing_key(&aws_sdk_kms::Client::new(&sdk), alias).await?;
     println!("key    {alias} (ECC_NIST_P256, SIGN_VERIFY)");
+
+    // The sender identity, verified at once (moto), so the functions' mails are accepted.
+    if let Some(identity) = values.get(shared::aws::MAIL_SENDER_IDENTITY).filter(|v| !v.is_empty()) {
+        let ses = aws_sdk_sesv2::Client::new(&sdk);
+        match ses.create_email_identity().email_identity(identity).send().await {
+            Ok(_) => {}
+            Err(error) if error.as_service_error().is_some_and(|e| e.is_already_exists_exception()) => {}
+            Err(error) => {
+                return Err(format!("mail identity {identity}: {}", shared::aws::error_text(&error)));
+            }
+        }
+        println!("mail   {identity} (SES identity)");
+    }
     Ok(())
 }
 

@@ -14,9 +14,10 @@ use axum::body::Body as AxumBody;
 use axum::extract::{ConnectInfo, State};
 pub use openapi::{openapi, openapi_json};
 use shared::adapters::dynamodb::tables;
+use shared::adapters::mail::{LogMailer, OutboxMailer};
 use shared::adapters::memory::{
-    MemoryMessageStore, MemoryQueue, MemoryRateLimiter, MemoryRefreshTokenStore, MemoryTaskStore,
-    MemoryUserStore,
+    MemoryCodeStore, MemoryMessageStore, MemoryQueue, MemoryRateLimiter, MemoryRefreshTokenStore,
+    MemoryTaskStore, MemoryUserStore,
 };
 use shared::auth::TokenIssuer;
 use shared::auth::keys::{LocalSigner, PublicKey};
@@ -24,7 +25,9 @@ use shared::aws::{AwsWiring, TableNames};
 use shared::clock::{Clock, SystemClock};
 use shared::config::Settings;
 use shared::http::{Endpoint, StatusCode};
-use shared::ports::{MessageStore, RateLimiter, RefreshTokenStore, TaskQueue, TaskStore, UserStore};
+use shared::ports::{
+    CodeStore, Mailer, MessageStore, RateLimiter, RefreshTokenStore, TaskQueue, TaskStore, UserStore,
+};
 use shared::routes::{FALLBACK_FUNCTION, FALLBACK_ROUTE_KEY, ROUTES, Resolution, resolve};
 use shared::{InitError, Problem, Wiring};
 pub use worker::{Consumer, WorkerHandle};
@@ -73,6 +76,10 @@ http_functions! {
     "change-password" => change_password,
     "delete-account" => delete_account,
     "update-user" => update_user,
+    "forgot-password" => forgot_password,
+    "reset-password" => reset_password,
+    "verify-email" => verify_email,
+    "resend-verification" => resend_verification,
     "fallback" => fallback,
 }
 
@@ -111,6 +118,11 @@ pub struct LocalWiring {
     pub rate_limiter: Arc<dyn RateLimiter>,
     pub tasks: Arc<dyn TaskStore>,
     pub queue: Arc<dyn TaskQueue>,
+    pub codes: Arc<dyn CodeStore>,
+    /// The outbox file named by `STRATUS_MAIL_OUTBOX`, else the log with codes masked.
+    pub mailer: Arc<dyn Mailer>,
+    /// The file `mailer` appends to, if it is an outbox.
+    pub mail_outbox: Option<std::path::PathBuf>,
     /// Where the local worker takes task messages from.
     pub consumer: Consumer,
     pub clock: Arc<dyn Clock>,
@@ -151,6 +163,15 @@ fn local_signer() -> Result<Arc<LocalSigner>, Error> {
     }))
 }
 
+pub use shared::adapters::mail::MAIL_OUTBOX;
+
+fn local_mailer() -> Arc<dyn Mailer> {
+    match shared::config::optional(MAIL_OUTBOX) {
+        Some(path) => Arc::new(OutboxMailer::new(path)),
+        None => Arc::new(LogMailer),
+    }
+}
+
 impl LocalWiring {
     pub async fn build(backend: &Backend) -> Result<Self, Error> {
         match backend {
@@ -163,6 +184,9 @@ impl LocalWiring {
                     rate_limiter: Arc::new(MemoryRateLimiter::default()),
                     tasks: Arc::new(MemoryTaskStore::default()),
                     queue: queue.clone(),
+                    codes: Arc::new(MemoryCodeStore::default()),
+                    mailer: local_mailer(),
+                    mail_outbox: shared::config::optional(MAIL_OUTBOX).map(Into::into),
                     consumer: Consumer::Memory(queue),
                     clock: Arc::new(SystemClock),
                     signer: local_signer()?,
@@ -201,6 +225,9 @@ impl LocalWiring {
                     rate_limiter: aws.rate_limiter()?,
                     tasks: aws.tasks()?,
                     queue: aws.queue()?,
+                    codes: aws.codes()?,
+                    mailer: local_mailer(),
+                    mail_outbox: shared::config::optional(MAIL_OUTBOX).map(Into::into),
                     consumer: Consumer::Sqs { client: aws.sqs().clone(), queue_url },
                     clock: Arc::new(SystemClock),
                     signer: local_signer()?,
@@ -209,6 +236,13 @@ impl LocalWiring {
                 })
             }
         }
+    }
+
+    /// Sends every mail to the outbox file at `path` from now on.
+    pub fn use_outbox(&mut self, path: impl Into<std::path::PathBuf>) {
+        let path = path.into();
+        self.mail_outbox = Some(path.clone());
+        self.mailer = Arc::new(OutboxMailer::new(path));
     }
 
     pub fn public_key(&self) -> PublicKey {
@@ -247,6 +281,14 @@ impl Wiring for LocalWiring {
 
     fn queue(&self) -> Result<Arc<dyn TaskQueue>, InitError> {
         Ok(self.queue.clone())
+    }
+
+    fn codes(&self) -> Result<Arc<dyn CodeStore>, InitError> {
+        Ok(self.codes.clone())
+    }
+
+    fn mailer(&self) -> Result<Arc<dyn Mailer>, InitError> {
+        Ok(self.mailer.clone())
     }
 
     fn issuer(&self) -> Result<TokenIssuer, InitError> {

@@ -47,14 +47,15 @@ impl MessageStore for MemoryMessageStore {
     }
 }
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 
 use time::OffsetDateTime;
 
-use crate::domain::{PasswordHash, Role, User, Username};
+use crate::auth::codes::CodePurpose;
+use crate::domain::{Email, PasswordHash, Role, User, Username};
 use crate::ports::{
-    CreateUserError, Page, RateDecision, RateLimit, RateLimiter, RefreshRecord, RefreshTokenStore, Spend,
-    UserStore, rate_window,
+    CodeRecord, CodeStore, CreateUserError, Page, RateDecision, RateLimit, RateLimiter, Redeemed,
+    RefreshRecord, RefreshTokenStore, Spend, UserStore, rate_window,
 };
 
 #[derive(Default)]
@@ -65,8 +66,8 @@ pub struct MemoryUserStore {
 #[derive(Default)]
 struct Users {
     by_name: BTreeMap<Username, User>,
-    /// The uniqueness guard for emails, by [`crate::domain::Email::key`].
-    emails: HashSet<String>,
+    /// The uniqueness guard for emails, by [`crate::domain::Email::key`], naming the account.
+    emails: HashMap<String, Username>,
 }
 
 #[async_trait]
@@ -76,15 +77,28 @@ impl UserStore for MemoryUserStore {
         if users.by_name.contains_key(&user.username) {
             return Err(CreateUserError::UsernameTaken);
         }
-        if !users.emails.insert(user.email.key()) {
-            return Err(CreateUserError::EmailTaken);
-        }
+        match users.emails.entry(user.email.key()) {
+            Entry::Occupied(_) => return Err(CreateUserError::EmailTaken),
+            Entry::Vacant(slot) => slot.insert(user.username.clone()),
+        };
         users.by_name.insert(user.username.clone(), user.clone());
         Ok(())
     }
 
     async fn get(&self, username: &Username) -> Result<Option<User>, StoreError> {
         Ok(self.inner.lock().expect("no panic while holding the lock").by_name.get(username).cloned())
+    }
+
+    async fn find_by_email(&self, email: &Email) -> Result<Option<User>, StoreError> {
+        let users = self.inner.lock().expect("no panic while holding the lock");
+        Ok(users.emails.get(&email.key()).and_then(|name| users.by_name.get(name)).cloned())
+    }
+
+    async fn mark_email_verified(&self, user: &User) -> Result<bool, StoreError> {
+        let mut users = self.inner.lock().expect("no panic while holding the lock");
+        let stored =
+            users.by_name.get_mut(&user.username).filter(|s| s.id == user.id && s.email == user.email);
+        Ok(stored.map(|stored| stored.email_verified = true).is_some())
     }
 
     async fn record_login(
@@ -151,6 +165,43 @@ impl UserStore for MemoryUserStore {
             None => None,
         };
         Ok(Page { items, next })
+    }
+}
+
+#[derive(Default)]
+pub struct MemoryCodeStore {
+    codes: Mutex<HashMap<(&'static str, Username), CodeRecord>>,
+}
+
+#[async_trait]
+impl CodeStore for MemoryCodeStore {
+    async fn issue(&self, record: &CodeRecord) -> Result<(), StoreError> {
+        let mut codes = self.codes.lock().expect("no panic while holding the lock");
+        codes.insert((record.purpose.as_str(), record.username.clone()), record.clone());
+        Ok(())
+    }
+
+    async fn redeem(
+        &self,
+        purpose: CodePurpose,
+        username: &Username,
+        code_hash: &[u8; 32],
+        now: OffsetDateTime,
+    ) -> Result<Redeemed, StoreError> {
+        let mut codes = self.codes.lock().expect("no panic while holding the lock");
+        let Entry::Occupied(mut slot) = codes.entry((purpose.as_str(), username.clone())) else {
+            return Ok(Redeemed::NoCode);
+        };
+        let record = slot.get_mut();
+        if record.expires_at <= now || record.attempts_left == 0 {
+            return Ok(Redeemed::NoCode);
+        }
+        if record.code_hash == *code_hash {
+            slot.remove();
+            return Ok(Redeemed::Accepted);
+        }
+        record.attempts_left -= 1;
+        Ok(Redeemed::Wrong)
     }
 }
 

@@ -1,3 +1,4 @@
 pub mod dynamodb;
+pub mod mail;
 pub mod memory;
 pub mod sqs;

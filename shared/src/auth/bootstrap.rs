@@ -108,6 +108,7 @@ pub async fn create_admin(
         last_login: None,
         session_generation: uuid::Uuid::new_v4(),
         disabled: false,
+        email_verified: false,
     };
     match users.create(&user).await {
         Ok(()) => Ok(Bootstrapped::Created),

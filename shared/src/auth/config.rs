@@ -1,6 +1,6 @@
 use time::Duration;
 
-use crate::config::{ConfigError, optional, rate_limit as limit, seconds};
+use crate::config::{ConfigError, optional, parsed_or, rate_limit as limit, seconds};
 use crate::ports::RateLimit;
 
 /// Token and rate-limit settings, from the environment, with the defaults of DESIGN.md.
@@ -18,6 +18,15 @@ pub struct AuthConfig {
     /// stays slow, while a stranger at one address cannot reach it alone.
     pub login_user_limit: RateLimit,
     pub register_limit: RateLimit,
+    /// Password resets asked for or tried per source address.
+    pub recovery_limit: RateLimit,
+    /// Code mails per account (a reset, a verification): nobody can flood an inbox.
+    pub mail_limit: RateLimit,
+    /// Whether an account must have verified its email to log in.
+    pub require_verified_email: bool,
+    /// Forgot-password answers no sooner than this after the request arrived, whether or not a
+    /// mail went out: its time tells nobody whether the address has an account.
+    pub forgot_password_floor: std::time::Duration,
 }
 
 impl Default for AuthConfig {
@@ -31,6 +40,10 @@ impl Default for AuthConfig {
             login_limit: RateLimit { max_hits: 5, window: Duration::minutes(1) },
             login_user_limit: RateLimit { max_hits: 100, window: Duration::minutes(1) },
             register_limit: RateLimit { max_hits: 10, window: Duration::minutes(1) },
+            recovery_limit: RateLimit { max_hits: 10, window: Duration::minutes(1) },
+            mail_limit: RateLimit { max_hits: 3, window: Duration::minutes(15) },
+            require_verified_email: false,
+            forgot_password_floor: std::time::Duration::from_millis(400),
         }
     }
 }
@@ -55,6 +68,17 @@ impl AuthConfig {
                 "REGISTER_RATE_WINDOW_SECONDS",
                 defaults.register_limit,
             )?,
+            recovery_limit: limit(
+                "RECOVERY_RATE_LIMIT",
+                "RECOVERY_RATE_WINDOW_SECONDS",
+                defaults.recovery_limit,
+            )?,
+            mail_limit: limit("MAIL_RATE_LIMIT", "MAIL_RATE_WINDOW_SECONDS", defaults.mail_limit)?,
+            require_verified_email: parsed_or("REQUIRE_VERIFIED_EMAIL", defaults.require_verified_email)?,
+            forgot_password_floor: std::time::Duration::from_millis(parsed_or(
+                "FORGOT_PASSWORD_FLOOR_MS",
+                defaults.forgot_password_floor.as_millis() as u64,
+            )?),
         })
     }
 }

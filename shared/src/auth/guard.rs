@@ -62,12 +62,35 @@ pub fn bearer(request: &Request) -> Option<&str> {
 }
 
 /// The caller, from a valid access token; 401 otherwise. Why a token failed is logged, not told.
+/// An email-verification token is refused here: it opens [`authenticate_to_verify_email`] only.
 pub fn authenticate(verifier: &TokenVerifier, request: &Request) -> Result<Principal, Problem> {
+    let (principal, verification_only) = verify(verifier, request)?;
+    if verification_only {
+        return Err(unauthorized(
+            "This token only verifies an email address: log in once it is verified",
+            true,
+        ));
+    }
+    Ok(principal)
+}
+
+/// The caller, from an access token or from the email-verification token a login gives an
+/// account that must verify its email first.
+pub fn authenticate_to_verify_email(
+    verifier: &TokenVerifier,
+    request: &Request,
+) -> Result<Principal, Problem> {
+    Ok(verify(verifier, request)?.0)
+}
+
+fn verify(verifier: &TokenVerifier, request: &Request) -> Result<(Principal, bool), Problem> {
     let Some(token) = bearer(request) else {
         return Err(unauthorized("A Bearer access token is required", false));
     };
     match verifier.verify(token) {
-        Ok(claimed) => Ok(Principal { username: claimed.username, role: claimed.role }),
+        Ok(claimed) => {
+            Ok((Principal { username: claimed.username, role: claimed.role }, claimed.verification_only))
+        }
         Err(reason) => {
             tracing::info!(%reason, "access token refused");
             Err(unauthorized("The access token is invalid or has expired", true))

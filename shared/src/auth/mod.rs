@@ -2,6 +2,7 @@
 //! sessions and the guards handlers use.
 
 pub mod bootstrap;
+pub mod codes;
 pub mod config;
 pub mod guard;
 pub mod keys;

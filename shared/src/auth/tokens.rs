@@ -25,7 +25,17 @@ pub struct AccessClaims {
     pub iss: String,
     pub aud: String,
     pub jti: String,
+    /// Whether the user has verified their email address (as OpenID Connect's claim).
+    #[serde(default)]
+    pub email_verified: bool,
+    /// Absent on an access token. `email-verification` on the token a login hands an account
+    /// that must verify its email first: it opens the two verification routes and nothing else.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
 }
+
+/// What `scope` an email-verification token carries.
+pub const EMAIL_VERIFICATION_SCOPE: &str = "email-verification";
 
 #[derive(Clone)]
 pub struct TokenIssuer {
@@ -44,8 +54,29 @@ impl TokenIssuer {
 
     /// A signed access token for the user and its lifetime in seconds.
     pub async fn access_token(&self, user: &User, now: OffsetDateTime) -> Result<(String, i64), SignError> {
+        self.sign(user, now, self.config.access_ttl, None).await
+    }
+
+    /// A token that only lets the user verify their email (and ask for another code): what login
+    /// gives an unverified account when verified emails are required.
+    pub async fn email_verification_token(
+        &self,
+        user: &User,
+        now: OffsetDateTime,
+    ) -> Result<(String, i64), SignError> {
+        let lifetime = self.config.access_ttl.min(super::codes::CODE_TTL);
+        self.sign(user, now, lifetime, Some(EMAIL_VERIFICATION_SCOPE)).await
+    }
+
+    async fn sign(
+        &self,
+        user: &User,
+        now: OffsetDateTime,
+        lifetime: time::Duration,
+        scope: Option<&str>,
+    ) -> Result<(String, i64), SignError> {
         let issued = now.unix_timestamp();
-        let lifetime = self.config.access_ttl.whole_seconds();
+        let lifetime = lifetime.whole_seconds();
         let claims = AccessClaims {
             sub: user.username.to_string(),
             role: user.role,
@@ -55,6 +86,8 @@ impl TokenIssuer {
             iss: self.config.issuer.clone(),
             aud: self.config.audience.clone(),
             jti: uuid::Uuid::new_v4().to_string(),
+            email_verified: user.email_verified,
+            scope: scope.map(str::to_owned),
         };
         let header = serde_json::json!({ "alg": "ES256", "typ": "JWT", "kid": self.signer.key_id() });
         let signing_input = format!(
@@ -72,6 +105,8 @@ impl TokenIssuer {
 pub struct Claimed {
     pub username: Username,
     pub role: Role,
+    /// True for an email-verification token, which opens the verification routes only.
+    pub verification_only: bool,
 }
 
 #[derive(Clone)]
@@ -113,6 +148,11 @@ impl TokenVerifier {
         let data =
             jsonwebtoken::decode::<AccessClaims>(token, key, &self.validation).map_err(|e| e.to_string())?;
         let username = Username::parse(&data.claims.sub).map_err(|e| e.to_string())?;
-        Ok(Claimed { username, role: data.claims.role })
+        let verification_only = match data.claims.scope.as_deref() {
+            None => false,
+            Some(EMAIL_VERIFICATION_SCOPE) => true,
+            Some(other) => return Err(format!("scope {other:?} is not known")),
+        };
+        Ok(Claimed { username, role: data.claims.role, verification_only })
     }
 }

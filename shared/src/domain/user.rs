@@ -46,6 +46,9 @@ pub struct User {
     /// Set by an admin: a disabled user cannot log in, refresh or act as an admin.
     #[serde(default)]
     pub disabled: bool,
+    /// Whether the user typed back a code mailed to `email` (or reset their password by one).
+    #[serde(default)]
+    pub email_verified: bool,
 }
 
 impl User {
@@ -80,6 +83,8 @@ pub struct Profile {
     pub last_login: Option<OffsetDateTime>,
     /// Whether an admin has disabled the account (it cannot log in).
     pub disabled: bool,
+    /// Whether the user has shown they receive mail at `email`.
+    pub email_verified: bool,
 }
 
 impl From<&User> for Profile {
@@ -94,6 +99,7 @@ impl From<&User> for Profile {
             created_at: user.created_at,
             last_login: user.last_login,
             disabled: user.disabled,
+            email_verified: user.email_verified,
         }
     }
 }

@@ -15,11 +15,12 @@ use super::emulator::{DEFAULT_INIT_WAIT, Function, LaunchSpec};
 use crate::template::{Bound, Resolver, Template};
 
 /// The engines every function must reach, and nothing else.
-pub const ENGINE_ENDPOINTS: [&str; 4] = [
+pub const ENGINE_ENDPOINTS: [&str; 5] = [
     "AWS_ENDPOINT_URL_DYNAMODB",
     "AWS_ENDPOINT_URL_SQS",
     "AWS_ENDPOINT_URL_KMS",
     "AWS_ENDPOINT_URL_SECRETS_MANAGER",
+    "AWS_ENDPOINT_URL_SESV2",
 ];
 
 /// The command that builds what these tests run.

@@ -3,8 +3,9 @@
 
 use std::collections::HashSet;
 
+use shared::auth::codes::{CodePurpose, OneTimeCode};
 use shared::domain::{Email, PasswordHash, PersonName, Role, User, Username};
-use shared::ports::{CreateUserError, RateDecision, RateLimit, RefreshRecord, Spend};
+use shared::ports::{CodeRecord, CreateUserError, RateDecision, RateLimit, Redeemed, RefreshRecord, Spend};
 use stratus_tests::{Backend, on_both_backends, wiring};
 use time::{Duration, OffsetDateTime};
 
@@ -21,6 +22,7 @@ fn user(name: &str, email: &str) -> User {
         last_login: None,
         session_generation: uuid::Uuid::new_v4(),
         disabled: false,
+        email_verified: false,
     }
 }
 
@@ -270,7 +272,83 @@ async fn disabling_is_stored_and_ends_sessions(backend: Backend) {
     assert!(!users.set_disabled(&Username::parse("nobody").unwrap(), true).await.unwrap());
 }
 
+async fn users_are_found_by_email_and_verified_once_proven(backend: Backend) {
+    let users = wiring(backend).await.users;
+    let ada = user("ada", "Ada@Example.com");
+    users.create(&ada).await.unwrap();
+    let found = users.find_by_email(&Email::parse("ada@EXAMPLE.com").unwrap()).await.unwrap();
+    assert_eq!(found, Some(ada.clone()));
+    assert_eq!(users.find_by_email(&Email::parse("nobody@example.com").unwrap()).await.unwrap(), None);
+
+    assert!(users.mark_email_verified(&ada).await.unwrap());
+    assert!(users.get(&ada.username).await.unwrap().unwrap().email_verified);
+    // Another account under the name (or the address changed) is not what the code proved.
+    assert!(users.delete(&ada).await.unwrap());
+    let again = user("ada", "Ada@Example.com");
+    users.create(&again).await.unwrap();
+    assert!(!users.mark_email_verified(&ada).await.unwrap());
+    assert!(!users.get(&again.username).await.unwrap().unwrap().email_verified);
+    assert_eq!(users.find_by_email(&ada.email).await.unwrap().map(|u| u.id), Some(again.id));
+}
+
+fn code(purpose: CodePurpose, ada: &User, digits: &str) -> (OneTimeCode, CodeRecord) {
+    let code = OneTimeCode::parse(digits).unwrap();
+    let record = code.record(purpose, ada, now());
+    (code, record)
+}
+
+async fn codes_are_spent_once(backend: Backend) {
+    let codes = wiring(backend).await.codes;
+    let ada = user("ada", "ada@example.com");
+    let (right, record) = code(CodePurpose::PasswordReset, &ada, "12345678");
+    codes.issue(&record).await.unwrap();
+    let hash = |c: &OneTimeCode, purpose| c.hash(purpose, &ada, &ada.email);
+    let redeem = |hash: [u8; 32], purpose| {
+        let codes = codes.clone();
+        let name = ada.username.clone();
+        async move { codes.redeem(purpose, &name, &hash, now()).await.unwrap() }
+    };
+    // Another purpose's code is another code.
+    let other = hash(&right, CodePurpose::EmailVerification);
+    assert_eq!(redeem(other, CodePurpose::EmailVerification).await, Redeemed::NoCode);
+    let reset = hash(&right, CodePurpose::PasswordReset);
+    let both = futures::future::join(
+        redeem(reset, CodePurpose::PasswordReset),
+        redeem(reset, CodePurpose::PasswordReset),
+    )
+    .await;
+    let mut outcomes = [both.0, both.1];
+    outcomes.sort_by_key(|o| *o == Redeemed::Accepted);
+    assert_eq!(outcomes[1], Redeemed::Accepted, "{outcomes:?}");
+    assert_ne!(outcomes[0], Redeemed::Accepted, "{outcomes:?}");
+    assert_eq!(redeem(reset, CodePurpose::PasswordReset).await, Redeemed::NoCode);
+}
+
+async fn wrong_guesses_spend_a_code_and_expiry_ends_it(backend: Backend) {
+    let codes = wiring(backend).await.codes;
+    let ada = user("ada", "ada@example.com");
+    let purpose = CodePurpose::EmailVerification;
+    let (right, record) = code(purpose, &ada, "00000001");
+    let wrong = OneTimeCode::parse("00000002").unwrap().hash(purpose, &ada, &ada.email);
+    let right = right.hash(purpose, &ada, &ada.email);
+    codes.issue(&record).await.unwrap();
+    for _ in 0..record.attempts_left {
+        assert_eq!(codes.redeem(purpose, &ada.username, &wrong, now()).await.unwrap(), Redeemed::Wrong);
+    }
+    assert_eq!(codes.redeem(purpose, &ada.username, &right, now()).await.unwrap(), Redeemed::NoCode);
+
+    // A new code replaces the spent one; it lives until its expiry and not a second longer.
+    codes.issue(&record).await.unwrap();
+    let at_expiry = record.expires_at;
+    assert_eq!(codes.redeem(purpose, &ada.username, &right, at_expiry).await.unwrap(), Redeemed::NoCode);
+    let before = at_expiry - Duration::seconds(1);
+    assert_eq!(codes.redeem(purpose, &ada.username, &right, before).await.unwrap(), Redeemed::Accepted);
+}
+
 on_both_backends!(
+    users_are_found_by_email_and_verified_once_proven,
+    codes_are_spent_once,
+    wrong_guesses_spend_a_code_and_expiry_ends_it,
     disabling_is_stored_and_ends_sessions,
     a_new_password_starts_a_new_session_generation,
     deleting_frees_the_name_and_the_email,

@@ -11,8 +11,18 @@ use shared::clock::ManualClock;
 use shared::ports::{RateLimit, TokenSigner};
 use stratus_tests::{Api, Backend, PASSWORD, bootstrap_admin, on_both_backends, registration, wiring};
 
-const PROFILE_FIELDS: [&str; 9] =
-    ["id", "username", "email", "first_name", "last_name", "role", "created_at", "last_login", "disabled"];
+const PROFILE_FIELDS: [&str; 10] = [
+    "id",
+    "username",
+    "email",
+    "first_name",
+    "last_name",
+    "role",
+    "created_at",
+    "last_login",
+    "disabled",
+    "email_verified",
+];
 
 fn assert_profile(profile: &Value, username: &str) {
     let keys: Vec<&str> = profile.as_object().expect("a profile object").keys().map(String::as_str).collect();

@@ -474,3 +474,55 @@ async fn functions_start_with_the_environment_lambda_gives_them() {
     assert!(health.init_duration().is_some());
     assert!(health.peak_rss().is_some_and(|rss| rss > 0));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mailed_codes_verify_the_email_and_reset_the_password() {
+    let outbox = std::env::temp_dir().join(format!("stratus-e2e-outbox-{}.jsonl", uuid::Uuid::new_v4()));
+    let api = gateway().await.with_var(shared::adapters::mail::MAIL_OUTBOX, outbox.display().to_string());
+    register(&api, "ida").await;
+    let email = "ida@example.com";
+    let session = login(&api, "ida").await;
+    let token = access(&session);
+    let verified = api
+        .post_with_token(
+            "/users/me/email/verify",
+            &token,
+            &json!({"code": stratus_tests::outbox_code(&outbox, email, "Verify")}),
+        )
+        .await;
+    assert_eq!(verified.status, 204, "{}", text(&verified));
+    assert_eq!(api.get_with_token("/users/me", &token).await.json()["email_verified"], true);
+    let resend = api.post_with_token("/users/me/email/verify/resend", &token, &json!({})).await;
+    resend.problem(409);
+
+    let forgot = api.post_json("/password/forgot", &json!({"email": "IDA@example.com"})).await;
+    assert_eq!(forgot.status, 202, "{}", text(&forgot));
+    let code = stratus_tests::outbox_code(&outbox, email, "reset");
+    let new_password = "babbage engine 1833";
+    let reset = |code: &str| json!({"email": email, "code": code, "new_password": new_password});
+    assert_eq!(api.post_json("/password/reset", &reset(&code)).await.status, 204);
+    api.post_json("/password/reset", &reset(&code)).await.problem(400);
+    api.post_json("/token/refresh", &json!({"refresh_token": session["refresh_token"]})).await.problem(401);
+    let relogin = api.post_json("/login", &json!({"username": "ida", "password": new_password})).await;
+    assert_eq!(relogin.status, 200, "{}", text(&relogin));
+    let _ = std::fs::remove_file(&outbox);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_required_verification_gates_the_login_function() {
+    let outbox = std::env::temp_dir().join(format!("stratus-e2e-outbox-{}.jsonl", uuid::Uuid::new_v4()));
+    let api = gateway()
+        .await
+        .with_var(shared::adapters::mail::MAIL_OUTBOX, outbox.display().to_string())
+        .with_var("REQUIRE_VERIFIED_EMAIL", "true");
+    register(&api, "mary").await;
+    let refused =
+        api.post_json("/login", &json!({"username": "mary", "password": PASSWORD})).await.problem(403);
+    let token = refused["verification_token"].as_str().expect("a verification token");
+    api.get_with_token("/users/me", token).await.problem(401);
+    let code = stratus_tests::outbox_code(&outbox, "mary@example.com", "Verify");
+    let verified = api.post_with_token("/users/me/email/verify", token, &json!({"code": code})).await;
+    assert_eq!(verified.status, 204, "{}", text(&verified));
+    login(&api, "mary").await;
+    let _ = std::fs::remove_file(&outbox);
+}

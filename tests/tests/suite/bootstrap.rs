@@ -98,6 +98,7 @@ async fn the_admin_command_refuses_then_promotes_only_when_asked() {
         last_login: None,
         session_generation: uuid::Uuid::new_v4(),
         disabled: false,
+        email_verified: false,
     };
     shared::ports::UserStore::create(&users, &user).await.unwrap();
 

@@ -16,7 +16,12 @@ use stratus_tests::{PASSWORD, Reply, registration};
 async fn gateway(changes: &[WithoutAction]) -> Gateway {
     let iam =
         IamStack::provision_with(changes).await.unwrap_or_else(|e| panic!("provisioning under IAM: {e}"));
-    Gateway::new(iam.stack)
+    // No SES identity in these stacks: the functions write their mails to an outbox file.
+    Gateway::new(iam.stack).with_var(shared::adapters::mail::MAIL_OUTBOX, outbox().display().to_string())
+}
+
+fn outbox() -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("stratus-iam-outbox-{}.jsonl", std::process::id()))
 }
 
 fn text(reply: &Reply) -> String {
@@ -108,10 +113,28 @@ async fn the_whole_story_runs_with_each_functions_own_rights() {
     let disabled = api.send(disable).await;
     assert_eq!(disabled.status, 200, "{}\n{}", text(&disabled), api.output().await);
 
-    // The account's own lifecycle: a new password, then the account deleted.
+    // Mailed codes: the address verified, then a forgotten password reset.
     let ada = token(&login(&api, "ada").await);
+    let code = json!({"code": stratus_tests::outbox_code(&outbox(), "ada@example.com", "Verify")});
+    let verified = api.post_with_token("/users/me/email/verify", &ada, &code).await;
+    assert_eq!(verified.status, 204, "{}\n{}", text(&verified), api.output().await);
+    let forgot = api.post_json("/password/forgot", &json!({"email": "ada@example.com"})).await;
+    assert_eq!(forgot.status, 202, "{}\n{}", text(&forgot), api.output().await);
+    let reset_password = "ada reset it 1843";
+    let code = stratus_tests::outbox_code(&outbox(), "ada@example.com", "reset");
+    let reset = json!({"email": "ada@example.com", "code": code, "new_password": reset_password});
+    let reset = api.post_json("/password/reset", &reset).await;
+    assert_eq!(reset.status, 204, "{}\n{}", text(&reset), api.output().await);
+    register(&api, "lin").await;
+    let lin = token(&login(&api, "lin").await);
+    let resent = api.post_with_token("/users/me/email/verify/resend", &lin, &json!({})).await;
+    assert_eq!(resent.status, 202, "{}\n{}", text(&resent), api.output().await);
+
+    // The account's own lifecycle: a new password, then the account deleted.
+    let ada =
+        token(&api.post_json("/login", &json!({"username": "ada", "password": reset_password})).await.json());
     let new_password = "ada changed it 1843";
-    let change = json!({"current_password": PASSWORD, "new_password": new_password});
+    let change = json!({"current_password": reset_password, "new_password": new_password});
     let changed = api.post_with_token("/users/me/password", &ada, &change).await;
     assert_eq!(changed.status, 204, "{}\n{}", text(&changed), api.output().await);
     let deletion = http::Request::builder()

@@ -11,6 +11,7 @@ mod log_hygiene;
 mod message_store_contract;
 mod messages_api;
 mod origin_secret;
+mod recovery_api;
 mod route_table;
 mod task_store_contract;
 mod tasks_api;

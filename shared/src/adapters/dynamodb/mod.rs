@@ -1,5 +1,6 @@
 //! DynamoDB adapters. One table per aggregate, so each function's IAM policy names only its own.
 
+mod codes;
 mod messages;
 mod rate_limits;
 mod refresh_tokens;
@@ -7,6 +8,7 @@ pub mod tables;
 mod tasks;
 mod users;
 
+pub use codes::DynamoCodeStore;
 pub use messages::DynamoMessageStore;
 pub use rate_limits::DynamoRateLimiter;
 pub use refresh_tokens::DynamoRefreshTokenStore;

@@ -77,7 +77,16 @@ pub const TASKS: TableSpec = TableSpec {
     index: Some(IndexSpec { name: "pending", partition_key: "pending_shard", sort_key: "pending_since" }),
 };
 
-pub const ALL: &[TableSpec] = &[MESSAGES, USERS, REFRESH_TOKENS, RATE_LIMITS, TASKS];
+/// `CODE#<purpose>#<username>` per mailed one-time code (only its hash), expiring by TTL.
+pub const ONE_TIME_CODES: TableSpec = TableSpec {
+    env_var: "ONE_TIME_CODES_TABLE",
+    local_name: "one-time-codes",
+    partition_key: "pk",
+    ttl_attribute: Some("expires_at"),
+    index: None,
+};
+
+pub const ALL: &[TableSpec] = &[MESSAGES, USERS, REFRESH_TOKENS, RATE_LIMITS, TASKS, ONE_TIME_CODES];
 
 /// Creates the table if it does not exist. For local engines and tests only: on AWS the
 /// template owns every table.

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::{corrupt, store_error, transact};
-use crate::domain::{PasswordHash, Role, User, Username};
+use crate::domain::{Email, PasswordHash, Role, User, Username};
 use crate::ports::{CreateUserError, Page, StoreError, UserStore};
 
 pub struct DynamoUserStore {
@@ -43,6 +43,11 @@ struct UserItem {
 struct EmailGuardItem<'a> {
     pk: String,
     username: &'a Username,
+}
+
+#[derive(Deserialize)]
+struct EmailGuard {
+    username: Username,
 }
 
 fn put(table: &str, item: HashMap<String, AttributeValue>) -> TransactWriteItem {
@@ -105,6 +110,39 @@ impl UserStore for DynamoUserStore {
         let Some(item) = output.item else { return Ok(None) };
         let item: UserItem = serde_dynamo::from_item(item).map_err(|e| corrupt(&self.table, e))?;
         Ok(Some(item.user))
+    }
+
+    /// The email's guard names the account: two consistent reads.
+    async fn find_by_email(&self, email: &Email) -> Result<Option<User>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(format!("{EMAIL_PREFIX}{}", email.key())))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(store_error)?;
+        let Some(item) = output.item else { return Ok(None) };
+        let guard: EmailGuard = serde_dynamo::from_item(item).map_err(|e| corrupt(&self.table, e))?;
+        // A guard whose account was re-registered under another address points nowhere now.
+        Ok(self.get(&guard.username).await?.filter(|user| user.email.key() == email.key()))
+    }
+
+    async fn mark_email_verified(&self, user: &User) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(user_key(&user.username)))
+            .condition_expression("id = :id AND email = :email")
+            .update_expression("SET email_verified = :verified")
+            .expression_attribute_values(":id", AttributeValue::S(user.id.to_string()))
+            .expression_attribute_values(":email", AttributeValue::S(user.email.to_string()))
+            .expression_attribute_values(":verified", AttributeValue::Bool(true))
+            .send()
+            .await;
+        updated(result)
     }
 
     async fn record_login(

@@ -1,0 +1,107 @@
+//! POST /password/forgot: mails a password-reset code to the account with this email, if there
+//! is one. The answer is the same 202, after the same time, either way.
+
+use std::sync::Arc;
+
+use serde::Deserialize;
+use shared::auth::AuthConfig;
+use shared::auth::codes::{CodePurpose, send_code};
+use shared::clock::Clock;
+use shared::domain::Email;
+use shared::http::{self, Body, Endpoint, HandlerResult, Request, Response, StatusCode};
+use shared::openapi::{
+    BadRequest, InternalServerError, PayloadTooLarge, ServiceUnavailable, TooManyRequests,
+    UnsupportedMediaType,
+};
+use shared::ports::{CodeStore, Mailer, RateLimiter, UserStore};
+use shared::{InitError, Problem, Wiring};
+use utoipa::ToSchema;
+
+const BODY_LIMIT: usize = 4 * 1024;
+
+struct Deps {
+    users: Arc<dyn UserStore>,
+    codes: Arc<dyn CodeStore>,
+    mailer: Arc<dyn Mailer>,
+    rate_limiter: Arc<dyn RateLimiter>,
+    clock: Arc<dyn Clock>,
+    config: AuthConfig,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct ForgotPassword {
+    /// The account's email address.
+    #[schema(value_type = Email)]
+    email: String,
+}
+
+shared::openapi_part!(handle);
+
+pub async fn build(wiring: &impl Wiring) -> Result<Endpoint, InitError> {
+    let deps = Deps {
+        users: wiring.users()?,
+        codes: wiring.codes()?,
+        mailer: wiring.mailer()?,
+        rate_limiter: wiring.rate_limiter()?,
+        clock: wiring.clock(),
+        config: wiring.settings()?.auth,
+    };
+    Ok(Endpoint::with_deps(deps, |deps, request| async move { handle(&deps, request).await }))
+}
+
+/// Forgotten password
+///
+/// Mails a code to the address if an account has it; use the code with `POST /password/reset`
+/// within 15 minutes. The answer is the same 202 whether or not there is an account, and it
+/// comes after the same time. Limited per source address and per address mailed.
+#[utoipa::path(
+    post,
+    path = "/password/forgot",
+    operation_id = "forgotPassword",
+    tag = "accounts",
+    request_body(content = ForgotPassword, content_type = "application/json"),
+    security(()),
+    responses(
+        (status = 202, description = "If an account has this address, a code is on its way"),
+        (status = 400, response = BadRequest),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 429, response = TooManyRequests),
+        (status = 500, response = InternalServerError),
+        (status = 503, response = ServiceUnavailable),
+    )
+)]
+async fn handle(deps: &Deps, request: Request) -> HandlerResult {
+    let arrived = tokio::time::Instant::now();
+    let now = deps.clock.now();
+    let source = http::source_key(&request);
+    deps.rate_limiter.enforce(&format!("recovery:source:{source}"), deps.config.recovery_limit, now).await?;
+    let body: ForgotPassword = http::json_body(&request, BODY_LIMIT)?;
+    let email = Email::parse(&body.email).map_err(|e| {
+        Problem::bad_request("The email is not valid").with_field_error("email", e.to_string())
+    })?;
+    // Keyed by the address, not the account: a full window answers alike for both.
+    deps.rate_limiter.enforce(&format!("mail:email:{}", email.key()), deps.config.mail_limit, now).await?;
+    // Both paths read the same; only an existing account's path goes on to write and mail.
+    let user = deps.users.find_by_email(&email).await?;
+    if let Some(user) = user.filter(|user| !user.disabled) {
+        // A failure here must not show: the answer would tell that the account exists.
+        let sent =
+            send_code(deps.codes.as_ref(), deps.mailer.as_ref(), CodePurpose::PasswordReset, &user, now);
+        if let Err(error) = sent.await {
+            tracing::error!(username = %user.username, %error, "the reset code could not be mailed");
+        }
+    }
+    let floor = deps.config.forgot_password_floor;
+    let spent = arrived.elapsed();
+    if spent > floor {
+        tracing::warn!(
+            spent_ms = spent.as_millis() as u64,
+            floor_ms = floor.as_millis() as u64,
+            "the answer came after the floor, so its time may tell that the account exists: raise FORGOT_PASSWORD_FLOOR_MS"
+        );
+    }
+    tokio::time::sleep_until(arrived + floor).await;
+    Ok(Response::builder().status(StatusCode::ACCEPTED).body(Body::Empty).expect("static parts are valid"))
+}

@@ -1,0 +1,71 @@
+//! POST /users/me/email/verify/resend: mails the signed-in user a new verification code.
+
+use std::sync::Arc;
+
+use shared::auth::codes::{CodePurpose, send_code};
+use shared::auth::guard::{authenticate_to_verify_email, current_user};
+use shared::auth::{AuthConfig, TokenVerifier};
+use shared::clock::Clock;
+use shared::http::{Body, Endpoint, HandlerResult, Request, Response, StatusCode};
+use shared::openapi::{Conflict, InternalServerError, ServiceUnavailable, TooManyRequests, Unauthorized};
+use shared::ports::{CodeStore, Mailer, RateLimiter, UserStore};
+use shared::{InitError, Problem, Wiring};
+
+struct Deps {
+    users: Arc<dyn UserStore>,
+    codes: Arc<dyn CodeStore>,
+    mailer: Arc<dyn Mailer>,
+    rate_limiter: Arc<dyn RateLimiter>,
+    verifier: TokenVerifier,
+    clock: Arc<dyn Clock>,
+    config: AuthConfig,
+}
+
+shared::openapi_part!(handle);
+
+pub async fn build(wiring: &impl Wiring) -> Result<Endpoint, InitError> {
+    let deps = Deps {
+        users: wiring.users()?,
+        codes: wiring.codes()?,
+        mailer: wiring.mailer()?,
+        rate_limiter: wiring.rate_limiter()?,
+        verifier: wiring.verifier().await?,
+        clock: wiring.clock(),
+        config: wiring.settings()?.auth,
+    };
+    Ok(Endpoint::with_deps(deps, |deps, request| async move { handle(&deps, request).await }))
+}
+
+/// Mail a new verification code
+///
+/// The code mailed before stops working. Limited per account, with the password-reset mails.
+/// Accepts an access token or the `verification_token` of a login that asked for verification.
+#[utoipa::path(
+    post,
+    path = "/users/me/email/verify/resend",
+    operation_id = "resendEmailVerification",
+    tag = "accounts",
+    security(("bearer" = [])),
+    responses(
+        (status = 202, description = "A new code is on its way"),
+        (status = 401, response = Unauthorized),
+        (status = 409, response = Conflict),
+        (status = 429, response = TooManyRequests),
+        (status = 500, response = InternalServerError),
+        (status = 503, response = ServiceUnavailable),
+    )
+)]
+async fn handle(deps: &Deps, request: Request) -> HandlerResult {
+    let principal = authenticate_to_verify_email(&deps.verifier, &request)?;
+    let user = current_user(deps.users.as_ref(), &principal).await?;
+    if user.email_verified {
+        return Err(Problem::new(StatusCode::CONFLICT, "The email is verified already")
+            .with_field_error("email", "verified"));
+    }
+    let now = deps.clock.now();
+    deps.rate_limiter
+        .enforce(&format!("mail:email:{}", user.email.key()), deps.config.mail_limit, now)
+        .await?;
+    send_code(deps.codes.as_ref(), deps.mailer.as_ref(), CodePurpose::EmailVerification, &user, now).await?;
+    Ok(Response::builder().status(StatusCode::ACCEPTED).body(Body::Empty).expect("static parts are valid"))
+}

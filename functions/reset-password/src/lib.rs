@@ -1,0 +1,123 @@
+//! POST /password/reset: a mailed code and a new password. Every session of the account ends,
+//! and the email counts as verified: the code was read at that address.
+
+use std::sync::Arc;
+
+use serde::Deserialize;
+use shared::auth::codes::{CodePurpose, OneTimeCode, redeem};
+use shared::auth::{AuthConfig, Password, password};
+use shared::clock::Clock;
+use shared::domain::Email;
+use shared::http::{self, Body, Endpoint, HandlerResult, Request, Response, StatusCode};
+use shared::openapi::{
+    BadRequest, InternalServerError, PayloadTooLarge, ServiceUnavailable, TooManyRequests,
+    UnsupportedMediaType,
+};
+use shared::ports::{CodeStore, RateLimiter, Redeemed, UserStore};
+use shared::problem::FieldErrors;
+use shared::{InitError, Problem, Wiring};
+use utoipa::ToSchema;
+
+const BODY_LIMIT: usize = 4 * 1024;
+
+struct Deps {
+    users: Arc<dyn UserStore>,
+    codes: Arc<dyn CodeStore>,
+    rate_limiter: Arc<dyn RateLimiter>,
+    clock: Arc<dyn Clock>,
+    config: AuthConfig,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct PasswordReset {
+    /// The account's email address, as given to `POST /password/forgot`.
+    #[schema(value_type = Email)]
+    email: String,
+    /// The 8-digit code from the mail (spaces and hyphens are ignored).
+    #[schema(pattern = r"^[0-9 -]{8,32}$", examples("12345678"))]
+    code: String,
+    /// The new password: the registration policy applies.
+    #[schema(value_type = Password)]
+    new_password: String,
+}
+
+shared::openapi_part!(handle);
+
+pub async fn build(wiring: &impl Wiring) -> Result<Endpoint, InitError> {
+    let deps = Deps {
+        users: wiring.users()?,
+        codes: wiring.codes()?,
+        rate_limiter: wiring.rate_limiter()?,
+        clock: wiring.clock(),
+        config: wiring.settings()?.auth,
+    };
+    Ok(Endpoint::with_deps(deps, |deps, request| async move { handle(&deps, request).await }))
+}
+
+/// Reset a forgotten password
+///
+/// Takes the code `POST /password/forgot` mailed. A code works once, for 15 minutes, and a few
+/// wrong tries spend it. Every session of the account ends; the email counts as verified.
+#[utoipa::path(
+    post,
+    path = "/password/reset",
+    operation_id = "resetPassword",
+    tag = "accounts",
+    request_body(content = PasswordReset, content_type = "application/json"),
+    security(()),
+    responses(
+        (status = 204, description = "The password is reset; every session has ended"),
+        (status = 400, response = BadRequest),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 429, response = TooManyRequests),
+        (status = 500, response = InternalServerError),
+        (status = 503, response = ServiceUnavailable),
+    )
+)]
+async fn handle(deps: &Deps, request: Request) -> HandlerResult {
+    let now = deps.clock.now();
+    let source = http::source_key(&request);
+    deps.rate_limiter.enforce(&format!("recovery:source:{source}"), deps.config.recovery_limit, now).await?;
+    let body: PasswordReset = http::json_body(&request, BODY_LIMIT)?;
+    let mut errors = FieldErrors::default();
+    let email = errors.check("email", Email::parse(&body.email));
+    let code = errors.check("code", OneTimeCode::parse(&body.code));
+    let (Some(email), Some(code)) = (email, code) else {
+        return Err(errors.into_problem("The reset has invalid fields"));
+    };
+    let user = deps.users.find_by_email(&email).await?;
+    // Judged before the code is spent, so a refused password does not cost the code. An unknown
+    // address is judged on the address alone, as a known one is on its account.
+    let context: Vec<&str> = match &user {
+        Some(user) => {
+            vec![user.username.as_str(), &body.email, user.first_name.as_str(), user.last_name.as_str()]
+        }
+        None => vec![&body.email],
+    };
+    let new_password = Password::parse(body.new_password.clone(), &context).map_err(|error| {
+        Problem::bad_request("The new password is not acceptable")
+            .with_field_error("new_password", error.to_string())
+    })?;
+    let Some(user) = user else { return Err(wrong_code()) };
+    match redeem(deps.codes.as_ref(), CodePurpose::PasswordReset, &user, &code, now).await? {
+        Redeemed::Accepted => {}
+        Redeemed::Wrong | Redeemed::NoCode => return Err(wrong_code()),
+    }
+    let hash =
+        http::blocking(move || password::hash(&new_password)).await?.map_err(|e| Problem::internal(&e))?;
+    // A new session generation: every refresh token issued before stops working.
+    if !deps.users.set_password(&user.username, &hash, uuid::Uuid::new_v4()).await? {
+        return Err(wrong_code());
+    }
+    deps.users.mark_email_verified(&user).await?;
+    tracing::info!(username = %user.username, "password reset by mailed code; every session ended");
+    Ok(Response::builder().status(StatusCode::NO_CONTENT).body(Body::Empty).expect("static parts are valid"))
+}
+
+/// One answer for an unknown address and a wrong, spent or expired code.
+fn wrong_code() -> Problem {
+    Problem::bad_request("The code is wrong, spent or expired")
+        .with_field_error("code", "ask for a new one with POST /password/forgot")
+}
