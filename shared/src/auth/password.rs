@@ -1,9 +1,12 @@
 //! Passwords: NIST SP 800-63B policy, argon2id hashing at OWASP's parameters, and a verify
 //! that costs the same whether or not the user exists.
 
+use argon2::password_hash::PasswordVerifier;
 use argon2::password_hash::phc::PasswordHash as Phc;
-use argon2::password_hash::{PasswordHasher, PasswordVerifier};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD_NO_PAD;
+use std::sync::{Mutex, PoisonError};
 
 use crate::domain::PasswordHash;
 
@@ -72,9 +75,63 @@ pub fn rehash(verified: &str) -> Result<PasswordHash, String> {
     hash_bytes(verified.as_bytes())
 }
 
+const SALT_BYTES: usize = 16;
+const OUTPUT_BYTES: usize = 32;
+
+/// Argon2's working memory (19 MiB at today's parameters), kept between hashes: one set per hash
+/// running at once, reused, instead of a fresh allocation per hash that glibc's arenas keep and
+/// multiply. A sandbox runs one request at a time, so it holds one set.
+static KEPT_BLOCKS: Mutex<Vec<Vec<Block>>> = Mutex::new(Vec::new());
+
+fn with_blocks<T>(count: usize, work: impl FnOnce(&mut [Block]) -> T) -> T {
+    let taken = KEPT_BLOCKS.lock().unwrap_or_else(PoisonError::into_inner).pop();
+    let mut blocks = taken.unwrap_or_default();
+    if blocks.len() < count {
+        blocks.resize(count, Block::default());
+    }
+    let result = work(&mut blocks);
+    KEPT_BLOCKS.lock().unwrap_or_else(PoisonError::into_inner).push(blocks);
+    result
+}
+
+/// The PHC string `$argon2id$v=19$m=…,t=…,p=…$salt$hash`, as the argon2 crate writes it
+/// (standard base64 without padding), hashed in kept memory.
 fn hash_bytes(password: &[u8]) -> Result<PasswordHash, String> {
-    let phc = hasher().hash_password(password).map_err(|e| e.to_string())?;
-    Ok(PasswordHash::from_phc(phc.to_string()))
+    let mut salt = [0u8; SALT_BYTES];
+    aws_lc_rs::rand::fill(&mut salt).map_err(|_| "the system random source failed".to_owned())?;
+    let hasher = hasher();
+    let mut output = [0u8; OUTPUT_BYTES];
+    with_blocks(hasher.params().block_count(), |blocks| {
+        hasher.hash_password_into_with_memory(password, &salt, &mut output, blocks)
+    })
+    .map_err(|e| e.to_string())?;
+    Ok(PasswordHash::from_phc(format!(
+        "$argon2id$v=19$m={MEMORY_KIB},t={PASSES},p={LANES}${}${}",
+        STANDARD_NO_PAD.encode(salt),
+        STANDARD_NO_PAD.encode(output)
+    )))
+}
+
+/// Checks an argon2id v=19 hash in kept memory; `None` for any other kind, which the argon2
+/// crate's own verifier then checks.
+fn verify_in_kept_memory(candidate: &[u8], parsed: &Phc, phc: &str) -> Option<bool> {
+    let mut fields = phc.split('$').skip(4);
+    let (Some(salt), Some(expected), None) = (fields.next(), fields.next(), fields.next()) else {
+        return None;
+    };
+    if parsed.algorithm.as_str() != "argon2id" || parsed.version != Some(0x13) {
+        return None;
+    }
+    let salt = STANDARD_NO_PAD.decode(salt).ok()?;
+    let expected = STANDARD_NO_PAD.decode(expected).ok()?;
+    let params = Params::try_from(parsed).ok()?;
+    let params = Params::new(params.m_cost(), params.t_cost(), params.p_cost(), Some(expected.len())).ok()?;
+    let hasher = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
+    let mut output = vec![0u8; expected.len()];
+    let hashed = with_blocks(hasher.params().block_count(), |blocks| {
+        hasher.hash_password_into_with_memory(candidate, &salt, &mut output, blocks)
+    });
+    Some(hashed.is_ok() && aws_lc_rs::constant_time::verify_slices_are_equal(&output, &expected).is_ok())
 }
 
 /// A well-formed hash, at the current parameters, that no known password matches: checking it costs what a
@@ -97,10 +154,11 @@ pub fn verify(candidate: &str, stored: Option<&PasswordHash>) -> Verified {
     let Ok(parsed) = Phc::new(phc) else {
         // A corrupt stored hash: still spend the time, then refuse.
         let decoy = Phc::new(DECOY).expect("the decoy parses");
-        let _ = hasher().verify_password(candidate.as_bytes(), &decoy);
+        let _ = verify_in_kept_memory(candidate.as_bytes(), &decoy, DECOY);
         return Verified::No;
     };
-    let ok = hasher().verify_password(candidate.as_bytes(), &parsed).is_ok();
+    let ok = verify_in_kept_memory(candidate.as_bytes(), &parsed, phc)
+        .unwrap_or_else(|| hasher().verify_password(candidate.as_bytes(), &parsed).is_ok());
     match (ok, stored) {
         (true, Some(_)) => Verified::Yes { rehash: is_outdated(&parsed) },
         _ => Verified::No,
@@ -119,6 +177,8 @@ fn is_outdated(parsed: &Phc) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use argon2::password_hash::PasswordHasher;
+
     use super::*;
 
     #[test]
@@ -146,6 +206,21 @@ mod tests {
         assert_eq!(verify("wrong horse battery staple", Some(&stored)), Verified::No);
         assert_eq!(verify("correct horse battery staple", None), Verified::No);
         assert_eq!(verify("anything", Some(&PasswordHash::from_phc("garbage".into()))), Verified::No);
+    }
+
+    #[test]
+    fn kept_memory_hashes_are_the_argon2_crates_both_ways() {
+        let password = Password::parse("correct horse battery staple".into(), &[]).unwrap();
+        let ours = hash(&password).unwrap();
+        let parsed = Phc::new(ours.as_phc()).unwrap();
+        assert!(hasher().verify_password(b"correct horse battery staple", &parsed).is_ok());
+        assert!(hasher().verify_password(b"wrong horse battery staple", &parsed).is_err());
+        let theirs = hasher().hash_password(b"correct horse battery staple").unwrap().to_string();
+        let parsed = Phc::new(&theirs).unwrap();
+        assert_eq!(verify_in_kept_memory(b"correct horse battery staple", &parsed, &theirs), Some(true));
+        assert_eq!(verify_in_kept_memory(b"wrong horse battery staple", &parsed, &theirs), Some(false));
+        // The decoy really is one and costs a real check.
+        assert_eq!(verify_in_kept_memory(b"x", &Phc::new(DECOY).unwrap(), DECOY), Some(false));
     }
 
     #[test]
