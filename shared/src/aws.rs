@@ -66,7 +66,27 @@ where
 }
 
 pub async fn sdk_config() -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest()).load().await
+    aws_config::defaults(BehaviorVersion::latest()).http_client(shared_https_client()).load().await
+}
+
+/// The HTTPS client of every SDK client of the process. Left to themselves, each service client
+/// (DynamoDB, KMS, Secrets Manager, …) builds its own: its own rustls configuration with the
+/// trust store parsed again, and its own connection pool. This is the SDK's default client (rustls
+/// on aws-lc, proxies from the environment) built once, so a function that reads its origin
+/// secret at init and then calls DynamoDB parses the roots once and keeps one pool.
+fn shared_https_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+    use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
+    use aws_smithy_http_client::{Builder, ConnectorBuilder, proxy::ProxyConfig};
+    Builder::new().build_with_connector_fn(|settings, components| {
+        let mut connector =
+            ConnectorBuilder::default().tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc));
+        connector.set_connector_settings(settings.cloned());
+        if let Some(components) = components {
+            connector.set_sleep_impl(components.sleep_impl());
+        }
+        connector.set_proxy_config(Some(ProxyConfig::from_env()));
+        connector.build()
+    })
 }
 
 /// Where the wiring finds each table's name.
@@ -97,7 +117,6 @@ pub struct AwsWiring {
     sqs: OnceLock<aws_sdk_sqs::Client>,
     kms: OnceLock<aws_sdk_kms::Client>,
     secretsmanager: OnceLock<aws_sdk_secretsmanager::Client>,
-    sesv2: OnceLock<aws_sdk_sesv2::Client>,
 }
 
 impl AwsWiring {
@@ -115,7 +134,6 @@ impl AwsWiring {
             sqs: OnceLock::new(),
             kms: OnceLock::new(),
             secretsmanager: OnceLock::new(),
-            sesv2: OnceLock::new(),
         }
     }
 
@@ -143,10 +161,6 @@ impl AwsWiring {
 
     pub fn secretsmanager(&self) -> &aws_sdk_secretsmanager::Client {
         self.secretsmanager.get_or_init(|| aws_sdk_secretsmanager::Client::new(&self.sdk))
-    }
-
-    pub fn sesv2(&self) -> &aws_sdk_sesv2::Client {
-        self.sesv2.get_or_init(|| aws_sdk_sesv2::Client::new(&self.sdk))
     }
 
     /// The origin guard of an HTTP function: the secret CloudFront sends, read from Secrets
@@ -228,7 +242,7 @@ impl Wiring for AwsWiring {
         let from = optional(MAIL_FROM).unwrap_or_else(|| {
             if identity.contains('@') { identity.clone() } else { format!("no-reply@{identity}") }
         });
-        Ok(Arc::new(SesMailer::new(self.sesv2().clone(), from)))
+        Ok(Arc::new(SesMailer::new(self.sdk.clone(), from)))
     }
 
     /// Signs through KMS: only the login and refresh functions' roles may call `kms:Sign`.

@@ -11,13 +11,20 @@ use crate::ports::{Mail, MailError, Mailer};
 
 /// Sends through SES v2 from one verified identity, the only one the role may send from.
 pub struct SesMailer {
-    client: aws_sdk_sesv2::Client,
+    sdk: aws_config::SdkConfig,
+    /// Built on the first mail: forgot-password answers most requests (unknown addresses,
+    /// limits) without mailing, and resend-verification some, so init does not pay for it.
+    client: std::sync::OnceLock<aws_sdk_sesv2::Client>,
     sender: String,
 }
 
 impl SesMailer {
-    pub fn new(client: aws_sdk_sesv2::Client, sender: impl Into<String>) -> Self {
-        Self { client, sender: sender.into() }
+    pub fn new(sdk: aws_config::SdkConfig, sender: impl Into<String>) -> Self {
+        Self { sdk, client: std::sync::OnceLock::new(), sender: sender.into() }
+    }
+
+    fn client(&self) -> &aws_sdk_sesv2::Client {
+        self.client.get_or_init(|| aws_sdk_sesv2::Client::new(&self.sdk))
     }
 }
 
@@ -36,7 +43,7 @@ impl Mailer for SesMailer {
             .body(Body::builder().text(content(&mail.text)).build())
             .build();
         let sent = self
-            .client
+            .client()
             .send_email()
             .from_email_address(&self.sender)
             .destination(Destination::builder().to_addresses(mail.to.to_string()).build())

@@ -13,6 +13,7 @@ mod messages_api;
 mod origin_secret;
 mod recovery_api;
 mod route_table;
+mod ses_mailer;
 mod task_store_contract;
 mod tasks_api;
 mod template_checks;
