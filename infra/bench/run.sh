@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# `make bench`: measures every function's release binary as Lambda runs it, local-api under load,
-# and writes BENCHMARKS.md. Not part of `make test`: it takes minutes and its numbers depend on
+# `make bench`: measures every function's release binary as Lambda runs it, local-api under load
+# beside a bare axum server, and writes BENCHMARKS.md and the chart it shows, BENCHMARKS.svg. Not part of `make test`: it takes minutes and its numbers depend on
 # the machine. Needs what `make test` needs, plus wrk (installed from Debian's packages if absent).
 set -euo pipefail
 
@@ -17,12 +17,42 @@ cargo build --release --workspace --bins --examples --locked
 echo "bench: arm64 build with cargo lambda, for the sizes Lambda gets" >&2
 PATH="$(bash infra/sam/tools.sh path):$PATH" cargo lambda build --release --arm64 --workspace --bins --locked
 
-echo "bench: every function under the Runtime API emulator" >&2
-bash infra/local/engines.sh run -- \
-    target/release/examples/lambda_bench --out "$OUT/lambda.json" --cold "$COLD" --warm "$WARM"
+echo "bench: aws-lc's first random draw, without and with CPU jitter" >&2
+# The workspace builds aws-lc without it (.cargo/config.toml); a variable set in the shell wins
+# over [env], so the other build needs only its own target directory.
+AWS_LC_SYS_NO_JITTER_ENTROPY=0 cargo build --release -p hello-runtime --example first_random --locked \
+    --target-dir target/bench/jitter-on
+python3 - "$OUT/jitter.json" \
+    "$(target/release/examples/first_random 30)" \
+    "$(target/bench/jitter-on/release/examples/first_random 30)" <<'PY'
+import json, sys
+out, no_jitter, jitter = sys.argv[1:]
+json.dump({"no_jitter": json.loads(no_jitter), "jitter": json.loads(jitter)}, open(out, "w"), indent=2)
+PY
 
-echo "bench: local-api under load" >&2
-python3 infra/bench/bench.py load --local-api target/release/local-api --out "$OUT/load.json" --scratch "$OUT"
+# Lambda's provided.al2023 image carries a CA bundle and no directory of hashed certificate links:
+# the default measurement reproduces that, whatever this machine's layout is.
+BUNDLE=""
+for candidate in /etc/ssl/certs/ca-certificates.crt /etc/pki/tls/certs/ca-bundle.crt /etc/ssl/cert.pem; do
+    if [ -f "$candidate" ]; then BUNDLE="$candidate"; break; fi
+done
+[ -n "$BUNDLE" ] || { echo "bench: no CA bundle found on this machine" >&2; exit 1; }
+CERT_DIR="$OUT/al2023-cert-dir"
+rm -rf "$CERT_DIR" && mkdir -p "$CERT_DIR"
+
+echo "bench: every function under the Runtime API emulator (AL2023 trust store layout)" >&2
+bash infra/local/engines.sh run -- \
+    target/release/examples/lambda_bench --out "$OUT/lambda.json" --cold "$COLD" --warm "$WARM" \
+    --var "SSL_CERT_FILE=$BUNDLE" --var "SSL_CERT_DIR=$CERT_DIR"
+
+echo "bench: every function's init again, with this machine's trust store" >&2
+bash infra/local/engines.sh run -- \
+    target/release/examples/lambda_bench --out "$OUT/lambda-host-store.json" --cold "$COLD" --warm 1
+
+echo "bench: local-api under load, beside a bare axum server" >&2
+python3 infra/bench/bench.py load --local-api target/release/local-api \
+    --axum-baseline target/release/hello-axum --out "$OUT/load.json" --scratch "$OUT"
 
 python3 infra/bench/bench.py report --lambda "$OUT/lambda.json" --load "$OUT/load.json" \
-    --arm64 target/lambda --notes infra/bench/NOTES.md --out BENCHMARKS.md
+    --host-store "$OUT/lambda-host-store.json" --jitter "$OUT/jitter.json" \
+    --arm64 target/lambda --notes infra/bench/NOTES.md --out BENCHMARKS.md --chart BENCHMARKS.svg

@@ -92,6 +92,7 @@ async fn main() {
         .with_var("ADD_RATE_LIMIT", UNLIMITED)
         .with_var("RECOVERY_RATE_LIMIT", UNLIMITED)
         .with_var("MAIL_RATE_LIMIT", UNLIMITED)
+        .with_var("MESSAGE_RATE_LIMIT", UNLIMITED)
         .with_var(shared::adapters::mail::MAIL_OUTBOX, outbox().display().to_string());
     let gateway =
         options.vars.iter().fold(gateway, |gateway, (name, value)| gateway.with_var(name, value.clone()));
