@@ -72,8 +72,10 @@ impl SecretsManagerSource {
 #[async_trait]
 impl SecretSource for SecretsManagerSource {
     async fn values(&self) -> Result<Vec<String>, String> {
-        let current = self.version("AWSCURRENT").await?.ok_or("the secret has no current value")?;
-        let previous = self.version("AWSPREVIOUS").await?;
+        // Both at once: this read is the one network wait in every HTTP function's init.
+        let (current, previous) = tokio::join!(self.version("AWSCURRENT"), self.version("AWSPREVIOUS"));
+        let current = current?.ok_or("the secret has no current value")?;
+        let previous = previous?;
         Ok([Some(current), previous].into_iter().flatten().collect())
     }
 }
