@@ -37,7 +37,8 @@ for candidate in /etc/ssl/certs/ca-certificates.crt /etc/pki/tls/certs/ca-bundle
     if [ -f "$candidate" ]; then BUNDLE="$candidate"; break; fi
 done
 [ -n "$BUNDLE" ] || { echo "bench: no CA bundle found on this machine" >&2; exit 1; }
-CERT_DIR="$OUT/al2023-cert-dir"
+# Absolute: the functions run in a directory of their own, where a relative path names nothing.
+CERT_DIR="$(cd "$OUT" && pwd)/al2023-cert-dir"
 rm -rf "$CERT_DIR" && mkdir -p "$CERT_DIR"
 
 echo "bench: every function under the Runtime API emulator (AL2023 trust store layout)" >&2
