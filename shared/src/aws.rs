@@ -10,12 +10,13 @@ use aws_config::{BehaviorVersion, SdkConfig};
 use crate::adapters::dynamodb::tables::{self, TableSpec};
 use crate::adapters::dynamodb::{
     DynamoCodeStore, DynamoMessageStore, DynamoRateLimiter, DynamoRefreshTokenStore, DynamoTaskStore,
-    DynamoUserStore,
+    DynamoUserStore, KmsDataKey,
 };
 use crate::adapters::mail::SesMailer;
 use crate::adapters::sqs::SqsTaskQueue;
 use crate::auth::TokenIssuer;
 use crate::auth::keys::{JwkSet, KmsSigner, PublicKey, SIGNING_JWKS, kms_public_key};
+use crate::auth::sealing::SecretBox;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{ConfigError, Settings, optional, required};
 use crate::origin::{
@@ -36,6 +37,9 @@ pub const MAIL_SENDER_IDENTITY: &str = "MAIL_SENDER_IDENTITY";
 
 /// The From address; by default the identity when it is an address, else `no-reply@` it.
 pub const MAIL_FROM: &str = "MAIL_FROM";
+
+/// The ARN of the KMS key that wraps the data key TOTP secrets are sealed with.
+pub const TOTP_KEY_ARN: &str = "TOTP_KEY_ARN";
 
 /// The ARN of the KMS key that signs access tokens.
 pub const SIGNING_KEY_ARN: &str = "SIGNING_KEY_ARN";
@@ -243,6 +247,17 @@ impl Wiring for AwsWiring {
             if identity.contains('@') { identity.clone() } else { format!("no-reply@{identity}") }
         });
         Ok(Arc::new(SesMailer::new(self.sdk.clone(), from)))
+    }
+
+    /// The stack's data key, wrapped by the KMS key `TOTP_KEY_ARN` and kept in the users table.
+    fn totp_secrets(&self) -> Result<Arc<SecretBox>, InitError> {
+        let source = KmsDataKey::new(
+            self.kms().clone(),
+            self.dynamodb().clone(),
+            self.table(&tables::USERS)?,
+            required(TOTP_KEY_ARN)?,
+        );
+        Ok(Arc::new(SecretBox::new(Arc::new(source))))
     }
 
     /// Signs through KMS: only the login and refresh functions' roles may call `kms:Sign`.

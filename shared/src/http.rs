@@ -7,7 +7,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
 
-pub use http::{HeaderValue, StatusCode, header};
+pub use http::{HeaderValue, Method, StatusCode, header};
 use lambda_http::request::RequestContext;
 pub use lambda_http::{Body, Request, RequestExt, Response};
 use serde::Serialize;

@@ -112,6 +112,37 @@ pub trait UserStore: Send + Sync {
 
     /// Users in a stable order, `limit` at most, starting after `after`.
     async fn list(&self, limit: usize, after: Option<&Username>) -> Result<Page<User>, StoreError>;
+
+    /// Starts (or restarts) setting up an authenticator: a pending enrolment with this sealed
+    /// secret. Only this very account, and only while TOTP is not on: false otherwise.
+    async fn begin_totp(&self, user: &User, sealed_secret: &str) -> Result<bool, StoreError>;
+
+    /// Turns TOTP on with the recovery codes' hashes, the first code having been for `step`.
+    /// Only if the pending enrolment is still the one `user` holds: false otherwise.
+    async fn confirm_totp(
+        &self,
+        user: &User,
+        step: i64,
+        recovery_hashes: &[String],
+    ) -> Result<bool, StoreError>;
+
+    /// Records that a code for `step` was accepted, atomically: of two uses of one code (or of
+    /// an older one) at most one gets true.
+    async fn use_totp_step(&self, user: &User, step: i64) -> Result<bool, StoreError>;
+
+    /// Spends a recovery code by its hash, atomically: false when it is not (or no longer) there.
+    async fn spend_recovery_code(&self, user: &User, hash: &str) -> Result<bool, StoreError>;
+
+    /// Turns TOTP off for this very account: false when it was not on.
+    async fn remove_totp(&self, user: &User) -> Result<bool, StoreError>;
+}
+
+/// Where the data key that seals secrets at rest comes from (`auth::sealing`).
+#[async_trait]
+pub trait DataKeySource: Send + Sync {
+    /// The 32-byte key. With `create`, one is made if the stack has none yet; without, a stack
+    /// with none is an error (nothing can have been sealed).
+    async fn data_key(&self, create: bool) -> Result<Vec<u8>, StoreError>;
 }
 
 /// A refresh token as stored: only its SHA-256, never the token.

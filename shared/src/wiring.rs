@@ -8,6 +8,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use crate::auth::keys::PublicKey;
+use crate::auth::sealing::SecretBox;
 use crate::auth::{TokenIssuer, TokenVerifier};
 use crate::clock::Clock;
 use crate::config::Settings;
@@ -31,6 +32,8 @@ pub trait Wiring: Send + Sync {
     /// The hashes of mailed one-time codes.
     fn codes(&self) -> Result<Arc<dyn CodeStore>, InitError>;
     fn mailer(&self) -> Result<Arc<dyn Mailer>, InitError>;
+    /// Seals and opens TOTP secrets. Costs nothing until first used.
+    fn totp_secrets(&self) -> Result<Arc<SecretBox>, InitError>;
     /// Signs access tokens: only login and refresh ask for one.
     fn issuer(&self) -> Result<TokenIssuer, InitError>;
     /// The public keys tokens may be signed with, the current one first: what the JWKS

@@ -41,6 +41,26 @@ struct Credentials {
     password: String,
 }
 
+/// What a login answers, for an account with TOTP on, in place of tokens.
+#[derive(serde::Serialize, ToSchema)]
+struct MfaChallenge {
+    /// Always true: send a code with `mfa_token` to `POST /login/mfa`.
+    mfa_required: bool,
+    /// Opens `POST /login/mfa` and nothing else.
+    mfa_token: String,
+    /// Seconds `mfa_token` stays good.
+    expires_in: i64,
+}
+
+/// A login's answer.
+#[derive(serde::Serialize, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)] // Documents the two shapes of the 200.
+enum LoginOutcome {
+    Tokens(shared::auth::session::TokenPair),
+    MfaRequired(MfaChallenge),
+}
+
 shared::openapi_part!(handle);
 
 pub async fn build(wiring: &impl Wiring) -> Result<Endpoint, InitError> {
@@ -69,7 +89,7 @@ pub async fn build(wiring: &impl Wiring) -> Result<Endpoint, InitError> {
         description = "Required unless the credentials come as HTTP Basic"),
     security((), ("basic" = [])),
     responses(
-        (status = 200, description = "Logged in", body = shared::auth::session::TokenPair,
+        (status = 200, description = "Logged in; or, for an account with TOTP on, the token to send a code with to `POST /login/mfa`", body = LoginOutcome,
             headers(("Cache-Control" = String, description = "`no-store`")),
             links(
                 ("Refresh" = (operation_id = "refresh-token",
@@ -120,6 +140,14 @@ async fn handle(deps: &Deps, request: Request) -> HandlerResult {
         .with_extension("email_verification_required", true)
         .with_extension("verification_token", token)
         .with_extension("expires_in", expires_in));
+    }
+    if user.mfa_enabled() {
+        // The password is right; the tokens wait for a code (POST /login/mfa).
+        let (mfa_token, expires_in) = deps.issuer.mfa_token(&user, now).await?;
+        let challenge = MfaChallenge { mfa_required: true, mfa_token, expires_in };
+        let mut response = http::json_response(StatusCode::OK, &challenge);
+        response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        return Ok(response);
     }
     let rehashed = if rehash {
         Some(http::blocking(move || password::rehash(&candidate)).await?.map_err(|e| Problem::internal(&e))?)

@@ -130,6 +130,7 @@ async fn handle(deps: &Deps, request: Request) -> HandlerResult {
         session_generation: uuid::Uuid::new_v4(),
         disabled: false,
         email_verified: false,
+        totp: None,
     };
     match deps.users.create(&user).await {
         Ok(()) => {

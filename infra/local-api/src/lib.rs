@@ -21,6 +21,7 @@ use shared::adapters::memory::{
 };
 use shared::auth::TokenIssuer;
 use shared::auth::keys::{LocalSigner, PublicKey};
+use shared::auth::sealing::{LocalDataKey, SecretBox};
 use shared::aws::{AwsWiring, TableNames};
 use shared::clock::{Clock, SystemClock};
 use shared::config::Settings;
@@ -80,6 +81,8 @@ http_functions! {
     "reset-password" => reset_password,
     "verify-email" => verify_email,
     "resend-verification" => resend_verification,
+    "totp-mfa" => totp_mfa,
+    "login-mfa" => login_mfa,
     "fallback" => fallback,
 }
 
@@ -131,6 +134,9 @@ pub struct LocalWiring {
     pub signer: Arc<LocalSigner>,
     /// Keys that no longer sign but whose tokens may still be live: a rotation's old key.
     pub retired_keys: Vec<PublicKey>,
+    /// Seals TOTP secrets: with the KMS envelope when `TOTP_KEY_ARN` names a key on the
+    /// engines' backend, else with a key in process (`STRATUS_TOTP_KEY`, or a fresh one).
+    pub totp_secrets: Arc<SecretBox>,
     pub settings: Settings,
 }
 
@@ -163,6 +169,21 @@ fn local_signer() -> Result<Arc<LocalSigner>, Error> {
     }))
 }
 
+/// 64 hex digits: the key local-api seals TOTP secrets with, so they survive a restart along
+/// with a persistent store. Unset, each start makes a fresh one.
+pub const TOTP_KEY: &str = "STRATUS_TOTP_KEY";
+
+fn local_totp_secrets() -> Result<Arc<SecretBox>, Error> {
+    let key =
+        match shared::config::optional(TOTP_KEY) {
+            Some(hex) => LocalDataKey::from_hex(&hex).map_err(|reason| {
+                shared::config::ConfigError::Invalid { name: TOTP_KEY, value: "(hidden)".into(), reason }
+            })?,
+            None => LocalDataKey::generate(),
+        };
+    Ok(Arc::new(SecretBox::new(Arc::new(key))))
+}
+
 pub use shared::adapters::mail::MAIL_OUTBOX;
 
 fn local_mailer() -> Arc<dyn Mailer> {
@@ -191,6 +212,7 @@ impl LocalWiring {
                     clock: Arc::new(SystemClock),
                     signer: local_signer()?,
                     retired_keys: retired_keys()?,
+                    totp_secrets: local_totp_secrets()?,
                     settings: Settings::from_env()?,
                 })
             }
@@ -232,6 +254,10 @@ impl LocalWiring {
                     clock: Arc::new(SystemClock),
                     signer: local_signer()?,
                     retired_keys: retired_keys()?,
+                    totp_secrets: match shared::config::optional(shared::aws::TOTP_KEY_ARN) {
+                        Some(_) => aws.totp_secrets()?,
+                        None => local_totp_secrets()?,
+                    },
                     settings: Settings::from_env()?,
                 })
             }
@@ -289,6 +315,10 @@ impl Wiring for LocalWiring {
 
     fn mailer(&self) -> Result<Arc<dyn Mailer>, InitError> {
         Ok(self.mailer.clone())
+    }
+
+    fn totp_secrets(&self) -> Result<Arc<SecretBox>, InitError> {
+        Ok(self.totp_secrets.clone())
     }
 
     fn issuer(&self) -> Result<TokenIssuer, InitError> {

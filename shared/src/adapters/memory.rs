@@ -52,7 +52,7 @@ use std::collections::BTreeMap;
 use time::OffsetDateTime;
 
 use crate::auth::codes::CodePurpose;
-use crate::domain::{Email, PasswordHash, Role, User, Username};
+use crate::domain::{Email, PasswordHash, Role, TotpEnrollment, User, Username};
 use crate::ports::{
     CodeRecord, CodeStore, CreateUserError, Page, RateDecision, RateLimit, RateLimiter, Redeemed,
     RefreshRecord, RefreshTokenStore, Spend, UserStore, rate_window,
@@ -166,6 +166,77 @@ impl UserStore for MemoryUserStore {
         };
         Ok(Page { items, next })
     }
+
+    async fn begin_totp(&self, user: &User, sealed_secret: &str) -> Result<bool, StoreError> {
+        let mut users = self.inner.lock().expect("no panic while holding the lock");
+        let Some(stored) = users.by_name.get_mut(&user.username).filter(|s| s.id == user.id) else {
+            return Ok(false);
+        };
+        if stored.mfa_enabled() {
+            return Ok(false);
+        }
+        stored.totp = Some(TotpEnrollment {
+            sealed_secret: sealed_secret.to_owned(),
+            confirmed: false,
+            last_step: 0,
+            recovery_codes: Vec::new(),
+        });
+        Ok(true)
+    }
+
+    async fn confirm_totp(
+        &self,
+        user: &User,
+        step: i64,
+        recovery_hashes: &[String],
+    ) -> Result<bool, StoreError> {
+        let mut users = self.inner.lock().expect("no panic while holding the lock");
+        let Some(read) = &user.totp else { return Ok(false) };
+        let totp = users
+            .by_name
+            .get_mut(&user.username)
+            .filter(|s| s.id == user.id)
+            .and_then(|s| s.totp.as_mut())
+            .filter(|t| !t.confirmed && t.sealed_secret == read.sealed_secret && t.last_step < step);
+        Ok(totp
+            .map(|totp| {
+                totp.confirmed = true;
+                totp.last_step = step;
+                totp.recovery_codes = recovery_hashes.to_vec();
+            })
+            .is_some())
+    }
+
+    async fn use_totp_step(&self, user: &User, step: i64) -> Result<bool, StoreError> {
+        let mut users = self.inner.lock().expect("no panic while holding the lock");
+        let totp = enabled_totp(&mut users, user).filter(|t| t.last_step < step);
+        Ok(totp.map(|totp| totp.last_step = step).is_some())
+    }
+
+    async fn spend_recovery_code(&self, user: &User, hash: &str) -> Result<bool, StoreError> {
+        let mut users = self.inner.lock().expect("no panic while holding the lock");
+        let Some(totp) = enabled_totp(&mut users, user) else { return Ok(false) };
+        let before = totp.recovery_codes.len();
+        totp.recovery_codes.retain(|stored| stored != hash);
+        Ok(totp.recovery_codes.len() < before)
+    }
+
+    async fn remove_totp(&self, user: &User) -> Result<bool, StoreError> {
+        let mut users = self.inner.lock().expect("no panic while holding the lock");
+        let stored = users.by_name.get_mut(&user.username).filter(|s| s.id == user.id);
+        Ok(stored.and_then(|stored| stored.totp.take().filter(|t| t.confirmed)).is_some())
+    }
+}
+
+/// The user's TOTP when it is on and still the one `user` was read with.
+fn enabled_totp<'a>(users: &'a mut Users, user: &User) -> Option<&'a mut TotpEnrollment> {
+    let read = user.totp.as_ref()?;
+    users
+        .by_name
+        .get_mut(&user.username)
+        .filter(|s| s.id == user.id)
+        .and_then(|s| s.totp.as_mut())
+        .filter(|t| t.confirmed && t.sealed_secret == read.sealed_secret)
 }
 
 #[derive(Default)]

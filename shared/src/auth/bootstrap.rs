@@ -109,6 +109,7 @@ pub async fn create_admin(
         session_generation: uuid::Uuid::new_v4(),
         disabled: false,
         email_verified: false,
+        totp: None,
     };
     match users.create(&user).await {
         Ok(()) => Ok(Bootstrapped::Created),

@@ -22,6 +22,11 @@ pub struct AuthConfig {
     pub recovery_limit: RateLimit,
     /// Code mails per account (a reset, a verification): nobody can flood an inbox.
     pub mail_limit: RateLimit,
+    /// Wrong TOTP or recovery codes per account, at login and when turning TOTP on or off: six
+    /// digits leave a guesser one chance in 333,333 per try (three steps are live).
+    pub mfa_limit: RateLimit,
+    /// The name authenticator apps show beside a user's codes.
+    pub totp_issuer: String,
     /// Whether an account must have verified its email to log in.
     pub require_verified_email: bool,
     /// Forgot-password answers no sooner than this after the request arrived, whether or not a
@@ -42,6 +47,8 @@ impl Default for AuthConfig {
             register_limit: RateLimit { max_hits: 10, window: Duration::minutes(1) },
             recovery_limit: RateLimit { max_hits: 10, window: Duration::minutes(1) },
             mail_limit: RateLimit { max_hits: 3, window: Duration::minutes(15) },
+            mfa_limit: RateLimit { max_hits: 5, window: Duration::minutes(5) },
+            totp_issuer: "Stratus".into(),
             require_verified_email: false,
             forgot_password_floor: std::time::Duration::from_millis(400),
         }
@@ -74,6 +81,8 @@ impl AuthConfig {
                 defaults.recovery_limit,
             )?,
             mail_limit: limit("MAIL_RATE_LIMIT", "MAIL_RATE_WINDOW_SECONDS", defaults.mail_limit)?,
+            mfa_limit: limit("MFA_RATE_LIMIT", "MFA_RATE_WINDOW_SECONDS", defaults.mfa_limit)?,
+            totp_issuer: optional("TOTP_ISSUER").unwrap_or(defaults.totp_issuer),
             require_verified_email: parsed_or("REQUIRE_VERIFIED_EMAIL", defaults.require_verified_email)?,
             forgot_password_floor: std::time::Duration::from_millis(parsed_or(
                 "FORGOT_PASSWORD_FLOOR_MS",

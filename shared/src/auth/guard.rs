@@ -6,6 +6,7 @@ use crate::http::{HeaderValue, Request, StatusCode, header, header_str};
 use crate::ports::UserStore;
 
 use super::TokenVerifier;
+use super::tokens::TokenScope;
 
 /// The authenticated caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,14 +65,14 @@ pub fn bearer(request: &Request) -> Option<&str> {
 /// The caller, from a valid access token; 401 otherwise. Why a token failed is logged, not told.
 /// An email-verification token is refused here: it opens [`authenticate_to_verify_email`] only.
 pub fn authenticate(verifier: &TokenVerifier, request: &Request) -> Result<Principal, Problem> {
-    let (principal, verification_only) = verify(verifier, request)?;
-    if verification_only {
-        return Err(unauthorized(
-            "This token only verifies an email address: log in once it is verified",
-            true,
-        ));
+    let (principal, scope) = verify(verifier, request)?;
+    match scope {
+        TokenScope::Access => Ok(principal),
+        TokenScope::EmailVerification => {
+            Err(unauthorized("This token only verifies an email address: log in once it is verified", true))
+        }
+        TokenScope::Mfa => Err(mfa_token_misused()),
     }
-    Ok(principal)
 }
 
 /// The caller, from an access token or from the email-verification token a login gives an
@@ -80,17 +81,34 @@ pub fn authenticate_to_verify_email(
     verifier: &TokenVerifier,
     request: &Request,
 ) -> Result<Principal, Problem> {
-    Ok(verify(verifier, request)?.0)
+    match verify(verifier, request)? {
+        (principal, TokenScope::Access | TokenScope::EmailVerification) => Ok(principal),
+        (_, TokenScope::Mfa) => Err(mfa_token_misused()),
+    }
 }
 
-fn verify(verifier: &TokenVerifier, request: &Request) -> Result<(Principal, bool), Problem> {
+/// The user a login's `mfa_token` was issued to; 401 for any other token or none.
+pub fn authenticate_mfa_token(verifier: &TokenVerifier, token: &str) -> Result<Username, Problem> {
+    match verifier.verify(token) {
+        Ok(claimed) if claimed.scope == TokenScope::Mfa => Ok(claimed.username),
+        Ok(_) => Err(unauthorized("This is not an mfa_token from POST /login", true)),
+        Err(reason) => {
+            tracing::info!(%reason, "mfa token refused");
+            Err(unauthorized("The mfa_token is invalid or has expired: log in again", true))
+        }
+    }
+}
+
+fn mfa_token_misused() -> Problem {
+    unauthorized("This token only completes a login: send it with a code to POST /login/mfa", true)
+}
+
+fn verify(verifier: &TokenVerifier, request: &Request) -> Result<(Principal, TokenScope), Problem> {
     let Some(token) = bearer(request) else {
         return Err(unauthorized("A Bearer access token is required", false));
     };
     match verifier.verify(token) {
-        Ok(claimed) => {
-            Ok((Principal { username: claimed.username, role: claimed.role }, claimed.verification_only))
-        }
+        Ok(claimed) => Ok((Principal { username: claimed.username, role: claimed.role }, claimed.scope)),
         Err(reason) => {
             tracing::info!(%reason, "access token refused");
             Err(unauthorized("The access token is invalid or has expired", true))

@@ -6,10 +6,13 @@ pub mod codes;
 pub mod config;
 pub mod guard;
 pub mod keys;
+pub mod mfa;
 pub mod password;
 pub mod reauth;
+pub mod sealing;
 pub mod session;
 pub mod tokens;
+pub mod totp;
 
 pub use config::AuthConfig;
 pub use guard::{Principal, authenticate};

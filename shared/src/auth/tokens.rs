@@ -37,6 +37,24 @@ pub struct AccessClaims {
 /// What `scope` an email-verification token carries.
 pub const EMAIL_VERIFICATION_SCOPE: &str = "email-verification";
 
+/// What `scope` the token carries that a login hands an account with TOTP on, in place of an
+/// access token: it proves the password, and opens `POST /login/mfa` and nothing else.
+pub const MFA_SCOPE: &str = "mfa";
+
+/// How long the second step of a login may take.
+pub const MFA_TOKEN_TTL: time::Duration = time::Duration::minutes(5);
+
+/// What a token is good for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenScope {
+    /// An access token: the whole API, as far as the role goes.
+    Access,
+    /// The email-verification routes only.
+    EmailVerification,
+    /// The second step of a login only.
+    Mfa,
+}
+
 #[derive(Clone)]
 pub struct TokenIssuer {
     signer: Arc<dyn TokenSigner>,
@@ -66,6 +84,12 @@ impl TokenIssuer {
     ) -> Result<(String, i64), SignError> {
         let lifetime = self.config.access_ttl.min(super::codes::CODE_TTL);
         self.sign(user, now, lifetime, Some(EMAIL_VERIFICATION_SCOPE)).await
+    }
+
+    /// The token of a login's first step (the password) when TOTP is on: it buys nothing but
+    /// the chance to send a code to `POST /login/mfa`.
+    pub async fn mfa_token(&self, user: &User, now: OffsetDateTime) -> Result<(String, i64), SignError> {
+        self.sign(user, now, self.config.access_ttl.min(MFA_TOKEN_TTL), Some(MFA_SCOPE)).await
     }
 
     async fn sign(
@@ -105,8 +129,7 @@ impl TokenIssuer {
 pub struct Claimed {
     pub username: Username,
     pub role: Role,
-    /// True for an email-verification token, which opens the verification routes only.
-    pub verification_only: bool,
+    pub scope: TokenScope,
 }
 
 #[derive(Clone)]
@@ -148,11 +171,12 @@ impl TokenVerifier {
         let data =
             jsonwebtoken::decode::<AccessClaims>(token, key, &self.validation).map_err(|e| e.to_string())?;
         let username = Username::parse(&data.claims.sub).map_err(|e| e.to_string())?;
-        let verification_only = match data.claims.scope.as_deref() {
-            None => false,
-            Some(EMAIL_VERIFICATION_SCOPE) => true,
+        let scope = match data.claims.scope.as_deref() {
+            None => TokenScope::Access,
+            Some(EMAIL_VERIFICATION_SCOPE) => TokenScope::EmailVerification,
+            Some(MFA_SCOPE) => TokenScope::Mfa,
             Some(other) => return Err(format!("scope {other:?} is not known")),
         };
-        Ok(Claimed { username, role: data.claims.role, verification_only })
+        Ok(Claimed { username, role: data.claims.role, scope })
     }
 }

@@ -17,7 +17,7 @@ pub use number::{Number, NumberError};
 pub use person::{PersonName, PersonNameError};
 pub use role::Role;
 pub use task::{Idempotency, IdempotencyKeyError, Task, TaskId, TaskIdError, TaskOutcome, TaskStatus};
-pub use user::{PasswordHash, Profile, User};
+pub use user::{PasswordHash, Profile, TotpEnrollment, User};
 pub use username::{Username, UsernameError};
 
 /// Pseudo-random strings over `alphabet`, 0 to `max_chars` long, the same on every run: for

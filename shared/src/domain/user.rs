@@ -49,9 +49,42 @@ pub struct User {
     /// Whether the user typed back a code mailed to `email` (or reset their password by one).
     #[serde(default)]
     pub email_verified: bool,
+    /// The user's authenticator app, once they began to set one up (`auth::totp`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub totp: Option<TotpEnrollment>,
+}
+
+/// A TOTP authenticator (RFC 6238) of a user: pending until a first code confirms it, then asked
+/// for at every login.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TotpEnrollment {
+    /// The shared secret, sealed with AES-256-GCM under the stack's data key, bound to the user's
+    /// id (`auth::sealing`). Never stored, logged or answered in the clear after enrolment.
+    pub sealed_secret: String,
+    pub confirmed: bool,
+    /// The last time step a code was accepted for: a code is good once, and never before it.
+    pub last_step: i64,
+    /// SHA-256 (hex) of each unused recovery code; one is removed when it is spent.
+    #[serde(default)]
+    pub recovery_codes: Vec<String>,
+}
+
+impl std::fmt::Debug for TotpEnrollment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TotpEnrollment")
+            .field("confirmed", &self.confirmed)
+            .field("last_step", &self.last_step)
+            .field("recovery_codes_left", &self.recovery_codes.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl User {
+    /// Whether a login needs a TOTP code after the password.
+    pub fn mfa_enabled(&self) -> bool {
+        self.totp.as_ref().is_some_and(|totp| totp.confirmed)
+    }
+
     /// Whether a session issued under `generation` may go on.
     pub fn continues(&self, generation: Uuid) -> bool {
         !self.disabled && generation == self.session_generation
@@ -85,6 +118,8 @@ pub struct Profile {
     pub disabled: bool,
     /// Whether the user has shown they receive mail at `email`.
     pub email_verified: bool,
+    /// Whether a login asks for a code from the user's authenticator app.
+    pub mfa_enabled: bool,
 }
 
 impl From<&User> for Profile {
@@ -100,6 +135,7 @@ impl From<&User> for Profile {
             last_login: user.last_login,
             disabled: user.disabled,
             email_verified: user.email_verified,
+            mfa_enabled: user.mfa_enabled(),
         }
     }
 }

@@ -23,6 +23,7 @@ fn user(name: &str, email: &str) -> User {
         session_generation: uuid::Uuid::new_v4(),
         disabled: false,
         email_verified: false,
+        totp: None,
     }
 }
 

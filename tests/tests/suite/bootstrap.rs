@@ -99,6 +99,7 @@ async fn the_admin_command_refuses_then_promotes_only_when_asked() {
         session_generation: uuid::Uuid::new_v4(),
         disabled: false,
         email_verified: false,
+        totp: None,
     };
     shared::ports::UserStore::create(&users, &user).await.unwrap();
 

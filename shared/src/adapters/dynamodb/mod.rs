@@ -13,7 +13,7 @@ pub use messages::DynamoMessageStore;
 pub use rate_limits::DynamoRateLimiter;
 pub use refresh_tokens::DynamoRefreshTokenStore;
 pub use tasks::DynamoTaskStore;
-pub use users::DynamoUserStore;
+pub use users::{DynamoUserStore, KmsDataKey, TOTP_KEY_CONTEXT};
 
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::{corrupt, store_error, transact};
-use crate::domain::{Email, PasswordHash, Role, User, Username};
+use crate::domain::{Email, PasswordHash, Role, TotpEnrollment, User, Username};
 use crate::ports::{CreateUserError, Page, StoreError, UserStore};
 
 pub struct DynamoUserStore {
@@ -286,6 +286,270 @@ impl UserStore for DynamoUserStore {
                 Some(key) => start = Some(key),
                 None => return Ok(Page { items, next: None }),
             }
+        }
+    }
+
+    async fn begin_totp(&self, user: &User, sealed_secret: &str) -> Result<bool, StoreError> {
+        let pending = TotpEnrollment {
+            sealed_secret: sealed_secret.to_owned(),
+            confirmed: false,
+            last_step: 0,
+            recovery_codes: Vec::new(),
+        };
+        let pending = serde_dynamo::to_attribute_value(pending).map_err(|e| corrupt(&self.table, e))?;
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(user_key(&user.username)))
+            .condition_expression("id = :id AND (attribute_not_exists(totp) OR totp.confirmed = :false)")
+            .update_expression("SET totp = :pending")
+            .expression_attribute_values(":id", AttributeValue::S(user.id.to_string()))
+            .expression_attribute_values(":false", AttributeValue::Bool(false))
+            .expression_attribute_values(":pending", pending)
+            .send()
+            .await;
+        updated(result)
+    }
+
+    async fn confirm_totp(
+        &self,
+        user: &User,
+        step: i64,
+        recovery_hashes: &[String],
+    ) -> Result<bool, StoreError> {
+        let Some(read) = &user.totp else { return Ok(false) };
+        let codes = recovery_hashes.iter().map(|hash| AttributeValue::S(hash.clone())).collect();
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(user_key(&user.username)))
+            .condition_expression(
+                "id = :id AND totp.sealed_secret = :sealed AND totp.confirmed = :false AND totp.last_step < :step",
+            )
+            .update_expression("SET totp.confirmed = :true, totp.last_step = :step, totp.recovery_codes = :codes")
+            .expression_attribute_values(":id", AttributeValue::S(user.id.to_string()))
+            .expression_attribute_values(":sealed", AttributeValue::S(read.sealed_secret.clone()))
+            .expression_attribute_values(":false", AttributeValue::Bool(false))
+            .expression_attribute_values(":true", AttributeValue::Bool(true))
+            .expression_attribute_values(":step", AttributeValue::N(step.to_string()))
+            .expression_attribute_values(":codes", AttributeValue::L(codes))
+            .send()
+            .await;
+        updated(result)
+    }
+
+    async fn use_totp_step(&self, user: &User, step: i64) -> Result<bool, StoreError> {
+        let Some(read) = &user.totp else { return Ok(false) };
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(user_key(&user.username)))
+            .condition_expression(
+                "id = :id AND totp.sealed_secret = :sealed AND totp.confirmed = :true AND totp.last_step < :step",
+            )
+            .update_expression("SET totp.last_step = :step")
+            .expression_attribute_values(":id", AttributeValue::S(user.id.to_string()))
+            .expression_attribute_values(":sealed", AttributeValue::S(read.sealed_secret.clone()))
+            .expression_attribute_values(":true", AttributeValue::Bool(true))
+            .expression_attribute_values(":step", AttributeValue::N(step.to_string()))
+            .send()
+            .await;
+        updated(result)
+    }
+
+    /// Removes the list element by index, on condition it is still this hash. Another code spent
+    /// meanwhile shifts the list: read again and retry, a few times at most.
+    async fn spend_recovery_code(&self, user: &User, hash: &str) -> Result<bool, StoreError> {
+        let mut current = user.clone();
+        for _ in 0..4 {
+            let Some(totp) = current.totp.as_ref().filter(|t| t.confirmed) else { return Ok(false) };
+            let Some(index) = totp.recovery_codes.iter().position(|stored| stored == hash) else {
+                return Ok(false);
+            };
+            let result = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(user_key(&user.username)))
+                .condition_expression(format!(
+                    "id = :id AND totp.sealed_secret = :sealed AND totp.confirmed = :true AND totp.recovery_codes[{index}] = :hash"
+                ))
+                .update_expression(format!("REMOVE totp.recovery_codes[{index}]"))
+                .expression_attribute_values(":id", AttributeValue::S(user.id.to_string()))
+                .expression_attribute_values(":sealed", AttributeValue::S(totp.sealed_secret.clone()))
+                .expression_attribute_values(":true", AttributeValue::Bool(true))
+                .expression_attribute_values(":hash", AttributeValue::S(hash.to_owned()))
+                .send()
+                .await;
+            if updated(result)? {
+                return Ok(true);
+            }
+            match self.get(&user.username).await? {
+                Some(fresh)
+                    if fresh.id == user.id
+                        && fresh.totp.as_ref().map(|t| &t.sealed_secret) == Some(&totp.sealed_secret) =>
+                {
+                    current = fresh;
+                }
+                _ => return Ok(false),
+            }
+        }
+        Err(StoreError::Unavailable("recovery codes kept changing under a spend".into()))
+    }
+
+    async fn remove_totp(&self, user: &User) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(user_key(&user.username)))
+            .condition_expression("id = :id AND totp.confirmed = :true")
+            .update_expression("REMOVE totp")
+            .expression_attribute_values(":id", AttributeValue::S(user.id.to_string()))
+            .expression_attribute_values(":true", AttributeValue::Bool(true))
+            .send()
+            .await;
+        updated(result)
+    }
+}
+
+/// The item that holds the stack's TOTP data key, wrapped by KMS. Not a user: `list` skips it.
+const TOTP_DATA_KEY: &str = "KEY#totp-data-key";
+
+/// The stack's data key for sealing TOTP secrets: made by `kms:GenerateDataKey` the first time
+/// anything is sealed, kept wrapped in the users table (first writer wins), unwrapped by
+/// `kms:Decrypt` once per sandbox.
+pub struct KmsDataKey {
+    kms: aws_sdk_kms::Client,
+    dynamodb: Client,
+    table: String,
+    key_arn: String,
+}
+
+/// Bound into every wrap and unwrap, and what the roles' grants are conditioned on.
+pub const TOTP_KEY_CONTEXT: (&str, &str) = ("stratus-purpose", "totp-secrets");
+
+impl KmsDataKey {
+    pub fn new(
+        kms: aws_sdk_kms::Client,
+        dynamodb: Client,
+        table: impl Into<String>,
+        key_arn: impl Into<String>,
+    ) -> Self {
+        Self { kms, dynamodb, table: table.into(), key_arn: key_arn.into() }
+    }
+
+    async fn wrapped(&self) -> Result<Option<Vec<u8>>, StoreError> {
+        let output = self
+            .dynamodb
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(TOTP_DATA_KEY.to_owned()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(store_error)?;
+        match output.item.as_ref().and_then(|item| item.get("wrapped")) {
+            None => Ok(None),
+            Some(AttributeValue::B(blob)) => Ok(Some(blob.clone().into_inner())),
+            Some(_) => Err(StoreError::Internal(format!("{}: the data key item is malformed", self.table))),
+        }
+    }
+
+    async fn unwrap(&self, wrapped: Vec<u8>) -> Result<Vec<u8>, StoreError> {
+        let output = self
+            .kms
+            .decrypt()
+            .key_id(&self.key_arn)
+            .ciphertext_blob(aws_sdk_kms::primitives::Blob::new(wrapped))
+            .encryption_context(TOTP_KEY_CONTEXT.0, TOTP_KEY_CONTEXT.1)
+            .send()
+            .await
+            .map_err(|e| kms_error(&e))?;
+        output
+            .plaintext
+            .map(|p| p.into_inner())
+            .ok_or_else(|| StoreError::Internal("KMS returned no plaintext".into()))
+    }
+}
+
+fn kms_error<E, R>(error: &aws_sdk_kms::error::SdkError<E, R>) -> StoreError
+where
+    E: aws_sdk_kms::error::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug + 'static,
+{
+    use aws_sdk_kms::error::SdkError;
+    let text = crate::aws::error_text(error);
+    match error {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => StoreError::Unavailable(text),
+        SdkError::ServiceError(service)
+            if matches!(
+                service.err().code(),
+                Some("ThrottlingException" | "KMSInternalException" | "DependencyTimeoutException")
+            ) =>
+        {
+            StoreError::Unavailable(text)
+        }
+        _ => StoreError::Internal(text),
+    }
+}
+
+#[async_trait]
+impl crate::ports::DataKeySource for KmsDataKey {
+    async fn data_key(&self, create: bool) -> Result<Vec<u8>, StoreError> {
+        if let Some(wrapped) = self.wrapped().await? {
+            return self.unwrap(wrapped).await;
+        }
+        if !create {
+            return Err(StoreError::Internal(
+                "no TOTP data key exists, so nothing can have been sealed".into(),
+            ));
+        }
+        let generated = self
+            .kms
+            .generate_data_key()
+            .key_id(&self.key_arn)
+            .key_spec(aws_sdk_kms::types::DataKeySpec::Aes256)
+            .encryption_context(TOTP_KEY_CONTEXT.0, TOTP_KEY_CONTEXT.1)
+            .send()
+            .await
+            .map_err(|e| kms_error(&e))?;
+        let (Some(wrapped), Some(plain)) = (generated.ciphertext_blob, generated.plaintext) else {
+            return Err(StoreError::Internal("KMS returned no data key".into()));
+        };
+        let stored = self
+            .dynamodb
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", AttributeValue::S(TOTP_DATA_KEY.to_owned()))
+            .item("wrapped", AttributeValue::B(aws_sdk_dynamodb::primitives::Blob::new(wrapped.into_inner())))
+            .item("key_arn", AttributeValue::S(self.key_arn.clone()))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match stored {
+            Ok(_) => Ok(plain.into_inner()),
+            // Another sandbox made one first: everyone must use that one.
+            Err(error)
+                if matches!(
+                    error.as_service_error(),
+                    Some(
+                        aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(
+                            _
+                        )
+                    )
+                ) =>
+            {
+                let wrapped = self
+                    .wrapped()
+                    .await?
+                    .ok_or_else(|| StoreError::Internal("the data key vanished".into()))?;
+                self.unwrap(wrapped).await
+            }
+            Err(error) => Err(store_error(error)),
         }
     }
 }

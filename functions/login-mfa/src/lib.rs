@@ -1,0 +1,119 @@
+//! POST /login/mfa: a login's second step, for an account with TOTP on. Takes the `mfa_token`
+//! the password step answered and a code from the authenticator app (or a recovery code), and
+//! answers what a login without TOTP does.
+
+use std::sync::Arc;
+
+use serde::Deserialize;
+use shared::auth::TokenIssuer;
+use shared::auth::guard::authenticate_mfa_token;
+use shared::auth::mfa::{self, Checker};
+use shared::auth::sealing::SecretBox;
+use shared::auth::session::issue_pair;
+use shared::auth::{AuthConfig, TokenVerifier};
+use shared::clock::Clock;
+use shared::http::{self, Endpoint, HandlerResult, HeaderValue, Request, StatusCode, header};
+use shared::openapi::{
+    BadRequest, Forbidden, InternalServerError, PayloadTooLarge, ServiceUnavailable, TooManyRequests,
+    Unauthorized, UnsupportedMediaType,
+};
+use shared::ports::{RateLimiter, RefreshTokenStore, UserStore};
+use shared::{InitError, Problem, Wiring};
+use utoipa::ToSchema;
+
+const BODY_LIMIT: usize = 8 * 1024;
+
+struct Deps {
+    users: Arc<dyn UserStore>,
+    refresh_tokens: Arc<dyn RefreshTokenStore>,
+    rate_limiter: Arc<dyn RateLimiter>,
+    secrets: Arc<SecretBox>,
+    issuer: TokenIssuer,
+    verifier: TokenVerifier,
+    clock: Arc<dyn Clock>,
+    config: AuthConfig,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct SecondStep {
+    /// The `mfa_token` `POST /login` answered (good for 5 minutes).
+    #[schema(min_length = 1, max_length = 4096)]
+    mfa_token: String,
+    /// A current 6-digit code from the authenticator app, or an unused recovery code.
+    #[schema(min_length = 6, max_length = 32, examples("123456"))]
+    code: String,
+}
+
+shared::openapi_part!(handle);
+
+pub async fn build(wiring: &impl Wiring) -> Result<Endpoint, InitError> {
+    let deps = Deps {
+        users: wiring.users()?,
+        refresh_tokens: wiring.refresh_tokens()?,
+        rate_limiter: wiring.rate_limiter()?,
+        secrets: wiring.totp_secrets()?,
+        issuer: wiring.issuer()?,
+        verifier: wiring.verifier().await?,
+        clock: wiring.clock(),
+        config: wiring.settings()?.auth,
+    };
+    Ok(Endpoint::with_deps(deps, |deps, request| async move { handle(&deps, request).await }))
+}
+
+/// Finish a login with a TOTP code
+///
+/// The second step of a login for an account with TOTP on. A code is good once; a recovery
+/// code is good once in place of one. Wrong codes are limited per account.
+#[utoipa::path(
+    post,
+    path = "/login/mfa",
+    operation_id = "loginMfa",
+    tag = "accounts",
+    request_body(content = SecondStep, content_type = "application/json"),
+    security(()),
+    responses(
+        (status = 200, description = "Logged in", body = shared::auth::session::TokenPair,
+            headers(("Cache-Control" = String, description = "`no-store`"))),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 429, response = TooManyRequests),
+        (status = 500, response = InternalServerError),
+        (status = 503, response = ServiceUnavailable),
+    )
+)]
+async fn handle(deps: &Deps, request: Request) -> HandlerResult {
+    let body: SecondStep = http::json_body(&request, BODY_LIMIT)?;
+    let username = authenticate_mfa_token(&deps.verifier, &body.mfa_token)?;
+    let code = mfa::parse_code(&body.code, "code")?;
+    let Some(mut user) = deps.users.get(&username).await? else {
+        return Err(log_in_again("The account no longer exists"));
+    };
+    if user.disabled {
+        return Err(Problem::new(StatusCode::FORBIDDEN, "This account is disabled"));
+    }
+    if !user.mfa_enabled() {
+        return Err(log_in_again("TOTP was turned off since the password was given"));
+    }
+    let now = deps.clock.now();
+    let checker = Checker {
+        users: deps.users.as_ref(),
+        secrets: &deps.secrets,
+        limiter: deps.rate_limiter.as_ref(),
+        limit: deps.config.mfa_limit,
+    };
+    checker.check(&user, &code, "code", now).await?;
+    deps.users.record_login(&user.username, now, None).await?;
+    user.last_login = Some(now);
+    let pair = issue_pair(&deps.issuer, deps.refresh_tokens.as_ref(), &user, None, now).await?;
+    let mut response = http::json_response(StatusCode::OK, &pair);
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
+fn log_in_again(detail: &str) -> Problem {
+    shared::auth::guard::unauthorized(&format!("{detail}: log in again"), true)
+}

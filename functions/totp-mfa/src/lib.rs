@@ -1,0 +1,266 @@
+//! A signed-in user's authenticator app (TOTP, RFC 6238):
+//! - `POST /users/me/mfa/totp` starts setting one up and answers the secret, once;
+//! - `POST /users/me/mfa/totp/confirm` turns TOTP on with a first code and answers the recovery
+//!   codes, once;
+//! - `DELETE /users/me/mfa/totp` turns it off, given the password and a code.
+//!
+//! One function for the three, as they are one resource's life and need the same grants (the
+//! users table and the data key that seals secrets).
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use shared::auth::guard::{current_user, unauthorized};
+use shared::auth::mfa::{self, Checker};
+use shared::auth::reauth::confirm_password;
+use shared::auth::sealing::SecretBox;
+use shared::auth::totp::{RECOVERY_CODES, RecoveryCode, TotpCode, TotpSecret};
+use shared::auth::{AuthConfig, TokenVerifier, authenticate};
+use shared::clock::Clock;
+use shared::http::{
+    self, Body, Endpoint, HandlerResult, HeaderValue, Method, Request, RequestExt, Response, StatusCode,
+    header,
+};
+use shared::openapi::{
+    BadRequest, Conflict, InternalServerError, PayloadTooLarge, ServiceUnavailable, TooManyRequests,
+    Unauthorized, UnsupportedMediaType,
+};
+use shared::ports::{RateLimiter, UserStore};
+use shared::{InitError, Problem, Wiring};
+use utoipa::ToSchema;
+
+const BODY_LIMIT: usize = 4 * 1024;
+
+struct Deps {
+    users: Arc<dyn UserStore>,
+    rate_limiter: Arc<dyn RateLimiter>,
+    secrets: Arc<SecretBox>,
+    verifier: TokenVerifier,
+    clock: Arc<dyn Clock>,
+    config: AuthConfig,
+}
+
+/// The secret to give the authenticator app: typed in, or as a QR code of the URI.
+#[derive(Serialize, ToSchema)]
+struct TotpSetup {
+    /// The shared secret, base32 without padding.
+    #[schema(pattern = "^[A-Z2-7]{32}$", examples("JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"))]
+    secret: String,
+    /// The same secret as an `otpauth://totp/…` URI (SHA1, 6 digits, 30 s), for a QR code.
+    #[schema(examples(
+        "otpauth://totp/Stratus:ada?secret=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP&issuer=Stratus&algorithm=SHA1&digits=6&period=30"
+    ))]
+    otpauth_uri: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct TotpConfirmation {
+    /// The current 6-digit code the app shows.
+    #[schema(pattern = r"^[0-9 ]{6,12}$", examples("123456"))]
+    code: String,
+}
+
+/// Codes that each stand in for a TOTP code once: shown now and never again.
+#[derive(Serialize, ToSchema)]
+struct RecoveryCodes {
+    #[schema(min_items = 10, max_items = 10, examples(json!(["abcde-fghij"])))]
+    recovery_codes: Vec<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct TotpRemoval {
+    /// The account's password.
+    #[schema(min_length = 1, max_length = 128, format = Password)]
+    password: String,
+    /// A current code from the app, or an unused recovery code.
+    #[schema(min_length = 6, max_length = 32, examples("123456"))]
+    code: String,
+}
+
+shared::openapi_part!(begin, confirm, remove);
+
+pub async fn build(wiring: &impl Wiring) -> Result<Endpoint, InitError> {
+    let deps = Deps {
+        users: wiring.users()?,
+        rate_limiter: wiring.rate_limiter()?,
+        secrets: wiring.totp_secrets()?,
+        verifier: wiring.verifier().await?,
+        clock: wiring.clock(),
+        config: wiring.settings()?.auth,
+    };
+    Ok(Endpoint::with_deps(deps, |deps, request| async move { handle(&deps, request).await }))
+}
+
+async fn handle(deps: &Deps, request: Request) -> HandlerResult {
+    let confirming = request.raw_http_path().ends_with("/confirm");
+    match (request.method(), confirming) {
+        (&Method::POST, false) => begin(deps, request).await,
+        (&Method::POST, true) => confirm(deps, request).await,
+        (&Method::DELETE, false) => remove(deps, request).await,
+        _ => Err(Problem::method_not_allowed(if confirming { &["POST"] } else { &["POST", "DELETE"] })),
+    }
+}
+
+/// Set up an authenticator app
+///
+/// Answers a new secret, pending until `POST /users/me/mfa/totp/confirm` proves the app has it.
+/// Asking again before confirming replaces it. 409 once TOTP is on: turn it off first.
+#[utoipa::path(
+    post,
+    path = "/users/me/mfa/totp",
+    operation_id = "beginTotp",
+    tag = "accounts",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The pending secret", body = TotpSetup,
+            headers(("Cache-Control" = String, description = "`no-store`"))),
+        (status = 401, response = Unauthorized),
+        (status = 409, response = Conflict),
+        (status = 500, response = InternalServerError),
+        (status = 503, response = ServiceUnavailable),
+    )
+)]
+async fn begin(deps: &Deps, request: Request) -> HandlerResult {
+    let principal = authenticate(&deps.verifier, &request)?;
+    let user = current_user(deps.users.as_ref(), &principal).await?;
+    if user.mfa_enabled() {
+        return Err(already_on());
+    }
+    let secret = TotpSecret::generate();
+    let sealed = deps.secrets.seal(secret.as_bytes(), user.id.as_bytes()).await?;
+    if !deps.users.begin_totp(&user, &sealed).await? {
+        // Turned on, or the account replaced, since it was read.
+        return Err(already_on());
+    }
+    tracing::info!(username = %user.username, "TOTP set-up begun");
+    let setup = TotpSetup {
+        secret: secret.base32(),
+        otpauth_uri: secret.otpauth_uri(&deps.config.totp_issuer, user.username.as_str()),
+    };
+    Ok(no_store(http::json_response(StatusCode::OK, &setup)))
+}
+
+/// Turn TOTP on
+///
+/// Takes a current code from the app set up by `POST /users/me/mfa/totp`. From now on a login
+/// asks for a code after the password. Answers ten recovery codes, each good once in place of a
+/// code: this is the only time they are shown.
+#[utoipa::path(
+    post,
+    path = "/users/me/mfa/totp/confirm",
+    operation_id = "confirmTotp",
+    tag = "accounts",
+    request_body(content = TotpConfirmation, content_type = "application/json"),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "TOTP is on", body = RecoveryCodes,
+            headers(("Cache-Control" = String, description = "`no-store`"))),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 409, response = Conflict),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 429, response = TooManyRequests),
+        (status = 500, response = InternalServerError),
+        (status = 503, response = ServiceUnavailable),
+    )
+)]
+async fn confirm(deps: &Deps, request: Request) -> HandlerResult {
+    let principal = authenticate(&deps.verifier, &request)?;
+    let body: TotpConfirmation = http::json_body(&request, BODY_LIMIT)?;
+    let code = TotpCode::parse(&body.code)
+        .map_err(|e| Problem::bad_request("The code is not valid").with_field_error("code", e))?;
+    let user = current_user(deps.users.as_ref(), &principal).await?;
+    let pending = match &user.totp {
+        Some(totp) if totp.confirmed => return Err(already_on()),
+        Some(totp) => totp,
+        None => {
+            return Err(Problem::new(StatusCode::CONFLICT, "No authenticator is being set up")
+                .with_field_error("code", "begin with POST /users/me/mfa/totp"));
+        }
+    };
+    let now = deps.clock.now();
+    let key = mfa::limit_key(&user);
+    let limit = deps.config.mfa_limit;
+    deps.rate_limiter.enforce(&key, limit, now).await?;
+    let secret = mfa::secret_of(&deps.secrets, &user).await?;
+    let Some(step) = secret.accepts(&code, now, pending.last_step) else {
+        return Err(mfa::wrong_code("code"));
+    };
+    deps.rate_limiter.release(&key, limit, now).await?;
+    let codes: Vec<RecoveryCode> = (0..RECOVERY_CODES).map(|_| RecoveryCode::generate()).collect();
+    let hashes: Vec<String> = codes.iter().map(|code| code.hash(&user)).collect();
+    if !deps.users.confirm_totp(&user, step, &hashes).await? {
+        return Err(Problem::new(StatusCode::CONFLICT, "The set-up changed meanwhile: begin again")
+            .with_field_error("code", "begin with POST /users/me/mfa/totp"));
+    }
+    tracing::info!(username = %user.username, "TOTP turned on");
+    let answer = RecoveryCodes { recovery_codes: codes.iter().map(RecoveryCode::expose).collect() };
+    Ok(no_store(http::json_response(StatusCode::OK, &answer)))
+}
+
+/// Turn TOTP off
+///
+/// Needs the password and a current code (or an unused recovery code): a stolen access token
+/// alone cannot remove the second factor.
+#[utoipa::path(
+    delete,
+    path = "/users/me/mfa/totp",
+    operation_id = "removeTotp",
+    tag = "accounts",
+    request_body(content = TotpRemoval, content_type = "application/json"),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "TOTP is off; recovery codes are void"),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 409, response = Conflict),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 429, response = TooManyRequests),
+        (status = 500, response = InternalServerError),
+        (status = 503, response = ServiceUnavailable),
+    )
+)]
+async fn remove(deps: &Deps, request: Request) -> HandlerResult {
+    let principal = authenticate(&deps.verifier, &request)?;
+    let body: TotpRemoval = http::json_body(&request, BODY_LIMIT)?;
+    let code = mfa::parse_code(&body.code, "code")?;
+    let user = current_user(deps.users.as_ref(), &principal).await?;
+    if !user.mfa_enabled() {
+        return Err(Problem::new(StatusCode::CONFLICT, "TOTP is not on"));
+    }
+    let now = deps.clock.now();
+    confirm_password(
+        deps.rate_limiter.as_ref(),
+        deps.config.login_limit,
+        &user,
+        "password",
+        body.password,
+        now,
+    )
+    .await?;
+    let checker = Checker {
+        users: deps.users.as_ref(),
+        secrets: &deps.secrets,
+        limiter: deps.rate_limiter.as_ref(),
+        limit: deps.config.mfa_limit,
+    };
+    checker.check(&user, &code, "code", now).await?;
+    if !deps.users.remove_totp(&user).await? {
+        return Err(unauthorized("The account of this token changed meanwhile", true));
+    }
+    tracing::info!(username = %user.username, "TOTP turned off");
+    Ok(Response::builder().status(StatusCode::NO_CONTENT).body(Body::Empty).expect("static parts are valid"))
+}
+
+fn already_on() -> Problem {
+    Problem::new(StatusCode::CONFLICT, "TOTP is already on: turn it off first with DELETE /users/me/mfa/totp")
+}
+
+fn no_store(mut response: Response<Body>) -> Response<Body> {
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
