@@ -72,6 +72,30 @@ impl TotpSecret {
         )
     }
 
+    /// The secret as an app takes it (base32, case and padding ignored).
+    pub fn from_base32(text: &str) -> Result<Self, String> {
+        let mut bytes = Vec::with_capacity(SECRET_BYTES);
+        let (mut buffer, mut bits) = (0u32, 0u32);
+        for c in text.trim_end_matches('=').chars() {
+            let value = BASE32
+                .iter()
+                .position(|b| char::from(*b) == c.to_ascii_uppercase())
+                .ok_or_else(|| format!("{c:?} is not base32"))?;
+            buffer = (buffer << 5) | value as u32;
+            bits += 5;
+            if bits >= 8 {
+                bits -= 8;
+                bytes.push((buffer >> bits) as u8);
+            }
+        }
+        Self::from_bytes(&bytes)
+    }
+
+    /// The six digits an app shows at `at`: what a client (or a test) types.
+    pub fn code(&self, at: OffsetDateTime) -> String {
+        format!("{:06}", self.code_at(step_of(at)))
+    }
+
     /// The code of time step `step` (RFC 4226's HOTP of the step counter).
     fn code_at(&self, step: i64) -> u32 {
         let key = hmac::Key::new(hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, &self.0);
@@ -217,6 +241,12 @@ mod tests {
             assert_eq!(secret.code_at(time / PERIOD), code, "at {time}");
         }
         assert_eq!(secret.base32(), "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ");
+        assert_eq!(
+            TotpSecret::from_base32("gezdgnbvgy3tqojqgezdgnbvgy3tqojq").unwrap().as_bytes(),
+            secret.as_bytes()
+        );
+        let at = OffsetDateTime::from_unix_timestamp(59).unwrap();
+        assert_eq!(secret.code(at), "287082");
     }
 
     #[test]
