@@ -46,8 +46,21 @@ pub async fn provision_local(env_file: &Path) -> Result<(), String> {
     if !alias.starts_with("alias/") {
         return Err(format!("SIGNING_KEY_ARN should be an alias locally (alias/...), not {alias}"));
     }
-    ensure_signing_key(&aws_sdk_kms::Client::new(&sdk), alias).await?;
+    let kms = aws_sdk_kms::Client::new(&sdk);
+    let signing = (KeySpec::EccNistP256, KeyUsageType::SignVerify, "Stratus local signing key (sam local)");
+    ensure_key(&kms, alias, signing).await?;
     println!("key    {alias} (ECC_NIST_P256, SIGN_VERIFY)");
+
+    // The key that wraps the TOTP data key: symmetric, as the template's.
+    if let Some(alias) = values.get(shared::aws::TOTP_KEY_ARN).filter(|v| !v.is_empty()) {
+        if !alias.starts_with("alias/") {
+            return Err(format!("TOTP_KEY_ARN should be an alias locally (alias/...), not {alias}"));
+        }
+        let wrapping =
+            (KeySpec::SymmetricDefault, KeyUsageType::EncryptDecrypt, "Stratus local TOTP key (sam local)");
+        ensure_key(&kms, alias, wrapping).await?;
+        println!("key    {alias} (SYMMETRIC_DEFAULT, ENCRYPT_DECRYPT)");
+    }
 
     // The sender identity, verified at once (moto), so the functions' mails are accepted.
     if let Some(identity) = values.get(shared::aws::MAIL_SENDER_IDENTITY).filter(|v| !v.is_empty()) {
@@ -72,16 +85,21 @@ fn read_parameters(env_file: &Path) -> Result<HashMap<String, String>, String> {
     Ok(parameters.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned()))).collect())
 }
 
-/// An existing alias means an earlier run made the key: keep it, so tokens stay valid.
-async fn ensure_signing_key(kms: &aws_sdk_kms::Client, alias: &str) -> Result<(), String> {
+/// An existing alias means an earlier run made the key: keep it, so tokens stay valid and sealed
+/// secrets open.
+async fn ensure_key(
+    kms: &aws_sdk_kms::Client,
+    alias: &str,
+    (spec, usage, description): (KeySpec, KeyUsageType, &str),
+) -> Result<(), String> {
     if kms.describe_key().key_id(alias).send().await.is_ok() {
         return Ok(());
     }
     let key = kms
         .create_key()
-        .key_spec(KeySpec::EccNistP256)
-        .key_usage(KeyUsageType::SignVerify)
-        .description("Stratus local signing key (sam local)")
+        .key_spec(spec)
+        .key_usage(usage)
+        .description(description)
         .send()
         .await
         .map_err(|e| format!("create key: {}", aws_sdk_kms::error::DisplayErrorContext(e)))?;
