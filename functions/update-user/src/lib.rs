@@ -1,5 +1,6 @@
-//! PATCH /users/{username}: an admin disables or enables an account, or changes its role. A
-//! disabled user cannot log in, refresh or act as an admin. The last active admin can be neither
+//! PATCH /users/{username}: an admin disables or enables an account, changes its role, or turns
+//! its TOTP off (a user who lost their phone and their recovery codes). A disabled user cannot log
+//! in, refresh or act as an admin. The last active admin can be neither
 //! demoted nor disabled, by anyone, themselves included: the service would have no admin left.
 
 use std::sync::Arc;
@@ -33,6 +34,9 @@ struct AccountChange {
     /// A disabled account cannot log in, refresh or act as an admin.
     disabled: Option<bool>,
     role: Option<Role>,
+    /// `false` turns the account's TOTP off, for a user who lost both their authenticator and
+    /// their recovery codes. Only the user can turn it on.
+    mfa_enabled: Option<bool>,
 }
 
 shared::openapi_part!(handle);
@@ -44,7 +48,8 @@ pub async fn build(wiring: &impl Wiring) -> Result<Endpoint, InitError> {
 
 /// Disable, enable, promote or demote an account
 ///
-/// Admins only. The last active admin cannot be demoted or disabled (409).
+/// Admins only. The last active admin cannot be demoted or disabled (409). `mfa_enabled: false`
+/// turns the user's TOTP off, for a user locked out of their second factor.
 #[utoipa::path(
     patch,
     path = "/users/{username}",
@@ -76,11 +81,17 @@ async fn handle(deps: &Deps, request: Request) -> HandlerResult {
     })?;
     // An empty change changes nothing and answers the profile, as a merge patch would.
     let change: AccountChange = http::json_body(&request, BODY_LIMIT)?;
+    if change.mfa_enabled == Some(true) {
+        return Err(Problem::bad_request("Only the user can turn TOTP on")
+            .with_field_error("mfa_enabled", "may only be false: POST /users/me/mfa/totp is the user's"));
+    }
     let not_found = || Problem::not_found(format!("No user is named {username}"));
     let user = deps.users.get(&username).await?.ok_or_else(not_found)?;
+    let remove_totp = change.mfa_enabled == Some(false) && user.mfa_enabled();
     let after = User {
         role: change.role.unwrap_or(user.role),
         disabled: change.disabled.unwrap_or(user.disabled),
+        totp: if remove_totp { None } else { user.totp.clone() },
         ..user.clone()
     };
     if user.is_active_admin() && !after.is_active_admin() && !another_active_admin(deps, &username).await? {
@@ -95,9 +106,14 @@ async fn handle(deps: &Deps, request: Request) -> HandlerResult {
     if after.disabled != user.disabled && !deps.users.set_disabled(&username, after.disabled).await? {
         return Err(not_found());
     }
+    // False only if the user turned it off (or re-enrolled) meanwhile: either way it is off now
+    // or theirs again.
+    if remove_totp {
+        deps.users.remove_totp(&user).await?;
+    }
     tracing::info!(
         admin = %principal.username, username = %username, role = after.role.as_str(), disabled = after.disabled,
-        "account changed by an admin"
+        totp_removed = remove_totp, "account changed by an admin"
     );
     let mut response = http::json_response(StatusCode::OK, &Profile::from(&after));
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
