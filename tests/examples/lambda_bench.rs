@@ -7,8 +7,9 @@
 //!
 //! `make bench` runs it (engines up, binaries built) and turns its JSON into BENCHMARKS.md:
 //! `target/release/examples/lambda_bench --out target/bench/lambda.json [--cold 10] [--warm 50]`
-//! `[--var NAME=VALUE ...]`; `--var` adds to every function's environment, e.g. to see what the
-//! trust store costs at init (`--var SSL_CERT_DIR=/nonexistent`).
+//! `[--var NAME=VALUE ...] [--only NAME,...]`; `--var` adds to every function's environment, e.g.
+//! to see what the trust store costs at init (`--var SSL_CERT_DIR=/nonexistent`); `--only` measures
+//! just the functions named (and the baseline), e.g. `--only totp-mfa,login-mfa`.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -17,6 +18,7 @@ use aws_sdk_sqs::types::Message;
 use serde_json::{Value, json};
 use shared::adapters::dynamodb::{DynamoUserStore, tables};
 use shared::auth::bootstrap::{AdminSeed, create_admin};
+use shared::auth::totp::TotpSecret;
 use stratus_tests::runtime_api::{
     Function, Gateway, LaunchSpec, LocalStack, Outcome, binaries_dir, request, sqs_event,
 };
@@ -32,11 +34,18 @@ struct Options {
     cold: usize,
     warm: usize,
     vars: Vec<(String, String)>,
+    /// When set, the functions to measure (the baseline always is).
+    only: Option<Vec<String>>,
 }
 
 fn options() -> Options {
-    let mut options =
-        Options { out: PathBuf::from("target/bench/lambda.json"), cold: 10, warm: 50, vars: Vec::new() };
+    let mut options = Options {
+        out: PathBuf::from("target/bench/lambda.json"),
+        cold: 10,
+        warm: 50,
+        vars: Vec::new(),
+        only: None,
+    };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         let value = args.next().unwrap_or_else(|| panic!("{flag} needs a value"));
@@ -48,6 +57,7 @@ fn options() -> Options {
                 let (name, value) = value.split_once('=').expect("--var takes NAME=VALUE");
                 options.vars.push((name.to_owned(), value.to_owned()));
             }
+            "--only" => options.only = Some(value.split(',').map(str::to_owned).collect()),
             other => panic!("unknown option {other}; see the header of tests/examples/lambda_bench.rs"),
         }
     }
@@ -69,6 +79,8 @@ struct Fixtures {
     changer_password: String,
     /// A user who never verifies, for resend-verification.
     resender_token: String,
+    /// A user whom every totp-mfa call gives a new pending secret (never confirmed).
+    enroller_token: String,
 }
 
 /// Where the functions' mails go (no SES here): the codes the scenarios type back.
@@ -93,6 +105,7 @@ async fn main() {
         .with_var("RECOVERY_RATE_LIMIT", UNLIMITED)
         .with_var("MAIL_RATE_LIMIT", UNLIMITED)
         .with_var("MESSAGE_RATE_LIMIT", UNLIMITED)
+        .with_var("MFA_RATE_LIMIT", UNLIMITED)
         .with_var(shared::adapters::mail::MAIL_OUTBOX, outbox().display().to_string());
     let gateway =
         options.vars.iter().fold(gateway, |gateway, (name, value)| gateway.with_var(name, value.clone()));
@@ -108,6 +121,15 @@ async fn main() {
         .collect();
     binaries.sort();
     binaries.dedup();
+    if let Some(only) = &options.only {
+        for name in only {
+            assert!(
+                binaries.iter().any(|(binary, _)| binary == name),
+                "--only {name}: template.yaml has no such function"
+            );
+        }
+        binaries.retain(|(binary, _)| only.contains(binary));
+    }
     binaries.insert(0, (BASELINE.to_owned(), 128));
 
     let mut results = Vec::new();
@@ -322,6 +344,26 @@ async fn next_call(gateway: &Gateway, binary: &str, fixtures: &mut Fixtures) -> 
         "resend-verification" => {
             http("POST", "/users/me/email/verify/resend", Some(&fixtures.resender_token), None, 202)
         }
+        // Set-up's first step, repeatable: each call replaces the enroller's pending secret. A
+        // sandbox's first call also reads the wrapped data key and unwraps it (one kms:Decrypt),
+        // as on AWS; the stack's first ever call makes it (kms:GenerateDataKey).
+        "totp-mfa" => http("POST", "/users/me/mfa/totp", Some(&fixtures.enroller_token), None, 200),
+        "login-mfa" => {
+            // The success path with a TOTP code (not a recovery code, which skips the secret and
+            // so a sandbox's data-key unwrap). A code is good once and spends every earlier step,
+            // so each second step takes an account of its own, with TOTP turned on and the
+            // password step done by the (unmeasured) register, login and totp-mfa functions; its
+            // code is the one for the step after the confirmation's (the window is one step).
+            let username = format!("mfa_{n}");
+            let (secret, confirmed_at) = totp_user(gateway, &username).await;
+            let challenge = login(gateway, &username).await;
+            assert_eq!(challenge["mfa_required"], true, "login with TOTP on: {challenge}");
+            let second = json!({
+                "mfa_token": challenge["mfa_token"],
+                "code": secret.code(confirmed_at + time::Duration::seconds(30)),
+            });
+            http("POST", "/login/mfa", None, Some(second), 200)
+        }
         "sweeper" => Call {
             event: json!({"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}}),
             expect_status: None,
@@ -347,6 +389,25 @@ async fn next_call(gateway: &Gateway, binary: &str, fixtures: &mut Fixtures) -> 
         }
         other => panic!("no benchmark scenario for {other}; add one to tests/examples/lambda_bench.rs"),
     }
+}
+
+/// A new account with TOTP on: its secret and when its first code (that step) was spent.
+async fn totp_user(gateway: &Gateway, username: &str) -> (TotpSecret, time::OffsetDateTime) {
+    let registered =
+        gateway.post_json("/register", &registration(username, &format!("{username}@example.com"))).await;
+    assert_eq!(registered.status, 201, "{}", String::from_utf8_lossy(&registered.body));
+    let session = login(gateway, username).await;
+    let token = session["access_token"].as_str().expect("an access token");
+    let begun = gateway.post_with_token("/users/me/mfa/totp", token, &json!({})).await;
+    assert_eq!(begun.status, 200, "{}", String::from_utf8_lossy(&begun.body));
+    let secret = TotpSecret::from_base32(begun.json()["secret"].as_str().expect("a secret"))
+        .unwrap_or_else(|e| panic!("the set-up's secret: {e}"));
+    let confirmed_at = time::OffsetDateTime::now_utc();
+    let confirmed = gateway
+        .post_with_token("/users/me/mfa/totp/confirm", token, &json!({"code": secret.code(confirmed_at)}))
+        .await;
+    assert_eq!(confirmed.status, 200, "{}", String::from_utf8_lossy(&confirmed.body));
+    (secret, confirmed_at)
 }
 
 async fn login(gateway: &Gateway, username: &str) -> Value {
@@ -402,8 +463,13 @@ async fn fixtures(gateway: &Gateway, tasks: usize) -> Fixtures {
     }
     let resender_token =
         login(gateway, "resender").await["access_token"].as_str().expect("an access token").to_owned();
+    let registered = gateway.post_json("/register", &registration("enroller", "enroller@example.com")).await;
+    assert_eq!(registered.status, 201, "{}", String::from_utf8_lossy(&registered.body));
+    let enroller_token =
+        login(gateway, "enroller").await["access_token"].as_str().expect("an access token").to_owned();
     Fixtures {
         resender_token,
+        enroller_token,
         user_token,
         admin_token,
         digest,
