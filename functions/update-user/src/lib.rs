@@ -36,7 +36,20 @@ struct AccountChange {
     role: Option<Role>,
     /// `false` turns the account's TOTP off, for a user who lost both their authenticator and
     /// their recovery codes. Only the user can turn it on.
+    #[schema(schema_with = false_only)]
     mfa_enabled: Option<bool>,
+}
+
+/// `false` or null: `true` is refused, so the document does not offer it.
+fn false_only() -> utoipa::openapi::schema::Object {
+    use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::Boolean, Type::Null]))
+        .enum_values(Some([serde_json::Value::Bool(false), serde_json::Value::Null]))
+        .description(Some(
+            "`false` turns the account's TOTP off, for a user who lost both their authenticator and their recovery codes. Only the user can turn it on.",
+        ))
+        .build()
 }
 
 shared::openapi_part!(handle);
