@@ -16,7 +16,9 @@
 //! proxy of its own that makes IAM's resource check, as AWS does: it reads the action and the
 //! resource from each request (a transaction authorizes each item's own action on its own
 //! table) and answers AccessDeniedException, as AWS words it, unless a statement of the role's
-//! policy, resolved against the stack, allows exactly that.
+//! policy, resolved against the stack, allows exactly that. The proxy also evaluates the
+//! conditions the template uses (a KMS encryption context, DynamoDB's leading keys), from what
+//! the request carries; a condition it cannot evaluate denies, so a new one fails loudly.
 //!
 //! Lambda also gives every function what SAM adds for its events (the SQS poller's rights);
 //! here the harness plays the event source mapping with the provisioning user's rights.
@@ -32,6 +34,7 @@ use serde_json::{Value, json};
 
 use crate::runtime_api::{Engines, LocalStack, RoleCredentials};
 use crate::template::Template;
+use shared::adapters::dynamodb::tables;
 
 const REGION: &str = "us-east-1";
 /// Services whose requests moto authorizes against `*` whatever the statement names.
@@ -135,6 +138,8 @@ pub struct IamStack {
     pub stack: LocalStack,
     /// The policy each function's role was given, by binary: what this suite proves enough.
     pub policies: BTreeMap<String, Value>,
+    /// By binary: the role's credentials and the function's own proxy, to act as the function.
+    roles: BTreeMap<String, (RoleCredentials, String)>,
 }
 
 impl IamStack {
@@ -163,11 +168,20 @@ impl IamStack {
         }
 
         // Each function reaches moto through its own resource-checking proxy.
+        let partition_keys: BTreeMap<String, String> =
+            tables::ALL.iter().map(|spec| (stack.table(spec), spec.partition_key.to_owned())).collect();
+        let mut proxies = BTreeMap::new();
         for function in template.functions() {
             let grants =
                 resolved_grants(&template, &stack, &function.logical_id, &policies[&function.binary])?;
-            let proxy =
-                PolicyProxy::start(moto.endpoint.clone(), role_name(&function.binary), grants).await?;
+            let proxy = PolicyProxy::start(
+                moto.endpoint.clone(),
+                role_name(&function.binary),
+                grants,
+                partition_keys.clone(),
+            )
+            .await?;
+            proxies.insert(function.binary.clone(), proxy.url.clone());
             let endpoints = moto
                 .engines(stack.sdk().clone())
                 .endpoints
@@ -181,6 +195,7 @@ impl IamStack {
         moto.enforce_iam().await?;
         let admin = moto.sdk(Credentials::new(key, secret, None, None, "provisioning-user")).await;
         let sts = aws_sdk_sts::Client::new(&admin);
+        let mut roles = BTreeMap::new();
         for binary in policies.keys() {
             let assumed = sts
                 .assume_role()
@@ -192,21 +207,39 @@ impl IamStack {
                     format!("assume the role of {binary}: {}", aws_sdk_sts::error::DisplayErrorContext(e))
                 })?;
             let credentials = assumed.credentials.ok_or("STS returned no credentials")?;
-            stack.give_role(
-                binary,
-                RoleCredentials {
-                    access_key_id: credentials.access_key_id,
-                    secret_access_key: credentials.secret_access_key,
-                    session_token: credentials.session_token,
-                },
-            );
+            let credentials = RoleCredentials {
+                access_key_id: credentials.access_key_id,
+                secret_access_key: credentials.secret_access_key,
+                session_token: credentials.session_token,
+            };
+            stack.give_role(binary, credentials.clone());
+            roles.insert(binary.clone(), (credentials, proxies[binary].clone()));
         }
         stack.act_as(admin);
         stack.keep(moto);
         // As CloudFormation would: with every role in place, so the custom resource's function
         // runs with its own role's rights too.
         stack.create_custom_resources().await?;
-        Ok(Self { stack, policies })
+        Ok(Self { stack, policies, roles })
+    }
+
+    /// An SDK configuration that acts as `binary` does: its role's credentials, through its own
+    /// proxy. For probing what a role may not do, beyond what its code happens to call.
+    pub async fn sdk_as(&self, binary: &str) -> Result<SdkConfig, String> {
+        let (role, proxy) = self.roles.get(binary).ok_or_else(|| format!("no role for {binary}"))?;
+        let credentials = Credentials::new(
+            role.access_key_id.clone(),
+            role.secret_access_key.clone(),
+            Some(role.session_token.clone()),
+            None,
+            "function-role",
+        );
+        Ok(aws_config::defaults(BehaviorVersion::latest())
+            .endpoint_url(proxy)
+            .region(Region::new(REGION))
+            .credentials_provider(credentials)
+            .load()
+            .await)
     }
 }
 
@@ -261,11 +294,26 @@ fn exists(stack: &LocalStack, resource: &Value) -> bool {
     resource["Condition"].as_str().is_none_or(|name| stack.resolver().condition(name).unwrap_or(false))
 }
 
-/// A statement of a role as IAM evaluates it: actions on resource patterns.
+/// A statement of a role as IAM evaluates it: actions on resource patterns, under conditions.
 #[derive(Debug, Clone)]
 struct Grant {
     actions: Vec<String>,
     resources: Vec<String>,
+    /// `(operator, key, values)`, resolved: every one must hold.
+    conditions: Vec<(String, String, Vec<String>)>,
+}
+
+/// A statement's `Condition` block, resolved against the stack, as `(operator, key, values)`.
+fn conditions(stack: &LocalStack, statement: &Value) -> Result<Vec<(String, String, Vec<String>)>, String> {
+    let resolved = stack.resolver().resolve(&statement["Condition"])?.unwrap_or_default();
+    let mut out = Vec::new();
+    for (operator, keys) in resolved.as_object().into_iter().flatten() {
+        let keys = keys.as_object().ok_or_else(|| format!("condition {operator}: {keys} is not a block"))?;
+        for (key, values) in keys {
+            out.push((operator.clone(), key.clone(), strings(values)));
+        }
+    }
+    Ok(out)
 }
 
 /// The role's statements with their real resources (not moto's `*`): the function's policy as
@@ -296,7 +344,7 @@ fn resolved_grants(
         let actions: Vec<String> =
             strings(&statement["Action"]).into_iter().filter(|a| allowed.contains(a)).collect();
         let resources = strings(&stack.resolver().resolve(&statement["Resource"])?.unwrap_or_default());
-        grants.push(Grant { actions, resources });
+        grants.push(Grant { actions, resources, conditions: conditions(stack, &statement)? });
     }
     let role = format!("{logical_id}Role.Arn");
     for (id, key) in template.resources().filter(|(_, r)| r["Type"] == "AWS::KMS::Key" && exists(stack, r)) {
@@ -305,7 +353,8 @@ fn resolved_grants(
             if strings(&statement["Principal"]).contains(&role) {
                 let actions =
                     strings(&statement["Action"]).into_iter().filter(|a| allowed.contains(a)).collect();
-                grants.push(Grant { actions, resources: strings(&arn) });
+                let conditions = conditions(stack, statement)?;
+                grants.push(Grant { actions, resources: strings(&arn), conditions });
             }
         }
     }
@@ -351,15 +400,22 @@ struct Checked {
     upstream: String,
     role: String,
     grants: Vec<Grant>,
+    /// By table name: the partition key's attribute (`dynamodb:LeadingKeys` is its value).
+    partition_keys: BTreeMap<String, String>,
     http: reqwest::Client,
 }
 
 impl PolicyProxy {
-    async fn start(upstream: String, role: String, grants: Vec<Grant>) -> Result<Self, String> {
+    async fn start(
+        upstream: String,
+        role: String,
+        grants: Vec<Grant>,
+        partition_keys: BTreeMap<String, String>,
+    ) -> Result<Self, String> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(|e| e.to_string())?;
         let url = format!("http://{}", listener.local_addr().map_err(|e| e.to_string())?);
         let http = reqwest::Client::builder().no_proxy().build().map_err(|e| e.to_string())?;
-        let state = std::sync::Arc::new(Checked { upstream, role, grants, http });
+        let state = std::sync::Arc::new(Checked { upstream, role, grants, partition_keys, http });
         let app = axum::Router::new().fallback(forward).with_state(state);
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
@@ -368,9 +424,19 @@ impl PolicyProxy {
     }
 }
 
+/// One authorization a request needs: an action on a resource, with the condition keys the
+/// request carries (each a list: some keys are multivalued).
+#[derive(Debug)]
+struct Asked {
+    action: String,
+    resource: String,
+    context: BTreeMap<String, Vec<String>>,
+}
+
 /// The actions and resources a request asks for, as AWS authorizes them (JSON protocols only:
-/// DynamoDB, SQS, KMS and Secrets Manager as the SDK speaks them).
-fn asked(target: &str, body: &Value) -> Vec<(String, String)> {
+/// DynamoDB, SQS, KMS and Secrets Manager as the SDK speaks them), with the condition keys the
+/// template's conditions read.
+fn asked(target: &str, body: &Value, partition_keys: &BTreeMap<String, String>) -> Vec<Asked> {
     let (service, operation) = match target.split_once('.') {
         Some(("DynamoDB_20120810", op)) => ("dynamodb", op),
         Some(("AmazonSQS", op)) => ("sqs", op),
@@ -380,6 +446,15 @@ fn asked(target: &str, body: &Value) -> Vec<(String, String)> {
     };
     let table = |name: &Value| {
         format!("arn:aws:dynamodb:{REGION}:000000000000:table/{}", name.as_str().unwrap_or_default())
+    };
+    let plain = |action: String, resource: String| Asked { action, resource, context: BTreeMap::new() };
+    // The partition key value of the item an item operation names (`Key`, or a put's `Item`).
+    let leading_keys = |request: &Value| {
+        let name = partition_keys.get(request["TableName"].as_str().unwrap_or_default());
+        let item = if request["Key"].is_object() { &request["Key"] } else { &request["Item"] };
+        let value = name.and_then(|name| item[name].as_object()).and_then(|v| v.values().next());
+        let context = value.map(|v| vec![v.as_str().map_or_else(|| v.to_string(), str::to_owned)]);
+        BTreeMap::from_iter(context.map(|c| ("dynamodb:LeadingKeys".to_owned(), c)))
     };
     match service {
         "dynamodb" if operation == "TransactWriteItems" => body["TransactItems"]
@@ -395,7 +470,11 @@ fn asked(target: &str, body: &Value) -> Vec<(String, String)> {
                 ]
                 .into_iter()
                 .find(|(kind, _)| item.get(*kind).is_some())?;
-                Some((format!("dynamodb:{action}"), table(&item[kind]["TableName"])))
+                Some(Asked {
+                    action: format!("dynamodb:{action}"),
+                    resource: table(&item[kind]["TableName"]),
+                    context: leading_keys(&item[kind]),
+                })
             })
             .collect(),
         "dynamodb" => {
@@ -403,20 +482,48 @@ fn asked(target: &str, body: &Value) -> Vec<(String, String)> {
             if let Some(index) = body["IndexName"].as_str() {
                 resource = format!("{resource}/index/{index}");
             }
-            vec![(format!("dynamodb:{operation}"), resource)]
+            let context = match operation {
+                "GetItem" | "PutItem" | "UpdateItem" | "DeleteItem" => leading_keys(body),
+                _ => BTreeMap::new(),
+            };
+            vec![Asked { action: format!("dynamodb:{operation}"), resource, context }]
         }
         "sqs" => {
             let url = body["QueueUrl"].as_str().unwrap_or_default();
             let mut parts = url.rsplit('/');
             let (name, account) = (parts.next().unwrap_or_default(), parts.next().unwrap_or_default());
-            vec![(format!("sqs:{operation}"), format!("arn:aws:sqs:{REGION}:{account}:{name}"))]
+            vec![plain(format!("sqs:{operation}"), format!("arn:aws:sqs:{REGION}:{account}:{name}"))]
         }
-        "kms" => vec![(format!("kms:{operation}"), body["KeyId"].as_str().unwrap_or_default().to_owned())],
-        _ => vec![(
+        "kms" => {
+            let context = body["EncryptionContext"]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .map(|(k, v)| (format!("kms:EncryptionContext:{k}"), strings(v)))
+                .collect();
+            let resource = body["KeyId"].as_str().unwrap_or_default().to_owned();
+            vec![Asked { action: format!("kms:{operation}"), resource, context }]
+        }
+        _ => vec![plain(
             format!("secretsmanager:{operation}"),
             body["SecretId"].as_str().unwrap_or_default().to_owned(),
         )],
     }
+}
+
+/// Whether a grant's conditions hold for what the request carries, as IAM evaluates the
+/// operators the template uses. Any other operator does not hold.
+fn conditions_hold(grant: &Grant, context: &BTreeMap<String, Vec<String>>) -> bool {
+    grant.conditions.iter().all(|(operator, key, values)| {
+        let present = context.get(key);
+        match operator.as_str() {
+            // A single-valued key: present, and one of the values.
+            "StringEquals" => present.is_some_and(|p| p.len() == 1 && values.contains(&p[0])),
+            // Every value the request carries is allowed (none carried: holds, as in IAM).
+            "ForAllValues:StringEquals" => present.is_none_or(|p| p.iter().all(|v| values.contains(v))),
+            _ => false,
+        }
+    })
 }
 
 async fn forward(
@@ -427,10 +534,11 @@ async fn forward(
     let body = axum::body::to_bytes(body, 16 * 1024 * 1024).await.unwrap_or_default();
     let target = parts.headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or_default();
     let json: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    for (action, resource) in asked(target, &json) {
+    for Asked { action, resource, context } in asked(target, &json, &state.partition_keys) {
         let allowed = state.grants.iter().any(|grant| {
             grant.actions.iter().any(|a| matches(a, &action))
                 && grant.resources.iter().any(|r| matches(r, &resource))
+                && conditions_hold(grant, &context)
         });
         if !allowed {
             let message = format!(

@@ -14,8 +14,14 @@ use stratus_tests::runtime_api::{Delivery, Gateway};
 use stratus_tests::{PASSWORD, Reply, registration};
 
 async fn gateway(changes: &[WithoutAction]) -> Gateway {
-    let iam =
-        IamStack::provision_with(changes).await.unwrap_or_else(|e| panic!("provisioning under IAM: {e}"));
+    serve(provisioned(changes).await)
+}
+
+async fn provisioned(changes: &[WithoutAction]) -> IamStack {
+    IamStack::provision_with(changes).await.unwrap_or_else(|e| panic!("provisioning under IAM: {e}"))
+}
+
+fn serve(iam: IamStack) -> Gateway {
     // No SES identity in these stacks: the functions write their mails to an outbox file.
     Gateway::new(iam.stack).with_var(shared::adapters::mail::MAIL_OUTBOX, outbox().display().to_string())
 }
@@ -256,4 +262,115 @@ async fn without_one_grant_the_story_fails_with_access_denied_naming_it() {
     assert!(output.contains("not authorized to perform: dynamodb:PutItem"), "{output}");
     // Everything else still works: the control took exactly one action away.
     assert_eq!(api.get("/health").await.status, 200);
+}
+
+/// What the request's error says: it must be IAM's refusal of `action`.
+fn refused<T, E: std::error::Error + 'static>(result: Result<T, E>, action: &str) {
+    let Err(error) = result else { panic!("{action} was allowed") };
+    let text = aws_sdk_kms::error::DisplayErrorContext(&error).to_string();
+    assert!(text.contains(&format!("not authorized to perform: {action}")), "{action}: {text}");
+}
+
+/// TOTP under its roles: the stack's first set-up makes the data key (GenerateDataKey, and the
+/// put of the one item totp-mfa may put), a login's second step unwraps it (Decrypt) to check a
+/// code and signs tokens, a recovery code stands in for a code, and turning TOTP off checks the
+/// password. Then, acting as the roles themselves: login-mfa cannot make a data key, no role
+/// unwraps outside the TOTP encryption context, a verifier cannot unwrap at all, and totp-mfa
+/// can put no item in the users table but the data key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn totp_runs_with_its_own_rights_and_the_key_with_nobody_elses() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use shared::adapters::dynamodb::TOTP_KEY_CONTEXT;
+    use shared::auth::totp::TotpSecret;
+    use time::{Duration, OffsetDateTime};
+
+    let iam = provisioned(&[]).await;
+    let as_login_mfa = aws_sdk_kms::Client::new(&iam.sdk_as("login-mfa").await.unwrap());
+    let as_totp_mfa = iam.sdk_as("totp-mfa").await.unwrap();
+    let as_me = aws_sdk_kms::Client::new(&iam.sdk_as("me").await.unwrap());
+    let api = serve(iam);
+    let key = api.stack().launch_spec("totp-mfa").unwrap().env[shared::aws::TOTP_KEY_ARN].clone();
+    let users_table = api.stack().table(&tables::USERS);
+
+    register(&api, "tess").await;
+    let access = token(&login(&api, "tess").await);
+    let setup = api.post_with_token("/users/me/mfa/totp", &access, &json!({})).await;
+    assert_eq!(setup.status, 200, "{}\n{}", text(&setup), api.output().await);
+    let secret = TotpSecret::from_base32(setup.json()["secret"].as_str().unwrap()).unwrap();
+    let item = aws_sdk_dynamodb::Client::new(api.stack().sdk())
+        .get_item()
+        .table_name(&users_table)
+        .key("pk", AttributeValue::S("KEY#totp-data-key".into()))
+        .send()
+        .await
+        .unwrap()
+        .item
+        .expect("the first set-up stored the wrapped data key");
+    let wrapped = item["wrapped"].as_b().expect("the data key, wrapped").clone();
+
+    let code = json!({"code": secret.code(OffsetDateTime::now_utc())});
+    let confirmed = api.post_with_token("/users/me/mfa/totp/confirm", &access, &code).await;
+    assert_eq!(confirmed.status, 200, "{}\n{}", text(&confirmed), api.output().await);
+    let recovery: Vec<String> = serde_json::from_value(confirmed.json()["recovery_codes"].clone()).unwrap();
+
+    // The password alone no longer logs in.
+    let challenge = login(&api, "tess").await;
+    assert_eq!(challenge["mfa_required"], true, "{challenge}");
+    assert!(challenge["access_token"].is_null(), "{challenge}");
+    // Confirming spent this step's code: the next step's is live, and later.
+    let next = secret.code(OffsetDateTime::now_utc() + Duration::seconds(30));
+    let step = json!({"mfa_token": challenge["mfa_token"], "code": next});
+    let tokens = api.post_json("/login/mfa", &step).await;
+    assert_eq!(tokens.status, 200, "{}\n{}", text(&tokens), api.output().await);
+    assert_eq!(api.get_with_token("/users/me", &token(&tokens.json())).await.status, 200);
+    // A code is good once.
+    api.post_json("/login/mfa", &step).await.problem(400);
+    let step = json!({"mfa_token": challenge["mfa_token"], "code": recovery[0]});
+    let tokens = api.post_json("/login/mfa", &step).await;
+    assert_eq!(tokens.status, 200, "{}\n{}", text(&tokens), api.output().await);
+
+    let removal = http::Request::builder()
+        .method("DELETE")
+        .uri("/users/me/mfa/totp")
+        .header("authorization", format!("Bearer {}", token(&tokens.json())))
+        .header("content-type", "application/json")
+        .body(json!({"password": PASSWORD, "code": recovery[1]}).to_string().into_bytes())
+        .unwrap();
+    let removed = api.send(removal).await;
+    assert_eq!(removed.status, 204, "{}\n{}", text(&removed), api.output().await);
+    assert!(login(&api, "tess").await["access_token"].is_string(), "TOTP is off again");
+    assert_no_access_denied(&api.output().await);
+
+    // As the roles themselves, beyond what their code happens to call.
+    let (context_key, context_value) = TOTP_KEY_CONTEXT;
+    let generate = |kms: &aws_sdk_kms::Client, context: &str| {
+        kms.generate_data_key()
+            .key_id(&key)
+            .key_spec(aws_sdk_kms::types::DataKeySpec::Aes256)
+            .encryption_context(context_key, context)
+            .send()
+    };
+    let decrypt = |kms: &aws_sdk_kms::Client, context: &str| {
+        kms.decrypt()
+            .key_id(&key)
+            .ciphertext_blob(aws_sdk_kms::primitives::Blob::new(wrapped.clone().into_inner()))
+            .encryption_context(context_key, context)
+            .send()
+    };
+    refused(generate(&as_login_mfa, context_value).await, "kms:GenerateDataKey");
+    decrypt(&as_login_mfa, context_value).await.expect("login-mfa unwraps the data key");
+    let as_totp_kms = aws_sdk_kms::Client::new(&as_totp_mfa);
+    // What a cold sandbox of totp-mfa does once the data key exists.
+    decrypt(&as_totp_kms, context_value).await.expect("totp-mfa unwraps the data key");
+    refused(decrypt(&as_totp_kms, "something-else").await, "kms:Decrypt");
+    refused(generate(&as_totp_kms, "something-else").await, "kms:GenerateDataKey");
+    refused(decrypt(&as_me, context_value).await, "kms:Decrypt");
+    // Overwriting an account (here with one that has no password) is exactly what it must not do.
+    let put = aws_sdk_dynamodb::Client::new(&as_totp_mfa)
+        .put_item()
+        .table_name(&users_table)
+        .item("pk", AttributeValue::S("USER#tess".into()))
+        .send()
+        .await;
+    refused(put, "dynamodb:PutItem");
 }

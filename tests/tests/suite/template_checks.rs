@@ -243,29 +243,175 @@ fn policies_name_only_what_the_function_is_configured_to_use() {
             }
             let mut actions = Vec::new();
             strings(&statement["Action"], &mut actions);
-            assert!(!actions.iter().any(|a| a == "kms:Sign"), "{id} must not get kms:Sign from IAM");
+            // The keys' own policies grant their use, to named roles only.
+            for action in KEY_USES {
+                assert!(!actions.iter().any(|a| a == action), "{id} must not get {action} from IAM");
+            }
         }
     }
+}
+
+/// What a KMS key is used for: granted in the key's own policy, never by IAM.
+const KEY_USES: [&str; 5] =
+    ["kms:Sign", "kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:ReEncryptFrom"];
+
+/// IAM's glob: `*` any run of characters, `?` any one (case-insensitive, as action names are).
+fn glob(pattern: &str, text: &str) -> bool {
+    let (p, t): (Vec<char>, Vec<char>) =
+        (pattern.to_ascii_lowercase().chars().collect(), text.to_ascii_lowercase().chars().collect());
+    let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = ti;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ti = mark;
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|c| *c == '*')
+}
+
+/// The statements of a key's policy that allow `action` (by any pattern that matches it).
+fn key_statements_allowing<'a>(key: &'a Value, action: &str) -> Vec<&'a Value> {
+    key["Properties"]["KeyPolicy"]["Statement"]
+        .as_array()
+        .expect("a key policy")
+        .iter()
+        .filter(|statement| {
+            let mut actions = Vec::new();
+            strings(&statement["Action"], &mut actions);
+            assert!(statement["NotAction"].is_null() && statement["NotPrincipal"].is_null(), "{statement}");
+            statement["Effect"] == "Allow" && actions.iter().any(|a| glob(a, action))
+        })
+        .collect()
+}
+
+fn principals(statement: &Value) -> BTreeSet<String> {
+    let mut out = Vec::new();
+    strings(&statement["Principal"], &mut out);
+    out.into_iter().collect()
 }
 
 #[test]
 fn only_login_and_refresh_can_sign() {
     let template = template();
-    let key = &template["Resources"]["SigningKey"]["Properties"];
-    assert_eq!(key["KeySpec"].as_str(), Some("ECC_NIST_P256"));
-    let mut signers = BTreeSet::new();
-    for statement in key["KeyPolicy"]["Statement"].as_array().unwrap() {
-        let mut actions = Vec::new();
-        strings(&statement["Action"], &mut actions);
-        if actions.iter().any(|a| a == "kms:Sign" || a == "kms:*" || a == "kms:Sign*") {
-            let mut principals = Vec::new();
-            strings(&statement["Principal"], &mut principals);
-            signers.extend(principals);
+    let expected: BTreeSet<String> =
+        ["LoginFunctionRole.Arn", "LoginMfaFunctionRole.Arn", "RefreshTokenFunctionRole.Arn"]
+            .into_iter()
+            .map(String::from)
+            .collect();
+    // Both slots: a rotation must not change who signs.
+    for slot in ["SigningKey", "SigningKeyGreen"] {
+        let key = &template["Resources"][slot];
+        assert_eq!(key["Properties"]["KeySpec"].as_str(), Some("ECC_NIST_P256"), "{slot}");
+        let signers: BTreeSet<String> =
+            key_statements_allowing(key, "kms:Sign").into_iter().flat_map(principals).collect();
+        assert_eq!(signers, expected, "{slot}");
+    }
+}
+
+/// TOTP secrets are sealed under a data key that the TOTP key wraps: only the set-up function
+/// may make that data key, only it and the login's second step may unwrap it, and only with the
+/// encryption context the code binds into both calls. No other key lets anyone use it, and the
+/// key outlives the stack (without it no sealed secret opens). The set-up function may put one
+/// item in the users table: the wrapped data key.
+#[test]
+fn only_the_totp_functions_use_the_totp_key() {
+    let template = template();
+    let every = functions(&template);
+    // The key behind TOTP_KEY_ARN, and who is told of it.
+    let mut told = BTreeSet::new();
+    let mut keys = BTreeSet::new();
+    for (id, function) in &every {
+        let variable = &function["Properties"]["Environment"]["Variables"][shared::aws::TOTP_KEY_ARN];
+        if !variable.is_null() {
+            told.insert(id.clone());
+            let arn = variable["Fn::GetAtt"].as_str().expect("the key's ARN, from the stack");
+            keys.insert(arn.strip_suffix(".Arn").expect("an Arn attribute").to_owned());
         }
     }
-    let expected: BTreeSet<String> =
-        ["LoginFunctionRole.Arn", "RefreshTokenFunctionRole.Arn"].into_iter().map(String::from).collect();
-    assert_eq!(signers, expected);
+    assert_eq!(told, BTreeSet::from(["LoginMfaFunction".to_owned(), "TotpMfaFunction".to_owned()]));
+    let [key_id] = keys.iter().collect::<Vec<_>>()[..] else { panic!("one TOTP key, found {keys:?}") };
+    let key = &template["Resources"][key_id.as_str()];
+    assert_eq!(key["Type"], "AWS::KMS::Key");
+    assert!(key["Condition"].is_null(), "the TOTP key always exists");
+    assert_eq!(key["DeletionPolicy"], "Retain", "losing the key loses every sealed secret");
+    assert_eq!(key["UpdateReplacePolicy"], "Retain");
+    let properties = &key["Properties"];
+    assert!(matches!(properties["KeySpec"].as_str(), None | Some("SYMMETRIC_DEFAULT")));
+    assert!(matches!(properties["KeyUsage"].as_str(), None | Some("ENCRYPT_DECRYPT")));
+    assert_eq!(properties["EnableKeyRotation"], true);
+
+    let (context_key, context_value) = shared::adapters::dynamodb::TOTP_KEY_CONTEXT;
+    let users = |action: &str| -> BTreeSet<String> {
+        let statements = key_statements_allowing(key, action);
+        for statement in &statements {
+            let condition = &statement["Condition"];
+            assert_eq!(
+                condition.as_object().map(|c| c.keys().cloned().collect::<Vec<_>>()),
+                Some(vec!["StringEquals".to_owned()]),
+                "{action}: {statement}"
+            );
+            assert_eq!(
+                condition["StringEquals"][format!("kms:EncryptionContext:{context_key}")],
+                context_value,
+                "{action} only under the TOTP encryption context: {statement}"
+            );
+        }
+        statements.into_iter().flat_map(principals).collect()
+    };
+    let roles = |ids: &[&str]| ids.iter().map(|id| format!("{id}Role.Arn")).collect::<BTreeSet<_>>();
+    assert_eq!(users("kms:GenerateDataKey"), roles(&["TotpMfaFunction"]));
+    assert_eq!(users("kms:Decrypt"), roles(&["LoginMfaFunction", "TotpMfaFunction"]));
+    for action in
+        ["kms:Encrypt", "kms:ReEncryptFrom", "kms:ReEncryptTo", "kms:GenerateDataKeyWithoutPlaintext"]
+    {
+        assert!(users(action).is_empty(), "nobody needs {action} on the TOTP key");
+    }
+    // The account administers it (a key nobody can administer cannot be recovered) but no
+    // statement lets it use the key.
+    let root = "arn:${AWS::Partition}:iam::${AWS::AccountId}:root";
+    let administers = key_statements_allowing(key, "kms:PutKeyPolicy")
+        .iter()
+        .any(|s| s["Principal"]["AWS"]["Fn::Sub"] == root && s["Condition"].is_null());
+    assert!(administers, "the account administers the key");
+    // The signing keys let nobody use them for encryption.
+    for slot in ["SigningKey", "SigningKeyGreen"] {
+        let signing = &template["Resources"][slot];
+        for action in ["kms:Decrypt", "kms:GenerateDataKey", "kms:Encrypt"] {
+            assert!(key_statements_allowing(signing, action).is_empty(), "{slot} allows {action}");
+        }
+    }
+
+    // The users table: only register puts users; totp-mfa may put the data-key item and no other.
+    for (id, function) in &every {
+        for statement in statements(function) {
+            let mut actions = Vec::new();
+            strings(&statement["Action"], &mut actions);
+            let puts_users = statement["Resource"]["Fn::GetAtt"] == "UsersTable.Arn"
+                && actions.iter().any(|a| a == "dynamodb:PutItem");
+            match id.as_str() {
+                "TotpMfaFunction" if puts_users => {
+                    assert_eq!(actions, ["dynamodb:PutItem"], "only the put is held to the one item");
+                    assert_eq!(
+                        statement["Condition"],
+                        serde_json::json!({"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": ["KEY#totp-data-key"]}}),
+                        "totp-mfa may put the wrapped data key and nothing else"
+                    );
+                }
+                "RegisterFunction" => {}
+                _ => assert!(!puts_users, "{id} puts items in the users table"),
+            }
+        }
+    }
 }
 
 /// The origin secret reaches only the functions behind the API, as the name of a secret they
