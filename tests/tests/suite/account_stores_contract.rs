@@ -4,8 +4,10 @@
 use std::collections::HashSet;
 
 use shared::auth::codes::{CodePurpose, OneTimeCode};
-use shared::domain::{Email, PasswordHash, PersonName, Role, User, Username};
-use shared::ports::{CodeRecord, CreateUserError, RateDecision, RateLimit, Redeemed, RefreshRecord, Spend};
+use shared::domain::{Email, PasswordHash, PersonName, Role, TotpEnrollment, User, Username};
+use shared::ports::{
+    CodeRecord, CreateUserError, RateDecision, RateLimit, Redeemed, RefreshRecord, Spend, UserStore,
+};
 use stratus_tests::{Backend, on_both_backends, wiring};
 use time::{Duration, OffsetDateTime};
 
@@ -346,7 +348,404 @@ async fn wrong_guesses_spend_a_code_and_expiry_ends_it(backend: Backend) {
     assert_eq!(codes.redeem(purpose, &ada.username, &right, before).await.unwrap(), Redeemed::Accepted);
 }
 
+// ---------------------------------------------------------------- TOTP
+
+/// The user as stored now: what a function reads before it writes.
+async fn read(users: &dyn UserStore, user: &User) -> User {
+    users.get(&user.username).await.unwrap().expect("the user is stored")
+}
+
+fn hashes(n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("{i:02}{}", "ab".repeat(31))).collect()
+}
+
+/// `user` stored with TOTP on: sealed secret `sealed`, confirmed at `step`, with `codes`.
+async fn with_totp_on(users: &dyn UserStore, user: &User, sealed: &str, step: i64, codes: &[String]) -> User {
+    assert!(users.begin_totp(user, sealed).await.unwrap());
+    let pending = read(users, user).await;
+    assert!(users.confirm_totp(&pending, step, codes).await.unwrap());
+    let on = read(users, user).await;
+    assert!(on.mfa_enabled());
+    on
+}
+
+async fn totp_begins_only_while_off_and_only_for_its_account(backend: Backend) {
+    let users = wiring(backend).await.users;
+    let ada = user("ada", "ada@example.com");
+    users.create(&ada).await.unwrap();
+
+    assert!(users.begin_totp(&ada, "v1.first").await.unwrap());
+    let pending = read(users.as_ref(), &ada).await;
+    assert_eq!(
+        pending.totp,
+        Some(TotpEnrollment {
+            sealed_secret: "v1.first".into(),
+            confirmed: false,
+            last_step: 0,
+            recovery_codes: Vec::new(),
+        })
+    );
+    assert!(!pending.mfa_enabled(), "a pending set-up does not ask logins for a code");
+
+    // Asking again before confirming replaces the pending secret.
+    assert!(users.begin_totp(&ada, "v1.second").await.unwrap());
+    assert_eq!(read(users.as_ref(), &ada).await.totp.unwrap().sealed_secret, "v1.second");
+
+    // Another account under the name (as if re-registered meanwhile) is not this one, and no
+    // account is made up for a name that has none.
+    let impostor = User { id: uuid::Uuid::new_v4(), ..ada.clone() };
+    assert!(!users.begin_totp(&impostor, "v1.impostor").await.unwrap());
+    assert_eq!(read(users.as_ref(), &ada).await.totp.unwrap().sealed_secret, "v1.second");
+    let nobody = user("nobody", "nobody@example.com");
+    assert!(!users.begin_totp(&nobody, "v1.nobody").await.unwrap());
+    assert_eq!(users.get(&nobody.username).await.unwrap(), None, "no account is made up");
+
+    // Once on, nothing replaces the secret: TOTP must be turned off first.
+    let pending = read(users.as_ref(), &ada).await;
+    assert!(users.confirm_totp(&pending, 100, &hashes(10)).await.unwrap());
+    assert!(!users.begin_totp(&ada, "v1.third").await.unwrap());
+    let on = read(users.as_ref(), &ada).await.totp.unwrap();
+    assert_eq!((on.sealed_secret.as_str(), on.confirmed), ("v1.second", true));
+}
+
+async fn confirming_needs_the_pending_secret_and_a_later_step(backend: Backend) {
+    let users = wiring(backend).await.users;
+    let ada = user("ada", "ada@example.com");
+    users.create(&ada).await.unwrap();
+    assert!(!users.confirm_totp(&ada, 100, &hashes(10)).await.unwrap(), "nothing is pending");
+
+    assert!(users.begin_totp(&ada, "v1.first").await.unwrap());
+    let stale = read(users.as_ref(), &ada).await;
+    assert!(users.begin_totp(&ada, "v1.second").await.unwrap());
+    // A code checked against the secret that was replaced meanwhile confirms nothing.
+    assert!(!users.confirm_totp(&stale, 100, &hashes(10)).await.unwrap());
+    let pending = read(users.as_ref(), &ada).await;
+    assert!(!users.confirm_totp(&pending, 0, &hashes(10)).await.unwrap(), "a step must come after 0");
+    let impostor = User { id: uuid::Uuid::new_v4(), ..pending.clone() };
+    assert!(!users.confirm_totp(&impostor, 100, &hashes(10)).await.unwrap());
+    assert!(!read(users.as_ref(), &ada).await.mfa_enabled());
+
+    assert!(users.confirm_totp(&pending, 100, &hashes(10)).await.unwrap());
+    let on = read(users.as_ref(), &ada).await;
+    assert!(on.mfa_enabled());
+    assert_eq!(
+        on.totp,
+        Some(TotpEnrollment {
+            sealed_secret: "v1.second".into(),
+            confirmed: true,
+            last_step: 100,
+            recovery_codes: hashes(10),
+        })
+    );
+    // Confirming twice (a second tab, a replay) changes nothing.
+    assert!(!users.confirm_totp(&pending, 101, &hashes(3)).await.unwrap());
+    assert_eq!(read(users.as_ref(), &ada).await, on);
+}
+
+async fn concurrent_confirmations_turn_totp_on_once(backend: Backend) {
+    let users = wiring(backend).await.users;
+    let ada = user("ada", "ada@example.com");
+    users.create(&ada).await.unwrap();
+    assert!(users.begin_totp(&ada, "v1.secret").await.unwrap());
+    let pending = read(users.as_ref(), &ada).await;
+    let sets: Vec<Vec<String>> = (0..6).map(|i| vec![format!("set{i}")]).collect();
+    let results =
+        futures::future::join_all(sets.iter().map(|set| users.confirm_totp(&pending, 100, set))).await;
+    let won: Vec<usize> = (0..6).filter(|i| *results[*i].as_ref().unwrap()).collect();
+    assert_eq!(won.len(), 1, "{results:?}");
+    // The recovery codes are the winner's: the ones answered to its request.
+    assert_eq!(read(users.as_ref(), &ada).await.totp.unwrap().recovery_codes, sets[won[0]]);
+}
+
+async fn a_totp_step_is_used_once_and_never_before_the_last(backend: Backend) {
+    let users = wiring(backend).await.users;
+    let ada = user("ada", "ada@example.com");
+    users.create(&ada).await.unwrap();
+    let pending_only = {
+        assert!(users.begin_totp(&ada, "v1.secret").await.unwrap());
+        read(users.as_ref(), &ada).await
+    };
+    assert!(!users.use_totp_step(&pending_only, 5).await.unwrap(), "TOTP is not on yet");
+    assert!(!users.use_totp_step(&ada, 5).await.unwrap(), "a read without TOTP");
+
+    let on = {
+        assert!(users.confirm_totp(&pending_only, 100, &hashes(10)).await.unwrap());
+        read(users.as_ref(), &ada).await
+    };
+    // `on` stays the read every use is made with: a store checks what is stored, not the read.
+    assert!(!users.use_totp_step(&on, 100).await.unwrap(), "the confirming code's step is spent");
+    assert!(!users.use_totp_step(&on, 99).await.unwrap());
+    assert!(users.use_totp_step(&on, 101).await.unwrap());
+    assert!(!users.use_totp_step(&on, 101).await.unwrap(), "replayed");
+    assert!(users.use_totp_step(&on, 103).await.unwrap());
+    assert!(!users.use_totp_step(&on, 102).await.unwrap(), "older than the last accepted");
+    assert_eq!(read(users.as_ref(), &ada).await.totp.unwrap().last_step, 103);
+
+    let impostor = User { id: uuid::Uuid::new_v4(), ..on.clone() };
+    assert!(!users.use_totp_step(&impostor, 200).await.unwrap());
+
+    // Eight requests with one code at once: one login.
+    let results = futures::future::join_all((0..8).map(|_| users.use_totp_step(&on, 200))).await;
+    let accepted = results.iter().filter(|r| *r.as_ref().unwrap()).count();
+    assert_eq!(accepted, 1, "{results:?}");
+    // Codes of two steps at once: the later one is never refused for the earlier.
+    let (earlier, later) =
+        futures::future::join(users.use_totp_step(&on, 300), users.use_totp_step(&on, 301)).await;
+    assert!(later.unwrap(), "earlier: {earlier:?}");
+    assert_eq!(read(users.as_ref(), &ada).await.totp.unwrap().last_step, 301);
+}
+
+async fn recovery_codes_are_spent_once(backend: Backend) {
+    let users = wiring(backend).await.users;
+    let ada = user("ada", "ada@example.com");
+    users.create(&ada).await.unwrap();
+    let codes = hashes(10);
+    assert!(users.begin_totp(&ada, "v1.secret").await.unwrap());
+    let pending = read(users.as_ref(), &ada).await;
+    assert!(!users.spend_recovery_code(&pending, "none yet").await.unwrap(), "TOTP is not on");
+    assert!(!users.spend_recovery_code(&pending, &codes[0]).await.unwrap());
+    assert!(users.confirm_totp(&pending, 100, &codes).await.unwrap());
+
+    // Every spend below is made with the read taken before any: a store must not trust it.
+    let on = read(users.as_ref(), &ada).await;
+    assert!(users.spend_recovery_code(&on, &codes[3]).await.unwrap());
+    assert!(!users.spend_recovery_code(&on, &codes[3]).await.unwrap(), "spent");
+    assert!(!users.spend_recovery_code(&read(users.as_ref(), &ada).await, &codes[3]).await.unwrap());
+    assert!(!users.spend_recovery_code(&on, "not a code of ada's").await.unwrap());
+    let impostor = User { id: uuid::Uuid::new_v4(), ..on.clone() };
+    assert!(!users.spend_recovery_code(&impostor, &codes[4]).await.unwrap());
+
+    // Two different codes at once (say, two devices): both are good.
+    let (first, last) = futures::future::join(
+        users.spend_recovery_code(&on, &codes[0]),
+        users.spend_recovery_code(&on, &codes[9]),
+    )
+    .await;
+    assert_eq!((first.unwrap(), last.unwrap()), (true, true));
+    // One code sent six times at once: it works once.
+    let results = futures::future::join_all((0..6).map(|_| users.spend_recovery_code(&on, &codes[5]))).await;
+    let spent = results.iter().filter(|r| matches!(r, Ok(true))).count();
+    let refused = results.iter().filter(|r| matches!(r, Ok(false))).count();
+    assert_eq!((spent, refused), (1, 5), "{results:?}");
+
+    let left = read(users.as_ref(), &ada).await.totp.unwrap().recovery_codes;
+    let expected: Vec<String> = [1, 2, 4, 6, 7, 8].iter().map(|i| codes[*i].clone()).collect();
+    assert_eq!(left, expected);
+    for code in &expected {
+        assert!(users.spend_recovery_code(&on, code).await.unwrap());
+    }
+    assert!(read(users.as_ref(), &ada).await.totp.unwrap().recovery_codes.is_empty());
+    assert!(read(users.as_ref(), &ada).await.mfa_enabled(), "TOTP stays on without recovery codes");
+}
+
+async fn removing_totp_turns_it_off_for_this_account_only(backend: Backend) {
+    let users = wiring(backend).await.users;
+    let ada = user("ada", "ada@example.com");
+    users.create(&ada).await.unwrap();
+    assert!(!users.remove_totp(&ada).await.unwrap(), "not on");
+
+    let on = with_totp_on(users.as_ref(), &ada, "v1.first", 100, &hashes(10)).await;
+    let impostor = User { id: uuid::Uuid::new_v4(), ..on.clone() };
+    assert!(!users.remove_totp(&impostor).await.unwrap());
+    assert!(read(users.as_ref(), &ada).await.mfa_enabled());
+
+    assert!(users.remove_totp(&on).await.unwrap());
+    let off = read(users.as_ref(), &ada).await;
+    assert_eq!((off.totp.as_ref(), off.mfa_enabled()), (None, false));
+    assert!(!users.remove_totp(&on).await.unwrap(), "removing twice finds nothing");
+    // What was read while it was on is spent with it: no step, no recovery code.
+    assert!(!users.use_totp_step(&on, 500).await.unwrap());
+    assert!(!users.spend_recovery_code(&on, &hashes(10)[0]).await.unwrap());
+
+    // Set up anew, with another secret: the old read is not the new enrolment.
+    let again = with_totp_on(users.as_ref(), &ada, "v1.second", 50, &hashes(2)).await;
+    assert!(!users.use_totp_step(&on, 600).await.unwrap(), "a read of the old secret");
+    assert!(!users.spend_recovery_code(&on, &hashes(2)[0]).await.unwrap(), "a read of the old secret");
+    assert!(users.use_totp_step(&again, 51).await.unwrap(), "the new one starts from its own step");
+}
+
+/// A pending set-up is not TOTP being on: removing it answers false and leaves it be, as the
+/// store's doc says ("false when it was not on"). update-user relies on it: an admin's removal
+/// that lost a race against the user's own turning off must not take their new set-up away.
+async fn removing_totp_leaves_a_pending_set_up_alone(backend: Backend) {
+    let users = wiring(backend).await.users;
+    let ada = user("ada", "ada@example.com");
+    users.create(&ada).await.unwrap();
+    assert!(users.begin_totp(&ada, "v1.pending").await.unwrap());
+    let pending = read(users.as_ref(), &ada).await;
+    assert!(!users.remove_totp(&pending).await.unwrap());
+    let after = read(users.as_ref(), &ada).await;
+    assert_eq!(after.totp, pending.totp, "a refused removal changed the pending set-up");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamodb_removing_totp_leaves_a_pending_set_up_alone() {
+    removing_totp_leaves_a_pending_set_up_alone(Backend::DynamoDb).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "BUG: MemoryUserStore::remove_totp (shared/src/adapters/memory.rs) takes a pending \
+            set-up away while answering false; the DynamoDB store leaves it"]
+async fn memory_removing_totp_leaves_a_pending_set_up_alone() {
+    removing_totp_leaves_a_pending_set_up_alone(Backend::Memory).await
+}
+
+/// A removal decided on a read of one enrolment (an admin's PATCH, a DELETE whose code was
+/// checked against that secret) does not remove the enrolment that replaced it meanwhile, as
+/// every other TOTP write checks the sealed secret it read. update-user's comment counts on it
+/// ("False only if the user turned it off (or re-enrolled) meanwhile").
+async fn removing_totp_on_a_stale_read_leaves_a_new_enrolment(backend: Backend) {
+    let users = wiring(backend).await.users;
+    let ada = user("ada", "ada@example.com");
+    users.create(&ada).await.unwrap();
+    let old = with_totp_on(users.as_ref(), &ada, "v1.old", 100, &hashes(10)).await;
+    assert!(users.remove_totp(&old).await.unwrap());
+    let new = with_totp_on(users.as_ref(), &ada, "v1.new", 200, &hashes(3)).await;
+    assert!(!users.remove_totp(&old).await.unwrap(), "a read of the old enrolment removed the new one");
+    assert_eq!(read(users.as_ref(), &ada).await.totp, new.totp);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "BUG: UserStore::remove_totp (shared/src/adapters/memory.rs and dynamodb/users.rs) \
+            checks the account's id, not the enrolment read: a stale removal takes a new one away"]
+async fn dynamodb_removing_totp_on_a_stale_read_leaves_a_new_enrolment() {
+    removing_totp_on_a_stale_read_leaves_a_new_enrolment(Backend::DynamoDb).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "BUG: UserStore::remove_totp (shared/src/adapters/memory.rs and dynamodb/users.rs) \
+            checks the account's id, not the enrolment read: a stale removal takes a new one away"]
+async fn memory_removing_totp_on_a_stale_read_leaves_a_new_enrolment() {
+    removing_totp_on_a_stale_read_leaves_a_new_enrolment(Backend::Memory).await
+}
+
+/// The other writes of a user keep its authenticator: a login, a new password, a role, a
+/// verified address or a disabled flag must not switch TOTP off or bring a spent code back.
+async fn other_writes_keep_the_authenticator(backend: Backend) {
+    let users = wiring(backend).await.users;
+    let ada = user("ada", "ada@example.com");
+    users.create(&ada).await.unwrap();
+    let on = with_totp_on(users.as_ref(), &ada, "v1.secret", 100, &hashes(10)).await;
+    assert!(users.use_totp_step(&on, 101).await.unwrap());
+    assert!(users.spend_recovery_code(&on, &hashes(10)[0]).await.unwrap());
+    let expected = read(users.as_ref(), &ada).await.totp;
+
+    users.record_login(&ada.username, now(), None).await.unwrap();
+    let hash = PasswordHash::from_phc("$argon2id$v=19$m=19456,t=2,p=1$bmV3c2FsdA$bmV3aGFzaA".into());
+    assert!(users.set_password(&ada.username, &hash, uuid::Uuid::new_v4()).await.unwrap());
+    assert!(users.set_role(&ada.username, Role::Admin).await.unwrap());
+    assert!(users.mark_email_verified(&on).await.unwrap());
+    assert!(users.set_disabled(&ada.username, true).await.unwrap());
+    assert!(users.set_disabled(&ada.username, false).await.unwrap());
+    let stored = read(users.as_ref(), &ada).await;
+    assert_eq!(stored.totp, expected);
+    assert!(stored.mfa_enabled());
+    // Listing and finding by email read it as it is, too.
+    let listed = users.list(10, None).await.unwrap().items;
+    assert_eq!(listed.iter().map(|u| &u.totp).collect::<Vec<_>>(), [&expected]);
+    assert_eq!(users.find_by_email(&ada.email).await.unwrap().unwrap().totp, expected);
+}
+
+/// The KMS envelope (DynamoDB only): two sandboxes, each with its own `KmsDataKey`, against one
+/// users table and one KMS key on the local engines. The first to seal makes the data key; the
+/// other unwraps the same one; a sealed value opens only for its owner; the table keeps the key
+/// wrapped only, and the item that holds it is not listed as a user.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kms_data_key_is_made_once_and_shared_by_every_sandbox() {
+    use std::sync::Arc;
+
+    use shared::adapters::dynamodb::{DynamoUserStore, KmsDataKey, TOTP_KEY_CONTEXT, tables};
+    use shared::auth::sealing::SecretBox;
+    use shared::ports::DataKeySource;
+
+    stratus_tests::require_local_engines();
+    let sdk = shared::aws::sdk_config().await;
+    let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
+    let kms = aws_sdk_kms::Client::new(&sdk);
+    let table = format!("{}users", stratus_tests::unique_prefix());
+    tables::ensure_table(&dynamodb, &table, &tables::USERS).await.unwrap();
+    let key_arn = kms
+        .create_key()
+        .description("stratus test: TOTP data key wrapper")
+        .send()
+        .await
+        .expect("a symmetric key on the local KMS")
+        .key_metadata
+        .and_then(|m| m.arn)
+        .expect("a key ARN");
+    let sandbox = || KmsDataKey::new(kms.clone(), dynamodb.clone(), table.clone(), key_arn.clone());
+
+    // Nothing sealed yet: opening needs a key that does not exist, and none is made for it.
+    let probe = sandbox();
+    assert!(probe.data_key(false).await.is_err(), "no key yet");
+    let raw = |dynamodb: aws_sdk_dynamodb::Client, table: String| async move {
+        dynamodb.scan().table_name(table).send().await.unwrap().items.unwrap_or_default()
+    };
+    assert!(raw(dynamodb.clone(), table.clone()).await.is_empty(), "opening made nothing");
+
+    // Two cold sandboxes seal at once: both end up with the one key the table keeps.
+    let (first, second) = (sandbox(), sandbox());
+    let (a, b) = futures::future::join(first.data_key(true), second.data_key(true)).await;
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(a.len(), 32);
+    assert_eq!(a, b, "two sandboxes made two data keys");
+    assert_eq!(sandbox().data_key(false).await.unwrap(), a);
+
+    let items = raw(dynamodb.clone(), table.clone()).await;
+    assert_eq!(items.len(), 1, "{items:?}");
+    let item = &items[0];
+    let wrapped = item["wrapped"].as_b().expect("the key is kept as a blob").as_ref().to_vec();
+    assert_ne!(wrapped, a);
+    assert!(!wrapped.windows(a.len()).any(|w| w == a.as_slice()), "the table holds the key in the clear");
+    assert_eq!(item["key_arn"].as_s().unwrap(), &key_arn);
+    // Wrapped under the purpose's encryption context: KMS refuses to unwrap it without.
+    let without_context = kms
+        .decrypt()
+        .key_id(&key_arn)
+        .ciphertext_blob(aws_sdk_kms::primitives::Blob::new(wrapped.clone()))
+        .send()
+        .await;
+    assert!(without_context.is_err(), "the data key unwraps without {TOTP_KEY_CONTEXT:?}");
+
+    // One sandbox seals, another opens; only for the owner it was sealed for.
+    let sealer = SecretBox::new(Arc::new(sandbox()));
+    let opener = SecretBox::new(Arc::new(sandbox()));
+    let alice = uuid::Uuid::new_v4();
+    let sealed = sealer.seal(b"twenty bytes secret!", alice.as_bytes()).await.unwrap();
+    assert!(sealed.starts_with("v1."), "{sealed}");
+    assert_eq!(opener.open(&sealed, alice.as_bytes()).await.unwrap(), b"twenty bytes secret!");
+    assert!(opener.open(&sealed, uuid::Uuid::new_v4().as_bytes()).await.is_err(), "opened for another");
+    let again = sealer.seal(b"twenty bytes secret!", alice.as_bytes()).await.unwrap();
+    assert_ne!(again, sealed, "a fresh nonce each time");
+
+    // Another stack (another table) has another key, or none: its sandboxes open nothing here.
+    let other_table = format!("{}users", stratus_tests::unique_prefix());
+    tables::ensure_table(&dynamodb, &other_table, &tables::USERS).await.unwrap();
+    let stranger = SecretBox::new(Arc::new(KmsDataKey::new(
+        kms.clone(),
+        dynamodb.clone(),
+        other_table,
+        key_arn.clone(),
+    )));
+    assert!(stranger.open(&sealed, alice.as_bytes()).await.is_err());
+
+    // The key's item shares the users table and is no user.
+    let users = DynamoUserStore::new(dynamodb.clone(), table.clone());
+    let ada = user("ada", "ada@example.com");
+    users.create(&ada).await.unwrap();
+    let listed = users.list(10, None).await.unwrap();
+    assert_eq!(listed.items, vec![ada]);
+    assert_eq!(listed.next, None);
+}
+
 on_both_backends!(
+    totp_begins_only_while_off_and_only_for_its_account,
+    confirming_needs_the_pending_secret_and_a_later_step,
+    concurrent_confirmations_turn_totp_on_once,
+    a_totp_step_is_used_once_and_never_before_the_last,
+    recovery_codes_are_spent_once,
+    removing_totp_turns_it_off_for_this_account_only,
+    other_writes_keep_the_authenticator,
     users_are_found_by_email_and_verified_once_proven,
     codes_are_spent_once,
     wrong_guesses_spend_a_code_and_expiry_ends_it,

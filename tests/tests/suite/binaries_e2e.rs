@@ -418,9 +418,14 @@ async fn the_served_key_set_is_the_kms_key_and_verifies_its_tokens() {
     kms.verify(&token).expect("signed by the KMS key");
     let served = TokenVerifier::new(&keys, &template_auth_config(api.stack()));
     assert_eq!(served.verify(&token).expect("the served set verifies it").username.as_str(), "kid_check");
+    // login-mfa verifies (the mfa_token) and signs (the tokens): it is told both, and verifies
+    // with the served set all the same (`the_second_factor_through_the_release_binaries`).
+    const VERIFIERS_THAT_SIGN: [&str; 1] = ["login-mfa"];
     for function in api.stack().resolver().template().functions() {
         let env = api.stack().launch_spec(&function.binary).unwrap().env;
-        if env.contains_key(shared::auth::keys::SIGNING_JWKS) {
+        if env.contains_key(shared::auth::keys::SIGNING_JWKS)
+            && !VERIFIERS_THAT_SIGN.contains(&function.binary.as_str())
+        {
             assert!(!env.contains_key(shared::aws::SIGNING_KEY_ARN), "{} may call KMS", function.binary);
         }
     }
@@ -525,4 +530,109 @@ async fn a_required_verification_gates_the_login_function() {
     assert_eq!(verified.status, 204, "{}", text(&verified));
     login(&api, "mary").await;
     let _ = std::fs::remove_file(&outbox);
+}
+
+/// Two-factor login through the totp-mfa and login-mfa binaries: the secret sealed under the
+/// data key that the stack's `TotpKey` (on moto's KMS) wraps, kept in the users table; codes
+/// computed from the secret as an authenticator app does, on the real clock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_second_factor_through_the_release_binaries() {
+    use shared::auth::totp::TotpSecret;
+    use stratus_tests::runtime_api::request;
+
+    let api = gateway().await;
+    register(&api, "tess").await;
+    let token = access(&login(&api, "tess").await);
+    let setup = api.post_with_token("/users/me/mfa/totp", &token, &json!({})).await;
+    assert_eq!(setup.status, 200, "{}", text(&setup));
+    assert_eq!(setup.header("cache-control"), Some("no-store"));
+    let secret_text = setup.json()["secret"].as_str().expect("a secret").to_owned();
+    let secret = TotpSecret::from_base32(&secret_text).unwrap();
+    let now = time::OffsetDateTime::now_utc();
+    let step = time::Duration::seconds(30);
+    let confirmed =
+        api.post_with_token("/users/me/mfa/totp/confirm", &token, &json!({"code": secret.code(now)})).await;
+    assert_eq!(confirmed.status, 200, "{}", text(&confirmed));
+    let recovery: Vec<String> = confirmed.json()["recovery_codes"]
+        .as_array()
+        .expect("recovery codes")
+        .iter()
+        .map(|c| c.as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(recovery.len(), 10);
+    assert_eq!(api.get_with_token("/users/me", &token).await.json()["mfa_enabled"], true);
+
+    // The table keeps the secret sealed and the data key wrapped by the stack's TOTP key.
+    let dynamodb = aws_sdk_dynamodb::Client::new(api.stack().sdk());
+    let items = dynamodb
+        .scan()
+        .table_name(api.stack().table(&tables::USERS))
+        .send()
+        .await
+        .expect("the users table scans")
+        .items
+        .unwrap_or_default();
+    let key_arn = api.stack().launch_spec("totp-mfa").unwrap().env["TOTP_KEY_ARN"].clone();
+    let key_item = items
+        .iter()
+        .find(|item| item["pk"].as_s().is_ok_and(|pk| pk.starts_with("KEY#")))
+        .expect("the data key's item");
+    assert_eq!(key_item["key_arn"].as_s().unwrap(), &key_arn);
+    assert_ne!(&key_arn, api.stack().signing_key_arn(), "secrets are sealed under a key of their own");
+    let user_item = items.iter().find(|item| item["pk"].as_s().is_ok_and(|pk| pk == "USER#tess")).unwrap();
+    let sealed = user_item["totp"].as_m().unwrap()["sealed_secret"].as_s().unwrap();
+    assert!(sealed.starts_with("v1."), "{sealed}");
+    let stored = format!("{items:?}");
+    assert!(
+        !stored.contains(&secret_text) && !stored.contains(&recovery[0]),
+        "a secret is stored in the clear"
+    );
+
+    // The password step answers a challenge the KMS key signed; it opens nothing but login-mfa.
+    let challenge = api.post_json("/login", &json!({"username": "tess", "password": PASSWORD})).await;
+    assert_eq!(challenge.status, 200, "{}", text(&challenge));
+    let challenge = challenge.json();
+    assert_eq!(challenge["mfa_required"], true);
+    assert!(challenge.get("access_token").is_none(), "{challenge}");
+    let mfa_token = challenge["mfa_token"].as_str().unwrap().to_owned();
+    let verifier = kms_verifier(api.stack()).await;
+    assert_eq!(verifier.verify(&mfa_token).unwrap().scope, shared::auth::tokens::TokenScope::Mfa);
+    api.get_with_token("/users/me", &mfa_token).await.problem(401);
+    api.post_with_token("/users/me/mfa/totp", &mfa_token, &json!({})).await.problem(401);
+    let second = |code: &str| json!({"mfa_token": mfa_token, "code": code});
+    api.post_json("/login/mfa", &json!({"mfa_token": token, "code": recovery[0]})).await.problem(401);
+
+    // login-mfa unwraps the data key totp-mfa made: a code of the next step logs in, once.
+    api.post_json("/login/mfa", &second(&secret.code(now))).await.problem(400);
+    let next = secret.code(now + step);
+    let tokens = api.post_json("/login/mfa", &second(&next)).await;
+    assert_eq!(tokens.status, 200, "{}\n{}", text(&tokens), api.output().await);
+    let session = access(&tokens.json());
+    assert_eq!(verifier.verify(&session).unwrap().scope, shared::auth::tokens::TokenScope::Access);
+    assert_eq!(api.get_with_token("/users/me", &session).await.status, 200);
+    api.post_json("/login/mfa", &second(&next)).await.problem(400);
+    assert_eq!(api.post_json("/login/mfa", &second(&recovery[0])).await.status, 200);
+    api.post_json("/login/mfa", &second(&recovery[0])).await.problem(400);
+
+    // Off with the password and a code; the next login gives tokens at once.
+    let remove = |password: &str, code: &str| {
+        request(
+            "DELETE",
+            "/users/me/mfa/totp",
+            Some(&session),
+            Some(&json!({"password": password, "code": code})),
+        )
+    };
+    api.send(remove("not the password 12", &recovery[1])).await.problem(400);
+    let off = api.send(remove(PASSWORD, &recovery[1])).await;
+    assert_eq!(off.status, 204, "{}", text(&off));
+    assert_eq!(api.get_with_token("/users/me", &session).await.json()["mfa_enabled"], false);
+    api.send(remove(PASSWORD, &recovery[2])).await.problem(409);
+    access(&login(&api, "tess").await);
+
+    let logs = api.output().await;
+    for secret in [secret_text.as_str(), &recovery[0], &recovery[1], &mfa_token] {
+        assert!(!logs.contains(secret), "a TOTP secret reached the functions' logs: {secret:.12}…");
+    }
+    print_measurements(&api).await;
 }

@@ -10,6 +10,7 @@ mod iam_enforced;
 mod log_hygiene;
 mod message_store_contract;
 mod messages_api;
+mod mfa_api;
 mod origin_secret;
 mod recovery_api;
 mod route_table;
