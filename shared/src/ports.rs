@@ -133,7 +133,8 @@ pub trait UserStore: Send + Sync {
     /// Spends a recovery code by its hash, atomically: false when it is not (or no longer) there.
     async fn spend_recovery_code(&self, user: &User, hash: &str) -> Result<bool, StoreError>;
 
-    /// Turns TOTP off for this very account: false when it was not on.
+    /// Turns TOTP off for this very account, if it is still the enrolment `user` was read with:
+    /// false when it was not on, or was replaced meanwhile.
     async fn remove_totp(&self, user: &User) -> Result<bool, StoreError>;
 }
 

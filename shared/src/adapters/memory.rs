@@ -223,8 +223,10 @@ impl UserStore for MemoryUserStore {
 
     async fn remove_totp(&self, user: &User) -> Result<bool, StoreError> {
         let mut users = self.inner.lock().expect("no panic while holding the lock");
-        let stored = users.by_name.get_mut(&user.username).filter(|s| s.id == user.id);
-        Ok(stored.and_then(|stored| stored.totp.take().filter(|t| t.confirmed)).is_some())
+        if enabled_totp(&mut users, user).is_none() {
+            return Ok(false);
+        }
+        Ok(users.by_name.get_mut(&user.username).and_then(|stored| stored.totp.take()).is_some())
     }
 }
 

@@ -584,8 +584,6 @@ async fn dynamodb_removing_totp_leaves_a_pending_set_up_alone() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "BUG: MemoryUserStore::remove_totp (shared/src/adapters/memory.rs) takes a pending \
-            set-up away while answering false; the DynamoDB store leaves it"]
 async fn memory_removing_totp_leaves_a_pending_set_up_alone() {
     removing_totp_leaves_a_pending_set_up_alone(Backend::Memory).await
 }
@@ -606,15 +604,11 @@ async fn removing_totp_on_a_stale_read_leaves_a_new_enrolment(backend: Backend) 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "BUG: UserStore::remove_totp (shared/src/adapters/memory.rs and dynamodb/users.rs) \
-            checks the account's id, not the enrolment read: a stale removal takes a new one away"]
 async fn dynamodb_removing_totp_on_a_stale_read_leaves_a_new_enrolment() {
     removing_totp_on_a_stale_read_leaves_a_new_enrolment(Backend::DynamoDb).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "BUG: UserStore::remove_totp (shared/src/adapters/memory.rs and dynamodb/users.rs) \
-            checks the account's id, not the enrolment read: a stale removal takes a new one away"]
 async fn memory_removing_totp_on_a_stale_read_leaves_a_new_enrolment() {
     removing_totp_on_a_stale_read_leaves_a_new_enrolment(Backend::Memory).await
 }

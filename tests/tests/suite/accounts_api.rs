@@ -11,7 +11,7 @@ use shared::clock::ManualClock;
 use shared::ports::{RateLimit, TokenSigner};
 use stratus_tests::{Api, Backend, PASSWORD, bootstrap_admin, on_both_backends, registration, wiring};
 
-const PROFILE_FIELDS: [&str; 10] = [
+const PROFILE_FIELDS: [&str; 11] = [
     "id",
     "username",
     "email",
@@ -22,6 +22,7 @@ const PROFILE_FIELDS: [&str; 10] = [
     "last_login",
     "disabled",
     "email_verified",
+    "mfa_enabled",
 ];
 
 fn assert_profile(profile: &Value, username: &str) {

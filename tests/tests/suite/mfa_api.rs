@@ -462,7 +462,7 @@ async fn turning_totp_off_needs_the_password_and_a_code(backend: Backend) {
         .await;
     assert_eq!(disabled.status, 200, "{}", text(&disabled));
     assert_eq!(disabled.json()["mfa_enabled"], true, "{}", text(&disabled));
-    second_step(&api, &token, &confirmed.json()["recovery_codes"][1].as_str().unwrap()).await.problem(403);
+    second_step(&api, &token, confirmed.json()["recovery_codes"][1].as_str().unwrap()).await.problem(403);
 }
 
 /// Two tabs confirm with one code at once: TOTP is turned on once, and the recovery codes that

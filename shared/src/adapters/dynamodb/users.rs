@@ -401,14 +401,16 @@ impl UserStore for DynamoUserStore {
     }
 
     async fn remove_totp(&self, user: &User) -> Result<bool, StoreError> {
+        let Some(read) = &user.totp else { return Ok(false) };
         let result = self
             .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(user_key(&user.username)))
-            .condition_expression("id = :id AND totp.confirmed = :true")
+            .condition_expression("id = :id AND totp.sealed_secret = :sealed AND totp.confirmed = :true")
             .update_expression("REMOVE totp")
             .expression_attribute_values(":id", AttributeValue::S(user.id.to_string()))
+            .expression_attribute_values(":sealed", AttributeValue::S(read.sealed_secret.clone()))
             .expression_attribute_values(":true", AttributeValue::Bool(true))
             .send()
             .await;
