@@ -16,7 +16,6 @@ import importlib.metadata
 import sys
 import time
 import urllib.parse
-import uuid
 from pathlib import Path
 
 import jwt
@@ -24,9 +23,9 @@ import pyotp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
 import local_api  # noqa: E402
+from verify_tokens import accepted_by_api, verify  # noqa: E402  (PyJWT from the served JWKS)
 
 LOG_DIR = local_api.ROOT / "target" / "jose"
-AUDIENCE = "stratus-api"
 ISSUER = "Stratus"  # TOTP_ISSUER's default: the name the app shows
 USERNAME = "jose-totp"
 PERIOD = 30
@@ -34,30 +33,6 @@ PERIOD = 30
 
 def fail(message: str):
     sys.exit(f"totp: FAILED: {message}")
-
-
-def verify(base: str, token: str) -> dict:
-    """The claims, if PyJWT accepts the token from what the server publishes."""
-    status, document = local_api.call(base, "GET", "/.well-known/openid-configuration")
-    if status != 200:
-        fail(f"openid-configuration: {status} {document}")
-    key = jwt.PyJWKClient(document["jwks_uri"], cache_jwk_set=False).get_signing_key_from_jwt(token)
-    return jwt.decode(
-        token,
-        key.key,
-        algorithms=["ES256"],
-        audience=AUDIENCE,
-        issuer=document["issuer"],
-        options={"require": ["exp", "iat", "nbf", "iss", "aud", "sub"]},
-    )
-
-
-def accepted_by_api(base: str, token: str) -> bool:
-    """404 for an unknown task means the API took the token; 401 that it did not."""
-    status, body = local_api.call(base, "GET", f"/result/{uuid.uuid4()}", token=token)
-    if status not in (401, 404):
-        fail(f"GET /result: {status} {body}")
-    return status == 404
 
 
 def password_step(base: str) -> str:

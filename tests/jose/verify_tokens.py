@@ -130,4 +130,5 @@ def main():
     print("jose: ok")
 
 
-main()
+if __name__ == "__main__":
+    main()

@@ -9,10 +9,10 @@ use shared::auth::TokenIssuer;
 use shared::auth::guard::authenticate_mfa_token;
 use shared::auth::mfa::{self, Checker};
 use shared::auth::sealing::SecretBox;
-use shared::auth::session::issue_pair;
+use shared::auth::session::logged_in;
 use shared::auth::{AuthConfig, TokenVerifier};
 use shared::clock::Clock;
-use shared::http::{self, Endpoint, HandlerResult, HeaderValue, Request, StatusCode, header};
+use shared::http::{self, Endpoint, HandlerResult, Request, StatusCode};
 use shared::openapi::{
     BadRequest, Forbidden, InternalServerError, PayloadTooLarge, ServiceUnavailable, TooManyRequests,
     Unauthorized, UnsupportedMediaType,
@@ -89,7 +89,7 @@ async fn handle(deps: &Deps, request: Request) -> HandlerResult {
     let body: SecondStep = http::json_body(&request, BODY_LIMIT)?;
     let username = authenticate_mfa_token(&deps.verifier, &body.mfa_token)?;
     let code = mfa::parse_code(&body.code, "code")?;
-    let Some(mut user) = deps.users.get(&username).await? else {
+    let Some(user) = deps.users.get(&username).await? else {
         return Err(log_in_again("The account no longer exists"));
     };
     if user.disabled {
@@ -106,12 +106,7 @@ async fn handle(deps: &Deps, request: Request) -> HandlerResult {
         limit: deps.config.mfa_limit,
     };
     checker.check(&user, &code, "code", now).await?;
-    deps.users.record_login(&user.username, now, None).await?;
-    user.last_login = Some(now);
-    let pair = issue_pair(&deps.issuer, deps.refresh_tokens.as_ref(), &user, None, now).await?;
-    let mut response = http::json_response(StatusCode::OK, &pair);
-    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Ok(response)
+    logged_in(deps.users.as_ref(), &deps.issuer, deps.refresh_tokens.as_ref(), user, None, now).await
 }
 
 fn log_in_again(detail: &str) -> Problem {

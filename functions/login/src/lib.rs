@@ -9,7 +9,7 @@ use serde::Deserialize;
 use shared::Problem;
 use shared::auth::TokenIssuer;
 use shared::auth::password::{self, Verified};
-use shared::auth::session::issue_pair;
+use shared::auth::session::logged_in;
 use shared::clock::Clock;
 use shared::domain::Username;
 use shared::http::{self, Endpoint, HandlerResult, HeaderValue, Request, StatusCode, header};
@@ -122,7 +122,7 @@ async fn handle(deps: &Deps, request: Request) -> HandlerResult {
     let candidate = credentials.password;
     let (verified, candidate) =
         http::blocking(move || (password::verify(&candidate, stored.as_ref()), candidate)).await?;
-    let (Verified::Yes { rehash }, Some(mut user)) = (verified, user) else {
+    let (Verified::Yes { rehash }, Some(user)) = (verified, user) else {
         return Err(invalid_credentials());
     };
     attempt.succeeded().await;
@@ -154,12 +154,8 @@ async fn handle(deps: &Deps, request: Request) -> HandlerResult {
     } else {
         None
     };
-    deps.users.record_login(&user.username, now, rehashed.as_ref()).await?;
-    user.last_login = Some(now);
-    let pair = issue_pair(&deps.issuer, deps.refresh_tokens.as_ref(), &user, None, now).await?;
-    let mut response = http::json_response(StatusCode::OK, &pair);
-    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Ok(response)
+    logged_in(deps.users.as_ref(), &deps.issuer, deps.refresh_tokens.as_ref(), user, rehashed.as_ref(), now)
+        .await
 }
 
 /// One answer for every failure, so it tells nobody which usernames exist.

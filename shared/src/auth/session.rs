@@ -64,6 +64,26 @@ impl Session {
     }
 }
 
+/// The end of a successful login (after the password, and the code when TOTP is on): stamps
+/// `last_login` (and stores the password's new hash, if it was rehashed), begins a session and
+/// answers its tokens, never to be cached.
+pub async fn logged_in(
+    users: &dyn crate::ports::UserStore,
+    issuer: &TokenIssuer,
+    refresh_tokens: &dyn RefreshTokenStore,
+    mut user: User,
+    rehashed: Option<&crate::domain::PasswordHash>,
+    now: OffsetDateTime,
+) -> crate::http::HandlerResult {
+    use crate::http::{self, HeaderValue, StatusCode, header};
+    users.record_login(&user.username, now, rehashed).await?;
+    user.last_login = Some(now);
+    let pair = issue_pair(issuer, refresh_tokens, &user, None, now).await?;
+    let mut response = http::json_response(StatusCode::OK, &pair);
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
 /// Issues an access token and a refresh token of `session` (a new session at login). However
 /// often a session is refreshed, its refresh tokens expire by the session's maximum lifetime:
 /// a stolen one cannot be kept alive for ever.

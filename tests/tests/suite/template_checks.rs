@@ -255,28 +255,9 @@ fn policies_name_only_what_the_function_is_configured_to_use() {
 const KEY_USES: [&str; 5] =
     ["kms:Sign", "kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:ReEncryptFrom"];
 
-/// IAM's glob: `*` any run of characters, `?` any one (case-insensitive, as action names are).
+/// IAM's glob, case-insensitive as action names are.
 fn glob(pattern: &str, text: &str) -> bool {
-    let (p, t): (Vec<char>, Vec<char>) =
-        (pattern.to_ascii_lowercase().chars().collect(), text.to_ascii_lowercase().chars().collect());
-    let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
-    while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
-            pi += 1;
-            ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some(pi);
-            mark = ti;
-            pi += 1;
-        } else if let Some(s) = star {
-            pi = s + 1;
-            mark += 1;
-            ti = mark;
-        } else {
-            return false;
-        }
-    }
-    p[pi..].iter().all(|c| *c == '*')
+    stratus_tests::iam::matches(&pattern.to_ascii_lowercase(), &text.to_ascii_lowercase())
 }
 
 /// The statements of a key's policy that allow `action` (by any pattern that matches it).
