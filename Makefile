@@ -6,7 +6,7 @@ CARGO ?= cargo
 ENGINES := infra/local/engines.sh
 SAM_TOOLS := infra/sam/tools.sh
 
-.PHONY: test-arm64 smoke test-smoke tools diagram openapi run run-aws test test-rust test-contract test-jose test-browser lint lint-rust lint-template sam-build fmt engines-start engines-stop sam-local-engines sam-local-engines-stop bench clean
+.PHONY: generate new-function test-arm64 smoke test-smoke tools diagram openapi run run-aws test test-rust test-contract test-jose test-browser lint lint-rust lint-template sam-build fmt engines-start engines-stop sam-local-engines sam-local-engines-stop bench clean
 
 ## API on http://127.0.0.1:$(PORT), embedded in-memory backend; needs only Rust.
 run:
@@ -85,6 +85,11 @@ fmt:
 ## Redraws the architecture diagram in README.md from template.yaml (a test fails when they differ).
 diagram:
 	$(CARGO) run --locked -q -p stratus-tests --bin stratus-diagram
+
+## Rewrites what repeats the functions' descriptions (functions/*/function.toml): template.yaml's
+## function blocks, the route table, local-api's registry (a test fails when one is stale).
+generate:
+	$(CARGO) run --locked -q -p stratus-gen
 
 ## Rewrites functions/docs/openapi.json from the functions' code (a test fails when they differ).
 openapi:

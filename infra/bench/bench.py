@@ -20,6 +20,7 @@ import socket
 import subprocess
 import sys
 import time
+import tomllib
 import urllib.request
 
 from flows import PASSWORD, call, percentile
@@ -40,42 +41,25 @@ PRICES = {
     "ses_per_million_mails": 100.00,
 }
 # What one successful request costs besides Lambda and API Gateway, read off the code path
-# (approximate): (DynamoDB write units, read units, SQS requests, KMS Sign calls, SES mails).
-# Items are under 1 KB, reads are strongly consistent (one unit), a transaction costs two units
-# per item, a rate-limit check is one write. The worker's SQS share is the event source mapping's
-# receives and batch deletes, per message. signing-keys (a deploy-time custom resource) and
-# sweeper (a schedule) serve no requests and are left out.
-USAGE = {
-    "create-message": (1, 0, 0, 0, 0),
-    "get-message": (0, 1, 0, 0, 0),
-    "register": (6, 0, 0, 0, 1),
-    "login": (4, 1, 0, 1, 0),
-    "refresh-token": (4, 2, 0, 1, 0),
-    "logout": (2, 1, 0, 0, 0),
-    "me": (0, 1, 0, 0, 0),
-    "list-users": (0, 1, 0, 0, 0),
-    "get-user": (0, 1, 0, 0, 0),
-    "update-user": (1, 2, 0, 0, 0),
-    "change-password": (2, 1, 0, 0, 0),
-    "delete-account": (5, 1, 0, 0, 0),
-    "forgot-password": (3, 2, 0, 0, 1),
-    "reset-password": (4, 2, 0, 0, 0),
-    "verify-email": (2, 1, 0, 0, 0),
-    "resend-verification": (2, 1, 0, 0, 1),
-    # The bench's call, a set-up's first step: the user read, the pending secret written. The data
-    # key's unwrap (a symmetric kms:Decrypt, $0.03 per 10,000) is once per sandbox, not per call.
-    "totp-mfa": (1, 1, 0, 0, 0),
-    # The rate-limit hit and its release, the step spent, the login recorded, the refresh token
-    # stored; the user read; the access token signed.
-    "login-mfa": (5, 1, 0, 1, 0),
-    "add": (2, 0, 1, 0, 0),
-    "result": (0, 1, 0, 0, 0),
-    "worker": (2, 1, 0.2, 0, 0),
-    "health": (0, 0, 0, 0, 0),
-    "docs": (0, 0, 0, 0, 0),
-    "jwks": (0, 0, 0, 0, 0),
-    "fallback": (0, 0, 0, 0, 0),
-}
+# (approximate), from each function's description (functions/*/function.toml, `[cost]`): DynamoDB
+# write units, read units, SQS requests, KMS Sign calls, SES mails. Items are under 1 KB, reads are
+# strongly consistent (one unit), a transaction costs two units per item, a rate-limit check is one
+# write. The worker's SQS share is the event source mapping's receives and batch deletes, per
+# message. Functions that serve no requests (a custom resource, a schedule) have no `[cost]`.
+def usage(root=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")):
+    table = {}
+    functions = os.path.join(root, "functions")
+    for name in sorted(os.listdir(functions)):
+        with open(os.path.join(functions, name, "function.toml"), "rb") as f:
+            cost = tomllib.load(f).get("cost")
+        if cost is not None:
+            table[name] = tuple(
+                cost.get(key, 0) for key in ("dynamodb_writes", "dynamodb_reads", "sqs_requests", "kms_signs", "mails")
+            )
+    return table
+
+
+USAGE = usage()
 BASELINE = "hello-runtime"
 # local-api's floor: a bare axum hello-world (infra/bench/hello-axum), same tokio, hyper, profile.
 AXUM_BASELINE = "hello-axum"

@@ -14,6 +14,9 @@ CHECKOV_PINS=("checkov==3.3.30")
 source "$REPO_ROOT/infra/local/venv.sh"
 
 export SAM_CLI_TELEMETRY=0
+# The commit whose transformed template this one must equal (see lint); move it forward when a
+# change means to alter the deployed resources, and say so in the commit.
+DEPLOYED_BASELINE=ed85995
 
 install() {
     VENV="$(dirname "$(venv_bin sam "${PINS[@]}")")"
@@ -28,6 +31,10 @@ lint() {
     "$VENV/bin/sam" validate --lint --template template.yaml --region us-east-1
     "$VENV/bin/python" infra/sam/check_env_json.py template.yaml env.json
     "$VENV/bin/python" infra/sam/check_guided.py template.yaml samconfig.toml
+    # The per-function blocks became generated (functions/*/function.toml) at this commit's child:
+    # until a change means to alter what is deployed, the transformed template must stay the one
+    # of the last hand-written template, so that a deployed stack updates in place.
+    "$VENV/bin/python" infra/sam/transformed.py --compare "$DEPLOYED_BASELINE" template.yaml
     checkov
     echo "tools: the templates pass cfn-lint, sam validate --lint and checkov; env.json fits template.yaml; a guided deploy needs no answer"
 }
@@ -37,9 +44,9 @@ lint() {
 checkov() {
     local report
     report="$(mktemp)"
-    "$CHECKOV" -f template.yaml -f infra/edge/waf.yaml --framework cloudformation --skip-download \
+    "$CHECKOV" --config-file infra/sam/checkov.yaml -f template.yaml -f infra/edge/waf.yaml --framework cloudformation --skip-download \
         --quiet --compact -o cli -o json --output-file-path console,"$report" >/dev/null || {
-        "$CHECKOV" -f template.yaml -f infra/edge/waf.yaml --framework cloudformation --skip-download --quiet --compact >&2 || true
+        "$CHECKOV" --config-file infra/sam/checkov.yaml -f template.yaml -f infra/edge/waf.yaml --framework cloudformation --skip-download --quiet --compact >&2 || true
         rm -f "$report"
         return 1
     }

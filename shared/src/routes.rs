@@ -1,5 +1,6 @@
 //! The route table: the one list of (method, path, function) that the local server is built
-//! from and that template.yaml and the OpenAPI document are checked against.
+//! from and that template.yaml and the OpenAPI document are checked against. The list itself
+//! (`table.rs`) is written by `make generate` from the functions' descriptions.
 
 use percent_encoding::percent_decode_str;
 
@@ -19,40 +20,10 @@ impl Route {
     }
 }
 
-pub const ROUTES: &[Route] = &[
-    Route { method: "POST", path: "/messages", function: "create-message" },
-    Route { method: "GET", path: "/messages/{digest}", function: "get-message" },
-    Route { method: "POST", path: "/register", function: "register" },
-    Route { method: "POST", path: "/login", function: "login" },
-    Route { method: "POST", path: "/login/mfa", function: "login-mfa" },
-    Route { method: "POST", path: "/token/refresh", function: "refresh-token" },
-    Route { method: "POST", path: "/logout", function: "logout" },
-    Route { method: "GET", path: "/users/me", function: "me" },
-    Route { method: "DELETE", path: "/users/me", function: "delete-account" },
-    Route { method: "POST", path: "/users/me/password", function: "change-password" },
-    Route { method: "POST", path: "/users/me/email/verify", function: "verify-email" },
-    Route { method: "POST", path: "/users/me/email/verify/resend", function: "resend-verification" },
-    Route { method: "POST", path: "/users/me/mfa/totp", function: "totp-mfa" },
-    Route { method: "DELETE", path: "/users/me/mfa/totp", function: "totp-mfa" },
-    Route { method: "POST", path: "/users/me/mfa/totp/confirm", function: "totp-mfa" },
-    Route { method: "POST", path: "/password/forgot", function: "forgot-password" },
-    Route { method: "POST", path: "/password/reset", function: "reset-password" },
-    Route { method: "GET", path: "/getUserData", function: "me" },
-    Route { method: "GET", path: "/users", function: "list-users" },
-    Route { method: "GET", path: "/users/{username}", function: "get-user" },
-    Route { method: "PATCH", path: "/users/{username}", function: "update-user" },
-    Route { method: "POST", path: "/add", function: "add" },
-    Route { method: "GET", path: "/result/{task_id}", function: "result" },
-    Route { method: "GET", path: "/.well-known/jwks.json", function: "jwks" },
-    Route { method: "GET", path: "/.well-known/openid-configuration", function: "jwks" },
-    Route { method: "GET", path: "/health", function: "health" },
-    Route { method: "GET", path: "/openapi.json", function: "docs" },
-    Route { method: "GET", path: "/docs", function: "docs" },
-    Route { method: "GET", path: "/docs/{asset}", function: "docs" },
-];
+mod table;
+pub use table::{FALLBACK_FUNCTION, NON_HTTP_FUNCTIONS, ROUTES};
 
-/// Serves API Gateway's `$default` route: every request the table does not match.
-pub const FALLBACK_FUNCTION: &str = "fallback";
+/// API Gateway's route key for what no route matches (served by [`FALLBACK_FUNCTION`]).
 pub const FALLBACK_ROUTE_KEY: &str = "$default";
 
 #[derive(Debug, PartialEq, Eq)]
@@ -90,6 +61,8 @@ pub fn resolve(method: &str, raw_path: &str) -> Resolution {
     let fewest = allowed.iter().map(|(params, _)| *params).min();
     let mut allowed: Vec<&'static str> =
         allowed.into_iter().filter(|(params, _)| Some(*params) == fewest).map(|(_, method)| method).collect();
+    // In one order whatever the table's: an `Allow` header does not change with it.
+    allowed.sort_by_key(|method| METHOD_ORDER.iter().position(|m| m.eq_ignore_ascii_case(method)));
     allowed.dedup();
     match best {
         Some((route, params)) => Resolution::Found { route, params },
@@ -97,6 +70,9 @@ pub fn resolve(method: &str, raw_path: &str) -> Resolution {
         None => Resolution::MethodNotAllowed { allowed },
     }
 }
+
+/// The order `Allow` lists methods in: reads before writes.
+const METHOD_ORDER: &[&str] = &["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
 
 fn match_path(template: &'static str, raw_path: &str) -> Option<Vec<(&'static str, String)>> {
     let mut wanted = template.split('/');

@@ -4,6 +4,7 @@
 
 pub mod event;
 mod openapi;
+mod registry;
 pub mod worker;
 
 use std::collections::HashMap;
@@ -13,6 +14,8 @@ use std::sync::Arc;
 use axum::body::Body as AxumBody;
 use axum::extract::{ConnectInfo, State};
 pub use openapi::{openapi, openapi_json};
+pub use registry::HTTP_FUNCTIONS;
+use registry::{build_function, openapi_parts};
 use shared::adapters::dynamodb::tables;
 use shared::adapters::mail::{LogMailer, OutboxMailer};
 use shared::adapters::memory::{
@@ -37,54 +40,6 @@ pub use worker::{Consumer, WorkerHandle};
 pub const GATEWAY_PAYLOAD_LIMIT: usize = 10 * 1024 * 1024;
 
 pub type Error = InitError;
-
-/// Every HTTP function local-api serves, under the name the route table gives it, with the
-/// `build` it is made by on Lambda too and its part of the OpenAPI document: the one list a
-/// function is added to.
-macro_rules! http_functions {
-    ($($name:literal => $krate:ident),* $(,)?) => {
-        /// The HTTP functions, by route-table name.
-        pub const HTTP_FUNCTIONS: &[&str] = &[$($name),*];
-
-        async fn build_function(name: &str, wiring: &LocalWiring) -> Result<Endpoint, InitError> {
-            match name {
-                $($name => $krate::build(wiring).await,)*
-                other => Err(format!("local-api has no function {other:?}").into()),
-            }
-        }
-
-        fn openapi_parts() -> Vec<utoipa::openapi::OpenApi> {
-            vec![$($krate::openapi()),*]
-        }
-    };
-}
-
-http_functions! {
-    "create-message" => create_message,
-    "get-message" => get_message,
-    "register" => register,
-    "login" => login,
-    "refresh-token" => refresh_token,
-    "logout" => logout,
-    "me" => me,
-    "list-users" => list_users,
-    "get-user" => get_user,
-    "add" => add,
-    "result" => result,
-    "health" => health,
-    "docs" => docs,
-    "jwks" => jwks,
-    "change-password" => change_password,
-    "delete-account" => delete_account,
-    "update-user" => update_user,
-    "forgot-password" => forgot_password,
-    "reset-password" => reset_password,
-    "verify-email" => verify_email,
-    "resend-verification" => resend_verification,
-    "totp-mfa" => totp_mfa,
-    "login-mfa" => login_mfa,
-    "fallback" => fallback,
-}
 
 #[derive(Debug, Clone)]
 pub enum Backend {

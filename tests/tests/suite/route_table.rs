@@ -3,11 +3,19 @@
 
 use std::collections::BTreeSet;
 
-use shared::routes::{FALLBACK_FUNCTION, ROUTES};
+use shared::routes::{FALLBACK_FUNCTION, NON_HTTP_FUNCTIONS, ROUTES};
 use stratus_tests::{Backend, wiring};
 
 fn table() -> BTreeSet<(String, String)> {
     ROUTES.iter().map(|r| (r.method.to_owned(), r.path.to_owned())).collect()
+}
+
+#[test]
+fn the_files_make_generate_writes_are_current() {
+    // template.yaml's function blocks, the route table and local-api's registry are written
+    // from functions/*/function.toml.
+    let stale = stratus_gen::stale(&stratus_tests::workspace_root()).expect("the descriptions parse");
+    assert!(stale.is_empty(), "stale: {stale:?}: run `make generate` and commit them");
 }
 
 #[test]
@@ -55,10 +63,6 @@ fn every_function_crate_is_routed_and_every_route_has_a_crate() {
         ROUTES.iter().map(|r| r.function.to_owned()).chain([FALLBACK_FUNCTION.to_owned()]).collect();
     assert_eq!(crates, routed);
 }
-
-/// Functions with no HTTP route (the queue consumer, the scheduled sweeper, the deploy-time
-/// custom resource).
-const NON_HTTP_FUNCTIONS: &[&str] = &["worker", "sweeper", "signing-keys"];
 
 #[test]
 fn the_readme_diagram_is_drawn_from_the_template() {

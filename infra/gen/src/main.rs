@@ -1,0 +1,45 @@
+//! `stratus-gen [--root DIR] [--check]`: writes the files that repeat the functions' descriptions
+//! (`make generate`); with `--check`, changes nothing and fails when one is stale.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let mut root = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."));
+    let mut check = false;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--check" => check = true,
+            "--root" => match args.next() {
+                Some(dir) => root = dir.into(),
+                None => return usage(),
+            },
+            _ => return usage(),
+        }
+    }
+    let result = if check { stratus_gen::stale(&root) } else { stratus_gen::write(&root) };
+    match result {
+        Ok(paths) if check && !paths.is_empty() => {
+            for path in paths {
+                eprintln!("stale: {} (run `make generate` and commit it)", path.display());
+            }
+            ExitCode::FAILURE
+        }
+        Ok(paths) => {
+            for path in paths {
+                println!("wrote {}", path.display());
+            }
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("stratus-gen: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn usage() -> ExitCode {
+    eprintln!("usage: stratus-gen [--root DIR] [--check]");
+    ExitCode::from(2)
+}

@@ -1,0 +1,303 @@
+//! template.yaml's generated regions: each function's log group and function, the route
+//! throttles, and the alarms and dashboard over every function.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use crate::replace_region;
+use crate::spec::{Function, Grant, Route, Throttle, Tokens};
+
+const SLOT_KEY: &str = "!If [GreenSigningKey, !GetAtt SigningKeyGreen.Arn, !GetAtt SigningKey.Arn]";
+
+/// The hand-written resources' types, by logical id: what a grant's `resource` may name.
+fn resource_types(template: &str) -> BTreeMap<&str, &str> {
+    let mut types = BTreeMap::new();
+    let mut lines = template.lines().peekable();
+    while let Some(line) = lines.next() {
+        let Some(id) = line.strip_prefix("  ").and_then(|l| l.strip_suffix(':')) else { continue };
+        if id.starts_with(' ') || !id.chars().all(|c| c.is_ascii_alphanumeric()) {
+            continue;
+        }
+        if let Some(kind) = lines.peek().and_then(|next| next.strip_prefix("    Type: ")) {
+            types.insert(id, kind.trim());
+        }
+    }
+    types
+}
+
+pub(crate) fn render(template: &str, functions: &[Function]) -> Result<String, String> {
+    // Only what is outside the generated regions counts: a function cannot grant itself
+    // another function's resources.
+    let hand_written =
+        replace_region(template, "functions", "").map_err(|e| format!("template.yaml: {e}"))?;
+    let types = resource_types(&hand_written);
+    let mut body = String::new();
+    for function in functions {
+        function_blocks(&mut body, function, &types)
+            .map_err(|e| format!("functions/{}/function.toml: {e}", function.name))?;
+    }
+    alarms(&mut body, functions);
+    dashboard(&mut body, functions);
+    let template = replace_region(template, "functions", &body).map_err(|e| format!("template.yaml: {e}"))?;
+    replace_region(&template, "route throttles", &route_throttles(functions))
+        .map_err(|e| format!("template.yaml: {e}"))
+}
+
+fn route_throttles(functions: &[Function]) -> String {
+    let mut out = String::new();
+    for function in functions.iter().filter(|f| f.spec.throttle == Some(Throttle::Sensitive)) {
+        for route in function.spec.routes.values() {
+            write!(
+                out,
+                "        \"{route}\":\n          ThrottlingBurstLimit: !Ref LoginThrottleBurstLimit\n          ThrottlingRateLimit: !Ref LoginThrottleRateLimit\n"
+            )
+            .expect("writing to a String");
+        }
+    }
+    out
+}
+
+fn arn(grant: &Grant, types: &BTreeMap<&str, &str>) -> Result<String, String> {
+    if let Some(arn) = &grant.resource_arn {
+        return Ok(arn.clone());
+    }
+    let resource = grant.resource.as_deref().expect("checked: resource or resource_arn");
+    let kind = types.get(resource).ok_or_else(|| {
+        format!("no resource {resource:?} in template.yaml (its hand-written part has {:?})", types.keys())
+    })?;
+    Ok(match (*kind, &grant.index) {
+        ("AWS::DynamoDB::Table", Some(index)) => format!("!Sub \"${{{resource}.Arn}}/index/{index}\""),
+        (_, Some(_)) => return Err(format!("`index` needs a table; {resource} is {kind}")),
+        ("AWS::DynamoDB::Table" | "AWS::SQS::Queue" | "AWS::KMS::Key", None) => {
+            format!("!GetAtt {resource}.Arn")
+        }
+        ("AWS::SecretsManager::Secret", None) => format!("!Ref {resource}"),
+        (other, None) => return Err(format!("{resource} is {other}: say its ARN with `resource_arn`")),
+    })
+}
+
+fn actions(actions: &[String]) -> String {
+    match actions {
+        [one] => one.clone(),
+        many => format!("[{}]", many.join(", ")),
+    }
+}
+
+fn function_blocks(
+    out: &mut String,
+    function: &Function,
+    types: &BTreeMap<&str, &str>,
+) -> Result<(), String> {
+    let id = function.logical_id();
+    let name = &function.name;
+    let spec = &function.spec;
+    let w = |out: &mut String, text: std::fmt::Arguments| out.write_fmt(text).expect("writing to a String");
+
+    w(out, format_args!("\n  # ---------------------------------------------------------------- {name}\n"));
+    for line in spec.about.iter().flat_map(|about| about.trim().lines()) {
+        w(out, format_args!("  # {line}\n"));
+    }
+    w(
+        out,
+        format_args!(
+            "  {id}Logs:\n    Type: AWS::Logs::LogGroup\n    Properties:\n      LogGroupName: !Sub \"/stratus/${{AWS::StackName}}/{name}\"\n      RetentionInDays: !Ref LogRetentionDays\n\n"
+        ),
+    );
+    w(
+        out,
+        format_args!(
+            "  {id}Function:\n    Type: AWS::Serverless::Function\n    Metadata:\n      BuildMethod: rust-cargolambda\n      BuildProperties: {{Binary: {name}}}\n    Properties:\n      CodeUri: .\n"
+        ),
+    );
+    if let Some(memory) = spec.memory {
+        w(out, format_args!("      MemorySize: {memory}\n"));
+    }
+    if let Some(timeout) = spec.timeout {
+        w(out, format_args!("      Timeout: {timeout}\n"));
+    }
+    w(out, format_args!("      LoggingConfig: {{LogGroup: !Ref {id}Logs}}\n"));
+
+    let mut variables = String::new();
+    for grant in &spec.grants {
+        if let (Some(variable), Some(resource)) = (&grant.env, &grant.resource) {
+            w(&mut variables, format_args!("          {variable}: !Ref {resource}\n"));
+        }
+    }
+    for (variable, value) in &spec.environment {
+        w(&mut variables, format_args!("          {variable}: {value}\n"));
+    }
+    match spec.tokens {
+        Some(Tokens::Verify) => variables.push_str(
+            "          # sam local runs no custom resource: there the key is read from the local KMS instead.\n          SIGNING_JWKS: !If [UnderSamLocal, \"\", !GetAtt SigningKeys.Jwks]\n          SIGNING_KEY_ARN: !If [UnderSamLocal, ",
+        ),
+        Some(Tokens::VerifyAndSign) => variables.push_str(
+            "          SIGNING_JWKS: !If [UnderSamLocal, \"\", !GetAtt SigningKeys.Jwks]\n          SIGNING_KEY_ARN: ",
+        ),
+        Some(Tokens::Sign) => variables.push_str("          SIGNING_KEY_ARN: "),
+        None => {}
+    }
+    match spec.tokens {
+        Some(Tokens::Verify) => w(&mut variables, format_args!("{SLOT_KEY}, !Ref AWS::NoValue]\n")),
+        Some(_) => w(&mut variables, format_args!("{SLOT_KEY}\n")),
+        None => {}
+    }
+    let http = !spec.routes.is_empty();
+    if http {
+        variables.push_str(
+            "          ORIGIN_VERIFY_SECRET_ARN: !If [UnderSamLocal, \"\", !Ref OriginVerifySecret]\n",
+        );
+    }
+    if !variables.is_empty() {
+        w(out, format_args!("      Environment:\n        Variables:\n{variables}"));
+    }
+
+    out.push_str("      Policies:\n        - Statement:\n");
+    for grant in &spec.grants {
+        w(
+            out,
+            format_args!(
+                "            - Effect: Allow\n              Action: {}\n              Resource: {}\n",
+                actions(&grant.actions),
+                arn(grant, types)?
+            ),
+        );
+        if let Some(condition) = &grant.condition {
+            let json = serde_json::to_string(condition).map_err(|e| format!("condition: {e}"))?;
+            w(out, format_args!("              Condition: {json}\n"));
+        }
+    }
+    if http {
+        out.push_str(
+            "            - Effect: Allow\n              Action: secretsmanager:GetSecretValue\n              Resource: !Ref OriginVerifySecret\n",
+        );
+    }
+    w(
+        out,
+        format_args!(
+            "            # SAM's basic execution role may write to any log group: keep this one to its own.\n            - Effect: Deny\n              Action: [logs:CreateLogGroup, logs:CreateLogStream, logs:PutLogEvents]\n              NotResource: !GetAtt {id}Logs.Arn\n"
+        ),
+    );
+
+    if http || !spec.events.is_empty() {
+        out.push_str("      Events:\n");
+    }
+    for (event, route) in &spec.routes {
+        let (method, path) = match route {
+            Route::Path { method, path } => (method.as_str(), path.as_str()),
+            Route::Default => ("ANY", "$default"),
+        };
+        w(
+            out,
+            format_args!(
+                "        {event}: {{Type: HttpApi, Properties: {{ApiId: !Ref HttpApi, Method: {method}, Path: \"{path}\"}}}}\n"
+            ),
+        );
+    }
+    for (event, yaml) in &spec.events {
+        w(out, format_args!("        {event}:\n"));
+        for line in yaml.trim_matches('\n').lines() {
+            if line.trim().is_empty() {
+                out.push('\n');
+            } else {
+                w(out, format_args!("          {line}\n"));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The timeouts' duration alarms keep the logical ids they had when they were written by hand.
+fn duration_alarm_id(timeout: u32) -> String {
+    match timeout {
+        3 => "DefaultDurationAlarm".into(),
+        5 => "PasswordDurationAlarm".into(),
+        10 => "WorkerDurationAlarm".into(),
+        60 => "SweeperDurationAlarm".into(),
+        other => format!("Duration{other}sAlarm"),
+    }
+}
+
+fn metric_alarm(
+    out: &mut String,
+    id: &str,
+    description: &str,
+    select: &str,
+    names: &[String],
+    threshold: u32,
+) {
+    let clauses: Vec<String> = names.iter().map(|id| format!("FunctionName = '${{{id}Function}}'")).collect();
+    write!(
+        out,
+        "\n  {id}:\n    Type: AWS::CloudWatch::Alarm\n    Properties:\n      AlarmDescription: {description}\n      AlarmActions: [!Ref AlarmTopic]\n      Metrics:\n        - Id: total\n          ReturnData: true\n          Period: 60\n          Expression: !Sub >-\n            SELECT {select} FROM SCHEMA(\"AWS/Lambda\", FunctionName) WHERE {}\n      EvaluationPeriods: 1\n      Threshold: {threshold}\n      ComparisonOperator: GreaterThanThreshold\n      TreatMissingData: notBreaching\n",
+        clauses.join(" OR ")
+    )
+    .expect("writing to a String");
+}
+
+fn alarms(out: &mut String, functions: &[Function]) {
+    out.push_str(
+        "\n  # ---------------------------------------------------------------- alarms over every function\n",
+    );
+    let all: Vec<String> = functions.iter().map(Function::logical_id).collect();
+    metric_alarm(
+        out,
+        "FunctionErrorsAlarm",
+        "A function invocation failed (unhandled error, crash or timeout)",
+        "SUM(Errors)",
+        &all,
+        0,
+    );
+    metric_alarm(
+        out,
+        "FunctionThrottlesAlarm",
+        "A function invocation was throttled",
+        "SUM(Throttles)",
+        &all,
+        0,
+    );
+    let mut by_timeout: BTreeMap<u32, Vec<String>> = BTreeMap::new();
+    for function in functions {
+        by_timeout.entry(function.spec.timeout.unwrap_or(3)).or_default().push(function.logical_id());
+    }
+    for (timeout, ids) in by_timeout {
+        metric_alarm(
+            out,
+            &duration_alarm_id(timeout),
+            &format!("A function with a {timeout} s timeout ran for more than 80 % of it"),
+            "MAX(Duration)",
+            &ids,
+            timeout * 800,
+        );
+    }
+}
+
+fn dashboard(out: &mut String, functions: &[Function]) {
+    let widget = |x: u32, y: u32, title: &str, metric: &str, stat: &str| {
+        let metrics: Vec<String> = functions
+            .iter()
+            .map(|f| {
+                format!(
+                    "[\"AWS/Lambda\",\"{metric}\",\"FunctionName\",\"${{{}Function}}\",{{\"label\":\"{}\",\"stat\":\"{stat}\"}}]",
+                    f.logical_id(),
+                    f.name
+                )
+            })
+            .collect();
+        format!(
+            "{{\"type\":\"metric\",\"x\":{x},\"y\":{y},\"width\":12,\"height\":8,\"properties\":{{\"title\":\"{title}\",\"region\":\"${{AWS::Region}}\",\"stat\":\"{stat}\",\"period\":300,\"view\":\"timeSeries\",\"metrics\":[{}]}}}}",
+            metrics.join(",")
+        )
+    };
+    let widgets = [
+        widget(0, 0, "Invocations", "Invocations", "Sum"),
+        widget(12, 0, "Errors", "Errors", "Sum"),
+        widget(0, 8, "Duration p50 (ms)", "Duration", "p50"),
+        widget(12, 8, "Duration p99 (ms)", "Duration", "p99"),
+    ];
+    write!(
+        out,
+        "\n  # Every function's invocations, errors and p50/p99 duration.\n  Dashboard:\n    Type: AWS::CloudWatch::Dashboard\n    Properties:\n      DashboardName: !Sub \"${{AWS::StackName}}-${{AWS::Region}}\"\n      DashboardBody: !Sub '{{\"widgets\":[{}]}}'\n",
+        widgets.join(",")
+    )
+    .expect("writing to a String");
+}

@@ -1,0 +1,42 @@
+//! The route table. make generate writes this from functions/*/function.toml: edit those, not this.
+
+use super::Route;
+
+/// Every (method, path) API Gateway routes to a function, in the functions' order.
+pub const ROUTES: &[Route] = &[
+    Route { method: "POST", path: "/add", function: "add" },
+    Route { method: "POST", path: "/users/me/password", function: "change-password" },
+    Route { method: "POST", path: "/messages", function: "create-message" },
+    Route { method: "DELETE", path: "/users/me", function: "delete-account" },
+    Route { method: "GET", path: "/openapi.json", function: "docs" },
+    Route { method: "GET", path: "/docs", function: "docs" },
+    Route { method: "GET", path: "/docs/{asset}", function: "docs" },
+    Route { method: "POST", path: "/password/forgot", function: "forgot-password" },
+    Route { method: "GET", path: "/messages/{digest}", function: "get-message" },
+    Route { method: "GET", path: "/users/{username}", function: "get-user" },
+    Route { method: "GET", path: "/health", function: "health" },
+    Route { method: "GET", path: "/.well-known/jwks.json", function: "jwks" },
+    Route { method: "GET", path: "/.well-known/openid-configuration", function: "jwks" },
+    Route { method: "GET", path: "/users", function: "list-users" },
+    Route { method: "POST", path: "/login", function: "login" },
+    Route { method: "POST", path: "/login/mfa", function: "login-mfa" },
+    Route { method: "POST", path: "/logout", function: "logout" },
+    Route { method: "GET", path: "/users/me", function: "me" },
+    Route { method: "GET", path: "/getUserData", function: "me" },
+    Route { method: "POST", path: "/token/refresh", function: "refresh-token" },
+    Route { method: "POST", path: "/register", function: "register" },
+    Route { method: "POST", path: "/users/me/email/verify/resend", function: "resend-verification" },
+    Route { method: "POST", path: "/password/reset", function: "reset-password" },
+    Route { method: "GET", path: "/result/{task_id}", function: "result" },
+    Route { method: "POST", path: "/users/me/mfa/totp", function: "totp-mfa" },
+    Route { method: "POST", path: "/users/me/mfa/totp/confirm", function: "totp-mfa" },
+    Route { method: "DELETE", path: "/users/me/mfa/totp", function: "totp-mfa" },
+    Route { method: "PATCH", path: "/users/{username}", function: "update-user" },
+    Route { method: "POST", path: "/users/me/email/verify", function: "verify-email" },
+];
+
+/// Serves API Gateway's `$default` route: every request the table does not match.
+pub const FALLBACK_FUNCTION: &str = "fallback";
+
+/// Functions no HTTP route reaches (a queue consumer, a schedule, a custom resource).
+pub const NON_HTTP_FUNCTIONS: &[&str] = &["signing-keys", "sweeper", "worker"];
