@@ -82,7 +82,7 @@ bench:
 fmt:
 	$(CARGO) fmt --all
 
-## Redraws the architecture diagram in README.md from template.yaml (a test fails when they differ).
+## Redraws the architecture diagram in docs/architecture.md from template.yaml (a test fails when they differ).
 diagram:
 	$(CARGO) run --locked -q -p stratus-tests --bin stratus-diagram
 
