@@ -6,7 +6,7 @@ CARGO ?= cargo
 ENGINES := infra/local/engines.sh
 SAM_TOOLS := infra/sam/tools.sh
 
-.PHONY: generate new-function test-arm64 smoke test-smoke tools diagram openapi run run-aws test test-rust test-contract test-jose test-browser lint lint-rust lint-template sam-build fmt engines-start engines-stop sam-local-engines sam-local-engines-stop bench clean
+.PHONY: generate new-function test-arm64 smoke test-smoke test-docs tools diagram openapi run run-aws test test-rust test-contract test-jose test-browser lint lint-rust lint-template sam-build fmt engines-start engines-stop sam-local-engines sam-local-engines-stop bench clean
 
 ## API on http://127.0.0.1:$(PORT), embedded in-memory backend; needs only Rust.
 run:
@@ -18,7 +18,7 @@ run-aws:
 
 ## Whole suite: unit, contract and end-to-end tests on both backends, the release binaries under
 ## an emulated Lambda Runtime API, the template checks and an arm64 `sam build` of every function.
-test: test-rust test-contract test-jose test-browser test-smoke lint-template sam-build test-arm64
+test: test-rust test-contract test-jose test-browser test-smoke test-docs lint-template sam-build test-arm64
 
 # The suite runs in the release profile: the release binaries it drives and the test binary then
 # share one x86_64 build of the dependencies (the arm64 one is sam build's).
@@ -52,6 +52,11 @@ tools:
 test-smoke:
 	python3 tests/smoke/run_local.py
 
+## The README's tour and every `sh offline` block in docs/, run against a release local-api and
+## checked against the answers the pages state (needs test-rust's build).
+test-docs:
+	python3 tests/docs/run_commands.py
+
 ## The public flow against a running stack: make smoke URL=https://<distribution>.cloudfront.net
 smoke:
 	@test -n "$(URL)" || { echo "usage: make smoke URL=https://..." >&2; exit 2; }
@@ -82,7 +87,7 @@ bench:
 fmt:
 	$(CARGO) fmt --all
 
-## Redraws the architecture diagram in README.md from template.yaml (a test fails when they differ).
+## Redraws the architecture diagram in docs/architecture.md from template.yaml (a test fails when they differ).
 diagram:
 	$(CARGO) run --locked -q -p stratus-tests --bin stratus-diagram
 

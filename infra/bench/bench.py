@@ -29,7 +29,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 WRK_THREADS, WRK_CONNECTIONS, WRK_SECONDS = 2, 32, 10
 FOO_DIGEST = "2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae"
 
-# us-east-1 list prices, 2026-11 (also in README.md "What it costs").
+# us-east-1 list prices, 2026-11 (also in docs/costs.md).
 PRICES = {
     "lambda_arm64_gb_second": 0.0000133334,
     "lambda_per_million": 0.20,

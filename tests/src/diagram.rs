@@ -1,7 +1,7 @@
-//! The architecture diagram in README.md, drawn from template.yaml so it cannot go stale: the
+//! The architecture diagram in docs/architecture.md, drawn from template.yaml so it cannot go stale: the
 //! edge, the API and the routes that reach each function, and an edge from each function to every
 //! table, queue, key and secret its policies (or the key's own policy) let it use, labelled with
-//! the actions. `make diagram` rewrites it; a test fails when the README's copy differs.
+//! the actions. `make diagram` rewrites it; a test fails when the copy in docs/architecture.md differs.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::template::Template;
 
-/// The lines around the diagram in README.md.
+/// The lines around the diagram in docs/architecture.md.
 pub const START: &str = "<!-- architecture: generated from template.yaml by `make diagram`; do not edit -->";
 pub const END: &str = "<!-- architecture: end -->";
 
@@ -179,7 +179,7 @@ fn words(id: &str) -> String {
 
 /// `text` with the diagram between [`START`] and [`END`] replaced by `diagram`.
 pub fn replace_in(text: &str, diagram: &str) -> Result<String, String> {
-    let start = text.find(START).ok_or("README.md has no architecture marker")?;
-    let end = text[start..].find(END).ok_or("README.md has no end of the architecture")? + start;
+    let start = text.find(START).ok_or("docs/architecture.md has no architecture marker")?;
+    let end = text[start..].find(END).ok_or("docs/architecture.md has no end of the architecture")? + start;
     Ok(format!("{}{START}\n```mermaid\n{diagram}```\n{}", &text[..start], &text[end..]))
 }

@@ -65,12 +65,15 @@ fn every_function_crate_is_routed_and_every_route_has_a_crate() {
 }
 
 #[test]
-fn the_readme_diagram_is_drawn_from_the_template() {
+fn the_architecture_diagram_is_drawn_from_the_template() {
     use stratus_tests::diagram;
     let template = stratus_tests::template::Template::workspace().expect("template.yaml reads");
-    let readme =
-        std::fs::read_to_string(stratus_tests::workspace_root().join("README.md")).expect("README.md");
-    let redrawn =
-        diagram::replace_in(&readme, &diagram::mermaid(&template)).expect("README.md has the markers");
-    assert!(readme == redrawn, "README.md's architecture diagram is stale: run `make diagram` and commit it");
+    let readme = std::fs::read_to_string(stratus_tests::workspace_root().join("docs/architecture.md"))
+        .expect("docs/architecture.md");
+    let redrawn = diagram::replace_in(&readme, &diagram::mermaid(&template))
+        .expect("docs/architecture.md has the markers");
+    assert!(
+        readme == redrawn,
+        "docs/architecture.md's architecture diagram is stale: run `make diagram` and commit it"
+    );
 }
