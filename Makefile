@@ -5,6 +5,9 @@ PORT ?= 3000
 CARGO ?= cargo
 ENGINES := infra/local/engines.sh
 SAM_TOOLS := infra/sam/tools.sh
+# The target directory and the installed tools are outside the clone (infra/local/paths.sh).
+export CARGO_TARGET_DIR := $(shell bash infra/local/paths.sh | sed -n 's/^CARGO_TARGET_DIR=//p')
+export STRATUS_TOOLS := $(shell bash infra/local/paths.sh | sed -n 's/^STRATUS_TOOLS=//p')
 
 .PHONY: generate new-function test-arm64 smoke test-smoke test-docs tools diagram openapi run run-aws test test-rust test-contract test-jose test-browser lint lint-rust lint-template sam-build fmt engines-start engines-stop sam-local-engines sam-local-engines-stop bench clean
 
@@ -18,7 +21,15 @@ run-aws:
 
 ## Whole suite: unit, contract and end-to-end tests on both backends, the release binaries under
 ## an emulated Lambda Runtime API, the template checks and an arm64 `sam build` of every function.
-test: test-rust test-contract test-jose test-browser test-smoke test-docs lint-template sam-build test-arm64
+## Each phase runs as phase/<target>, which says how long it took (CI prints the table).
+test: $(addprefix phase/,test-rust test-contract test-jose test-browser test-smoke test-docs lint-template sam-build test-arm64)
+
+# `make phase/X` is `make X`, timed: the line goes to stderr and, when PHASE_LOG names a file, to it.
+phase/%:
+	@started=$$SECONDS; status=0; $(MAKE) --no-print-directory $* || status=$$?; \
+	printf '%s\t%d\n' "$*" "$$((SECONDS - started))" | tee -a "$${PHASE_LOG:-/dev/null}" | \
+	    awk -F'\t' '{ printf "phase %s took %d s\n", $$1, $$2 }' >&2; \
+	exit $$status
 
 # The suite runs in the release profile: the release binaries it drives and the test binary then
 # share one x86_64 build of the dependencies (the arm64 one is sam build's).
@@ -89,16 +100,28 @@ fmt:
 
 ## Redraws the architecture diagram in docs/architecture.md from template.yaml (a test fails when they differ).
 diagram:
-	$(CARGO) run --locked -q -p stratus-tests --bin stratus-diagram
+	$(CARGO) run --release --locked -q -p stratus-tests --bin stratus-diagram
 
 ## Rewrites what repeats the functions' descriptions (functions/*/function.toml): template.yaml's
 ## function blocks, the route table, local-api's registry (a test fails when one is stale).
 generate:
-	$(CARGO) run --locked -q -p stratus-gen
+	$(CARGO) run --release --locked -q -p stratus-gen
+
+## Scaffolds a function: make new-function NAME=audit-log ROUTE="GET /audit-log". Writes
+## functions/NAME (handler, main, Cargo.toml, function.toml), then what `make generate` and
+## `make openapi` write.
+new-function:
+	@test -n "$(NAME)" -a -n "$(ROUTE)" || { echo 'usage: make new-function NAME=<name> ROUTE="METHOD /path"' >&2; exit 2; }
+	$(CARGO) run --release -q -p stratus-gen -- new "$(NAME)" "$(ROUTE)"
+	$(MAKE) --no-print-directory openapi LOCKED=
+	@echo "new-function: write functions/$(NAME)/src/lib.rs and its description, then make generate openapi"
 
 ## Rewrites functions/docs/openapi.json from the functions' code (a test fails when they differ).
+# Release, as every build of `make test`: the dependencies are built once, in one profile. A new
+# function's first run (make new-function) adds it to Cargo.lock, hence LOCKED=.
+LOCKED ?= --locked
 openapi:
-	$(CARGO) run --locked -q -p local-api --bin stratus-openapi > functions/docs/openapi.json.new
+	$(CARGO) run --release $(LOCKED) -q -p local-api --bin stratus-openapi > functions/docs/openapi.json.new
 	mv functions/docs/openapi.json.new functions/docs/openapi.json
 
 SAM_LOCAL_STATE := $(CURDIR)/.cache/engines/sam-local

@@ -6,6 +6,9 @@ set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$REPO_ROOT"
+# shellcheck source=../local/paths.sh
+source infra/local/paths.sh
+BUILT="$CARGO_TARGET_DIR/release"
 OUT="${STRATUS_BENCH_OUT:-target/bench}"
 COLD="${STRATUS_BENCH_COLD:-10}"
 WARM="${STRATUS_BENCH_WARM:-50}"
@@ -23,7 +26,7 @@ echo "bench: aws-lc's first random draw, without and with CPU jitter" >&2
 AWS_LC_SYS_NO_JITTER_ENTROPY=0 cargo build --release -p hello-runtime --example first_random --locked \
     --target-dir target/bench/jitter-on
 python3 - "$OUT/jitter.json" \
-    "$(target/release/examples/first_random 30)" \
+    "$("$BUILT/examples/first_random" 30)" \
     "$(target/bench/jitter-on/release/examples/first_random 30)" <<'PY'
 import json, sys
 out, no_jitter, jitter = sys.argv[1:]
@@ -43,17 +46,17 @@ rm -rf "$CERT_DIR" && mkdir -p "$CERT_DIR"
 
 echo "bench: every function under the Runtime API emulator (AL2023 trust store layout)" >&2
 bash infra/local/engines.sh run -- \
-    target/release/examples/lambda_bench --out "$OUT/lambda.json" --cold "$COLD" --warm "$WARM" \
+    "$BUILT/examples/lambda_bench" --out "$OUT/lambda.json" --cold "$COLD" --warm "$WARM" \
     --var "SSL_CERT_FILE=$BUNDLE" --var "SSL_CERT_DIR=$CERT_DIR"
 
 echo "bench: every function's init again, with this machine's trust store" >&2
 bash infra/local/engines.sh run -- \
-    target/release/examples/lambda_bench --out "$OUT/lambda-host-store.json" --cold "$COLD" --warm 1
+    "$BUILT/examples/lambda_bench" --out "$OUT/lambda-host-store.json" --cold "$COLD" --warm 1
 
 echo "bench: local-api under load, beside a bare axum server" >&2
-python3 infra/bench/bench.py load --local-api target/release/local-api \
-    --axum-baseline target/release/hello-axum --out "$OUT/load.json" --scratch "$OUT"
+python3 infra/bench/bench.py load --local-api "$BUILT/local-api" \
+    --axum-baseline "$BUILT/hello-axum" --out "$OUT/load.json" --scratch "$OUT"
 
 python3 infra/bench/bench.py report --lambda "$OUT/lambda.json" --load "$OUT/load.json" \
     --host-store "$OUT/lambda-host-store.json" --jitter "$OUT/jitter.json" \
-    --arm64 target/lambda --notes infra/bench/NOTES.md --out BENCHMARKS.md --chart BENCHMARKS.svg
+    --arm64 "$CARGO_TARGET_DIR/lambda" --notes infra/bench/NOTES.md --out BENCHMARKS.md --chart BENCHMARKS.svg

@@ -16,8 +16,10 @@ DDB_JAVA_OPTS_DEFAULT="-Xms64m -Xmx512m -XX:+UseSerialGC -XX:TieredStopAtLevel=1
 SCRIPT_PATH="$(cd "$(dirname "$0")" && pwd)/$(basename "$0")"
 REPO_ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 CACHE_DIR="$REPO_ROOT/.cache"
-DDB_DIR="$CACHE_DIR/dynamodb-local"
-VENV_DIR="$CACHE_DIR/venv-moto"
+# shellcheck source=paths.sh
+source "$REPO_ROOT/infra/local/paths.sh"
+DDB_DIR="$STRATUS_TOOLS/dynamodb-local"
+VENV_DIR="$STRATUS_TOOLS/venv-moto"
 ENGINES_DIR="$CACHE_DIR/engines"
 MARKER_NAME=".stratus-installed"
 
@@ -27,7 +29,7 @@ die() { printf 'engines: error: %s\n' "$*" >&2; exit 1; }
 usage() {
     cat >&2 <<'EOF'
 usage: engines.sh COMMAND
-  install          install DynamoDB Local and moto into <repo>/.cache (no-op if present)
+  install          install DynamoDB Local and moto into $STRATUS_TOOLS (no-op if present)
   start            install if needed, start both engines, write <state>/env
   stop             stop the engines of the state dir
   stop-all [--force]

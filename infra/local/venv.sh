@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# Pinned Python tools in private venvs under <repo>/.cache, installed on first use and again only
-# when the pins change. Source it, then: venv_bin NAME PIN... prints the venv's bin directory.
+# Pinned Python tools in private venvs under $STRATUS_TOOLS (infra/local/paths.sh: outside the
+# clone, shared by every clone on the machine), installed on first use and again only when the
+# pins change. Source it, then: venv_bin NAME PIN... prints the venv's bin directory.
 #   e.g.  PATH="$(venv_bin testtools 'schemathesis==4.32.5'):$PATH"
 # Concurrent first uses (a prefetch in the background, a suite in the foreground) install once:
 # the second waits for the first.
 
 _VENV_REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+# shellcheck source=paths.sh
+source "$_VENV_REPO_ROOT/infra/local/paths.sh"
 
 _venv_install() {
     local venv="$1" marker="$2" want="$3"
@@ -14,26 +17,26 @@ _venv_install() {
         return 0
     fi
     command -v python3 >/dev/null || { echo "venv: python3 is required" >&2; return 1; }
-    echo "venv: installing $* into ${venv#"$_VENV_REPO_ROOT/"} (first use only)" >&2
+    echo "venv: installing $* into $venv (first use only)" >&2
     local started=$SECONDS
     rm -rf "$venv"
     python3 -m venv "$venv" >&2
     "$venv/bin/pip" install --quiet --disable-pip-version-check --no-input "$@" >&2
     printf '%s\n' "$want" >"$marker"
-    echo "venv: ${venv#"$_VENV_REPO_ROOT/"} ready in $((SECONDS - started)) s" >&2
+    echo "venv: $venv ready in $((SECONDS - started)) s" >&2
 }
 
 venv_bin() {
     local name="$1"
     shift
-    local venv="$_VENV_REPO_ROOT/.cache/venv-$name" want
+    local venv="$STRATUS_TOOLS/venv-$name" want
     want="$(printf '%s\n' "$@")"
     if [[ ! -f "$venv/.stratus-installed" || "$(cat "$venv/.stratus-installed")" != "$want" ]]; then
-        mkdir -p "$_VENV_REPO_ROOT/.cache"
+        mkdir -p "$STRATUS_TOOLS"
         (
             flock 9
             _venv_install "$venv" "$venv/.stratus-installed" "$want" "$@"
-        ) 9>"$_VENV_REPO_ROOT/.cache/.venv-$name.lock" || return 1
+        ) 9>"$STRATUS_TOOLS/.venv-$name.lock" || return 1
     fi
     echo "$venv/bin"
 }

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The API against its own OpenAPI document: schemathesis (pinned, in .cache/venv-testtools) runs
+# The API against its own OpenAPI document: schemathesis (pinned, in $STRATUS_TOOLS/venv-testtools) runs
 # every check in every phase, stateful links included, against a release local-api on a free
 # loopback port, authenticated (a fresh user's token; the admin's for admin routes), with the
 # rate limits raised for the run. Part of `make test`; needs `cargo build --release` first.

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Stratus access tokens checked by an independent JOSE implementation (PyJWT with cryptography,
-# pinned in .cache/venv-jose) from the JWK Set local-api serves, across a signing-key rotation;
+# pinned in $STRATUS_TOOLS/venv-jose) from the JWK Set local-api serves, across a signing-key rotation;
 # then TOTP enrolment and the login's second step checked by an independent RFC 6238
 # implementation (pyotp, pinned there too). Part of `make test`; needs `cargo build --release` first.
 # Usage: tests/jose/run.sh [install]

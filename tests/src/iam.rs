@@ -122,7 +122,7 @@ impl Drop for Moto {
 }
 
 fn moto_binary() -> PathBuf {
-    crate::workspace_root().join(".cache/venv-moto/bin/moto_server")
+    crate::tools_dir().join("venv-moto/bin/moto_server")
 }
 
 /// A change to one function's policy, for a negative control.

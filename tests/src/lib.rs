@@ -58,6 +58,23 @@ pub fn require_local_engines() {
 }
 
 /// The repository's root directory.
+/// Where the pinned tools are installed (`STRATUS_TOOLS`, else what infra/local/paths.sh says).
+pub fn tools_dir() -> std::path::PathBuf {
+    if let Some(dir) = std::env::var_os("STRATUS_TOOLS") {
+        return dir.into();
+    }
+    let paths = std::process::Command::new("bash")
+        .arg(workspace_root().join("infra/local/paths.sh"))
+        .output()
+        .expect("bash runs infra/local/paths.sh");
+    let paths = String::from_utf8(paths.stdout).expect("paths are UTF-8");
+    paths
+        .lines()
+        .find_map(|line| line.strip_prefix("STRATUS_TOOLS="))
+        .expect("infra/local/paths.sh names STRATUS_TOOLS")
+        .into()
+}
+
 pub fn workspace_root() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()

@@ -14,7 +14,19 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-BINARY = ROOT / "target" / "release" / "local-api"
+
+
+def _cargo_target_dir() -> Path:
+    """Where cargo put the builds: infra/local/paths.sh says, unless the environment does."""
+    if os.environ.get("CARGO_TARGET_DIR"):
+        return Path(os.environ["CARGO_TARGET_DIR"])
+    paths = subprocess.run(
+        ["bash", str(ROOT / "infra/local/paths.sh")], check=True, capture_output=True, text=True
+    ).stdout
+    return Path(dict(line.split("=", 1) for line in paths.splitlines())["CARGO_TARGET_DIR"])
+
+
+BINARY = _cargo_target_dir() / "release" / "local-api"
 PASSWORD = "outside suites passphrase 7"
 ADMIN = "suite-admin"
 # Generous enough that no suite meets a limit; the limits have tests of their own.
