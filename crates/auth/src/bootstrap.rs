@@ -7,9 +7,8 @@
 use time::OffsetDateTime;
 
 use super::{Password, password};
-use crate::domain::{Email, PersonName, Role, User, Username};
-use crate::ports::{CreateUserError, StoreError, UserStore};
-use crate::problem::FieldErrors;
+use stratus_core::domain::{Email, PersonName, Role, User, Username};
+use stratus_core::ports::{CreateUserError, StoreError, UserStore};
 
 pub struct AdminSeed {
     pub username: Username,
@@ -21,11 +20,11 @@ pub struct AdminSeed {
 
 impl AdminSeed {
     pub fn parse(username: &str, email: &str, password: String) -> Result<Self, String> {
-        let mut errors = FieldErrors::default();
+        let mut errors = Vec::new();
         let seed = (
-            errors.check("username", Username::parse(username)),
-            errors.check("email", Email::parse(email)),
-            errors.check("password", Password::parse(password, &[username, email])),
+            check(&mut errors, "username", Username::parse(username)),
+            check(&mut errors, "email", Email::parse(email)),
+            check(&mut errors, "password", Password::parse(password, &[username, email])),
         );
         match seed {
             (Some(username), Some(email), Some(password)) => Ok(Self {
@@ -35,9 +34,25 @@ impl AdminSeed {
                 last_name: PersonName::parse("Stratus").expect("constant is valid"),
                 password,
             }),
-            _ => Err(format!("{:?}", errors.into_problem("invalid admin").errors())),
+            _ => Err(format!("{errors:?}")),
         }
     }
+}
+
+/// One invalid field of a seed, printed as the API would name it.
+#[derive(Debug)]
+#[allow(dead_code)] // Read through Debug only.
+struct FieldError {
+    field: &'static str,
+    message: String,
+}
+
+fn check<T, E: std::fmt::Display>(
+    errors: &mut Vec<FieldError>,
+    field: &'static str,
+    result: Result<T, E>,
+) -> Option<T> {
+    result.map_err(|error| errors.push(FieldError { field, message: error.to_string() })).ok()
 }
 
 /// What bootstrap did.

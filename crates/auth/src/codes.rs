@@ -6,8 +6,8 @@
 use sha2::{Digest as _, Sha256};
 use time::{Duration, OffsetDateTime};
 
-use crate::domain::{Email, User};
-use crate::ports::{CodeRecord, CodeStore, Mail, MailError, Mailer, Redeemed, StoreError};
+use stratus_core::domain::{Email, User};
+use stratus_core::ports::{CodeRecord, CodeStore, Mail, MailError, Mailer, Redeemed, StoreError};
 
 /// How long a mailed code works.
 pub const CODE_TTL: Duration = Duration::minutes(15);
@@ -18,20 +18,7 @@ pub const CODE_ATTEMPTS: u32 = 5;
 
 const DIGITS: usize = 8;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CodePurpose {
-    PasswordReset,
-    EmailVerification,
-}
-
-impl CodePurpose {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::PasswordReset => "password-reset",
-            Self::EmailVerification => "email-verification",
-        }
-    }
-}
+pub use stratus_core::ports::CodePurpose;
 
 /// A code as mailed or as typed back. Its Debug never shows the digits.
 #[derive(Clone, PartialEq, Eq)]
@@ -102,16 +89,6 @@ pub enum SendCodeError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Mail(#[from] MailError),
-}
-
-impl From<SendCodeError> for crate::Problem {
-    fn from(error: SendCodeError) -> Self {
-        match error {
-            SendCodeError::Store(error) => error.into(),
-            SendCodeError::Mail(MailError::Unavailable(cause)) => crate::Problem::unavailable(&cause),
-            SendCodeError::Mail(MailError::Refused(cause)) => crate::Problem::internal(&cause),
-        }
-    }
 }
 
 /// Draws a new code for `purpose` (the user's earlier one stops working) and mails it to the

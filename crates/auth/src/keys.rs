@@ -10,7 +10,7 @@ use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPai
 use base64::Engine;
 use sha2::{Digest as _, Sha256};
 
-use crate::ports::{SignError, TokenSigner};
+use stratus_core::ports::{SignError, TokenSigner};
 
 /// The uncompressed P-256 point (0x04 ‖ x ‖ y) that verifiers check signatures against.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -179,78 +179,11 @@ impl TokenSigner for LocalSigner {
     }
 }
 
-/// Signs with a KMS key of spec ECC_NIST_P256; the private key never leaves KMS.
-pub struct KmsSigner {
-    client: aws_sdk_kms::Client,
-    key_arn: String,
-    key_id: String,
-}
-
-/// The `kid` for a KMS key: its id, the last part of its ARN.
-pub fn kms_key_id(key_arn: &str) -> String {
-    key_arn.rsplit('/').next().unwrap_or(key_arn).to_owned()
-}
-
-impl KmsSigner {
-    pub fn new(client: aws_sdk_kms::Client, key_arn: impl Into<String>) -> Self {
-        let key_arn = key_arn.into();
-        Self { client, key_id: kms_key_id(&key_arn), key_arn }
-    }
-}
-
+/// Where a signing key's public half is read from by its id: KMS on AWS
+/// (`stratus_aws::kms::KmsPublicKeys`), at deploy time.
 #[async_trait]
-impl TokenSigner for KmsSigner {
-    fn key_id(&self) -> &str {
-        &self.key_id
-    }
-
-    async fn sign(&self, message: &[u8]) -> Result<Vec<u8>, SignError> {
-        use aws_sdk_kms::primitives::Blob;
-        use aws_sdk_kms::types::{MessageType, SigningAlgorithmSpec};
-        let output = self
-            .client
-            .sign()
-            .key_id(&self.key_arn)
-            .message(Blob::new(message))
-            .message_type(MessageType::Raw)
-            .signing_algorithm(SigningAlgorithmSpec::EcdsaSha256)
-            .send()
-            .await
-            .map_err(kms_sign_error)?;
-        let der = output.signature.ok_or_else(|| SignError::Failed("KMS returned no signature".into()))?;
-        der_signature_to_fixed(der.as_ref()).map_err(SignError::Failed)
-    }
-}
-
-/// KMS's answers that a retry may well turn around; any other failure (a missing grant, a
-/// disabled or deleted key) is a fault to fix, not to retry.
-fn kms_sign_error(
-    error: aws_sdk_kms::error::SdkError<
-        aws_sdk_kms::operation::sign::SignError,
-        aws_sdk_kms::config::http::HttpResponse,
-    >,
-) -> SignError {
-    use aws_sdk_kms::error::{ProvideErrorMetadata, SdkError};
-    const RETRYABLE: &[&str] = &["ThrottlingException", "KMSInternalException", "DependencyTimeoutException"];
-    let retryable = match &error {
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => true,
-        SdkError::ServiceError(service) => service.err().code().is_some_and(|code| RETRYABLE.contains(&code)),
-        _ => false,
-    };
-    let text = crate::aws::error_text(&error);
-    if retryable { SignError::Unavailable(text) } else { SignError::Failed(text) }
-}
-
-/// Fetches the verification key of a KMS signing key: once per cold start.
-pub async fn kms_public_key(client: &aws_sdk_kms::Client, key_arn: &str) -> Result<PublicKey, String> {
-    let output = client
-        .get_public_key()
-        .key_id(key_arn)
-        .send()
-        .await
-        .map_err(|e| aws_sdk_kms::error::DisplayErrorContext(&e).to_string())?;
-    let der = output.public_key.ok_or("KMS returned no public key")?;
-    PublicKey::from_spki_der(der.as_ref(), kms_key_id(key_arn))
+pub trait PublicKeySource: Send + Sync {
+    async fn public_key(&self, key_id: &str) -> Result<PublicKey, String>;
 }
 
 /// KMS answers an ECDSA signature as DER `SEQUENCE { INTEGER r, INTEGER s }`; JWS ES256 wants

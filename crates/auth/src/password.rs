@@ -8,7 +8,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD_NO_PAD;
 use std::sync::{Mutex, PoisonError};
 
-use crate::domain::PasswordHash;
+use stratus_core::domain::PasswordHash;
 
 /// A password that meets the policy. Never printed, never serialized.
 pub struct Password(String);
@@ -174,6 +174,20 @@ fn is_outdated(parsed: &Phc) -> bool {
         Err(_) => true,
     }
 }
+
+// The schema states the very rules `Password::parse` enforces.
+stratus_core::named_schema!(
+    Password,
+    "Password",
+    stratus_core::schema::text(
+        "8 to 128 characters. Common passwords and ones built from the account's own details are \
+         refused with 400 (NIST SP 800-63B)"
+    )
+    .min_length(Some(Password::MIN))
+    .max_length(Some(Password::MAX))
+    .format(Some(utoipa::openapi::schema::SchemaFormat::KnownFormat(utoipa::openapi::KnownFormat::Password)))
+    .examples([serde_json::json!("analytical engine 1843")])
+);
 
 #[cfg(test)]
 mod tests {

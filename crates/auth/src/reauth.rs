@@ -4,15 +4,38 @@
 
 use time::OffsetDateTime;
 
-use crate::Problem;
-use crate::domain::User;
-use crate::http::{self, StatusCode};
-use crate::ports::{RateLimit, RateLimiter};
+use stratus_core::domain::User;
+use stratus_core::ports::{LimitError, RateLimit, RateLimiter, StoreError};
 
 use super::password::{self, Verified};
 
-/// `Ok` when `candidate` is the user's password; a 400 naming `field` when it is not, and a 429
-/// once `limit` wrong answers have been given in its window.
+/// Why a password was not confirmed.
+#[derive(Debug, thiserror::Error)]
+pub enum ReauthError {
+    /// Not the account's password (400 naming `field`).
+    #[error("The password is not right")]
+    Wrong { field: String },
+    /// Too many wrong answers in the window (429).
+    #[error("too many wrong passwords; retry in {retry_after}")]
+    Limited { retry_after: time::Duration },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The hashing thread failed.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl From<LimitError> for ReauthError {
+    fn from(error: LimitError) -> Self {
+        match error {
+            LimitError::Limited { retry_after } => Self::Limited { retry_after },
+            LimitError::Store(error) => Self::Store(error),
+        }
+    }
+}
+
+/// `Ok` when `candidate` is the user's password; `Wrong` naming `field` when it is not, and
+/// `Limited` once `limit` wrong answers have been given in its window.
 pub async fn confirm_password(
     limiter: &dyn RateLimiter,
     limit: RateLimit,
@@ -20,18 +43,19 @@ pub async fn confirm_password(
     field: &str,
     candidate: String,
     now: OffsetDateTime,
-) -> Result<(), Problem> {
+) -> Result<(), ReauthError> {
     let key = format!("reauth:user:{}", user.username);
     limiter.enforce(&key, limit, now).await?;
     let stored = user.password_hash.clone();
-    let verified = http::blocking(move || password::verify(&candidate, Some(&stored))).await?;
+    let verified = crate::blocking(move || password::verify(&candidate, Some(&stored)))
+        .await
+        .map_err(|e| ReauthError::Internal(e.to_string()))?;
     match verified {
         Verified::Yes { .. } => {
             // Only wrong answers count: give the reserved hit back.
             limiter.release(&key, limit, now).await?;
             Ok(())
         }
-        Verified::No => Err(Problem::new(StatusCode::BAD_REQUEST, "The password is not right")
-            .with_field_error(field, "is not the account's password")),
+        Verified::No => Err(ReauthError::Wrong { field: field.to_owned() }),
     }
 }

@@ -12,7 +12,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD_NO_PAD;
 use tokio::sync::OnceCell;
 
-use crate::ports::{DataKeySource, StoreError};
+use stratus_core::ports::{DataKeySource, StoreError};
 
 /// The format tag of a sealed value, so another scheme can follow without a migration.
 const VERSION: &str = "v1";
@@ -29,15 +29,6 @@ pub enum SealError {
     /// The value is not one this key sealed for this owner: corrupt, or tampered with.
     #[error("a sealed secret does not open: {0}")]
     Corrupt(&'static str),
-}
-
-impl From<SealError> for crate::Problem {
-    fn from(error: SealError) -> Self {
-        match error {
-            SealError::Key(error) => error.into(),
-            SealError::Corrupt(_) => crate::Problem::internal(&error),
-        }
-    }
 }
 
 impl SecretBox {

@@ -9,9 +9,8 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::TokenIssuer;
-use crate::Problem;
-use crate::domain::User;
-use crate::ports::{RefreshRecord, RefreshTokenStore};
+use stratus_core::domain::User;
+use stratus_core::ports::{RefreshRecord, RefreshTokenStore, SignError, StoreError};
 
 /// What login and refresh answer.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -64,24 +63,29 @@ impl Session {
     }
 }
 
+/// Why tokens could not be issued.
+#[derive(Debug, thiserror::Error)]
+pub enum IssueError {
+    #[error(transparent)]
+    Sign(#[from] SignError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
 /// The end of a successful login (after the password, and the code when TOTP is on): stamps
-/// `last_login` (and stores the password's new hash, if it was rehashed), begins a session and
-/// answers its tokens, never to be cached.
+/// `last_login` (and stores the password's new hash, if it was rehashed) and begins a session:
+/// its tokens, which the HTTP layer answers never to be cached (`stratus_http::guard::tokens`).
 pub async fn logged_in(
-    users: &dyn crate::ports::UserStore,
+    users: &dyn stratus_core::ports::UserStore,
     issuer: &TokenIssuer,
     refresh_tokens: &dyn RefreshTokenStore,
     mut user: User,
-    rehashed: Option<&crate::domain::PasswordHash>,
+    rehashed: Option<&stratus_core::domain::PasswordHash>,
     now: OffsetDateTime,
-) -> crate::http::HandlerResult {
-    use crate::http::{self, HeaderValue, StatusCode, header};
+) -> Result<TokenPair, IssueError> {
     users.record_login(&user.username, now, rehashed).await?;
     user.last_login = Some(now);
-    let pair = issue_pair(issuer, refresh_tokens, &user, None, now).await?;
-    let mut response = http::json_response(StatusCode::OK, &pair);
-    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Ok(response)
+    issue_pair(issuer, refresh_tokens, &user, None, now).await
 }
 
 /// Issues an access token and a refresh token of `session` (a new session at login). However
@@ -93,7 +97,7 @@ pub async fn issue_pair(
     user: &User,
     session: Option<Session>,
     now: OffsetDateTime,
-) -> Result<TokenPair, Problem> {
+) -> Result<TokenPair, IssueError> {
     let session = session.unwrap_or(Session { family: Uuid::new_v4(), started_at: now });
     let config = issuer.config();
     let expires_at = (now + config.refresh_ttl).min(session.started_at + config.session_max_lifetime);

@@ -12,8 +12,8 @@ use time::OffsetDateTime;
 
 use super::AuthConfig;
 use super::keys::PublicKey;
-use crate::domain::{Role, User, Username};
-use crate::ports::{SignError, TokenSigner};
+use stratus_core::domain::{Role, User, Username};
+use stratus_core::ports::{SignError, TokenSigner};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AccessClaims {

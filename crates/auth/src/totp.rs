@@ -5,7 +5,7 @@ use aws_lc_rs::hmac;
 use sha2::{Digest as _, Sha256};
 use time::OffsetDateTime;
 
-use crate::domain::User;
+use stratus_core::domain::User;
 
 /// Seconds per time step.
 pub const PERIOD: i64 = 30;

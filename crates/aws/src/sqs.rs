@@ -2,8 +2,8 @@
 
 use async_trait::async_trait;
 
-use crate::domain::TaskId;
-use crate::ports::{MAX_RECEIVES, QueueError, TaskMessage, TaskQueue};
+use stratus_core::domain::TaskId;
+use stratus_core::ports::{MAX_RECEIVES, QueueError, TaskMessage, TaskQueue};
 
 pub struct SqsTaskQueue {
     client: aws_sdk_sqs::Client,
@@ -27,7 +27,7 @@ impl TaskQueue for SqsTaskQueue {
             .message_body(body)
             .send()
             .await
-            .map_err(|e| QueueError(crate::aws::error_text(&e)))?;
+            .map_err(|e| QueueError(crate::error_text(&e)))?;
         Ok(())
     }
 }

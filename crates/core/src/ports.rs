@@ -138,7 +138,7 @@ pub trait UserStore: Send + Sync {
     async fn remove_totp(&self, user: &User) -> Result<bool, StoreError>;
 }
 
-/// Where the data key that seals secrets at rest comes from (`auth::sealing`).
+/// Where the data key that seals secrets at rest comes from (`stratus_auth::sealing`).
 #[async_trait]
 pub trait DataKeySource: Send + Sync {
     /// The 32-byte key. With `create`, one is made if the stack has none yet; without, a stack
@@ -213,13 +213,24 @@ pub trait RateLimiter: Send + Sync {
     /// succeeded, an attempt another limit refused).
     async fn release(&self, key: &str, limit: RateLimit, at: OffsetDateTime) -> Result<(), StoreError>;
 
-    /// Counts one hit; 429 with Retry-After when the window had no room for it.
-    async fn enforce(&self, key: &str, limit: RateLimit, now: OffsetDateTime) -> Result<(), crate::Problem> {
+    /// Counts one hit; `Limited` when the window had no room for it (the HTTP layer answers that
+    /// with 429 and Retry-After).
+    async fn enforce(&self, key: &str, limit: RateLimit, now: OffsetDateTime) -> Result<(), LimitError> {
         match self.hit(key, limit, now).await? {
             RateDecision::Allowed => Ok(()),
-            RateDecision::Limited { retry_after } => Err(crate::http::too_many_requests(retry_after)),
+            RateDecision::Limited { retry_after } => Err(LimitError::Limited { retry_after }),
         }
     }
+}
+
+/// Why [`RateLimiter::enforce`] did not count a hit.
+#[derive(Debug, thiserror::Error)]
+pub enum LimitError {
+    /// The window is full: try again after `retry_after`.
+    #[error("rate limited; retry in {retry_after}")]
+    Limited { retry_after: time::Duration },
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
 /// Why a signature could not be made.
@@ -326,10 +337,26 @@ pub struct TaskMessage {
     pub task_id: TaskId,
 }
 
-/// A one-time code as stored: only its hash (`auth::codes`).
+/// What a mailed one-time code is for; a code redeems only for its own purpose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodePurpose {
+    PasswordReset,
+    EmailVerification,
+}
+
+impl CodePurpose {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::PasswordReset => "password-reset",
+            Self::EmailVerification => "email-verification",
+        }
+    }
+}
+
+/// A one-time code as stored: only its hash (`stratus_auth::codes`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CodeRecord {
-    pub purpose: crate::auth::codes::CodePurpose,
+    pub purpose: CodePurpose,
     pub username: Username,
     pub code_hash: [u8; 32],
     pub expires_at: OffsetDateTime,
@@ -356,7 +383,7 @@ pub trait CodeStore: Send + Sync {
     /// redemptions of one code at most one is `Accepted`. An expired code counts as absent.
     async fn redeem(
         &self,
-        purpose: crate::auth::codes::CodePurpose,
+        purpose: CodePurpose,
         username: &Username,
         code_hash: &[u8; 32],
         now: OffsetDateTime,
@@ -391,4 +418,12 @@ pub enum MailError {
 #[async_trait]
 pub trait Mailer: Send + Sync {
     async fn send(&self, mail: &Mail) -> Result<(), MailError>;
+}
+
+/// Where the origin guard's accepted values come from (`stratus_http::origin`): Secrets Manager
+/// on AWS, fixed values in tests.
+#[async_trait]
+pub trait SecretSource: Send + Sync {
+    /// The values to accept now, the current one first.
+    async fn values(&self) -> Result<Vec<String>, String>;
 }

@@ -288,11 +288,9 @@ pub fn query_param(request: &Request, name: &str) -> Option<String> {
 
 /// Runs CPU-heavy work (password hashing) off the async threads, so one login does not stall
 /// every other request a local server is serving.
+/// The work keeps the request's span, so its logs carry the request id (`stratus_auth::blocking`).
 pub async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T, Problem> {
-    // The blocking thread is not in the request's span unless taken there: its logs must still
-    // carry the request id.
-    let span = tracing::Span::current();
-    tokio::task::spawn_blocking(move || span.in_scope(work)).await.map_err(|e| Problem::internal(&e))
+    stratus_auth::blocking(work).await.map_err(|e| Problem::internal(&e))
 }
 
 /// 429 with `Retry-After` in whole seconds, rounded up.
@@ -458,7 +456,7 @@ mod tests {
         }
         let capture = Capture::default();
         let sink = capture.clone();
-        crate::telemetry::init_with(tracing_subscriber::EnvFilter::new("info"), move || sink.clone());
+        stratus_core::telemetry::init_with(tracing_subscriber::EnvFilter::new("info"), move || sink.clone());
         let span = tracing::info_span!("request", request_id = "req-blocking-1");
         blocking(|| tracing::info!("hashing")).instrument(span).await.unwrap();
         let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();

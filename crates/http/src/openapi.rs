@@ -1,19 +1,15 @@
 //! The API's OpenAPI 3.1 document is generated from the code: each function describes its own
 //! operation next to its handler (`#[utoipa::path]`), and the pieces every function shares live
-//! here: the schemas of the domain types, stating the very rules their parsers enforce, and the
-//! problem+json responses with the headers that come with them.
+//! here: the problem+json responses with the headers that come with them. The schemas of the
+//! domain types live beside those types (`stratus_core::schema`, and the password's in
+//! `stratus_auth::password`), stating the very rules their parsers enforce.
 
-use std::borrow::Cow;
-
-use serde_json::json;
+use utoipa::ToResponse;
 use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::response::{Response, ResponseBuilder};
-use utoipa::openapi::schema::{ObjectBuilder, Schema, SchemaFormat, Type};
-use utoipa::openapi::{Content, KnownFormat, RefOr};
-use utoipa::{PartialSchema, ToResponse, ToSchema};
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+use utoipa::openapi::{Content, RefOr};
 
-use crate::auth::Password;
-use crate::domain::{Digest, Email, Message, PersonName, TaskId, Username};
 use crate::problem::{CONTENT_TYPE as PROBLEM, Problem};
 
 /// The security scheme of routes that take an access token.
@@ -36,120 +32,10 @@ macro_rules! openapi_part {
     };
 }
 
-fn text(description: &str) -> ObjectBuilder {
-    ObjectBuilder::new().schema_type(Type::String).description(Some(description))
-}
+pub use stratus_core::schema::Timestamp;
+use stratus_core::schema::text;
 
-macro_rules! schema {
-    ($ty:ty, $name:literal, $schema:expr) => {
-        impl PartialSchema for $ty {
-            fn schema() -> RefOr<Schema> {
-                $schema.into()
-            }
-        }
-
-        impl ToSchema for $ty {
-            fn name() -> Cow<'static, str> {
-                Cow::Borrowed($name)
-            }
-        }
-    };
-}
-
-schema!(
-    Username,
-    "Username",
-    text("Case-insensitive; answered in lower case")
-        .min_length(Some(Username::MIN))
-        .max_length(Some(Username::MAX))
-        .pattern(Some(Username::PATTERN))
-        .examples([json!("ada_l")])
-);
-
-schema!(
-    Email,
-    "Email",
-    text("Unique, compared case-insensitively")
-        .max_length(Some(Email::MAX))
-        .pattern(Some(Email::PATTERN))
-        .examples([json!("ada@example.com")])
-);
-
-schema!(
-    PersonName,
-    "PersonName",
-    text("Visible text: no control, format or line-separator characters, no whitespace at either end")
-        .min_length(Some(1))
-        .max_length(Some(PersonName::MAX))
-        .pattern(Some(PersonName::pattern()))
-        .examples([json!("Ada")])
-);
-
-schema!(
-    Password,
-    "Password",
-    text(
-        "8 to 128 characters. Common passwords and ones built from the account's own details are \
-         refused with 400 (NIST SP 800-63B)"
-    )
-    .min_length(Some(Password::MIN))
-    .max_length(Some(Password::MAX))
-    .format(Some(SchemaFormat::KnownFormat(KnownFormat::Password)))
-    .examples([json!("analytical engine 1843")])
-);
-
-schema!(
-    Digest,
-    "Digest",
-    text("SHA-256 of the message's UTF-8 bytes, hexadecimal; either letter case is accepted")
-        .min_length(Some(64))
-        .max_length(Some(64))
-        .pattern(Some("^[0-9A-Fa-f]{64}$"))
-        .examples([json!("2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae")])
-);
-
-schema!(
-    TaskId,
-    "TaskId",
-    text("A task's id, a UUID in its hyphenated form")
-        .format(Some(SchemaFormat::Custom("uuid".into())))
-        .pattern(Some("^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$"))
-        .examples([json!("7c9e6679-7425-40de-944b-e07fc1f90ae7")])
-);
-
-schema!(
-    Message,
-    "Message",
-    text(
-        "Any UTF-8 text, the empty string included, of at most 256 KiB (262,144 bytes) once \
-         encoded; a longer one is refused with 413"
-    )
-    .max_length(Some(Message::MAX_BYTES))
-    .examples([json!("foo")])
-);
-
-schema!(
-    crate::domain::Number,
-    "Number",
-    ObjectBuilder::new()
-        .schema_type(Type::Number)
-        .description(Some(
-            "Any JSON number, read exactly (never through floating point): at most 4096 significant \
-             digits and a decimal exponent within ±4096"
-        ))
-        .examples([json!(5)])
-);
-
-/// An RFC 3339 timestamp, for `value_type` on the domain's `OffsetDateTime` fields.
-pub struct Timestamp;
-
-schema!(
-    Timestamp,
-    "Timestamp",
-    text("RFC 3339, UTC").format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime)))
-);
-
-schema!(
+stratus_core::named_schema!(
     Problem,
     "Problem",
     ObjectBuilder::new()

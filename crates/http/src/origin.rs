@@ -4,7 +4,7 @@
 //! header to every request it forwards, and a request without it gets 403.
 //!
 //! The secret is never in an environment variable (where `GetFunctionConfiguration` would show
-//! it): a function reads it from Secrets Manager at cold start, failing its init if it cannot,
+//! it): a function reads it from Secrets Manager (through a [`SecretSource`]) at cold start, failing its init if it cannot,
 //! and reads it again every few minutes. It accepts the current value and the previous one, so
 //! the value can rotate (`stratus-admin rotate-origin-secret`) without refusing anyone.
 
@@ -28,12 +28,9 @@ pub const ORIGIN_VERIFY_REFRESH_SECONDS: &str = "ORIGIN_VERIFY_REFRESH_SECONDS";
 /// without the bound, anyone could make every request cost a Secrets Manager call.
 const FORCED_READ_INTERVAL: Duration = Duration::from_secs(30);
 
-/// Where the accepted values come from.
-#[async_trait]
-pub trait SecretSource: Send + Sync {
-    /// The values to accept now, the current one first.
-    async fn values(&self) -> Result<Vec<String>, String>;
-}
+/// Where the accepted values come from: a port, so that this guard makes no SDK call
+/// (`stratus_aws::secrets::SecretsManagerSource` reads them on AWS).
+pub use stratus_core::ports::SecretSource;
 
 /// Values given up front: tests, and places with no Secrets Manager.
 pub struct FixedSecret(pub Vec<String>);
@@ -42,41 +39,6 @@ pub struct FixedSecret(pub Vec<String>);
 impl SecretSource for FixedSecret {
     async fn values(&self) -> Result<Vec<String>, String> {
         Ok(self.0.clone())
-    }
-}
-
-/// The secret's `AWSCURRENT` and `AWSPREVIOUS` versions in Secrets Manager.
-pub struct SecretsManagerSource {
-    client: aws_sdk_secretsmanager::Client,
-    secret_id: String,
-}
-
-impl SecretsManagerSource {
-    pub fn new(client: aws_sdk_secretsmanager::Client, secret_id: impl Into<String>) -> Self {
-        Self { client, secret_id: secret_id.into() }
-    }
-
-    async fn version(&self, stage: &str) -> Result<Option<String>, String> {
-        use aws_sdk_secretsmanager::error::ProvideErrorMetadata;
-        match self.client.get_secret_value().secret_id(&self.secret_id).version_stage(stage).send().await {
-            Ok(output) => Ok(output.secret_string),
-            // A secret never rotated has no previous version.
-            Err(error) if stage == "AWSPREVIOUS" && error.code() == Some("ResourceNotFoundException") => {
-                Ok(None)
-            }
-            Err(error) => Err(format!("{stage}: {}", crate::aws::error_text(&error))),
-        }
-    }
-}
-
-#[async_trait]
-impl SecretSource for SecretsManagerSource {
-    async fn values(&self) -> Result<Vec<String>, String> {
-        // Both at once: this read is the one network wait in every HTTP function's init.
-        let (current, previous) = tokio::join!(self.version("AWSCURRENT"), self.version("AWSPREVIOUS"));
-        let current = current?.ok_or("the secret has no current value")?;
-        let previous = previous?;
-        Ok([Some(current), previous].into_iter().flatten().collect())
     }
 }
 

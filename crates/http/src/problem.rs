@@ -136,20 +136,20 @@ impl std::fmt::Display for Problem {
     }
 }
 
-impl From<crate::ports::SignError> for Problem {
-    fn from(error: crate::ports::SignError) -> Self {
+impl From<stratus_core::ports::SignError> for Problem {
+    fn from(error: stratus_core::ports::SignError) -> Self {
         match &error {
-            crate::ports::SignError::Unavailable(_) => Problem::unavailable(&error),
-            crate::ports::SignError::Failed(_) => Problem::internal(&error),
+            stratus_core::ports::SignError::Unavailable(_) => Problem::unavailable(&error),
+            stratus_core::ports::SignError::Failed(_) => Problem::internal(&error),
         }
     }
 }
 
-impl From<crate::ports::StoreError> for Problem {
-    fn from(error: crate::ports::StoreError) -> Self {
+impl From<stratus_core::ports::StoreError> for Problem {
+    fn from(error: stratus_core::ports::StoreError) -> Self {
         match &error {
-            crate::ports::StoreError::Unavailable(_) => Problem::unavailable(&error),
-            crate::ports::StoreError::Internal(_) => Problem::internal(&error),
+            stratus_core::ports::StoreError::Unavailable(_) => Problem::unavailable(&error),
+            stratus_core::ports::StoreError::Internal(_) => Problem::internal(&error),
         }
     }
 }

@@ -1,4 +1,7 @@
-//! The embedded backend: everything in process memory, same contracts as the AWS adapters.
+//! The embedded backend: everything in process memory, same contracts as the AWS adapters; and
+//! the local-only mailers (`mail`).
+
+pub mod mail;
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
@@ -6,8 +9,8 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 
-use crate::domain::{Digest, StoredMessage};
-use crate::ports::{Found, MessageStore, PutOutcome, StoreError};
+use stratus_core::domain::{Digest, StoredMessage};
+use stratus_core::ports::{Found, MessageStore, PutOutcome, StoreError};
 
 #[derive(Default)]
 pub struct MemoryMessageStore {
@@ -51,9 +54,9 @@ use std::collections::BTreeMap;
 
 use time::OffsetDateTime;
 
-use crate::auth::codes::CodePurpose;
-use crate::domain::{Email, PasswordHash, Role, TotpEnrollment, User, Username};
-use crate::ports::{
+use stratus_core::domain::{Email, PasswordHash, Role, TotpEnrollment, User, Username};
+use stratus_core::ports::CodePurpose;
+use stratus_core::ports::{
     CodeRecord, CodeStore, CreateUserError, Page, RateDecision, RateLimit, RateLimiter, Redeemed,
     RefreshRecord, RefreshTokenStore, Spend, UserStore, rate_window,
 };
@@ -66,7 +69,7 @@ pub struct MemoryUserStore {
 #[derive(Default)]
 struct Users {
     by_name: BTreeMap<Username, User>,
-    /// The uniqueness guard for emails, by [`crate::domain::Email::key`], naming the account.
+    /// The uniqueness guard for emails, by [`stratus_core::domain::Email::key`], naming the account.
     emails: HashMap<String, Username>,
 }
 
@@ -369,8 +372,8 @@ impl RateLimiter for MemoryRateLimiter {
 use std::collections::VecDeque;
 use std::time::{Duration as StdDuration, Instant};
 
-use crate::domain::{Idempotency, Task, TaskId, TaskOutcome, TaskStatus};
-use crate::ports::{QueueError, Requeue, Submitted, TaskMessage, TaskQueue, TaskStore};
+use stratus_core::domain::{Idempotency, Task, TaskId, TaskOutcome, TaskStatus};
+use stratus_core::ports::{QueueError, Requeue, Submitted, TaskMessage, TaskQueue, TaskStore};
 
 #[derive(Default)]
 pub struct MemoryTaskStore {

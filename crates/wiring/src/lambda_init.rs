@@ -12,10 +12,11 @@ use std::sync::Arc;
 use lambda_runtime::{LambdaEvent, service_fn};
 use lambda_runtime_api_client::body::Body;
 
+use stratus_core::config::ConfigError;
+use stratus_http::http::Endpoint;
+
+use crate::InitError;
 use crate::aws::AwsWiring;
-use crate::config::ConfigError;
-use crate::http::Endpoint;
-use crate::wiring::InitError;
 
 /// Where Lambda publishes its Runtime API (`host:port`).
 pub const RUNTIME_API: &str = "AWS_LAMBDA_RUNTIME_API";
@@ -42,7 +43,7 @@ where
         Ok(build(&wiring).await?.behind(guard))
     })
     .await;
-    crate::http::run(endpoint).await
+    stratus_http::http::run(endpoint).await
 }
 
 /// What a function invoked by an event source does: its event in, its answer out (an SQS
@@ -81,7 +82,7 @@ pub async fn init<T, Fut>(build: Fut) -> T
 where
     Fut: Future<Output = Result<T, InitError>>,
 {
-    crate::telemetry::init();
+    stratus_core::telemetry::init();
     match build.await {
         Ok(deps) => deps,
         Err(error) => {

@@ -1,5 +1,5 @@
 //! How a function gets its dependencies: it asks a [`Wiring`] for the ports it needs, once per
-//! cold start. On Lambda the wiring is [`crate::aws::AwsWiring`] (SDK clients, built on first
+//! cold start. On Lambda the wiring is [`aws::AwsWiring`] (SDK clients, built on first
 //! request, so a function reads only its own variables and touches only its own services);
 //! locally it is local-api's wiring (memory, or the local engines). A function's `build` is the
 //! one place its dependencies are spelled out.
@@ -7,14 +7,17 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use crate::auth::keys::PublicKey;
-use crate::auth::sealing::SecretBox;
-use crate::auth::{TokenIssuer, TokenVerifier};
-use crate::clock::Clock;
-use crate::config::Settings;
-use crate::ports::{
+use stratus_auth::keys::PublicKey;
+use stratus_auth::sealing::SecretBox;
+use stratus_auth::{TokenIssuer, TokenVerifier};
+use stratus_core::clock::Clock;
+use stratus_core::config::Settings;
+use stratus_core::ports::{
     CodeStore, Mailer, MessageStore, RateLimiter, RefreshTokenStore, TaskQueue, TaskStore, UserStore,
 };
+
+pub mod aws;
+pub mod lambda_init;
 
 /// Why a function could not be built: a missing or invalid setting (`ConfigError`), or a
 /// dependency that could not be reached.

@@ -7,9 +7,9 @@ use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::store_error;
-use crate::auth::codes::CodePurpose;
-use crate::domain::Username;
-use crate::ports::{CodeRecord, CodeStore, Redeemed, StoreError};
+use stratus_core::domain::Username;
+use stratus_core::ports::CodePurpose;
+use stratus_core::ports::{CodeRecord, CodeStore, Redeemed, StoreError};
 
 /// One item per user and purpose, `CODE#<purpose>#<username>`: issuing a code replaces the last.
 pub struct DynamoCodeStore {

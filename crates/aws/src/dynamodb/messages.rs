@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::{corrupt, store_error};
-use crate::domain::{Digest, Message, StoredMessage};
-use crate::ports::{Found, MessageStore, PutOutcome, StoreError};
+use stratus_core::domain::{Digest, Message, StoredMessage};
+use stratus_core::ports::{Found, MessageStore, PutOutcome, StoreError};
 
 pub struct DynamoMessageStore {
     client: Client,

@@ -13,11 +13,11 @@ pub use messages::DynamoMessageStore;
 pub use rate_limits::DynamoRateLimiter;
 pub use refresh_tokens::DynamoRefreshTokenStore;
 pub use tasks::DynamoTaskStore;
-pub use users::{DynamoUserStore, KmsDataKey, TOTP_KEY_CONTEXT};
+pub use users::DynamoUserStore;
 
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 
-use crate::ports::StoreError;
+use stratus_core::ports::StoreError;
 
 /// Error codes after which the same request may well succeed: the caller gets 503, not 500.
 const RETRYABLE_CODES: &[&str] = &[
@@ -42,7 +42,7 @@ where
         }
         _ => false,
     };
-    let text = crate::aws::error_text(&error);
+    let text = crate::error_text(&error);
     if retryable { StoreError::Unavailable(text) } else { StoreError::Internal(text) }
 }
 

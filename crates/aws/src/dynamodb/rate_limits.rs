@@ -7,7 +7,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use time::OffsetDateTime;
 
 use super::store_error;
-use crate::ports::{RateDecision, RateLimit, RateLimiter, StoreError, rate_window};
+use stratus_core::ports::{RateDecision, RateLimit, RateLimiter, StoreError, rate_window};
 
 /// Fixed windows, one item per key and window, counted with one conditional `ADD` per hit; old
 /// windows expire by TTL.

@@ -9,8 +9,8 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::{corrupt, store_error};
-use crate::domain::Username;
-use crate::ports::{RefreshRecord, RefreshTokenStore, Spend, StoreError};
+use stratus_core::domain::Username;
+use stratus_core::ports::{RefreshRecord, RefreshTokenStore, Spend, StoreError};
 
 pub struct DynamoRefreshTokenStore {
     client: Client,

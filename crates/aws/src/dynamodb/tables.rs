@@ -9,7 +9,7 @@ use aws_sdk_dynamodb::types::{
 };
 
 use super::store_error;
-use crate::ports::StoreError;
+use stratus_core::ports::StoreError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TableSpec {

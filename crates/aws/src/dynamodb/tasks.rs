@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::{corrupt, store_error, transact};
-use crate::domain::{Idempotency, Number, Task, TaskId, TaskOutcome, TaskStatus, Username};
-use crate::ports::{Requeue, StoreError, Submitted, TaskStore};
+use stratus_core::domain::{Idempotency, Number, Task, TaskId, TaskOutcome, TaskStatus, Username};
+use stratus_core::ports::{Requeue, StoreError, Submitted, TaskStore};
 
 pub struct DynamoTaskStore {
     client: Client,

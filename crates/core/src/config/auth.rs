@@ -1,9 +1,10 @@
 use time::Duration;
 
-use crate::config::{ConfigError, optional, parsed_or, rate_limit as limit, seconds};
+use super::{ConfigError, optional, parsed_or, rate_limit as limit, seconds};
 use crate::ports::RateLimit;
 
-/// Token and rate-limit settings, from the environment, with the defaults of DESIGN.md.
+/// Token and rate-limit settings, from the environment, with the defaults written in `Default`
+/// below (README.md's Configuration table lists each variable with its default).
 #[derive(Debug, Clone)]
 pub struct AuthConfig {
     pub issuer: String,

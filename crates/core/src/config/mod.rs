@@ -3,8 +3,10 @@
 
 use std::str::FromStr;
 
-use crate::auth::AuthConfig;
 use crate::ports::RateLimit;
+
+mod auth;
+pub use auth::AuthConfig;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -57,8 +59,9 @@ pub fn rate_limit(
     })
 }
 
-/// Every tunable of the service, with the defaults of DESIGN.md; the environment overrides them.
-/// Read when a function is built, never per request.
+/// Every tunable of the service, with the defaults written below (README.md's Configuration
+/// table lists each variable with its default); the environment overrides them. Read once per
+/// cold start, when a function is built, never per request.
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub auth: AuthConfig,
