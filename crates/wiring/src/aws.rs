@@ -2,7 +2,7 @@
 //! built on the first port that needs them and shared by every port of the process; every name
 //! comes from the environment the template sets.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use stratus_auth::TokenIssuer;
 use stratus_auth::keys::{JwkSet, PublicKey, PublicKeySource, SIGNING_JWKS};
@@ -69,6 +69,9 @@ pub struct AwsWiring {
     clients: Clients,
     tables: TableNames,
     queue_url: Option<String>,
+    /// The settings tree, read from the environment on first use and never again: a build
+    /// asks for it more than once (its own settings, the issuer's, the verifier's).
+    settings: OnceLock<Settings>,
 }
 
 impl AwsWiring {
@@ -78,7 +81,7 @@ impl AwsWiring {
     }
 
     pub fn new(sdk: SdkConfig, tables: TableNames) -> Self {
-        Self { clients: Clients::new(sdk), tables, queue_url: None }
+        Self { clients: Clients::new(sdk), tables, queue_url: None, settings: OnceLock::new() }
     }
 
     /// The task queue at `url` instead of `TASKS_QUEUE_URL`'s.
@@ -125,7 +128,11 @@ impl AwsWiring {
 
 impl Wiring for AwsWiring {
     fn settings(&self) -> Result<Settings, InitError> {
-        Ok(Settings::from_env()?)
+        if let Some(settings) = self.settings.get() {
+            return Ok(settings.clone());
+        }
+        let read = Settings::from_env()?;
+        Ok(self.settings.get_or_init(|| read).clone())
     }
 
     fn clock(&self) -> Arc<dyn Clock> {
@@ -225,5 +232,22 @@ struct NoSenderMailer;
 impl Mailer for NoSenderMailer {
     async fn send(&self, _mail: &Mail) -> Result<(), MailError> {
         Err(MailError::Refused(format!("no mail is sent: the stack has no {MAIL_SENDER_IDENTITY}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_settings_are_read_from_the_environment_once() {
+        let wiring = AwsWiring::new(SdkConfig::builder().build(), TableNames::Environment);
+        // SAFETY: no other test of this crate reads or writes this variable, and none runs
+        // code that reads the environment concurrently with these writes.
+        unsafe { std::env::set_var("STALE_TASK_SECONDS", "42") };
+        assert_eq!(wiring.settings().unwrap().stale_task_after, time::Duration::seconds(42));
+        unsafe { std::env::set_var("STALE_TASK_SECONDS", "43") };
+        assert_eq!(wiring.settings().unwrap().stale_task_after, time::Duration::seconds(42));
+        unsafe { std::env::remove_var("STALE_TASK_SECONDS") };
     }
 }

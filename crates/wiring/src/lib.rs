@@ -24,6 +24,8 @@ pub mod lambda_init;
 pub type InitError = Box<dyn std::error::Error + Send + Sync>;
 
 pub trait Wiring: Send + Sync {
+    /// The one typed settings tree, read and checked once per cold start: every call after the
+    /// first answers the same tree.
     fn settings(&self) -> Result<Settings, InitError>;
     fn clock(&self) -> Arc<dyn Clock>;
     fn messages(&self) -> Result<Arc<dyn MessageStore>, InitError>;
