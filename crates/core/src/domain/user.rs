@@ -4,7 +4,7 @@ use uuid::Uuid;
 
 use super::{Email, PersonName, Role, Username};
 
-/// An argon2id PHC string. Opaque to everything but `auth::password`.
+/// An argon2id PHC string. Opaque to everything but `stratus_auth::password`.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct PasswordHash(String);
@@ -49,7 +49,7 @@ pub struct User {
     /// Whether the user typed back a code mailed to `email` (or reset their password by one).
     #[serde(default)]
     pub email_verified: bool,
-    /// The user's authenticator app, once they began to set one up (`auth::totp`).
+    /// The user's authenticator app, once they began to set one up (`stratus_auth::totp`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub totp: Option<TotpEnrollment>,
 }
@@ -59,7 +59,7 @@ pub struct User {
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TotpEnrollment {
     /// The shared secret, sealed with AES-256-GCM under the stack's data key, bound to the user's
-    /// id (`auth::sealing`). Never stored, logged or answered in the clear after enrolment.
+    /// id (`stratus_auth::sealing`). Never stored, logged or answered in the clear after enrolment.
     pub sealed_secret: String,
     pub confirmed: bool,
     /// The last time step a code was accepted for: a code is good once, and never before it.
