@@ -179,7 +179,7 @@ fn is_outdated(parsed: &Phc) -> bool {
 stratus_core::named_schema!(
     Password,
     "Password",
-    stratus_core::schema::text(
+    stratus_core::domain::schema::text(
         "8 to 128 characters. Common passwords and ones built from the account's own details are \
          refused with 400 (NIST SP 800-63B)"
     )

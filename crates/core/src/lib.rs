@@ -6,5 +6,4 @@ pub mod clock;
 pub mod config;
 pub mod domain;
 pub mod ports;
-pub mod schema;
 pub mod telemetry;

@@ -1,7 +1,7 @@
 //! The API's OpenAPI 3.1 document is generated from the code: each function describes its own
 //! operation next to its handler (`#[utoipa::path]`), and the pieces every function shares live
 //! here: the problem+json responses with the headers that come with them. The schemas of the
-//! domain types live beside those types (`stratus_core::schema`, and the password's in
+//! domain types live beside those types (`stratus_core::domain::schema`, and the password's in
 //! `stratus_auth::password`), stating the very rules their parsers enforce.
 
 use utoipa::ToResponse;
@@ -32,8 +32,8 @@ macro_rules! openapi_part {
     };
 }
 
-pub use stratus_core::schema::Timestamp;
-use stratus_core::schema::text;
+pub use stratus_core::domain::schema::Timestamp;
+use stratus_core::domain::schema::text;
 
 stratus_core::named_schema!(
     Problem,

@@ -6,6 +6,7 @@ pub mod message;
 pub mod number;
 pub mod person;
 pub mod role;
+pub mod schema;
 pub mod task;
 pub mod user;
 pub mod username;

@@ -108,11 +108,11 @@ pub struct Profile {
     pub last_name: PersonName,
     pub role: Role,
     #[serde(with = "time::serde::rfc3339")]
-    #[schema(value_type = crate::schema::Timestamp)]
+    #[schema(value_type = super::schema::Timestamp)]
     pub created_at: OffsetDateTime,
     /// When the user last logged in; null until the first login.
     #[serde(with = "time::serde::rfc3339::option")]
-    #[schema(value_type = Option<crate::schema::Timestamp>)]
+    #[schema(value_type = Option<super::schema::Timestamp>)]
     pub last_login: Option<OffsetDateTime>,
     /// Whether an admin has disabled the account (it cannot log in).
     pub disabled: bool,

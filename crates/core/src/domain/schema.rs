@@ -6,7 +6,7 @@ use serde_json::json;
 use utoipa::openapi::KnownFormat;
 use utoipa::openapi::schema::{ObjectBuilder, SchemaFormat, Type};
 
-use crate::domain::{Digest, Email, Message, Number, PersonName, TaskId, Username};
+use super::{Digest, Email, Message, Number, PersonName, TaskId, Username};
 
 /// A string schema with its description: the start of most of the API's schemas.
 pub fn text(description: &str) -> ObjectBuilder {
