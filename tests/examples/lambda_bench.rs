@@ -16,9 +16,9 @@ use std::time::Duration;
 
 use aws_sdk_sqs::types::Message;
 use serde_json::{Value, json};
-use shared::adapters::dynamodb::{DynamoUserStore, tables};
-use shared::auth::bootstrap::{AdminSeed, create_admin};
-use shared::auth::totp::TotpSecret;
+use stratus_auth::bootstrap::{AdminSeed, create_admin};
+use stratus_auth::totp::TotpSecret;
+use stratus_aws::dynamodb::{DynamoUserStore, tables};
 use stratus_tests::runtime_api::{
     Function, Gateway, LaunchSpec, LocalStack, Outcome, binaries_dir, request, sqs_event,
 };
@@ -106,7 +106,7 @@ async fn main() {
         .with_var("MAIL_RATE_LIMIT", UNLIMITED)
         .with_var("MESSAGE_RATE_LIMIT", UNLIMITED)
         .with_var("MFA_RATE_LIMIT", UNLIMITED)
-        .with_var(shared::adapters::mail::MAIL_OUTBOX, outbox().display().to_string());
+        .with_var(stratus_memory::mail::MAIL_OUTBOX, outbox().display().to_string());
     let gateway =
         options.vars.iter().fold(gateway, |gateway, (name, value)| gateway.with_var(name, value.clone()));
     let mut fixtures = fixtures(&gateway, options.cold + options.warm).await;

@@ -34,7 +34,7 @@ use serde_json::{Value, json};
 
 use crate::runtime_api::{Engines, LocalStack, RoleCredentials};
 use crate::template::Template;
-use shared::adapters::dynamodb::tables;
+use stratus_aws::dynamodb::tables;
 
 const REGION: &str = "us-east-1";
 /// Services whose requests moto authorizes against `*` whatever the statement names.

@@ -15,9 +15,9 @@ use std::sync::Arc;
 pub use local_api::LocalWiring;
 use local_api::{AwsOptions, CreateTables, Functions};
 use serde_json::{Value, json};
-use shared::adapters::memory::MemoryQueue;
-pub use shared::config::is_loopback_url;
-use shared::ports::RateLimit;
+pub use stratus_core::config::is_loopback_url;
+use stratus_core::ports::RateLimit;
+use stratus_memory::MemoryQueue;
 
 /// Short, so that a failing message is retried and dead-lettered within seconds.
 pub const QUEUE_VISIBILITY: std::time::Duration = std::time::Duration::from_secs(1);
@@ -119,11 +119,11 @@ pub async fn wiring(backend: Backend) -> LocalWiring {
 
 /// A clock that stands still a few seconds into a minute: tests that count hits against limits
 /// with minute-long windows see them all in one window, never split by the minute turning.
-pub fn steady_clock() -> Arc<shared::clock::ManualClock> {
+pub fn steady_clock() -> Arc<stratus_core::clock::ManualClock> {
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let start =
         time::OffsetDateTime::from_unix_timestamp(now - now.rem_euclid(60) + 5).expect("a valid time");
-    Arc::new(shared::clock::ManualClock::new(start))
+    Arc::new(stratus_core::clock::ManualClock::new(start))
 }
 
 /// A running local-api. Stops when dropped.
@@ -312,7 +312,7 @@ pub fn registration(username: &str, email: &str) -> Value {
 
 /// Creates an admin straight in the store, as the bootstrap command does.
 pub async fn bootstrap_admin(wiring: &LocalWiring, username: &str) {
-    use shared::auth::bootstrap::{AdminSeed, create_admin};
+    use stratus_auth::bootstrap::{AdminSeed, create_admin};
     let seed = AdminSeed::parse(username, &format!("{username}@example.com"), PASSWORD.to_owned())
         .expect("a valid seed");
     create_admin(wiring.users.as_ref(), seed, wiring.clock.now()).await.expect("admin bootstrapped");

@@ -4,17 +4,19 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
-use shared::auth::{TokenVerifier, authenticate};
-use shared::clock::Clock;
-use shared::domain::{Idempotency, Number, Task, TaskId, TaskOutcome, TaskStatus};
-use shared::http::{self, Endpoint, HandlerResult, Request, StatusCode};
-use shared::openapi::{
+use stratus_auth::TokenVerifier;
+use stratus_core::clock::Clock;
+use stratus_core::domain::{Idempotency, Number, Task, TaskId, TaskOutcome, TaskStatus};
+use stratus_core::ports::{RateLimit, RateLimiter, Submitted, TaskQueue, TaskStore};
+use stratus_http::Problem;
+use stratus_http::guard::authenticate;
+use stratus_http::http::{self, Endpoint, HandlerResult, Request, StatusCode};
+use stratus_http::openapi::{
     BadRequest, InternalServerError, PayloadTooLarge, ServiceUnavailable, TooManyRequests, Unauthorized,
     UnprocessableEntity, UnsupportedMediaType,
 };
-use shared::ports::{RateLimit, RateLimiter, Submitted, TaskQueue, TaskStore};
-use shared::problem::FieldErrors;
-use shared::{InitError, Problem, Wiring};
+use stratus_http::problem::FieldErrors;
+use stratus_wiring::{InitError, Wiring};
 use utoipa::ToSchema;
 
 /// Room for two operands of the largest size a Number allows.
@@ -48,7 +50,7 @@ struct Accepted {
     status: TaskStatus,
 }
 
-shared::openapi_part!(handle);
+stratus_http::openapi_part!(handle);
 
 pub async fn build(wiring: &impl Wiring) -> Result<Endpoint, InitError> {
     let deps = Deps {

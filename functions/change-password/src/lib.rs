@@ -5,17 +5,19 @@
 use std::sync::Arc;
 
 use serde::Deserialize;
-use shared::auth::guard::{current_user, unauthorized};
-use shared::auth::reauth::confirm_password;
-use shared::auth::{AuthConfig, Password, TokenVerifier, authenticate, password};
-use shared::clock::Clock;
-use shared::http::{self, Body, Endpoint, HandlerResult, Request, Response, StatusCode};
-use shared::openapi::{
+use stratus_auth::reauth::confirm_password;
+use stratus_auth::{AuthConfig, Password, TokenVerifier, password};
+use stratus_core::clock::Clock;
+use stratus_core::ports::{RateLimiter, UserStore};
+use stratus_http::Problem;
+use stratus_http::guard::authenticate;
+use stratus_http::guard::{current_user, unauthorized};
+use stratus_http::http::{self, Body, Endpoint, HandlerResult, Request, Response, StatusCode};
+use stratus_http::openapi::{
     BadRequest, InternalServerError, PayloadTooLarge, ServiceUnavailable, TooManyRequests, Unauthorized,
     UnsupportedMediaType,
 };
-use shared::ports::{RateLimiter, UserStore};
-use shared::{InitError, Problem, Wiring};
+use stratus_wiring::{InitError, Wiring};
 use utoipa::ToSchema;
 
 const BODY_LIMIT: usize = 4 * 1024;
@@ -40,7 +42,7 @@ struct PasswordChange {
     new_password: String,
 }
 
-shared::openapi_part!(handle);
+stratus_http::openapi_part!(handle);
 
 pub async fn build(wiring: &impl Wiring) -> Result<Endpoint, InitError> {
     let deps = Deps {

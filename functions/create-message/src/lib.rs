@@ -4,15 +4,16 @@
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
-use shared::clock::Clock;
-use shared::domain::{Digest, Message, StoredMessage};
-use shared::http::{self, Endpoint, HandlerResult, HeaderValue, Request, StatusCode, header};
-use shared::openapi::{
+use stratus_core::clock::Clock;
+use stratus_core::domain::{Digest, Message, StoredMessage};
+use stratus_core::ports::{MessageStore, PutOutcome, RateLimit, RateLimiter};
+use stratus_http::Problem;
+use stratus_http::http::{self, Endpoint, HandlerResult, HeaderValue, Request, StatusCode, header};
+use stratus_http::openapi::{
     BadRequest, InternalServerError, PayloadTooLarge, ServiceUnavailable, TooManyRequests,
     UnsupportedMediaType,
 };
-use shared::ports::{MessageStore, PutOutcome, RateLimit, RateLimiter};
-use shared::{InitError, Problem, Wiring};
+use stratus_wiring::{InitError, Wiring};
 use utoipa::ToSchema;
 
 /// JSON may escape one byte of a message as six (`\u0001`), so the body that carries the
@@ -32,7 +33,7 @@ struct Stored {
     digest: Digest,
 }
 
-shared::openapi_part!(handle);
+stratus_http::openapi_part!(handle);
 
 struct Deps {
     store: Arc<dyn MessageStore>,

@@ -6,17 +6,18 @@
 use std::sync::Arc;
 
 use serde::Deserialize;
-use shared::auth::guard::{current_user, unauthorized};
-use shared::auth::reauth::confirm_password;
-use shared::auth::{AuthConfig, TokenVerifier, authenticate};
-use shared::clock::Clock;
-use shared::http::{self, Body, Endpoint, HandlerResult, Request, Response, StatusCode};
-use shared::openapi::{
+use stratus_auth::reauth::confirm_password;
+use stratus_auth::{AuthConfig, TokenVerifier};
+use stratus_core::clock::Clock;
+use stratus_core::ports::{RateLimiter, UserStore};
+use stratus_http::guard::authenticate;
+use stratus_http::guard::{current_user, unauthorized};
+use stratus_http::http::{self, Body, Endpoint, HandlerResult, Request, Response, StatusCode};
+use stratus_http::openapi::{
     BadRequest, InternalServerError, PayloadTooLarge, ServiceUnavailable, TooManyRequests, Unauthorized,
     UnsupportedMediaType,
 };
-use shared::ports::{RateLimiter, UserStore};
-use shared::{InitError, Wiring};
+use stratus_wiring::{InitError, Wiring};
 use utoipa::ToSchema;
 
 const BODY_LIMIT: usize = 4 * 1024;
@@ -37,7 +38,7 @@ struct AccountDeletion {
     password: String,
 }
 
-shared::openapi_part!(handle);
+stratus_http::openapi_part!(handle);
 
 pub async fn build(wiring: &impl Wiring) -> Result<Endpoint, InitError> {
     let deps = Deps {

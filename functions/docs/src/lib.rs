@@ -10,11 +10,12 @@
 use std::sync::LazyLock;
 
 use sha2::Digest as _;
-use shared::http::{
+use stratus_http::Problem;
+use stratus_http::http::{
     Body, Endpoint, HandlerResult, HeaderValue, Request, RequestExt, Response, StatusCode, header,
 };
-use shared::openapi::NotFound;
-use shared::{InitError, Problem, Wiring};
+use stratus_http::openapi::NotFound;
+use stratus_wiring::{InitError, Wiring};
 
 pub const OPENAPI_JSON: &str = include_str!("../openapi.json");
 
@@ -107,7 +108,7 @@ static PAGE: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-shared::openapi_part!(openapi_json, docs_page, docs_asset);
+stratus_http::openapi_part!(openapi_json, docs_page, docs_asset);
 
 /// The OpenAPI document
 #[utoipa::path(

@@ -1,10 +1,10 @@
 //! API Gateway's `$default` route: everything the route table does not serve gets a
 //! problem+json 404, or 405 with `Allow` when the path exists under other methods.
 
-use shared::Problem;
-use shared::http::{Endpoint, HandlerResult, Request, RequestExt};
-use shared::routes::{Resolution, resolve};
-use shared::{InitError, Wiring};
+use stratus_http::Problem;
+use stratus_http::http::{Endpoint, HandlerResult, Request, RequestExt};
+use stratus_http::routes::{Resolution, resolve};
+use stratus_wiring::{InitError, Wiring};
 
 pub async fn build(_wiring: &impl Wiring) -> Result<Endpoint, InitError> {
     Ok(Endpoint::new(handle))

@@ -4,17 +4,18 @@
 use std::sync::Arc;
 
 use serde::Deserialize;
-use shared::auth::AuthConfig;
-use shared::auth::codes::{CodePurpose, send_code};
-use shared::clock::Clock;
-use shared::domain::Email;
-use shared::http::{self, Body, Endpoint, HandlerResult, Request, Response, StatusCode};
-use shared::openapi::{
+use stratus_auth::AuthConfig;
+use stratus_auth::codes::{CodePurpose, send_code};
+use stratus_core::clock::Clock;
+use stratus_core::domain::Email;
+use stratus_core::ports::{CodeStore, Mailer, RateLimiter, UserStore};
+use stratus_http::Problem;
+use stratus_http::http::{self, Body, Endpoint, HandlerResult, Request, Response, StatusCode};
+use stratus_http::openapi::{
     BadRequest, InternalServerError, PayloadTooLarge, ServiceUnavailable, TooManyRequests,
     UnsupportedMediaType,
 };
-use shared::ports::{CodeStore, Mailer, RateLimiter, UserStore};
-use shared::{InitError, Problem, Wiring};
+use stratus_wiring::{InitError, Wiring};
 use utoipa::ToSchema;
 
 const BODY_LIMIT: usize = 4 * 1024;
@@ -36,7 +37,7 @@ struct ForgotPassword {
     email: String,
 }
 
-shared::openapi_part!(handle);
+stratus_http::openapi_part!(handle);
 
 pub async fn build(wiring: &impl Wiring) -> Result<Endpoint, InitError> {
     let deps = Deps {

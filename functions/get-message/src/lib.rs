@@ -3,12 +3,15 @@
 use serde::Serialize;
 use std::sync::Arc;
 
-use shared::clock::Clock;
-use shared::domain::Digest;
-use shared::http::{self, Body, Endpoint, HandlerResult, HeaderValue, Request, Response, StatusCode, header};
-use shared::openapi::{BadRequest, InternalServerError, NotFound, ServiceUnavailable};
-use shared::ports::MessageStore;
-use shared::{InitError, Problem, Wiring};
+use stratus_core::clock::Clock;
+use stratus_core::domain::Digest;
+use stratus_core::ports::MessageStore;
+use stratus_http::Problem;
+use stratus_http::http::{
+    self, Body, Endpoint, HandlerResult, HeaderValue, Request, Response, StatusCode, header,
+};
+use stratus_http::openapi::{BadRequest, InternalServerError, NotFound, ServiceUnavailable};
+use stratus_wiring::{InitError, Wiring};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 
@@ -30,11 +33,11 @@ pub async fn build(wiring: &impl Wiring) -> Result<Endpoint, InitError> {
 /// The message a digest addresses.
 #[derive(Serialize, ToSchema)]
 struct Found<'a> {
-    #[schema(value_type = shared::domain::Message)]
+    #[schema(value_type = stratus_core::domain::Message)]
     message: &'a str,
 }
 
-shared::openapi_part!(handle);
+stratus_http::openapi_part!(handle);
 
 /// Read a message by its digest
 ///

@@ -2,16 +2,17 @@
 
 use std::sync::Arc;
 
-use shared::Problem;
-use shared::auth::guard::current_admin;
-use shared::auth::{TokenVerifier, authenticate};
-use shared::domain::{Profile, Username};
-use shared::http::{self, Endpoint, HandlerResult, HeaderValue, Request, StatusCode, header};
-use shared::openapi::{
+use stratus_auth::TokenVerifier;
+use stratus_core::domain::{Profile, Username};
+use stratus_core::ports::UserStore;
+use stratus_http::Problem;
+use stratus_http::guard::authenticate;
+use stratus_http::guard::current_admin;
+use stratus_http::http::{self, Endpoint, HandlerResult, HeaderValue, Request, StatusCode, header};
+use stratus_http::openapi::{
     BadRequest, Forbidden, InternalServerError, NotFound, ServiceUnavailable, Unauthorized,
 };
-use shared::ports::UserStore;
-use shared::{InitError, Wiring};
+use stratus_wiring::{InitError, Wiring};
 
 struct Deps {
     users: Arc<dyn UserStore>,
@@ -23,7 +24,7 @@ pub async fn build(wiring: &impl Wiring) -> Result<Endpoint, InitError> {
     Ok(Endpoint::with_deps(deps, |deps, request| async move { handle(&deps, request).await }))
 }
 
-shared::openapi_part!(handle);
+stratus_http::openapi_part!(handle);
 
 /// Read a profile
 ///

@@ -1,4 +1,4 @@
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    shared::lambda_init::serve_http(get_user::build).await
+    stratus_wiring::lambda_init::serve_http(get_user::build).await
 }

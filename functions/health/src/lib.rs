@@ -2,8 +2,8 @@
 //! invocation and can be probed often.
 
 use serde::Serialize;
-use shared::http::{self, Endpoint, HandlerResult, HeaderValue, Request, StatusCode, header};
-use shared::{InitError, Wiring};
+use stratus_http::http::{self, Endpoint, HandlerResult, HeaderValue, Request, StatusCode, header};
+use stratus_wiring::{InitError, Wiring};
 
 pub async fn build(_wiring: &impl Wiring) -> Result<Endpoint, InitError> {
     Ok(Endpoint::new(handle))
@@ -20,7 +20,7 @@ struct Health {
     version: &'static str,
 }
 
-shared::openapi_part!(handle);
+stratus_http::openapi_part!(handle);
 
 /// Liveness
 ///

@@ -5,13 +5,14 @@
 //! listed until its last tokens have expired.
 
 use serde::Serialize;
-use shared::auth::keys::JwkSet;
-use shared::config::{ConfigError, optional};
-use shared::http::{
+use stratus_auth::keys::JwkSet;
+use stratus_core::config::{ConfigError, optional};
+use stratus_http::Problem;
+use stratus_http::http::{
     self, Body, Endpoint, HandlerResult, HeaderValue, Request, RequestExt, Response, StatusCode, header,
 };
-use shared::openapi::NotFound;
-use shared::{InitError, Problem, Wiring};
+use stratus_http::openapi::NotFound;
+use stratus_wiring::{InitError, Wiring};
 use utoipa::ToSchema;
 
 pub const JWKS_PATH: &str = "/.well-known/jwks.json";
@@ -47,7 +48,7 @@ struct Discovery {
     claims_supported: Vec<&'static str>,
 }
 
-shared::openapi_part!(jwks, openid_configuration);
+stratus_http::openapi_part!(jwks, openid_configuration);
 
 pub async fn build(wiring: &impl Wiring) -> Result<Endpoint, InitError> {
     let keys = wiring.public_keys().await?;

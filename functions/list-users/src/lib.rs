@@ -6,14 +6,15 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
 use sha2::{Digest as _, Sha256};
-use shared::auth::guard::current_admin;
-use shared::auth::{TokenVerifier, authenticate};
-use shared::domain::{Profile, Username};
-use shared::http::{self, Endpoint, HandlerResult, HeaderValue, Request, StatusCode, header};
-use shared::openapi::{BadRequest, Forbidden, InternalServerError, ServiceUnavailable, Unauthorized};
-use shared::ports::UserStore;
-use shared::problem::FieldErrors;
-use shared::{InitError, Wiring};
+use stratus_auth::TokenVerifier;
+use stratus_core::domain::{Profile, Username};
+use stratus_core::ports::UserStore;
+use stratus_http::guard::authenticate;
+use stratus_http::guard::current_admin;
+use stratus_http::http::{self, Endpoint, HandlerResult, HeaderValue, Request, StatusCode, header};
+use stratus_http::openapi::{BadRequest, Forbidden, InternalServerError, ServiceUnavailable, Unauthorized};
+use stratus_http::problem::FieldErrors;
+use stratus_wiring::{InitError, Wiring};
 use utoipa::ToSchema;
 
 const DEFAULT_LIMIT: usize = 20;
@@ -34,7 +35,7 @@ struct ProfilePage {
     next_cursor: Option<String>,
 }
 
-shared::openapi_part!(handle);
+stratus_http::openapi_part!(handle);
 
 pub async fn build(wiring: &impl Wiring) -> Result<Endpoint, InitError> {
     let deps = Deps { users: wiring.users()?, verifier: wiring.verifier().await? };

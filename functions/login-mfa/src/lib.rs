@@ -5,20 +5,21 @@
 use std::sync::Arc;
 
 use serde::Deserialize;
-use shared::auth::TokenIssuer;
-use shared::auth::guard::authenticate_mfa_token;
-use shared::auth::mfa::{self, Checker};
-use shared::auth::sealing::SecretBox;
-use shared::auth::session::logged_in;
-use shared::auth::{AuthConfig, TokenVerifier};
-use shared::clock::Clock;
-use shared::http::{self, Endpoint, HandlerResult, Request, StatusCode};
-use shared::openapi::{
+use stratus_auth::TokenIssuer;
+use stratus_auth::mfa::{self, Checker};
+use stratus_auth::sealing::SecretBox;
+use stratus_auth::session::logged_in;
+use stratus_auth::{AuthConfig, TokenVerifier};
+use stratus_core::clock::Clock;
+use stratus_core::ports::{RateLimiter, RefreshTokenStore, UserStore};
+use stratus_http::Problem;
+use stratus_http::guard::{self, authenticate_mfa_token};
+use stratus_http::http::{self, Endpoint, HandlerResult, Request, StatusCode};
+use stratus_http::openapi::{
     BadRequest, Forbidden, InternalServerError, PayloadTooLarge, ServiceUnavailable, TooManyRequests,
     Unauthorized, UnsupportedMediaType,
 };
-use shared::ports::{RateLimiter, RefreshTokenStore, UserStore};
-use shared::{InitError, Problem, Wiring};
+use stratus_wiring::{InitError, Wiring};
 use utoipa::ToSchema;
 
 const BODY_LIMIT: usize = 8 * 1024;
@@ -45,7 +46,7 @@ struct SecondStep {
     code: String,
 }
 
-shared::openapi_part!(handle);
+stratus_http::openapi_part!(handle);
 
 pub async fn build(wiring: &impl Wiring) -> Result<Endpoint, InitError> {
     let deps = Deps {
@@ -73,7 +74,7 @@ pub async fn build(wiring: &impl Wiring) -> Result<Endpoint, InitError> {
     request_body(content = SecondStep, content_type = "application/json"),
     security(()),
     responses(
-        (status = 200, description = "Logged in", body = shared::auth::session::TokenPair,
+        (status = 200, description = "Logged in", body = stratus_auth::session::TokenPair,
             headers(("Cache-Control" = String, description = "`no-store`"))),
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
@@ -106,9 +107,11 @@ async fn handle(deps: &Deps, request: Request) -> HandlerResult {
         limit: deps.config.mfa_limit,
     };
     checker.check(&user, &code, "code", now).await?;
-    logged_in(deps.users.as_ref(), &deps.issuer, deps.refresh_tokens.as_ref(), user, None, now).await
+    let pair =
+        logged_in(deps.users.as_ref(), &deps.issuer, deps.refresh_tokens.as_ref(), user, None, now).await?;
+    guard::tokens(&pair)
 }
 
 fn log_in_again(detail: &str) -> Problem {
-    shared::auth::guard::unauthorized(&format!("{detail}: log in again"), true)
+    guard::unauthorized(&format!("{detail}: log in again"), true)
 }

@@ -6,19 +6,20 @@ use std::sync::Arc;
 
 use base64::Engine;
 use serde::Deserialize;
-use shared::Problem;
-use shared::auth::TokenIssuer;
-use shared::auth::password::{self, Verified};
-use shared::auth::session::logged_in;
-use shared::clock::Clock;
-use shared::domain::Username;
-use shared::http::{self, Endpoint, HandlerResult, HeaderValue, Request, StatusCode, header};
-use shared::openapi::{
+use stratus_auth::TokenIssuer;
+use stratus_auth::password::{self, Verified};
+use stratus_auth::session::logged_in;
+use stratus_core::clock::Clock;
+use stratus_core::domain::Username;
+use stratus_core::ports::{RateDecision, RateLimit, RateLimiter, RefreshTokenStore, UserStore};
+use stratus_http::Problem;
+use stratus_http::guard;
+use stratus_http::http::{self, Endpoint, HandlerResult, HeaderValue, Request, StatusCode, header};
+use stratus_http::openapi::{
     BadRequest, Forbidden, InternalServerError, PayloadTooLarge, ServiceUnavailable, TooManyRequests,
     UnsupportedMediaType,
 };
-use shared::ports::{RateDecision, RateLimit, RateLimiter, RefreshTokenStore, UserStore};
-use shared::{InitError, Wiring};
+use stratus_wiring::{InitError, Wiring};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 
@@ -57,11 +58,11 @@ struct MfaChallenge {
 #[serde(untagged)]
 #[allow(dead_code)] // Documents the two shapes of the 200.
 enum LoginOutcome {
-    Tokens(shared::auth::session::TokenPair),
+    Tokens(stratus_auth::session::TokenPair),
     MfaRequired(MfaChallenge),
 }
 
-shared::openapi_part!(handle);
+stratus_http::openapi_part!(handle);
 
 pub async fn build(wiring: &impl Wiring) -> Result<Endpoint, InitError> {
     let deps = Deps {
@@ -96,7 +97,7 @@ pub async fn build(wiring: &impl Wiring) -> Result<Endpoint, InitError> {
                     request_body = json!({"refresh_token": "$response.body#/refresh_token"}))),
             )),
         (status = 400, response = BadRequest),
-        (status = 401, description = "Invalid username or password", body = shared::Problem,
+        (status = 401, description = "Invalid username or password", body = stratus_http::Problem,
             content_type = "application/problem+json",
             headers(("WWW-Authenticate" = String, description = "`Basic realm=\"stratus\"`"))),
         (status = 403, response = Forbidden),
@@ -154,8 +155,16 @@ async fn handle(deps: &Deps, request: Request) -> HandlerResult {
     } else {
         None
     };
-    logged_in(deps.users.as_ref(), &deps.issuer, deps.refresh_tokens.as_ref(), user, rehashed.as_ref(), now)
-        .await
+    let pair = logged_in(
+        deps.users.as_ref(),
+        &deps.issuer,
+        deps.refresh_tokens.as_ref(),
+        user,
+        rehashed.as_ref(),
+        now,
+    )
+    .await?;
+    guard::tokens(&pair)
 }
 
 /// One answer for every failure, so it tells nobody which usernames exist.

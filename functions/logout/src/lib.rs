@@ -4,16 +4,17 @@
 use std::sync::Arc;
 
 use serde::Deserialize;
-use shared::auth::guard::unauthorized;
-use shared::auth::session::RefreshToken;
-use shared::auth::{AuthConfig, TokenVerifier, authenticate};
-use shared::clock::Clock;
-use shared::http::{self, Body, Endpoint, HandlerResult, Request, Response, StatusCode};
-use shared::openapi::{
+use stratus_auth::session::RefreshToken;
+use stratus_auth::{AuthConfig, TokenVerifier};
+use stratus_core::clock::Clock;
+use stratus_core::ports::{RefreshTokenStore, Spend};
+use stratus_http::guard::authenticate;
+use stratus_http::guard::unauthorized;
+use stratus_http::http::{self, Body, Endpoint, HandlerResult, Request, Response, StatusCode};
+use stratus_http::openapi::{
     BadRequest, InternalServerError, PayloadTooLarge, ServiceUnavailable, Unauthorized, UnsupportedMediaType,
 };
-use shared::ports::{RefreshTokenStore, Spend};
-use shared::{InitError, Wiring};
+use stratus_wiring::{InitError, Wiring};
 use utoipa::ToSchema;
 
 const BODY_LIMIT: usize = 1024;
@@ -33,7 +34,7 @@ struct LogoutRequest {
     refresh_token: String,
 }
 
-shared::openapi_part!(handle);
+stratus_http::openapi_part!(handle);
 
 pub async fn build(wiring: &impl Wiring) -> Result<Endpoint, InitError> {
     let deps = Deps {

@@ -2,13 +2,14 @@
 
 use std::sync::Arc;
 
-use shared::auth::guard::unauthorized;
-use shared::auth::{TokenVerifier, authenticate};
-use shared::domain::Profile;
-use shared::http::{self, Endpoint, HandlerResult, HeaderValue, Request, StatusCode, header};
-use shared::openapi::{InternalServerError, ServiceUnavailable, Unauthorized};
-use shared::ports::UserStore;
-use shared::{InitError, Wiring};
+use stratus_auth::TokenVerifier;
+use stratus_core::domain::Profile;
+use stratus_core::ports::UserStore;
+use stratus_http::guard::authenticate;
+use stratus_http::guard::unauthorized;
+use stratus_http::http::{self, Endpoint, HandlerResult, HeaderValue, Request, StatusCode, header};
+use stratus_http::openapi::{InternalServerError, ServiceUnavailable, Unauthorized};
+use stratus_wiring::{InitError, Wiring};
 
 struct Deps {
     users: Arc<dyn UserStore>,
@@ -20,7 +21,7 @@ pub async fn build(wiring: &impl Wiring) -> Result<Endpoint, InitError> {
     Ok(Endpoint::with_deps(deps, |deps, request| async move { handle(&deps, request).await }))
 }
 
-shared::openapi_part!(handle, get_user_data);
+stratus_http::openapi_part!(handle, get_user_data);
 
 /// The caller's profile
 #[utoipa::path(

@@ -4,17 +4,17 @@
 use std::sync::Arc;
 
 use serde::Deserialize;
-use shared::Problem;
-use shared::auth::TokenIssuer;
-use shared::auth::guard::unauthorized;
-use shared::auth::session::{RefreshToken, Session, issue_pair};
-use shared::clock::Clock;
-use shared::http::{self, Endpoint, HandlerResult, HeaderValue, Request, StatusCode, header};
-use shared::openapi::{
+use stratus_auth::TokenIssuer;
+use stratus_auth::session::{RefreshToken, Session, issue_pair};
+use stratus_core::clock::Clock;
+use stratus_core::ports::{RefreshTokenStore, Spend, UserStore};
+use stratus_http::Problem;
+use stratus_http::guard::unauthorized;
+use stratus_http::http::{self, Endpoint, HandlerResult, HeaderValue, Request, StatusCode, header};
+use stratus_http::openapi::{
     BadRequest, InternalServerError, PayloadTooLarge, ServiceUnavailable, Unauthorized, UnsupportedMediaType,
 };
-use shared::ports::{RefreshTokenStore, Spend, UserStore};
-use shared::{InitError, Wiring};
+use stratus_wiring::{InitError, Wiring};
 use utoipa::ToSchema;
 
 const BODY_LIMIT: usize = 1024;
@@ -34,7 +34,7 @@ struct RefreshRequest {
     refresh_token: String,
 }
 
-shared::openapi_part!(handle);
+stratus_http::openapi_part!(handle);
 
 pub async fn build(wiring: &impl Wiring) -> Result<Endpoint, InitError> {
     let deps = Deps {
@@ -62,7 +62,7 @@ fn refused() -> Problem {
     request_body(content = RefreshRequest, content_type = "application/json"),
     responses(
         (status = 200, description = "A new pair; the presented refresh token is spent",
-            body = shared::auth::session::TokenPair,
+            body = stratus_auth::session::TokenPair,
             headers(("Cache-Control" = String, description = "`no-store`")),
             links(
                 ("Refresh" = (operation_id = "refresh-token",

@@ -4,19 +4,20 @@
 use std::sync::Arc;
 
 use serde::Deserialize;
-use shared::Problem;
-use shared::auth::codes::{CodePurpose, send_code};
-use shared::auth::{AuthConfig, Password, TokenVerifier, authenticate, guard, password};
-use shared::clock::Clock;
-use shared::domain::{Email, PersonName, Profile, Role, User, Username};
-use shared::http::{self, Endpoint, HandlerResult, Request, StatusCode};
-use shared::openapi::{
+use stratus_auth::codes::{CodePurpose, send_code};
+use stratus_auth::{AuthConfig, Password, TokenVerifier, password};
+use stratus_core::clock::Clock;
+use stratus_core::domain::{Email, PersonName, Profile, Role, User, Username};
+use stratus_core::ports::{CodeStore, CreateUserError, Mailer, RateLimiter, UserStore};
+use stratus_http::Problem;
+use stratus_http::guard::{self, authenticate};
+use stratus_http::http::{self, Endpoint, HandlerResult, Request, StatusCode};
+use stratus_http::openapi::{
     BadRequest, Conflict, Forbidden, InternalServerError, PayloadTooLarge, ServiceUnavailable,
     TooManyRequests, Unauthorized, UnsupportedMediaType,
 };
-use shared::ports::{CodeStore, CreateUserError, Mailer, RateLimiter, UserStore};
-use shared::problem::FieldErrors;
-use shared::{InitError, Wiring};
+use stratus_http::problem::FieldErrors;
+use stratus_wiring::{InitError, Wiring};
 use utoipa::ToSchema;
 
 const BODY_LIMIT: usize = 8 * 1024;
@@ -50,7 +51,7 @@ struct Registration {
     role: Option<String>,
 }
 
-shared::openapi_part!(handle);
+stratus_http::openapi_part!(handle);
 
 struct Valid {
     username: Username,

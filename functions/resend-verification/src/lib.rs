@@ -2,14 +2,17 @@
 
 use std::sync::Arc;
 
-use shared::auth::codes::{CodePurpose, send_code};
-use shared::auth::guard::{authenticate_to_verify_email, current_user};
-use shared::auth::{AuthConfig, TokenVerifier};
-use shared::clock::Clock;
-use shared::http::{Body, Endpoint, HandlerResult, Request, Response, StatusCode};
-use shared::openapi::{Conflict, InternalServerError, ServiceUnavailable, TooManyRequests, Unauthorized};
-use shared::ports::{CodeStore, Mailer, RateLimiter, UserStore};
-use shared::{InitError, Problem, Wiring};
+use stratus_auth::codes::{CodePurpose, send_code};
+use stratus_auth::{AuthConfig, TokenVerifier};
+use stratus_core::clock::Clock;
+use stratus_core::ports::{CodeStore, Mailer, RateLimiter, UserStore};
+use stratus_http::Problem;
+use stratus_http::guard::{authenticate_to_verify_email, current_user};
+use stratus_http::http::{Body, Endpoint, HandlerResult, Request, Response, StatusCode};
+use stratus_http::openapi::{
+    Conflict, InternalServerError, ServiceUnavailable, TooManyRequests, Unauthorized,
+};
+use stratus_wiring::{InitError, Wiring};
 
 struct Deps {
     users: Arc<dyn UserStore>,
@@ -21,7 +24,7 @@ struct Deps {
     config: AuthConfig,
 }
 
-shared::openapi_part!(handle);
+stratus_http::openapi_part!(handle);
 
 pub async fn build(wiring: &impl Wiring) -> Result<Endpoint, InitError> {
     let deps = Deps {

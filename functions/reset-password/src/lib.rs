@@ -4,18 +4,19 @@
 use std::sync::Arc;
 
 use serde::Deserialize;
-use shared::auth::codes::{CodePurpose, OneTimeCode, redeem};
-use shared::auth::{AuthConfig, Password, password};
-use shared::clock::Clock;
-use shared::domain::Email;
-use shared::http::{self, Body, Endpoint, HandlerResult, Request, Response, StatusCode};
-use shared::openapi::{
+use stratus_auth::codes::{CodePurpose, OneTimeCode, redeem};
+use stratus_auth::{AuthConfig, Password, password};
+use stratus_core::clock::Clock;
+use stratus_core::domain::Email;
+use stratus_core::ports::{CodeStore, RateLimiter, Redeemed, UserStore};
+use stratus_http::Problem;
+use stratus_http::http::{self, Body, Endpoint, HandlerResult, Request, Response, StatusCode};
+use stratus_http::openapi::{
     BadRequest, InternalServerError, PayloadTooLarge, ServiceUnavailable, TooManyRequests,
     UnsupportedMediaType,
 };
-use shared::ports::{CodeStore, RateLimiter, Redeemed, UserStore};
-use shared::problem::FieldErrors;
-use shared::{InitError, Problem, Wiring};
+use stratus_http::problem::FieldErrors;
+use stratus_wiring::{InitError, Wiring};
 use utoipa::ToSchema;
 
 const BODY_LIMIT: usize = 4 * 1024;
@@ -42,7 +43,7 @@ struct PasswordReset {
     new_password: String,
 }
 
-shared::openapi_part!(handle);
+stratus_http::openapi_part!(handle);
 
 pub async fn build(wiring: &impl Wiring) -> Result<Endpoint, InitError> {
     let deps = Deps {

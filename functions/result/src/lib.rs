@@ -4,14 +4,15 @@
 use std::sync::Arc;
 
 use serde::Serialize;
-use shared::Problem;
-use shared::auth::{TokenVerifier, authenticate};
-use shared::clock::Clock;
-use shared::domain::{Number, Task, TaskId, TaskStatus};
-use shared::http::{self, Endpoint, HandlerResult, HeaderValue, Request, StatusCode, header};
-use shared::openapi::{BadRequest, InternalServerError, NotFound, ServiceUnavailable, Unauthorized};
-use shared::ports::TaskStore;
-use shared::{InitError, Wiring};
+use stratus_auth::TokenVerifier;
+use stratus_core::clock::Clock;
+use stratus_core::domain::{Number, Task, TaskId, TaskStatus};
+use stratus_core::ports::TaskStore;
+use stratus_http::Problem;
+use stratus_http::guard::authenticate;
+use stratus_http::http::{self, Endpoint, HandlerResult, HeaderValue, Request, StatusCode, header};
+use stratus_http::openapi::{BadRequest, InternalServerError, NotFound, ServiceUnavailable, Unauthorized};
+use stratus_wiring::{InitError, Wiring};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 
@@ -35,14 +36,14 @@ struct TaskView {
     /// Why it failed, once failed.
     error: Option<String>,
     #[serde(with = "time::serde::rfc3339")]
-    #[schema(value_type = shared::openapi::Timestamp)]
+    #[schema(value_type = stratus_http::openapi::Timestamp)]
     created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339::option")]
-    #[schema(value_type = Option<shared::openapi::Timestamp>)]
+    #[schema(value_type = Option<stratus_http::openapi::Timestamp>)]
     completed_at: Option<OffsetDateTime>,
 }
 
-shared::openapi_part!(handle);
+stratus_http::openapi_part!(handle);
 
 impl From<Task> for TaskView {
     fn from(task: Task) -> Self {

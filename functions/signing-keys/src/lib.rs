@@ -10,11 +10,13 @@ use aws_lambda_events::event::cloudformation::{
     CloudFormationCustomResourceRequest, CloudFormationCustomResourceResponse,
     CloudFormationCustomResourceResponseStatus,
 };
+use std::sync::Arc;
+
 use serde::Deserialize;
-use shared::InitError;
-use shared::auth::keys::{JwkSet, PublicKey, kms_public_key};
-use shared::aws::AwsWiring;
-use shared::lambda_init::EventHandler;
+use stratus_auth::keys::{JwkSet, PublicKey, PublicKeySource};
+use stratus_wiring::InitError;
+use stratus_wiring::aws::AwsWiring;
+use stratus_wiring::lambda_init::EventHandler;
 
 /// The attribute the template reads: `!GetAtt SigningKeys.Jwks`.
 pub const JWKS_ATTRIBUTE: &str = "Jwks";
@@ -34,12 +36,13 @@ pub struct Properties {
 pub type Request = CloudFormationCustomResourceRequest<serde_json::Value, Properties>;
 
 pub struct SigningKeys {
-    kms: aws_sdk_kms::Client,
+    /// KMS on AWS.
+    keys: Arc<dyn PublicKeySource>,
     http: reqwest::Client,
 }
 
 pub async fn build(wiring: &AwsWiring) -> Result<SigningKeys, InitError> {
-    Ok(SigningKeys { kms: wiring.kms().clone(), http: reqwest::Client::builder().build()? })
+    Ok(SigningKeys { keys: wiring.public_key_source(), http: reqwest::Client::builder().build()? })
 }
 
 impl EventHandler for SigningKeys {
@@ -116,7 +119,7 @@ impl SigningKeys {
 
     /// The current key's id and the set.
     async fn jwks(&self, properties: &Properties) -> Result<(String, String), String> {
-        let current = kms_public_key(&self.kms, &properties.key_arn).await?;
+        let current = self.keys.public_key(&properties.key_arn).await?;
         let retired: Vec<PublicKey> = match properties.retired_keys.trim() {
             "" => Vec::new(),
             set => JwkSet::parse_keys(set).map_err(|e| format!("RetiredKeys: {e}"))?,

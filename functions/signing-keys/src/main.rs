@@ -1,4 +1,4 @@
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    shared::lambda_init::serve_events(signing_keys::build).await
+    stratus_wiring::lambda_init::serve_events(signing_keys::build).await
 }

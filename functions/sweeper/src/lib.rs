@@ -8,11 +8,11 @@
 use std::sync::Arc;
 
 use serde::Serialize;
-use shared::clock::Clock;
-use shared::domain::TaskOutcome;
-use shared::lambda_init::EventHandler;
-use shared::ports::{Requeue, TaskQueue, TaskStore};
-use shared::{InitError, Wiring};
+use stratus_core::clock::Clock;
+use stratus_core::domain::TaskOutcome;
+use stratus_core::ports::{Requeue, TaskQueue, TaskStore};
+use stratus_wiring::lambda_init::EventHandler;
+use stratus_wiring::{InitError, Wiring};
 
 /// Times a stale task is queued again before it is marked failed.
 pub const MAX_REQUEUES: u32 = 3;

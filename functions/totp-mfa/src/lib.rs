@@ -10,23 +10,25 @@
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
-use shared::auth::guard::{current_user, unauthorized};
-use shared::auth::mfa::{self, Checker};
-use shared::auth::reauth::confirm_password;
-use shared::auth::sealing::SecretBox;
-use shared::auth::totp::{RECOVERY_CODES, RecoveryCode, TotpCode, TotpSecret};
-use shared::auth::{AuthConfig, TokenVerifier, authenticate};
-use shared::clock::Clock;
-use shared::http::{
+use stratus_auth::mfa::{self, Checker};
+use stratus_auth::reauth::confirm_password;
+use stratus_auth::sealing::SecretBox;
+use stratus_auth::totp::{RECOVERY_CODES, RecoveryCode, TotpCode, TotpSecret};
+use stratus_auth::{AuthConfig, TokenVerifier};
+use stratus_core::clock::Clock;
+use stratus_core::ports::{RateLimiter, UserStore};
+use stratus_http::Problem;
+use stratus_http::guard::authenticate;
+use stratus_http::guard::{current_user, unauthorized};
+use stratus_http::http::{
     self, Body, Endpoint, HandlerResult, HeaderValue, Method, Request, RequestExt, Response, StatusCode,
     header,
 };
-use shared::openapi::{
+use stratus_http::openapi::{
     BadRequest, Conflict, InternalServerError, PayloadTooLarge, ServiceUnavailable, TooManyRequests,
     Unauthorized, UnsupportedMediaType,
 };
-use shared::ports::{RateLimiter, UserStore};
-use shared::{InitError, Problem, Wiring};
+use stratus_wiring::{InitError, Wiring};
 use utoipa::ToSchema;
 
 const BODY_LIMIT: usize = 4 * 1024;
@@ -79,7 +81,7 @@ struct TotpRemoval {
     code: String,
 }
 
-shared::openapi_part!(begin, confirm, remove);
+stratus_http::openapi_part!(begin, confirm, remove);
 
 pub async fn build(wiring: &impl Wiring) -> Result<Endpoint, InitError> {
     let deps = Deps {
@@ -187,7 +189,7 @@ async fn confirm(deps: &Deps, request: Request) -> HandlerResult {
     deps.rate_limiter.enforce(&key, limit, now).await?;
     let secret = mfa::secret_of(&deps.secrets, &user).await?;
     let Some(step) = secret.accepts(&code, now, pending.last_step) else {
-        return Err(mfa::wrong_code("code"));
+        return Err(stratus_http::guard::wrong_code("code"));
     };
     deps.rate_limiter.release(&key, limit, now).await?;
     let codes: Vec<RecoveryCode> = (0..RECOVERY_CODES).map(|_| RecoveryCode::generate()).collect();

@@ -6,16 +6,18 @@
 use std::sync::Arc;
 
 use serde::Deserialize;
-use shared::auth::guard::current_admin;
-use shared::auth::{TokenVerifier, authenticate};
-use shared::domain::{Profile, Role, User, Username};
-use shared::http::{self, Endpoint, HandlerResult, HeaderValue, Request, StatusCode, header};
-use shared::openapi::{
+use stratus_auth::TokenVerifier;
+use stratus_core::domain::{Profile, Role, User, Username};
+use stratus_core::ports::UserStore;
+use stratus_http::Problem;
+use stratus_http::guard::authenticate;
+use stratus_http::guard::current_admin;
+use stratus_http::http::{self, Endpoint, HandlerResult, HeaderValue, Request, StatusCode, header};
+use stratus_http::openapi::{
     BadRequest, Conflict, Forbidden, InternalServerError, NotFound, PayloadTooLarge, ServiceUnavailable,
     Unauthorized, UnsupportedMediaType,
 };
-use shared::ports::UserStore;
-use shared::{InitError, Problem, Wiring};
+use stratus_wiring::{InitError, Wiring};
 use utoipa::ToSchema;
 
 const BODY_LIMIT: usize = 1024;
@@ -52,7 +54,7 @@ fn false_only() -> utoipa::openapi::schema::Object {
         .build()
 }
 
-shared::openapi_part!(handle);
+stratus_http::openapi_part!(handle);
 
 pub async fn build(wiring: &impl Wiring) -> Result<Endpoint, InitError> {
     let deps = Deps { users: wiring.users()?, verifier: wiring.verifier().await? };

@@ -3,16 +3,17 @@
 use std::sync::Arc;
 
 use serde::Deserialize;
-use shared::auth::TokenVerifier;
-use shared::auth::codes::{CodePurpose, OneTimeCode, redeem};
-use shared::auth::guard::{authenticate_to_verify_email, current_user};
-use shared::clock::Clock;
-use shared::http::{self, Body, Endpoint, HandlerResult, Request, Response, StatusCode};
-use shared::openapi::{
+use stratus_auth::TokenVerifier;
+use stratus_auth::codes::{CodePurpose, OneTimeCode, redeem};
+use stratus_core::clock::Clock;
+use stratus_core::ports::{CodeStore, Redeemed, UserStore};
+use stratus_http::Problem;
+use stratus_http::guard::{authenticate_to_verify_email, current_user};
+use stratus_http::http::{self, Body, Endpoint, HandlerResult, Request, Response, StatusCode};
+use stratus_http::openapi::{
     BadRequest, InternalServerError, PayloadTooLarge, ServiceUnavailable, Unauthorized, UnsupportedMediaType,
 };
-use shared::ports::{CodeStore, Redeemed, UserStore};
-use shared::{InitError, Problem, Wiring};
+use stratus_wiring::{InitError, Wiring};
 use utoipa::ToSchema;
 
 const BODY_LIMIT: usize = 1024;
@@ -32,7 +33,7 @@ struct EmailVerification {
     code: String,
 }
 
-shared::openapi_part!(handle);
+stratus_http::openapi_part!(handle);
 
 pub async fn build(wiring: &impl Wiring) -> Result<Endpoint, InitError> {
     let deps = Deps {

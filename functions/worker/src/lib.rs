@@ -7,15 +7,15 @@
 use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
-use shared::clock::Clock;
-use shared::domain::{TaskOutcome, TaskStatus};
-use shared::lambda_init::EventHandler;
-use shared::ports::{TaskMessage, TaskStore};
-use shared::{InitError, Wiring};
+use stratus_core::clock::Clock;
+use stratus_core::domain::{TaskOutcome, TaskStatus};
+use stratus_core::ports::{TaskMessage, TaskStore};
+use stratus_wiring::lambda_init::EventHandler;
+use stratus_wiring::{InitError, Wiring};
 
 pub use aws_lambda_events;
 
-pub use shared::ports::MAX_RECEIVES;
+pub use stratus_core::ports::MAX_RECEIVES;
 
 pub struct Worker {
     tasks: Arc<dyn TaskStore>,

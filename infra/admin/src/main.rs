@@ -18,9 +18,9 @@ mod rotate;
 
 use std::io::BufRead;
 
-use shared::Wiring;
-use shared::auth::bootstrap::{AdminSeed, BootstrapError, create_admin, promote_existing};
-use shared::domain::{Email, Username};
+use stratus_auth::bootstrap::{AdminSeed, BootstrapError, create_admin, promote_existing};
+use stratus_core::domain::{Email, Username};
+use stratus_wiring::Wiring;
 
 const USAGE: &str = "usage: stratus-admin create-admin --username NAME --email ADDRESS [--promote-existing] < password-file\n\
                      (reads the password from the first line of standard input; needs USERS_TABLE)\n\
@@ -56,7 +56,7 @@ async fn run() -> Result<(), String> {
         }
     }
     let (Some(username), Some(email)) = (username, email) else { return Err(USAGE.into()) };
-    let users = shared::aws::AwsWiring::from_env().await.users().map_err(|e| e.to_string())?;
+    let users = stratus_wiring::aws::AwsWiring::from_env().await.users().map_err(|e| e.to_string())?;
     if promote {
         let name = Username::parse(&username).map_err(|e| format!("--username: {e}"))?;
         let address = Email::parse(&email).map_err(|e| format!("--email: {e}"))?;

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use aws_sdk_kms::types::{KeySpec, KeyUsageType};
-use shared::adapters::dynamodb::tables;
+use stratus_aws::dynamodb::tables;
 
 const ENDPOINTS: [&str; 4] =
     ["AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_SQS", "AWS_ENDPOINT_URL_KMS", "AWS_ENDPOINT_URL_SESV2"];
@@ -15,12 +15,12 @@ pub async fn provision_local(env_file: &Path) -> Result<(), String> {
     let values = read_parameters(env_file)?;
     for name in ENDPOINTS {
         let endpoint = std::env::var(name).map_err(|_| format!("{name} must point at a local engine"))?;
-        if !shared::config::is_loopback_url(&endpoint) {
+        if !stratus_core::config::is_loopback_url(&endpoint) {
             return Err(format!("{name}={endpoint} is not on this machine; refusing to provision it"));
         }
     }
     let value = |name: &str| values.get(name).ok_or(format!("{} sets no {name}", env_file.display()));
-    let sdk = shared::aws::sdk_config().await;
+    let sdk = stratus_aws::sdk_config().await;
 
     let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
     for spec in tables::ALL {
@@ -29,7 +29,7 @@ pub async fn provision_local(env_file: &Path) -> Result<(), String> {
         println!("table  {table}");
     }
 
-    let queue_url = value(shared::aws::TASKS_QUEUE_URL)?;
+    let queue_url = value(stratus_wiring::aws::TASKS_QUEUE_URL)?;
     let queue = queue_url
         .rsplit('/')
         .next()
@@ -37,12 +37,12 @@ pub async fn provision_local(env_file: &Path) -> Result<(), String> {
         .ok_or("TASKS_QUEUE_URL has no queue name")?;
     let visibility = std::time::Duration::from_secs(60);
     let sqs = aws_sdk_sqs::Client::new(&sdk);
-    shared::adapters::sqs::create_queues(&sqs, queue, visibility)
+    stratus_aws::sqs::create_queues(&sqs, queue, visibility)
         .await
         .map_err(|e| format!("queue {queue}: {e}"))?;
     println!("queue  {queue} (+ {queue}-dlq)");
 
-    let alias = value(shared::aws::SIGNING_KEY_ARN)?;
+    let alias = value(stratus_wiring::aws::SIGNING_KEY_ARN)?;
     if !alias.starts_with("alias/") {
         return Err(format!("SIGNING_KEY_ARN should be an alias locally (alias/...), not {alias}"));
     }
@@ -52,7 +52,7 @@ pub async fn provision_local(env_file: &Path) -> Result<(), String> {
     println!("key    {alias} (ECC_NIST_P256, SIGN_VERIFY)");
 
     // The key that wraps the TOTP data key: symmetric, as the template's.
-    if let Some(alias) = values.get(shared::aws::TOTP_KEY_ARN).filter(|v| !v.is_empty()) {
+    if let Some(alias) = values.get(stratus_wiring::aws::TOTP_KEY_ARN).filter(|v| !v.is_empty()) {
         if !alias.starts_with("alias/") {
             return Err(format!("TOTP_KEY_ARN should be an alias locally (alias/...), not {alias}"));
         }
@@ -63,13 +63,13 @@ pub async fn provision_local(env_file: &Path) -> Result<(), String> {
     }
 
     // The sender identity, verified at once (moto), so the functions' mails are accepted.
-    if let Some(identity) = values.get(shared::aws::MAIL_SENDER_IDENTITY).filter(|v| !v.is_empty()) {
+    if let Some(identity) = values.get(stratus_wiring::aws::MAIL_SENDER_IDENTITY).filter(|v| !v.is_empty()) {
         let ses = aws_sdk_sesv2::Client::new(&sdk);
         match ses.create_email_identity().email_identity(identity).send().await {
             Ok(_) => {}
             Err(error) if error.as_service_error().is_some_and(|e| e.is_already_exists_exception()) => {}
             Err(error) => {
-                return Err(format!("mail identity {identity}: {}", shared::aws::error_text(&error)));
+                return Err(format!("mail identity {identity}: {}", stratus_aws::error_text(&error)));
             }
         }
         println!("mail   {identity} (SES identity)");

@@ -12,7 +12,7 @@
 use std::time::Duration;
 
 use aws_sdk_cloudfront::types::OriginCustomHeader;
-use shared::origin::ORIGIN_VERIFY_HEADER;
+use stratus_http::origin::ORIGIN_VERIFY_HEADER;
 
 pub struct Rotation {
     pub secret_id: String,
@@ -35,14 +35,14 @@ fn new_value() -> String {
 }
 
 pub async fn rotate(rotation: Rotation) -> Result<(), String> {
-    let sdk = shared::aws::sdk_config().await;
+    let sdk = stratus_aws::sdk_config().await;
     let secrets = aws_sdk_secretsmanager::Client::new(&sdk);
     let cloudfront = aws_sdk_cloudfront::Client::new(&sdk);
 
     // Before anything changes: the distribution must be one that sends the header.
     let config =
         cloudfront.get_distribution_config().id(&rotation.distribution_id).send().await.map_err(|e| {
-            format!("distribution {}: {}", rotation.distribution_id, shared::aws::error_text(&e))
+            format!("distribution {}: {}", rotation.distribution_id, stratus_aws::error_text(&e))
         })?;
     let etag = config.e_tag.clone().ok_or("CloudFront returned no ETag")?;
     let mut distribution = config.distribution_config.ok_or("CloudFront returned no configuration")?;
@@ -68,7 +68,7 @@ pub async fn rotate(rotation: Rotation) -> Result<(), String> {
         .secret_string(&value)
         .send()
         .await
-        .map_err(|e| format!("secret {}: {}", rotation.secret_id, shared::aws::error_text(&e)))?
+        .map_err(|e| format!("secret {}: {}", rotation.secret_id, stratus_aws::error_text(&e)))?
         .version_id
         .unwrap_or_default();
     println!("rotate-origin-secret: new secret version {version} is current; the old one is previous");
@@ -105,7 +105,7 @@ pub async fn rotate(rotation: Rotation) -> Result<(), String> {
                 "the secret is rotated but CloudFront still sends the previous value ({}); \
                  rerun to finish: {}",
                 rotation.distribution_id,
-                shared::aws::error_text(&e)
+                stratus_aws::error_text(&e)
             )
         })?;
     println!(

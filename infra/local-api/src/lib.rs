@@ -16,24 +16,25 @@ use axum::extract::{ConnectInfo, State};
 pub use openapi::{openapi, openapi_json};
 pub use registry::HTTP_FUNCTIONS;
 use registry::{build_function, openapi_parts};
-use shared::adapters::dynamodb::tables;
-use shared::adapters::mail::{LogMailer, OutboxMailer};
-use shared::adapters::memory::{
+use stratus_auth::TokenIssuer;
+use stratus_auth::keys::{LocalSigner, PublicKey};
+use stratus_auth::sealing::{LocalDataKey, SecretBox};
+use stratus_aws::dynamodb::tables;
+use stratus_core::clock::{Clock, SystemClock};
+use stratus_core::config::Settings;
+use stratus_core::ports::{
+    CodeStore, Mailer, MessageStore, RateLimiter, RefreshTokenStore, TaskQueue, TaskStore, UserStore,
+};
+use stratus_http::Problem;
+use stratus_http::http::{Endpoint, StatusCode};
+use stratus_http::routes::{FALLBACK_FUNCTION, FALLBACK_ROUTE_KEY, ROUTES, Resolution, resolve};
+use stratus_memory::mail::{LogMailer, OutboxMailer};
+use stratus_memory::{
     MemoryCodeStore, MemoryMessageStore, MemoryQueue, MemoryRateLimiter, MemoryRefreshTokenStore,
     MemoryTaskStore, MemoryUserStore,
 };
-use shared::auth::TokenIssuer;
-use shared::auth::keys::{LocalSigner, PublicKey};
-use shared::auth::sealing::{LocalDataKey, SecretBox};
-use shared::aws::{AwsWiring, TableNames};
-use shared::clock::{Clock, SystemClock};
-use shared::config::Settings;
-use shared::http::{Endpoint, StatusCode};
-use shared::ports::{
-    CodeStore, Mailer, MessageStore, RateLimiter, RefreshTokenStore, TaskQueue, TaskStore, UserStore,
-};
-use shared::routes::{FALLBACK_FUNCTION, FALLBACK_ROUTE_KEY, ROUTES, Resolution, resolve};
-use shared::{InitError, Problem, Wiring};
+use stratus_wiring::aws::{AwsWiring, TableNames};
+use stratus_wiring::{InitError, Wiring};
 pub use worker::{Consumer, WorkerHandle};
 
 /// API Gateway refuses payloads over 10 MB before any function sees them.
@@ -100,7 +101,7 @@ pub struct LocalWiring {
 pub const QUEUE_VISIBILITY_SECONDS: &str = "STRATUS_QUEUE_VISIBILITY_SECONDS";
 
 fn queue_visibility() -> Result<std::time::Duration, Error> {
-    Ok(std::time::Duration::from_secs(shared::config::parsed_or(QUEUE_VISIBILITY_SECONDS, 30u64)?))
+    Ok(std::time::Duration::from_secs(stratus_core::config::parsed_or(QUEUE_VISIBILITY_SECONDS, 30u64)?))
 }
 
 /// A PKCS#8 P-256 key (PEM or DER) for local-api to sign with instead of a fresh one.
@@ -111,14 +112,14 @@ pub const SIGNING_KEY_FILE: &str = "STRATUS_SIGNING_KEY_FILE";
 pub const RETIRED_SIGNING_KEY_FILE: &str = "STRATUS_RETIRED_SIGNING_KEY_FILE";
 
 fn retired_keys() -> Result<Vec<PublicKey>, Error> {
-    Ok(match shared::config::optional(RETIRED_SIGNING_KEY_FILE) {
+    Ok(match stratus_core::config::optional(RETIRED_SIGNING_KEY_FILE) {
         Some(path) => vec![LocalSigner::from_file(std::path::Path::new(&path))?.public_key()],
         None => Vec::new(),
     })
 }
 
 fn local_signer() -> Result<Arc<LocalSigner>, Error> {
-    Ok(Arc::new(match shared::config::optional(SIGNING_KEY_FILE) {
+    Ok(Arc::new(match stratus_core::config::optional(SIGNING_KEY_FILE) {
         Some(path) => LocalSigner::from_file(std::path::Path::new(&path))?,
         None => LocalSigner::generate(),
     }))
@@ -129,20 +130,19 @@ fn local_signer() -> Result<Arc<LocalSigner>, Error> {
 pub const TOTP_KEY: &str = "STRATUS_TOTP_KEY";
 
 fn local_totp_secrets() -> Result<Arc<SecretBox>, Error> {
-    let key =
-        match shared::config::optional(TOTP_KEY) {
-            Some(hex) => LocalDataKey::from_hex(&hex).map_err(|reason| {
-                shared::config::ConfigError::Invalid { name: TOTP_KEY, value: "(hidden)".into(), reason }
-            })?,
-            None => LocalDataKey::generate(),
-        };
+    let key = match stratus_core::config::optional(TOTP_KEY) {
+        Some(hex) => LocalDataKey::from_hex(&hex).map_err(|reason| {
+            stratus_core::config::ConfigError::Invalid { name: TOTP_KEY, value: "(hidden)".into(), reason }
+        })?,
+        None => LocalDataKey::generate(),
+    };
     Ok(Arc::new(SecretBox::new(Arc::new(key))))
 }
 
-pub use shared::adapters::mail::MAIL_OUTBOX;
+pub use stratus_memory::mail::MAIL_OUTBOX;
 
 fn local_mailer() -> Arc<dyn Mailer> {
-    match shared::config::optional(MAIL_OUTBOX) {
+    match stratus_core::config::optional(MAIL_OUTBOX) {
         Some(path) => Arc::new(OutboxMailer::new(path)),
         None => Arc::new(LogMailer),
     }
@@ -152,7 +152,8 @@ impl LocalWiring {
     pub async fn build(backend: &Backend) -> Result<Self, Error> {
         match backend {
             Backend::Memory => {
-                let queue = Arc::new(MemoryQueue::new(queue_visibility()?, shared::ports::MAX_RECEIVES));
+                let queue =
+                    Arc::new(MemoryQueue::new(queue_visibility()?, stratus_core::ports::MAX_RECEIVES));
                 Ok(Self {
                     messages: Arc::new(MemoryMessageStore::default()),
                     users: Arc::new(MemoryUserStore::default()),
@@ -162,7 +163,7 @@ impl LocalWiring {
                     queue: queue.clone(),
                     codes: Arc::new(MemoryCodeStore::default()),
                     mailer: local_mailer(),
-                    mail_outbox: shared::config::optional(MAIL_OUTBOX).map(Into::into),
+                    mail_outbox: stratus_core::config::optional(MAIL_OUTBOX).map(Into::into),
                     consumer: Consumer::Memory(queue),
                     clock: Arc::new(SystemClock),
                     signer: local_signer()?,
@@ -174,15 +175,15 @@ impl LocalWiring {
             Backend::Aws(options) => {
                 let create = should_create_tables(options.create_tables);
                 let mut aws = AwsWiring::new(
-                    shared::aws::sdk_config().await,
+                    stratus_aws::sdk_config().await,
                     TableNames::Prefixed(options.table_prefix.clone()),
                 );
                 if create {
                     for spec in tables::ALL {
-                        tables::ensure_table(aws.dynamodb(), &aws.table(spec)?, spec).await?;
+                        tables::ensure_table(aws.clients().dynamodb(), &aws.table(spec)?, spec).await?;
                     }
                 }
-                let queue_url = match shared::config::optional(shared::aws::TASKS_QUEUE_URL) {
+                let queue_url = match stratus_core::config::optional(stratus_wiring::aws::TASKS_QUEUE_URL) {
                     Some(url) => url,
                     None if create => {
                         let visibility = match options.queue_visibility {
@@ -190,9 +191,11 @@ impl LocalWiring {
                             None => queue_visibility()?,
                         };
                         let name = format!("{}tasks", options.table_prefix);
-                        shared::adapters::sqs::create_queues(aws.sqs(), &name, visibility).await?
+                        stratus_aws::sqs::create_queues(aws.clients().sqs(), &name, visibility).await?
                     }
-                    None => return Err(format!("{} is required", shared::aws::TASKS_QUEUE_URL).into()),
+                    None => {
+                        return Err(format!("{} is required", stratus_wiring::aws::TASKS_QUEUE_URL).into());
+                    }
                 };
                 aws = aws.with_queue_url(queue_url.clone());
                 Ok(Self {
@@ -204,12 +207,12 @@ impl LocalWiring {
                     queue: aws.queue()?,
                     codes: aws.codes()?,
                     mailer: local_mailer(),
-                    mail_outbox: shared::config::optional(MAIL_OUTBOX).map(Into::into),
-                    consumer: Consumer::Sqs { client: aws.sqs().clone(), queue_url },
+                    mail_outbox: stratus_core::config::optional(MAIL_OUTBOX).map(Into::into),
+                    consumer: Consumer::Sqs { client: aws.clients().sqs().clone(), queue_url },
                     clock: Arc::new(SystemClock),
                     signer: local_signer()?,
                     retired_keys: retired_keys()?,
-                    totp_secrets: match shared::config::optional(shared::aws::TOTP_KEY_ARN) {
+                    totp_secrets: match stratus_core::config::optional(stratus_wiring::aws::TOTP_KEY_ARN) {
                         Some(_) => aws.totp_secrets()?,
                         None => local_totp_secrets()?,
                     },
@@ -291,8 +294,9 @@ pub const SWEEP_INTERVAL_SECONDS: &str = "STRATUS_SWEEP_INTERVAL_SECONDS";
 /// Starts the worker on the task queue, as the event source mapping would, and the sweeper on
 /// its schedule; both stop when the handle is dropped.
 pub async fn start_worker(wiring: &LocalWiring) -> Result<WorkerHandle, Error> {
-    let interval =
-        std::time::Duration::from_secs(shared::config::parsed_or(SWEEP_INTERVAL_SECONDS, 60u64)?.max(1));
+    let interval = std::time::Duration::from_secs(
+        stratus_core::config::parsed_or(SWEEP_INTERVAL_SECONDS, 60u64)?.max(1),
+    );
     Ok(worker::spawn(
         wiring.consumer.clone(),
         ::worker::build(wiring).await?,
@@ -307,8 +311,8 @@ fn should_create_tables(choice: CreateTables) -> bool {
         CreateTables::Never => false,
         CreateTables::WhenLocal => ["AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL"]
             .iter()
-            .find_map(|name| shared::config::optional(name))
-            .is_some_and(|url| shared::config::is_loopback_url(&url)),
+            .find_map(|name| stratus_core::config::optional(name))
+            .is_some_and(|url| stratus_core::config::is_loopback_url(&url)),
     }
 }
 
@@ -385,7 +389,7 @@ async fn gateway(
     to_axum(endpoint.call(request).await)
 }
 
-fn to_axum(response: shared::http::Response<shared::http::Body>) -> axum::response::Response {
+fn to_axum(response: stratus_http::http::Response<stratus_http::http::Body>) -> axum::response::Response {
     let (parts, body) = response.into_parts();
     let bytes: Vec<u8> = match body {
         lambda_http::Body::Empty => Vec::new(),

@@ -48,7 +48,7 @@ fn parse_args() -> Result<Args, String> {
 
 #[tokio::main]
 async fn main() -> Result<(), local_api::Error> {
-    shared::telemetry::init();
+    stratus_core::telemetry::init();
     let args = match parse_args() {
         Ok(args) => args,
         Err(message) => {
@@ -79,12 +79,12 @@ async fn main() -> Result<(), local_api::Error> {
 /// `stratus-admin`, an existing account of that name is refused, unless it is an admin already or
 /// `STRATUS_ADMIN_PROMOTE_EXISTING=true` asks to promote it (its email must match).
 async fn bootstrap_admin(wiring: &LocalWiring) -> Result<(), local_api::Error> {
-    use shared::auth::bootstrap::{AdminSeed, BootstrapError, create_admin, promote_existing};
-    let Some(username) = shared::config::optional("STRATUS_ADMIN_USERNAME") else { return Ok(()) };
-    let email = shared::config::required("STRATUS_ADMIN_EMAIL")?;
-    let password = shared::config::required("STRATUS_ADMIN_PASSWORD")?;
+    use stratus_auth::bootstrap::{AdminSeed, BootstrapError, create_admin, promote_existing};
+    let Some(username) = stratus_core::config::optional("STRATUS_ADMIN_USERNAME") else { return Ok(()) };
+    let email = stratus_core::config::required("STRATUS_ADMIN_EMAIL")?;
+    let password = stratus_core::config::required("STRATUS_ADMIN_PASSWORD")?;
     let seed = AdminSeed::parse(&username, &email, password)?;
-    if shared::config::parsed_or("STRATUS_ADMIN_PROMOTE_EXISTING", false)? {
+    if stratus_core::config::parsed_or("STRATUS_ADMIN_PROMOTE_EXISTING", false)? {
         match promote_existing(wiring.users.as_ref(), &seed.username, &seed.email).await {
             Ok(done) => {
                 tracing::info!(%username, outcome = %done, "admin bootstrapped");

@@ -8,7 +8,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::tag::TagBuilder;
 use utoipa::openapi::{ComponentsBuilder, InfoBuilder, OpenApi, OpenApiBuilder, RefOr, Server};
 
-use shared::openapi::{BASIC, BEARER};
+use stratus_http::openapi::{BASIC, BEARER};
 
 const DESCRIPTION: &str = "User accounts and authentication, a content-addressed message store and \
 asynchronous tasks. Every error is RFC 9457 `application/problem+json`; every response carries \
@@ -36,8 +36,8 @@ pub fn openapi() -> OpenApi {
             ComponentsBuilder::new()
                 .security_scheme(BEARER, SecurityScheme::Http(bearer.build()))
                 .security_scheme(BASIC, SecurityScheme::Http(basic.build()))
-                .schema("Problem", shared::Problem::schema())
-                .responses_from_iter(shared::openapi::responses())
+                .schema("Problem", stratus_http::Problem::schema())
+                .responses_from_iter(stratus_http::openapi::responses())
                 .build(),
         ))
         .tags(Some([
@@ -91,7 +91,7 @@ fn camel_case_links(node: &mut serde_json::Value) {
 
 /// Every response carries `x-request-id`; say so on each.
 fn stamp_request_id(document: &mut OpenApi) {
-    let (name, header) = shared::openapi::request_id_header();
+    let (name, header) = stratus_http::openapi::request_id_header();
     let operations = document.paths.paths.values_mut().flat_map(|item| {
         [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch]
             .into_iter()

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use shared::adapters::memory::{Delivery, MemoryQueue};
+use stratus_memory::{Delivery, MemoryQueue};
 use sweeper::Sweeper;
 use worker::Worker;
 use worker::aws_lambda_events::event::sqs::SqsEvent;

@@ -7,7 +7,7 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use base64::Engine;
 use serde_json::{Value, json};
-use shared::routes::{FALLBACK_FUNCTION, FALLBACK_ROUTE_KEY, Resolution, resolve};
+use stratus_http::routes::{FALLBACK_FUNCTION, FALLBACK_ROUTE_KEY, Resolution, resolve};
 use tokio::sync::Mutex;
 
 use super::emulator::{Function, InvokeError, LaunchSpec, Timings};
@@ -96,7 +96,9 @@ impl Gateway {
     /// rotation, some edges send the new value and some the old).
     pub async fn send_with_origin_secret(&self, request: http::Request<Vec<u8>>, secret: &str) -> Reply {
         let (mut parts, body) = request.into_parts();
-        parts.headers.insert(shared::http::ORIGIN_VERIFY_HEADER, secret.parse().expect("a header value"));
+        parts
+            .headers
+            .insert(stratus_http::http::ORIGIN_VERIFY_HEADER, secret.parse().expect("a header value"));
         self.send_direct(http::Request::from_parts(parts, body)).await
     }
 
@@ -111,7 +113,9 @@ impl Gateway {
     pub fn routed(&self, request: http::Request<Vec<u8>>, via_cloudfront: bool) -> (&'static str, Value) {
         let (mut parts, body) = request.into_parts();
         if via_cloudfront && let Some(secret) = self.stack.origin_secret() {
-            parts.headers.insert(shared::http::ORIGIN_VERIFY_HEADER, secret.parse().expect("a header value"));
+            parts
+                .headers
+                .insert(stratus_http::http::ORIGIN_VERIFY_HEADER, secret.parse().expect("a header value"));
         }
         if !body.is_empty() {
             parts.headers.insert(http::header::CONTENT_LENGTH, body.len().into());

@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 use aws_config::SdkConfig;
 use aws_sdk_sqs::types::QueueAttributeName;
 use serde_json::Value;
-use shared::adapters::dynamodb::tables::{self, TableSpec};
+use stratus_aws::dynamodb::tables::{self, TableSpec};
 
 use super::emulator::{DEFAULT_INIT_WAIT, Function, LaunchSpec};
 use crate::template::{Bound, Resolver, Template};
@@ -36,7 +36,7 @@ pub struct Engines {
 impl Engines {
     /// The engines `make test` started: DynamoDB Local for tables, moto for the rest.
     pub async fn from_env() -> Result<Self, String> {
-        Ok(Self { endpoints: engine_endpoints()?, sdk: shared::aws::sdk_config().await })
+        Ok(Self { endpoints: engine_endpoints()?, sdk: stratus_aws::sdk_config().await })
     }
 }
 
@@ -104,20 +104,19 @@ impl LocalStack {
         }
 
         let sqs = aws_sdk_sqs::Client::new(&sdk);
-        let queue_ids = referenced_by(resolver.template(), shared::aws::TASKS_QUEUE_URL);
+        let queue_ids = referenced_by(resolver.template(), stratus_wiring::aws::TASKS_QUEUE_URL);
         let [queue_id] = queue_ids.as_slice() else {
             return Err(format!(
                 "expected one queue behind {}, found {queue_ids:?}",
-                shared::aws::TASKS_QUEUE_URL
+                stratus_wiring::aws::TASKS_QUEUE_URL
             ));
         };
         let queue = resolver.template().resource(queue_id).cloned().unwrap_or_default();
         let visibility = queue["Properties"]["VisibilityTimeout"].as_u64().unwrap_or(30);
         let queue_name = format!("{prefix}tasks");
-        let queue_url =
-            shared::adapters::sqs::create_queues(&sqs, &queue_name, Duration::from_secs(visibility))
-                .await
-                .map_err(|e| format!("queue {queue_name}: {e}"))?;
+        let queue_url = stratus_aws::sqs::create_queues(&sqs, &queue_name, Duration::from_secs(visibility))
+            .await
+            .map_err(|e| format!("queue {queue_name}: {e}"))?;
         let dead_letter_queue_url = sqs
             .get_queue_url()
             .queue_name(format!("{queue_name}-dlq"))
@@ -146,7 +145,7 @@ impl LocalStack {
 
         let kms = aws_sdk_kms::Client::new(&sdk);
         let mut signing_key_arn = None;
-        let signing_ids = referenced_by(resolver.template(), shared::aws::SIGNING_KEY_ARN);
+        let signing_ids = referenced_by(resolver.template(), stratus_wiring::aws::SIGNING_KEY_ARN);
         let keys: Vec<(String, Value)> = resolver
             .template()
             .resources()
@@ -168,8 +167,8 @@ impl LocalStack {
             }
             resolver.resources.insert(id, bound(&key_id, [("Arn", arn.as_str())]));
         }
-        let signing_key_arn =
-            signing_key_arn.ok_or_else(|| format!("no KMS key behind {}", shared::aws::SIGNING_KEY_ARN))?;
+        let signing_key_arn = signing_key_arn
+            .ok_or_else(|| format!("no KMS key behind {}", stratus_wiring::aws::SIGNING_KEY_ARN))?;
 
         let secrets: Vec<String> = resolver
             .template()
@@ -537,7 +536,7 @@ fn check_binary(path: &Path, binary: &str) -> Result<(), String> {
         format!("{}: {e}; build the functions first: {BUILD_COMMAND} (make test does)", path.display())
     })?;
     let root = crate::workspace_root();
-    let sources = [root.join("shared/src"), root.join("functions").join(binary).join("src")];
+    let sources = [root.join("crates"), root.join("functions").join(binary).join("src")];
     if let Some((newest, when)) =
         sources.iter().filter_map(|dir| newest_rust_file(dir)).max_by_key(|(_, t)| *t)
         && when > built

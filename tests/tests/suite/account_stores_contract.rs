@@ -3,9 +3,9 @@
 
 use std::collections::HashSet;
 
-use shared::auth::codes::{CodePurpose, OneTimeCode};
-use shared::domain::{Email, PasswordHash, PersonName, Role, TotpEnrollment, User, Username};
-use shared::ports::{
+use stratus_auth::codes::{CodePurpose, OneTimeCode};
+use stratus_core::domain::{Email, PasswordHash, PersonName, Role, TotpEnrollment, User, Username};
+use stratus_core::ports::{
     CodeRecord, CreateUserError, RateDecision, RateLimit, Redeemed, RefreshRecord, Spend, UserStore,
 };
 use stratus_tests::{Backend, on_both_backends, wiring};
@@ -648,12 +648,13 @@ async fn other_writes_keep_the_authenticator(backend: Backend) {
 async fn kms_data_key_is_made_once_and_shared_by_every_sandbox() {
     use std::sync::Arc;
 
-    use shared::adapters::dynamodb::{DynamoUserStore, KmsDataKey, TOTP_KEY_CONTEXT, tables};
-    use shared::auth::sealing::SecretBox;
-    use shared::ports::DataKeySource;
+    use stratus_auth::sealing::SecretBox;
+    use stratus_aws::dynamodb::{DynamoUserStore, tables};
+    use stratus_aws::kms::{KmsDataKey, TOTP_KEY_CONTEXT};
+    use stratus_core::ports::DataKeySource;
 
     stratus_tests::require_local_engines();
-    let sdk = shared::aws::sdk_config().await;
+    let sdk = stratus_aws::sdk_config().await;
     let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
     let kms = aws_sdk_kms::Client::new(&sdk);
     let table = format!("{}users", stratus_tests::unique_prefix());

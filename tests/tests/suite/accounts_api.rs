@@ -7,8 +7,8 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use futures::future::join_all;
 use serde_json::{Value, json};
-use shared::clock::ManualClock;
-use shared::ports::{RateLimit, TokenSigner};
+use stratus_core::clock::ManualClock;
+use stratus_core::ports::{RateLimit, TokenSigner};
 use stratus_tests::{Api, Backend, PASSWORD, bootstrap_admin, on_both_backends, registration, wiring};
 
 const PROFILE_FIELDS: [&str; 11] = [
@@ -365,8 +365,8 @@ async fn a_demoted_admin_loses_admin_routes_at_once(backend: Backend) {
     assert_eq!(api.get_with_token("/users", &token).await.status, 200);
     api.register("someone", "someone@example.com").await;
     assert_eq!(api.get_with_token("/users/someone", &token).await.status, 200);
-    let name = shared::domain::Username::parse("formeradmin").unwrap();
-    assert!(users.set_role(&name, shared::domain::Role::User).await.unwrap());
+    let name = stratus_core::domain::Username::parse("formeradmin").unwrap();
+    assert!(users.set_role(&name, stratus_core::domain::Role::User).await.unwrap());
     // The token still says admin for up to 15 minutes; the store says otherwise now.
     api.get_with_token("/users", &token).await.problem(403);
     api.get_with_token("/users/someone", &token).await.problem(403);
@@ -613,8 +613,8 @@ async fn jwks_and_discovery_publish_what_tokens_are_signed_with(backend: Backend
     }
     assert_eq!(key["kid"], header["kid"]);
     // What the set says is enough to verify the token: nothing else is shared.
-    let keys = shared::auth::keys::JwkSet::parse_keys(&String::from_utf8_lossy(&jwks.body)).unwrap();
-    let verifier = shared::auth::TokenVerifier::new(&keys, &shared::auth::AuthConfig::default());
+    let keys = stratus_auth::keys::JwkSet::parse_keys(&String::from_utf8_lossy(&jwks.body)).unwrap();
+    let verifier = stratus_auth::TokenVerifier::new(&keys, &stratus_auth::AuthConfig::default());
     assert_eq!(verifier.verify(&token).unwrap().username.as_str(), "keyholder");
 
     let discovery = api.get("/.well-known/openid-configuration").await;
@@ -637,7 +637,7 @@ async fn a_retired_key_verifies_until_it_is_dropped(backend: Backend) {
     let old = wiring(backend).await;
     let old_api = Api::start_with(old).await;
     let old_token = old_api.user_token("rotator").await;
-    let old_key = shared::auth::keys::JwkSet::parse_keys(&String::from_utf8_lossy(
+    let old_key = stratus_auth::keys::JwkSet::parse_keys(&String::from_utf8_lossy(
         &old_api.get("/.well-known/jwks.json").await.body,
     ))
     .unwrap();

@@ -11,9 +11,9 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use shared::adapters::dynamodb::{DynamoUserStore, tables};
-use shared::auth::bootstrap::{AdminSeed, create_admin};
-use shared::auth::{AuthConfig, TokenVerifier};
+use stratus_auth::bootstrap::{AdminSeed, create_admin};
+use stratus_auth::{AuthConfig, TokenVerifier};
+use stratus_aws::dynamodb::{DynamoUserStore, tables};
 use stratus_tests::runtime_api::{Function, Gateway, InvokeError, LocalStack};
 use stratus_tests::{PASSWORD, Reply, registration};
 
@@ -48,7 +48,7 @@ fn access(tokens: &Value) -> String {
 /// the login function.
 async fn kms_verifier(stack: &LocalStack) -> TokenVerifier {
     let kms = aws_sdk_kms::Client::new(stack.sdk());
-    let key = shared::auth::keys::kms_public_key(&kms, stack.signing_key_arn()).await.expect("public key");
+    let key = stratus_aws::kms::kms_public_key(&kms, stack.signing_key_arn()).await.expect("public key");
     TokenVerifier::new(&[key], &template_auth_config(stack))
 }
 
@@ -376,10 +376,14 @@ async fn a_function_without_its_table_reports_an_init_error() {
             function.init_error().unwrap_or_else(|| panic!("{binary} reported no init error")).clone();
         assert_eq!(
             report.header_error_type.as_deref(),
-            Some(shared::lambda_init::CONFIG_INVALID),
+            Some(stratus_wiring::lambda_init::CONFIG_INVALID),
             "{binary}"
         );
-        assert_eq!(report.error_type.as_deref(), Some(shared::lambda_init::CONFIG_INVALID), "{binary}");
+        assert_eq!(
+            report.error_type.as_deref(),
+            Some(stratus_wiring::lambda_init::CONFIG_INVALID),
+            "{binary}"
+        );
         let message = report.error_message.clone().unwrap_or_default();
         assert!(message.contains(table), "{binary}: {message}");
         let status = report.exit_status.unwrap_or_else(|| panic!("{binary} kept running after /init/error"));
@@ -394,10 +398,10 @@ async fn a_function_without_its_table_reports_an_init_error() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_verifier_with_a_malformed_key_set_reports_a_config_error() {
     let stack = stack().await;
-    let spec = stack.launch_spec("me").unwrap().with_var(shared::auth::keys::SIGNING_JWKS, r#"{"keys":[]}"#);
+    let spec = stack.launch_spec("me").unwrap().with_var(stratus_auth::keys::SIGNING_JWKS, r#"{"keys":[]}"#);
     let function = Function::spawn(spec).await.expect("the process starts");
     let report = function.init_error().expect("an init error: no key to verify with");
-    assert_eq!(report.error_type.as_deref(), Some(shared::lambda_init::CONFIG_INVALID));
+    assert_eq!(report.error_type.as_deref(), Some(stratus_wiring::lambda_init::CONFIG_INVALID));
     assert!(report.error_message.as_deref().is_some_and(|m| m.contains("SIGNING_JWKS")), "{:?}", report.body);
 }
 
@@ -411,9 +415,9 @@ async fn the_served_key_set_is_the_kms_key_and_verifies_its_tokens() {
     let token = access(&login(&api, "kid_check").await);
     let jwks = api.get("/.well-known/jwks.json").await;
     assert_eq!(jwks.status, 200, "{}", text(&jwks));
-    let keys = shared::auth::keys::JwkSet::parse_keys(&text(&jwks)).expect("a JWK Set");
+    let keys = stratus_auth::keys::JwkSet::parse_keys(&text(&jwks)).expect("a JWK Set");
     let kms = kms_verifier(api.stack()).await;
-    let kms_key = shared::auth::keys::kms_key_id(api.stack().signing_key_arn());
+    let kms_key = stratus_aws::kms::kms_key_id(api.stack().signing_key_arn());
     assert_eq!(keys.iter().map(|k| k.key_id.as_str()).collect::<Vec<_>>(), [kms_key.as_str()]);
     kms.verify(&token).expect("signed by the KMS key");
     let served = TokenVerifier::new(&keys, &template_auth_config(api.stack()));
@@ -423,10 +427,14 @@ async fn the_served_key_set_is_the_kms_key_and_verifies_its_tokens() {
     const VERIFIERS_THAT_SIGN: [&str; 1] = ["login-mfa"];
     for function in api.stack().resolver().template().functions() {
         let env = api.stack().launch_spec(&function.binary).unwrap().env;
-        if env.contains_key(shared::auth::keys::SIGNING_JWKS)
+        if env.contains_key(stratus_auth::keys::SIGNING_JWKS)
             && !VERIFIERS_THAT_SIGN.contains(&function.binary.as_str())
         {
-            assert!(!env.contains_key(shared::aws::SIGNING_KEY_ARN), "{} may call KMS", function.binary);
+            assert!(
+                !env.contains_key(stratus_wiring::aws::SIGNING_KEY_ARN),
+                "{} may call KMS",
+                function.binary
+            );
         }
     }
 }
@@ -454,7 +462,7 @@ async fn functions_start_with_the_environment_lambda_gives_them() {
             "{binary} has the secret's value in its environment"
         );
         assert_eq!(
-            env.contains_key(shared::origin::ORIGIN_VERIFY_SECRET_ARN),
+            env.contains_key(stratus_http::origin::ORIGIN_VERIFY_SECRET_ARN),
             binary != "worker",
             "{binary}"
         );
@@ -483,7 +491,7 @@ async fn functions_start_with_the_environment_lambda_gives_them() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mailed_codes_verify_the_email_and_reset_the_password() {
     let outbox = std::env::temp_dir().join(format!("stratus-e2e-outbox-{}.jsonl", uuid::Uuid::new_v4()));
-    let api = gateway().await.with_var(shared::adapters::mail::MAIL_OUTBOX, outbox.display().to_string());
+    let api = gateway().await.with_var(stratus_memory::mail::MAIL_OUTBOX, outbox.display().to_string());
     register(&api, "ida").await;
     let email = "ida@example.com";
     let session = login(&api, "ida").await;
@@ -518,7 +526,7 @@ async fn a_required_verification_gates_the_login_function() {
     let outbox = std::env::temp_dir().join(format!("stratus-e2e-outbox-{}.jsonl", uuid::Uuid::new_v4()));
     let api = gateway()
         .await
-        .with_var(shared::adapters::mail::MAIL_OUTBOX, outbox.display().to_string())
+        .with_var(stratus_memory::mail::MAIL_OUTBOX, outbox.display().to_string())
         .with_var("REQUIRE_VERIFIED_EMAIL", "true");
     register(&api, "mary").await;
     let refused =
@@ -537,7 +545,7 @@ async fn a_required_verification_gates_the_login_function() {
 /// computed from the secret as an authenticator app does, on the real clock.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_second_factor_through_the_release_binaries() {
-    use shared::auth::totp::TotpSecret;
+    use stratus_auth::totp::TotpSecret;
     use stratus_tests::runtime_api::request;
 
     let api = gateway().await;
@@ -596,7 +604,7 @@ async fn the_second_factor_through_the_release_binaries() {
     assert!(challenge.get("access_token").is_none(), "{challenge}");
     let mfa_token = challenge["mfa_token"].as_str().unwrap().to_owned();
     let verifier = kms_verifier(api.stack()).await;
-    assert_eq!(verifier.verify(&mfa_token).unwrap().scope, shared::auth::tokens::TokenScope::Mfa);
+    assert_eq!(verifier.verify(&mfa_token).unwrap().scope, stratus_auth::tokens::TokenScope::Mfa);
     api.get_with_token("/users/me", &mfa_token).await.problem(401);
     api.post_with_token("/users/me/mfa/totp", &mfa_token, &json!({})).await.problem(401);
     let second = |code: &str| json!({"mfa_token": mfa_token, "code": code});
@@ -608,7 +616,7 @@ async fn the_second_factor_through_the_release_binaries() {
     let tokens = api.post_json("/login/mfa", &second(&next)).await;
     assert_eq!(tokens.status, 200, "{}\n{}", text(&tokens), api.output().await);
     let session = access(&tokens.json());
-    assert_eq!(verifier.verify(&session).unwrap().scope, shared::auth::tokens::TokenScope::Access);
+    assert_eq!(verifier.verify(&session).unwrap().scope, stratus_auth::tokens::TokenScope::Access);
     assert_eq!(api.get_with_token("/users/me", &session).await.status, 200);
     api.post_json("/login/mfa", &second(&next)).await.problem(400);
     assert_eq!(api.post_json("/login/mfa", &second(&recovery[0])).await.status, 200);

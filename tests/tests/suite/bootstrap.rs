@@ -1,9 +1,9 @@
 //! The first admin: bootstrap creates, never silently promotes. Registration is open from the
 //! moment of deploy, so whoever registers the admin's name first must not become the admin.
 
-use shared::adapters::dynamodb::tables;
-use shared::auth::bootstrap::{AdminSeed, BootstrapError, Bootstrapped, create_admin, promote_existing};
-use shared::domain::{Email, Role, Username};
+use stratus_auth::bootstrap::{AdminSeed, BootstrapError, Bootstrapped, create_admin, promote_existing};
+use stratus_aws::dynamodb::tables;
+use stratus_core::domain::{Email, Role, Username};
 use stratus_tests::{Api, Backend, PASSWORD, on_both_backends, wiring};
 
 fn seed(name: &str, email: &str) -> AdminSeed {
@@ -79,21 +79,21 @@ on_both_backends!(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_admin_command_refuses_then_promotes_only_when_asked() {
     stratus_tests::require_local_engines();
-    let sdk = shared::aws::sdk_config().await;
+    let sdk = stratus_aws::sdk_config().await;
     let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
     let table = format!("{}users", stratus_tests::unique_prefix());
     tables::ensure_table(&dynamodb, &table, &tables::USERS).await.unwrap();
-    let users = shared::adapters::dynamodb::DynamoUserStore::new(dynamodb, &table);
+    let users = stratus_aws::dynamodb::DynamoUserStore::new(dynamodb, &table);
     let now = time::OffsetDateTime::now_utc();
     let squatter = seed("root", "root@example.com");
-    let user = shared::domain::User {
+    let user = stratus_core::domain::User {
         id: uuid::Uuid::new_v4(),
         username: squatter.username,
         email: squatter.email,
         first_name: squatter.first_name,
         last_name: squatter.last_name,
         role: Role::User,
-        password_hash: shared::auth::password::hash(&squatter.password).unwrap(),
+        password_hash: stratus_auth::password::hash(&squatter.password).unwrap(),
         created_at: now,
         last_login: None,
         session_generation: uuid::Uuid::new_v4(),
@@ -101,7 +101,7 @@ async fn the_admin_command_refuses_then_promotes_only_when_asked() {
         email_verified: false,
         totp: None,
     };
-    shared::ports::UserStore::create(&users, &user).await.unwrap();
+    stratus_core::ports::UserStore::create(&users, &user).await.unwrap();
 
     let run = |extra: &[&str]| {
         let binary = stratus_tests::runtime_api::binaries_dir().join("stratus-admin");
@@ -124,13 +124,13 @@ async fn the_admin_command_refuses_then_promotes_only_when_asked() {
     let (ok, text) = run(&[]);
     assert!(!ok && text.contains("already exists"), "{text}");
     assert_eq!(
-        shared::ports::UserStore::get(&users, &user.username).await.unwrap().unwrap().role,
+        stratus_core::ports::UserStore::get(&users, &user.username).await.unwrap().unwrap().role,
         Role::User
     );
     let (ok, text) = run(&["--promote-existing"]);
     assert!(ok && text.contains("promoted the existing account"), "{text}");
     assert_eq!(
-        shared::ports::UserStore::get(&users, &user.username).await.unwrap().unwrap().role,
+        stratus_core::ports::UserStore::get(&users, &user.username).await.unwrap().unwrap().role,
         Role::Admin
     );
 }

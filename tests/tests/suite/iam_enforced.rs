@@ -5,10 +5,10 @@
 //! statically (resources).
 
 use serde_json::{Value, json};
-use shared::adapters::dynamodb::{DynamoTaskStore, DynamoUserStore, tables};
-use shared::auth::bootstrap::{AdminSeed, create_admin};
-use shared::domain::{Number, Task, Username};
-use shared::ports::TaskStore;
+use stratus_auth::bootstrap::{AdminSeed, create_admin};
+use stratus_aws::dynamodb::{DynamoTaskStore, DynamoUserStore, tables};
+use stratus_core::domain::{Number, Task, Username};
+use stratus_core::ports::TaskStore;
 use stratus_tests::iam::{IamStack, WithoutAction};
 use stratus_tests::runtime_api::{Delivery, Gateway};
 use stratus_tests::{PASSWORD, Reply, registration};
@@ -23,7 +23,7 @@ async fn provisioned(changes: &[WithoutAction]) -> IamStack {
 
 fn serve(iam: IamStack) -> Gateway {
     // No SES identity in these stacks: the functions write their mails to an outbox file.
-    Gateway::new(iam.stack).with_var(shared::adapters::mail::MAIL_OUTBOX, outbox().display().to_string())
+    Gateway::new(iam.stack).with_var(stratus_memory::mail::MAIL_OUTBOX, outbox().display().to_string())
 }
 
 fn outbox() -> std::path::PathBuf {
@@ -195,7 +195,7 @@ async fn failure_paths_have_their_grants() {
     let poison = json!({"task_id": uuid::Uuid::new_v4()}).to_string();
     sqs.send_message().queue_url(api.stack().queue_url()).message_body(poison).send().await.unwrap();
     let mut deliveries: Vec<Delivery> = Vec::new();
-    for _ in 0..shared::ports::MAX_RECEIVES {
+    for _ in 0..stratus_core::ports::MAX_RECEIVES {
         let delivery = api.deliver_queue().await;
         assert_eq!((delivery.received, delivery.failed.len()), (1, 1), "{}", delivery.response);
         api.retry_now(&delivery).await;
@@ -280,8 +280,8 @@ fn refused<T, E: std::error::Error + 'static>(result: Result<T, E>, action: &str
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn totp_runs_with_its_own_rights_and_the_key_with_nobody_elses() {
     use aws_sdk_dynamodb::types::AttributeValue;
-    use shared::adapters::dynamodb::TOTP_KEY_CONTEXT;
-    use shared::auth::totp::TotpSecret;
+    use stratus_auth::totp::TotpSecret;
+    use stratus_aws::kms::TOTP_KEY_CONTEXT;
     use time::{Duration, OffsetDateTime};
 
     let iam = provisioned(&[]).await;
@@ -289,7 +289,7 @@ async fn totp_runs_with_its_own_rights_and_the_key_with_nobody_elses() {
     let as_totp_mfa = iam.sdk_as("totp-mfa").await.unwrap();
     let as_me = aws_sdk_kms::Client::new(&iam.sdk_as("me").await.unwrap());
     let api = serve(iam);
-    let key = api.stack().launch_spec("totp-mfa").unwrap().env[shared::aws::TOTP_KEY_ARN].clone();
+    let key = api.stack().launch_spec("totp-mfa").unwrap().env[stratus_wiring::aws::TOTP_KEY_ARN].clone();
     let users_table = api.stack().table(&tables::USERS);
 
     register(&api, "tess").await;

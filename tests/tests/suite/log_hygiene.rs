@@ -7,11 +7,12 @@ use std::sync::{Arc, Mutex};
 
 use base64::Engine;
 use serde_json::json;
-use shared::adapters::dynamodb::{KmsDataKey, tables};
-use shared::adapters::mail::LogMailer;
-use shared::auth::sealing::SecretBox;
-use shared::auth::totp::TotpSecret;
-use shared::ports::{DataKeySource, Mail, MailError, Mailer};
+use stratus_auth::sealing::SecretBox;
+use stratus_auth::totp::TotpSecret;
+use stratus_aws::dynamodb::tables;
+use stratus_aws::kms::KmsDataKey;
+use stratus_core::ports::{DataKeySource, Mail, MailError, Mailer};
+use stratus_memory::mail::LogMailer;
 use stratus_tests::{Api, Backend, PASSWORD, bootstrap_admin, registration, wiring};
 use time::OffsetDateTime;
 
@@ -100,7 +101,7 @@ async fn run_totp(api: &Api, username: &str) -> (Vec<String>, Vec<String>) {
 
 /// A `KmsDataKey` on the local engines: a key of its own, a table of its own.
 async fn kms_data_key() -> KmsDataKey {
-    let sdk = shared::aws::sdk_config().await;
+    let sdk = stratus_aws::sdk_config().await;
     let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
     let kms = aws_sdk_kms::Client::new(&sdk);
     let table = format!("{}users", stratus_tests::unique_prefix());
@@ -210,7 +211,7 @@ async fn run_everything(api: &Api, username: &str) -> (Vec<String>, Vec<String>)
 async fn no_secret_reaches_the_logs() {
     let capture = Capture::default();
     let sink = capture.clone();
-    shared::telemetry::init_with(tracing_subscriber::EnvFilter::new("debug"), move || sink.clone());
+    stratus_core::telemetry::init_with(tracing_subscriber::EnvFilter::new("debug"), move || sink.clone());
 
     let (mut secrets, mut numbers) = (Vec::new(), Vec::new());
     for (backend, name) in [(Backend::Memory, "logmem"), (Backend::DynamoDb, "logddb")] {

@@ -7,6 +7,7 @@ mod arm64_bootstraps;
 mod binaries_e2e;
 mod bootstrap;
 mod iam_enforced;
+mod layers;
 mod log_hygiene;
 mod message_store_contract;
 mod messages_api;

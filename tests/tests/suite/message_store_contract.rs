@@ -1,8 +1,8 @@
 //! One contract for every MessageStore adapter: the same code runs against the in-memory store
 //! and against DynamoDB Local.
 
-use shared::domain::{Digest, Message, StoredMessage};
-use shared::ports::PutOutcome;
+use stratus_core::domain::{Digest, Message, StoredMessage};
+use stratus_core::ports::PutOutcome;
 use stratus_tests::{Backend, on_both_backends, wiring};
 use time::{Duration, OffsetDateTime};
 

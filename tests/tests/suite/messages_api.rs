@@ -4,8 +4,8 @@ use std::net::Ipv4Addr;
 use std::sync::Arc;
 
 use serde_json::json;
-use shared::clock::ManualClock;
-use shared::ports::RateLimit;
+use stratus_core::clock::ManualClock;
+use stratus_core::ports::RateLimit;
 use stratus_tests::{Api, Backend, on_both_backends, wiring};
 
 const FOO_DIGEST: &str = "2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae";

@@ -14,11 +14,12 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use futures::future::join_all;
 use serde_json::{Value, json};
-use shared::adapters::dynamodb::{KmsDataKey, tables};
-use shared::auth::sealing::SecretBox;
-use shared::auth::totp::TotpSecret;
-use shared::clock::{Clock, ManualClock, SystemClock};
-use shared::ports::RateLimit;
+use stratus_auth::sealing::SecretBox;
+use stratus_auth::totp::TotpSecret;
+use stratus_aws::dynamodb::tables;
+use stratus_aws::kms::KmsDataKey;
+use stratus_core::clock::{Clock, ManualClock, SystemClock};
+use stratus_core::ports::RateLimit;
 use stratus_tests::{Api, Backend, PASSWORD, Reply, bootstrap_admin, on_both_backends, wiring};
 use time::{Duration, OffsetDateTime};
 
@@ -62,7 +63,7 @@ struct KmsEnvelope {
 
 impl KmsEnvelope {
     async fn new() -> Self {
-        let sdk = shared::aws::sdk_config().await;
+        let sdk = stratus_aws::sdk_config().await;
         let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
         let kms = aws_sdk_kms::Client::new(&sdk);
         let table = format!("{}users", stratus_tests::unique_prefix());
@@ -362,7 +363,7 @@ async fn wrong_codes_are_limited_per_account(backend: Backend) {
     let clock = lagging_clock();
     let mut wiring = mfa_wiring(backend, clock.clone()).await;
     // The limit as shipped (MFA_RATE_LIMIT and MFA_RATE_WINDOW_SECONDS unset).
-    wiring.settings.auth.mfa_limit = shared::config::Settings::from_env().unwrap().auth.mfa_limit;
+    wiring.settings.auth.mfa_limit = stratus_core::config::Settings::from_env().unwrap().auth.mfa_limit;
     assert_eq!(wiring.settings.auth.mfa_limit, RateLimit { max_hits: 5, window: Duration::minutes(5) });
     let api = Api::start_with(wiring).await;
     let now = clock.now();

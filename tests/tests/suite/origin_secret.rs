@@ -2,7 +2,7 @@
 //! here), never from the environment; a function that cannot read it fails its init; and a
 //! rotation with `stratus-admin rotate-origin-secret` refuses no request CloudFront forwards.
 
-use shared::origin::{ORIGIN_VERIFY_REFRESH_SECONDS, ORIGIN_VERIFY_SECRET_ARN};
+use stratus_http::origin::{ORIGIN_VERIFY_REFRESH_SECONDS, ORIGIN_VERIFY_SECRET_ARN};
 use stratus_tests::runtime_api::{Function, Gateway, LocalStack, request};
 
 async fn stack() -> LocalStack {
@@ -96,7 +96,7 @@ async fn create_distribution(cloudfront: &aws_sdk_cloudfront::Client, secret: &s
         OriginCustomHeader, OriginProtocolPolicy, Origins, ViewerProtocolPolicy,
     };
     let header = OriginCustomHeader::builder()
-        .header_name(shared::origin::ORIGIN_VERIFY_HEADER)
+        .header_name(stratus_http::origin::ORIGIN_VERIFY_HEADER)
         .header_value(secret)
         .build()
         .unwrap();

@@ -2,9 +2,9 @@
 //! other sender is refused and not retried (forgot-password logs that and tells no one). The
 //! client is built on the first mail, not at init, through the process's one HTTPS client.
 
-use shared::adapters::mail::SesMailer;
-use shared::domain::Email;
-use shared::ports::{Mail, MailError, Mailer};
+use stratus_aws::ses::SesMailer;
+use stratus_core::domain::Email;
+use stratus_core::ports::{Mail, MailError, Mailer};
 use stratus_tests::runtime_api::LocalStack;
 
 fn mail() -> Mail {

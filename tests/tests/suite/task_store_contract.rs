@@ -2,8 +2,8 @@
 //! creation with and without an Idempotency-Key, the key's 24-hour window, expiry, completion
 //! written once, and discarding a task that was never queued.
 
-use shared::domain::{Idempotency, Number, Task, TaskOutcome, TaskStatus, Username};
-use shared::ports::{Requeue, Submitted, TaskStore};
+use stratus_core::domain::{Idempotency, Number, Task, TaskOutcome, TaskStatus, Username};
+use stratus_core::ports::{Requeue, Submitted, TaskStore};
 use stratus_tests::{Backend, on_both_backends, wiring};
 use time::{Duration, OffsetDateTime};
 

@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use serde_json::{Value, json};
-use shared::clock::{Clock, ManualClock};
-use shared::domain::{Idempotency, Number, Task, TaskId, TaskOutcome, Username};
-use shared::ports::{QueueError, Requeue, StoreError, Submitted, TaskQueue, TaskStore};
+use stratus_core::clock::{Clock, ManualClock};
+use stratus_core::domain::{Idempotency, Number, Task, TaskId, TaskOutcome, Username};
+use stratus_core::ports::{QueueError, Requeue, StoreError, Submitted, TaskQueue, TaskStore};
 use stratus_tests::{Api, Backend, LocalWiring, Reply, on_both_backends, wiring};
 use worker::aws_lambda_events::event::sqs::SqsEvent;
 
@@ -180,11 +180,11 @@ async fn an_unreachable_queue_is_503_and_leaves_no_task(backend: Backend) {
         // A real SQS client whose endpoint refuses connections.
         Backend::DynamoDb => {
             let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
-            let config = aws_sdk_sqs::config::Builder::from(&shared::aws::sdk_config().await)
+            let config = aws_sdk_sqs::config::Builder::from(&stratus_aws::sdk_config().await)
                 .endpoint_url(format!("http://{closed}"))
                 .build();
             let client = aws_sdk_sqs::Client::from_conf(config);
-            Some(Arc::new(shared::adapters::sqs::SqsTaskQueue::new(
+            Some(Arc::new(stratus_aws::sqs::SqsTaskQueue::new(
                 client,
                 format!("http://{closed}/000000000000/tasks"),
             )))
@@ -255,7 +255,7 @@ async fn one_idempotency_key_sent_concurrently_makes_one_task(backend: Backend) 
 async fn a_pending_result_has_the_documented_shape(backend: Backend) {
     let mut wiring = wiring(backend).await;
     // Tasks go to a queue no worker reads, so they stay pending.
-    wiring.queue = Arc::new(shared::adapters::memory::MemoryQueue::new(Duration::from_secs(30), 3));
+    wiring.queue = Arc::new(stratus_memory::MemoryQueue::new(Duration::from_secs(30), 3));
     let api = Api::start_with(wiring).await;
     let token = api.user_token("patient").await;
     let (location, accepted) = submit(&api, &token, json!({"a": 1, "b": 1})).await;
@@ -347,7 +347,7 @@ async fn only_the_poison_message_of_a_batch_fails(backend: Backend) {
     for task in [good, also_good] {
         assert_eq!(
             wiring.tasks.get(&task.id, now).await.unwrap().unwrap().status,
-            shared::domain::TaskStatus::Succeeded
+            stratus_core::domain::TaskStatus::Succeeded
         );
     }
 }
@@ -408,7 +408,7 @@ async fn a_task_that_keeps_failing_ends_failed_after_its_last_receive(backend: B
     }
     assert_eq!(result["status"], "failed", "{result}");
     assert_eq!(result["successful"], false);
-    let attempts = format!("{} attempts", shared::ports::MAX_RECEIVES);
+    let attempts = format!("{} attempts", stratus_core::ports::MAX_RECEIVES);
     assert!(result["error"].as_str().unwrap().contains(&attempts), "{result}");
 }
 
@@ -513,7 +513,7 @@ async fn a_task_never_processed_ends_failed(backend: Backend) {
     clock.advance(time::Duration::minutes(11));
     assert_eq!(sweeper.sweep().await.failed, 1);
     let failed = tasks.get(&task.id, clock.now()).await.unwrap().unwrap();
-    assert_eq!(failed.status, shared::domain::TaskStatus::Failed);
+    assert_eq!(failed.status, stratus_core::domain::TaskStatus::Failed);
     assert!(failed.error.unwrap().contains("never processed"));
     clock.advance(time::Duration::minutes(11));
     assert_eq!(sweeper.sweep().await, sweeper::Swept::default(), "nothing pending is left");

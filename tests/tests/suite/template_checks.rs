@@ -6,8 +6,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
-use shared::adapters::dynamodb::tables;
-use shared::routes::{FALLBACK_FUNCTION, FALLBACK_ROUTE_KEY, ROUTES};
+use stratus_aws::dynamodb::tables;
+use stratus_http::routes::{FALLBACK_FUNCTION, FALLBACK_ROUTE_KEY, ROUTES};
 
 fn template() -> Value {
     stratus_tests::template::Template::workspace().expect("template.yaml reads").root().clone()
@@ -312,7 +312,7 @@ fn only_the_totp_functions_use_the_totp_key() {
     let mut told = BTreeSet::new();
     let mut keys = BTreeSet::new();
     for (id, function) in &every {
-        let variable = &function["Properties"]["Environment"]["Variables"][shared::aws::TOTP_KEY_ARN];
+        let variable = &function["Properties"]["Environment"]["Variables"][stratus_wiring::aws::TOTP_KEY_ARN];
         if !variable.is_null() {
             told.insert(id.clone());
             let arn = variable["Fn::GetAtt"].as_str().expect("the key's ARN, from the stack");
@@ -331,7 +331,7 @@ fn only_the_totp_functions_use_the_totp_key() {
     assert!(matches!(properties["KeyUsage"].as_str(), None | Some("ENCRYPT_DECRYPT")));
     assert_eq!(properties["EnableKeyRotation"], true);
 
-    let (context_key, context_value) = shared::adapters::dynamodb::TOTP_KEY_CONTEXT;
+    let (context_key, context_value) = stratus_aws::kms::TOTP_KEY_CONTEXT;
     let users = |action: &str| -> BTreeSet<String> {
         let statements = key_statements_allowing(key, action);
         for statement in &statements {
@@ -404,12 +404,13 @@ fn only_functions_behind_the_api_read_the_origin_secret() {
     let resolved: Vec<&str> = text.lines().filter(|l| l.contains("{{resolve:secretsmanager")).collect();
     assert_eq!(resolved.len(), 1, "only CloudFront's origin header resolves the secret: {resolved:?}");
     assert!(
-        template["Globals"]["Function"]["Environment"]["Variables"][shared::origin::ORIGIN_VERIFY_SECRET_ARN]
+        template["Globals"]["Function"]["Environment"]["Variables"]
+            [stratus_http::origin::ORIGIN_VERIFY_SECRET_ARN]
             .is_null()
     );
     for (id, function) in functions(&template) {
-        let variable =
-            &function["Properties"]["Environment"]["Variables"][shared::origin::ORIGIN_VERIFY_SECRET_ARN];
+        let variable = &function["Properties"]["Environment"]["Variables"]
+            [stratus_http::origin::ORIGIN_VERIFY_SECRET_ARN];
         let grants = statements(&function).iter().any(|s| {
             s["Action"] == "secretsmanager:GetSecretValue" && s["Resource"]["Ref"] == "OriginVerifySecret"
         });
@@ -425,7 +426,7 @@ fn only_functions_behind_the_api_read_the_origin_secret() {
     let origin = &template["Resources"]["Distribution"]["Properties"]["DistributionConfig"]["Origins"][0];
     assert_eq!(
         origin["OriginCustomHeaders"][0]["HeaderName"].as_str(),
-        Some(shared::origin::ORIGIN_VERIFY_HEADER)
+        Some(stratus_http::origin::ORIGIN_VERIFY_HEADER)
     );
 }
 
@@ -449,7 +450,7 @@ fn the_worker_scales_by_its_event_source_and_messages_outlive_its_timeout() {
     let queue = &template["Resources"]["TasksQueue"]["Properties"];
     let receives = queue["RedrivePolicy"]["maxReceiveCount"].as_u64().unwrap();
     assert!(receives >= 5);
-    assert_eq!(receives, u64::from(shared::ports::MAX_RECEIVES), "the worker's last-receive logic");
+    assert_eq!(receives, u64::from(stratus_core::ports::MAX_RECEIVES), "the worker's last-receive logic");
     let window = event["Properties"]["MaximumBatchingWindowInSeconds"].as_u64().unwrap_or(0);
     let visibility = queue["VisibilityTimeout"].as_u64().unwrap();
     assert!(visibility >= 6 * timeout(&template, worker) + window, "visibility {visibility}");

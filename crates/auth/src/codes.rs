@@ -1,0 +1,173 @@
+//! One-time codes mailed to a user: a password reset, an email verification. Eight random
+//! digits, alive 15 minutes, good for one use and a few wrong guesses. Only a hash is stored,
+//! bound to the purpose, the account (by id, so a deleted and re-created account cannot use the
+//! old one's code) and the address it was sent to.
+
+use sha2::{Digest as _, Sha256};
+use time::{Duration, OffsetDateTime};
+
+use stratus_core::domain::{Email, User};
+use stratus_core::ports::{CodeRecord, CodeStore, Mail, MailError, Mailer, Redeemed, StoreError};
+
+/// How long a mailed code works.
+pub const CODE_TTL: Duration = Duration::minutes(15);
+
+/// Wrong guesses a code survives; the next one spends it. Eight digits and five guesses give a
+/// guesser one chance in 20 million per code.
+pub const CODE_ATTEMPTS: u32 = 5;
+
+const DIGITS: usize = 8;
+
+pub use stratus_core::ports::CodePurpose;
+
+/// A code as mailed or as typed back. Its Debug never shows the digits.
+#[derive(Clone, PartialEq, Eq)]
+pub struct OneTimeCode(String);
+
+impl std::fmt::Debug for OneTimeCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OneTimeCode(********)")
+    }
+}
+
+impl OneTimeCode {
+    /// Uniform over 00000000..=99999999 (rejection sampling: no modulo bias).
+    pub fn generate() -> Self {
+        const LIMIT: u32 = u32::MAX - u32::MAX % 100_000_000;
+        loop {
+            let mut bytes = [0u8; 4];
+            aws_lc_rs::rand::fill(&mut bytes).expect("the system random source works");
+            let draw = u32::from_le_bytes(bytes);
+            if draw < LIMIT {
+                return Self(format!("{:0width$}", draw % 100_000_000, width = DIGITS));
+            }
+        }
+    }
+
+    /// What a user typed: eight digits, spaces and hyphens ignored (codes are often copied as
+    /// `1234 5678`).
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let digits: String = text.chars().filter(|c| !matches!(c, ' ' | '-')).collect();
+        if digits.len() == DIGITS && digits.bytes().all(|b| b.is_ascii_digit()) {
+            Ok(Self(digits))
+        } else {
+            Err(format!("must be the {DIGITS}-digit code from the mail"))
+        }
+    }
+
+    /// The digits, for the mail only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// What is stored and compared: never the code itself.
+    pub fn hash(&self, purpose: CodePurpose, user: &User, email: &Email) -> [u8; 32] {
+        let mut hasher = Sha256::new();
+        for part in [purpose.as_str(), &user.id.to_string(), &email.key(), &self.0] {
+            hasher.update(part.as_bytes());
+            hasher.update([0]);
+        }
+        hasher.finalize().into()
+    }
+
+    /// A fresh record for this code, replacing any earlier code of the same purpose.
+    pub fn record(&self, purpose: CodePurpose, user: &User, now: OffsetDateTime) -> CodeRecord {
+        CodeRecord {
+            purpose,
+            username: user.username.clone(),
+            code_hash: self.hash(purpose, user, &user.email),
+            expires_at: now + CODE_TTL,
+            attempts_left: CODE_ATTEMPTS,
+        }
+    }
+}
+
+/// Why a code could not be mailed.
+#[derive(Debug, thiserror::Error)]
+pub enum SendCodeError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Mail(#[from] MailError),
+}
+
+/// Draws a new code for `purpose` (the user's earlier one stops working) and mails it to the
+/// user's address.
+pub async fn send_code(
+    codes: &dyn CodeStore,
+    mailer: &dyn Mailer,
+    purpose: CodePurpose,
+    user: &User,
+    now: OffsetDateTime,
+) -> Result<(), SendCodeError> {
+    let code = OneTimeCode::generate();
+    codes.issue(&code.record(purpose, user, now)).await?;
+    mailer.send(&mail(purpose, user, &code)).await?;
+    tracing::info!(username = %user.username, purpose = purpose.as_str(), "code mailed");
+    Ok(())
+}
+
+/// Spends the user's code for `purpose` if `code` is it.
+pub async fn redeem(
+    codes: &dyn CodeStore,
+    purpose: CodePurpose,
+    user: &User,
+    code: &OneTimeCode,
+    now: OffsetDateTime,
+) -> Result<Redeemed, StoreError> {
+    codes.redeem(purpose, &user.username, &code.hash(purpose, user, &user.email), now).await
+}
+
+fn mail(purpose: CodePurpose, user: &User, code: &OneTimeCode) -> Mail {
+    let minutes = CODE_TTL.whole_minutes();
+    let digits = code.expose();
+    let (subject, text) = match purpose {
+        CodePurpose::PasswordReset => (
+            "Your password reset code",
+            format!(
+                "Hello {},\n\nSomeone asked to reset the password of the account {}. The code is\n\n    {digits}\n\nIt works once, for {minutes} minutes. If you did not ask, ignore this mail: the password stays as it is.\n",
+                user.first_name.as_str(),
+                user.username
+            ),
+        ),
+        CodePurpose::EmailVerification => (
+            "Verify your email address",
+            format!(
+                "Hello {},\n\nTo confirm that {} is the address of the account {}, enter the code\n\n    {digits}\n\nIt works once, for {minutes} minutes.\n",
+                user.first_name.as_str(),
+                user.email,
+                user.username
+            ),
+        ),
+    };
+    Mail { to: user.email.clone(), subject: subject.to_owned(), text, secret: digits.to_owned() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_codes_are_eight_digits_and_parse_back() {
+        for _ in 0..1000 {
+            let code = OneTimeCode::generate();
+            assert_eq!(code.expose().len(), 8);
+            assert_eq!(OneTimeCode::parse(code.expose()).unwrap(), code);
+        }
+    }
+
+    #[test]
+    fn typed_codes_may_carry_spaces_and_hyphens_but_nothing_else() {
+        assert_eq!(OneTimeCode::parse("1234 5678").unwrap().expose(), "12345678");
+        assert_eq!(OneTimeCode::parse("1234-5678").unwrap().expose(), "12345678");
+        for bad in ["", "1234567", "123456789", "1234567a", "１２３４５６７８", "12345678\n"] {
+            assert!(OneTimeCode::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn debug_hides_the_digits() {
+        let code = OneTimeCode::parse("12345678").unwrap();
+        assert!(!format!("{code:?}").contains("1234"));
+    }
+}

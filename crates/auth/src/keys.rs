@@ -1,0 +1,266 @@
+//! ES256 signing keys. On AWS the private key lives in KMS and only the login and refresh
+//! functions may use it; locally an in-process P-256 key stands in. Verifiers need only the
+//! public keys, which they get as a JWK Set: on AWS a deploy-time custom resource
+//! (`functions/signing-keys`) reads them from KMS once and the template hands the set to every
+//! verifier in `SIGNING_JWKS`, so no function calls KMS at cold start to verify a token.
+
+use async_trait::async_trait;
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
+use base64::Engine;
+use sha2::{Digest as _, Sha256};
+
+use stratus_core::ports::{SignError, TokenSigner};
+
+/// The uncompressed P-256 point (0x04 ‖ x ‖ y) that verifiers check signatures against.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicKey {
+    pub point: Vec<u8>,
+    pub key_id: String,
+}
+
+/// DER prefix of a SubjectPublicKeyInfo for an uncompressed P-256 key (id-ecPublicKey,
+/// prime256v1), which is what KMS GetPublicKey returns for ECC_NIST_P256.
+const P256_SPKI_PREFIX: [u8; 26] = [
+    0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a, 0x86,
+    0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
+];
+
+/// One public key as RFC 7517/7518 spell it for ES256.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct Jwk {
+    /// Always `EC`.
+    pub kty: String,
+    /// Always `P-256`.
+    pub crv: String,
+    /// The x coordinate, base64url without padding.
+    pub x: String,
+    /// The y coordinate, base64url without padding.
+    pub y: String,
+    /// The `kid` header of the tokens this key signed.
+    pub kid: String,
+    /// Always `ES256`.
+    pub alg: String,
+    /// Always `sig`.
+    #[serde(rename = "use")]
+    pub use_: String,
+}
+
+/// A JWK Set: the keys a token may be signed with, the current one first.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct JwkSet {
+    pub keys: Vec<Jwk>,
+}
+
+/// Where the verifiers find the public keys on AWS: a JWK Set in JSON.
+pub const SIGNING_JWKS: &str = "SIGNING_JWKS";
+
+impl JwkSet {
+    pub fn new(keys: &[PublicKey]) -> Self {
+        Self { keys: keys.iter().map(PublicKey::to_jwk).collect() }
+    }
+
+    /// Reads a set and every key in it: a set with no key, or with one that is not a P-256
+    /// signing key, is refused whole.
+    pub fn parse_keys(json: &str) -> Result<Vec<PublicKey>, String> {
+        let set: JwkSet = serde_json::from_str(json).map_err(|e| format!("not a JWK Set: {e}"))?;
+        if set.keys.is_empty() {
+            return Err("the JWK Set has no key".into());
+        }
+        set.keys.iter().map(PublicKey::from_jwk).collect()
+    }
+}
+
+impl PublicKey {
+    pub fn to_jwk(&self) -> Jwk {
+        let b64 = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+        Jwk {
+            kty: "EC".into(),
+            crv: "P-256".into(),
+            x: b64(&self.point[1..33]),
+            y: b64(&self.point[33..65]),
+            kid: self.key_id.clone(),
+            alg: "ES256".into(),
+            use_: "sig".into(),
+        }
+    }
+
+    pub fn from_jwk(jwk: &Jwk) -> Result<Self, String> {
+        if (jwk.kty.as_str(), jwk.crv.as_str(), jwk.alg.as_str(), jwk.use_.as_str())
+            != ("EC", "P-256", "ES256", "sig")
+        {
+            return Err(format!("key {:?} is not an ES256 P-256 signing key", jwk.kid));
+        }
+        let coordinate = |text: &str| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(text)
+                .ok()
+                .filter(|bytes| bytes.len() == 32)
+                .ok_or_else(|| format!("key {:?} has a malformed coordinate", jwk.kid))
+        };
+        if jwk.kid.is_empty() {
+            return Err("a key has no kid".into());
+        }
+        let point = [&[0x04][..], &coordinate(&jwk.x)?, &coordinate(&jwk.y)?].concat();
+        let key = Self { point, key_id: jwk.kid.clone() };
+        key.check_on_curve()?;
+        Ok(key)
+    }
+
+    /// A point not on the curve would only fail later, at every verification: refuse it now.
+    fn check_on_curve(&self) -> Result<(), String> {
+        aws_lc_rs::signature::ParsedPublicKey::new(
+            &aws_lc_rs::signature::ECDSA_P256_SHA256_FIXED,
+            &self.point,
+        )
+        .map(|_| ())
+        .map_err(|_| format!("key {:?} is not a point on P-256", self.key_id))
+    }
+
+    pub fn from_spki_der(der: &[u8], key_id: impl Into<String>) -> Result<Self, String> {
+        match der.strip_prefix(&P256_SPKI_PREFIX[..]) {
+            Some(point) if point.len() == 65 && point[0] == 0x04 => {
+                Ok(Self { point: point.to_vec(), key_id: key_id.into() })
+            }
+            _ => Err("the public key is not an uncompressed P-256 SubjectPublicKeyInfo".into()),
+        }
+    }
+}
+
+/// A P-256 key held in process memory, for local runs and tests.
+pub struct LocalSigner {
+    pair: EcdsaKeyPair,
+    key_id: String,
+    rng: SystemRandom,
+}
+
+impl LocalSigner {
+    pub fn generate() -> Self {
+        let rng = SystemRandom::new();
+        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
+            .expect("the system random source works");
+        Self::from_pkcs8_der(pkcs8.as_ref()).expect("a freshly generated key loads")
+    }
+
+    pub fn from_pkcs8_der(der: &[u8]) -> Result<Self, String> {
+        let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, der)
+            .map_err(|e| format!("not a PKCS#8 P-256 private key: {e}"))?;
+        let fingerprint = hex::encode(Sha256::digest(pair.public_key().as_ref()));
+        Ok(Self { key_id: format!("local-{}", &fingerprint[..16]), pair, rng: SystemRandom::new() })
+    }
+
+    /// Reads a PKCS#8 key from a PEM (`-----BEGIN PRIVATE KEY-----`) or DER file.
+    pub fn from_file(path: &std::path::Path) -> Result<Self, String> {
+        let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let der = match std::str::from_utf8(&bytes) {
+            Ok(text) if text.contains("-----BEGIN PRIVATE KEY-----") => {
+                let body: String = text.lines().filter(|line| !line.starts_with("-----")).collect();
+                base64::engine::general_purpose::STANDARD.decode(body.trim()).map_err(|e| e.to_string())?
+            }
+            _ => bytes,
+        };
+        Self::from_pkcs8_der(&der)
+    }
+
+    pub fn public_key(&self) -> PublicKey {
+        PublicKey { point: self.pair.public_key().as_ref().to_vec(), key_id: self.key_id.clone() }
+    }
+}
+
+#[async_trait]
+impl TokenSigner for LocalSigner {
+    fn key_id(&self) -> &str {
+        &self.key_id
+    }
+
+    async fn sign(&self, message: &[u8]) -> Result<Vec<u8>, SignError> {
+        let signature = self.pair.sign(&self.rng, message).map_err(|e| SignError::Failed(e.to_string()))?;
+        Ok(signature.as_ref().to_vec())
+    }
+}
+
+/// Where a signing key's public half is read from by its id: KMS on AWS
+/// (`stratus_aws::kms::KmsPublicKeys`), at deploy time.
+#[async_trait]
+pub trait PublicKeySource: Send + Sync {
+    async fn public_key(&self, key_id: &str) -> Result<PublicKey, String>;
+}
+
+/// KMS answers an ECDSA signature as DER `SEQUENCE { INTEGER r, INTEGER s }`; JWS ES256 wants
+/// `r ‖ s`, each left-padded to 32 bytes.
+pub fn der_signature_to_fixed(der: &[u8]) -> Result<Vec<u8>, String> {
+    fn integer(input: &[u8]) -> Result<(&[u8], &[u8]), String> {
+        match input {
+            [0x02, len, rest @ ..] if usize::from(*len) <= rest.len() => {
+                let (value, rest) = rest.split_at(usize::from(*len));
+                let value = match value {
+                    [0x00, tail @ ..] => tail,
+                    _ => value,
+                };
+                if value.len() > 32 {
+                    return Err("ECDSA integer longer than 32 bytes".into());
+                }
+                Ok((value, rest))
+            }
+            _ => Err("malformed DER INTEGER".into()),
+        }
+    }
+    let body = match der {
+        [0x30, len, body @ ..] if usize::from(*len) == body.len() => body,
+        _ => return Err("malformed DER SEQUENCE".into()),
+    };
+    let (r, rest) = integer(body)?;
+    let (s, rest) = integer(rest)?;
+    if !rest.is_empty() {
+        return Err("trailing bytes after the ECDSA signature".into());
+    }
+    let mut fixed = vec![0u8; 64];
+    fixed[32 - r.len()..32].copy_from_slice(r);
+    fixed[64 - s.len()..].copy_from_slice(s);
+    Ok(fixed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn der_signatures_become_fixed_width() {
+        let r = [0x80u8; 32];
+        let s = [0x01u8; 31];
+        let mut der = vec![0x30, 0];
+        der.extend([0x02, 33, 0x00]);
+        der.extend(r);
+        der.extend([0x02, 31]);
+        der.extend(s);
+        der[1] = (der.len() - 2) as u8;
+        let fixed = der_signature_to_fixed(&der).unwrap();
+        assert_eq!(&fixed[..32], &r);
+        assert_eq!(fixed[32], 0);
+        assert_eq!(&fixed[33..], &s);
+        assert!(der_signature_to_fixed(&der[..der.len() - 1]).is_err());
+    }
+
+    #[test]
+    fn jwk_round_trip_and_refusals() {
+        let key = LocalSigner::generate().public_key();
+        let set = serde_json::to_string(&JwkSet::new(std::slice::from_ref(&key))).unwrap();
+        assert_eq!(JwkSet::parse_keys(&set).unwrap(), vec![key.clone()]);
+        let mut jwk = key.to_jwk();
+        jwk.alg = "RS256".into();
+        assert!(PublicKey::from_jwk(&jwk).is_err());
+        let mut off_curve = key.to_jwk();
+        off_curve.y = off_curve.x.clone();
+        assert!(PublicKey::from_jwk(&off_curve).is_err());
+        assert!(JwkSet::parse_keys(r#"{"keys":[]}"#).is_err());
+    }
+
+    #[test]
+    fn spki_round_trip() {
+        let signer = LocalSigner::generate();
+        let point = signer.public_key().point;
+        let spki = [&P256_SPKI_PREFIX[..], &point].concat();
+        assert_eq!(PublicKey::from_spki_der(&spki, "k").unwrap().point, point);
+        assert!(PublicKey::from_spki_der(&spki[1..], "k").is_err());
+    }
+}

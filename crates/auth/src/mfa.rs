@@ -1,0 +1,110 @@
+//! The second factor: checking a TOTP or recovery code of a user with TOTP on, for a login's
+//! second step and for turning TOTP off. Wrong codes are limited per account; a right one is
+//! spent in the same conditional write that accepts it, so it works once.
+
+use time::OffsetDateTime;
+
+use stratus_core::domain::User;
+use stratus_core::ports::{LimitError, RateLimit, RateLimiter, StoreError, UserStore};
+
+use super::sealing::{SealError, SecretBox};
+use super::totp::{SecondFactor, TotpCode, TotpSecret};
+
+/// The rate-limit bucket of an account's wrong codes.
+pub fn limit_key(user: &User) -> String {
+    format!("mfa:user:{}", user.username)
+}
+
+/// Why a second factor was not accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum MfaError {
+    /// Not a TOTP or recovery code at all (400 naming `field`).
+    #[error("The code is not valid")]
+    Malformed { field: String, reason: String },
+    /// Wrong, expired or already used (400 naming `field`).
+    #[error("The code is wrong, expired or already used")]
+    Wrong { field: String },
+    /// Too many wrong codes in the account's window (429).
+    #[error("too many wrong codes; retry in {retry_after}")]
+    Limited { retry_after: time::Duration },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Seal(#[from] SealError),
+    /// Ours: a state that cannot be.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl MfaError {
+    pub fn wrong(field: &str) -> Self {
+        Self::Wrong { field: field.to_owned() }
+    }
+}
+
+impl From<LimitError> for MfaError {
+    fn from(error: LimitError) -> Self {
+        match error {
+            LimitError::Limited { retry_after } => Self::Limited { retry_after },
+            LimitError::Store(error) => Self::Store(error),
+        }
+    }
+}
+
+/// The user's TOTP secret, unsealed (bound to the user's id).
+pub async fn secret_of(secrets: &SecretBox, user: &User) -> Result<TotpSecret, MfaError> {
+    let Some(totp) = &user.totp else {
+        return Err(MfaError::Internal("asked for the secret of a user without TOTP".into()));
+    };
+    let bytes = secrets.open(&totp.sealed_secret, user.id.as_bytes()).await?;
+    TotpSecret::from_bytes(&bytes).map_err(|e| MfaError::Internal(e.to_string()))
+}
+
+/// Parses `text` as a TOTP or recovery code (`Malformed`, naming `field`, if it is neither).
+pub fn parse_code(text: &str, field: &str) -> Result<SecondFactor, MfaError> {
+    SecondFactor::parse(text)
+        .map_err(|e| MfaError::Malformed { field: field.to_owned(), reason: e.to_string() })
+}
+
+/// The store's check of one code, after the rate limit: true when it was right and is now spent.
+pub struct Checker<'a> {
+    pub users: &'a dyn UserStore,
+    pub secrets: &'a SecretBox,
+    pub limiter: &'a dyn RateLimiter,
+    pub limit: RateLimit,
+}
+
+impl Checker<'_> {
+    /// `Ok` when `code` is a live code of the user (TOTP on), now spent; `Wrong` naming `field`
+    /// otherwise, and `Limited` once `limit` wrong codes have been tried in its window.
+    pub async fn check(
+        &self,
+        user: &User,
+        code: &SecondFactor,
+        field: &str,
+        now: OffsetDateTime,
+    ) -> Result<(), MfaError> {
+        let key = limit_key(user);
+        self.limiter.enforce(&key, self.limit, now).await?;
+        let accepted = match code {
+            SecondFactor::Totp(code) => self.totp(user, code, now).await?,
+            SecondFactor::Recovery(code) => self.users.spend_recovery_code(user, &code.hash(user)).await?,
+        };
+        if !accepted {
+            return Err(MfaError::wrong(field));
+        }
+        // Only wrong codes count: give the hit back.
+        self.limiter.release(&key, self.limit, now).await?;
+        Ok(())
+    }
+
+    async fn totp(&self, user: &User, code: &TotpCode, now: OffsetDateTime) -> Result<bool, MfaError> {
+        let Some(totp) = user.totp.as_ref().filter(|t| t.confirmed) else { return Ok(false) };
+        let secret = secret_of(self.secrets, user).await?;
+        match secret.accepts(code, now, totp.last_step) {
+            // False if another request spent this step (or a later one) first: a replay.
+            Some(step) => Ok(self.users.use_totp_step(user, step).await?),
+            None => Ok(false),
+        }
+    }
+}

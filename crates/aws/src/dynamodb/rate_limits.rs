@@ -1,0 +1,88 @@
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::AttributeValue;
+use time::OffsetDateTime;
+
+use super::store_error;
+use stratus_core::ports::{RateDecision, RateLimit, RateLimiter, StoreError, rate_window};
+
+/// Fixed windows, one item per key and window, counted with one conditional `ADD` per hit; old
+/// windows expire by TTL.
+pub struct DynamoRateLimiter {
+    client: Client,
+    table: String,
+}
+
+impl DynamoRateLimiter {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self { client, table: table.into() }
+    }
+
+    fn key(key: &str, index: i64) -> HashMap<String, AttributeValue> {
+        HashMap::from([("pk".to_owned(), AttributeValue::S(format!("{key}#{index}")))])
+    }
+}
+
+fn number(n: impl ToString) -> AttributeValue {
+    AttributeValue::N(n.to_string())
+}
+
+fn condition_failed(
+    error: &aws_sdk_dynamodb::error::SdkError<UpdateItemError, impl std::fmt::Debug>,
+) -> bool {
+    matches!(error.as_service_error(), Some(UpdateItemError::ConditionalCheckFailedException(_)))
+}
+
+#[async_trait]
+impl RateLimiter for DynamoRateLimiter {
+    async fn hit(
+        &self,
+        key: &str,
+        limit: RateLimit,
+        now: OffsetDateTime,
+    ) -> Result<RateDecision, StoreError> {
+        let (index, ends) = rate_window(limit, now);
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(key, index)))
+            .update_expression("ADD hits :one SET expires_at = if_not_exists(expires_at, :ends)")
+            // A full window takes no more hits: refused requests count for nothing.
+            .condition_expression("attribute_not_exists(hits) OR hits < :max")
+            .expression_attribute_values(":one", number(1))
+            .expression_attribute_values(":max", number(limit.max_hits))
+            .expression_attribute_values(":ends", number(ends.unix_timestamp()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(RateDecision::Allowed),
+            Err(error) if condition_failed(&error) => Ok(RateDecision::Limited { retry_after: ends - now }),
+            Err(error) => Err(store_error(error)),
+        }
+    }
+
+    async fn release(&self, key: &str, limit: RateLimit, at: OffsetDateTime) -> Result<(), StoreError> {
+        let (index, _) = rate_window(limit, at);
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(key, index)))
+            .update_expression("ADD hits :minus_one")
+            .condition_expression("hits > :zero")
+            .expression_attribute_values(":minus_one", number(-1))
+            .expression_attribute_values(":zero", number(0))
+            .send()
+            .await;
+        match result {
+            // Nothing counted in that window (it expired, or was never hit): nothing to take back.
+            Ok(_) => Ok(()),
+            Err(error) if condition_failed(&error) => Ok(()),
+            Err(error) => Err(store_error(error)),
+        }
+    }
+}

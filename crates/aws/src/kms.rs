@@ -1,0 +1,234 @@
+//! The KMS adapters: the token signer whose private key never leaves KMS, the public half of a
+//! signing key, and the data key that seals TOTP secrets, wrapped by KMS and kept in the users
+//! table.
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::AttributeValue;
+use stratus_auth::keys::{PublicKey, PublicKeySource, der_signature_to_fixed};
+use stratus_core::ports::{DataKeySource, SignError, StoreError, TokenSigner};
+
+use crate::dynamodb::store_error;
+
+/// Signs with a KMS key of spec ECC_NIST_P256; the private key never leaves KMS.
+pub struct KmsSigner {
+    client: aws_sdk_kms::Client,
+    key_arn: String,
+    key_id: String,
+}
+
+/// The `kid` for a KMS key: its id, the last part of its ARN.
+pub fn kms_key_id(key_arn: &str) -> String {
+    key_arn.rsplit('/').next().unwrap_or(key_arn).to_owned()
+}
+
+impl KmsSigner {
+    pub fn new(client: aws_sdk_kms::Client, key_arn: impl Into<String>) -> Self {
+        let key_arn = key_arn.into();
+        Self { client, key_id: kms_key_id(&key_arn), key_arn }
+    }
+}
+
+#[async_trait]
+impl TokenSigner for KmsSigner {
+    fn key_id(&self) -> &str {
+        &self.key_id
+    }
+
+    async fn sign(&self, message: &[u8]) -> Result<Vec<u8>, SignError> {
+        use aws_sdk_kms::primitives::Blob;
+        use aws_sdk_kms::types::{MessageType, SigningAlgorithmSpec};
+        let output = self
+            .client
+            .sign()
+            .key_id(&self.key_arn)
+            .message(Blob::new(message))
+            .message_type(MessageType::Raw)
+            .signing_algorithm(SigningAlgorithmSpec::EcdsaSha256)
+            .send()
+            .await
+            .map_err(kms_sign_error)?;
+        let der = output.signature.ok_or_else(|| SignError::Failed("KMS returned no signature".into()))?;
+        der_signature_to_fixed(der.as_ref()).map_err(SignError::Failed)
+    }
+}
+
+/// KMS's answers that a retry may well turn around; any other failure (a missing grant, a
+/// disabled or deleted key) is a fault to fix, not to retry.
+fn kms_sign_error(
+    error: aws_sdk_kms::error::SdkError<
+        aws_sdk_kms::operation::sign::SignError,
+        aws_sdk_kms::config::http::HttpResponse,
+    >,
+) -> SignError {
+    use aws_sdk_kms::error::{ProvideErrorMetadata, SdkError};
+    const RETRYABLE: &[&str] = &["ThrottlingException", "KMSInternalException", "DependencyTimeoutException"];
+    let retryable = match &error {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => true,
+        SdkError::ServiceError(service) => service.err().code().is_some_and(|code| RETRYABLE.contains(&code)),
+        _ => false,
+    };
+    let text = crate::error_text(&error);
+    if retryable { SignError::Unavailable(text) } else { SignError::Failed(text) }
+}
+
+/// Fetches the verification key of a KMS signing key: once per cold start.
+pub async fn kms_public_key(client: &aws_sdk_kms::Client, key_arn: &str) -> Result<PublicKey, String> {
+    let output = client
+        .get_public_key()
+        .key_id(key_arn)
+        .send()
+        .await
+        .map_err(|e| aws_sdk_kms::error::DisplayErrorContext(&e).to_string())?;
+    let der = output.public_key.ok_or("KMS returned no public key")?;
+    PublicKey::from_spki_der(der.as_ref(), kms_key_id(key_arn))
+}
+
+/// The public half of KMS signing keys, by key ARN: what the deploy-time custom resource
+/// publishes.
+pub struct KmsPublicKeys(pub aws_sdk_kms::Client);
+
+#[async_trait]
+impl PublicKeySource for KmsPublicKeys {
+    async fn public_key(&self, key_arn: &str) -> Result<PublicKey, String> {
+        kms_public_key(&self.0, key_arn).await
+    }
+}
+
+/// The item that holds the stack's TOTP data key, wrapped by KMS. Not a user: `list` skips it.
+const TOTP_DATA_KEY: &str = "KEY#totp-data-key";
+
+/// The stack's data key for sealing TOTP secrets: made by `kms:GenerateDataKey` the first time
+/// anything is sealed, kept wrapped in the users table (first writer wins), unwrapped by
+/// `kms:Decrypt` once per sandbox.
+pub struct KmsDataKey {
+    kms: aws_sdk_kms::Client,
+    dynamodb: Client,
+    table: String,
+    key_arn: String,
+}
+
+/// Bound into every wrap and unwrap, and what the roles' grants are conditioned on.
+pub const TOTP_KEY_CONTEXT: (&str, &str) = ("stratus-purpose", "totp-secrets");
+
+impl KmsDataKey {
+    pub fn new(
+        kms: aws_sdk_kms::Client,
+        dynamodb: Client,
+        table: impl Into<String>,
+        key_arn: impl Into<String>,
+    ) -> Self {
+        Self { kms, dynamodb, table: table.into(), key_arn: key_arn.into() }
+    }
+
+    async fn wrapped(&self) -> Result<Option<Vec<u8>>, StoreError> {
+        let output = self
+            .dynamodb
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(TOTP_DATA_KEY.to_owned()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(store_error)?;
+        match output.item.as_ref().and_then(|item| item.get("wrapped")) {
+            None => Ok(None),
+            Some(AttributeValue::B(blob)) => Ok(Some(blob.clone().into_inner())),
+            Some(_) => Err(StoreError::Internal(format!("{}: the data key item is malformed", self.table))),
+        }
+    }
+
+    async fn unwrap(&self, wrapped: Vec<u8>) -> Result<Vec<u8>, StoreError> {
+        let output = self
+            .kms
+            .decrypt()
+            .key_id(&self.key_arn)
+            .ciphertext_blob(aws_sdk_kms::primitives::Blob::new(wrapped))
+            .encryption_context(TOTP_KEY_CONTEXT.0, TOTP_KEY_CONTEXT.1)
+            .send()
+            .await
+            .map_err(|e| kms_error(&e))?;
+        output
+            .plaintext
+            .map(|p| p.into_inner())
+            .ok_or_else(|| StoreError::Internal("KMS returned no plaintext".into()))
+    }
+}
+
+fn kms_error<E, R>(error: &aws_sdk_kms::error::SdkError<E, R>) -> StoreError
+where
+    E: aws_sdk_kms::error::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug + 'static,
+{
+    use aws_sdk_kms::error::SdkError;
+    let text = crate::error_text(error);
+    match error {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => StoreError::Unavailable(text),
+        SdkError::ServiceError(service)
+            if matches!(
+                service.err().code(),
+                Some("ThrottlingException" | "KMSInternalException" | "DependencyTimeoutException")
+            ) =>
+        {
+            StoreError::Unavailable(text)
+        }
+        _ => StoreError::Internal(text),
+    }
+}
+
+#[async_trait]
+impl DataKeySource for KmsDataKey {
+    async fn data_key(&self, create: bool) -> Result<Vec<u8>, StoreError> {
+        if let Some(wrapped) = self.wrapped().await? {
+            return self.unwrap(wrapped).await;
+        }
+        if !create {
+            return Err(StoreError::Internal(
+                "no TOTP data key exists, so nothing can have been sealed".into(),
+            ));
+        }
+        let generated = self
+            .kms
+            .generate_data_key()
+            .key_id(&self.key_arn)
+            .key_spec(aws_sdk_kms::types::DataKeySpec::Aes256)
+            .encryption_context(TOTP_KEY_CONTEXT.0, TOTP_KEY_CONTEXT.1)
+            .send()
+            .await
+            .map_err(|e| kms_error(&e))?;
+        let (Some(wrapped), Some(plain)) = (generated.ciphertext_blob, generated.plaintext) else {
+            return Err(StoreError::Internal("KMS returned no data key".into()));
+        };
+        let stored = self
+            .dynamodb
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", AttributeValue::S(TOTP_DATA_KEY.to_owned()))
+            .item("wrapped", AttributeValue::B(aws_sdk_dynamodb::primitives::Blob::new(wrapped.into_inner())))
+            .item("key_arn", AttributeValue::S(self.key_arn.clone()))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match stored {
+            Ok(_) => Ok(plain.into_inner()),
+            // Another sandbox made one first: everyone must use that one.
+            Err(error)
+                if matches!(
+                    error.as_service_error(),
+                    Some(
+                        aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(
+                            _
+                        )
+                    )
+                ) =>
+            {
+                let wrapped = self
+                    .wrapped()
+                    .await?
+                    .ok_or_else(|| StoreError::Internal("the data key vanished".into()))?;
+                self.unwrap(wrapped).await
+            }
+            Err(error) => Err(store_error(error)),
+        }
+    }
+}

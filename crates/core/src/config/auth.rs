@@ -1,0 +1,94 @@
+use time::Duration;
+
+use super::{ConfigError, optional, parsed_or, rate_limit as limit, seconds};
+use crate::ports::RateLimit;
+
+/// Token and rate-limit settings, from the environment, with the defaults written in `Default`
+/// below (README.md's Configuration table lists each variable with its default).
+#[derive(Debug, Clone)]
+pub struct AuthConfig {
+    pub issuer: String,
+    pub audience: String,
+    pub access_ttl: Duration,
+    pub refresh_ttl: Duration,
+    /// How long a session (a login and all its refreshes) may last at most.
+    pub session_max_lifetime: Duration,
+    /// Failed logins per source address, and per username from one source address.
+    pub login_limit: RateLimit,
+    /// Failed logins per username from all addresses together: guessing from many addresses
+    /// stays slow, while a stranger at one address cannot reach it alone.
+    pub login_user_limit: RateLimit,
+    pub register_limit: RateLimit,
+    /// Password resets asked for or tried per source address.
+    pub recovery_limit: RateLimit,
+    /// Code mails per account (a reset, a verification): nobody can flood an inbox.
+    pub mail_limit: RateLimit,
+    /// Wrong TOTP or recovery codes per account, at login and when turning TOTP on or off: six
+    /// digits leave a guesser one chance in 333,333 per try (three steps are live).
+    pub mfa_limit: RateLimit,
+    /// The name authenticator apps show beside a user's codes.
+    pub totp_issuer: String,
+    /// Whether an account must have verified its email to log in.
+    pub require_verified_email: bool,
+    /// Forgot-password answers no sooner than this after the request arrived, whether or not a
+    /// mail went out: its time tells nobody whether the address has an account.
+    pub forgot_password_floor: std::time::Duration,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            issuer: "stratus".into(),
+            audience: "stratus-api".into(),
+            access_ttl: Duration::minutes(15),
+            refresh_ttl: Duration::days(30),
+            session_max_lifetime: Duration::days(90),
+            login_limit: RateLimit { max_hits: 5, window: Duration::minutes(1) },
+            login_user_limit: RateLimit { max_hits: 100, window: Duration::minutes(1) },
+            register_limit: RateLimit { max_hits: 10, window: Duration::minutes(1) },
+            recovery_limit: RateLimit { max_hits: 10, window: Duration::minutes(1) },
+            mail_limit: RateLimit { max_hits: 3, window: Duration::minutes(15) },
+            mfa_limit: RateLimit { max_hits: 5, window: Duration::minutes(5) },
+            totp_issuer: "Stratus".into(),
+            require_verified_email: false,
+            forgot_password_floor: std::time::Duration::from_millis(400),
+        }
+    }
+}
+
+impl AuthConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let defaults = Self::default();
+        Ok(Self {
+            issuer: optional("TOKEN_ISSUER").unwrap_or(defaults.issuer),
+            audience: optional("TOKEN_AUDIENCE").unwrap_or(defaults.audience),
+            access_ttl: seconds("ACCESS_TOKEN_TTL_SECONDS", defaults.access_ttl)?,
+            refresh_ttl: seconds("REFRESH_TOKEN_TTL_SECONDS", defaults.refresh_ttl)?,
+            session_max_lifetime: seconds("SESSION_MAX_LIFETIME_SECONDS", defaults.session_max_lifetime)?,
+            login_limit: limit("LOGIN_RATE_LIMIT", "LOGIN_RATE_WINDOW_SECONDS", defaults.login_limit)?,
+            login_user_limit: limit(
+                "LOGIN_USER_RATE_LIMIT",
+                "LOGIN_RATE_WINDOW_SECONDS",
+                defaults.login_user_limit,
+            )?,
+            register_limit: limit(
+                "REGISTER_RATE_LIMIT",
+                "REGISTER_RATE_WINDOW_SECONDS",
+                defaults.register_limit,
+            )?,
+            recovery_limit: limit(
+                "RECOVERY_RATE_LIMIT",
+                "RECOVERY_RATE_WINDOW_SECONDS",
+                defaults.recovery_limit,
+            )?,
+            mail_limit: limit("MAIL_RATE_LIMIT", "MAIL_RATE_WINDOW_SECONDS", defaults.mail_limit)?,
+            mfa_limit: limit("MFA_RATE_LIMIT", "MFA_RATE_WINDOW_SECONDS", defaults.mfa_limit)?,
+            totp_issuer: optional("TOTP_ISSUER").unwrap_or(defaults.totp_issuer),
+            require_verified_email: parsed_or("REQUIRE_VERIFIED_EMAIL", defaults.require_verified_email)?,
+            forgot_password_floor: std::time::Duration::from_millis(parsed_or(
+                "FORGOT_PASSWORD_FLOOR_MS",
+                defaults.forgot_password_floor.as_millis() as u64,
+            )?),
+        })
+    }
+}

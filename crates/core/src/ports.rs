@@ -1,0 +1,429 @@
+//! The ports the functions talk through. Each has an in-memory adapter (the embedded backend
+//! for local runs and fast tests) and an AWS adapter; both pass one contract suite.
+
+use async_trait::async_trait;
+
+use crate::domain::{Digest, Message, StoredMessage};
+
+/// Why a store call failed. Client mistakes never get here: they are refused before any I/O.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Throttled, timed out, connection refused: worth a retry.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// Anything else: a bug, a bad configuration or a corrupt item.
+    #[error("store failure: {0}")]
+    Internal(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PutOutcome {
+    Created,
+    AlreadyStored,
+}
+
+/// A stored message and, when messages expire, when this one does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found {
+    pub message: Message,
+    pub expires_at: Option<OffsetDateTime>,
+}
+
+#[async_trait]
+pub trait MessageStore: Send + Sync {
+    /// Stores the message under its digest, until `expires_at` if given. Telling "created" from
+    /// "already stored" is atomic: of any number of concurrent puts of one new message exactly
+    /// one sees `Created`. A message whose expiry has passed counts as absent: storing it again
+    /// creates it anew.
+    async fn put(
+        &self,
+        message: &StoredMessage,
+        expires_at: Option<OffsetDateTime>,
+        now: OffsetDateTime,
+    ) -> Result<PutOutcome, StoreError>;
+
+    /// The message, unless absent or expired.
+    async fn get(&self, digest: &Digest, now: OffsetDateTime) -> Result<Option<Found>, StoreError>;
+}
+
+use time::OffsetDateTime;
+
+use crate::domain::{PasswordHash, Role, User, Username};
+
+#[derive(Debug, thiserror::Error)]
+pub enum CreateUserError {
+    #[error("username taken")]
+    UsernameTaken,
+    #[error("email taken")]
+    EmailTaken,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// One page of a listing and where the next starts, if anywhere.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next: Option<Username>,
+}
+
+#[async_trait]
+pub trait UserStore: Send + Sync {
+    /// Creates the user if neither its username nor its email (case-insensitively) is taken.
+    /// Atomic: of N concurrent creations of one name exactly one succeeds.
+    async fn create(&self, user: &User) -> Result<(), CreateUserError>;
+
+    async fn get(&self, username: &Username) -> Result<Option<User>, StoreError>;
+
+    /// The account registered with this email, compared case-insensitively.
+    async fn find_by_email(&self, email: &crate::domain::Email) -> Result<Option<User>, StoreError>;
+
+    /// Records that the user proved they read mail at their address. Only this very account
+    /// (by id) and only while its email is still the one the code went to: false otherwise.
+    async fn mark_email_verified(&self, user: &User) -> Result<bool, StoreError>;
+
+    /// Stamps `last_login`, and replaces the password hash when its parameters were outdated.
+    async fn record_login(
+        &self,
+        username: &Username,
+        at: OffsetDateTime,
+        rehashed: Option<&PasswordHash>,
+    ) -> Result<(), StoreError>;
+
+    /// Replaces the password hash and moves the user to session generation `generation`, which
+    /// ends every session begun before. Returns false when there is no such user.
+    async fn set_password(
+        &self,
+        username: &Username,
+        hash: &PasswordHash,
+        generation: uuid::Uuid,
+    ) -> Result<bool, StoreError>;
+
+    /// Removes the account and its email's guard at once, freeing both the username and the
+    /// email. Only this very account (by id): returns false when it is gone, or the name now
+    /// belongs to another.
+    async fn delete(&self, user: &User) -> Result<bool, StoreError>;
+
+    /// Returns false when there is no such user.
+    async fn set_disabled(&self, username: &Username, disabled: bool) -> Result<bool, StoreError>;
+
+    /// Returns false when there is no such user.
+    async fn set_role(&self, username: &Username, role: Role) -> Result<bool, StoreError>;
+
+    /// Users in a stable order, `limit` at most, starting after `after`.
+    async fn list(&self, limit: usize, after: Option<&Username>) -> Result<Page<User>, StoreError>;
+
+    /// Starts (or restarts) setting up an authenticator: a pending enrolment with this sealed
+    /// secret. Only this very account, and only while TOTP is not on: false otherwise.
+    async fn begin_totp(&self, user: &User, sealed_secret: &str) -> Result<bool, StoreError>;
+
+    /// Turns TOTP on with the recovery codes' hashes, the first code having been for `step`.
+    /// Only if the pending enrolment is still the one `user` holds: false otherwise.
+    async fn confirm_totp(
+        &self,
+        user: &User,
+        step: i64,
+        recovery_hashes: &[String],
+    ) -> Result<bool, StoreError>;
+
+    /// Records that a code for `step` was accepted, atomically: of two uses of one code (or of
+    /// an older one) at most one gets true.
+    async fn use_totp_step(&self, user: &User, step: i64) -> Result<bool, StoreError>;
+
+    /// Spends a recovery code by its hash, atomically: false when it is not (or no longer) there.
+    async fn spend_recovery_code(&self, user: &User, hash: &str) -> Result<bool, StoreError>;
+
+    /// Turns TOTP off for this very account, if it is still the enrolment `user` was read with:
+    /// false when it was not on, or was replaced meanwhile.
+    async fn remove_totp(&self, user: &User) -> Result<bool, StoreError>;
+}
+
+/// Where the data key that seals secrets at rest comes from (`stratus_auth::sealing`).
+#[async_trait]
+pub trait DataKeySource: Send + Sync {
+    /// The 32-byte key. With `create`, one is made if the stack has none yet; without, a stack
+    /// with none is an error (nothing can have been sealed).
+    async fn data_key(&self, create: bool) -> Result<Vec<u8>, StoreError>;
+}
+
+/// A refresh token as stored: only its SHA-256, never the token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshRecord {
+    pub token_hash: [u8; 32],
+    pub username: Username,
+    /// Every token rotated from one login shares the family; reuse of a spent one revokes it.
+    pub family: uuid::Uuid,
+    /// The login the family comes from: its age is capped however often it is refreshed.
+    pub family_started_at: OffsetDateTime,
+    /// The user's session generation at that login (`User::session_generation`).
+    pub generation: uuid::Uuid,
+    pub expires_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Spend {
+    /// The token was live and is now spent; here is what it was issued for.
+    Spent(RefreshRecord),
+    /// The token had been spent before: a replay, so its family must be revoked.
+    Replayed(RefreshRecord),
+    /// No such token, or it has expired.
+    Unknown,
+}
+
+#[async_trait]
+pub trait RefreshTokenStore: Send + Sync {
+    async fn insert(&self, record: &RefreshRecord) -> Result<(), StoreError>;
+
+    /// Marks the token spent, atomically: of two concurrent spends one gets `Spent` and the
+    /// other `Replayed`. With an `owner`, only that user's token is spent, in the same
+    /// conditional write: another user's token is `Unknown` and left untouched.
+    async fn spend(
+        &self,
+        token_hash: &[u8; 32],
+        owner: Option<&Username>,
+        now: OffsetDateTime,
+    ) -> Result<Spend, StoreError>;
+
+    /// Revokes every token of the family, present and future, until `until`.
+    async fn revoke_family(&self, family: uuid::Uuid, until: OffsetDateTime) -> Result<(), StoreError>;
+
+    async fn is_family_revoked(&self, family: uuid::Uuid, now: OffsetDateTime) -> Result<bool, StoreError>;
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    pub max_hits: u32,
+    pub window: time::Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RateDecision {
+    Allowed,
+    Limited { retry_after: time::Duration },
+}
+
+#[async_trait]
+pub trait RateLimiter: Send + Sync {
+    /// Counts one hit against `key` in the fixed window that holds `now`, if the window has room:
+    /// a refused hit counts for nothing, so a full window stays exactly full.
+    async fn hit(&self, key: &str, limit: RateLimit, now: OffsetDateTime)
+    -> Result<RateDecision, StoreError>;
+
+    /// Takes back a hit counted at `at`: the request turned out not to count (a login that
+    /// succeeded, an attempt another limit refused).
+    async fn release(&self, key: &str, limit: RateLimit, at: OffsetDateTime) -> Result<(), StoreError>;
+
+    /// Counts one hit; `Limited` when the window had no room for it (the HTTP layer answers that
+    /// with 429 and Retry-After).
+    async fn enforce(&self, key: &str, limit: RateLimit, now: OffsetDateTime) -> Result<(), LimitError> {
+        match self.hit(key, limit, now).await? {
+            RateDecision::Allowed => Ok(()),
+            RateDecision::Limited { retry_after } => Err(LimitError::Limited { retry_after }),
+        }
+    }
+}
+
+/// Why [`RateLimiter::enforce`] did not count a hit.
+#[derive(Debug, thiserror::Error)]
+pub enum LimitError {
+    /// The window is full: try again after `retry_after`.
+    #[error("rate limited; retry in {retry_after}")]
+    Limited { retry_after: time::Duration },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Why a signature could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum SignError {
+    /// KMS throttled, timed out or could not be reached: worth a retry.
+    #[error("signing key unavailable: {0}")]
+    Unavailable(String),
+    /// Anything else: a missing grant, a disabled or deleted key, a malformed signature.
+    #[error("signing failed: {0}")]
+    Failed(String),
+}
+
+/// Signs JWS signing input with the private key. On AWS the key never leaves KMS.
+#[async_trait]
+pub trait TokenSigner: Send + Sync {
+    /// The `kid` verifiers know this key by.
+    fn key_id(&self) -> &str;
+
+    /// ES256: the raw 64-byte `r || s` signature of SHA-256(message).
+    async fn sign(&self, message: &[u8]) -> Result<Vec<u8>, SignError>;
+}
+
+/// Fixed-window arithmetic shared by every RateLimiter adapter.
+pub fn rate_window(limit: RateLimit, now: OffsetDateTime) -> (i64, OffsetDateTime) {
+    let seconds = limit.window.whole_seconds().max(1);
+    let index = now.unix_timestamp().div_euclid(seconds);
+    let ends = OffsetDateTime::from_unix_timestamp((index + 1) * seconds).unwrap_or(now);
+    (index, ends)
+}
+
+use crate::domain::{Idempotency, Task, TaskId, TaskOutcome};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Submitted {
+    Created,
+    /// The same user sent this Idempotency-Key with this request before: that task stands.
+    Existing(TaskId),
+    /// The key was used before with a different request.
+    KeyReused,
+}
+
+#[async_trait]
+pub trait TaskStore: Send + Sync {
+    /// Writes a new pending task, and the idempotency record with it, atomically.
+    async fn create(
+        &self,
+        task: &Task,
+        idempotency: Option<&Idempotency>,
+        now: OffsetDateTime,
+    ) -> Result<Submitted, StoreError>;
+
+    /// The task, unless absent or expired.
+    async fn get(&self, id: &TaskId, now: OffsetDateTime) -> Result<Option<Task>, StoreError>;
+
+    /// Records the outcome of a pending task. False when the task is absent or already done:
+    /// a duplicate delivery writes nothing.
+    async fn complete(
+        &self,
+        id: &TaskId,
+        outcome: &TaskOutcome,
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError>;
+
+    /// Removes a task that could not be enqueued, with its idempotency record, so no task is
+    /// left pending forever.
+    async fn discard(&self, task: &Task, idempotency: Option<&Idempotency>) -> Result<(), StoreError>;
+
+    /// Pending tasks that have waited since before `before`, at most `limit`, oldest first as
+    /// far as the store can tell.
+    async fn stale(&self, before: OffsetDateTime, limit: usize) -> Result<Vec<TaskId>, StoreError>;
+
+    /// Counts a re-queue of a pending task and restarts its wait, unless it is no longer
+    /// pending or has been re-queued `max` times already.
+    async fn requeue(&self, id: &TaskId, at: OffsetDateTime, max: u32) -> Result<Requeue, StoreError>;
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Requeue {
+    /// Counted: queue it again.
+    Requeued,
+    /// Done (or gone) in the meantime: nothing to do.
+    NotPending,
+    /// Queued `max` times and still pending: give up on it.
+    Exhausted,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("queue unavailable: {0}")]
+pub struct QueueError(pub String);
+
+#[async_trait]
+pub trait TaskQueue: Send + Sync {
+    async fn enqueue(&self, id: &TaskId) -> Result<(), QueueError>;
+}
+
+/// The queue's redrive policy (`maxReceiveCount`): on the last receive, a task that still fails
+/// is marked failed before its message goes to the dead-letter queue.
+pub const MAX_RECEIVES: u32 = 5;
+
+/// What travels on the queue: only the id; the task itself is in the store.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TaskMessage {
+    pub task_id: TaskId,
+}
+
+/// What a mailed one-time code is for; a code redeems only for its own purpose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodePurpose {
+    PasswordReset,
+    EmailVerification,
+}
+
+impl CodePurpose {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::PasswordReset => "password-reset",
+            Self::EmailVerification => "email-verification",
+        }
+    }
+}
+
+/// A one-time code as stored: only its hash (`stratus_auth::codes`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CodeRecord {
+    pub purpose: CodePurpose,
+    pub username: Username,
+    pub code_hash: [u8; 32],
+    pub expires_at: OffsetDateTime,
+    /// Wrong guesses it survives.
+    pub attempts_left: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Redeemed {
+    /// The code was right and live: it is spent now.
+    Accepted,
+    /// A wrong code: one attempt is gone (and the code with the last one).
+    Wrong,
+    /// No live code: never sent, expired, spent or out of attempts.
+    NoCode,
+}
+
+#[async_trait]
+pub trait CodeStore: Send + Sync {
+    /// Stores the code, replacing any earlier one of the user for the same purpose.
+    async fn issue(&self, record: &CodeRecord) -> Result<(), StoreError>;
+
+    /// Spends the user's code if `code_hash` is its hash, atomically: of two concurrent
+    /// redemptions of one code at most one is `Accepted`. An expired code counts as absent.
+    async fn redeem(
+        &self,
+        purpose: CodePurpose,
+        username: &Username,
+        code_hash: &[u8; 32],
+        now: OffsetDateTime,
+    ) -> Result<Redeemed, StoreError>;
+}
+
+/// A mail to one user. `secret` is the code or link in `text`: adapters that log must mask it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Mail {
+    pub to: crate::domain::Email,
+    pub subject: String,
+    pub text: String,
+    pub secret: String,
+}
+
+impl std::fmt::Debug for Mail {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mail").field("to", &self.to).field("subject", &self.subject).finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MailError {
+    /// Throttled, timed out, unreachable: worth a retry.
+    #[error("mail service unavailable: {0}")]
+    Unavailable(String),
+    /// Refused for good: an unverified sender, a suppressed recipient, a missing grant.
+    #[error("mail refused: {0}")]
+    Refused(String),
+}
+
+#[async_trait]
+pub trait Mailer: Send + Sync {
+    async fn send(&self, mail: &Mail) -> Result<(), MailError>;
+}
+
+/// Where the origin guard's accepted values come from (`stratus_http::origin`): Secrets Manager
+/// on AWS, fixed values in tests.
+#[async_trait]
+pub trait SecretSource: Send + Sync {
+    /// The values to accept now, the current one first.
+    async fn values(&self) -> Result<Vec<String>, String>;
+}

@@ -1,4 +1,0 @@
-pub mod dynamodb;
-pub mod mail;
-pub mod memory;
-pub mod sqs;
