@@ -9,7 +9,7 @@ SAM_TOOLS := infra/sam/tools.sh
 export CARGO_TARGET_DIR := $(shell bash infra/local/paths.sh | sed -n 's/^CARGO_TARGET_DIR=//p')
 export STRATUS_TOOLS := $(shell bash infra/local/paths.sh | sed -n 's/^STRATUS_TOOLS=//p')
 
-.PHONY: generate new-function test-arm64 smoke test-smoke test-docs tools diagram openapi run run-aws test test-rust test-contract test-jose test-browser lint lint-rust lint-template sam-build fmt engines-start engines-stop sam-local-engines sam-local-engines-stop bench clean
+.PHONY: generate new-function test-scaffold test-arm64 smoke test-smoke test-docs tools diagram openapi run run-aws test test-rust test-contract test-jose test-browser lint lint-rust lint-template sam-build fmt engines-start engines-stop sam-local-engines sam-local-engines-stop bench clean
 
 ## API on http://127.0.0.1:$(PORT), embedded in-memory backend; needs only Rust.
 run:
@@ -22,7 +22,7 @@ run-aws:
 ## Whole suite: unit, contract and end-to-end tests on both backends, the release binaries under
 ## an emulated Lambda Runtime API, the template checks and an arm64 `sam build` of every function.
 ## Each phase runs as phase/<target>, which says how long it took (CI prints the table).
-test: $(addprefix phase/,test-rust test-contract test-jose test-browser test-smoke test-docs lint-template sam-build test-arm64)
+test: $(addprefix phase/,test-rust test-contract test-jose test-browser test-smoke test-docs lint-template test-scaffold sam-build test-arm64)
 
 # `make phase/X` is `make X`, timed: the line goes to stderr and, when PHASE_LOG names a file, to it.
 phase/%:
@@ -35,7 +35,7 @@ phase/%:
 # share one x86_64 build of the dependencies (the arm64 one is sam build's).
 test-rust:
 	$(CARGO) build --release --workspace --bins --locked
-	bash $(ENGINES) run -- $(CARGO) test --release --workspace --locked --lib --test suite
+	bash $(ENGINES) run -- $(CARGO) test --release --locked $$(bash infra/local/unit-tested.sh) --lib --bins --test suite
 
 ## The API against its OpenAPI document: schemathesis, every check and phase (needs test-rust's build).
 test-contract:
@@ -67,6 +67,11 @@ test-smoke:
 ## checked against the answers the pages state (needs test-rust's build).
 test-docs:
 	python3 tests/docs/run_commands.py
+
+## A new endpoint scaffolded in a scratch copy: only its own files are hand-written, and what the
+## generators write holds it (type-checks, routed, registered, templated, documented, linted).
+test-scaffold:
+	bash tests/scaffold/run.sh
 
 ## The public flow against a running stack: make smoke URL=https://<distribution>.cloudfront.net
 smoke:

@@ -12,12 +12,14 @@
 //!
 //! `stratus-gen --check` (and a test) fail when a written file differs from what would be written.
 
+mod scaffold;
 mod spec;
 mod template;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+pub use scaffold::new_function;
 pub use spec::{Function, Grant, Method, Route, Spec, Tokens, load_functions};
 
 /// Where the generated files are, relative to the workspace root.

@@ -1,5 +1,7 @@
 //! `stratus-gen [--root DIR] [--check]`: writes the files that repeat the functions' descriptions
 //! (`make generate`); with `--check`, changes nothing and fails when one is stale.
+//! `stratus-gen [--root DIR] new NAME "METHOD /path"`: scaffolds functions/NAME, then generates
+//! (`make new-function`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -11,6 +13,18 @@ fn main() -> ExitCode {
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--check" => check = true,
+            "new" => {
+                let (Some(name), Some(route), None) = (args.next(), args.next(), args.next()) else {
+                    return usage();
+                };
+                match stratus_gen::new_function(&root, &name, &route) {
+                    Ok(paths) => paths.iter().for_each(|path| println!("wrote {}", path.display())),
+                    Err(error) => {
+                        eprintln!("stratus-gen: {error}");
+                        return ExitCode::FAILURE;
+                    }
+                }
+            }
             "--root" => match args.next() {
                 Some(dir) => root = dir.into(),
                 None => return usage(),
@@ -40,6 +54,6 @@ fn main() -> ExitCode {
 }
 
 fn usage() -> ExitCode {
-    eprintln!("usage: stratus-gen [--root DIR] [--check]");
+    eprintln!("usage: stratus-gen [--root DIR] [--check | new NAME \"METHOD /path\"]");
     ExitCode::from(2)
 }

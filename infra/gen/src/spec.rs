@@ -201,7 +201,7 @@ fn is_variable_name(name: &str) -> bool {
 }
 
 /// A crate directory name as the template and the route table can use it: `create-message`.
-fn is_function_name(name: &str) -> bool {
+pub(crate) fn is_function_name(name: &str) -> bool {
     !name.is_empty()
         && !name.starts_with('-')
         && !name.ends_with('-')
