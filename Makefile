@@ -126,7 +126,7 @@ new-function:
 # function's first run (make new-function) adds it to Cargo.lock, hence LOCKED=.
 LOCKED ?= --locked
 openapi:
-	$(CARGO) run --release $(LOCKED) -q -p local-api --bin stratus-openapi > functions/docs/openapi.json.new
+	$(CARGO) run --release $(LOCKED) $(CARGO_FLAGS) -q -p local-api --bin stratus-openapi > functions/docs/openapi.json.new
 	mv functions/docs/openapi.json.new functions/docs/openapi.json
 
 SAM_LOCAL_STATE := $(CURDIR)/.cache/engines/sam-local

@@ -7,7 +7,16 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let mut root = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."));
+    // The workspace the command runs in, found from the current directory: a path built in at
+    // compile time would name whichever copy of the repository cargo first built it in.
+    let Some(mut root) = std::env::current_dir().ok().and_then(|dir| {
+        dir.ancestors()
+            .find(|d| d.join("template.yaml").is_file() && d.join("functions").is_dir())
+            .map(PathBuf::from)
+    }) else {
+        eprintln!("stratus-gen: run it inside the repository (no template.yaml and functions/ above here)");
+        return ExitCode::FAILURE;
+    };
     let mut check = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
