@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use stratus_auth::bootstrap::{AdminSeed, create_admin};
 use stratus_auth::totp::TotpSecret;
 use stratus_aws::dynamodb::{DynamoUserStore, tables};
-use stratus_http::routes::ROUTES;
+use stratus_routes::ROUTES;
 use stratus_tests::runtime_api::{
     Function, Gateway, LaunchSpec, LocalStack, Outcome, binaries_dir, request, sqs_event,
 };

@@ -13,7 +13,7 @@ REPO_ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 NAME=scaffold-probe
 ROUTE="GET /scaffold-probe/{item}"
 # Written by the generators (make generate, make openapi) or by cargo, never by hand.
-GENERATED='^(template\.yaml|Cargo\.lock|crates/http/src/routes/table\.rs|infra/local-api/src/registry\.rs|infra/local-api/Cargo\.toml|functions/docs/openapi\.json)$'
+GENERATED='^(template\.yaml|Cargo\.lock|crates/routes/src/table\.rs|infra/local-api/src/registry\.rs|infra/local-api/Cargo\.toml|functions/docs/openapi\.json)$'
 
 scratch="$(mktemp -d)"
 trap 'rm -rf "$scratch"' EXIT
@@ -23,10 +23,9 @@ trap 'rm -rf "$scratch"' EXIT
 cd "$scratch"
 git init -q && git add -A && git -c user.name=scaffold -c user.email=scaffold@localhost commit -qm base
 
-# The copy's own crates are new to cargo (another path): they build unoptimised, the
-# dependencies keep the release build's artifacts (a `"*"` override is for dependencies only).
-# That build is the type check.
-export CARGO_FLAGS="--config profile.release.opt-level=0 --config profile.release.package.\"*\".opt-level=3"
+# The copy builds in the profile the clone was built in: cargo reuses what the clone built for
+# every crate the new function does not change (its files keep their times through tar), and
+# compiles the function, the route table, fallback and local-api. That build is the type check.
 make --no-print-directory new-function NAME="$NAME" ROUTE="$ROUTE"
 
 changed="$(git status --porcelain --untracked-files=all | cut -c4-)"
@@ -45,7 +44,7 @@ echo "scaffold: $count hand-written files (its own), $(grep -cE "$GENERATED" <<<
 
 fail() { echo "scaffold: $*" >&2; exit 1; }
 grep -qF 'Route { method: "GET", path: "/scaffold-probe/{item}", function: "scaffold-probe" }' \
-    crates/http/src/routes/table.rs || fail "the route table lacks the route"
+    crates/routes/src/table.rs || fail "the route table lacks the route"
 grep -qF '"scaffold-probe" => scaffold_probe::build(wiring).await' infra/local-api/src/registry.rs ||
     fail "local-api's registry lacks the function"
 grep -qF 'ScaffoldProbeFunction:' template.yaml || fail "template.yaml lacks the function"

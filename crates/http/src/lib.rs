@@ -8,6 +8,5 @@ pub mod http;
 pub mod openapi;
 pub mod origin;
 pub mod problem;
-pub mod routes;
 
 pub use problem::Problem;

@@ -3,7 +3,7 @@
 
 use stratus_http::Problem;
 use stratus_http::http::{Endpoint, HandlerResult, Request, RequestExt};
-use stratus_http::routes::{Resolution, resolve};
+use stratus_routes::{Resolution, resolve};
 use stratus_wiring::{InitError, Wiring};
 
 pub async fn build(_wiring: &impl Wiring) -> Result<Endpoint, InitError> {

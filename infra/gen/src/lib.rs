@@ -6,7 +6,7 @@
 //! - template.yaml: each function's log group and function, its route throttles, the alarms and
 //!   the dashboard over every function, each between `# BEGIN GENERATED` and `# END GENERATED`
 //!   markers; everything else in the template (the shared resources) is written by hand;
-//! - the route table (`crates/http/src/routes/table.rs`);
+//! - the route table (`crates/routes/src/table.rs`);
 //! - local-api's registry of HTTP functions (`infra/local-api/src/registry.rs`) and its
 //!   dependencies on them (a marked region of `infra/local-api/Cargo.toml`).
 //!
@@ -24,7 +24,7 @@ pub use spec::{Function, Grant, Method, Route, Spec, Tokens, load_functions};
 
 /// Where the generated files are, relative to the workspace root.
 pub const TEMPLATE: &str = "template.yaml";
-pub const ROUTE_TABLE: &str = "crates/http/src/routes/table.rs";
+pub const ROUTE_TABLE: &str = "crates/routes/src/table.rs";
 pub const REGISTRY: &str = "infra/local-api/src/registry.rs";
 pub const LOCAL_API_MANIFEST: &str = "infra/local-api/Cargo.toml";
 

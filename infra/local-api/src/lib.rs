@@ -27,12 +27,12 @@ use stratus_core::ports::{
 };
 use stratus_http::Problem;
 use stratus_http::http::{Endpoint, StatusCode};
-use stratus_http::routes::{FALLBACK_FUNCTION, FALLBACK_ROUTE_KEY, ROUTES, Resolution, resolve};
 use stratus_memory::mail::{LogMailer, OutboxMailer};
 use stratus_memory::{
     MemoryCodeStore, MemoryMessageStore, MemoryQueue, MemoryRateLimiter, MemoryRefreshTokenStore,
     MemoryTaskStore, MemoryUserStore,
 };
+use stratus_routes::{FALLBACK_FUNCTION, FALLBACK_ROUTE_KEY, ROUTES, Resolution, resolve};
 use stratus_wiring::aws::{AwsWiring, TableNames};
 use stratus_wiring::{InitError, Wiring};
 pub use worker::{Consumer, WorkerHandle};

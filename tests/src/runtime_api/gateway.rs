@@ -7,7 +7,7 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use base64::Engine;
 use serde_json::{Value, json};
-use stratus_http::routes::{FALLBACK_FUNCTION, FALLBACK_ROUTE_KEY, Resolution, resolve};
+use stratus_routes::{FALLBACK_FUNCTION, FALLBACK_ROUTE_KEY, Resolution, resolve};
 use tokio::sync::Mutex;
 
 use super::emulator::{Function, InvokeError, LaunchSpec, Timings};

@@ -46,7 +46,7 @@ async fn every_arm64_bootstrap_starts_and_answers_under_qemu() {
             }),
             // Any request the function serves: every answer counts, a 401 or a 404 included.
             _ => {
-                let route = stratus_http::routes::ROUTES.iter().find(|r| r.function == binary);
+                let route = stratus_routes::ROUTES.iter().find(|r| r.function == binary);
                 let path = route.map_or("/no/such/route".to_owned(), |r| r.path.replace(['{', '}'], ""));
                 let method = route.map_or("GET", |r| r.method);
                 api.routed(request(method, &path, None, None), true).1

@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 /// Each layer crate and the crates it may depend on.
 const LAYERS: &[(&str, &[&str])] = &[
     ("stratus-core", &[]),
+    ("stratus-routes", &[]),
     ("stratus-auth", &["stratus-core"]),
     ("stratus-http", &["stratus-core", "stratus-auth"]),
     ("stratus-aws", &["stratus-core", "stratus-auth", "stratus-http"]),

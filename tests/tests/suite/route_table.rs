@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use stratus_http::routes::{FALLBACK_FUNCTION, NON_HTTP_FUNCTIONS, ROUTES};
+use stratus_routes::{FALLBACK_FUNCTION, NON_HTTP_FUNCTIONS, ROUTES};
 use stratus_tests::{Backend, wiring};
 
 fn table() -> BTreeSet<(String, String)> {

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 use stratus_aws::dynamodb::tables;
-use stratus_http::routes::{FALLBACK_FUNCTION, FALLBACK_ROUTE_KEY, ROUTES};
+use stratus_routes::{FALLBACK_FUNCTION, FALLBACK_ROUTE_KEY, ROUTES};
 
 fn template() -> Value {
     stratus_tests::template::Template::workspace().expect("template.yaml reads").root().clone()
