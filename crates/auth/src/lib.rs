@@ -7,6 +7,7 @@ pub mod bootstrap;
 pub mod codes;
 pub mod guard;
 pub mod keys;
+pub mod login;
 pub mod mfa;
 pub mod password;
 pub mod reauth;

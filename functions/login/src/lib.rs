@@ -7,11 +7,10 @@ use std::sync::Arc;
 use base64::Engine;
 use serde::Deserialize;
 use stratus_auth::TokenIssuer;
-use stratus_auth::password::{self, Verified};
-use stratus_auth::session::logged_in;
+use stratus_auth::login::{Login, LoginError, LoginOutcome as Outcome};
 use stratus_core::clock::Clock;
 use stratus_core::domain::Username;
-use stratus_core::ports::{RateDecision, RateLimit, RateLimiter, RefreshTokenStore, UserStore};
+use stratus_core::ports::{RateLimiter, RefreshTokenStore, UserStore};
 use stratus_http::Problem;
 use stratus_http::guard;
 use stratus_http::http::{self, Endpoint, HandlerResult, HeaderValue, Request, StatusCode, header};
@@ -20,7 +19,6 @@ use stratus_http::openapi::{
     UnsupportedMediaType,
 };
 use stratus_wiring::{InitError, Wiring};
-use time::OffsetDateTime;
 use utoipa::ToSchema;
 
 const BODY_LIMIT: usize = 4 * 1024;
@@ -110,61 +108,37 @@ pub async fn build(wiring: &impl Wiring) -> Result<Endpoint, InitError> {
 )]
 async fn handle(deps: &Deps, request: Request) -> HandlerResult {
     let credentials = credentials(&request)?;
-    let now = deps.clock.now();
-    let attempt = Attempt::new(deps, &request, &credentials.username, now);
-    attempt.reserve().await?;
-
-    let username = Username::parse(&credentials.username).ok();
-    let user = match &username {
-        Some(username) => deps.users.get(username).await?,
-        None => None,
+    let login = Login {
+        users: deps.users.as_ref(),
+        refresh_tokens: deps.refresh_tokens.as_ref(),
+        rate_limiter: deps.rate_limiter.as_ref(),
+        issuer: &deps.issuer,
     };
-    let stored = user.as_ref().map(|user| user.password_hash.clone());
-    let candidate = credentials.password;
-    let (verified, candidate) =
-        http::blocking(move || (password::verify(&candidate, stored.as_ref()), candidate)).await?;
-    let (Verified::Yes { rehash }, Some(user)) = (verified, user) else {
-        return Err(invalid_credentials());
-    };
-    attempt.succeeded().await;
-    // Only after the right password: a disabled account says so to its owner, and to nobody else.
-    if user.disabled {
-        return Err(Problem::new(StatusCode::FORBIDDEN, "This account is disabled"));
-    }
-    if deps.issuer.config().require_verified_email && !user.email_verified {
+    let source = http::source_key(&request);
+    match login.attempt(&credentials.username, credentials.password, &source, deps.clock.now()).await {
+        Ok(Outcome::Tokens(pair)) => guard::tokens(&pair),
+        Ok(Outcome::MfaRequired { mfa_token, expires_in }) => {
+            // The password is right; the tokens wait for a code (POST /login/mfa).
+            let challenge = MfaChallenge { mfa_required: true, mfa_token, expires_in };
+            let mut response = http::json_response(StatusCode::OK, &challenge);
+            response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            Ok(response)
+        }
         // The owner proved the password: hand them the one token that lets them verify.
-        let (token, expires_in) = deps.issuer.email_verification_token(&user, now).await?;
-        return Err(Problem::new(
+        Ok(Outcome::VerificationRequired { verification_token, expires_in }) => Err(Problem::new(
             StatusCode::FORBIDDEN,
             "Verify your email address first: POST the mailed code to /users/me/email/verify with this verification_token as the Bearer token",
         )
         .with_extension("email_verification_required", true)
-        .with_extension("verification_token", token)
-        .with_extension("expires_in", expires_in));
+        .with_extension("verification_token", verification_token)
+        .with_extension("expires_in", expires_in)),
+        Err(LoginError::InvalidCredentials) => Err(invalid_credentials()),
+        Err(LoginError::Disabled) => Err(Problem::new(StatusCode::FORBIDDEN, "This account is disabled")),
+        Err(LoginError::Limited { retry_after }) => Err(http::too_many_requests(retry_after)),
+        Err(LoginError::Store(error)) => Err(error.into()),
+        Err(LoginError::Sign(error)) => Err(error.into()),
+        Err(LoginError::Internal(cause)) => Err(Problem::internal(&cause)),
     }
-    if user.mfa_enabled() {
-        // The password is right; the tokens wait for a code (POST /login/mfa).
-        let (mfa_token, expires_in) = deps.issuer.mfa_token(&user, now).await?;
-        let challenge = MfaChallenge { mfa_required: true, mfa_token, expires_in };
-        let mut response = http::json_response(StatusCode::OK, &challenge);
-        response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        return Ok(response);
-    }
-    let rehashed = if rehash {
-        Some(http::blocking(move || password::rehash(&candidate)).await?.map_err(|e| Problem::internal(&e))?)
-    } else {
-        None
-    };
-    let pair = logged_in(
-        deps.users.as_ref(),
-        &deps.issuer,
-        deps.refresh_tokens.as_ref(),
-        user,
-        rehashed.as_ref(),
-        now,
-    )
-    .await?;
-    guard::tokens(&pair)
 }
 
 /// One answer for every failure, so it tells nobody which usernames exist.
@@ -196,61 +170,4 @@ fn credentials(request: &Request) -> Result<Credentials, Problem> {
             "The Authorization header must be HTTP Basic credentials (base64 of username:password)",
         )
     })
-}
-
-/// The limits a login attempt counts against, the source address's first: once it is full,
-/// an attempt counts against nothing else. Then the username from that source, and the username
-/// from every source together (a much higher ceiling), so a stranger at one address can never lock
-/// a user out of their own address, while guessing from many addresses stays slow.
-///
-/// Only failed attempts count. Each bucket is reserved before the password is checked, so a burst
-/// of concurrent attempts cannot overrun a limit, and given back when the login succeeds.
-struct Attempt<'a> {
-    limiter: &'a dyn RateLimiter,
-    buckets: [(String, RateLimit); 3],
-    at: OffsetDateTime,
-}
-
-impl<'a> Attempt<'a> {
-    fn new(deps: &'a Deps, request: &Request, username: &str, at: OffsetDateTime) -> Self {
-        let config = deps.issuer.config();
-        let source = http::source_key(request);
-        // A name that cannot be a username can never log in: all such attempts share one bucket.
-        let name = Username::parse(username).map_or_else(|_| "(invalid)".to_owned(), |u| u.to_string());
-        Self {
-            limiter: deps.rate_limiter.as_ref(),
-            buckets: [
-                (format!("login:source:{source}"), config.login_limit),
-                (format!("login:user-source:{name}:{source}"), config.login_limit),
-                (format!("login:user:{name}"), config.login_user_limit),
-            ],
-            at,
-        }
-    }
-
-    /// Counts the attempt in every bucket; 429 from the first that is full, with what was counted
-    /// taken back.
-    async fn reserve(&self) -> Result<(), Problem> {
-        for (counted, (key, limit)) in self.buckets.iter().enumerate() {
-            if let RateDecision::Limited { retry_after } = self.limiter.hit(key, *limit, self.at).await? {
-                self.release(counted).await;
-                return Err(http::too_many_requests(retry_after));
-            }
-        }
-        Ok(())
-    }
-
-    /// Takes back the hits of the first `count` buckets.
-    async fn release(&self, count: usize) {
-        for (key, limit) in &self.buckets[..count] {
-            if let Err(error) = self.limiter.release(key, *limit, self.at).await {
-                tracing::warn!(%error, "could not take back a login attempt's count");
-            }
-        }
-    }
-
-    /// A successful login counts for nothing.
-    async fn succeeded(&self) {
-        self.release(self.buckets.len()).await;
-    }
 }
