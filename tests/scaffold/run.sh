@@ -26,6 +26,9 @@ git init -q && git add -A && git -c user.name=scaffold -c user.email=scaffold@lo
 # The copy builds in the profile the clone was built in: cargo reuses what the clone built for
 # every crate the new function does not change (its files keep their times through tar), and
 # compiles the function, the route table, fallback and local-api. That build is the type check.
+# The copy has the clone's sources, so the shared target directory may take it for the clone
+# (infra/local/paths.sh).
+export STRATUS_SAME_SOURCES=1
 make --no-print-directory new-function NAME="$NAME" ROUTE="$ROUTE"
 
 changed="$(git status --porcelain --untracked-files=all | cut -c4-)"
