@@ -373,10 +373,17 @@ async fn next_call(gateway: &Gateway, binary: &str, fixtures: &mut Fixtures) -> 
         "resend-verification" => {
             http("POST", "/users/me/email/verify/resend", Some(&fixtures.resender_token), None, 202)
         }
-        // Set-up's first step, repeatable: each call replaces the enroller's pending secret. A
+        // Set-up's first step, repeatable: each call checks the password (argon2, as login) and
+        // replaces the enroller's pending secret. A
         // sandbox's first call also reads the wrapped data key and unwraps it (one kms:Decrypt),
         // as on AWS; the stack's first ever call makes it (kms:GenerateDataKey).
-        "totp-mfa" => http("POST", "/users/me/mfa/totp", Some(&fixtures.enroller_token), None, 200),
+        "totp-mfa" => http(
+            "POST",
+            "/users/me/mfa/totp",
+            Some(&fixtures.enroller_token),
+            Some(json!({"password": PASSWORD})),
+            200,
+        ),
         "login-mfa" => {
             // The success path with a TOTP code (not a recovery code, which skips the secret and
             // so a sandbox's data-key unwrap). A code is good once and spends every earlier step,
@@ -427,7 +434,7 @@ async fn totp_user(gateway: &Gateway, username: &str) -> (TotpSecret, time::Offs
     assert_eq!(registered.status, 201, "{}", String::from_utf8_lossy(&registered.body));
     let session = login(gateway, username).await;
     let token = session["access_token"].as_str().expect("an access token");
-    let begun = gateway.post_with_token("/users/me/mfa/totp", token, &json!({})).await;
+    let begun = gateway.post_with_token("/users/me/mfa/totp", token, &json!({"password": PASSWORD})).await;
     assert_eq!(begun.status, 200, "{}", String::from_utf8_lossy(&begun.body));
     let secret = TotpSecret::from_base32(begun.json()["secret"].as_str().expect("a secret"))
         .unwrap_or_else(|e| panic!("the set-up's secret: {e}"));

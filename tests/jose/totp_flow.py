@@ -1,14 +1,18 @@
 """Stratus TOTP (RFC 6238) against pyotp, which knows nothing of Stratus but the otpauth URI.
 
-1. Enrolment: `POST /users/me/mfa/totp` answers a secret and an `otpauth://` URI; pyotp parses
-   the URI to the same secret (base32 of 20 bytes), the issuer, SHA1, 6 digits and 30 s.
-2. `POST /users/me/mfa/totp/confirm` takes pyotp's current code and answers ten recovery codes.
-3. A login now answers `mfa_required` and an `mfa_token` the API refuses as an access token;
-   `POST /login/mfa` takes pyotp's code for the step after the one the confirmation spent.
+1. Enrolment: `POST /users/me/mfa/totp`, given the password, answers a secret and an
+   `otpauth://` URI; pyotp parses the URI to the same secret (base32 of 20 bytes), the issuer,
+   SHA1, 6 digits and 30 s. Without the password, a bare access token cannot begin it.
+2. `POST /users/me/mfa/totp/confirm` takes pyotp's current code and answers ten recovery codes
+   and a new session; the access token from before no longer works.
+3. A login now answers `mfa_required` and an `mfa_token` that PyJWT, following the recipe in
+   docs/api.md (and even skipping its `typ` check), refuses as an access token, and so does the
+   API; `POST /login/mfa` takes pyotp's code for the step after the one the confirmation spent.
 4. Each code is good once: the same code again, and the confirmation's earlier code, are 400;
-   a recovery code completes a login once, and is 400 the second time.
+   a recovery code completes a login once, and is 400 the second time. An mfa_token completes
+   one login: sent again, it is 401.
 5. The access token the second step answers verifies with PyJWT from the served JWK Set, as
-   verify_tokens.py does, and carries no scope (unlike the mfa_token).
+   verify_tokens.py does.
 """
 
 import base64
@@ -23,7 +27,7 @@ import pyotp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
 import local_api  # noqa: E402
-from verify_tokens import accepted_by_api, verify  # noqa: E402  (PyJWT from the served JWKS)
+from verify_tokens import accepted_by_api, refused_here, verify  # noqa: E402  (PyJWT from the served JWKS)
 
 LOG_DIR = local_api.ROOT / "target" / "jose"
 ISSUER = "Stratus"  # TOTP_ISSUER's default: the name the app shows
@@ -59,8 +63,11 @@ def main():
     with local_api.running(LOG_DIR / "totp.log") as base:
         token = local_api.register_and_login(base, USERNAME)
 
-        # 1. Enrolment, read back by pyotp.
-        status, setup = local_api.call(base, "POST", "/users/me/mfa/totp", {}, token=token)
+        # 1. Enrolment, read back by pyotp; the password is asked first.
+        status, body = local_api.call(base, "POST", "/users/me/mfa/totp", {}, token=token)
+        if status != 400:
+            fail(f"POST /users/me/mfa/totp without the password: {status} {body}")
+        status, setup = local_api.call(base, "POST", "/users/me/mfa/totp", {"password": local_api.PASSWORD}, token=token)
         if status != 200 or set(setup) != {"secret", "otpauth_uri"}:
             fail(f"POST /users/me/mfa/totp: {status} {setup}")
         secret, uri = setup["secret"], setup["otpauth_uri"]
@@ -81,20 +88,27 @@ def main():
         confirmed_at = time.time()
         status, body = local_api.call(base, "POST", "/users/me/mfa/totp/confirm", {"code": totp.at(confirmed_at)}, token=token)
         codes = body.get("recovery_codes", [])
-        if status != 200 or len(codes) != 10 or len(set(codes)) != 10:
+        if status != 200 or len(codes) != 10 or len(set(codes)) != 10 or not body.get("access_token"):
             fail(f"confirm: {status} {body}")
+        if accepted_by_api(base, token):
+            fail("the access token from before TOTP was turned on still works")
+        token = body["access_token"]
         for code in codes:
             left, _, right = code.partition("-")
             if len(left) != 5 or len(right) != 5 or not (left + right).isalnum():
                 fail(f"recovery code {code!r} is not xxxxx-xxxxx")
-        status, body = local_api.call(base, "POST", "/users/me/mfa/totp", {}, token=token)
+        status, body = local_api.call(base, "POST", "/users/me/mfa/totp", {"password": local_api.PASSWORD}, token=token)
         if status != 409:
             fail(f"a second set-up with TOTP on: {status} {body}")
 
         # 3. The password alone no longer logs in; its mfa_token is no access token.
         mfa_token = password_step(base)
-        if verify(base, mfa_token).get("scope") != "mfa" or accepted_by_api(base, mfa_token):
-            fail("the mfa_token was accepted as an access token")
+        if jwt.get_unverified_header(mfa_token).get("typ") != "mfa-step+jwt":
+            fail(f"the mfa_token's header: {jwt.get_unverified_header(mfa_token)}")
+        if not refused_here(base, mfa_token) or not refused_here(base, mfa_token, check_typ=False):
+            fail("PyJWT, following the recipe, accepted the mfa_token as an access token")
+        if accepted_by_api(base, mfa_token):
+            fail("the API accepted the mfa_token as an access token")
         # The confirmation spent its step: the code of the step after it (the server allows
         # ±1 step), pinned to that step rather than to the clock so a step boundary crossed
         # meanwhile cannot push it out of the window.
@@ -105,6 +119,9 @@ def main():
             fail(f"POST /login/mfa with pyotp's next code: {status} {pair}")
 
         # 4. Once each.
+        status, body = local_api.call(base, "POST", "/login/mfa", {"mfa_token": mfa_token, "code": totp.at((spent_step + 2) * PERIOD)})
+        if status != 401:
+            fail(f"an mfa_token used a second time: {status} {body}")
         refused(base, next_code, "the same code again")
         refused(base, totp.at(confirmed_at), "the confirmation's (earlier) code")
         status, body = second_step(base, codes[0])
@@ -116,7 +133,7 @@ def main():
         # 5. The tokens of the second step.
         for name, access in (("TOTP code", pair["access_token"]), ("recovery code", body["access_token"])):
             claims = verify(base, access)
-            if claims["sub"] != USERNAME or "scope" in claims or not accepted_by_api(base, access):
+            if claims["preferred_username"] != USERNAME or claims["scope"] != "api" or not accepted_by_api(base, access):
                 fail(f"the access token after a {name}: {claims}")
         print(f"totp: the second step's access tokens verified by PyJWT {jwt.__version__}")
     print("totp: ok")

@@ -1,9 +1,13 @@
 """Stratus access tokens against PyJWT, which knows nothing of Stratus but the served documents.
 
-1. Discovery and JWKS: PyJWT's PyJWKClient fetches the set from the `jwks_uri` that
-   /.well-known/openid-configuration names, picks the key by the token's `kid`, and verifies
-   the signature, `iss` (equal to the document's `issuer`), `aud` and the times. A token with
-   one changed character, or signed by a key the set does not hold, is refused.
+1. Discovery and JWKS, as docs/api.md's recipe: the header's `typ` is `at+jwt`; PyJWT's
+   PyJWKClient fetches the set from the `jwks_uri` that /.well-known/openid-configuration
+   names, picks the key by the token's `kid`, and verifies the signature, `iss` (equal to the
+   document's `issuer`), `aud` and the times. The claims are RFC 9068's: `sub` the account's id,
+   `client_id`, `scope`. A token with one changed character, or signed by a key the set does
+   not hold, is refused. So is every token Stratus signs that is not an access token: the
+   email-verification token (here) and a login's mfa_token (totp_flow.py), by `typ` and, even
+   for a verifier that skips the `typ` check, by audience.
 2. Rotation, with keys made here (cryptography): local-api signs with key A; restarted to sign
    with key B and A retired, it lists B then A, and both A's and B's tokens verify here and are
    accepted by the API; restarted with A dropped, A's tokens are refused by both.
@@ -45,8 +49,11 @@ def discovery(base: str) -> dict:
     return document
 
 
-def verify(base: str, token: str) -> dict:
-    """The claims, if PyJWT accepts the token from what the server publishes."""
+def verify(base: str, token: str, check_typ: bool = True) -> dict:
+    """The claims, if PyJWT accepts the token from what the server publishes, following the
+    recipe in docs/api.md (`check_typ=False`: a verifier that skipped its first line)."""
+    if check_typ and jwt.get_unverified_header(token).get("typ") != "at+jwt":
+        raise jwt.InvalidTokenError("not an access token")
     document = discovery(base)
     key = jwt.PyJWKClient(document["jwks_uri"], cache_jwk_set=False).get_signing_key_from_jwt(token)
     return jwt.decode(
@@ -55,25 +62,57 @@ def verify(base: str, token: str) -> dict:
         algorithms=["ES256"],
         audience=AUDIENCE,
         issuer=document["issuer"],
-        options={"require": ["exp", "iat", "nbf", "iss", "aud", "sub"]},
+        options={"require": ["exp", "iat", "nbf", "iss", "aud", "sub", "jti", "client_id"]},
     )
 
 
-def refused_here(base: str, token: str) -> bool:
+def refused_here(base: str, token: str, check_typ: bool = True) -> bool:
     try:
-        verify(base, token)
+        verify(base, token, check_typ)
     except jwt.PyJWTError:
         return True
     return False
 
 
 def accepted_by_api(base: str, token: str) -> bool:
-    """The API verifies the token and nothing else before looking the task up: 404 means the
-    token was good, 401 that it was not."""
+    """Whether the API takes the token as an access token of a live account: 404 for a task
+    that does not exist means the token was good, 401 that it was not."""
     status, body = local_api.call(base, "GET", f"/result/{uuid.uuid4()}", token=token)
     if status not in (401, 404):
         fail(f"GET /result: {status} {body}")
     return status == 404
+
+
+def signature_accepted_by_api(base: str, token: str) -> bool:
+    """Whether the API verified the token's signature. An embedded local-api forgets its
+    accounts when it restarts, so after a restart the API checks the signature, then finds no
+    account: it says so, which it says of nothing but a genuine token."""
+    status, body = local_api.call(base, "GET", f"/result/{uuid.uuid4()}", token=token)
+    if status not in (401, 404):
+        fail(f"GET /result: {status} {body}")
+    return status == 404 or body.get("detail") == "The account of this token no longer exists"
+
+
+def non_access_tokens_are_refused():
+    """An account that must verify its email gets a verification token at login: signed by the
+    same key, refused by the recipe (its `typ`) and, without the `typ` check, by its audience."""
+    with local_api.running(LOG_DIR / "verification.log", environment={"REQUIRE_VERIFIED_EMAIL": "true"}) as base:
+        status, body = local_api.call(base, "POST", "/register", local_api.registration("jose-unverified"))
+        if status != 201:
+            fail(f"register: {status} {body}")
+        login = {"username": "jose-unverified", "password": local_api.PASSWORD}
+        status, body = local_api.call(base, "POST", "/login", login)
+        token = body.get("verification_token")
+        if status != 403 or not token:
+            fail(f"login of an unverified account: {status} {body}")
+        header = jwt.get_unverified_header(token)
+        if header.get("typ") != "email-verification+jwt":
+            fail(f"the verification token's header: {header}")
+        if not refused_here(base, token) or not refused_here(base, token, check_typ=False):
+            fail("PyJWT, following the recipe, accepted the email-verification token as an access token")
+        if accepted_by_api(base, token):
+            fail("the API accepted the email-verification token as an access token")
+        print("jose: the email-verification token is refused as an access token, by typ and by audience")
 
 
 def kids(base: str) -> list[str]:
@@ -94,13 +133,15 @@ def main():
         with local_api.running(LOG_DIR / "a.log", environment={"STRATUS_SIGNING_KEY_FILE": str(key_a)}) as base:
             token_a = local_api.register_and_login(base, "jose-a")
             claims = verify(base, token_a)
-            if claims["sub"] != "jose-a" or claims["iss"] != discovery(base)["issuer"]:
+            if claims["preferred_username"] != "jose-a" or claims["iss"] != discovery(base)["issuer"]:
                 fail(f"claims {claims}")
+            if uuid.UUID(claims["sub"]).version != 4 or (claims["client_id"], claims["scope"]) != ("stratus", "api"):
+                fail(f"RFC 9068 claims {claims}")
             # A fresh account has not typed back its verification code yet.
-            if claims.get("email_verified") is not False or "scope" in claims:
+            if claims.get("email_verified") is not False:
                 fail(f"an access token of an unverified account: {claims}")
             header = jwt.get_unverified_header(token_a)
-            if header["alg"] != "ES256" or [header["kid"]] != kids(base):
+            if header["alg"] != "ES256" or header["typ"] != "at+jwt" or [header["kid"]] != kids(base):
                 fail(f"header {header} against {kids(base)}")
             head, payload, signature = token_a.split(".")
             tampered = f"{head}.{payload}.{signature[:-2]}{'A' if signature[-2] != 'A' else 'B'}{signature[-1]}"
@@ -119,14 +160,15 @@ def main():
                 fail(f"after rotation the set is {listed}")
             for name, token in (("old", token_a), ("new", token_b)):
                 verify(base, token)
-                if not accepted_by_api(base, token):
+                if not signature_accepted_by_api(base, token):
                     fail(f"the API refused the {name} key's token during the rotation")
             print("jose: rotation: the new key signs, the old key's tokens still verify")
 
         with local_api.running(LOG_DIR / "b.log", environment={"STRATUS_SIGNING_KEY_FILE": str(key_b)}) as base:
-            if not refused_here(base, token_a) or accepted_by_api(base, token_a):
+            if not refused_here(base, token_a) or signature_accepted_by_api(base, token_a):
                 fail("the retired key's token still verified after the key was dropped")
             print("jose: once retired, the old key's tokens are refused")
+    non_access_tokens_are_refused()
     print("jose: ok")
 
 

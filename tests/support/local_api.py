@@ -61,20 +61,19 @@ def call(base: str, method: str, path: str, body=None, token: str | None = None)
         return error.code, json.loads(error.read() or b"{}")
 
 
+def registration(username: str) -> dict:
+    return {
+        "username": username,
+        "password": PASSWORD,
+        "email": f"{username}@example.com",
+        "first_name": "Suite",
+        "last_name": "User",
+    }
+
+
 def register_and_login(base: str, username: str) -> str:
     """A fresh user's access token."""
-    status, body = call(
-        base,
-        "POST",
-        "/register",
-        {
-            "username": username,
-            "password": PASSWORD,
-            "email": f"{username}@example.com",
-            "first_name": "Suite",
-            "last_name": "User",
-        },
-    )
+    status, body = call(base, "POST", "/register", registration(username))
     if status != 201:
         sys.exit(f"register {username}: {status} {body}")
     return login(base, username)

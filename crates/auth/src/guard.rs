@@ -1,30 +1,21 @@
 //! Who is calling, and may they: the checks behind every handler's guard, with typed outcomes.
 //! `stratus_http::guard` reads the token from the request and answers a [`Refusal`] with 401
-//! (and the RFC 6750 challenge) or 403.
+//! (and the challenge RFC 6750 asks for) or 403.
+//!
+//! A signature proves only that the token was issued; whether its session still stands is the
+//! account's to say. So every authenticated request reads the account (one key lookup) and
+//! checks that it is the very account the token was issued to (by id: a name can be freed and
+//! registered again), that it is not disabled, and that it is still in the session generation
+//! the token names. A password change, a reset, a disable, TOTP turned on or off thereby end
+//! every session at once, access tokens included, and an admin route sees the current role.
 
-use stratus_core::domain::{Role, User, Username};
+use std::sync::Arc;
+
+use stratus_core::domain::User;
 use stratus_core::ports::{StoreError, UserStore};
 
 use super::TokenVerifier;
-use super::tokens::TokenScope;
-
-/// The authenticated caller.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Principal {
-    pub username: Username,
-    pub role: Role,
-}
-
-impl Principal {
-    pub fn is_admin(&self) -> bool {
-        self.role == Role::Admin
-    }
-
-    /// What the token says; an admin route confirms it with [`current_admin`].
-    pub fn require_admin(&self) -> Result<(), Refusal> {
-        if self.is_admin() { Ok(()) } else { Err(Refusal::NotAdmin) }
-    }
-}
+use super::tokens::{Claimed, TokenKind};
 
 /// Why a caller is not let through. The text is what the caller is told; why a token failed
 /// verification is logged, never told.
@@ -41,13 +32,20 @@ pub enum Refusal {
     /// A login's `mfa_token` where an access token is needed.
     #[error("This token only completes a login: send it with a code to POST /login/mfa")]
     MfaTokenMisused,
-    /// Some other token where a login's `mfa_token` is needed.
-    #[error("This is not an mfa_token from POST /login")]
-    NotMfaToken,
-    #[error("The mfa_token is invalid or has expired: log in again")]
+    /// Some other token, or one spent or expired, where a login's `mfa_token` is needed.
+    #[error("The mfa_token is invalid, used or expired: log in again")]
     InvalidMfaToken,
+    /// The account was deleted (and its name perhaps registered again by someone else).
     #[error("The account of this token no longer exists")]
     AccountGone,
+    /// The account moved to a new session generation since the token was issued.
+    #[error(
+        "This session has ended (the password or the second factor changed, or the account was disabled): log in again"
+    )]
+    SessionEnded,
+    /// A genuine token of a disabled account (403).
+    #[error("This account is disabled")]
+    Disabled,
     /// Authenticated, but not an admin (403).
     #[error("This needs an admin")]
     NotAdmin,
@@ -55,60 +53,95 @@ pub enum Refusal {
     Store(#[from] StoreError),
 }
 
-/// The caller as the store knows them now. A token's claims may be minutes old; a route that
-/// acts on who the caller is reads the account itself.
-pub async fn current_user(users: &dyn UserStore, principal: &Principal) -> Result<User, Refusal> {
-    users.get(&principal.username).await?.ok_or(Refusal::AccountGone)
+/// Checks tokens and the accounts they speak for. Built once per cold start.
+#[derive(Clone)]
+pub struct Authenticator {
+    verifier: TokenVerifier,
+    users: Arc<dyn UserStore>,
 }
 
-/// The caller, if they are an admin now: a demotion counts at once, not when the token expires.
-pub async fn current_admin(users: &dyn UserStore, principal: &Principal) -> Result<User, Refusal> {
-    let user = current_user(users, principal).await?;
-    if user.is_active_admin() { Ok(user) } else { Err(Refusal::NotAdmin) }
+/// A login's first step, proven by its `mfa_token`: the account, and the token's id and expiry,
+/// by which it is spent once (`stratus_core::ports::RateLimiter::claim_once`).
+#[derive(Debug)]
+pub struct MfaStep {
+    pub user: User,
+    pub token_id: String,
+    pub expires_at: time::OffsetDateTime,
 }
 
-/// The caller, from a valid access token. An email-verification token is refused here: it opens
-/// [`authenticate_token_to_verify_email`] only.
-pub fn authenticate_token(verifier: &TokenVerifier, token: Option<&str>) -> Result<Principal, Refusal> {
-    let (principal, scope) = verify(verifier, token)?;
-    match scope {
-        TokenScope::Access => Ok(principal),
-        TokenScope::EmailVerification => Err(Refusal::VerificationOnly),
-        TokenScope::Mfa => Err(Refusal::MfaTokenMisused),
+impl Authenticator {
+    pub fn new(verifier: TokenVerifier, users: Arc<dyn UserStore>) -> Self {
+        Self { verifier, users }
     }
-}
 
-/// The caller, from an access token or from the email-verification token a login gives an
-/// account that must verify its email first.
-pub fn authenticate_token_to_verify_email(
-    verifier: &TokenVerifier,
-    token: Option<&str>,
-) -> Result<Principal, Refusal> {
-    match verify(verifier, token)? {
-        (principal, TokenScope::Access | TokenScope::EmailVerification) => Ok(principal),
-        (_, TokenScope::Mfa) => Err(Refusal::MfaTokenMisused),
+    pub fn users(&self) -> &dyn UserStore {
+        self.users.as_ref()
     }
-}
 
-/// The user a login's `mfa_token` was issued to; refused for any other token.
-pub fn authenticate_mfa_token(verifier: &TokenVerifier, token: &str) -> Result<Username, Refusal> {
-    match verifier.verify(token) {
-        Ok(claimed) if claimed.scope == TokenScope::Mfa => Ok(claimed.username),
-        Ok(_) => Err(Refusal::NotMfaToken),
-        Err(reason) => {
-            tracing::info!(%reason, "mfa token refused");
-            Err(Refusal::InvalidMfaToken)
+    /// The caller's account as stored now, from a valid access token.
+    pub async fn caller(&self, token: Option<&str>) -> Result<User, Refusal> {
+        let token = token.ok_or(Refusal::NoToken)?;
+        match TokenVerifier::kind_of(token) {
+            Some(TokenKind::EmailVerification) => return Err(Refusal::VerificationOnly),
+            Some(TokenKind::MfaStep) => return Err(Refusal::MfaTokenMisused),
+            Some(TokenKind::Access) | None => {}
         }
+        let claimed = self.verified(token, TokenKind::Access, Refusal::InvalidToken)?;
+        self.current(&claimed).await
     }
-}
 
-fn verify(verifier: &TokenVerifier, token: Option<&str>) -> Result<(Principal, TokenScope), Refusal> {
-    let Some(token) = token else { return Err(Refusal::NoToken) };
-    match verifier.verify(token) {
-        Ok(claimed) => Ok((Principal { username: claimed.username, role: claimed.role }, claimed.scope)),
-        Err(reason) => {
-            tracing::info!(%reason, "access token refused");
-            Err(Refusal::InvalidToken)
+    /// The caller, if they are an admin now: a demotion or a disable counts at once, not when the
+    /// token expires.
+    pub async fn admin(&self, token: Option<&str>) -> Result<User, Refusal> {
+        let user = self.caller(token).await?;
+        if user.is_active_admin() { Ok(user) } else { Err(Refusal::NotAdmin) }
+    }
+
+    /// The caller, from an access token or from the email-verification token a login gives an
+    /// account that must verify its email first.
+    pub async fn caller_to_verify_email(&self, token: Option<&str>) -> Result<User, Refusal> {
+        let token = token.ok_or(Refusal::NoToken)?;
+        let kind = match TokenVerifier::kind_of(token) {
+            Some(TokenKind::MfaStep) => return Err(Refusal::MfaTokenMisused),
+            Some(TokenKind::EmailVerification) => TokenKind::EmailVerification,
+            Some(TokenKind::Access) | None => TokenKind::Access,
+        };
+        let claimed = self.verified(token, kind, Refusal::InvalidToken)?;
+        self.current(&claimed).await
+    }
+
+    /// The account a login's `mfa_token` was issued to, if it still stands as it did then. The
+    /// caller spends the token once the code is right.
+    pub async fn mfa_step(&self, token: &str) -> Result<MfaStep, Refusal> {
+        let claimed = self.verified(token, TokenKind::MfaStep, Refusal::InvalidMfaToken)?;
+        let user = self.current(&claimed).await.map_err(|refusal| match refusal {
+            Refusal::Store(error) => Refusal::Store(error),
+            Refusal::Disabled => Refusal::Disabled,
+            _ => Refusal::InvalidMfaToken,
+        })?;
+        Ok(MfaStep { user, token_id: claimed.jti, expires_at: claimed.expires_at })
+    }
+
+    fn verified(&self, token: &str, kind: TokenKind, refusal: Refusal) -> Result<Claimed, Refusal> {
+        self.verifier.verify(token, kind).map_err(|reason| {
+            tracing::info!(%reason, ?kind, "token refused");
+            refusal
+        })
+    }
+
+    /// The account the token was issued to, if it still exists as that account, is enabled and
+    /// is in the token's session generation.
+    async fn current(&self, claimed: &Claimed) -> Result<User, Refusal> {
+        let user = self.users.get(&claimed.username).await?.ok_or(Refusal::AccountGone)?;
+        if claimed.account.is_some_and(|id| id != user.id) {
+            return Err(Refusal::AccountGone);
         }
+        if claimed.generation.is_some_and(|generation| generation != user.session_generation) {
+            return Err(Refusal::SessionEnded);
+        }
+        if user.disabled {
+            return Err(Refusal::Disabled);
+        }
+        Ok(user)
     }
 }

@@ -16,7 +16,7 @@ pub mod session;
 pub mod tokens;
 pub mod totp;
 
-pub use guard::{Principal, Refusal, authenticate_token};
+pub use guard::{Authenticator, Refusal};
 pub use password::Password;
 pub use stratus_core::config::AuthConfig;
 pub use tokens::{TokenIssuer, TokenVerifier};

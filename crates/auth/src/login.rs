@@ -17,6 +17,7 @@ use stratus_core::ports::{
 use crate::TokenIssuer;
 use crate::password::{self, Verified};
 use crate::session::{IssueError, TokenPair, logged_in};
+use crate::tokens::Issued;
 
 /// What a right password leads to.
 #[derive(Debug)]
@@ -99,11 +100,12 @@ impl Login<'_> {
             return Err(LoginError::Disabled);
         }
         if self.issuer.config().require_verified_email && !user.email_verified {
-            let (verification_token, expires_in) = self.issuer.email_verification_token(&user, now).await?;
+            let Issued { token: verification_token, expires_in } =
+                self.issuer.email_verification_token(&user, now).await?;
             return Ok(LoginOutcome::VerificationRequired { verification_token, expires_in });
         }
         if user.mfa_enabled() {
-            let (mfa_token, expires_in) = self.issuer.mfa_token(&user, now).await?;
+            let Issued { token: mfa_token, expires_in } = self.issuer.mfa_token(&user, now).await?;
             return Ok(LoginOutcome::MfaRequired { mfa_token, expires_in });
         }
         let rehashed = if rehash {

@@ -9,6 +9,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::TokenIssuer;
+use super::tokens::Issued;
 use stratus_core::domain::User;
 use stratus_core::ports::{RefreshRecord, RefreshTokenStore, SignError, StoreError};
 
@@ -101,7 +102,7 @@ pub async fn issue_pair(
     let session = session.unwrap_or(Session { family: Uuid::new_v4(), started_at: now });
     let config = issuer.config();
     let expires_at = (now + config.refresh_ttl).min(session.started_at + config.session_max_lifetime);
-    let (access_token, expires_in) = issuer.access_token(user, now).await?;
+    let Issued { token: access_token, expires_in } = issuer.access_token(user, now).await?;
     let refresh = RefreshToken::generate();
     refresh_tokens
         .insert(&RefreshRecord {

@@ -1,6 +1,16 @@
-//! Access tokens: ES256 JWTs with `sub`, `role`, `iat`, `nbf`, `exp`, `iss`, `aud`, `jti` and a
-//! `kid` header. Issued through the `TokenSigner` port (KMS on AWS); verified with the public
-//! key only, the algorithm pinned.
+//! The tokens Stratus signs: ES256 JWTs with a `kid` header, issued through the `TokenSigner`
+//! port (KMS on AWS) and verified with the public key only, the algorithm pinned.
+//!
+//! One meaning per token type. Each kind has its own `typ` header and its own audience, so a
+//! verifier configured as the docs say (issuer, the API's audience, `typ: at+jwt`) accepts an
+//! access token and nothing else: the token of a login's first step, or the one that only
+//! verifies an email address, fails on its audience alone even where `typ` is not checked.
+//!
+//! Access tokens follow the JWT profile for OAuth 2.0 access tokens (RFC 9068): `sub` is the
+//! account's immutable id, never its name (a name can be freed and registered again), with
+//! `client_id` and `scope`. Every token names the session generation it was issued under
+//! (`sgen`): a password change, a reset, a disable or TOTP turned on or off moves the account to a
+//! new one, and the guard refuses a token of an older one (`crate::guard`).
 
 use std::sync::Arc;
 
@@ -9,50 +19,106 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
+use uuid::Uuid;
 
 use super::AuthConfig;
 use super::keys::PublicKey;
 use stratus_core::domain::{Role, User, Username};
 use stratus_core::ports::{SignError, TokenSigner};
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct AccessClaims {
-    pub sub: String,
-    pub role: Role,
-    pub iat: i64,
-    pub nbf: i64,
-    pub exp: i64,
-    pub iss: String,
-    pub aud: String,
-    pub jti: String,
-    /// Whether the user has verified their email address (as OpenID Connect's claim).
-    #[serde(default)]
-    pub email_verified: bool,
-    /// Absent on an access token. `email-verification` on the token a login hands an account
-    /// that must verify its email first: it opens the two verification routes and nothing else.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub scope: Option<String>,
+/// What a token is good for. Each kind is a distinct `typ` and audience.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenKind {
+    /// The whole API, as far as the account's current role goes.
+    Access,
+    /// The second step of a login (`POST /login/mfa`) and nothing else: it proves the password.
+    MfaStep,
+    /// The email-verification routes only: what login gives an account that must verify first.
+    EmailVerification,
 }
 
-/// What `scope` an email-verification token carries.
-pub const EMAIL_VERIFICATION_SCOPE: &str = "email-verification";
+impl TokenKind {
+    /// The `typ` header (RFC 8725 §3.11 explicit typing; RFC 9068 names `at+jwt`).
+    pub fn typ(self) -> &'static str {
+        match self {
+            Self::Access => "at+jwt",
+            Self::MfaStep => "mfa-step+jwt",
+            Self::EmailVerification => "email-verification+jwt",
+        }
+    }
 
-/// What `scope` the token carries that a login hands an account with TOTP on, in place of an
-/// access token: it proves the password, and opens `POST /login/mfa` and nothing else.
-pub const MFA_SCOPE: &str = "mfa";
+    /// The audience: the API's for access tokens; a fixed name of their own for the others,
+    /// which no setting can make equal to the API's.
+    pub fn audience(self, config: &AuthConfig) -> &str {
+        match self {
+            Self::Access => &config.audience,
+            Self::MfaStep => MFA_STEP_AUDIENCE,
+            Self::EmailVerification => EMAIL_VERIFICATION_AUDIENCE,
+        }
+    }
+
+    fn lifetime(self, config: &AuthConfig) -> time::Duration {
+        match self {
+            Self::Access => config.access_ttl,
+            Self::MfaStep => config.access_ttl.min(MFA_TOKEN_TTL),
+            Self::EmailVerification => config.access_ttl.min(super::codes::CODE_TTL),
+        }
+    }
+}
+
+/// The audience of a login's first-step token.
+pub const MFA_STEP_AUDIENCE: &str = "urn:stratus:login-mfa";
+/// The audience of an email-verification token.
+pub const EMAIL_VERIFICATION_AUDIENCE: &str = "urn:stratus:email-verification";
+
+/// `client_id` of the tokens the API's own login issues (RFC 9068 asks every access token for
+/// one); an OAuth client's id takes its place in tokens issued to that client.
+pub const FIRST_PARTY_CLIENT_ID: &str = "stratus";
+/// `scope` of those tokens: the API, as far as the account's role goes.
+pub const FIRST_PARTY_SCOPE: &str = "api";
 
 /// How long the second step of a login may take.
 pub const MFA_TOKEN_TTL: time::Duration = time::Duration::minutes(5);
 
-/// What a token is good for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TokenScope {
-    /// An access token: the whole API, as far as the role goes.
-    Access,
-    /// The email-verification routes only.
-    EmailVerification,
-    /// The second step of a login only.
-    Mfa,
+/// The claims of every token Stratus signs. Which are present depends on the kind: the access
+/// token has all (RFC 9068's required ones among them); the others have no `role`,
+/// `client_id` or `scope`, so nothing that reads one as an access token finds a grant in it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Claims {
+    pub iss: String,
+    /// The account's id.
+    pub sub: String,
+    pub aud: String,
+    pub exp: i64,
+    pub iat: i64,
+    pub nbf: i64,
+    pub jti: String,
+    /// The account's username, for display and logs (OpenID Connect's claim name).
+    pub preferred_username: String,
+    /// The session generation the token was issued under (`User::session_generation`).
+    pub sgen: Uuid,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    /// The role at issue. The API reads the account's current role instead; this is for
+    /// other services, which may act on it until the token expires.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<Role>,
+    /// Whether the user has verified their email address (as OpenID Connect's claim).
+    #[serde(default)]
+    pub email_verified: bool,
+}
+
+/// The claims of an access token signed before the token profile (`typ: JWT`, `sub` the
+/// username, no `scope`). Accepted until they expire, at most `access_ttl` after the first
+/// deploy of the profile, so no one is logged out by it; nothing signs them any more.
+// Remove with the release after the one that introduced the profile.
+#[derive(Debug, Deserialize)]
+struct LegacyAccessClaims {
+    sub: String,
+    #[serde(default)]
+    scope: Option<String>,
 }
 
 #[derive(Clone)]
@@ -71,8 +137,8 @@ impl TokenIssuer {
     }
 
     /// A signed access token for the user and its lifetime in seconds.
-    pub async fn access_token(&self, user: &User, now: OffsetDateTime) -> Result<(String, i64), SignError> {
-        self.sign(user, now, self.config.access_ttl, None).await
+    pub async fn access_token(&self, user: &User, now: OffsetDateTime) -> Result<Issued, SignError> {
+        self.sign(TokenKind::Access, user, now).await
     }
 
     /// A token that only lets the user verify their email (and ask for another code): what login
@@ -81,62 +147,76 @@ impl TokenIssuer {
         &self,
         user: &User,
         now: OffsetDateTime,
-    ) -> Result<(String, i64), SignError> {
-        let lifetime = self.config.access_ttl.min(super::codes::CODE_TTL);
-        self.sign(user, now, lifetime, Some(EMAIL_VERIFICATION_SCOPE)).await
+    ) -> Result<Issued, SignError> {
+        self.sign(TokenKind::EmailVerification, user, now).await
     }
 
     /// The token of a login's first step (the password) when TOTP is on: it buys nothing but
-    /// the chance to send a code to `POST /login/mfa`.
-    pub async fn mfa_token(&self, user: &User, now: OffsetDateTime) -> Result<(String, i64), SignError> {
-        self.sign(user, now, self.config.access_ttl.min(MFA_TOKEN_TTL), Some(MFA_SCOPE)).await
+    /// one chance to complete the login at `POST /login/mfa`.
+    pub async fn mfa_token(&self, user: &User, now: OffsetDateTime) -> Result<Issued, SignError> {
+        self.sign(TokenKind::MfaStep, user, now).await
     }
 
-    async fn sign(
-        &self,
-        user: &User,
-        now: OffsetDateTime,
-        lifetime: time::Duration,
-        scope: Option<&str>,
-    ) -> Result<(String, i64), SignError> {
+    async fn sign(&self, kind: TokenKind, user: &User, now: OffsetDateTime) -> Result<Issued, SignError> {
         let issued = now.unix_timestamp();
-        let lifetime = lifetime.whole_seconds();
-        let claims = AccessClaims {
-            sub: user.username.to_string(),
-            role: user.role,
+        let lifetime = kind.lifetime(&self.config).whole_seconds();
+        let access = kind == TokenKind::Access;
+        let claims = Claims {
+            iss: self.config.issuer.clone(),
+            sub: user.id.to_string(),
+            aud: kind.audience(&self.config).to_owned(),
+            exp: issued + lifetime,
             iat: issued,
             nbf: issued,
-            exp: issued + lifetime,
-            iss: self.config.issuer.clone(),
-            aud: self.config.audience.clone(),
-            jti: uuid::Uuid::new_v4().to_string(),
+            jti: Uuid::new_v4().to_string(),
+            preferred_username: user.username.to_string(),
+            sgen: user.session_generation,
+            client_id: access.then(|| FIRST_PARTY_CLIENT_ID.to_owned()),
+            scope: access.then(|| FIRST_PARTY_SCOPE.to_owned()),
+            role: access.then_some(user.role),
             email_verified: user.email_verified,
-            scope: scope.map(str::to_owned),
         };
-        let header = serde_json::json!({ "alg": "ES256", "typ": "JWT", "kid": self.signer.key_id() });
+        let header = serde_json::json!({ "alg": "ES256", "typ": kind.typ(), "kid": self.signer.key_id() });
         let signing_input = format!(
             "{}.{}",
             URL_SAFE_NO_PAD.encode(header.to_string()),
             URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).expect("claims serialize"))
         );
         let signature = self.signer.sign(signing_input.as_bytes()).await?;
-        Ok((format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(signature)), lifetime))
+        Ok(Issued {
+            token: format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(signature)),
+            expires_in: lifetime,
+        })
     }
 }
 
-/// Who a valid access token speaks for.
+/// A signed token and its lifetime in seconds.
+#[derive(Debug, Clone)]
+pub struct Issued {
+    pub token: String,
+    pub expires_in: i64,
+}
+
+/// Whom a genuine token of the asked kind speaks for. The guard checks it against the account
+/// as stored now (`crate::guard`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Claimed {
+    /// The account's id; `None` only on a pre-profile access token, found by name.
+    pub account: Option<Uuid>,
     pub username: Username,
-    pub role: Role,
-    pub scope: TokenScope,
+    /// `None` only on a pre-profile access token.
+    pub generation: Option<Uuid>,
+    pub jti: String,
+    pub expires_at: OffsetDateTime,
 }
 
 #[derive(Clone)]
 pub struct TokenVerifier {
     /// By `kid`: the current key and any retired one whose tokens may still be live.
     keys: Vec<(String, DecodingKey)>,
-    validation: Validation,
+    access: Validation,
+    mfa_step: Validation,
+    email_verification: Validation,
 }
 
 /// Clock skew tolerated on `exp` and `nbf`.
@@ -145,19 +225,38 @@ const LEEWAY_SECONDS: u64 = 5;
 impl TokenVerifier {
     /// Accepts tokens signed by any of `public_keys`, told apart by their `kid`.
     pub fn new(public_keys: &[PublicKey], config: &AuthConfig) -> Self {
-        let mut validation = Validation::new(Algorithm::ES256);
-        validation.set_issuer(&[&config.issuer]);
-        validation.set_audience(&[&config.audience]);
-        validation.set_required_spec_claims(&["exp", "nbf", "iat", "iss", "aud", "sub"]);
-        validation.validate_nbf = true;
-        validation.leeway = LEEWAY_SECONDS;
+        let validation = |kind: TokenKind| {
+            let mut validation = Validation::new(Algorithm::ES256);
+            validation.set_issuer(&[&config.issuer]);
+            validation.set_audience(&[kind.audience(config)]);
+            validation.set_required_spec_claims(&["exp", "nbf", "iat", "iss", "aud", "sub"]);
+            validation.validate_nbf = true;
+            validation.leeway = LEEWAY_SECONDS;
+            validation
+        };
         let keys =
             public_keys.iter().map(|k| (k.key_id.clone(), DecodingKey::from_ec_der(&k.point))).collect();
-        Self { keys, validation }
+        Self {
+            keys,
+            access: validation(TokenKind::Access),
+            mfa_step: validation(TokenKind::MfaStep),
+            email_verification: validation(TokenKind::EmailVerification),
+        }
     }
 
-    /// The token's subject and role, if the token is genuine, current and meant for us.
-    pub fn verify(&self, token: &str) -> Result<Claimed, String> {
+    /// The kind of a token, read from its `typ` header (unverified: only to choose how to verify).
+    pub fn kind_of(token: &str) -> Option<TokenKind> {
+        let header = jsonwebtoken::decode_header(token).ok()?;
+        match header.typ.as_deref() {
+            Some("at+jwt") | Some("JWT") | None => Some(TokenKind::Access),
+            Some("mfa-step+jwt") => Some(TokenKind::MfaStep),
+            Some("email-verification+jwt") => Some(TokenKind::EmailVerification),
+            Some(_) => None,
+        }
+    }
+
+    /// Whom the token speaks for, if it is genuine, current, meant for us and of `kind`.
+    pub fn verify(&self, token: &str, kind: TokenKind) -> Result<Claimed, String> {
         let header = jsonwebtoken::decode_header(token).map_err(|e| e.to_string())?;
         if header.alg != Algorithm::ES256 {
             return Err(format!("algorithm {:?} is not accepted", header.alg));
@@ -168,15 +267,57 @@ impl TokenVerifier {
             .and_then(|kid| self.keys.iter().find(|(id, _)| id == kid))
             .map(|(_, key)| key)
             .ok_or("unknown key id")?;
-        let data =
-            jsonwebtoken::decode::<AccessClaims>(token, key, &self.validation).map_err(|e| e.to_string())?;
-        let username = Username::parse(&data.claims.sub).map_err(|e| e.to_string())?;
-        let scope = match data.claims.scope.as_deref() {
-            None => TokenScope::Access,
-            Some(EMAIL_VERIFICATION_SCOPE) => TokenScope::EmailVerification,
-            Some(MFA_SCOPE) => TokenScope::Mfa,
-            Some(other) => return Err(format!("scope {other:?} is not known")),
+        let validation = match kind {
+            TokenKind::Access => &self.access,
+            TokenKind::MfaStep => &self.mfa_step,
+            TokenKind::EmailVerification => &self.email_verification,
         };
-        Ok(Claimed { username, role: data.claims.role, scope })
+        match header.typ.as_deref() {
+            Some(typ) if typ == kind.typ() => {}
+            Some("JWT") if kind == TokenKind::Access => return self.verify_legacy(token, key, validation),
+            typ => return Err(format!("typ {typ:?} is not a {kind:?} token")),
+        }
+        let claims =
+            jsonwebtoken::decode::<Claims>(token, key, validation).map_err(|e| e.to_string())?.claims;
+        let account = Uuid::parse_str(&claims.sub).map_err(|e| format!("sub: {e}"))?;
+        let username = Username::parse(&claims.preferred_username).map_err(|e| e.to_string())?;
+        if kind == TokenKind::Access && claims.scope.is_none() {
+            return Err("an access token without scope".into());
+        }
+        Ok(Claimed {
+            account: Some(account),
+            username,
+            generation: Some(claims.sgen),
+            jti: claims.jti,
+            expires_at: OffsetDateTime::from_unix_timestamp(claims.exp).map_err(|e| e.to_string())?,
+        })
+    }
+
+    fn verify_legacy(
+        &self,
+        token: &str,
+        key: &DecodingKey,
+        validation: &Validation,
+    ) -> Result<Claimed, String> {
+        #[derive(Deserialize)]
+        struct Envelope {
+            #[serde(flatten)]
+            claims: LegacyAccessClaims,
+            jti: String,
+            exp: i64,
+        }
+        let data =
+            jsonwebtoken::decode::<Envelope>(token, key, validation).map_err(|e| e.to_string())?.claims;
+        // The old email-verification and mfa tokens had a `scope`: they are not access tokens.
+        if let Some(scope) = data.claims.scope {
+            return Err(format!("a pre-profile {scope} token"));
+        }
+        Ok(Claimed {
+            account: None,
+            username: Username::parse(&data.claims.sub).map_err(|e| e.to_string())?,
+            generation: None,
+            jti: data.jti,
+            expires_at: OffsetDateTime::from_unix_timestamp(data.exp).map_err(|e| e.to_string())?,
+        })
     }
 }

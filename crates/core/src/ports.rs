@@ -104,8 +104,15 @@ pub trait UserStore: Send + Sync {
     /// belongs to another.
     async fn delete(&self, user: &User) -> Result<bool, StoreError>;
 
-    /// Returns false when there is no such user.
-    async fn set_disabled(&self, username: &Username, disabled: bool) -> Result<bool, StoreError>;
+    /// Disables or enables the account and moves it to session generation `generation`: every
+    /// session begun before ends, so one from before a disable never works again. Returns false
+    /// when there is no such user.
+    async fn set_disabled(
+        &self,
+        username: &Username,
+        disabled: bool,
+        generation: uuid::Uuid,
+    ) -> Result<bool, StoreError>;
 
     /// Returns false when there is no such user.
     async fn set_role(&self, username: &Username, role: Role) -> Result<bool, StoreError>;
@@ -117,13 +124,15 @@ pub trait UserStore: Send + Sync {
     /// secret. Only this very account, and only while TOTP is not on: false otherwise.
     async fn begin_totp(&self, user: &User, sealed_secret: &str) -> Result<bool, StoreError>;
 
-    /// Turns TOTP on with the recovery codes' hashes, the first code having been for `step`.
-    /// Only if the pending enrolment is still the one `user` holds: false otherwise.
+    /// Turns TOTP on with the recovery codes' hashes, the first code having been for `step`, and
+    /// moves the account to session generation `generation` (sessions begun with the password
+    /// alone end). Only if the pending enrolment is still the one `user` holds: false otherwise.
     async fn confirm_totp(
         &self,
         user: &User,
         step: i64,
         recovery_hashes: &[String],
+        generation: uuid::Uuid,
     ) -> Result<bool, StoreError>;
 
     /// Records that a code for `step` was accepted, atomically: of two uses of one code (or of
@@ -133,9 +142,10 @@ pub trait UserStore: Send + Sync {
     /// Spends a recovery code by its hash, atomically: false when it is not (or no longer) there.
     async fn spend_recovery_code(&self, user: &User, hash: &str) -> Result<bool, StoreError>;
 
-    /// Turns TOTP off for this very account, if it is still the enrolment `user` was read with:
-    /// false when it was not on, or was replaced meanwhile.
-    async fn remove_totp(&self, user: &User) -> Result<bool, StoreError>;
+    /// Turns TOTP off for this very account, if it is still the enrolment `user` was read with,
+    /// and moves it to session generation `generation`: false when it was not on, or was
+    /// replaced meanwhile.
+    async fn remove_totp(&self, user: &User, generation: uuid::Uuid) -> Result<bool, StoreError>;
 }
 
 /// Where the data key that seals secrets at rest comes from (`stratus_auth::sealing`).
@@ -212,6 +222,16 @@ pub trait RateLimiter: Send + Sync {
     /// Takes back a hit counted at `at`: the request turned out not to count (a login that
     /// succeeded, an attempt another limit refused).
     async fn release(&self, key: &str, limit: RateLimit, at: OffsetDateTime) -> Result<(), StoreError>;
+
+    /// Marks `key` as used, remembered until `until`, atomically: of any number of claims of one
+    /// key, concurrent or not, exactly one gets true. For what must work once, such as a login's
+    /// `mfa_token`: a limit of one, kept for as long as the thing could still be presented, so
+    /// it lives in the same short-lived keyed store as the windows.
+    async fn claim_once(&self, key: &str, until: OffsetDateTime) -> Result<bool, StoreError>;
+
+    /// Gives a claim back: what it guarded was not used after all (a wrong code with a login's
+    /// `mfa_token`, which the user may retry). A key never claimed stays unclaimed.
+    async fn release_claim(&self, key: &str) -> Result<(), StoreError>;
 
     /// Counts one hit; `Limited` when the window had no room for it (the HTTP layer answers that
     /// with 429 and Retry-After).

@@ -3,17 +3,14 @@
 //! with the challenge RFC 6750 asks for, 403, 429 with Retry-After, 503 when a backing service
 //! is out of reach.
 
-use stratus_auth::TokenVerifier;
 use stratus_auth::codes::SendCodeError;
-use stratus_auth::guard::{self as auth_guard, Refusal};
+use stratus_auth::guard::{Authenticator, MfaStep, Refusal};
 use stratus_auth::mfa::MfaError;
 use stratus_auth::reauth::ReauthError;
 use stratus_auth::sealing::SealError;
 use stratus_auth::session::{IssueError, TokenPair};
-use stratus_core::domain::{User, Username};
-use stratus_core::ports::{LimitError, MailError, UserStore};
-
-pub use stratus_auth::guard::Principal;
+use stratus_core::domain::User;
+use stratus_core::ports::{LimitError, MailError};
 
 use crate::Problem;
 use crate::http::{self, HandlerResult, HeaderValue, Request, StatusCode, header, header_str};
@@ -35,34 +32,26 @@ pub fn bearer(request: &Request) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
 }
 
-/// The caller, from a valid access token; 401 otherwise. Why a token failed is logged, not told.
-/// An email-verification token is refused here: it opens [`authenticate_to_verify_email`] only.
-pub fn authenticate(verifier: &TokenVerifier, request: &Request) -> Result<Principal, Problem> {
-    Ok(auth_guard::authenticate_token(verifier, bearer(request))?)
+/// The caller's account as stored now, from a valid access token of its current session; 401
+/// otherwise (403 for a disabled account). Why a token failed is logged, not told.
+pub async fn authenticate(auth: &Authenticator, request: &Request) -> Result<User, Problem> {
+    Ok(auth.caller(bearer(request)).await?)
+}
+
+/// The caller, if they are an admin now (403 otherwise).
+pub async fn authenticate_admin(auth: &Authenticator, request: &Request) -> Result<User, Problem> {
+    Ok(auth.admin(bearer(request)).await?)
 }
 
 /// The caller, from an access token or from the email-verification token a login gives an
 /// account that must verify its email first.
-pub fn authenticate_to_verify_email(
-    verifier: &TokenVerifier,
-    request: &Request,
-) -> Result<Principal, Problem> {
-    Ok(auth_guard::authenticate_token_to_verify_email(verifier, bearer(request))?)
+pub async fn authenticate_to_verify_email(auth: &Authenticator, request: &Request) -> Result<User, Problem> {
+    Ok(auth.caller_to_verify_email(bearer(request)).await?)
 }
 
-/// The user a login's `mfa_token` was issued to; 401 for any other token or none.
-pub fn authenticate_mfa_token(verifier: &TokenVerifier, token: &str) -> Result<Username, Problem> {
-    Ok(auth_guard::authenticate_mfa_token(verifier, token)?)
-}
-
-/// The caller as the store knows them now; 401 when the account is gone.
-pub async fn current_user(users: &dyn UserStore, principal: &Principal) -> Result<User, Problem> {
-    Ok(auth_guard::current_user(users, principal).await?)
-}
-
-/// The caller, if they are an admin now (403 otherwise).
-pub async fn current_admin(users: &dyn UserStore, principal: &Principal) -> Result<User, Problem> {
-    Ok(auth_guard::current_admin(users, principal).await?)
+/// The login a `mfa_token` continues; 401 for any other token, or one spent or expired.
+pub async fn authenticate_mfa_token(auth: &Authenticator, token: &str) -> Result<MfaStep, Problem> {
+    Ok(auth.mfa_step(token).await?)
 }
 
 /// A login's answer: its tokens, never to be cached.
@@ -88,10 +77,10 @@ impl From<Refusal> for Problem {
             Refusal::InvalidToken
             | Refusal::VerificationOnly
             | Refusal::MfaTokenMisused
-            | Refusal::NotMfaToken
             | Refusal::InvalidMfaToken
-            | Refusal::AccountGone => unauthorized(&detail, true),
-            Refusal::NotAdmin => Problem::new(StatusCode::FORBIDDEN, detail),
+            | Refusal::AccountGone
+            | Refusal::SessionEnded => unauthorized(&detail, true),
+            Refusal::Disabled | Refusal::NotAdmin => Problem::new(StatusCode::FORBIDDEN, detail),
             Refusal::Store(error) => error.into(),
         }
     }

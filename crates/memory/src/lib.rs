@@ -147,9 +147,20 @@ impl UserStore for MemoryUserStore {
         Ok(true)
     }
 
-    async fn set_disabled(&self, username: &Username, disabled: bool) -> Result<bool, StoreError> {
+    async fn set_disabled(
+        &self,
+        username: &Username,
+        disabled: bool,
+        generation: uuid::Uuid,
+    ) -> Result<bool, StoreError> {
         let mut users = self.inner.lock().expect("no panic while holding the lock");
-        Ok(users.by_name.get_mut(username).map(|user| user.disabled = disabled).is_some())
+        let user = users.by_name.get_mut(username);
+        Ok(user
+            .map(|user| {
+                user.disabled = disabled;
+                user.session_generation = generation;
+            })
+            .is_some())
     }
 
     async fn set_role(&self, username: &Username, role: Role) -> Result<bool, StoreError> {
@@ -192,17 +203,20 @@ impl UserStore for MemoryUserStore {
         user: &User,
         step: i64,
         recovery_hashes: &[String],
+        generation: uuid::Uuid,
     ) -> Result<bool, StoreError> {
         let mut users = self.inner.lock().expect("no panic while holding the lock");
         let Some(read) = &user.totp else { return Ok(false) };
-        let totp = users
-            .by_name
-            .get_mut(&user.username)
-            .filter(|s| s.id == user.id)
-            .and_then(|s| s.totp.as_mut())
-            .filter(|t| !t.confirmed && t.sealed_secret == read.sealed_secret && t.last_step < step);
-        Ok(totp
-            .map(|totp| {
+        let stored = users.by_name.get_mut(&user.username).filter(|s| {
+            s.id == user.id
+                && s.totp.as_ref().is_some_and(|t| {
+                    !t.confirmed && t.sealed_secret == read.sealed_secret && t.last_step < step
+                })
+        });
+        Ok(stored
+            .map(|stored| {
+                stored.session_generation = generation;
+                let totp = stored.totp.as_mut().expect("checked above");
                 totp.confirmed = true;
                 totp.last_step = step;
                 totp.recovery_codes = recovery_hashes.to_vec();
@@ -224,12 +238,14 @@ impl UserStore for MemoryUserStore {
         Ok(totp.recovery_codes.len() < before)
     }
 
-    async fn remove_totp(&self, user: &User) -> Result<bool, StoreError> {
+    async fn remove_totp(&self, user: &User, generation: uuid::Uuid) -> Result<bool, StoreError> {
         let mut users = self.inner.lock().expect("no panic while holding the lock");
         if enabled_totp(&mut users, user).is_none() {
             return Ok(false);
         }
-        Ok(users.by_name.get_mut(&user.username).and_then(|stored| stored.totp.take()).is_some())
+        let stored = users.by_name.get_mut(&user.username).expect("enabled_totp found it");
+        stored.session_generation = generation;
+        Ok(stored.totp.take().is_some())
     }
 }
 
@@ -334,6 +350,8 @@ impl RefreshTokenStore for MemoryRefreshTokenStore {
 #[derive(Default)]
 pub struct MemoryRateLimiter {
     windows: Mutex<HashMap<String, (i64, u32)>>,
+    /// Claimed keys and until when they are remembered.
+    claimed: Mutex<HashMap<String, OffsetDateTime>>,
 }
 
 #[async_trait]
@@ -365,6 +383,19 @@ impl RateLimiter for MemoryRateLimiter {
         {
             entry.1 = entry.1.saturating_sub(1);
         }
+        Ok(())
+    }
+
+    async fn claim_once(&self, key: &str, until: OffsetDateTime) -> Result<bool, StoreError> {
+        let mut claimed = self.claimed.lock().expect("no panic while holding the lock");
+        // Forgetting what has expired keeps a long-running local server's memory bounded.
+        let now = OffsetDateTime::now_utc();
+        claimed.retain(|_, kept_until| *kept_until > now);
+        Ok(claimed.insert(key.to_owned(), until).is_none())
+    }
+
+    async fn release_claim(&self, key: &str) -> Result<(), StoreError> {
+        self.claimed.lock().expect("no panic while holding the lock").remove(key);
         Ok(())
     }
 }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use stratus_auth::keys::PublicKey;
 use stratus_auth::sealing::SecretBox;
-use stratus_auth::{TokenIssuer, TokenVerifier};
+use stratus_auth::{Authenticator, TokenIssuer, TokenVerifier};
 use stratus_core::clock::Clock;
 use stratus_core::config::Settings;
 use stratus_core::ports::{
@@ -47,5 +47,9 @@ pub trait Wiring: Send + Sync {
     /// Checks access tokens against the public signing keys.
     fn verifier(&self) -> impl Future<Output = Result<TokenVerifier, InitError>> + Send {
         async move { Ok(TokenVerifier::new(&self.public_keys().await?, &self.settings()?.auth)) }
+    }
+    /// Checks a request's token and the account it speaks for (`stratus_auth::guard`).
+    fn authenticator(&self) -> impl Future<Output = Result<Authenticator, InitError>> + Send {
+        async move { Ok(Authenticator::new(self.verifier().await?, self.users()?)) }
     }
 }

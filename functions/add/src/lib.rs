@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
-use stratus_auth::TokenVerifier;
+use stratus_auth::Authenticator;
 use stratus_core::clock::Clock;
 use stratus_core::domain::{Idempotency, Number, Task, TaskId, TaskOutcome, TaskStatus};
 use stratus_core::ports::{RateLimit, RateLimiter, Submitted, TaskQueue, TaskStore};
@@ -27,7 +27,7 @@ struct Deps {
     tasks: Arc<dyn TaskStore>,
     queue: Arc<dyn TaskQueue>,
     rate_limiter: Arc<dyn RateLimiter>,
-    verifier: TokenVerifier,
+    auth: Authenticator,
     clock: Arc<dyn Clock>,
     limit: RateLimit,
 }
@@ -57,7 +57,7 @@ pub async fn build(wiring: &impl Wiring) -> Result<Endpoint, InitError> {
         tasks: wiring.tasks()?,
         queue: wiring.queue()?,
         rate_limiter: wiring.rate_limiter()?,
-        verifier: wiring.verifier().await?,
+        auth: wiring.authenticator().await?,
         clock: wiring.clock(),
         limit: wiring.settings()?.add_limit,
     };
@@ -102,9 +102,9 @@ fn accepted(id: TaskId, status: TaskStatus) -> http::Response<http::Body> {
     )
 )]
 async fn handle(deps: &Deps, request: Request) -> HandlerResult {
-    let principal = authenticate(&deps.verifier, &request)?;
+    let caller = authenticate(&deps.auth, &request).await?;
     let now = deps.clock.now();
-    deps.rate_limiter.enforce(&format!("add:user:{}", principal.username), deps.limit, now).await?;
+    deps.rate_limiter.enforce(&format!("add:user:{}", caller.username), deps.limit, now).await?;
     let body: AddRequest = http::json_body(&request, BODY_LIMIT)?;
     let mut errors = FieldErrors::default();
     let a = errors.check("a", Number::from_json(&body.a));
@@ -121,14 +121,14 @@ async fn handle(deps: &Deps, request: Request) -> HandlerResult {
         Some(value) => {
             let key = value.to_str().map_err(|_| malformed_key("must be visible ASCII".to_owned()))?;
             Some(
-                Idempotency::new(principal.username.clone(), key, &a, &b)
+                Idempotency::new(caller.username.clone(), key, &a, &b)
                     .map_err(|error| malformed_key(error.to_string()))?,
             )
         }
         None => None,
     };
 
-    let task = Task::new(principal.username, a, b, now);
+    let task = Task::new(caller.username, a, b, now);
     match deps.tasks.create(&task, idempotency.as_ref(), now).await? {
         Submitted::Created => {}
         Submitted::Existing(id) => {

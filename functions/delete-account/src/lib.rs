@@ -7,11 +7,11 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 use stratus_auth::reauth::confirm_password;
-use stratus_auth::{AuthConfig, TokenVerifier};
+use stratus_auth::{AuthConfig, Authenticator};
 use stratus_core::clock::Clock;
 use stratus_core::ports::{RateLimiter, UserStore};
 use stratus_http::guard::authenticate;
-use stratus_http::guard::{current_user, unauthorized};
+use stratus_http::guard::unauthorized;
 use stratus_http::http::{self, Body, Endpoint, HandlerResult, Request, Response, StatusCode};
 use stratus_http::openapi::{
     BadRequest, InternalServerError, PayloadTooLarge, ServiceUnavailable, TooManyRequests, Unauthorized,
@@ -25,7 +25,7 @@ const BODY_LIMIT: usize = 4 * 1024;
 struct Deps {
     users: Arc<dyn UserStore>,
     rate_limiter: Arc<dyn RateLimiter>,
-    verifier: TokenVerifier,
+    auth: Authenticator,
     clock: Arc<dyn Clock>,
     config: AuthConfig,
 }
@@ -44,7 +44,7 @@ pub async fn build(wiring: &impl Wiring) -> Result<Endpoint, InitError> {
     let deps = Deps {
         users: wiring.users()?,
         rate_limiter: wiring.rate_limiter()?,
-        verifier: wiring.verifier().await?,
+        auth: wiring.authenticator().await?,
         clock: wiring.clock(),
         config: wiring.settings()?.auth,
     };
@@ -75,9 +75,8 @@ pub async fn build(wiring: &impl Wiring) -> Result<Endpoint, InitError> {
     )
 )]
 async fn handle(deps: &Deps, request: Request) -> HandlerResult {
-    let principal = authenticate(&deps.verifier, &request)?;
+    let user = authenticate(&deps.auth, &request).await?;
     let body: AccountDeletion = http::json_body(&request, BODY_LIMIT)?;
-    let user = current_user(deps.users.as_ref(), &principal).await?;
     let now = deps.clock.now();
     confirm_password(
         deps.rate_limiter.as_ref(),

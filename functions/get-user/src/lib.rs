@@ -2,12 +2,11 @@
 
 use std::sync::Arc;
 
-use stratus_auth::TokenVerifier;
-use stratus_core::domain::{Profile, Username};
+use stratus_auth::Authenticator;
+use stratus_core::domain::{Profile, User, Username};
 use stratus_core::ports::UserStore;
 use stratus_http::Problem;
 use stratus_http::guard::authenticate;
-use stratus_http::guard::current_admin;
 use stratus_http::http::{self, Endpoint, HandlerResult, HeaderValue, Request, StatusCode, header};
 use stratus_http::openapi::{
     BadRequest, Forbidden, InternalServerError, NotFound, ServiceUnavailable, Unauthorized,
@@ -16,11 +15,11 @@ use stratus_wiring::{InitError, Wiring};
 
 struct Deps {
     users: Arc<dyn UserStore>,
-    verifier: TokenVerifier,
+    auth: Authenticator,
 }
 
 pub async fn build(wiring: &impl Wiring) -> Result<Endpoint, InitError> {
-    let deps = Deps { users: wiring.users()?, verifier: wiring.verifier().await? };
+    let deps = Deps { users: wiring.users()?, auth: wiring.authenticator().await? };
     Ok(Endpoint::with_deps(deps, |deps, request| async move { handle(&deps, request).await }))
 }
 
@@ -48,22 +47,27 @@ stratus_http::openapi_part!(handle);
     )
 )]
 async fn handle(deps: &Deps, request: Request) -> HandlerResult {
-    let principal = authenticate(&deps.verifier, &request)?;
+    let caller = authenticate(&deps.auth, &request).await?;
     let username = Username::parse(&http::path_param(&request, "username")?).map_err(|error| {
         Problem::bad_request("The username is malformed").with_field_error("username", error.to_string())
     })?;
-    if principal.username != username {
-        if !principal.is_admin() {
-            return Err(Problem::new(StatusCode::FORBIDDEN, "Only an admin can read another user's profile"));
-        }
-        current_admin(deps.users.as_ref(), &principal).await?;
+    if caller.username == username {
+        return profile(&caller);
+    }
+    // The caller's role as stored now: a demoted admin reads no one else from that moment.
+    if !caller.is_active_admin() {
+        return Err(Problem::new(StatusCode::FORBIDDEN, "Only an admin can read another user's profile"));
     }
     let user = deps
         .users
         .get(&username)
         .await?
         .ok_or_else(|| Problem::not_found(format!("No user is named {username}")))?;
-    let mut response = http::json_response(StatusCode::OK, &Profile::from(&user));
+    profile(&user)
+}
+
+fn profile(user: &User) -> HandlerResult {
+    let mut response = http::json_response(StatusCode::OK, &Profile::from(user));
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
     Ok(response)
 }

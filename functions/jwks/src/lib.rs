@@ -131,7 +131,22 @@ fn openid_configuration(deps: &Deps, request: &Request) -> HandlerResult {
         issuer: deps.issuer.clone(),
         jwks_uri: format!("{base}{JWKS_PATH}"),
         id_token_signing_alg_values_supported: ["ES256"],
-        claims_supported: vec!["sub", "role", "iss", "aud", "iat", "nbf", "exp", "jti"],
+        // The access token's claims (RFC 9068 and docs/api.md); its header is `typ: at+jwt`.
+        claims_supported: vec![
+            "iss",
+            "sub",
+            "aud",
+            "exp",
+            "iat",
+            "nbf",
+            "jti",
+            "client_id",
+            "scope",
+            "preferred_username",
+            "role",
+            "email_verified",
+            "sgen",
+        ],
     };
     let mut response = http::json_response(StatusCode::OK, &body);
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static(CACHE));

@@ -6,11 +6,10 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
 use sha2::{Digest as _, Sha256};
-use stratus_auth::TokenVerifier;
+use stratus_auth::Authenticator;
 use stratus_core::domain::{Profile, Username};
 use stratus_core::ports::UserStore;
-use stratus_http::guard::authenticate;
-use stratus_http::guard::current_admin;
+use stratus_http::guard::authenticate_admin;
 use stratus_http::http::{self, Endpoint, HandlerResult, HeaderValue, Request, StatusCode, header};
 use stratus_http::openapi::{BadRequest, Forbidden, InternalServerError, ServiceUnavailable, Unauthorized};
 use stratus_http::problem::FieldErrors;
@@ -24,7 +23,7 @@ const CURSOR_DOMAIN: &[u8] = b"stratus list-users cursor v1\0";
 
 struct Deps {
     users: Arc<dyn UserStore>,
-    verifier: TokenVerifier,
+    auth: Authenticator,
 }
 
 /// One page of users, in a stable order.
@@ -38,7 +37,7 @@ struct ProfilePage {
 stratus_http::openapi_part!(handle);
 
 pub async fn build(wiring: &impl Wiring) -> Result<Endpoint, InitError> {
-    let deps = Deps { users: wiring.users()?, verifier: wiring.verifier().await? };
+    let deps = Deps { users: wiring.users()?, auth: wiring.authenticator().await? };
     Ok(Endpoint::with_deps(deps, |deps, request| async move { handle(&deps, request).await }))
 }
 
@@ -67,9 +66,7 @@ pub async fn build(wiring: &impl Wiring) -> Result<Endpoint, InitError> {
     )
 )]
 async fn handle(deps: &Deps, request: Request) -> HandlerResult {
-    let principal = authenticate(&deps.verifier, &request)?;
-    principal.require_admin()?;
-    current_admin(deps.users.as_ref(), &principal).await?;
+    authenticate_admin(&deps.auth, &request).await?;
     let mut errors = FieldErrors::default();
     let limit = errors.check("limit", parse_limit(http::query_param(&request, "limit")));
     let after =

@@ -9,12 +9,12 @@ use stratus_auth::TokenIssuer;
 use stratus_auth::mfa::{self, Checker};
 use stratus_auth::sealing::SecretBox;
 use stratus_auth::session::logged_in;
-use stratus_auth::{AuthConfig, TokenVerifier};
+use stratus_auth::{AuthConfig, Authenticator, Refusal};
 use stratus_core::clock::Clock;
 use stratus_core::ports::{RateLimiter, RefreshTokenStore, UserStore};
 use stratus_http::Problem;
 use stratus_http::guard::{self, authenticate_mfa_token};
-use stratus_http::http::{self, Endpoint, HandlerResult, Request, StatusCode};
+use stratus_http::http::{self, Endpoint, HandlerResult, Request};
 use stratus_http::openapi::{
     BadRequest, Forbidden, InternalServerError, PayloadTooLarge, ServiceUnavailable, TooManyRequests,
     Unauthorized, UnsupportedMediaType,
@@ -30,7 +30,7 @@ struct Deps {
     rate_limiter: Arc<dyn RateLimiter>,
     secrets: Arc<SecretBox>,
     issuer: TokenIssuer,
-    verifier: TokenVerifier,
+    auth: Authenticator,
     clock: Arc<dyn Clock>,
     config: AuthConfig,
 }
@@ -55,7 +55,7 @@ pub async fn build(wiring: &impl Wiring) -> Result<Endpoint, InitError> {
         rate_limiter: wiring.rate_limiter()?,
         secrets: wiring.totp_secrets()?,
         issuer: wiring.issuer()?,
-        verifier: wiring.verifier().await?,
+        auth: wiring.authenticator().await?,
         clock: wiring.clock(),
         config: wiring.settings()?.auth,
     };
@@ -88,14 +88,11 @@ pub async fn build(wiring: &impl Wiring) -> Result<Endpoint, InitError> {
 )]
 async fn handle(deps: &Deps, request: Request) -> HandlerResult {
     let body: SecondStep = http::json_body(&request, BODY_LIMIT)?;
-    let username = authenticate_mfa_token(&deps.verifier, &body.mfa_token)?;
+    // The account as it stood when the password was given: same id, same session generation
+    // (a password change or TOTP turned off since ends it), not disabled.
+    let step = authenticate_mfa_token(&deps.auth, &body.mfa_token).await?;
     let code = mfa::parse_code(&body.code, "code")?;
-    let Some(user) = deps.users.get(&username).await? else {
-        return Err(log_in_again("The account no longer exists"));
-    };
-    if user.disabled {
-        return Err(Problem::new(StatusCode::FORBIDDEN, "This account is disabled"));
-    }
+    let user = step.user;
     if !user.mfa_enabled() {
         return Err(log_in_again("TOTP was turned off since the password was given"));
     }
@@ -106,7 +103,17 @@ async fn handle(deps: &Deps, request: Request) -> HandlerResult {
         limiter: deps.rate_limiter.as_ref(),
         limit: deps.config.mfa_limit,
     };
-    checker.check(&user, &code, "code", now).await?;
+    // The token completes one login. It is claimed before the code is checked, so two uses at
+    // once cannot both get in, and given back when the code is wrong, so a typo costs no new
+    // login; a right code is never spent on a token that turns out used.
+    let claim = format!("mfa-token:{}", step.token_id);
+    if !deps.rate_limiter.claim_once(&claim, step.expires_at).await? {
+        return Err(Refusal::InvalidMfaToken.into());
+    }
+    if let Err(error) = checker.check(&user, &code, "code", now).await {
+        deps.rate_limiter.release_claim(&claim).await?;
+        return Err(error.into());
+    }
     let pair =
         logged_in(deps.users.as_ref(), &deps.issuer, deps.refresh_tokens.as_ref(), user, None, now).await?;
     guard::tokens(&pair)

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 use stratus_auth::session::RefreshToken;
-use stratus_auth::{AuthConfig, TokenVerifier};
+use stratus_auth::{AuthConfig, Authenticator};
 use stratus_core::clock::Clock;
 use stratus_core::ports::{RefreshTokenStore, Spend};
 use stratus_http::guard::authenticate;
@@ -21,7 +21,7 @@ const BODY_LIMIT: usize = 1024;
 
 struct Deps {
     refresh_tokens: Arc<dyn RefreshTokenStore>,
-    verifier: TokenVerifier,
+    auth: Authenticator,
     clock: Arc<dyn Clock>,
     config: AuthConfig,
 }
@@ -39,7 +39,7 @@ stratus_http::openapi_part!(handle);
 pub async fn build(wiring: &impl Wiring) -> Result<Endpoint, InitError> {
     let deps = Deps {
         refresh_tokens: wiring.refresh_tokens()?,
-        verifier: wiring.verifier().await?,
+        auth: wiring.authenticator().await?,
         clock: wiring.clock(),
         config: wiring.settings()?.auth,
     };
@@ -68,14 +68,14 @@ pub async fn build(wiring: &impl Wiring) -> Result<Endpoint, InitError> {
     )
 )]
 async fn handle(deps: &Deps, request: Request) -> HandlerResult {
-    let principal = authenticate(&deps.verifier, &request)?;
+    let caller = authenticate(&deps.auth, &request).await?;
     let body: LogoutRequest = http::json_body(&request, BODY_LIMIT)?;
     let refused = || unauthorized("The refresh token is not a live session of this user", true);
     let token = RefreshToken::presented(&body.refresh_token).ok_or_else(refused)?;
     let now = deps.clock.now();
     // Only the caller's own token is spent: someone else's is refused before it is touched, so
     // presenting it can never revoke its owner's session.
-    let record = match deps.refresh_tokens.spend(&token.hash(), Some(&principal.username), now).await? {
+    let record = match deps.refresh_tokens.spend(&token.hash(), Some(&caller.username), now).await? {
         Spend::Spent(record) | Spend::Replayed(record) => record,
         Spend::Unknown => return Err(refused()),
     };

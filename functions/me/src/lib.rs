@@ -1,23 +1,18 @@
 //! GET /users/me (and its older name GET /getUserData): the caller's own profile.
 
-use std::sync::Arc;
-
-use stratus_auth::TokenVerifier;
+use stratus_auth::Authenticator;
 use stratus_core::domain::Profile;
-use stratus_core::ports::UserStore;
 use stratus_http::guard::authenticate;
-use stratus_http::guard::unauthorized;
 use stratus_http::http::{self, Endpoint, HandlerResult, HeaderValue, Request, StatusCode, header};
 use stratus_http::openapi::{InternalServerError, ServiceUnavailable, Unauthorized};
 use stratus_wiring::{InitError, Wiring};
 
 struct Deps {
-    users: Arc<dyn UserStore>,
-    verifier: TokenVerifier,
+    auth: Authenticator,
 }
 
 pub async fn build(wiring: &impl Wiring) -> Result<Endpoint, InitError> {
-    let deps = Deps { users: wiring.users()?, verifier: wiring.verifier().await? };
+    let deps = Deps { auth: wiring.authenticator().await? };
     Ok(Endpoint::with_deps(deps, |deps, request| async move { handle(&deps, request).await }))
 }
 
@@ -39,13 +34,7 @@ stratus_http::openapi_part!(handle, get_user_data);
     )
 )]
 async fn handle(deps: &Deps, request: Request) -> HandlerResult {
-    let principal = authenticate(&deps.verifier, &request)?;
-    // A valid token for an account that no longer exists speaks for nobody.
-    let user = deps
-        .users
-        .get(&principal.username)
-        .await?
-        .ok_or_else(|| unauthorized("The account of this token no longer exists", true))?;
+    let user = authenticate(&deps.auth, &request).await?;
     let mut response = http::json_response(StatusCode::OK, &Profile::from(&user));
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
     Ok(response)

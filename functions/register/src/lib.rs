@@ -5,12 +5,12 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 use stratus_auth::codes::{CodePurpose, send_code};
-use stratus_auth::{AuthConfig, Password, TokenVerifier, password};
+use stratus_auth::{AuthConfig, Authenticator, Password, password};
 use stratus_core::clock::Clock;
 use stratus_core::domain::{Email, PersonName, Profile, Role, User, Username};
 use stratus_core::ports::{CodeStore, CreateUserError, Mailer, RateLimiter, UserStore};
 use stratus_http::Problem;
-use stratus_http::guard::{self, authenticate};
+use stratus_http::guard::{self, authenticate_admin};
 use stratus_http::http::{self, Endpoint, HandlerResult, Request, StatusCode};
 use stratus_http::openapi::{
     BadRequest, Conflict, Forbidden, InternalServerError, PayloadTooLarge, ServiceUnavailable,
@@ -27,7 +27,7 @@ struct Deps {
     codes: Arc<dyn CodeStore>,
     mailer: Arc<dyn Mailer>,
     rate_limiter: Arc<dyn RateLimiter>,
-    verifier: TokenVerifier,
+    auth: Authenticator,
     clock: Arc<dyn Clock>,
     config: AuthConfig,
 }
@@ -68,7 +68,7 @@ pub async fn build(wiring: &impl Wiring) -> Result<Endpoint, InitError> {
         codes: wiring.codes()?,
         mailer: wiring.mailer()?,
         rate_limiter: wiring.rate_limiter()?,
-        verifier: wiring.verifier().await?,
+        auth: wiring.authenticator().await?,
         clock: wiring.clock(),
         config: wiring.settings()?.auth,
     };
@@ -111,9 +111,7 @@ async fn handle(deps: &Deps, request: Request) -> HandlerResult {
         if guard::bearer(&request).is_none() {
             return Err(Problem::new(StatusCode::FORBIDDEN, "Only an admin can create an admin"));
         }
-        let principal = authenticate(&deps.verifier, &request)?;
-        principal.require_admin()?;
-        guard::current_admin(deps.users.as_ref(), &principal).await?;
+        authenticate_admin(&deps.auth, &request).await?;
     }
     let password = valid.password;
     let password_hash =

@@ -3,11 +3,11 @@
 use std::sync::Arc;
 
 use stratus_auth::codes::{CodePurpose, send_code};
-use stratus_auth::{AuthConfig, TokenVerifier};
+use stratus_auth::{AuthConfig, Authenticator};
 use stratus_core::clock::Clock;
-use stratus_core::ports::{CodeStore, Mailer, RateLimiter, UserStore};
+use stratus_core::ports::{CodeStore, Mailer, RateLimiter};
 use stratus_http::Problem;
-use stratus_http::guard::{authenticate_to_verify_email, current_user};
+use stratus_http::guard::authenticate_to_verify_email;
 use stratus_http::http::{Body, Endpoint, HandlerResult, Request, Response, StatusCode};
 use stratus_http::openapi::{
     Conflict, InternalServerError, ServiceUnavailable, TooManyRequests, Unauthorized,
@@ -15,11 +15,10 @@ use stratus_http::openapi::{
 use stratus_wiring::{InitError, Wiring};
 
 struct Deps {
-    users: Arc<dyn UserStore>,
     codes: Arc<dyn CodeStore>,
     mailer: Arc<dyn Mailer>,
     rate_limiter: Arc<dyn RateLimiter>,
-    verifier: TokenVerifier,
+    auth: Authenticator,
     clock: Arc<dyn Clock>,
     config: AuthConfig,
 }
@@ -28,11 +27,10 @@ stratus_http::openapi_part!(handle);
 
 pub async fn build(wiring: &impl Wiring) -> Result<Endpoint, InitError> {
     let deps = Deps {
-        users: wiring.users()?,
         codes: wiring.codes()?,
         mailer: wiring.mailer()?,
         rate_limiter: wiring.rate_limiter()?,
-        verifier: wiring.verifier().await?,
+        auth: wiring.authenticator().await?,
         clock: wiring.clock(),
         config: wiring.settings()?.auth,
     };
@@ -59,8 +57,7 @@ pub async fn build(wiring: &impl Wiring) -> Result<Endpoint, InitError> {
     )
 )]
 async fn handle(deps: &Deps, request: Request) -> HandlerResult {
-    let principal = authenticate_to_verify_email(&deps.verifier, &request)?;
-    let user = current_user(deps.users.as_ref(), &principal).await?;
+    let user = authenticate_to_verify_email(&deps.auth, &request).await?;
     if user.email_verified {
         return Err(Problem::new(StatusCode::CONFLICT, "The email is verified already")
             .with_field_error("email", "verified"));

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use serde::Serialize;
-use stratus_auth::TokenVerifier;
+use stratus_auth::Authenticator;
 use stratus_core::clock::Clock;
 use stratus_core::domain::{Number, Task, TaskId, TaskStatus};
 use stratus_core::ports::TaskStore;
@@ -18,7 +18,7 @@ use utoipa::ToSchema;
 
 struct Deps {
     tasks: Arc<dyn TaskStore>,
-    verifier: TokenVerifier,
+    auth: Authenticator,
     clock: Arc<dyn Clock>,
 }
 
@@ -61,7 +61,7 @@ impl From<Task> for TaskView {
 }
 
 pub async fn build(wiring: &impl Wiring) -> Result<Endpoint, InitError> {
-    let deps = Deps { tasks: wiring.tasks()?, verifier: wiring.verifier().await?, clock: wiring.clock() };
+    let deps = Deps { tasks: wiring.tasks()?, auth: wiring.authenticator().await?, clock: wiring.clock() };
     Ok(Endpoint::with_deps(deps, |deps, request| async move { handle(&deps, request).await }))
 }
 
@@ -86,13 +86,16 @@ pub async fn build(wiring: &impl Wiring) -> Result<Endpoint, InitError> {
     )
 )]
 async fn handle(deps: &Deps, request: Request) -> HandlerResult {
-    let principal = authenticate(&deps.verifier, &request)?;
+    let caller = authenticate(&deps.auth, &request).await?;
     let id = TaskId::parse(&http::path_param(&request, "task_id")?).map_err(|error| {
         Problem::bad_request("The task id is malformed").with_field_error("task_id", error.to_string())
     })?;
     let not_found = || Problem::not_found(format!("No task {id}"));
     let task = deps.tasks.get(&id, deps.clock.now()).await?.ok_or_else(not_found)?;
-    if task.owner != principal.username && !principal.is_admin() {
+    // Names are freed when an account is deleted and may be registered again: a task older than
+    // the caller's account was not its own, whatever the name. An admin is one as stored now.
+    let owns = task.owner == caller.username && task.created_at >= caller.created_at;
+    if !owns && !caller.is_active_admin() {
         return Err(not_found());
     }
     let mut response = http::json_response(StatusCode::OK, &TaskView::from(task));

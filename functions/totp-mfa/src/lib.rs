@@ -1,8 +1,16 @@
 //! A signed-in user's authenticator app (TOTP, RFC 6238):
-//! - `POST /users/me/mfa/totp` starts setting one up and answers the secret, once;
+//! - `POST /users/me/mfa/totp` starts setting one up, given the password, and answers the
+//!   secret, once;
 //! - `POST /users/me/mfa/totp/confirm` turns TOTP on with a first code and answers the recovery
 //!   codes, once;
 //! - `DELETE /users/me/mfa/totp` turns it off, given the password and a code.
+//!
+//! The password is asked at set-up, not only at removal: an access token stolen from the owner
+//! must not be able to put the thief's authenticator on the account and lock the owner out.
+//! Turning TOTP on or off moves the account to a new session generation, which ends every
+//! session of it (one begun with a stolen password among them), and mails the owner. The caller,
+//! who has just proven the second factor (or the password and a code), gets a new session in
+//! the answer.
 //!
 //! One function for the three, as they are one resource's life and need the same grants (the
 //! users table and the data key that seals secrets).
@@ -13,13 +21,15 @@ use serde::{Deserialize, Serialize};
 use stratus_auth::mfa::{self, Checker};
 use stratus_auth::reauth::confirm_password;
 use stratus_auth::sealing::SecretBox;
+use stratus_auth::session::{TokenPair, issue_pair};
 use stratus_auth::totp::{RECOVERY_CODES, RecoveryCode, TotpCode, TotpSecret};
-use stratus_auth::{AuthConfig, TokenVerifier};
+use stratus_auth::{AuthConfig, Authenticator, TokenIssuer};
 use stratus_core::clock::Clock;
-use stratus_core::ports::{RateLimiter, UserStore};
+use stratus_core::domain::User;
+use stratus_core::ports::{Mail, Mailer, RateLimiter, RefreshTokenStore, UserStore};
 use stratus_http::Problem;
 use stratus_http::guard::authenticate;
-use stratus_http::guard::{current_user, unauthorized};
+use stratus_http::guard::unauthorized;
 use stratus_http::http::{
     self, Body, Endpoint, HandlerResult, HeaderValue, Method, Request, RequestExt, Response, StatusCode,
     header,
@@ -37,7 +47,10 @@ struct Deps {
     users: Arc<dyn UserStore>,
     rate_limiter: Arc<dyn RateLimiter>,
     secrets: Arc<SecretBox>,
-    verifier: TokenVerifier,
+    mailer: Arc<dyn Mailer>,
+    auth: Authenticator,
+    issuer: TokenIssuer,
+    refresh_tokens: Arc<dyn RefreshTokenStore>,
     clock: Arc<dyn Clock>,
     config: AuthConfig,
 }
@@ -57,17 +70,28 @@ struct TotpSetup {
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+struct TotpBegin {
+    /// The account's password.
+    #[schema(min_length = 1, max_length = 128, format = Password)]
+    password: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 struct TotpConfirmation {
     /// The current 6-digit code the app shows.
     #[schema(pattern = r"^[0-9 ]{6,12}$", examples("123456"))]
     code: String,
 }
 
-/// Codes that each stand in for a TOTP code once: shown now and never again.
+/// Codes that each stand in for a TOTP code once, shown now and never again, and the caller's
+/// new session: every earlier one has ended.
 #[derive(Serialize, ToSchema)]
-struct RecoveryCodes {
+struct TotpOn {
     #[schema(min_items = 10, max_items = 10, examples(json!(["abcde-fghij"])))]
     recovery_codes: Vec<String>,
+    #[serde(flatten)]
+    session: TokenPair,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -88,7 +112,10 @@ pub async fn build(wiring: &impl Wiring) -> Result<Endpoint, InitError> {
         users: wiring.users()?,
         rate_limiter: wiring.rate_limiter()?,
         secrets: wiring.totp_secrets()?,
-        verifier: wiring.verifier().await?,
+        mailer: wiring.mailer()?,
+        auth: wiring.authenticator().await?,
+        issuer: wiring.issuer()?,
+        refresh_tokens: wiring.refresh_tokens()?,
         clock: wiring.clock(),
         config: wiring.settings()?.auth,
     };
@@ -107,29 +134,44 @@ async fn handle(deps: &Deps, request: Request) -> HandlerResult {
 
 /// Set up an authenticator app
 ///
-/// Answers a new secret, pending until `POST /users/me/mfa/totp/confirm` proves the app has it.
-/// Asking again before confirming replaces it. 409 once TOTP is on: turn it off first.
+/// Needs the account's password. Answers a new secret, pending until
+/// `POST /users/me/mfa/totp/confirm` proves the app has it. Asking again before confirming
+/// replaces it. 409 once TOTP is on: turn it off first.
 #[utoipa::path(
     post,
     path = "/users/me/mfa/totp",
     operation_id = "beginTotp",
     tag = "accounts",
+    request_body(content = TotpBegin, content_type = "application/json"),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The pending secret", body = TotpSetup,
             headers(("Cache-Control" = String, description = "`no-store`"))),
+        (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
         (status = 409, response = Conflict),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 429, response = TooManyRequests),
         (status = 500, response = InternalServerError),
         (status = 503, response = ServiceUnavailable),
     )
 )]
 async fn begin(deps: &Deps, request: Request) -> HandlerResult {
-    let principal = authenticate(&deps.verifier, &request)?;
-    let user = current_user(deps.users.as_ref(), &principal).await?;
+    let user = authenticate(&deps.auth, &request).await?;
+    let body: TotpBegin = http::json_body(&request, BODY_LIMIT)?;
     if user.mfa_enabled() {
         return Err(already_on());
     }
+    confirm_password(
+        deps.rate_limiter.as_ref(),
+        deps.config.login_limit,
+        &user,
+        "password",
+        body.password,
+        deps.clock.now(),
+    )
+    .await?;
     let secret = TotpSecret::generate();
     let sealed = deps.secrets.seal(secret.as_bytes(), user.id.as_bytes()).await?;
     if !deps.users.begin_totp(&user, &sealed).await? {
@@ -148,7 +190,8 @@ async fn begin(deps: &Deps, request: Request) -> HandlerResult {
 ///
 /// Takes a current code from the app set up by `POST /users/me/mfa/totp`. From now on a login
 /// asks for a code after the password. Answers ten recovery codes, each good once in place of a
-/// code: this is the only time they are shown.
+/// code: this is the only time they are shown. Every earlier session of the account ends; the
+/// answer carries the caller's new one. The owner is mailed.
 #[utoipa::path(
     post,
     path = "/users/me/mfa/totp/confirm",
@@ -157,7 +200,7 @@ async fn begin(deps: &Deps, request: Request) -> HandlerResult {
     request_body(content = TotpConfirmation, content_type = "application/json"),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "TOTP is on", body = RecoveryCodes,
+        (status = 200, description = "TOTP is on: the recovery codes and a new session", body = TotpOn,
             headers(("Cache-Control" = String, description = "`no-store`"))),
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
@@ -170,11 +213,10 @@ async fn begin(deps: &Deps, request: Request) -> HandlerResult {
     )
 )]
 async fn confirm(deps: &Deps, request: Request) -> HandlerResult {
-    let principal = authenticate(&deps.verifier, &request)?;
+    let user = authenticate(&deps.auth, &request).await?;
     let body: TotpConfirmation = http::json_body(&request, BODY_LIMIT)?;
     let code = TotpCode::parse(&body.code)
         .map_err(|e| Problem::bad_request("The code is not valid").with_field_error("code", e))?;
-    let user = current_user(deps.users.as_ref(), &principal).await?;
     let pending = match &user.totp {
         Some(totp) if totp.confirmed => return Err(already_on()),
         Some(totp) => totp,
@@ -194,19 +236,23 @@ async fn confirm(deps: &Deps, request: Request) -> HandlerResult {
     deps.rate_limiter.release(&key, limit, now).await?;
     let codes: Vec<RecoveryCode> = (0..RECOVERY_CODES).map(|_| RecoveryCode::generate()).collect();
     let hashes: Vec<String> = codes.iter().map(|code| code.hash(&user)).collect();
-    if !deps.users.confirm_totp(&user, step, &hashes).await? {
+    let generation = uuid::Uuid::new_v4();
+    if !deps.users.confirm_totp(&user, step, &hashes, generation).await? {
         return Err(Problem::new(StatusCode::CONFLICT, "The set-up changed meanwhile: begin again")
             .with_field_error("code", "begin with POST /users/me/mfa/totp"));
     }
     tracing::info!(username = %user.username, "TOTP turned on");
-    let answer = RecoveryCodes { recovery_codes: codes.iter().map(RecoveryCode::expose).collect() };
+    notify(deps, &user, "Two-step sign-in is on", "an authenticator app was set up for").await;
+    let session = new_session(deps, User { session_generation: generation, ..user }, now).await?;
+    let answer = TotpOn { recovery_codes: codes.iter().map(RecoveryCode::expose).collect(), session };
     Ok(no_store(http::json_response(StatusCode::OK, &answer)))
 }
 
 /// Turn TOTP off
 ///
 /// Needs the password and a current code (or an unused recovery code): a stolen access token
-/// alone cannot remove the second factor.
+/// alone cannot remove the second factor. Every earlier session of the account ends; the answer
+/// carries the caller's new one. The owner is mailed.
 #[utoipa::path(
     delete,
     path = "/users/me/mfa/totp",
@@ -215,7 +261,8 @@ async fn confirm(deps: &Deps, request: Request) -> HandlerResult {
     request_body(content = TotpRemoval, content_type = "application/json"),
     security(("bearer" = [])),
     responses(
-        (status = 204, description = "TOTP is off; recovery codes are void"),
+        (status = 200, description = "TOTP is off, recovery codes are void: a new session", body = TokenPair,
+            headers(("Cache-Control" = String, description = "`no-store`"))),
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
         (status = 409, response = Conflict),
@@ -227,10 +274,9 @@ async fn confirm(deps: &Deps, request: Request) -> HandlerResult {
     )
 )]
 async fn remove(deps: &Deps, request: Request) -> HandlerResult {
-    let principal = authenticate(&deps.verifier, &request)?;
+    let user = authenticate(&deps.auth, &request).await?;
     let body: TotpRemoval = http::json_body(&request, BODY_LIMIT)?;
     let code = mfa::parse_code(&body.code, "code")?;
-    let user = current_user(deps.users.as_ref(), &principal).await?;
     if !user.mfa_enabled() {
         return Err(Problem::new(StatusCode::CONFLICT, "TOTP is not on"));
     }
@@ -251,11 +297,39 @@ async fn remove(deps: &Deps, request: Request) -> HandlerResult {
         limit: deps.config.mfa_limit,
     };
     checker.check(&user, &code, "code", now).await?;
-    if !deps.users.remove_totp(&user).await? {
+    let generation = uuid::Uuid::new_v4();
+    if !deps.users.remove_totp(&user, generation).await? {
         return Err(unauthorized("The account of this token changed meanwhile", true));
     }
     tracing::info!(username = %user.username, "TOTP turned off");
-    Ok(Response::builder().status(StatusCode::NO_CONTENT).body(Body::Empty).expect("static parts are valid"))
+    notify(deps, &user, "Two-step sign-in is off", "the authenticator app was removed from").await;
+    let session = new_session(deps, User { session_generation: generation, totp: None, ..user }, now).await?;
+    stratus_http::guard::tokens(&session)
+}
+
+/// The caller's session in the account's new generation, the one they proved themselves in.
+async fn new_session(deps: &Deps, user: User, now: time::OffsetDateTime) -> Result<TokenPair, Problem> {
+    Ok(issue_pair(&deps.issuer, deps.refresh_tokens.as_ref(), &user, None, now).await?)
+}
+
+/// Tells the owner their second factor changed, so a change they did not make is noticed. The
+/// change is made by then: a mail that cannot go out is logged, never turned into an error that
+/// would hide the recovery codes.
+async fn notify(deps: &Deps, user: &User, subject: &str, what_happened: &str) {
+    let mail = Mail {
+        to: user.email.clone(),
+        subject: subject.to_owned(),
+        text: format!(
+            "Hello {},\n\n{what_happened} your account {}, and every session of it was ended.\n\n\
+             If this was not you, reset your password now and contact your administrator.\n",
+            user.first_name.as_str(),
+            user.username
+        ),
+        secret: String::new(),
+    };
+    if let Err(error) = deps.mailer.send(&mail).await {
+        tracing::warn!(username = %user.username, %error, "the second-factor change could not be mailed");
+    }
 }
 
 fn already_on() -> Problem {

@@ -6,12 +6,11 @@
 use std::sync::Arc;
 
 use serde::Deserialize;
-use stratus_auth::TokenVerifier;
+use stratus_auth::Authenticator;
 use stratus_core::domain::{Profile, Role, User, Username};
 use stratus_core::ports::UserStore;
 use stratus_http::Problem;
-use stratus_http::guard::authenticate;
-use stratus_http::guard::current_admin;
+use stratus_http::guard::authenticate_admin;
 use stratus_http::http::{self, Endpoint, HandlerResult, HeaderValue, Request, StatusCode, header};
 use stratus_http::openapi::{
     BadRequest, Conflict, Forbidden, InternalServerError, NotFound, PayloadTooLarge, ServiceUnavailable,
@@ -26,7 +25,7 @@ const PAGE: usize = 100;
 
 struct Deps {
     users: Arc<dyn UserStore>,
-    verifier: TokenVerifier,
+    auth: Authenticator,
 }
 
 /// What to change; a field left out stays as it is.
@@ -57,7 +56,7 @@ fn false_only() -> utoipa::openapi::schema::Object {
 stratus_http::openapi_part!(handle);
 
 pub async fn build(wiring: &impl Wiring) -> Result<Endpoint, InitError> {
-    let deps = Deps { users: wiring.users()?, verifier: wiring.verifier().await? };
+    let deps = Deps { users: wiring.users()?, auth: wiring.authenticator().await? };
     Ok(Endpoint::with_deps(deps, |deps, request| async move { handle(&deps, request).await }))
 }
 
@@ -88,9 +87,7 @@ pub async fn build(wiring: &impl Wiring) -> Result<Endpoint, InitError> {
     )
 )]
 async fn handle(deps: &Deps, request: Request) -> HandlerResult {
-    let principal = authenticate(&deps.verifier, &request)?;
-    principal.require_admin()?;
-    current_admin(deps.users.as_ref(), &principal).await?;
+    let admin = authenticate_admin(&deps.auth, &request).await?;
     let username = Username::parse(&http::path_param(&request, "username")?).map_err(|error| {
         Problem::bad_request("The username is malformed").with_field_error("username", error.to_string())
     })?;
@@ -118,16 +115,20 @@ async fn handle(deps: &Deps, request: Request) -> HandlerResult {
     if after.role != user.role && !deps.users.set_role(&username, after.role).await? {
         return Err(not_found());
     }
-    if after.disabled != user.disabled && !deps.users.set_disabled(&username, after.disabled).await? {
+    // A new session generation either way: a disable ends every session at once, and enabling
+    // again revives none from before it.
+    if after.disabled != user.disabled
+        && !deps.users.set_disabled(&username, after.disabled, uuid::Uuid::new_v4()).await?
+    {
         return Err(not_found());
     }
     // False only if the user turned it off (or re-enrolled) meanwhile: either way it is off now
     // or theirs again.
     if remove_totp {
-        deps.users.remove_totp(&user).await?;
+        deps.users.remove_totp(&user, uuid::Uuid::new_v4()).await?;
     }
     tracing::info!(
-        admin = %principal.username, username = %username, role = after.role.as_str(), disabled = after.disabled,
+        admin = %admin.username, username = %username, role = after.role.as_str(), disabled = after.disabled,
         totp_removed = remove_totp, "account changed by an admin"
     );
     let mut response = http::json_response(StatusCode::OK, &Profile::from(&after));

@@ -3,12 +3,12 @@
 use std::sync::Arc;
 
 use serde::Deserialize;
-use stratus_auth::TokenVerifier;
+use stratus_auth::Authenticator;
 use stratus_auth::codes::{CodePurpose, OneTimeCode, redeem};
 use stratus_core::clock::Clock;
 use stratus_core::ports::{CodeStore, Redeemed, UserStore};
 use stratus_http::Problem;
-use stratus_http::guard::{authenticate_to_verify_email, current_user};
+use stratus_http::guard::authenticate_to_verify_email;
 use stratus_http::http::{self, Body, Endpoint, HandlerResult, Request, Response, StatusCode};
 use stratus_http::openapi::{
     BadRequest, InternalServerError, PayloadTooLarge, ServiceUnavailable, Unauthorized, UnsupportedMediaType,
@@ -21,7 +21,7 @@ const BODY_LIMIT: usize = 1024;
 struct Deps {
     users: Arc<dyn UserStore>,
     codes: Arc<dyn CodeStore>,
-    verifier: TokenVerifier,
+    auth: Authenticator,
     clock: Arc<dyn Clock>,
 }
 
@@ -39,7 +39,7 @@ pub async fn build(wiring: &impl Wiring) -> Result<Endpoint, InitError> {
     let deps = Deps {
         users: wiring.users()?,
         codes: wiring.codes()?,
-        verifier: wiring.verifier().await?,
+        auth: wiring.authenticator().await?,
         clock: wiring.clock(),
     };
     Ok(Endpoint::with_deps(deps, |deps, request| async move { handle(&deps, request).await }))
@@ -68,11 +68,10 @@ pub async fn build(wiring: &impl Wiring) -> Result<Endpoint, InitError> {
     )
 )]
 async fn handle(deps: &Deps, request: Request) -> HandlerResult {
-    let principal = authenticate_to_verify_email(&deps.verifier, &request)?;
+    let user = authenticate_to_verify_email(&deps.auth, &request).await?;
     let body: EmailVerification = http::json_body(&request, BODY_LIMIT)?;
     let code = OneTimeCode::parse(&body.code)
         .map_err(|e| Problem::bad_request("The code is not valid").with_field_error("code", e))?;
-    let user = current_user(deps.users.as_ref(), &principal).await?;
     if user.email_verified {
         return Ok(no_content());
     }

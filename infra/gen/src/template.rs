@@ -1,5 +1,6 @@
 //! template.yaml's generated regions: each function's log group and function, the route
-//! throttles, and the alarms and dashboard over every function.
+//! throttles, the alarms and dashboard over every function, and the signers each signing key's
+//! policy allows (the functions whose `tokens` sign).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -39,8 +40,26 @@ pub(crate) fn render(template: &str, functions: &[Function]) -> Result<String, S
     alarms(&mut body, functions);
     dashboard(&mut body, functions);
     let template = replace_region(template, "functions", &body).map_err(|e| format!("template.yaml: {e}"))?;
-    replace_region(&template, "route throttles", &route_throttles(functions))
-        .map_err(|e| format!("template.yaml: {e}"))
+    let template = replace_region(&template, "route throttles", &route_throttles(functions))
+        .map_err(|e| format!("template.yaml: {e}"))?;
+    // Both key slots' policies name the same signers: a rotation changes the key, not who signs.
+    let signers = signers(functions);
+    let template =
+        replace_region(&template, "signers", &signers).map_err(|e| format!("template.yaml: {e}"))?;
+    replace_region(&template, "green signers", &signers).map_err(|e| format!("template.yaml: {e}"))
+}
+
+/// The roles a signing key's policy lets sign: a function's IAM grant of `kms:Sign` is not
+/// enough, the key's own policy must name its role too.
+fn signers(functions: &[Function]) -> String {
+    let mut out = String::new();
+    for function in
+        functions.iter().filter(|f| matches!(f.spec.tokens, Some(Tokens::Sign | Tokens::VerifyAndSign)))
+    {
+        writeln!(out, "                - !GetAtt {}FunctionRole.Arn", function.logical_id())
+            .expect("writing to a String");
+    }
+    out
 }
 
 fn route_throttles(functions: &[Function]) -> String {

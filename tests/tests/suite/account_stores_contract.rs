@@ -267,12 +267,17 @@ async fn disabling_is_stored_and_ends_sessions(backend: Backend) {
     let users = wiring(backend).await.users;
     let ada = user("ada", "ada@example.com");
     users.create(&ada).await.unwrap();
-    assert!(users.set_disabled(&ada.username, true).await.unwrap());
+    assert!(users.set_disabled(&ada.username, true, uuid::Uuid::new_v4()).await.unwrap());
     let stored = users.get(&ada.username).await.unwrap().unwrap();
     assert!(stored.disabled && !stored.continues(ada.session_generation));
-    assert!(users.set_disabled(&ada.username, false).await.unwrap());
-    assert!(users.get(&ada.username).await.unwrap().unwrap().continues(ada.session_generation));
-    assert!(!users.set_disabled(&Username::parse("nobody").unwrap(), true).await.unwrap());
+    let enabled_under = uuid::Uuid::new_v4();
+    assert!(users.set_disabled(&ada.username, false, enabled_under).await.unwrap());
+    let stored = users.get(&ada.username).await.unwrap().unwrap();
+    // Enabling again does not revive the sessions from before the disable.
+    assert!(!stored.continues(ada.session_generation) && stored.continues(enabled_under));
+    assert!(
+        !users.set_disabled(&Username::parse("nobody").unwrap(), true, uuid::Uuid::new_v4()).await.unwrap()
+    );
 }
 
 async fn users_are_found_by_email_and_verified_once_proven(backend: Backend) {
@@ -363,7 +368,7 @@ fn hashes(n: usize) -> Vec<String> {
 async fn with_totp_on(users: &dyn UserStore, user: &User, sealed: &str, step: i64, codes: &[String]) -> User {
     assert!(users.begin_totp(user, sealed).await.unwrap());
     let pending = read(users, user).await;
-    assert!(users.confirm_totp(&pending, step, codes).await.unwrap());
+    assert!(users.confirm_totp(&pending, step, codes, uuid::Uuid::new_v4()).await.unwrap());
     let on = read(users, user).await;
     assert!(on.mfa_enabled());
     on
@@ -402,7 +407,7 @@ async fn totp_begins_only_while_off_and_only_for_its_account(backend: Backend) {
 
     // Once on, nothing replaces the secret: TOTP must be turned off first.
     let pending = read(users.as_ref(), &ada).await;
-    assert!(users.confirm_totp(&pending, 100, &hashes(10)).await.unwrap());
+    assert!(users.confirm_totp(&pending, 100, &hashes(10), uuid::Uuid::new_v4()).await.unwrap());
     assert!(!users.begin_totp(&ada, "v1.third").await.unwrap());
     let on = read(users.as_ref(), &ada).await.totp.unwrap();
     assert_eq!((on.sealed_secret.as_str(), on.confirmed), ("v1.second", true));
@@ -412,20 +417,26 @@ async fn confirming_needs_the_pending_secret_and_a_later_step(backend: Backend) 
     let users = wiring(backend).await.users;
     let ada = user("ada", "ada@example.com");
     users.create(&ada).await.unwrap();
-    assert!(!users.confirm_totp(&ada, 100, &hashes(10)).await.unwrap(), "nothing is pending");
+    assert!(
+        !users.confirm_totp(&ada, 100, &hashes(10), uuid::Uuid::new_v4()).await.unwrap(),
+        "nothing is pending"
+    );
 
     assert!(users.begin_totp(&ada, "v1.first").await.unwrap());
     let stale = read(users.as_ref(), &ada).await;
     assert!(users.begin_totp(&ada, "v1.second").await.unwrap());
     // A code checked against the secret that was replaced meanwhile confirms nothing.
-    assert!(!users.confirm_totp(&stale, 100, &hashes(10)).await.unwrap());
+    assert!(!users.confirm_totp(&stale, 100, &hashes(10), uuid::Uuid::new_v4()).await.unwrap());
     let pending = read(users.as_ref(), &ada).await;
-    assert!(!users.confirm_totp(&pending, 0, &hashes(10)).await.unwrap(), "a step must come after 0");
+    assert!(
+        !users.confirm_totp(&pending, 0, &hashes(10), uuid::Uuid::new_v4()).await.unwrap(),
+        "a step must come after 0"
+    );
     let impostor = User { id: uuid::Uuid::new_v4(), ..pending.clone() };
-    assert!(!users.confirm_totp(&impostor, 100, &hashes(10)).await.unwrap());
+    assert!(!users.confirm_totp(&impostor, 100, &hashes(10), uuid::Uuid::new_v4()).await.unwrap());
     assert!(!read(users.as_ref(), &ada).await.mfa_enabled());
 
-    assert!(users.confirm_totp(&pending, 100, &hashes(10)).await.unwrap());
+    assert!(users.confirm_totp(&pending, 100, &hashes(10), uuid::Uuid::new_v4()).await.unwrap());
     let on = read(users.as_ref(), &ada).await;
     assert!(on.mfa_enabled());
     assert_eq!(
@@ -438,7 +449,7 @@ async fn confirming_needs_the_pending_secret_and_a_later_step(backend: Backend) 
         })
     );
     // Confirming twice (a second tab, a replay) changes nothing.
-    assert!(!users.confirm_totp(&pending, 101, &hashes(3)).await.unwrap());
+    assert!(!users.confirm_totp(&pending, 101, &hashes(3), uuid::Uuid::new_v4()).await.unwrap());
     assert_eq!(read(users.as_ref(), &ada).await, on);
 }
 
@@ -449,8 +460,10 @@ async fn concurrent_confirmations_turn_totp_on_once(backend: Backend) {
     assert!(users.begin_totp(&ada, "v1.secret").await.unwrap());
     let pending = read(users.as_ref(), &ada).await;
     let sets: Vec<Vec<String>> = (0..6).map(|i| vec![format!("set{i}")]).collect();
-    let results =
-        futures::future::join_all(sets.iter().map(|set| users.confirm_totp(&pending, 100, set))).await;
+    let results = futures::future::join_all(
+        sets.iter().map(|set| users.confirm_totp(&pending, 100, set, uuid::Uuid::new_v4())),
+    )
+    .await;
     let won: Vec<usize> = (0..6).filter(|i| *results[*i].as_ref().unwrap()).collect();
     assert_eq!(won.len(), 1, "{results:?}");
     // The recovery codes are the winner's: the ones answered to its request.
@@ -469,7 +482,7 @@ async fn a_totp_step_is_used_once_and_never_before_the_last(backend: Backend) {
     assert!(!users.use_totp_step(&ada, 5).await.unwrap(), "a read without TOTP");
 
     let on = {
-        assert!(users.confirm_totp(&pending_only, 100, &hashes(10)).await.unwrap());
+        assert!(users.confirm_totp(&pending_only, 100, &hashes(10), uuid::Uuid::new_v4()).await.unwrap());
         read(users.as_ref(), &ada).await
     };
     // `on` stays the read every use is made with: a store checks what is stored, not the read.
@@ -504,7 +517,7 @@ async fn recovery_codes_are_spent_once(backend: Backend) {
     let pending = read(users.as_ref(), &ada).await;
     assert!(!users.spend_recovery_code(&pending, "none yet").await.unwrap(), "TOTP is not on");
     assert!(!users.spend_recovery_code(&pending, &codes[0]).await.unwrap());
-    assert!(users.confirm_totp(&pending, 100, &codes).await.unwrap());
+    assert!(users.confirm_totp(&pending, 100, &codes, uuid::Uuid::new_v4()).await.unwrap());
 
     // Every spend below is made with the read taken before any: a store must not trust it.
     let on = read(users.as_ref(), &ada).await;
@@ -542,17 +555,17 @@ async fn removing_totp_turns_it_off_for_this_account_only(backend: Backend) {
     let users = wiring(backend).await.users;
     let ada = user("ada", "ada@example.com");
     users.create(&ada).await.unwrap();
-    assert!(!users.remove_totp(&ada).await.unwrap(), "not on");
+    assert!(!users.remove_totp(&ada, uuid::Uuid::new_v4()).await.unwrap(), "not on");
 
     let on = with_totp_on(users.as_ref(), &ada, "v1.first", 100, &hashes(10)).await;
     let impostor = User { id: uuid::Uuid::new_v4(), ..on.clone() };
-    assert!(!users.remove_totp(&impostor).await.unwrap());
+    assert!(!users.remove_totp(&impostor, uuid::Uuid::new_v4()).await.unwrap());
     assert!(read(users.as_ref(), &ada).await.mfa_enabled());
 
-    assert!(users.remove_totp(&on).await.unwrap());
+    assert!(users.remove_totp(&on, uuid::Uuid::new_v4()).await.unwrap());
     let off = read(users.as_ref(), &ada).await;
     assert_eq!((off.totp.as_ref(), off.mfa_enabled()), (None, false));
-    assert!(!users.remove_totp(&on).await.unwrap(), "removing twice finds nothing");
+    assert!(!users.remove_totp(&on, uuid::Uuid::new_v4()).await.unwrap(), "removing twice finds nothing");
     // What was read while it was on is spent with it: no step, no recovery code.
     assert!(!users.use_totp_step(&on, 500).await.unwrap());
     assert!(!users.spend_recovery_code(&on, &hashes(10)[0]).await.unwrap());
@@ -573,7 +586,7 @@ async fn removing_totp_leaves_a_pending_set_up_alone(backend: Backend) {
     users.create(&ada).await.unwrap();
     assert!(users.begin_totp(&ada, "v1.pending").await.unwrap());
     let pending = read(users.as_ref(), &ada).await;
-    assert!(!users.remove_totp(&pending).await.unwrap());
+    assert!(!users.remove_totp(&pending, uuid::Uuid::new_v4()).await.unwrap());
     let after = read(users.as_ref(), &ada).await;
     assert_eq!(after.totp, pending.totp, "a refused removal changed the pending set-up");
 }
@@ -597,9 +610,12 @@ async fn removing_totp_on_a_stale_read_leaves_a_new_enrolment(backend: Backend) 
     let ada = user("ada", "ada@example.com");
     users.create(&ada).await.unwrap();
     let old = with_totp_on(users.as_ref(), &ada, "v1.old", 100, &hashes(10)).await;
-    assert!(users.remove_totp(&old).await.unwrap());
+    assert!(users.remove_totp(&old, uuid::Uuid::new_v4()).await.unwrap());
     let new = with_totp_on(users.as_ref(), &ada, "v1.new", 200, &hashes(3)).await;
-    assert!(!users.remove_totp(&old).await.unwrap(), "a read of the old enrolment removed the new one");
+    assert!(
+        !users.remove_totp(&old, uuid::Uuid::new_v4()).await.unwrap(),
+        "a read of the old enrolment removed the new one"
+    );
     assert_eq!(read(users.as_ref(), &ada).await.totp, new.totp);
 }
 
@@ -629,8 +645,8 @@ async fn other_writes_keep_the_authenticator(backend: Backend) {
     assert!(users.set_password(&ada.username, &hash, uuid::Uuid::new_v4()).await.unwrap());
     assert!(users.set_role(&ada.username, Role::Admin).await.unwrap());
     assert!(users.mark_email_verified(&on).await.unwrap());
-    assert!(users.set_disabled(&ada.username, true).await.unwrap());
-    assert!(users.set_disabled(&ada.username, false).await.unwrap());
+    assert!(users.set_disabled(&ada.username, true, uuid::Uuid::new_v4()).await.unwrap());
+    assert!(users.set_disabled(&ada.username, false, uuid::Uuid::new_v4()).await.unwrap());
     let stored = read(users.as_ref(), &ada).await;
     assert_eq!(stored.totp, expected);
     assert!(stored.mfa_enabled());

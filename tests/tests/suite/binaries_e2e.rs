@@ -9,6 +9,7 @@
 
 use std::collections::BTreeSet;
 use std::time::Duration;
+use stratus_auth::tokens::TokenKind;
 
 use serde_json::{Value, json};
 use stratus_auth::bootstrap::{AdminSeed, create_admin};
@@ -108,7 +109,10 @@ async fn register_login_message_task_and_result() {
     assert_eq!(tokens["expires_in"], 900);
     let token = access(&tokens);
     // Signed by the KMS key, with the issuer and audience template.yaml sets.
-    let claimed = kms_verifier(api.stack()).await.verify(&token).expect("a token the KMS key signed");
+    let claimed = kms_verifier(api.stack())
+        .await
+        .verify(&token, TokenKind::Access)
+        .expect("a token the KMS key signed");
     assert_eq!(claimed.username.as_str(), "ada_l");
 
     for path in ["/users/me", "/getUserData"] {
@@ -176,7 +180,10 @@ async fn refresh_tokens_rotate_and_logout_spends_them() {
     let current = renewed["refresh_token"].as_str().unwrap().to_owned();
     assert_ne!(current, spent);
     let renewed_access = access(&renewed);
-    kms_verifier(api.stack()).await.verify(&renewed_access).expect("refresh signs through KMS too");
+    kms_verifier(api.stack())
+        .await
+        .verify(&renewed_access, TokenKind::Access)
+        .expect("refresh signs through KMS too");
     assert_eq!(api.get_with_token("/users/me", &renewed_access).await.status, 200);
 
     // Presenting a spent token again revokes the whole family, the current token included.
@@ -419,12 +426,17 @@ async fn the_served_key_set_is_the_kms_key_and_verifies_its_tokens() {
     let kms = kms_verifier(api.stack()).await;
     let kms_key = stratus_aws::kms::kms_key_id(api.stack().signing_key_arn());
     assert_eq!(keys.iter().map(|k| k.key_id.as_str()).collect::<Vec<_>>(), [kms_key.as_str()]);
-    kms.verify(&token).expect("signed by the KMS key");
+    kms.verify(&token, TokenKind::Access).expect("signed by the KMS key");
     let served = TokenVerifier::new(&keys, &template_auth_config(api.stack()));
-    assert_eq!(served.verify(&token).expect("the served set verifies it").username.as_str(), "kid_check");
-    // login-mfa verifies (the mfa_token) and signs (the tokens): it is told both, and verifies
-    // with the served set all the same (`the_second_factor_through_the_release_binaries`).
-    const VERIFIERS_THAT_SIGN: [&str; 1] = ["login-mfa"];
+    assert_eq!(
+        served.verify(&token, TokenKind::Access).expect("the served set verifies it").username.as_str(),
+        "kid_check"
+    );
+    // login-mfa verifies (the mfa_token) and signs (the tokens), and totp-mfa verifies (the
+    // caller) and signs (the session that turning TOTP on or off begins anew): each is told
+    // both, and verifies with the served set all the same
+    // (`the_second_factor_through_the_release_binaries`).
+    const VERIFIERS_THAT_SIGN: [&str; 2] = ["login-mfa", "totp-mfa"];
     for function in api.stack().resolver().template().functions() {
         let env = api.stack().launch_spec(&function.binary).unwrap().env;
         if env.contains_key(stratus_auth::keys::SIGNING_JWKS)
@@ -551,7 +563,7 @@ async fn the_second_factor_through_the_release_binaries() {
     let api = gateway().await;
     register(&api, "tess").await;
     let token = access(&login(&api, "tess").await);
-    let setup = api.post_with_token("/users/me/mfa/totp", &token, &json!({})).await;
+    let setup = api.post_with_token("/users/me/mfa/totp", &token, &json!({"password": PASSWORD})).await;
     assert_eq!(setup.status, 200, "{}", text(&setup));
     assert_eq!(setup.header("cache-control"), Some("no-store"));
     let secret_text = setup.json()["secret"].as_str().expect("a secret").to_owned();
@@ -568,6 +580,9 @@ async fn the_second_factor_through_the_release_binaries() {
         .map(|c| c.as_str().unwrap().to_owned())
         .collect();
     assert_eq!(recovery.len(), 10);
+    // Turning TOTP on ended the session before; the answer carries a new one.
+    api.get_with_token("/users/me", &token).await.problem(401);
+    let token = access(&confirmed.json());
     assert_eq!(api.get_with_token("/users/me", &token).await.json()["mfa_enabled"], true);
 
     // The table keeps the secret sealed and the data key wrapped by the stack's TOTP key.
@@ -604,7 +619,8 @@ async fn the_second_factor_through_the_release_binaries() {
     assert!(challenge.get("access_token").is_none(), "{challenge}");
     let mfa_token = challenge["mfa_token"].as_str().unwrap().to_owned();
     let verifier = kms_verifier(api.stack()).await;
-    assert_eq!(verifier.verify(&mfa_token).unwrap().scope, stratus_auth::tokens::TokenScope::Mfa);
+    verifier.verify(&mfa_token, TokenKind::MfaStep).expect("an mfa-step token");
+    verifier.verify(&mfa_token, TokenKind::Access).expect_err("an mfa-step token is no access token");
     api.get_with_token("/users/me", &mfa_token).await.problem(401);
     api.post_with_token("/users/me/mfa/totp", &mfa_token, &json!({})).await.problem(401);
     let second = |code: &str| json!({"mfa_token": mfa_token, "code": code});
@@ -616,11 +632,20 @@ async fn the_second_factor_through_the_release_binaries() {
     let tokens = api.post_json("/login/mfa", &second(&next)).await;
     assert_eq!(tokens.status, 200, "{}\n{}", text(&tokens), api.output().await);
     let session = access(&tokens.json());
-    assert_eq!(verifier.verify(&session).unwrap().scope, stratus_auth::tokens::TokenScope::Access);
+    verifier.verify(&session, TokenKind::Access).expect("an access token");
     assert_eq!(api.get_with_token("/users/me", &session).await.status, 200);
-    api.post_json("/login/mfa", &second(&next)).await.problem(400);
-    assert_eq!(api.post_json("/login/mfa", &second(&recovery[0])).await.status, 200);
-    api.post_json("/login/mfa", &second(&recovery[0])).await.problem(400);
+    // The mfa_token is spent: a replay of it gets nowhere, whatever the code.
+    api.post_json("/login/mfa", &second(&next)).await.problem(401);
+    api.post_json("/login/mfa", &second(&recovery[0])).await.problem(401);
+    let mfa_token = api.post_json("/login", &json!({"username": "tess", "password": PASSWORD})).await.json()
+        ["mfa_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let second = |code: &str| json!({"mfa_token": mfa_token, "code": code});
+    let recovered = api.post_json("/login/mfa", &second(&recovery[0])).await;
+    assert_eq!(recovered.status, 200, "{}", text(&recovered));
+    let session = access(&recovered.json());
 
     // Off with the password and a code; the next login gives tokens at once.
     let remove = |password: &str, code: &str| {
@@ -633,8 +658,18 @@ async fn the_second_factor_through_the_release_binaries() {
     };
     api.send(remove("not the password 12", &recovery[1])).await.problem(400);
     let off = api.send(remove(PASSWORD, &recovery[1])).await;
-    assert_eq!(off.status, 204, "{}", text(&off));
+    assert_eq!(off.status, 200, "{}", text(&off));
+    api.get_with_token("/users/me", &session).await.problem(401);
+    let session = access(&off.json());
     assert_eq!(api.get_with_token("/users/me", &session).await.json()["mfa_enabled"], false);
+    let remove = |password: &str, code: &str| {
+        request(
+            "DELETE",
+            "/users/me/mfa/totp",
+            Some(&session),
+            Some(&json!({"password": password, "code": code})),
+        )
+    };
     api.send(remove(PASSWORD, &recovery[2])).await.problem(409);
     access(&login(&api, "tess").await);
 

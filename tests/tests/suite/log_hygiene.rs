@@ -45,7 +45,8 @@ impl Mailer for Tee {
 /// both forms, the mfa_tokens) and the six-digit codes.
 async fn run_totp(api: &Api, username: &str) -> (Vec<String>, Vec<String>) {
     let access = api.user_token(username).await;
-    let setup = api.send(api.http.post(api.url("/users/me/mfa/totp")).bearer_auth(&access)).await.json();
+    let setup =
+        api.post_with_token("/users/me/mfa/totp", &access, &json!({"password": PASSWORD})).await.json();
     let secret_text = setup["secret"].as_str().expect("a secret").to_owned();
     let secret = TotpSecret::from_base32(&secret_text).unwrap();
     let now = OffsetDateTime::now_utc();
@@ -59,6 +60,8 @@ async fn run_totp(api: &Api, username: &str) -> (Vec<String>, Vec<String>) {
     api.post_with_token("/users/me/mfa/totp/confirm", &access, &confirm(&wrong)).await.problem(400);
     let confirmed = api.post_with_token("/users/me/mfa/totp/confirm", &access, &confirm(&live[1])).await;
     assert_eq!(confirmed.status, 200, "{}", String::from_utf8_lossy(&confirmed.body));
+    let old_access = access;
+    let access = confirmed.json()["access_token"].as_str().unwrap().to_owned();
     let recovery: Vec<String> = confirmed.json()["recovery_codes"]
         .as_array()
         .unwrap()
@@ -71,9 +74,11 @@ async fn run_totp(api: &Api, username: &str) -> (Vec<String>, Vec<String>) {
     let second = |code: &str| json!({"mfa_token": mfa_token, "code": code});
     api.post_json("/login/mfa", &second(&wrong)).await.problem(400);
     assert_eq!(api.post_json("/login/mfa", &second(&live[2])).await.status, 200);
-    api.post_json("/login/mfa", &second(&live[2])).await.problem(400); // a replay
+    api.post_json("/login/mfa", &second(&live[2])).await.problem(401); // a replay of the token
+    let recovering = api.post_json("/login", &login).await.json()["mfa_token"].as_str().unwrap().to_owned();
+    let second = |code: &str| json!({"mfa_token": recovering, "code": code});
     assert_eq!(api.post_json("/login/mfa", &second(&recovery[0])).await.status, 200);
-    api.post_json("/login/mfa", &second(&recovery[0])).await.problem(400);
+    api.post_json("/login/mfa", &second(&recovery[0])).await.problem(401);
     // Misused: the mfa_token as a Bearer token, an access token as the mfa_token.
     api.get_with_token("/users/me", &mfa_token).await.problem(401);
     let misused = json!({"mfa_token": access, "code": recovery[1]});
@@ -88,7 +93,7 @@ async fn run_totp(api: &Api, username: &str) -> (Vec<String>, Vec<String>) {
         request.json(&json!({"password": password, "code": code}))
     };
     api.send(remove("not my password 77", &recovery[1])).await.problem(400);
-    assert_eq!(api.send(remove(PASSWORD, &recovery[2])).await.status, 204);
+    assert_eq!(api.send(remove(PASSWORD, &recovery[2])).await.status, 200);
 
     let mut secrets = vec![secret_text.clone(), secret_text.to_lowercase(), mfa_token.clone(), second_token];
     secrets.push(mfa_token.rsplit('.').next().unwrap().to_owned());
@@ -96,6 +101,8 @@ async fn run_totp(api: &Api, username: &str) -> (Vec<String>, Vec<String>) {
     secrets.extend(recovery.iter().cloned());
     secrets.extend(recovery.iter().map(|c| c.replace('-', "")));
     secrets.push(access);
+    secrets.push(old_access);
+    secrets.push(recovering);
     (secrets, [live, vec![wrong]].concat())
 }
 
@@ -172,6 +179,11 @@ async fn run_everything(api: &Api, username: &str) -> (Vec<String>, Vec<String>)
         .problem(400);
     let reply = api.post_with_token("/users/me/password", &changer_token, &change(PASSWORD, changed)).await;
     assert_eq!(reply.status, 204);
+    // The change ended the session; the account is deleted from a new one.
+    let changer_token = {
+        let login = json!({"username": changer, "password": changed});
+        api.post_json("/login", &login).await.json()["access_token"].as_str().unwrap().to_owned()
+    };
     let deletion = api.http.delete(api.url("/users/me")).bearer_auth(&changer_token);
     assert_eq!(api.send(deletion.json(&json!({"password": changed}))).await.status, 204);
     secrets.extend([changer_token, wrong_current.to_owned(), refused_new.to_owned(), changed.to_owned()]);

@@ -16,6 +16,7 @@ mod origin_secret;
 mod recovery_api;
 mod route_table;
 mod ses_mailer;
+mod sessions_api;
 mod task_store_contract;
 mod tasks_api;
 mod template_checks;

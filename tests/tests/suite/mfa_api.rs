@@ -97,7 +97,7 @@ async fn start(backend: Backend, clock: Arc<dyn Clock>) -> Api {
 }
 
 async fn begin(api: &Api, token: &str) -> Reply {
-    api.send(api.http.post(api.url("/users/me/mfa/totp")).bearer_auth(token)).await
+    api.post_with_token("/users/me/mfa/totp", token, &json!({"password": PASSWORD})).await
 }
 
 async fn confirm(api: &Api, token: &str, code: &str) -> Reply {
@@ -146,6 +146,8 @@ async fn enrol(api: &Api, username: &str, at: OffsetDateTime) -> Enrolled {
     let secret = TotpSecret::from_base32(setup.json()["secret"].as_str().expect("a secret")).unwrap();
     let confirmed = confirm(api, &access, &secret.code(at)).await;
     assert_eq!(confirmed.status, 200, "{}", text(&confirmed));
+    // Turning TOTP on ended the session of `access`; the answer carries the new one.
+    let access = confirmed.json()["access_token"].as_str().expect("a new access token").to_owned();
     let recovery = confirmed.json()["recovery_codes"]
         .as_array()
         .expect("recovery codes")
@@ -207,6 +209,9 @@ async fn totp_turns_on_and_logins_ask_for_a_code(backend: Backend) {
     assert!(codes.iter().all(|c| is_recovery_code(c.as_str().unwrap())), "{codes:?}");
     let distinct: std::collections::BTreeSet<&str> = codes.iter().map(|c| c.as_str().unwrap()).collect();
     assert_eq!(distinct.len(), 10);
+    // Every session from before ended, this one's old token with it: the answer has a new one.
+    api.get_with_token("/users/me", &access).await.problem(401);
+    let access = confirmed.json()["access_token"].as_str().expect("a new access token").to_owned();
     let me = api.get_with_token("/users/me", &access).await.json();
     assert_eq!(me["mfa_enabled"], true, "{me}");
     assert!(!me.to_string().contains(secret.base32().as_str()), "the profile shows the secret");
@@ -224,8 +229,8 @@ async fn totp_turns_on_and_logins_ask_for_a_code(backend: Backend) {
     assert_eq!(body["expires_in"], 300);
     assert!(body.get("access_token").is_none() && body.get("refresh_token").is_none(), "{body}");
     let mfa_token = body["mfa_token"].as_str().unwrap().to_owned();
-    assert_eq!(claims(&mfa_token)["scope"], "mfa");
-    assert_eq!(claims(&mfa_token)["sub"], "ada");
+    assert_eq!(claims(&mfa_token)["aud"], "urn:stratus:login-mfa");
+    assert_eq!(claims(&mfa_token)["preferred_username"], "ada");
     api.post_json("/login", &json!({"username": "ada", "password": "not the password 1"})).await.problem(401);
 
     // The confirming code's step is spent: it does not log in.
@@ -237,17 +242,18 @@ async fn totp_turns_on_and_logins_ask_for_a_code(backend: Backend) {
     let tokens = tokens.json();
     assert_eq!(tokens["token_type"], "Bearer");
     let session = tokens["access_token"].as_str().unwrap();
-    assert!(claims(session).get("scope").is_none_or(Value::is_null), "{}", claims(session));
+    assert_eq!(claims(session)["scope"], "api", "{}", claims(session));
     let me = api.get_with_token("/users/me", session).await;
     assert_eq!(me.status, 200, "{}", text(&me));
     assert!(me.json()["last_login"].is_string(), "the second step stamps last_login");
     let renewed = api.post_json("/token/refresh", &json!({"refresh_token": tokens["refresh_token"]})).await;
     assert_eq!(renewed.status, 200, "{}", text(&renewed));
 
-    // The same code again, with the same or a new mfa_token: a replay.
-    let replay = second_step(&api, &mfa_token, &next).await.problem(400);
-    assert_eq!(replay["errors"][0]["field"], "code", "{replay}");
+    // The same mfa_token again: it completed its login. The same code with a new one: a replay.
+    second_step(&api, &mfa_token, &next).await.problem(401);
     let fresh = challenge(&api, "ada").await;
+    let replay = second_step(&api, &fresh, &next).await.problem(400);
+    assert_eq!(replay["errors"][0]["field"], "code", "{replay}");
     second_step(&api, &fresh, &next).await.problem(400);
     second_step(&api, &fresh, &secret.code(now)).await.problem(400);
     second_step(&api, &fresh, "12345").await.problem(400);
@@ -287,9 +293,9 @@ async fn the_mfa_token_and_access_tokens_do_not_mix(backend: Backend) {
     // None of the refusals spent the code.
     let tokens = second_step(&api, &mfa_token, &ada.recovery[0]).await;
     assert_eq!(tokens.status, 200, "{}", text(&tokens));
-    assert_eq!(claims(tokens.json()["access_token"].as_str().unwrap())["sub"], "ada");
+    assert_eq!(claims(tokens.json()["access_token"].as_str().unwrap())["preferred_username"], "ada");
     let tokens = second_step(&api, &graces, &grace.recovery[0]).await;
-    assert_eq!(claims(tokens.json()["access_token"].as_str().unwrap())["sub"], "grace");
+    assert_eq!(claims(tokens.json()["access_token"].as_str().unwrap())["preferred_username"], "grace");
 }
 
 async fn recovery_codes_work_once_each(backend: Backend) {
@@ -299,7 +305,7 @@ async fn recovery_codes_work_once_each(backend: Backend) {
     let mfa_token = challenge(&api, "ada").await;
     let first = second_step(&api, &mfa_token, &ada.recovery[0]).await;
     assert_eq!(first.status, 200, "{}", text(&first));
-    second_step(&api, &mfa_token, &ada.recovery[0]).await.problem(400);
+    second_step(&api, &mfa_token, &ada.recovery[0]).await.problem(401); // the token is spent
     second_step(&api, &challenge(&api, "ada").await, &ada.recovery[0]).await.problem(400);
 
     // As typed: upper case, no hyphen, spaces.
@@ -308,24 +314,25 @@ async fn recovery_codes_work_once_each(backend: Backend) {
     assert_eq!(second.status, 200, "{}", text(&second));
     second_step(&api, &challenge(&api, "ada").await, &ada.recovery[1]).await.problem(400);
 
-    // One code sent five times at once logs in once; two codes at once both do.
-    let token = challenge(&api, "ada").await;
-    let replies = join_all((0..5).map(|_| second_step(&api, &token, &ada.recovery[2]))).await;
+    // One code sent five times at once, each with a login of its own, logs in once; two codes at
+    // once both do.
+    let tokens = join_all((0..5).map(|_| challenge(&api, "ada"))).await;
+    let replies = join_all(tokens.iter().map(|token| second_step(&api, token, &ada.recovery[2]))).await;
     let statuses: Vec<u16> = replies.iter().map(|r| r.status).collect();
     assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 1, "{statuses:?}");
     assert_eq!(statuses.iter().filter(|s| **s == 400).count(), 4, "{statuses:?}");
     let (a, b) = futures::future::join(
-        second_step(&api, &token, &ada.recovery[3]),
-        second_step(&api, &token, &ada.recovery[4]),
+        second_step(&api, &challenge(&api, "ada").await, &ada.recovery[3]),
+        second_step(&api, &challenge(&api, "ada").await, &ada.recovery[4]),
     )
     .await;
     assert_eq!((a.status, b.status), (200, 200), "{} / {}", text(&a), text(&b));
     // The rest stay good.
     for code in &ada.recovery[5..] {
-        let reply = second_step(&api, &token, code).await;
+        let reply = second_step(&api, &challenge(&api, "ada").await, code).await;
         assert_eq!(reply.status, 200, "{}", text(&reply));
     }
-    second_step(&api, &token, "abcde-fghij").await.problem(400);
+    second_step(&api, &challenge(&api, "ada").await, "abcde-fghij").await.problem(400);
 }
 
 /// On a clock of the test's own: a code of each step works once, whatever the concurrency, and
@@ -334,29 +341,31 @@ async fn each_step_logs_in_once(backend: Backend) {
     let clock = lagging_clock();
     let api = start(backend, clock.clone()).await;
     let ada = enrol(&api, "ada", clock.now()).await;
-    let token = challenge(&api, "ada").await;
+    // A login's mfa_token completes one login: each success here takes a new one.
     let code_of = |steps: i32| ada.secret.code(clock.now() + STEP * steps);
-    second_step(&api, &token, &code_of(0)).await.problem(400);
+    second_step(&api, &challenge(&api, "ada").await, &code_of(0)).await.problem(400);
 
     clock.advance(STEP);
     let code = code_of(0);
-    let replies = join_all((0..4).map(|_| second_step(&api, &token, &code))).await;
+    let tokens = join_all((0..4).map(|_| challenge(&api, "ada"))).await;
+    let replies = join_all(tokens.iter().map(|token| second_step(&api, token, &code))).await;
     let statuses: Vec<u16> = replies.iter().map(|r| r.status).collect();
     assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 1, "{statuses:?}");
     assert_eq!(statuses.iter().filter(|s| **s == 400).count(), 3, "{statuses:?}");
 
     // A code for the next step is good now (a phone a little ahead); it spends its step.
-    assert_eq!(second_step(&api, &token, &code_of(1)).await.status, 200);
+    assert_eq!(second_step(&api, &challenge(&api, "ada").await, &code_of(1)).await.status, 200);
     clock.advance(STEP);
-    second_step(&api, &token, &code_of(0)).await.problem(400);
+    second_step(&api, &challenge(&api, "ada").await, &code_of(0)).await.problem(400);
     // A code a step late is good, if its step is not spent; two steps either way are too far.
     clock.advance(STEP * 2);
     // As apps show it, in two halves.
     let late = code_of(-1);
-    assert_eq!(second_step(&api, &token, &format!("{} {}", &late[..3], &late[3..])).await.status, 200);
-    second_step(&api, &token, &code_of(2)).await.problem(400);
-    assert_eq!(second_step(&api, &token, &code_of(0)).await.status, 200);
-    second_step(&api, &token, &code_of(-2)).await.problem(400);
+    let halves = format!("{} {}", &late[..3], &late[3..]);
+    assert_eq!(second_step(&api, &challenge(&api, "ada").await, &halves).await.status, 200);
+    second_step(&api, &challenge(&api, "ada").await, &code_of(2)).await.problem(400);
+    assert_eq!(second_step(&api, &challenge(&api, "ada").await, &code_of(0)).await.status, 200);
+    second_step(&api, &challenge(&api, "ada").await, &code_of(-2)).await.problem(400);
 }
 
 async fn wrong_codes_are_limited_per_account(backend: Backend) {
@@ -392,6 +401,8 @@ async fn wrong_codes_are_limited_per_account(backend: Backend) {
         second_step(&api, &token, &wrong).await.problem(400);
     }
     assert_eq!(second_step(&api, &token, &grace.recovery[0]).await.status, 200);
+    // That login is done: the next attempts are another login's.
+    let token = challenge(&api, "grace").await;
     second_step(&api, &token, &grace.recovery[0]).await.problem(400); // the fifth wrong one
     let limited = second_step(&api, &token, &grace.recovery[1]).await;
     limited.problem(429);
@@ -435,27 +446,31 @@ async fn turning_totp_off_needs_the_password_and_a_code(backend: Backend) {
 
     let pending_login = challenge(&api, "ada").await;
     let off = remove(&api, &ada.access, PASSWORD, &ada.secret.code(now + STEP)).await;
-    assert_eq!(off.status, 204, "{}", text(&off));
-    assert!(off.body.is_empty());
-    assert_eq!(api.get_with_token("/users/me", &ada.access).await.json()["mfa_enabled"], false);
-    remove(&api, &ada.access, PASSWORD, &ada.recovery[1]).await.problem(409);
+    assert_eq!(off.status, 200, "{}", text(&off));
+    assert_eq!(off.header("cache-control"), Some("no-store"));
+    // The sessions before ended; the answer is the caller's new one.
+    api.get_with_token("/users/me", &ada.access).await.problem(401);
+    let access = off.json()["access_token"].as_str().expect("a new access token").to_owned();
+    assert_eq!(api.get_with_token("/users/me", &access).await.json()["mfa_enabled"], false);
+    remove(&api, &access, PASSWORD, &ada.recovery[1]).await.problem(409);
     // A login begun before is over; one now gives tokens at once.
     second_step(&api, &pending_login, &ada.recovery[1]).await.problem(401);
     let tokens = api.login("ada", PASSWORD).await;
     assert!(tokens["access_token"].is_string() && tokens.get("mfa_required").is_none(), "{tokens}");
 
     // Set up again: a new secret, new recovery codes; the old ones are void.
-    let again = begin(&api, &ada.access).await.json();
+    let again = begin(&api, &access).await.json();
     assert_ne!(again["secret"], ada.secret.base32().as_str());
     let secret = TotpSecret::from_base32(again["secret"].as_str().unwrap()).unwrap();
-    let confirmed = confirm(&api, &ada.access, &secret.code(OffsetDateTime::now_utc())).await;
+    let confirmed = confirm(&api, &access, &secret.code(OffsetDateTime::now_utc())).await;
     assert_eq!(confirmed.status, 200, "{}", text(&confirmed));
     let fresh = confirmed.json()["recovery_codes"][0].as_str().unwrap().to_owned();
     let token = challenge(&api, "ada").await;
     second_step(&api, &token, &ada.recovery[2]).await.problem(400);
     assert_eq!(second_step(&api, &token, &fresh).await.status, 200);
 
-    // An account disabled between the two steps does not log in.
+    // An account disabled between the two steps does not log in: the disable ended the
+    // session generation the mfa_token belongs to.
     let token = challenge(&api, "ada").await;
     let root = api.login("root", PASSWORD).await["access_token"].as_str().unwrap().to_owned();
     let disabled = api
@@ -463,7 +478,7 @@ async fn turning_totp_off_needs_the_password_and_a_code(backend: Backend) {
         .await;
     assert_eq!(disabled.status, 200, "{}", text(&disabled));
     assert_eq!(disabled.json()["mfa_enabled"], true, "{}", text(&disabled));
-    second_step(&api, &token, confirmed.json()["recovery_codes"][1].as_str().unwrap()).await.problem(403);
+    second_step(&api, &token, confirmed.json()["recovery_codes"][1].as_str().unwrap()).await.problem(401);
 }
 
 /// Two tabs confirm with one code at once: TOTP is turned on once, and the recovery codes that
@@ -478,11 +493,13 @@ async fn concurrent_confirmations_answer_recovery_codes_once(backend: Backend) {
     let statuses: Vec<u16> = replies.iter().map(|r| r.status).collect();
     let winners: Vec<&Reply> = replies.iter().filter(|r| r.status == 200).collect();
     assert_eq!(winners.len(), 1, "{statuses:?}");
-    assert!(replies.iter().all(|r| matches!(r.status, 200 | 409)), "{statuses:?}");
+    // A loser either lost the race to turn it on (409), or came after the winner had ended the
+    // session it was sent in (401).
+    assert!(replies.iter().all(|r| matches!(r.status, 200 | 401 | 409)), "{statuses:?}");
     let losers: Vec<String> = replies
         .iter()
-        .filter(|r| r.status == 409)
-        .map(|r| r.problem(409)["detail"].as_str().unwrap().to_owned())
+        .filter(|r| r.status != 200)
+        .map(|r| r.problem(r.status)["detail"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(losers.len(), 3, "{losers:?}");
     let recovery = winners[0].json()["recovery_codes"][0].as_str().unwrap().to_owned();
@@ -525,7 +542,8 @@ async fn an_admin_turns_a_locked_out_users_totp_off(backend: Backend) {
     let off = patch("ada", &root, json!({"mfa_enabled": false})).await;
     assert_eq!(off.status, 200, "{}", text(&off));
     assert_eq!(off.json()["mfa_enabled"], false);
-    assert_eq!(api.get_with_token("/users/me", &ada.access).await.json()["mfa_enabled"], false);
+    // Turned off by an admin: the account's sessions end too.
+    api.get_with_token("/users/me", &ada.access).await.problem(401);
     second_step(&api, &begun, &ada.recovery[0]).await.problem(401);
     assert!(api.login("ada", PASSWORD).await["access_token"].is_string());
     let again = patch("ada", &root, json!({"mfa_enabled": false})).await;

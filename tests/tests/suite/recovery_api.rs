@@ -143,7 +143,7 @@ async fn a_required_verification_gates_login(backend: Backend) {
     assert_eq!(problem["email_verification_required"], true);
     assert!(problem.get("access_token").is_none() && problem.get("refresh_token").is_none());
     let token = problem["verification_token"].as_str().expect("a verification token").to_owned();
-    assert_eq!(claims(&token)["scope"], "email-verification");
+    assert_eq!(claims(&token)["aud"], "urn:stratus:email-verification");
     // It opens the verification routes and nothing else.
     api.get_with_token("/users/me", &token).await.problem(401);
     let wrong_password =

@@ -282,13 +282,19 @@ fn principals(statement: &Value) -> BTreeSet<String> {
 }
 
 #[test]
-fn only_login_and_refresh_can_sign() {
+fn only_the_functions_that_begin_sessions_can_sign() {
     let template = template();
-    let expected: BTreeSet<String> =
-        ["LoginFunctionRole.Arn", "LoginMfaFunctionRole.Arn", "RefreshTokenFunctionRole.Arn"]
-            .into_iter()
-            .map(String::from)
-            .collect();
+    // Login, its second step, refresh, and turning TOTP on or off (which begins the caller's
+    // session anew): the key policies must name these and nobody else.
+    let expected: BTreeSet<String> = [
+        "LoginFunctionRole.Arn",
+        "LoginMfaFunctionRole.Arn",
+        "RefreshTokenFunctionRole.Arn",
+        "TotpMfaFunctionRole.Arn",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect();
     // Both slots: a rotation must not change who signs.
     for slot in ["SigningKey", "SigningKeyGreen"] {
         let key = &template["Resources"][slot];

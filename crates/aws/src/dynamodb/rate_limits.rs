@@ -85,4 +85,44 @@ impl RateLimiter for DynamoRateLimiter {
             Err(error) => Err(store_error(error)),
         }
     }
+
+    async fn claim_once(&self, key: &str, until: OffsetDateTime) -> Result<bool, StoreError> {
+        // Its own key space beside the windows (theirs end in `#<window>`), expiring by TTL. A
+        // flag rather than the item's existence, so a release is an update too.
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(format!("once#{key}")))
+            .update_expression("SET claimed = :true, expires_at = :until")
+            .condition_expression("attribute_not_exists(claimed) OR claimed = :false")
+            .expression_attribute_values(":true", AttributeValue::Bool(true))
+            .expression_attribute_values(":false", AttributeValue::Bool(false))
+            .expression_attribute_values(":until", number(until.unix_timestamp()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(error) if condition_failed(&error) => Ok(false),
+            Err(error) => Err(store_error(error)),
+        }
+    }
+
+    async fn release_claim(&self, key: &str) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(format!("once#{key}")))
+            .update_expression("SET claimed = :false")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":false", AttributeValue::Bool(false))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(error) if condition_failed(&error) => Ok(()),
+            Err(error) => Err(store_error(error)),
+        }
+    }
 }

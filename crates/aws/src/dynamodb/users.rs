@@ -224,15 +224,21 @@ impl UserStore for DynamoUserStore {
         Ok(transact(&self.client, items).await?.is_ok())
     }
 
-    async fn set_disabled(&self, username: &Username, disabled: bool) -> Result<bool, StoreError> {
+    async fn set_disabled(
+        &self,
+        username: &Username,
+        disabled: bool,
+        generation: uuid::Uuid,
+    ) -> Result<bool, StoreError> {
         let result = self
             .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(user_key(username)))
             .condition_expression("attribute_exists(pk)")
-            .update_expression("SET disabled = :disabled")
+            .update_expression("SET disabled = :disabled, session_generation = :generation")
             .expression_attribute_values(":disabled", AttributeValue::Bool(disabled))
+            .expression_attribute_values(":generation", AttributeValue::S(generation.to_string()))
             .send()
             .await;
         updated(result)
@@ -317,6 +323,7 @@ impl UserStore for DynamoUserStore {
         user: &User,
         step: i64,
         recovery_hashes: &[String],
+        generation: uuid::Uuid,
     ) -> Result<bool, StoreError> {
         let Some(read) = &user.totp else { return Ok(false) };
         let codes = recovery_hashes.iter().map(|hash| AttributeValue::S(hash.clone())).collect();
@@ -328,13 +335,17 @@ impl UserStore for DynamoUserStore {
             .condition_expression(
                 "id = :id AND totp.sealed_secret = :sealed AND totp.confirmed = :false AND totp.last_step < :step",
             )
-            .update_expression("SET totp.confirmed = :true, totp.last_step = :step, totp.recovery_codes = :codes")
+            .update_expression(
+                "SET totp.confirmed = :true, totp.last_step = :step, totp.recovery_codes = :codes, \
+                 session_generation = :generation",
+            )
             .expression_attribute_values(":id", AttributeValue::S(user.id.to_string()))
             .expression_attribute_values(":sealed", AttributeValue::S(read.sealed_secret.clone()))
             .expression_attribute_values(":false", AttributeValue::Bool(false))
             .expression_attribute_values(":true", AttributeValue::Bool(true))
             .expression_attribute_values(":step", AttributeValue::N(step.to_string()))
             .expression_attribute_values(":codes", AttributeValue::L(codes))
+            .expression_attribute_values(":generation", AttributeValue::S(generation.to_string()))
             .send()
             .await;
         updated(result)
@@ -400,7 +411,7 @@ impl UserStore for DynamoUserStore {
         Err(StoreError::Unavailable("recovery codes kept changing under a spend".into()))
     }
 
-    async fn remove_totp(&self, user: &User) -> Result<bool, StoreError> {
+    async fn remove_totp(&self, user: &User, generation: uuid::Uuid) -> Result<bool, StoreError> {
         let Some(read) = &user.totp else { return Ok(false) };
         let result = self
             .client
@@ -408,7 +419,8 @@ impl UserStore for DynamoUserStore {
             .table_name(&self.table)
             .set_key(Some(user_key(&user.username)))
             .condition_expression("id = :id AND totp.sealed_secret = :sealed AND totp.confirmed = :true")
-            .update_expression("REMOVE totp")
+            .update_expression("REMOVE totp SET session_generation = :generation")
+            .expression_attribute_values(":generation", AttributeValue::S(generation.to_string()))
             .expression_attribute_values(":id", AttributeValue::S(user.id.to_string()))
             .expression_attribute_values(":sealed", AttributeValue::S(read.sealed_secret.clone()))
             .expression_attribute_values(":true", AttributeValue::Bool(true))
