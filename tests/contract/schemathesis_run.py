@@ -27,7 +27,7 @@ def main() -> int:
     # The forgot-password floor is a timing defence, not a contract: a short one keeps the run short.
     # Wrong TOTP codes are limited per account (5 in 5 minutes): raised, so the fuzzer reaches the
     # code checks rather than a 429 after its fifth example.
-    environment = {"FORGOT_PASSWORD_FLOOR_MS": "20", "MFA_RATE_LIMIT": "1000000"}
+    environment = {"FORGOT_PASSWORD_FLOOR_MS": "20", "MFA_RATE_LIMIT": "1000000", "MFA_USER_RATE_LIMIT": "1000000"}
     with local_api.running(OUT / "local-api.log", environment=environment) as base:
         tokens = {
             "USER_TOKEN": local_api.register_and_login(base, "contract-user"),

@@ -125,6 +125,9 @@ async fn main() {
         .with_var("MAIL_RATE_LIMIT", UNLIMITED)
         .with_var("MESSAGE_RATE_LIMIT", UNLIMITED)
         .with_var("MFA_RATE_LIMIT", UNLIMITED)
+        .with_var("MFA_USER_RATE_LIMIT", UNLIMITED)
+        .with_var("VERIFICATION_MAIL_RATE_LIMIT", UNLIMITED)
+        .with_var("PASSWORD_WORK_RATE_LIMIT", UNLIMITED)
         .with_var(stratus_memory::mail::MAIL_OUTBOX, outbox().display().to_string());
     let gateway =
         options.vars.iter().fold(gateway, |gateway, (name, value)| gateway.with_var(name, value.clone()));

@@ -113,6 +113,9 @@ pub async fn wiring(backend: Backend) -> LocalWiring {
     wiring.settings.message_limit = generous;
     wiring.settings.auth.recovery_limit = generous;
     wiring.settings.auth.mail_limit = generous;
+    wiring.settings.auth.verification_mail_limit = generous;
+    wiring.settings.auth.mfa_user_limit = generous;
+    wiring.settings.auth.password_work_limit = generous;
     wiring.use_outbox(std::env::temp_dir().join(format!("stratus-outbox-{}.jsonl", uuid::Uuid::new_v4())));
     wiring
 }

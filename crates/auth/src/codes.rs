@@ -1,5 +1,6 @@
 //! One-time codes mailed to a user: a password reset, an email verification. Eight random
-//! digits, alive 15 minutes, good for one use and a few wrong guesses. Only a hash is stored,
+//! digits, alive 15 minutes, good for one use and a few attempts (shared by the user's live
+//! codes for the purpose: a reset keeps a few, `CodePurpose::live_codes`). Only a hash is stored,
 //! bound to the purpose, the account (by id, so a deleted and re-created account cannot use the
 //! old one's code) and the address it was sent to.
 
@@ -7,13 +8,14 @@ use sha2::{Digest as _, Sha256};
 use time::{Duration, OffsetDateTime};
 
 use stratus_core::domain::{Email, User};
-use stratus_core::ports::{CodeRecord, CodeStore, Mail, MailError, Mailer, Redeemed, StoreError};
+use stratus_core::ports::{Checked, CodeRecord, CodeStore, Mail, MailError, Mailer, Redeemed, StoreError};
 
 /// How long a mailed code works.
 pub const CODE_TTL: Duration = Duration::minutes(15);
 
-/// Wrong guesses a code survives; the next one spends it. Eight digits and five guesses give a
-/// guesser one chance in 20 million per code.
+/// Attempts a user's live codes for one purpose survive together, each counted before it is
+/// compared. Eight digits, five attempts and at most three live reset codes give a guesser one
+/// chance in 6.7 million per code mailed.
 pub const CODE_ATTEMPTS: u32 = 5;
 
 const DIGITS: usize = 8;
@@ -70,7 +72,8 @@ impl OneTimeCode {
         hasher.finalize().into()
     }
 
-    /// A fresh record for this code, replacing any earlier code of the same purpose.
+    /// A fresh record for this code; the store keeps or drops the earlier ones
+    /// (`CodePurpose::live_codes`).
     pub fn record(&self, purpose: CodePurpose, user: &User, now: OffsetDateTime) -> CodeRecord {
         CodeRecord {
             purpose,
@@ -91,8 +94,8 @@ pub enum SendCodeError {
     Mail(#[from] MailError),
 }
 
-/// Draws a new code for `purpose` (the user's earlier one stops working) and mails it to the
-/// user's address.
+/// Draws a new code for `purpose` and mails it to the user's address. Earlier codes keep
+/// working as the purpose says (`CodePurpose::live_codes`), and the attempts are re-armed.
 pub async fn send_code(
     codes: &dyn CodeStore,
     mailer: &dyn Mailer,
@@ -116,6 +119,30 @@ pub async fn redeem(
     now: OffsetDateTime,
 ) -> Result<Redeemed, StoreError> {
     codes.redeem(purpose, &user.username, &code.hash(purpose, user, &user.email), now).await
+}
+
+/// Counts an attempt at the user's codes for `purpose` and says whether `code` is one of them,
+/// without spending it: for a use that may still be refused after the code is known right.
+pub async fn check(
+    codes: &dyn CodeStore,
+    purpose: CodePurpose,
+    user: &User,
+    code: &OneTimeCode,
+    now: OffsetDateTime,
+) -> Result<Checked, StoreError> {
+    codes.check(purpose, &user.username, &code.hash(purpose, user, &user.email), now).await
+}
+
+/// Spends `code`, which [`check`] found right, and with it the user's other codes for
+/// `purpose`: false when another request spent it first.
+pub async fn spend(
+    codes: &dyn CodeStore,
+    purpose: CodePurpose,
+    user: &User,
+    code: &OneTimeCode,
+    now: OffsetDateTime,
+) -> Result<bool, StoreError> {
+    codes.spend(purpose, &user.username, &code.hash(purpose, user, &user.email), now).await
 }
 
 fn mail(purpose: CodePurpose, user: &User, code: &OneTimeCode) -> Mail {

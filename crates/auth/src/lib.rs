@@ -3,6 +3,7 @@
 //! (tokens, a refusal and why, a rate limit): the HTTP layer (`stratus_http::guard`) turns them
 //! into responses. No SDK call and no HTTP type is made here.
 
+pub mod attempts;
 pub mod bootstrap;
 pub mod codes;
 pub mod guard;

@@ -1,18 +1,62 @@
 //! The second factor: checking a TOTP or recovery code of a user with TOTP on, for a login's
-//! second step and for turning TOTP off. Wrong codes are limited per account; a right one is
-//! spent in the same conditional write that accepts it, so it works once.
+//! second step and for turning TOTP off. A right code is spent in the same conditional write
+//! that accepts it, so it works once.
+//!
+//! Wrong codes are limited as failed logins are (`crate::login`): per account from one source
+//! address, and per account from every address under a much higher ceiling, so whoever knows
+//! the password can exhaust their own address's tries but not the owner's. Each use of a code
+//! (the login's second step, turning TOTP on, turning it off) has buckets of its own: guessing
+//! at one never blocks another.
 
 use time::OffsetDateTime;
 
+use stratus_core::config::AuthConfig;
 use stratus_core::domain::User;
-use stratus_core::ports::{LimitError, RateLimit, RateLimiter, StoreError, UserStore};
+use stratus_core::ports::{LimitError, RateLimiter, StoreError, UserStore};
 
+use super::attempts::Reserved;
 use super::sealing::{SealError, SecretBox};
 use super::totp::{SecondFactor, TotpCode, TotpSecret};
 
-/// The rate-limit bucket of an account's wrong codes.
-pub fn limit_key(user: &User) -> String {
-    format!("mfa:user:{}", user.username)
+/// What a code is checked for; each has rate-limit buckets of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// The second step of a login.
+    Login,
+    /// Turning TOTP on with a first code.
+    Confirm,
+    /// Turning TOTP off.
+    Remove,
+}
+
+impl Purpose {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Login => "login",
+            Self::Confirm => "confirm",
+            Self::Remove => "remove",
+        }
+    }
+}
+
+/// Counts one code attempt of `user` from `source` (the caller's address as the rate limits key
+/// it) for `purpose`: the source's bucket first, then the account's ceiling. Give the hits back
+/// ([`Reserved::give_back_all`]) when the code was right: only wrong codes count.
+pub async fn reserve<'a>(
+    limiter: &'a dyn RateLimiter,
+    config: &AuthConfig,
+    purpose: Purpose,
+    user: &User,
+    source: &str,
+    now: OffsetDateTime,
+) -> Result<Reserved<'a>, MfaError> {
+    let purpose = purpose.as_str();
+    let name = &user.username;
+    let buckets = vec![
+        (format!("mfa:{purpose}:user-source:{name}:{source}"), config.mfa_limit),
+        (format!("mfa:{purpose}:user:{name}"), config.mfa_user_limit),
+    ];
+    Ok(Reserved::take(limiter, buckets, now).await?)
 }
 
 /// Why a second factor was not accepted.
@@ -24,7 +68,7 @@ pub enum MfaError {
     /// Wrong, expired or already used (400 naming `field`).
     #[error("The code is wrong, expired or already used")]
     Wrong { field: String },
-    /// Too many wrong codes in the account's window (429).
+    /// Too many wrong codes from this address, or for the account, in the window (429).
     #[error("too many wrong codes; retry in {retry_after}")]
     Limited { retry_after: time::Duration },
     #[error(transparent)]
@@ -66,17 +110,20 @@ pub fn parse_code(text: &str, field: &str) -> Result<SecondFactor, MfaError> {
         .map_err(|e| MfaError::Malformed { field: field.to_owned(), reason: e.to_string() })
 }
 
-/// The store's check of one code, after the rate limit: true when it was right and is now spent.
+/// The store's check of one code, after the rate limits: true when it was right and is now spent.
 pub struct Checker<'a> {
     pub users: &'a dyn UserStore,
     pub secrets: &'a SecretBox,
     pub limiter: &'a dyn RateLimiter,
-    pub limit: RateLimit,
+    pub config: &'a AuthConfig,
+    pub purpose: Purpose,
+    /// The caller's address, as the rate limits key it (`stratus_http::http::source_key`).
+    pub source: &'a str,
 }
 
 impl Checker<'_> {
     /// `Ok` when `code` is a live code of the user (TOTP on), now spent; `Wrong` naming `field`
-    /// otherwise, and `Limited` once `limit` wrong codes have been tried in its window.
+    /// otherwise, and `Limited` once the source's or the account's wrong codes fill a window.
     pub async fn check(
         &self,
         user: &User,
@@ -84,8 +131,7 @@ impl Checker<'_> {
         field: &str,
         now: OffsetDateTime,
     ) -> Result<(), MfaError> {
-        let key = limit_key(user);
-        self.limiter.enforce(&key, self.limit, now).await?;
+        let reserved = reserve(self.limiter, self.config, self.purpose, user, self.source, now).await?;
         let accepted = match code {
             SecondFactor::Totp(code) => self.totp(user, code, now).await?,
             SecondFactor::Recovery(code) => self.users.spend_recovery_code(user, &code.hash(user)).await?,
@@ -93,8 +139,8 @@ impl Checker<'_> {
         if !accepted {
             return Err(MfaError::wrong(field));
         }
-        // Only wrong codes count: give the hit back.
-        self.limiter.release(&key, self.limit, now).await?;
+        // Only wrong codes count: give the hits back.
+        reserved.give_back_all().await;
         Ok(())
     }
 

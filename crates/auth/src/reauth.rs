@@ -1,12 +1,16 @@
 //! Asking a signed-in user for their password again, before a change that a stolen access token
-//! alone must not make (a new password, deleting the account). A token holder could guess, so
-//! wrong answers are limited per user as logins are; right ones count for nothing.
+//! alone must not make (a new password, deleting the account, turning TOTP off). A token holder
+//! could guess, so wrong answers are limited per user as logins are. And every answer, right or
+//! wrong, costs an argon2 hash (a new password, a second): each counts against the account's
+//! hashing budget, so that one access token cannot keep a server hashing.
 
 use time::OffsetDateTime;
 
+use stratus_core::config::AuthConfig;
 use stratus_core::domain::User;
-use stratus_core::ports::{LimitError, RateLimit, RateLimiter, StoreError};
+use stratus_core::ports::{LimitError, RateLimiter, StoreError};
 
+use super::attempts::Reserved;
 use super::password::{self, Verified};
 
 /// Why a password was not confirmed.
@@ -35,25 +39,29 @@ impl From<LimitError> for ReauthError {
 }
 
 /// `Ok` when `candidate` is the user's password; `Wrong` naming `field` when it is not, and
-/// `Limited` once `limit` wrong answers have been given in its window.
+/// `Limited` once the account's hashing budget (`password_work_limit`) or its wrong answers
+/// (`login_limit`) fill a window. A refused attempt hashes nothing and counts for nothing.
 pub async fn confirm_password(
     limiter: &dyn RateLimiter,
-    limit: RateLimit,
+    config: &AuthConfig,
     user: &User,
     field: &str,
     candidate: String,
     now: OffsetDateTime,
 ) -> Result<(), ReauthError> {
-    let key = format!("reauth:user:{}", user.username);
-    limiter.enforce(&key, limit, now).await?;
+    let buckets = vec![
+        (format!("argon2:user:{}", user.username), config.password_work_limit),
+        (format!("reauth:user:{}", user.username), config.login_limit),
+    ];
+    let reserved = Reserved::take(limiter, buckets, now).await?;
     let stored = user.password_hash.clone();
     let verified = crate::blocking(move || password::verify(&candidate, Some(&stored)))
         .await
         .map_err(|e| ReauthError::Internal(e.to_string()))?;
     match verified {
         Verified::Yes { .. } => {
-            // Only wrong answers count: give the reserved hit back.
-            limiter.release(&key, limit, now).await?;
+            // Only wrong answers count against the guessing limit; the hash was done all the same.
+            reserved.give_back(1).await;
             Ok(())
         }
         Verified::No => Err(ReauthError::Wrong { field: field.to_owned() }),

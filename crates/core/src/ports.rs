@@ -371,6 +371,18 @@ impl CodePurpose {
             Self::EmailVerification => "email-verification",
         }
     }
+
+    /// How many of a user's codes for this purpose work at once. Anyone may ask for a reset
+    /// code for any address, so a new one must not void the mail its owner is reading: the
+    /// newest three work, and the oldest is dropped when a fourth is mailed (the per-address
+    /// mail limit keeps a stranger from pushing them all out faster than they expire). Only
+    /// the signed-in owner asks for a verification code: the newest replaces the last.
+    pub fn live_codes(self) -> usize {
+        match self {
+            Self::PasswordReset => 3,
+            Self::EmailVerification => 1,
+        }
+    }
 }
 
 /// A one-time code as stored: only its hash (`stratus_auth::codes`).
@@ -380,15 +392,26 @@ pub struct CodeRecord {
     pub username: Username,
     pub code_hash: [u8; 32],
     pub expires_at: OffsetDateTime,
-    /// Wrong guesses it survives.
+    /// Attempts the user's live codes for the purpose survive together, right or wrong.
     pub attempts_left: u32,
+}
+
+/// One attempt at a code, counted and compared but not spent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Checked {
+    /// One of the user's live codes: [`CodeStore::spend`] it to use it.
+    Right,
+    /// None of them: one attempt is gone (and the codes with the last one).
+    Wrong,
+    /// No live code: never sent, expired, spent or out of attempts. Nothing was compared.
+    NoCode,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Redeemed {
-    /// The code was right and live: it is spent now.
+    /// The code was right and live: it is spent now, with the user's other codes for the purpose.
     Accepted,
-    /// A wrong code: one attempt is gone (and the code with the last one).
+    /// A wrong code: one attempt is gone (and the codes with the last one).
     Wrong,
     /// No live code: never sent, expired, spent or out of attempts.
     NoCode,
@@ -396,18 +419,50 @@ pub enum Redeemed {
 
 #[async_trait]
 pub trait CodeStore: Send + Sync {
-    /// Stores the code, replacing any earlier one of the user for the same purpose.
+    /// Stores the code and re-arms the attempts (`record.attempts_left`). The user's earlier live
+    /// codes for the purpose keep working, up to `purpose.live_codes()` codes in all, the oldest
+    /// dropped first; codes whose attempts had run out stay dead.
     async fn issue(&self, record: &CodeRecord) -> Result<(), StoreError>;
 
-    /// Spends the user's code if `code_hash` is its hash, atomically: of two concurrent
-    /// redemptions of one code at most one is `Accepted`. An expired code counts as absent.
+    /// Counts one attempt against the user's codes for `purpose`, then compares `code_hash` with
+    /// the live ones. The count comes first, in one conditional write that needs an attempt
+    /// left: of any number of concurrent attempts at most `attempts_left` are compared, and the
+    /// rest are `NoCode` unread. A right code counts too, and is not spent. An expired code
+    /// counts as absent.
+    async fn check(
+        &self,
+        purpose: CodePurpose,
+        username: &Username,
+        code_hash: &[u8; 32],
+        now: OffsetDateTime,
+    ) -> Result<Checked, StoreError>;
+
+    /// Ends every code of the user for `purpose`, if `code_hash` is still a live one of them:
+    /// of concurrent spends at most one gets true.
+    async fn spend(
+        &self,
+        purpose: CodePurpose,
+        username: &Username,
+        code_hash: &[u8; 32],
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError>;
+
+    /// [`check`](Self::check), and [`spend`](Self::spend) when right: of two concurrent
+    /// redemptions of one code at most one is `Accepted`.
     async fn redeem(
         &self,
         purpose: CodePurpose,
         username: &Username,
         code_hash: &[u8; 32],
         now: OffsetDateTime,
-    ) -> Result<Redeemed, StoreError>;
+    ) -> Result<Redeemed, StoreError> {
+        Ok(match self.check(purpose, username, code_hash, now).await? {
+            Checked::Right if self.spend(purpose, username, code_hash, now).await? => Redeemed::Accepted,
+            // Spent (or the codes re-issued) between the check and the spend: another request's.
+            Checked::Right | Checked::NoCode => Redeemed::NoCode,
+            Checked::Wrong => Redeemed::Wrong,
+        })
+    }
 }
 
 /// A mail to one user. `secret` is the code or link in `text`: adapters that log must mask it.

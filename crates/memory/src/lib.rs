@@ -57,7 +57,7 @@ use time::OffsetDateTime;
 use stratus_core::domain::{Email, PasswordHash, Role, TotpEnrollment, User, Username};
 use stratus_core::ports::CodePurpose;
 use stratus_core::ports::{
-    CodeRecord, CodeStore, CreateUserError, Page, RateDecision, RateLimit, RateLimiter, Redeemed,
+    Checked, CodeRecord, CodeStore, CreateUserError, Page, RateDecision, RateLimit, RateLimiter,
     RefreshRecord, RefreshTokenStore, Spend, UserStore, rate_window,
 };
 
@@ -262,38 +262,74 @@ fn enabled_totp<'a>(users: &'a mut Users, user: &User) -> Option<&'a mut TotpEnr
 
 #[derive(Default)]
 pub struct MemoryCodeStore {
-    codes: Mutex<HashMap<(&'static str, Username), CodeRecord>>,
+    codes: Mutex<HashMap<(&'static str, Username), LiveCodes>>,
+}
+
+/// A user's codes for one purpose, oldest first, and the attempts they have left together.
+struct LiveCodes {
+    codes: Vec<([u8; 32], OffsetDateTime)>,
+    attempts_left: u32,
+}
+
+impl LiveCodes {
+    fn is_live(&self, code_hash: &[u8; 32], now: OffsetDateTime) -> bool {
+        self.codes.iter().any(|(hash, expires_at)| hash == code_hash && *expires_at > now)
+    }
 }
 
 #[async_trait]
 impl CodeStore for MemoryCodeStore {
     async fn issue(&self, record: &CodeRecord) -> Result<(), StoreError> {
         let mut codes = self.codes.lock().expect("no panic while holding the lock");
-        codes.insert((record.purpose.as_str(), record.username.clone()), record.clone());
+        let slot = codes
+            .entry((record.purpose.as_str(), record.username.clone()))
+            .or_insert(LiveCodes { codes: Vec::new(), attempts_left: 0 });
+        // Codes out of attempts stay dead: re-arming must not bring them back.
+        if slot.attempts_left == 0 {
+            slot.codes.clear();
+        }
+        slot.codes.retain(|(hash, _)| *hash != record.code_hash);
+        slot.codes.push((record.code_hash, record.expires_at));
+        let drop = slot.codes.len().saturating_sub(record.purpose.live_codes().max(1));
+        slot.codes.drain(..drop);
+        slot.attempts_left = record.attempts_left;
         Ok(())
     }
 
-    async fn redeem(
+    async fn check(
         &self,
         purpose: CodePurpose,
         username: &Username,
         code_hash: &[u8; 32],
         now: OffsetDateTime,
-    ) -> Result<Redeemed, StoreError> {
+    ) -> Result<Checked, StoreError> {
         let mut codes = self.codes.lock().expect("no panic while holding the lock");
-        let Entry::Occupied(mut slot) = codes.entry((purpose.as_str(), username.clone())) else {
-            return Ok(Redeemed::NoCode);
+        let Some(live) = codes.get_mut(&(purpose.as_str(), username.clone())) else {
+            return Ok(Checked::NoCode);
         };
-        let record = slot.get_mut();
-        if record.expires_at <= now || record.attempts_left == 0 {
-            return Ok(Redeemed::NoCode);
+        if live.attempts_left == 0 || live.codes.iter().all(|(_, expires_at)| *expires_at <= now) {
+            return Ok(Checked::NoCode);
         }
-        if record.code_hash == *code_hash {
-            slot.remove();
-            return Ok(Redeemed::Accepted);
+        live.attempts_left -= 1;
+        Ok(if live.is_live(code_hash, now) { Checked::Right } else { Checked::Wrong })
+    }
+
+    async fn spend(
+        &self,
+        purpose: CodePurpose,
+        username: &Username,
+        code_hash: &[u8; 32],
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let mut codes = self.codes.lock().expect("no panic while holding the lock");
+        let Entry::Occupied(slot) = codes.entry((purpose.as_str(), username.clone())) else {
+            return Ok(false);
+        };
+        if !slot.get().is_live(code_hash, now) {
+            return Ok(false);
         }
-        record.attempts_left -= 1;
-        Ok(Redeemed::Wrong)
+        slot.remove();
+        Ok(true)
     }
 }
 

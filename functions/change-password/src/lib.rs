@@ -58,7 +58,9 @@ pub async fn build(wiring: &impl Wiring) -> Result<Endpoint, InitError> {
 /// Change password
 ///
 /// Needs the current password. Every session of the account ends: log in again with the new
-/// password. Wrong current passwords are limited per user, as logins are.
+/// password. Wrong current passwords are limited per user, as logins are, and every attempt
+/// counts against the account's password-hashing budget, shared with deleting the account and
+/// turning TOTP off (429 once it is spent).
 #[utoipa::path(
     post,
     path = "/users/me/password",
@@ -91,16 +93,9 @@ async fn handle(deps: &Deps, request: Request) -> HandlerResult {
             .with_field_error("new_password", "must differ from the current password"));
     }
     let now = deps.clock.now();
-    let limit = deps.config.login_limit;
-    confirm_password(
-        deps.rate_limiter.as_ref(),
-        limit,
-        &user,
-        "current_password",
-        body.current_password,
-        now,
-    )
-    .await?;
+    // Every attempt, right or wrong, counts against the account's hashing budget.
+    let limiter = deps.rate_limiter.as_ref();
+    confirm_password(limiter, &deps.config, &user, "current_password", body.current_password, now).await?;
     let hash =
         http::blocking(move || password::hash(&new_password)).await?.map_err(|e| Problem::internal(&e))?;
     // A new session generation: every refresh token issued before stops working.

@@ -53,7 +53,8 @@ pub async fn build(wiring: &impl Wiring) -> Result<Endpoint, InitError> {
 
 /// Delete my account
 ///
-/// Needs the password. The account is gone at once: its username and email are free again,
+/// Needs the password, checked under the account's password-hashing budget (429 once it is
+/// spent). The account is gone at once: its username and email are free again,
 /// and no session of it can be refreshed. Access tokens already issued are refused by every
 /// route that reads the account, and run out within minutes.
 #[utoipa::path(
@@ -78,15 +79,7 @@ async fn handle(deps: &Deps, request: Request) -> HandlerResult {
     let user = authenticate(&deps.auth, &request).await?;
     let body: AccountDeletion = http::json_body(&request, BODY_LIMIT)?;
     let now = deps.clock.now();
-    confirm_password(
-        deps.rate_limiter.as_ref(),
-        deps.config.login_limit,
-        &user,
-        "password",
-        body.password,
-        now,
-    )
-    .await?;
+    confirm_password(deps.rate_limiter.as_ref(), &deps.config, &user, "password", body.password, now).await?;
     if !deps.users.delete(&user).await? {
         return Err(unauthorized("The account of this token no longer exists", true));
     }

@@ -54,8 +54,9 @@ pub async fn build(wiring: &impl Wiring) -> Result<Endpoint, InitError> {
 /// Forgotten password
 ///
 /// Mails a code to the address if an account has it; use the code with `POST /password/reset`
-/// within 15 minutes. The answer is the same 202 whether or not there is an account, and it
-/// comes after the same time. Limited per source address and per address mailed.
+/// within 15 minutes. The three newest codes work: asking again does not void a mail on its
+/// way. The answer is the same 202 whether or not there is an account, and it comes after the
+/// same time. Limited per source address and per address mailed.
 #[utoipa::path(
     post,
     path = "/password/forgot",
@@ -82,7 +83,9 @@ async fn handle(deps: &Deps, request: Request) -> HandlerResult {
     let email = Email::parse(&body.email).map_err(|e| {
         Problem::bad_request("The email is not valid").with_field_error("email", e.to_string())
     })?;
-    // Keyed by the address, not the account: a full window answers alike for both.
+    // Keyed by the address, not the account: a full window answers alike for both. Anyone can
+    // fill it, which is why it holds reset mails only, and why a new code leaves the last ones
+    // working.
     deps.rate_limiter.enforce(&format!("mail:email:{}", email.key()), deps.config.mail_limit, now).await?;
     // Both paths read the same; only an existing account's path goes on to write and mail.
     let user = deps.users.find_by_email(&email).await?;

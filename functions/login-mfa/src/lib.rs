@@ -65,7 +65,8 @@ pub async fn build(wiring: &impl Wiring) -> Result<Endpoint, InitError> {
 /// Finish a login with a TOTP code
 ///
 /// The second step of a login for an account with TOTP on. A code is good once; a recovery
-/// code is good once in place of one. Wrong codes are limited per account.
+/// code is good once in place of one. Wrong codes are limited per account and source address,
+/// and per account under a higher ceiling.
 #[utoipa::path(
     post,
     path = "/login/mfa",
@@ -97,11 +98,14 @@ async fn handle(deps: &Deps, request: Request) -> HandlerResult {
         return Err(log_in_again("TOTP was turned off since the password was given"));
     }
     let now = deps.clock.now();
+    let source = http::source_key(&request);
     let checker = Checker {
         users: deps.users.as_ref(),
         secrets: &deps.secrets,
         limiter: deps.rate_limiter.as_ref(),
-        limit: deps.config.mfa_limit,
+        config: &deps.config,
+        purpose: mfa::Purpose::Login,
+        source: &source,
     };
     // The token completes one login. It is claimed before the code is checked, so two uses at
     // once cannot both get in, and given back when the code is wrong, so a typo costs no new

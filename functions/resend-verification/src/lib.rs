@@ -39,7 +39,8 @@ pub async fn build(wiring: &impl Wiring) -> Result<Endpoint, InitError> {
 
 /// Mail a new verification code
 ///
-/// The code mailed before stops working. Limited per account, with the password-reset mails.
+/// The code mailed before stops working. Limited per address, apart from the password-reset
+/// mails (which anyone can ask for).
 /// Accepts an access token or the `verification_token` of a login that asked for verification.
 #[utoipa::path(
     post,
@@ -63,9 +64,9 @@ async fn handle(deps: &Deps, request: Request) -> HandlerResult {
             .with_field_error("email", "verified"));
     }
     let now = deps.clock.now();
-    deps.rate_limiter
-        .enforce(&format!("mail:email:{}", user.email.key()), deps.config.mail_limit, now)
-        .await?;
+    // A bucket of its own: the reset mails' bucket is one anyone can fill for any address.
+    let key = format!("mail:verification:email:{}", user.email.key());
+    deps.rate_limiter.enforce(&key, deps.config.verification_mail_limit, now).await?;
     send_code(deps.codes.as_ref(), deps.mailer.as_ref(), CodePurpose::EmailVerification, &user, now).await?;
     Ok(Response::builder().status(StatusCode::ACCEPTED).body(Body::Empty).expect("static parts are valid"))
 }

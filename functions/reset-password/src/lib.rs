@@ -4,11 +4,11 @@
 use std::sync::Arc;
 
 use serde::Deserialize;
-use stratus_auth::codes::{CodePurpose, OneTimeCode, redeem};
+use stratus_auth::codes::{CodePurpose, OneTimeCode, check, spend};
 use stratus_auth::{AuthConfig, Password, password};
 use stratus_core::clock::Clock;
 use stratus_core::domain::Email;
-use stratus_core::ports::{CodeStore, RateLimiter, Redeemed, UserStore};
+use stratus_core::ports::{Checked, CodeStore, RateLimiter, UserStore};
 use stratus_http::Problem;
 use stratus_http::http::{self, Body, Endpoint, HandlerResult, Request, Response, StatusCode};
 use stratus_http::openapi::{
@@ -88,23 +88,23 @@ async fn handle(deps: &Deps, request: Request) -> HandlerResult {
     let (Some(email), Some(code)) = (email, code) else {
         return Err(errors.into_problem("The reset has invalid fields"));
     };
+    // The password is judged twice, around the code. Before it, only by what needs no account
+    // (length, common passwords, the address as typed): the answer is the same whether or not
+    // the address has one. After the code proved the caller reads the account's mail, by the
+    // account's own details too. The code is counted when checked but spent only once the
+    // password is accepted, so a refusal costs one attempt and not the code.
+    acceptable(&body.new_password, &[&body.email])?;
     let user = deps.users.find_by_email(&email).await?;
-    // Judged before the code is spent, so a refused password does not cost the code. An unknown
-    // address is judged on the address alone, as a known one is on its account.
-    let context: Vec<&str> = match &user {
-        Some(user) => {
-            vec![user.username.as_str(), &body.email, user.first_name.as_str(), user.last_name.as_str()]
-        }
-        None => vec![&body.email],
-    };
-    let new_password = Password::parse(body.new_password.clone(), &context).map_err(|error| {
-        Problem::bad_request("The new password is not acceptable")
-            .with_field_error("new_password", error.to_string())
-    })?;
     let Some(user) = user else { return Err(wrong_code()) };
-    match redeem(deps.codes.as_ref(), CodePurpose::PasswordReset, &user, &code, now).await? {
-        Redeemed::Accepted => {}
-        Redeemed::Wrong | Redeemed::NoCode => return Err(wrong_code()),
+    match check(deps.codes.as_ref(), CodePurpose::PasswordReset, &user, &code, now).await? {
+        Checked::Right => {}
+        Checked::Wrong | Checked::NoCode => return Err(wrong_code()),
+    }
+    let context = [user.username.as_str(), &body.email, user.first_name.as_str(), user.last_name.as_str()];
+    let new_password = acceptable(&body.new_password, &context)?;
+    // Spent here, with the user's other reset codes: of two resets racing with one code, one wins.
+    if !spend(deps.codes.as_ref(), CodePurpose::PasswordReset, &user, &code, now).await? {
+        return Err(wrong_code());
     }
     let hash =
         http::blocking(move || password::hash(&new_password)).await?.map_err(|e| Problem::internal(&e))?;
@@ -115,6 +115,14 @@ async fn handle(deps: &Deps, request: Request) -> HandlerResult {
     deps.users.mark_email_verified(&user).await?;
     tracing::info!(username = %user.username, "password reset by mailed code; every session ended");
     Ok(Response::builder().status(StatusCode::NO_CONTENT).body(Body::Empty).expect("static parts are valid"))
+}
+
+/// The new password, if the policy accepts it given `context`.
+fn acceptable(text: &str, context: &[&str]) -> Result<Password, Problem> {
+    Password::parse(text.to_owned(), context).map_err(|error| {
+        Problem::bad_request("The new password is not acceptable")
+            .with_field_error("new_password", error.to_string())
+    })
 }
 
 /// One answer for an unknown address and a wrong, spent or expired code.

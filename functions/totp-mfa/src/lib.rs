@@ -165,7 +165,7 @@ async fn begin(deps: &Deps, request: Request) -> HandlerResult {
     }
     confirm_password(
         deps.rate_limiter.as_ref(),
-        deps.config.login_limit,
+        &deps.config,
         &user,
         "password",
         body.password,
@@ -226,14 +226,15 @@ async fn confirm(deps: &Deps, request: Request) -> HandlerResult {
         }
     };
     let now = deps.clock.now();
-    let key = mfa::limit_key(&user);
-    let limit = deps.config.mfa_limit;
-    deps.rate_limiter.enforce(&key, limit, now).await?;
+    let source = http::source_key(&request);
+    let limiter = deps.rate_limiter.as_ref();
+    let reserved = mfa::reserve(limiter, &deps.config, mfa::Purpose::Confirm, &user, &source, now).await?;
     let secret = mfa::secret_of(&deps.secrets, &user).await?;
     let Some(step) = secret.accepts(&code, now, pending.last_step) else {
         return Err(stratus_http::guard::wrong_code("code"));
     };
-    deps.rate_limiter.release(&key, limit, now).await?;
+    // Only wrong codes count.
+    reserved.give_back_all().await;
     let codes: Vec<RecoveryCode> = (0..RECOVERY_CODES).map(|_| RecoveryCode::generate()).collect();
     let hashes: Vec<String> = codes.iter().map(|code| code.hash(&user)).collect();
     let generation = uuid::Uuid::new_v4();
@@ -251,8 +252,9 @@ async fn confirm(deps: &Deps, request: Request) -> HandlerResult {
 /// Turn TOTP off
 ///
 /// Needs the password and a current code (or an unused recovery code): a stolen access token
-/// alone cannot remove the second factor. Every earlier session of the account ends; the answer
-/// carries the caller's new one. The owner is mailed.
+/// alone cannot remove the second factor. Wrong codes here are limited apart from the login's.
+/// Every earlier session of the account ends; the answer carries the caller's new one. The
+/// owner is mailed.
 #[utoipa::path(
     delete,
     path = "/users/me/mfa/totp",
@@ -281,20 +283,16 @@ async fn remove(deps: &Deps, request: Request) -> HandlerResult {
         return Err(Problem::new(StatusCode::CONFLICT, "TOTP is not on"));
     }
     let now = deps.clock.now();
-    confirm_password(
-        deps.rate_limiter.as_ref(),
-        deps.config.login_limit,
-        &user,
-        "password",
-        body.password,
-        now,
-    )
-    .await?;
+    confirm_password(deps.rate_limiter.as_ref(), &deps.config, &user, "password", body.password, now).await?;
+    let source = http::source_key(&request);
+    // Buckets apart from the login's: guessing here never blocks the owner's second step.
     let checker = Checker {
         users: deps.users.as_ref(),
         secrets: &deps.secrets,
         limiter: deps.rate_limiter.as_ref(),
-        limit: deps.config.mfa_limit,
+        config: &deps.config,
+        purpose: mfa::Purpose::Remove,
+        source: &source,
     };
     checker.check(&user, &code, "code", now).await?;
     let generation = uuid::Uuid::new_v4();

@@ -3,10 +3,10 @@
 
 use std::collections::HashSet;
 
-use stratus_auth::codes::{CodePurpose, OneTimeCode};
+use stratus_auth::codes::{CODE_ATTEMPTS, CodePurpose, OneTimeCode};
 use stratus_core::domain::{Email, PasswordHash, PersonName, Role, TotpEnrollment, User, Username};
 use stratus_core::ports::{
-    CodeRecord, CreateUserError, RateDecision, RateLimit, Redeemed, RefreshRecord, Spend, UserStore,
+    Checked, CodeRecord, CreateUserError, RateDecision, RateLimit, Redeemed, RefreshRecord, Spend, UserStore,
 };
 use stratus_tests::{Backend, on_both_backends, wiring};
 use time::{Duration, OffsetDateTime};
@@ -351,6 +351,88 @@ async fn wrong_guesses_spend_a_code_and_expiry_ends_it(backend: Backend) {
     assert_eq!(codes.redeem(purpose, &ada.username, &right, at_expiry).await.unwrap(), Redeemed::NoCode);
     let before = at_expiry - Duration::seconds(1);
     assert_eq!(codes.redeem(purpose, &ada.username, &right, before).await.unwrap(), Redeemed::Accepted);
+}
+
+/// The three newest reset codes live together and share their attempts; a new code re-arms
+/// them, but not codes that ran out; the first one spent ends them all. A check counts an
+/// attempt and spends nothing.
+async fn a_few_reset_codes_live_at_once(backend: Backend) {
+    let codes = wiring(backend).await.codes;
+    let ada = user("ada", "ada@example.com");
+    let purpose = CodePurpose::PasswordReset;
+    let issued: Vec<(OneTimeCode, CodeRecord)> =
+        (1..=4).map(|n| code(purpose, &ada, &format!("1000000{n}"))).collect();
+    let hash = |n: usize| issued[n].0.hash(purpose, &ada, &ada.email);
+    for (_, record) in &issued {
+        codes.issue(record).await.unwrap();
+    }
+    let check = |n: usize| {
+        let (codes, name, hash) = (codes.clone(), ada.username.clone(), hash(n));
+        async move { codes.check(purpose, &name, &hash, now()).await }
+    };
+    assert_eq!(check(0).await.unwrap(), Checked::Wrong, "the oldest of four is dropped");
+    assert_eq!(check(1).await.unwrap(), Checked::Right);
+    assert_eq!(check(1).await.unwrap(), Checked::Right, "a check spends nothing");
+    assert_eq!(check(3).await.unwrap(), Checked::Right);
+    assert_eq!(check(2).await.unwrap(), Checked::Right);
+    // Five attempts in all, right ones included.
+    assert_eq!(check(2).await.unwrap(), Checked::NoCode);
+    assert!(!codes.spend(purpose, &ada.username, &hash(0), now()).await.unwrap(), "dropped");
+
+    // A new code re-arms the attempts, but the codes that ran out of them stay dead.
+    let (fresh, record) = code(purpose, &ada, "20000000");
+    codes.issue(&record).await.unwrap();
+    let fresh = fresh.hash(purpose, &ada, &ada.email);
+    assert_eq!(codes.redeem(purpose, &ada.username, &hash(3), now()).await.unwrap(), Redeemed::Wrong);
+    assert_eq!(codes.check(purpose, &ada.username, &fresh, now()).await.unwrap(), Checked::Right);
+
+    // Spending one ends them all.
+    for n in [1, 2] {
+        codes.issue(&issued[n].1).await.unwrap();
+    }
+    assert!(codes.spend(purpose, &ada.username, &hash(2), now()).await.unwrap());
+    assert!(!codes.spend(purpose, &ada.username, &hash(2), now()).await.unwrap());
+    assert_eq!(codes.redeem(purpose, &ada.username, &fresh, now()).await.unwrap(), Redeemed::NoCode);
+
+    // A verification code replaces the last.
+    let purpose = CodePurpose::EmailVerification;
+    let (old, old_record) = code(purpose, &ada, "30000001");
+    let (new, new_record) = code(purpose, &ada, "30000002");
+    codes.issue(&old_record).await.unwrap();
+    codes.issue(&new_record).await.unwrap();
+    let old = old.hash(purpose, &ada, &ada.email);
+    let new = new.hash(purpose, &ada, &ada.email);
+    assert_eq!(codes.redeem(purpose, &ada.username, &old, now()).await.unwrap(), Redeemed::Wrong);
+    assert_eq!(codes.redeem(purpose, &ada.username, &new, now()).await.unwrap(), Redeemed::Accepted);
+}
+
+/// Each guess is counted before it is compared, in one conditional write: of many wrong guesses
+/// sent together, CODE_ATTEMPTS are judged and the rest refused unread, so a right code sent
+/// after them is refused too, however they race.
+async fn racing_guesses_are_judged_at_most_code_attempts_times(backend: Backend) {
+    let codes = wiring(backend).await.codes;
+    let ada = user("ada", "ada@example.com");
+    let purpose = CodePurpose::PasswordReset;
+    let (right, record) = code(purpose, &ada, "40000000");
+    codes.issue(&record).await.unwrap();
+    let mut guesses: Vec<[u8; 32]> = (1..=40)
+        .map(|n| {
+            OneTimeCode::parse(&format!("{:08}", 40_000_000 + n)).unwrap().hash(purpose, &ada, &ada.email)
+        })
+        .collect();
+    guesses.push(right.hash(purpose, &ada, &ada.email));
+    let outcomes = futures::future::join_all(
+        guesses.iter().map(|hash| codes.redeem(purpose, &ada.username, hash, now())),
+    )
+    .await;
+    let outcomes: Vec<Redeemed> = outcomes.into_iter().map(Result::unwrap).collect();
+    let judged = outcomes.iter().filter(|o| **o != Redeemed::NoCode).count();
+    assert!(judged <= CODE_ATTEMPTS as usize, "{judged} judged: {outcomes:?}");
+    assert_eq!(
+        outcomes.last(),
+        Some(&Redeemed::NoCode),
+        "the right code came after the attempts: {outcomes:?}"
+    );
 }
 
 // ---------------------------------------------------------------- TOTP
@@ -760,6 +842,8 @@ on_both_backends!(
     users_are_found_by_email_and_verified_once_proven,
     codes_are_spent_once,
     wrong_guesses_spend_a_code_and_expiry_ends_it,
+    racing_guesses_are_judged_at_most_code_attempts_times,
+    a_few_reset_codes_live_at_once,
     disabling_is_stored_and_ends_sessions,
     a_new_password_starts_a_new_session_generation,
     deleting_frees_the_name_and_the_email,

@@ -6,6 +6,7 @@ mod accounts_api;
 mod arm64_bootstraps;
 mod binaries_e2e;
 mod bootstrap;
+mod code_limits_api;
 mod iam_enforced;
 mod layers;
 mod log_hygiene;

@@ -87,14 +87,17 @@ async fn a_code_survives_few_wrong_guesses_and_no_expiry(backend: Backend) {
     }
     reset(&api, "hopper@example.com", &code, NEW_PASSWORD).await.problem(400);
 
+    // New codes re-arm the tries, but not the code that ran out of them. The newer codes both
+    // live (code_limits_api tests that), until their expiry and not a second longer.
     forgot(&api, "hopper@example.com").await;
     let first = api.last_code("hopper@example.com", RESET);
     forgot(&api, "hopper@example.com").await;
     let second = api.last_code("hopper@example.com", RESET);
-    if first != second {
-        reset(&api, "hopper@example.com", &first, NEW_PASSWORD).await.problem(400);
+    if code != first && code != second {
+        reset(&api, "hopper@example.com", &code, NEW_PASSWORD).await.problem(400);
     }
     clock.advance(time::Duration::minutes(15));
+    reset(&api, "hopper@example.com", &first, NEW_PASSWORD).await.problem(400);
     reset(&api, "hopper@example.com", &second, NEW_PASSWORD).await.problem(400);
     api.login("hopper", PASSWORD).await;
 }

@@ -21,11 +21,23 @@ pub struct AuthConfig {
     pub register_limit: RateLimit,
     /// Password resets asked for or tried per source address.
     pub recovery_limit: RateLimit,
-    /// Code mails per account (a reset, a verification): nobody can flood an inbox.
+    /// Password-reset mails per address: nobody can flood an inbox. Anyone can fill it, so
+    /// verification mails have a bucket of their own, and a reset mail keeps earlier codes live.
     pub mail_limit: RateLimit,
-    /// Wrong TOTP or recovery codes per account, at login and when turning TOTP on or off: six
-    /// digits leave a guesser one chance in 333,333 per try (three steps are live).
+    /// Verification mails per address, asked for by the signed-in owner.
+    pub verification_mail_limit: RateLimit,
+    /// Wrong TOTP or recovery codes per account from one source address, for each use (the
+    /// login's second step, turning TOTP on, turning it off): six digits leave a guesser one
+    /// chance in 333,333 per try (three steps are live).
     pub mfa_limit: RateLimit,
+    /// Wrong codes per account from every address together, for each use: a much higher
+    /// ceiling, which a stranger at one address cannot reach alone, while guessing from many
+    /// addresses stays slow.
+    pub mfa_user_limit: RateLimit,
+    /// Password checks per account that hash for a signed-in caller (changing the password,
+    /// deleting the account, turning TOTP off), right or wrong: argon2 is costly, and one
+    /// access token must not keep a server hashing.
+    pub password_work_limit: RateLimit,
     /// The name authenticator apps show beside a user's codes.
     pub totp_issuer: String,
     /// Whether an account must have verified its email to log in.
@@ -48,7 +60,10 @@ impl Default for AuthConfig {
             register_limit: RateLimit { max_hits: 10, window: Duration::minutes(1) },
             recovery_limit: RateLimit { max_hits: 10, window: Duration::minutes(1) },
             mail_limit: RateLimit { max_hits: 3, window: Duration::minutes(15) },
+            verification_mail_limit: RateLimit { max_hits: 3, window: Duration::minutes(15) },
             mfa_limit: RateLimit { max_hits: 5, window: Duration::minutes(5) },
+            mfa_user_limit: RateLimit { max_hits: 25, window: Duration::minutes(5) },
+            password_work_limit: RateLimit { max_hits: 10, window: Duration::minutes(15) },
             totp_issuer: "Stratus".into(),
             require_verified_email: false,
             forgot_password_floor: std::time::Duration::from_millis(400),
@@ -82,7 +97,18 @@ impl AuthConfig {
                 defaults.recovery_limit,
             )?,
             mail_limit: limit("MAIL_RATE_LIMIT", "MAIL_RATE_WINDOW_SECONDS", defaults.mail_limit)?,
+            verification_mail_limit: limit(
+                "VERIFICATION_MAIL_RATE_LIMIT",
+                "VERIFICATION_MAIL_RATE_WINDOW_SECONDS",
+                defaults.verification_mail_limit,
+            )?,
             mfa_limit: limit("MFA_RATE_LIMIT", "MFA_RATE_WINDOW_SECONDS", defaults.mfa_limit)?,
+            mfa_user_limit: limit("MFA_USER_RATE_LIMIT", "MFA_RATE_WINDOW_SECONDS", defaults.mfa_user_limit)?,
+            password_work_limit: limit(
+                "PASSWORD_WORK_RATE_LIMIT",
+                "PASSWORD_WORK_RATE_WINDOW_SECONDS",
+                defaults.password_work_limit,
+            )?,
             totp_issuer: optional("TOTP_ISSUER").unwrap_or(defaults.totp_issuer),
             require_verified_email: parsed_or("REQUIRE_VERIFIED_EMAIL", defaults.require_verified_email)?,
             forgot_password_floor: std::time::Duration::from_millis(parsed_or(
