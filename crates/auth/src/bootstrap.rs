@@ -176,7 +176,10 @@ pub async fn promote_existing(
         return Ok(Bootstrapped::AlreadyAdmin);
     }
     let proven = existing.email_verified
-        || matches!(password::verify(password, Some(&existing.password_hash)), password::Verified::Yes { .. });
+        || matches!(
+            password::verify(password, Some(&existing.password_hash)),
+            password::Verified::Yes { .. }
+        );
     if !proven {
         return Err(BootstrapError::Unproven(existing.username));
     }
