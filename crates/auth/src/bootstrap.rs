@@ -2,7 +2,9 @@
 //! in the store: `stratus-admin create-admin` against DynamoDB, or local-api's `STRATUS_ADMIN_*`
 //! variables. Bootstrap only ever creates: registration is open from the moment of deploy, so
 //! an account that already bears the admin's name may be anyone's. Promoting an existing account
-//! is a separate, explicit step that also needs the account's email.
+//! is a separate, explicit step that also needs the account's email, and proof that the account
+//! is the operator's: a verified email (its owner read mail at the operator's address) or the
+//! account's password. The email alone proves nothing: anyone may register with any address.
 
 use time::OffsetDateTime;
 
@@ -87,9 +89,17 @@ pub enum BootstrapError {
     #[error(
         "an account named {0} already exists and is not an admin; bootstrap never promotes an \
          account it did not create. If that account is yours, promote it explicitly \
-         (--promote-existing) with its email"
+         (--promote-existing) with its email and its password on standard input"
     )]
     Exists(Username),
+    #[error(
+        "the account named {0} has your email, but the email is not verified and the password given \
+         is not the account's; nothing was changed. Anyone can register any address, so this \
+         account may not be yours. If it is: give its own password on standard input, or verify its \
+         email first (log in, POST /users/me/email/verify with the mailed code) and run this again. \
+         If it is not: disable or delete it, or bootstrap an admin with another name"
+    )]
+    Unproven(Username),
     #[error("the account named {0} has another email; nothing was changed")]
     EmailMismatch(Username),
     #[error("no account is named {0}")]
@@ -146,11 +156,15 @@ fn already_there(existing: User, email: &Email) -> Result<Bootstrapped, Bootstra
     }
 }
 
-/// Makes an existing account an admin, if its stored email is `email`.
+/// Makes an existing account an admin, if its stored email is `email` and the account is
+/// shown to be the operator's: its email is verified, or `password` is its password. Whoever
+/// registered the admin's name with the operator's address first (unverified, with a password
+/// of their own) is refused.
 pub async fn promote_existing(
     users: &dyn UserStore,
     username: &Username,
     email: &Email,
+    password: &str,
 ) -> Result<Bootstrapped, BootstrapError> {
     let Some(existing) = users.get(username).await? else {
         return Err(BootstrapError::NoSuchUser(username.clone()));
@@ -160,6 +174,14 @@ pub async fn promote_existing(
     }
     if existing.role == Role::Admin {
         return Ok(Bootstrapped::AlreadyAdmin);
+    }
+    let proven = existing.email_verified
+        || matches!(
+            password::verify(password, Some(&existing.password_hash)),
+            password::Verified::Yes { .. }
+        );
+    if !proven {
+        return Err(BootstrapError::Unproven(existing.username));
     }
     if !users.set_role(username, Role::Admin).await? {
         return Err(BootstrapError::NoSuchUser(username.clone()));

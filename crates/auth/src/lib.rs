@@ -12,6 +12,7 @@ pub mod login;
 pub mod mfa;
 pub mod password;
 pub mod reauth;
+pub mod registration;
 pub mod sealing;
 pub mod session;
 pub mod tokens;

@@ -3,7 +3,9 @@
 //!
 //! Creates the user as an admin. An account that already has the name is refused unless it is an
 //! admin already: registration is public, so it may be anyone's. With `--promote-existing`, an
-//! existing account whose stored email is ADDRESS is promoted instead (and says so). Talks to the
+//! existing account whose stored email is ADDRESS is promoted instead (and says so), if its email
+//! is verified or the password given is its password: the address alone proves nothing, since
+//! anyone may register with any address. Talks to the
 //! users table named by `USERS_TABLE` with the standard AWS credentials and endpoint variables:
 //! the stack's table on AWS, or DynamoDB Local with `AWS_ENDPOINT_URL_DYNAMODB`.
 //!
@@ -23,7 +25,8 @@ use stratus_core::domain::{Email, Username};
 use stratus_wiring::Wiring;
 
 const USAGE: &str = "usage: stratus-admin create-admin --username NAME --email ADDRESS [--promote-existing] < password-file\n\
-                     (reads the password from the first line of standard input; needs USERS_TABLE)\n\
+                     (reads the password from the first line of standard input: the new admin's, or with\n\
+                     --promote-existing the existing account's own unless its email is verified; needs USERS_TABLE)\n\
                      usage: stratus-admin provision-local [env.json]\n\
                      usage: stratus-admin rotate-origin-secret --secret-id ARN --distribution-id ID [--wait SECONDS]";
 
@@ -57,10 +60,15 @@ async fn run() -> Result<(), String> {
     }
     let (Some(username), Some(email)) = (username, email) else { return Err(USAGE.into()) };
     let users = stratus_wiring::aws::AwsWiring::from_env().await.users().map_err(|e| e.to_string())?;
+    // Read first, either way: the new admin's password, or the existing account's own, which
+    // (unless its email is verified) is what shows that the account is the operator's.
+    let mut password = String::new();
+    std::io::stdin().lock().read_line(&mut password).map_err(|e| e.to_string())?;
+    let password = password.trim_end_matches(['\r', '\n']).to_owned();
     if promote {
         let name = Username::parse(&username).map_err(|e| format!("--username: {e}"))?;
         let address = Email::parse(&email).map_err(|e| format!("--email: {e}"))?;
-        match promote_existing(users.as_ref(), &name, &address).await {
+        match promote_existing(users.as_ref(), &name, &address, &password).await {
             Ok(done) => {
                 println!("{username}: {done}");
                 return Ok(());
@@ -70,9 +78,6 @@ async fn run() -> Result<(), String> {
             Err(error) => return Err(error.to_string()),
         }
     }
-    let mut password = String::new();
-    std::io::stdin().lock().read_line(&mut password).map_err(|e| e.to_string())?;
-    let password = password.trim_end_matches(['\r', '\n']).to_owned();
     let seed = AdminSeed::parse(&username, &email, password)?;
     let done = create_admin(users.as_ref(), seed, time::OffsetDateTime::now_utc())
         .await

@@ -77,15 +77,17 @@ async fn main() -> Result<(), local_api::Error> {
 /// `STRATUS_ADMIN_USERNAME`, `STRATUS_ADMIN_EMAIL` and `STRATUS_ADMIN_PASSWORD`, when set,
 /// create that admin at start: the embedded backend has no other way in. As with
 /// `stratus-admin`, an existing account of that name is refused, unless it is an admin already or
-/// `STRATUS_ADMIN_PROMOTE_EXISTING=true` asks to promote it (its email must match).
+/// `STRATUS_ADMIN_PROMOTE_EXISTING=true` asks to promote it (its email must match, and be
+/// verified or `STRATUS_ADMIN_PASSWORD` be the account's password).
 async fn bootstrap_admin(wiring: &LocalWiring) -> Result<(), local_api::Error> {
     use stratus_auth::bootstrap::{AdminSeed, BootstrapError, create_admin, promote_existing};
     let Some(username) = stratus_core::config::optional("STRATUS_ADMIN_USERNAME") else { return Ok(()) };
     let email = stratus_core::config::required("STRATUS_ADMIN_EMAIL")?;
     let password = stratus_core::config::required("STRATUS_ADMIN_PASSWORD")?;
-    let seed = AdminSeed::parse(&username, &email, password)?;
     if stratus_core::config::parsed_or("STRATUS_ADMIN_PROMOTE_EXISTING", false)? {
-        match promote_existing(wiring.users.as_ref(), &seed.username, &seed.email).await {
+        let name = stratus_core::domain::Username::parse(&username).map_err(|e| e.to_string())?;
+        let address = stratus_core::domain::Email::parse(&email).map_err(|e| e.to_string())?;
+        match promote_existing(wiring.users.as_ref(), &name, &address, &password).await {
             Ok(done) => {
                 tracing::info!(%username, outcome = %done, "admin bootstrapped");
                 eprintln!("admin {username}: {done}");
@@ -95,6 +97,7 @@ async fn bootstrap_admin(wiring: &LocalWiring) -> Result<(), local_api::Error> {
             Err(error) => return Err(error.into()),
         }
     }
+    let seed = AdminSeed::parse(&username, &email, password)?;
     let done = create_admin(wiring.users.as_ref(), seed, wiring.clock.now()).await?;
     tracing::info!(%username, outcome = %done, "admin bootstrapped");
     eprintln!("admin {username}: {done}");

@@ -35,11 +35,13 @@ async fn promoting_takes_the_flag_and_the_stored_email(backend: Backend) {
     assert_eq!(api.register("ops", "ops@example.com").await.status, 201);
     let name = Username::parse("ops").unwrap();
 
-    let wrong = promote_existing(users.as_ref(), &name, &Email::parse("other@example.com").unwrap()).await;
+    let wrong =
+        promote_existing(users.as_ref(), &name, &Email::parse("other@example.com").unwrap(), PASSWORD).await;
     assert!(matches!(wrong, Err(BootstrapError::EmailMismatch(_))), "{wrong:?}");
     assert_eq!(users.get(&name).await.unwrap().unwrap().role, Role::User);
 
-    let promoted = promote_existing(users.as_ref(), &name, &Email::parse("OPS@example.com").unwrap()).await;
+    let promoted =
+        promote_existing(users.as_ref(), &name, &Email::parse("OPS@example.com").unwrap(), PASSWORD).await;
     assert!(matches!(promoted, Ok(Bootstrapped::Promoted { .. })), "{promoted:?}");
     assert!(promoted.unwrap().to_string().contains("ops@example.com"), "the operator is told what changed");
     assert_eq!(users.get(&name).await.unwrap().unwrap().role, Role::Admin);
@@ -47,9 +49,46 @@ async fn promoting_takes_the_flag_and_the_stored_email(backend: Backend) {
         users.as_ref(),
         &Username::parse("nobody").unwrap(),
         &Email::parse("n@example.com").unwrap(),
+        PASSWORD,
     )
     .await;
     assert!(matches!(nobody, Err(BootstrapError::NoSuchUser(_))));
+}
+
+/// Anyone may register the admin's name with the operator's address before the operator runs
+/// the bootstrap. The address alone must not promote that account: it needs a verified email
+/// (its owner read mail there) or the account's own password.
+async fn promoting_needs_a_verified_email_or_the_accounts_password(backend: Backend) {
+    let wiring = wiring(backend).await;
+    let users = wiring.users.clone();
+    let api = Api::start_with(wiring).await;
+    assert_eq!(api.register("root", "ops@example.com").await.status, 201);
+    let name = Username::parse("root").unwrap();
+    let ops = Email::parse("ops@example.com").unwrap();
+
+    // The operator's own password, not the squatter's, and the email never verified.
+    let refused = promote_existing(users.as_ref(), &name, &ops, "operator's own passphrase 9").await;
+    assert!(matches!(refused, Err(BootstrapError::Unproven(_))), "{refused:?}");
+    let message = refused.unwrap_err().to_string();
+    assert!(message.contains("not verified") && message.contains("nothing was changed"), "{message}");
+    assert!(message.contains("password") && message.contains("verify"), "it says what to do: {message}");
+    assert_eq!(users.get(&name).await.unwrap().unwrap().role, Role::User);
+    let squatter = api.login("root", PASSWORD).await["access_token"].as_str().unwrap().to_owned();
+    api.get_with_token("/users", &squatter).await.problem(403);
+
+    // The account's own password proves it is the operator's.
+    let promoted = promote_existing(users.as_ref(), &name, &ops, PASSWORD).await;
+    assert!(matches!(promoted, Ok(Bootstrapped::Promoted { .. })), "{promoted:?}");
+
+    // So does a verified email, whatever password comes with it.
+    assert_eq!(api.register("chief", "chief@example.com").await.status, 201);
+    let chief = Username::parse("chief").unwrap();
+    let stored = users.get(&chief).await.unwrap().unwrap();
+    assert!(users.mark_email_verified(&stored).await.unwrap());
+    let chief_email = Email::parse("chief@example.com").unwrap();
+    let promoted = promote_existing(users.as_ref(), &chief, &chief_email, "not the password at all").await;
+    assert!(matches!(promoted, Ok(Bootstrapped::Promoted { .. })), "{promoted:?}");
+    assert_eq!(users.get(&chief).await.unwrap().unwrap().role, Role::Admin);
 }
 
 async fn bootstrap_is_idempotent_for_its_own_admin(backend: Backend) {
@@ -71,13 +110,14 @@ async fn bootstrap_is_idempotent_for_its_own_admin(backend: Backend) {
 on_both_backends!(
     bootstrap_refuses_a_name_someone_registered,
     promoting_takes_the_flag_and_the_stored_email,
+    promoting_needs_a_verified_email_or_the_accounts_password,
     bootstrap_is_idempotent_for_its_own_admin,
 );
 
 /// The operator's command, as shipped (the release `stratus-admin`), against a users table on
 /// DynamoDB Local.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_admin_command_refuses_then_promotes_only_when_asked() {
+async fn the_admin_command_refuses_then_promotes_only_a_proven_account() {
     stratus_tests::require_local_engines();
     let sdk = stratus_aws::sdk_config().await;
     let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
@@ -85,7 +125,9 @@ async fn the_admin_command_refuses_then_promotes_only_when_asked() {
     tables::ensure_table(&dynamodb, &table, &tables::USERS).await.unwrap();
     let users = stratus_aws::dynamodb::DynamoUserStore::new(dynamodb, &table);
     let now = time::OffsetDateTime::now_utc();
-    let squatter = seed("root", "root@example.com");
+    // Someone registered the admin's name with the operator's address, and a password of their own.
+    let squatter = AdminSeed::parse("root", "root@example.com", "a squatter's passphrase 7".to_owned())
+        .expect("a valid seed");
     let user = stratus_core::domain::User {
         id: uuid::Uuid::new_v4(),
         username: squatter.username,
@@ -127,6 +169,16 @@ async fn the_admin_command_refuses_then_promotes_only_when_asked() {
         stratus_core::ports::UserStore::get(&users, &user.username).await.unwrap().unwrap().role,
         Role::User
     );
+    // The operator follows the advice with their own password: the unverified account is not
+    // shown to be theirs, so it stays as it is.
+    let (ok, text) = run(&["--promote-existing"]);
+    assert!(!ok && text.contains("not verified") && text.contains("nothing was changed"), "{text}");
+    assert_eq!(
+        stratus_core::ports::UserStore::get(&users, &user.username).await.unwrap().unwrap().role,
+        Role::User
+    );
+    // Once the address's owner has verified it, the account is the operator's.
+    assert!(stratus_core::ports::UserStore::mark_email_verified(&users, &user).await.unwrap());
     let (ok, text) = run(&["--promote-existing"]);
     assert!(ok && text.contains("promoted the existing account"), "{text}");
     assert_eq!(

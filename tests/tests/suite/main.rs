@@ -15,6 +15,7 @@ mod messages_api;
 mod mfa_api;
 mod origin_secret;
 mod recovery_api;
+mod registration_privacy_api;
 mod route_table;
 mod ses_mailer;
 mod sessions_api;

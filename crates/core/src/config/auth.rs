@@ -45,7 +45,26 @@ pub struct AuthConfig {
     /// Forgot-password answers no sooner than this after the request arrived, whether or not a
     /// mail went out: its time tells nobody whether the address has an account.
     pub forgot_password_floor: std::time::Duration,
+    /// Whether `POST /register` tells a stranger that an email has an account.
+    pub registration: RegistrationPrivacy,
 }
+
+/// What `POST /register` answers when the email already has an account (docs/api.md, Registering
+/// privately).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RegistrationPrivacy {
+    /// 201 with the profile, or 409 naming the taken email: clear for clients, and it tells
+    /// anyone which addresses have accounts. The default, so that existing clients keep working.
+    Open,
+    /// 202 and the same body either way, no sooner than `floor` after the request arrived: a new
+    /// account when the email is free, a mail to the address's owner when it is not.
+    Private { floor: std::time::Duration },
+}
+
+/// The registration floor when `PRIVATE_REGISTRATION` is on and `REGISTRATION_FLOOR_MS` is not
+/// set: argon2 (~55 ms at 1024 MB), the user transaction, a code write and an SES call fit in it
+/// with room to spare, and the handler warns when they do not.
+const REGISTRATION_FLOOR_MS: u64 = 500;
 
 impl Default for AuthConfig {
     fn default() -> Self {
@@ -67,6 +86,7 @@ impl Default for AuthConfig {
             totp_issuer: "Stratus".into(),
             require_verified_email: false,
             forgot_password_floor: std::time::Duration::from_millis(400),
+            registration: RegistrationPrivacy::Open,
         }
     }
 }
@@ -115,6 +135,12 @@ impl AuthConfig {
                 "FORGOT_PASSWORD_FLOOR_MS",
                 defaults.forgot_password_floor.as_millis() as u64,
             )?),
+            registration: if parsed_or("PRIVATE_REGISTRATION", false)? {
+                let floor = parsed_or("REGISTRATION_FLOOR_MS", REGISTRATION_FLOOR_MS)?;
+                RegistrationPrivacy::Private { floor: std::time::Duration::from_millis(floor) }
+            } else {
+                RegistrationPrivacy::Open
+            },
         })
     }
 }

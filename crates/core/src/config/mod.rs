@@ -6,7 +6,7 @@ use std::str::FromStr;
 use crate::ports::RateLimit;
 
 mod auth;
-pub use auth::AuthConfig;
+pub use auth::{AuthConfig, RegistrationPrivacy};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
