@@ -11,10 +11,11 @@ use time::OffsetDateTime;
 
 use stratus_core::domain::Username;
 use stratus_core::ports::{
-    RateDecision, RateLimit, RateLimiter, RefreshTokenStore, SignError, StoreError, UserStore,
+    LimitError, RateLimit, RateLimiter, RefreshTokenStore, SignError, StoreError, UserStore,
 };
 
 use crate::TokenIssuer;
+use crate::attempts::Reserved;
 use crate::password::{self, Verified};
 use crate::session::{IssueError, TokenPair, logged_in};
 use crate::tokens::Issued;
@@ -52,6 +53,15 @@ pub enum LoginError {
     Internal(String),
 }
 
+impl From<LimitError> for LoginError {
+    fn from(error: LimitError) -> Self {
+        match error {
+            LimitError::Limited { retry_after } => Self::Limited { retry_after },
+            LimitError::Store(error) => Self::Store(error),
+        }
+    }
+}
+
 impl From<IssueError> for LoginError {
     fn from(error: IssueError) -> Self {
         match error {
@@ -79,8 +89,8 @@ impl Login<'_> {
         source: &str,
         now: OffsetDateTime,
     ) -> Result<LoginOutcome, LoginError> {
-        let attempt = Attempt::new(self, source, username, now);
-        attempt.reserve().await?;
+        let buckets = buckets(self.issuer.config(), source, username);
+        let attempt = Reserved::take(self.rate_limiter, buckets, now).await?;
 
         let user = match Username::parse(username) {
             Ok(username) => self.users.get(&username).await?,
@@ -94,7 +104,8 @@ impl Login<'_> {
         let (Verified::Yes { rehash }, Some(user)) = (verified, user) else {
             return Err(LoginError::InvalidCredentials);
         };
-        attempt.succeeded().await;
+        // A successful login counts for nothing.
+        attempt.give_back_all().await;
         // Only after the right password: a disabled account says so to its owner, and to nobody else.
         if user.disabled {
             return Err(LoginError::Disabled);
@@ -122,55 +133,16 @@ impl Login<'_> {
     }
 }
 
-/// The limits a login attempt counts against, the source address's first: once it is full,
-/// an attempt counts against nothing else. Only failed attempts count: each bucket is reserved
+/// The limits a login attempt counts against, the source address's first: once it is full, an
+/// attempt counts against nothing else. Only failed attempts count: each bucket is reserved
 /// before the password is checked, so a burst of concurrent attempts cannot overrun a limit, and
 /// given back when the login succeeds.
-struct Attempt<'a> {
-    limiter: &'a dyn RateLimiter,
-    buckets: [(String, RateLimit); 3],
-    at: OffsetDateTime,
-}
-
-impl<'a> Attempt<'a> {
-    fn new(login: &Login<'a>, source: &str, username: &str, at: OffsetDateTime) -> Self {
-        let config = login.issuer.config();
-        // A name that cannot be a username can never log in: all such attempts share one bucket.
-        let name = Username::parse(username).map_or_else(|_| "(invalid)".to_owned(), |u| u.to_string());
-        Self {
-            limiter: login.rate_limiter,
-            buckets: [
-                (format!("login:source:{source}"), config.login_limit),
-                (format!("login:user-source:{name}:{source}"), config.login_limit),
-                (format!("login:user:{name}"), config.login_user_limit),
-            ],
-            at,
-        }
-    }
-
-    /// Counts the attempt in every bucket; `Limited` from the first that is full, with what was
-    /// counted taken back.
-    async fn reserve(&self) -> Result<(), LoginError> {
-        for (counted, (key, limit)) in self.buckets.iter().enumerate() {
-            if let RateDecision::Limited { retry_after } = self.limiter.hit(key, *limit, self.at).await? {
-                self.release(counted).await;
-                return Err(LoginError::Limited { retry_after });
-            }
-        }
-        Ok(())
-    }
-
-    /// Takes back the hits of the first `count` buckets.
-    async fn release(&self, count: usize) {
-        for (key, limit) in &self.buckets[..count] {
-            if let Err(error) = self.limiter.release(key, *limit, self.at).await {
-                tracing::warn!(%error, "could not take back a login attempt's count");
-            }
-        }
-    }
-
-    /// A successful login counts for nothing.
-    async fn succeeded(&self) {
-        self.release(self.buckets.len()).await;
-    }
+fn buckets(config: &crate::AuthConfig, source: &str, username: &str) -> Vec<(String, RateLimit)> {
+    // A name that cannot be a username can never log in: all such attempts share one bucket.
+    let name = Username::parse(username).map_or_else(|_| "(invalid)".to_owned(), |u| u.to_string());
+    vec![
+        (format!("login:source:{source}"), config.login_limit),
+        (format!("login:user-source:{name}:{source}"), config.login_limit),
+        (format!("login:user:{name}"), config.login_user_limit),
+    ]
 }
