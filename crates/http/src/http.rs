@@ -294,6 +294,21 @@ pub async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'stat
 }
 
 /// 429 with `Retry-After` in whole seconds, rounded up.
+/// Waits until `floor` has passed since the request `arrived`, so that an answer's time tells
+/// nothing of which path made it (an account found or not). `setting` names the variable that
+/// raises the floor: work that outlasted it is logged, as its time may tell after all.
+pub async fn no_sooner_than(arrived: tokio::time::Instant, floor: std::time::Duration, setting: &str) {
+    let spent = arrived.elapsed();
+    if spent > floor {
+        tracing::warn!(
+            spent_ms = spent.as_millis() as u64,
+            floor_ms = floor.as_millis() as u64,
+            "the answer came after the floor, so its time may tell which path made it: raise {setting}"
+        );
+    }
+    tokio::time::sleep_until(arrived + floor).await;
+}
+
 pub fn too_many_requests(retry_after: time::Duration) -> Problem {
     let seconds = (retry_after.whole_milliseconds() as f64 / 1000.0).ceil().max(1.0) as u64;
     Problem::new(StatusCode::TOO_MANY_REQUESTS, format!("Too many attempts; retry in {seconds} s"))

@@ -97,15 +97,6 @@ async fn handle(deps: &Deps, request: Request) -> HandlerResult {
             tracing::error!(username = %user.username, %error, "the reset code could not be mailed");
         }
     }
-    let floor = deps.config.forgot_password_floor;
-    let spent = arrived.elapsed();
-    if spent > floor {
-        tracing::warn!(
-            spent_ms = spent.as_millis() as u64,
-            floor_ms = floor.as_millis() as u64,
-            "the answer came after the floor, so its time may tell that the account exists: raise FORGOT_PASSWORD_FLOOR_MS"
-        );
-    }
-    tokio::time::sleep_until(arrived + floor).await;
+    http::no_sooner_than(arrived, deps.config.forgot_password_floor, "FORGOT_PASSWORD_FLOOR_MS").await;
     Ok(Response::builder().status(StatusCode::ACCEPTED).body(Body::Empty).expect("static parts are valid"))
 }

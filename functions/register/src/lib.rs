@@ -212,15 +212,7 @@ async fn handle(deps: &Deps, request: Request) -> HandlerResult {
 /// mailing its code, or mailing the owner a notice, take different times, and the time must not
 /// tell which happened.
 async fn accepted(arrived: tokio::time::Instant, floor: std::time::Duration) -> Response<Body> {
-    let spent = arrived.elapsed();
-    if spent > floor {
-        tracing::warn!(
-            spent_ms = spent.as_millis() as u64,
-            floor_ms = floor.as_millis() as u64,
-            "the answer came after the floor, so its time may tell whether the address has an account: raise REGISTRATION_FLOOR_MS"
-        );
-    }
-    tokio::time::sleep_until(arrived + floor).await;
+    http::no_sooner_than(arrived, floor, "REGISTRATION_FLOOR_MS").await;
     http::json_response(StatusCode::ACCEPTED, &RegistrationAccepted { detail: ACCEPTED })
 }
 

@@ -648,29 +648,21 @@ async fn the_second_factor_through_the_release_binaries() {
     let session = access(&recovered.json());
 
     // Off with the password and a code; the next login gives tokens at once.
-    let remove = |password: &str, code: &str| {
+    let remove = |session: &str, password: &str, code: &str| {
         request(
             "DELETE",
             "/users/me/mfa/totp",
-            Some(&session),
+            Some(session),
             Some(&json!({"password": password, "code": code})),
         )
     };
-    api.send(remove("not the password 12", &recovery[1])).await.problem(400);
-    let off = api.send(remove(PASSWORD, &recovery[1])).await;
+    api.send(remove(&session, "not the password 12", &recovery[1])).await.problem(400);
+    let off = api.send(remove(&session, PASSWORD, &recovery[1])).await;
     assert_eq!(off.status, 200, "{}", text(&off));
     api.get_with_token("/users/me", &session).await.problem(401);
     let session = access(&off.json());
     assert_eq!(api.get_with_token("/users/me", &session).await.json()["mfa_enabled"], false);
-    let remove = |password: &str, code: &str| {
-        request(
-            "DELETE",
-            "/users/me/mfa/totp",
-            Some(&session),
-            Some(&json!({"password": password, "code": code})),
-        )
-    };
-    api.send(remove(PASSWORD, &recovery[2])).await.problem(409);
+    api.send(remove(&session, PASSWORD, &recovery[2])).await.problem(409);
     access(&login(&api, "tess").await);
 
     let logs = api.output().await;
