@@ -80,6 +80,8 @@ struct Fixtures {
     changer_password: String,
     /// A user who never verifies, for resend-verification.
     resender_token: String,
+    /// Where the custom resource answers CloudFormation.
+    cloudformation: std::sync::Arc<stratus_tests::cfn_response::ResponseUrl>,
     /// A user whom every totp-mfa call gives a new pending secret (never confirmed).
     enroller_token: String,
 }
@@ -407,18 +409,18 @@ async fn next_call(gateway: &Gateway, binary: &str, fixtures: &mut Fixtures) -> 
             event: json!({"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}}),
             expect_status: None,
         },
-        // Nobody listens at the response URL: the answer returned is the one it would send.
+        // It answers CloudFormation at the response URL (a local listener), and fails if it cannot.
         "signing-keys" => Call {
             event: json!({
                 "RequestType": "Update",
-                "ResponseURL": "http://127.0.0.1:9/cloudformation-response",
+                "ResponseURL": fixtures.cloudformation.url,
                 "StackId": "arn:aws:cloudformation:us-east-1:000000000000:stack/stratus-bench/1",
                 "RequestId": format!("bench-{n}"),
                 "ResourceType": "Custom::SigningKeys",
                 "LogicalResourceId": "SigningKeys",
                 "PhysicalResourceId": "signing-keys",
-                "ResourceProperties": {"KeyArn": gateway.stack().signing_key_arn(), "RetiredKeys": ""},
-                "OldResourceProperties": {"KeyArn": gateway.stack().signing_key_arn(), "RetiredKeys": ""},
+                "ResourceProperties": {"KeyArn": gateway.stack().signing_key_arn(), "OtherKeyArn": ""},
+                "OldResourceProperties": {"KeyArn": gateway.stack().signing_key_arn(), "OtherKeyArn": ""},
             }),
             expect_status: None,
         },
@@ -518,6 +520,7 @@ async fn fixtures(gateway: &Gateway, tasks: usize) -> Fixtures {
         sequence: 0,
         changer_token,
         changer_password: PASSWORD.to_owned(),
+        cloudformation: std::sync::Arc::new(stratus_tests::cfn_response::ResponseUrl::start().await),
     }
 }
 

@@ -51,7 +51,28 @@ where
 pub trait EventHandler: Send + Sync + 'static {
     type Event: serde::de::DeserializeOwned + Send;
     type Output: serde::Serialize + Send;
-    fn handle(&self, event: Self::Event) -> impl Future<Output = Self::Output> + Send;
+    /// `Err` fails the invocation, so that the event source delivers the event again (an
+    /// asynchronous caller, such as CloudFormation's custom resources, twice more).
+    fn handle(&self, event: Self::Event) -> impl Future<Output = Result<Self::Output, EventFailed>> + Send;
+}
+
+/// An invocation that must fail, and why (Lambda reports it as the invocation's error).
+#[derive(Debug)]
+pub struct EventFailed(pub String);
+
+impl std::fmt::Display for EventFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for EventFailed {}
+
+/// What Lambda records as the invocation's error: `errorType` `Function.EventFailed`.
+impl From<EventFailed> for lambda_runtime::Diagnostic {
+    fn from(failed: EventFailed) -> Self {
+        Self { error_type: "Function.EventFailed".into(), error_message: failed.0 }
+    }
 }
 
 /// Builds an event handler on the AWS wiring and serves it: the whole `main` of a function
@@ -70,7 +91,7 @@ where
     );
     lambda_runtime::run(service_fn(move |event: LambdaEvent<H::Event>| {
         let handler = handler.clone();
-        async move { Ok::<_, std::convert::Infallible>(handler.handle(event.payload).await) }
+        async move { handler.handle(event.payload).await }
     }))
     .await
 }

@@ -1,25 +1,47 @@
 //! A CloudFormation custom resource (`Custom::SigningKeys`) run at deploy time: it reads the
-//! signing key's public half from KMS once and answers it, with any retired keys, as a JWK Set
-//! (attribute `Jwks`). The template puts that set in every verifier's `SIGNING_JWKS`, so no
-//! function calls KMS at cold start, and the verifiers' roles need no KMS right at all.
+//! public half of every signing key the stack holds from KMS once and answers them as a JWK Set
+//! (attribute `Jwks`), the signing key first. The template puts that set in every verifier's
+//! `SIGNING_JWKS`, so no function calls KMS at cold start, and the verifiers' roles need no KMS
+//! right at all.
+//!
+//! During a rotation the stack holds two keys (`OtherSigningKey` is `next` or `previous`): the
+//! one that signs and the other, published too, either before it starts signing (so that every
+//! cached JWK Set lists it first) or after it stopped (so that the tokens it signed still verify
+//! until they expire). `stratus-admin rotate-signing-key` walks those steps.
 //!
 //! Whatever happens, CloudFormation gets an answer: a custom resource that never answers holds
-//! the stack for an hour.
+//! the stack until its `ServiceTimeout`. If the answer cannot be delivered the invocation fails,
+//! so that Lambda's own retries of CloudFormation's asynchronous call deliver it.
 
 use aws_lambda_events::event::cloudformation::{
     CloudFormationCustomResourceRequest, CloudFormationCustomResourceResponse,
     CloudFormationCustomResourceResponseStatus,
 };
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde::Deserialize;
 use stratus_auth::keys::{JwkSet, PublicKey, PublicKeySource};
 use stratus_wiring::InitError;
 use stratus_wiring::aws::AwsWiring;
-use stratus_wiring::lambda_init::EventHandler;
+use stratus_wiring::lambda_init::{EventFailed, EventHandler};
 
 /// The attribute the template reads: `!GetAtt SigningKeys.Jwks`.
 pub const JWKS_ATTRIBUTE: &str = "Jwks";
+
+/// How long a key may stay unreadable before the deploy is told it failed. A new key, or a role
+/// or key policy changed in the same deploy, can take a while to be visible everywhere in KMS
+/// and IAM (eventual consistency: `NotFoundException`, `AccessDeniedException`); a key that is
+/// still unreadable after this is a real fault. Within the function's timeout (function.toml).
+pub const READ_PATIENCE: Patience =
+    Patience { first_pause: Duration::from_millis(500), give_up_after: Duration::from_secs(45) };
+
+/// How long, and how often, an unreadable key is read again (the pause doubles, up to 8 s).
+#[derive(Debug, Clone, Copy)]
+pub struct Patience {
+    pub first_pause: Duration,
+    pub give_up_after: Duration,
+}
 
 /// What the template gives the resource.
 #[derive(Debug, Clone, Deserialize, serde::Serialize)]
@@ -27,10 +49,10 @@ pub const JWKS_ATTRIBUTE: &str = "Jwks";
 pub struct Properties {
     /// The KMS key that signs now.
     pub key_arn: String,
-    /// A JWK Set of keys that no longer sign but whose tokens may still be live (a rotation's old
-    /// key, copied from `/.well-known/jwks.json`); empty when there is none.
+    /// The stack's other signing key during a rotation (the next signer, or the previous one);
+    /// empty when there is none.
     #[serde(default)]
-    pub retired_keys: String,
+    pub other_key_arn: String,
 }
 
 pub type Request = CloudFormationCustomResourceRequest<serde_json::Value, Properties>;
@@ -39,10 +61,21 @@ pub struct SigningKeys {
     /// KMS on AWS.
     keys: Arc<dyn PublicKeySource>,
     http: reqwest::Client,
+    patience: Patience,
 }
 
 pub async fn build(wiring: &AwsWiring) -> Result<SigningKeys, InitError> {
-    Ok(SigningKeys { keys: wiring.public_key_source(), http: reqwest::Client::builder().build()? })
+    Ok(SigningKeys::new(wiring.public_key_source(), READ_PATIENCE)?)
+}
+
+impl SigningKeys {
+    pub fn new(keys: Arc<dyn PublicKeySource>, patience: Patience) -> Result<Self, reqwest::Error> {
+        Ok(Self {
+            keys,
+            http: reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?,
+            patience,
+        })
+    }
 }
 
 impl EventHandler for SigningKeys {
@@ -50,22 +83,24 @@ impl EventHandler for SigningKeys {
     /// What CloudFormation was told (it reads the PUT, not this; the invocation log shows it).
     type Output = CloudFormationCustomResourceResponse;
 
-    async fn handle(&self, request: Request) -> CloudFormationCustomResourceResponse {
+    async fn handle(&self, request: Request) -> Result<CloudFormationCustomResourceResponse, EventFailed> {
         let (response_url, response) = self.answer(request).await;
-        match self
+        let delivered = self
             .http
             .put(&response_url)
             .body(serde_json::to_vec(&response).expect("serializes"))
             .send()
-            .await
-        {
+            .await;
+        match delivered {
             Ok(reply) if reply.status().is_success() => {
                 tracing::info!(status = ?response.status, "answered CloudFormation");
+                Ok(response)
             }
-            Ok(reply) => tracing::error!(status = %reply.status(), "CloudFormation refused the answer"),
-            Err(error) => tracing::error!(%error, "cannot reach CloudFormation's response URL"),
+            // An undelivered answer leaves the stack waiting: fail the invocation so that Lambda
+            // retries it (twice, for CloudFormation's asynchronous call).
+            Ok(reply) => Err(EventFailed(format!("CloudFormation refused the answer: {}", reply.status()))),
+            Err(error) => Err(EventFailed(format!("cannot reach CloudFormation's response URL: {error}"))),
         }
-        response
     }
 }
 
@@ -117,18 +152,126 @@ impl SigningKeys {
         (url, response)
     }
 
-    /// The current key's id and the set.
+    /// The signing key's id and the set: the signing key, then the other one if there is one.
     async fn jwks(&self, properties: &Properties) -> Result<(String, String), String> {
-        let current = self.keys.public_key(&properties.key_arn).await?;
-        let retired: Vec<PublicKey> = match properties.retired_keys.trim() {
-            "" => Vec::new(),
-            set => JwkSet::parse_keys(set).map_err(|e| format!("RetiredKeys: {e}"))?,
-        };
-        let current_id = current.key_id.clone();
-        let keys: Vec<PublicKey> = std::iter::once(current)
-            .chain(retired.into_iter().filter(|key| key.key_id != current_id))
-            .collect();
+        let current = self.public_key(&properties.key_arn).await?;
+        let mut keys = vec![current.clone()];
+        match properties.other_key_arn.trim() {
+            "" => {}
+            other if other == properties.key_arn => {}
+            other => keys.push(self.public_key(other).await?),
+        }
         let set = serde_json::to_string(&JwkSet::new(&keys)).expect("a JWK Set serializes");
-        Ok((current_id, set))
+        Ok((current.key_id, set))
+    }
+
+    /// One key, read again with backoff while it is not readable yet (see `READ_PATIENCE`).
+    async fn public_key(&self, key_arn: &str) -> Result<PublicKey, String> {
+        let started = tokio::time::Instant::now();
+        let mut pause = self.patience.first_pause;
+        loop {
+            match self.keys.public_key(key_arn).await {
+                Ok(key) => return Ok(key),
+                Err(error) if started.elapsed() + pause > self.patience.give_up_after => {
+                    return Err(format!(
+                        "{key_arn}: {error} (still failing after {} s)",
+                        started.elapsed().as_secs()
+                    ));
+                }
+                Err(error) => {
+                    tracing::warn!(%error, key_arn, retry_in_ms = pause.as_millis() as u64, "key not readable yet");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(8));
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use stratus_auth::keys::LocalSigner;
+
+    use super::*;
+
+    /// KMS as a deploy meets it: a key that is not readable for the first `failures` reads.
+    struct Eventually {
+        keys: Vec<(String, PublicKey)>,
+        failures: Mutex<usize>,
+    }
+
+    #[async_trait::async_trait]
+    impl PublicKeySource for Eventually {
+        async fn public_key(&self, key_id: &str) -> Result<PublicKey, String> {
+            let mut failures = self.failures.lock().unwrap();
+            if *failures > 0 {
+                *failures -= 1;
+                return Err("AccessDeniedException: not authorized to perform kms:GetPublicKey".into());
+            }
+            self.keys
+                .iter()
+                .find(|(arn, _)| arn == key_id)
+                .map(|(_, key)| key.clone())
+                .ok_or("NotFoundException".into())
+        }
+    }
+
+    fn request(key_arn: &str, other: &str) -> Request {
+        serde_json::from_value(serde_json::json!({
+            "RequestType": "Update",
+            "ResponseURL": "http://127.0.0.1:9/",
+            "StackId": "arn:aws:cloudformation:us-east-1:000000000000:stack/s/1",
+            "RequestId": "r",
+            "ResourceType": "Custom::SigningKeys",
+            "LogicalResourceId": "SigningKeys",
+            "PhysicalResourceId": "signing-keys-x",
+            "ResourceProperties": {"ServiceToken": "arn", "KeyArn": key_arn, "OtherKeyArn": other},
+            "OldResourceProperties": {"ServiceToken": "arn", "KeyArn": key_arn},
+        }))
+        .unwrap()
+    }
+
+    fn patience(give_up_after_ms: u64) -> Patience {
+        Patience {
+            first_pause: Duration::from_millis(1),
+            give_up_after: Duration::from_millis(give_up_after_ms),
+        }
+    }
+
+    fn signing_keys(failures: usize, patience: Patience) -> (SigningKeys, PublicKey, PublicKey) {
+        let (blue, green) = (LocalSigner::generate().public_key(), LocalSigner::generate().public_key());
+        let keys = vec![("blue".to_owned(), blue.clone()), ("green".to_owned(), green.clone())];
+        let source = Arc::new(Eventually { keys, failures: Mutex::new(failures) });
+        (SigningKeys::new(source, patience).unwrap(), blue, green)
+    }
+
+    #[tokio::test]
+    async fn publishes_the_signing_key_first_then_the_other_after_waiting_out_propagation() {
+        let (resource, blue, green) = signing_keys(3, patience(5_000));
+        let (_, answer) = resource.answer(request("green", "blue")).await;
+        assert_eq!(answer.status, CloudFormationCustomResourceResponseStatus::Success, "{:?}", answer.reason);
+        let set: JwkSet = serde_json::from_str(answer.data[JWKS_ATTRIBUTE].as_str()).unwrap();
+        assert_eq!(
+            set.keys.iter().map(|k| k.kid.clone()).collect::<Vec<_>>(),
+            [green.key_id.clone(), blue.key_id]
+        );
+        assert_eq!(answer.physical_resource_id, format!("signing-keys-{}", green.key_id));
+    }
+
+    #[tokio::test]
+    async fn a_key_that_stays_unreadable_fails_the_deploy_with_the_reason() {
+        let (resource, _, _) = signing_keys(usize::MAX, patience(50));
+        let (_, answer) = resource.answer(request("blue", "")).await;
+        assert_eq!(answer.status, CloudFormationCustomResourceResponseStatus::Failed);
+        assert!(answer.reason.as_deref().unwrap_or_default().contains("AccessDenied"), "{:?}", answer.reason);
+    }
+
+    #[tokio::test]
+    async fn an_answer_cloudformation_never_got_fails_the_invocation_so_lambda_retries_it() {
+        let (resource, _, _) = signing_keys(0, patience(50));
+        let failed = resource.handle(request("blue", "")).await.unwrap_err();
+        assert!(failed.0.contains("response URL"), "{failed}");
     }
 }

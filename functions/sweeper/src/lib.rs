@@ -11,7 +11,7 @@ use serde::Serialize;
 use stratus_core::clock::Clock;
 use stratus_core::domain::TaskOutcome;
 use stratus_core::ports::{Requeue, TaskQueue, TaskStore};
-use stratus_wiring::lambda_init::EventHandler;
+use stratus_wiring::lambda_init::{EventFailed, EventHandler};
 use stratus_wiring::{InitError, Wiring};
 
 /// Times a stale task is queued again before it is marked failed.
@@ -49,8 +49,8 @@ impl EventHandler for Sweeper {
     type Event = serde_json::Value;
     type Output = Swept;
 
-    async fn handle(&self, _event: serde_json::Value) -> Swept {
-        self.sweep().await
+    async fn handle(&self, _event: serde_json::Value) -> Result<Swept, EventFailed> {
+        Ok(self.sweep().await)
     }
 }
 

@@ -10,7 +10,7 @@ use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent
 use stratus_core::clock::Clock;
 use stratus_core::domain::{TaskOutcome, TaskStatus};
 use stratus_core::ports::{TaskMessage, TaskStore};
-use stratus_wiring::lambda_init::EventHandler;
+use stratus_wiring::lambda_init::{EventFailed, EventHandler};
 use stratus_wiring::{InitError, Wiring};
 
 pub use aws_lambda_events;
@@ -30,8 +30,10 @@ impl EventHandler for Worker {
     type Event = SqsEvent;
     type Output = SqsBatchResponse;
 
-    async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
-        Worker::handle(self, event).await
+    /// Never fails the invocation: a failed task is reported in the batch response, so that
+    /// only its message comes back.
+    async fn handle(&self, event: SqsEvent) -> Result<SqsBatchResponse, EventFailed> {
+        Ok(Worker::handle(self, event).await)
     }
 }
 

@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use crate::replace_region;
 use crate::spec::{Function, Grant, Route, Throttle, Tokens};
 
-const SLOT_KEY: &str = "!If [GreenSigningKey, !GetAtt SigningKeyGreen.Arn, !GetAtt SigningKey.Arn]";
+const SLOT_KEY: &str = "!If [SignsWithGreen, !GetAtt SigningKeyGreen.Arn, !GetAtt SigningKey.Arn]";
 
 /// The hand-written resources' types, by logical id: what a grant's `resource` may name.
 fn resource_types(template: &str) -> BTreeMap<&str, &str> {

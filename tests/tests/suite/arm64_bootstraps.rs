@@ -29,20 +29,21 @@ async fn every_arm64_bootstrap_starts_and_answers_under_qemu() {
     let api = Gateway::new(stack);
     let template = Template::workspace().unwrap();
     let mut answered = Vec::new();
+    let cloudformation = stratus_tests::cfn_response::ResponseUrl::start().await;
     for function in template.functions() {
         let binary = function.binary.as_str();
         let event = match binary {
             "worker" => json!({"Records": []}),
             "sweeper" => json!({"source": "aws.events", "detail-type": "Scheduled Event"}),
-            // Nobody listens at the response URL: the answer it returns is what it would send.
+            // It answers CloudFormation at the response URL, and fails if it cannot.
             "signing-keys" => json!({
                 "RequestType": "Create",
-                "ResponseURL": "http://127.0.0.1:9/cloudformation-response",
+                "ResponseURL": cloudformation.url,
                 "StackId": "arn:aws:cloudformation:us-east-1:000000000000:stack/stratus-e2e/1",
                 "RequestId": "arm64",
                 "ResourceType": "Custom::SigningKeys",
                 "LogicalResourceId": "SigningKeys",
-                "ResourceProperties": {"KeyArn": api.stack().signing_key_arn(), "RetiredKeys": ""},
+                "ResourceProperties": {"KeyArn": api.stack().signing_key_arn(), "OtherKeyArn": ""},
             }),
             // Any request the function serves: every answer counts, a 401 or a 404 included.
             _ => {
@@ -59,6 +60,7 @@ async fn every_arm64_bootstrap_starts_and_answers_under_qemu() {
         assert!(answer.is_object(), "{binary} answered {answer}");
         if binary == "signing-keys" {
             assert_eq!(answer["Status"], "SUCCESS", "{answer}\n{}", api.output().await);
+            assert_eq!(cloudformation.answers().last(), Some(&answer), "what it told CloudFormation");
         }
         answered.push(binary.to_owned());
     }

@@ -162,11 +162,17 @@ fn function_policies_are_inline_statements_on_the_stacks_own_resources() {
             }
             assert_eq!(statement["Effect"], "Allow", "{id}");
             let resource = &statement["Resource"];
-            // A choice between two of the stack's resources (the signing-key slots) is its own too.
-            let branches = match resource["Fn::If"].as_array() {
-                Some(choice) => choice[1..].to_vec(),
-                None => vec![resource.clone()],
-            };
+            // A choice between two of the stack's resources (the signing-key slots) is its own too,
+            // and so is a list of them, some left out by a condition (AWS::NoValue).
+            let listed = resource.as_array().cloned().unwrap_or_else(|| vec![resource.clone()]);
+            let branches: Vec<Value> = listed
+                .iter()
+                .flat_map(|resource| match resource["Fn::If"].as_array() {
+                    Some(choice) => choice[1..].to_vec(),
+                    None => vec![resource.clone()],
+                })
+                .filter(|resource| resource["Ref"] != "AWS::NoValue")
+                .collect();
             let own = branches.iter().all(|resource| {
                 if let Some(arn) = resource["Fn::GetAtt"].as_str() {
                     arn.strip_suffix(".Arn").is_some_and(|l| !resources[l].is_null())
@@ -217,6 +223,8 @@ fn policies_name_only_what_the_function_is_configured_to_use() {
             let mut named = Vec::new();
             strings(&statement["Resource"], &mut named);
             strings(&statement["NotResource"], &mut named);
+            // A condition's name (the first of an Fn::If's three) and AWS::NoValue name nothing.
+            named.retain(|name| name != "AWS::NoValue" && template["Conditions"][name.as_str()].is_null());
             for name in named {
                 // In an ARN built with Fn::Sub, the placeholders that are not AWS's own.
                 if name.starts_with("arn:") {
