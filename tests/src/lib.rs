@@ -5,7 +5,10 @@
 //! `AWS_ENDPOINT_URL_DYNAMODB`. Without it these tests fail loudly rather than skip, so a
 //! green run always means both backends were exercised.
 
+pub mod cfn_response;
+pub mod cloudfront;
 pub mod diagram;
+pub mod faults;
 pub mod iam;
 pub mod runtime_api;
 pub mod template;

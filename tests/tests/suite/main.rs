@@ -3,6 +3,7 @@
 
 mod account_stores_contract;
 mod accounts_api;
+mod admin_operations;
 mod arm64_bootstraps;
 mod binaries_e2e;
 mod bootstrap;

@@ -1,0 +1,114 @@
+//! Changing stack parameters: `set-parameter`, `attach-waf`, `detach-waf`, `set-public-url` and
+//! `sync-config`. Each reads the stack first, changes only what differs, and writes the values
+//! to samconfig.toml so that the next plain `sam deploy` keeps them.
+
+use std::collections::BTreeMap;
+
+use crate::target::Target;
+
+/// Sets `values` on the stack (the ones that differ) and remembers them all in samconfig.toml.
+pub async fn set(target: &mut Target, values: BTreeMap<String, String>) -> Result<(), String> {
+    let live = target.live().await?;
+    let mut changes = BTreeMap::new();
+    for (key, new) in &values {
+        let now = live.parameter(key)?;
+        if now == new {
+            println!("{key}: already {new:?} on stack {}", live.name);
+        } else {
+            println!("{key}: {now:?} -> {new:?} on stack {}", live.name);
+            changes.insert(key.clone(), new.clone());
+        }
+    }
+    warn_of_drift(target, &live, &values)?;
+    if !changes.is_empty() {
+        target.stacks.change(&live, &changes, target.dry_run).await?;
+    }
+    target.remember(&values)?;
+    if target.dry_run {
+        println!("dry run: nothing was changed");
+    }
+    Ok(())
+}
+
+/// `KEY=VALUE` as given on the command line.
+pub fn parse_assignment(text: &str) -> Result<(String, String), String> {
+    let (key, value) = text.split_once('=').ok_or_else(|| format!("{text:?}: expected KEY=VALUE"))?;
+    if key.is_empty() || !key.chars().all(|c| c.is_ascii_alphanumeric()) {
+        return Err(format!("{key:?} is not a parameter name"));
+    }
+    Ok((key.to_owned(), value.to_owned()))
+}
+
+/// The web ACL to attach: given, or the `WebAclArn` output of the edge stack (infra/edge/waf.yaml),
+/// which lives in us-east-1 whatever the API's region.
+pub async fn web_acl_arn(arn: Option<String>, edge_stack: Option<String>) -> Result<String, String> {
+    match (arn, edge_stack) {
+        (Some(arn), None) => Ok(arn),
+        (None, Some(edge)) => {
+            let sdk = crate::target::sdk_config(Some("us-east-1".into())).await;
+            let live = crate::stack::Stacks::new(&sdk).read(&edge).await?;
+            Ok(live.output("WebAclArn")?.to_owned())
+        }
+        _ => Err("give one of --web-acl-arn and --edge-stack".into()),
+    }
+}
+
+/// `PublicBaseUrl` from the stack's own `CloudFrontUrl` output (the custom domain's URL when
+/// there is one), unless a URL is given. Never the execute-api URL, which answers only CloudFront.
+pub async fn public_url(target: &mut Target, url: Option<String>) -> Result<(), String> {
+    let url = match url {
+        Some(url) => url,
+        None => target.live().await?.output("CloudFrontUrl")?.to_owned(),
+    };
+    let url = url.trim_end_matches('/').to_owned();
+    if !url.starts_with("https://") || url["https://".len()..].contains('/') {
+        return Err(format!("{url:?}: expected https://host, with no path"));
+    }
+    if url.contains(".execute-api.") {
+        return Err(format!("{url} is API Gateway's own endpoint, which refuses everyone but CloudFront"));
+    }
+    set(target, BTreeMap::from([("PublicBaseUrl".to_owned(), url)])).await
+}
+
+/// Writes every parameter samconfig.toml lists with a value other than the stack's as the
+/// stack has it, so that a plain deploy changes nothing.
+pub async fn sync_config(target: &mut Target) -> Result<(), String> {
+    let live = target.live().await?;
+    let drift = target.drift(&live)?;
+    if drift.is_empty() {
+        println!("{} [{}] matches stack {}", target.config.path().display(), target.env, live.name);
+        return Ok(());
+    }
+    for (key, now, saved) in &drift {
+        println!("{key}: samconfig.toml says {saved:?}, the stack has {now:?}");
+    }
+    target.remember(&drift.into_iter().map(|(key, now, _)| (key, now)).collect())
+}
+
+/// A plain deploy would set these back: say so before changing anything else.
+fn warn_of_drift(
+    target: &Target,
+    live: &crate::stack::Live,
+    changing: &BTreeMap<String, String>,
+) -> Result<(), String> {
+    for (key, now, saved) in target.drift(live)? {
+        if !changing.contains_key(&key) {
+            println!(
+                "warning: a plain sam deploy would set {key} from {now:?} back to {saved:?} \
+                 (samconfig.toml); `stratus-admin sync-config` writes the stack's value there"
+            );
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn assignments_are_a_name_and_any_value() {
+        assert_eq!(super::parse_assignment("WebAclArn=").unwrap(), ("WebAclArn".into(), String::new()));
+        assert_eq!(super::parse_assignment("A=b=c").unwrap(), ("A".into(), "b=c".into()));
+        assert!(super::parse_assignment("nothing").is_err());
+        assert!(super::parse_assignment("a-b=1").is_err());
+    }
+}

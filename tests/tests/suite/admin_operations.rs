@@ -1,0 +1,514 @@
+//! `stratus-admin`'s operations on a deployed stack, against moto with a fault at every call.
+//!
+//! moto's CloudFormation runs neither SAM's transform nor custom resources, so the stack here is
+//! a stand-in: template.yaml's own parameters (every one, with its default), a placeholder
+//! resource, and the outputs the operations read. What the parameters mean for the signing keys
+//! is read from template.yaml's own conditions (`tests/src/template.rs` evaluates them), so the
+//! check below is the template's, not a copy of it.
+//!
+//! Each operation is first run cleanly, counting its calls; then, for every call in turn, run
+//! with a fault at that call (its answer lost after it was applied, expired credentials, a
+//! stale ETag where CloudFront has one, throttling beyond the SDK's budget), and run again until
+//! it says it is done. Each time the stack must end where a clean run ends it, and the proxy's
+//! observer, which looks at the engines after every call that changed something, must never
+//! see a moment when a token or a request would be refused.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use aws_sdk_cloudformation::types::Parameter;
+use serde_json::{Value, json};
+use stratus_tests::faults::{Call, Fault, FaultProxy, Observer};
+use stratus_tests::runtime_api::{Resolver, Template, binaries_dir};
+
+/// moto: CloudFormation, Secrets Manager and CloudFront are all on its one port.
+fn moto() -> String {
+    std::env::var("AWS_ENDPOINT_URL_SECRETS_MANAGER").expect("the engines are running (make test)")
+}
+
+async fn sdk() -> aws_config::SdkConfig {
+    stratus_aws::sdk_config().await
+}
+
+fn cloudformation(sdk: &aws_config::SdkConfig) -> aws_sdk_cloudformation::Client {
+    aws_sdk_cloudformation::Client::from_conf(
+        aws_sdk_cloudformation::config::Builder::from(sdk).endpoint_url(moto()).build(),
+    )
+}
+
+/// A stand-in stack with template.yaml's parameters, and a samconfig.toml whose environment
+/// `test` names it and lists every parameter, as `sam deploy --guided` saves them.
+struct StandIn {
+    name: String,
+    dir: PathBuf,
+}
+
+impl StandIn {
+    async fn create(outputs: &[(&str, &str)]) -> Self {
+        let template = Template::workspace().unwrap();
+        let parameters: serde_json::Map<String, Value> = template.root()["Parameters"]
+            .as_object()
+            .unwrap()
+            .iter()
+            // moto reads a CommaDelimitedList back as a Python list's text (`['']`): a String
+            // stands in, which CloudFormation would hand back as it was given.
+            .map(|(name, p)| (name.clone(), json!({"Type": if p["Type"] == "Number" { "Number" } else { "String" }, "Default": p["Default"]})))
+            .collect();
+        let body = json!({
+            "Parameters": parameters,
+            "Resources": {"Anchor": {"Type": "AWS::SNS::Topic"}},
+            "Outputs": outputs.iter().map(|(k, v)| (k.to_string(), json!({"Value": v}))).collect::<serde_json::Map<_, _>>(),
+        });
+        let name = format!("admin-{}", uuid::Uuid::new_v4().simple());
+        cloudformation(&sdk().await)
+            .create_stack()
+            .stack_name(&name)
+            .template_body(body.to_string())
+            .send()
+            .await
+            .unwrap();
+        let dir = std::env::temp_dir().join(&name);
+        std::fs::create_dir_all(&dir).unwrap();
+        let saved = parameters
+            .iter()
+            .map(|(k, p)| {
+                format!(
+                    "{k}=\\\"{}\\\"",
+                    p["Default"].as_str().map_or_else(|| p["Default"].to_string(), str::to_owned)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(" ");
+        std::fs::write(
+            dir.join("samconfig.toml"),
+            format!(
+                "version = 0.1\n[test.global.parameters]\nstack_name = \"{name}\"\nregion = \"us-east-1\"\n\
+                 [test.deploy.parameters]\ncapabilities = \"CAPABILITY_IAM\"\nparameter_overrides = \"{saved}\"\n"
+            ),
+        )
+        .unwrap();
+        Self { name, dir }
+    }
+
+    async fn parameters(&self) -> BTreeMap<String, String> {
+        parameters_of(&self.name).await
+    }
+
+    /// Runs stratus-admin on this stack through `proxy`.
+    fn admin(&self, proxy: &FaultProxy, args: &[&str]) -> (bool, String) {
+        let mut command = std::process::Command::new(binaries_dir().join("stratus-admin"));
+        command.args(args).args(["--config-env", "test"]).current_dir(&self.dir);
+        for service in ["CLOUDFORMATION", "SECRETS_MANAGER", "CLOUDFRONT"] {
+            command.env(format!("AWS_ENDPOINT_URL_{service}"), &proxy.url);
+        }
+        command.env("STRATUS_ADMIN_POLL_MS", "10");
+        let output = command.output().unwrap();
+        let said =
+            format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+        (output.status.success(), said)
+    }
+
+    fn samconfig(&self) -> String {
+        std::fs::read_to_string(self.dir.join("samconfig.toml")).unwrap()
+    }
+}
+
+async fn parameters_of(stack: &str) -> BTreeMap<String, String> {
+    let described = cloudformation(&sdk().await).describe_stacks().stack_name(stack).send().await.unwrap();
+    described.stacks()[0]
+        .parameters()
+        .iter()
+        .map(|p: &Parameter| {
+            (p.parameter_key().unwrap().to_owned(), p.parameter_value().unwrap_or_default().to_owned())
+        })
+        .collect()
+}
+
+/// Runs `args` until it succeeds (at most `runs` times); what each run said.
+fn until_done(stand_in: &StandIn, proxy: &FaultProxy, args: &[&str], runs: usize) -> Vec<String> {
+    let mut said = Vec::new();
+    for _ in 0..runs {
+        let (ok, output) = stand_in.admin(proxy, args);
+        said.push(output);
+        if ok {
+            return said;
+        }
+    }
+    panic!("{args:?} never finished:\n{}", said.join("\n----\n"));
+}
+
+// ------------------------------------------------------------------ the signing key
+
+/// The keys a stack state publishes and the one that signs, by template.yaml's conditions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Keys {
+    signs: &'static str,
+    published: Vec<&'static str>,
+}
+
+fn keys(parameters: &BTreeMap<String, String>) -> Keys {
+    let mut resolver = Resolver::new(Template::workspace().unwrap(), "us-east-1");
+    for (k, v) in parameters {
+        resolver.parameters.insert(k.clone(), Value::String(v.clone()));
+    }
+    let holds = |name: &str| resolver.condition(name).unwrap();
+    let mut published = Vec::new();
+    if holds("BlueSigningKey") {
+        published.push("blue");
+    }
+    if holds("GreenSigningKey") {
+        published.push("green");
+    }
+    Keys { signs: if holds("SignsWithGreen") { "green" } else { "blue" }, published }
+}
+
+/// Every moment refuses no token: the key that signs is published, a key that starts signing
+/// was published the moment before (every cache has it), and one that stops signing stays
+/// published the moment after (its tokens still verify). Returns what went wrong.
+fn refused_tokens(states: &[BTreeMap<String, String>]) -> Vec<String> {
+    let keys: Vec<Keys> = states.iter().map(keys).collect();
+    let mut wrong = Vec::new();
+    for (i, now) in keys.iter().enumerate() {
+        if !now.published.contains(&now.signs) {
+            wrong.push(format!("state {i}: {} signs unpublished ({now:?})", now.signs));
+        }
+        if let Some(before) = i.checked_sub(1).map(|j| &keys[j]) {
+            if !before.published.contains(&now.signs) {
+                wrong.push(format!(
+                    "state {i}: {} signs without having been published ({before:?} -> {now:?})",
+                    now.signs
+                ));
+            }
+            if !now.published.contains(&before.signs) {
+                wrong.push(format!(
+                    "state {i}: {} stopped verifying at once ({before:?} -> {now:?})",
+                    before.signs
+                ));
+            }
+        }
+    }
+    wrong
+}
+
+/// A proxy whose observer records the stand-in's signing parameters after every change.
+async fn recording_proxy(stack: &str) -> (FaultProxy, Arc<Mutex<Vec<BTreeMap<String, String>>>>) {
+    let states = Arc::new(Mutex::new(Vec::new()));
+    let (seen, name) = (states.clone(), stack.to_owned());
+    let observer: Observer = Arc::new(move |_operation| {
+        let (seen, name) = (seen.clone(), name.clone());
+        Box::pin(async move {
+            let now = parameters_of(&name).await;
+            let mut seen = seen.lock().unwrap();
+            if seen.last() != Some(&now) {
+                seen.push(now);
+            }
+        })
+    });
+    (FaultProxy::start(moto(), Some(observer)).await.unwrap(), states)
+}
+
+const ROTATE: [&str; 7] =
+    ["rotate-signing-key", "--to", "green", "--publish-wait", "0", "--retire-wait", "0"];
+
+fn slots(states: &[BTreeMap<String, String>]) -> Vec<(String, String)> {
+    states.iter().map(|p| (p["SigningKeySlot"].clone(), p["OtherSigningKey"].clone())).collect()
+}
+
+async fn rotation_under(fault: Option<(usize, Fault)>, clean_calls: &[Call]) -> Vec<Call> {
+    let stand_in = StandIn::create(&[]).await;
+    let (proxy, states) = recording_proxy(&stand_in.name).await;
+    states.lock().unwrap().push(stand_in.parameters().await);
+    if let Some((index, kind)) = fault {
+        let operation = &clean_calls[index].operation;
+        let earlier = clean_calls[..index].iter().filter(|c| &c.operation == operation).count();
+        proxy.fail_after(operation, earlier, kind);
+    }
+    let said = until_done(&stand_in, &proxy, &ROTATE, 4);
+    let states = states.lock().unwrap().clone();
+    let context = format!("fault {fault:?}:\n{}", said.join("\n----\n"));
+    assert_eq!(
+        slots(&states),
+        [("blue", "none"), ("blue", "next"), ("green", "previous"), ("green", "none")]
+            .map(|(a, b)| (a.to_owned(), b.to_owned())),
+        "{context}"
+    );
+    assert_eq!(refused_tokens(&states), Vec::<String>::new(), "{context}");
+    let samconfig = stand_in.samconfig();
+    assert!(
+        samconfig.contains("SigningKeySlot=\"green\"") && samconfig.contains("OtherSigningKey=\"none\""),
+        "{samconfig}"
+    );
+    let calls = proxy.calls();
+    assert_eq!(proxy.pending(), 0, "the fault was never met\n{context}");
+    let (ok, status) = stand_in.admin(&proxy, &["status"]);
+    assert!(ok && status.contains("a plain sam deploy keeps every parameter"), "{status}");
+    calls
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signing_key_rotation_survives_a_fault_at_every_call() {
+    let clean = rotation_under(None, &[]).await;
+    assert!(clean.iter().all(|c| c.status == 200), "{clean:?}");
+    let mut scenarios = 0;
+    for (index, call) in clean.iter().enumerate() {
+        let mut faults = vec![Fault::ExpiredCredentials, Fault::Throttle];
+        if !["Describe", "Get", "List"].iter().any(|read| call.operation.starts_with(read)) {
+            faults.push(Fault::AnswerLost);
+        }
+        for fault in faults {
+            let calls = rotation_under(Some((index, fault)), &clean).await;
+            assert!(
+                calls.iter().any(|c| !c.forwarded || c.status == 500),
+                "the fault at {index} ({call:?}) was not met"
+            );
+            scenarios += 1;
+        }
+    }
+    println!("signing-key rotation: {} calls, {scenarios} faulted runs, no token refused", clean.len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_check_catches_a_switch_that_skips_publishing() {
+    // The negative control: switching slots in one step (what the README's old `sam deploy`
+    // did) signs with a key no cache has, and deletes the old one while its tokens live.
+    let stand_in = StandIn::create(&[]).await;
+    let (proxy, states) = recording_proxy(&stand_in.name).await;
+    states.lock().unwrap().push(stand_in.parameters().await);
+    until_done(&stand_in, &proxy, &["set-parameter", "SigningKeySlot=green"], 1);
+    let wrong = refused_tokens(&states.lock().unwrap());
+    assert_eq!(wrong.len(), 2, "{wrong:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn throttling_is_retried_within_the_sdk_budget_and_no_further() {
+    let stand_in = StandIn::create(&[]).await;
+    let (proxy, _) = recording_proxy(&stand_in.name).await;
+    // Two throttled answers: the third attempt (the SDK's standard budget is 3) goes through.
+    proxy.fail("CreateChangeSet", 2, Fault::Throttle);
+    let (ok, said) = stand_in.admin(&proxy, &["set-parameter", "LogRetentionDays=90"]);
+    assert!(ok, "{said}");
+    let attempts = proxy.calls().iter().filter(|c| c.operation == "CreateChangeSet").count();
+    assert_eq!(attempts, 3, "{:?}", proxy.calls());
+    // Three: the budget is spent and the command stops, having changed nothing.
+    proxy.clear();
+    proxy.fail("CreateChangeSet", 3, Fault::Throttle);
+    let (ok, said) = stand_in.admin(&proxy, &["set-parameter", "LogRetentionDays=120"]);
+    assert!(!ok && said.contains("Throttling"), "{said}");
+    assert_eq!(proxy.calls().iter().filter(|c| c.operation == "CreateChangeSet").count(), 3);
+    assert_eq!(stand_in.parameters().await["LogRetentionDays"], "90");
+}
+
+// ------------------------------------------------------------------ parameters and the WAF
+
+const WEB_ACL: &str = "arn:aws:wafv2:us-east-1:000000000000:global/webacl/stratus-edge/abc";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parameter_operations_survive_faults_and_a_plain_deploy_keeps_their_values() {
+    let stand_in = StandIn::create(&[("CloudFrontUrl", "https://d111abcdef8.cloudfront.net")]).await;
+    let (proxy, _) = recording_proxy(&stand_in.name).await;
+    let operations: [(&[&str], &str, &str); 4] = [
+        (&["attach-waf", "--web-acl-arn", WEB_ACL], "WebAclArn", WEB_ACL),
+        (&["set-public-url"], "PublicBaseUrl", "https://d111abcdef8.cloudfront.net"),
+        (&["set-parameter", "LoginRateLimit=9", "AlarmEmail=ops@example.com"], "LoginRateLimit", "9"),
+        (&["detach-waf"], "WebAclArn", ""),
+    ];
+    for (fault, (args, key, value)) in
+        [Fault::AnswerLost, Fault::ExpiredCredentials, Fault::AnswerLost, Fault::Throttle]
+            .into_iter()
+            .zip(operations)
+    {
+        let times = if fault == Fault::Throttle { 3 } else { 1 };
+        proxy.fail("ExecuteChangeSet", times, fault);
+        let said = until_done(&stand_in, &proxy, args, 3);
+        assert_eq!(stand_in.parameters().await[key], value, "{args:?}: {said:?}");
+        let (ok, status) = stand_in.admin(&proxy, &["status"]);
+        assert!(ok && status.contains("a plain sam deploy keeps every parameter"), "{args:?}: {status}");
+        // Done already: a rerun changes nothing and says so.
+        let (ok, again) = stand_in.admin(&proxy, args);
+        assert!(ok && again.contains("already"), "{args:?} again: {again}");
+    }
+    assert_eq!(stand_in.parameters().await["AlarmEmail"], "ops@example.com");
+    let (ok, said) = stand_in
+        .admin(&proxy, &["set-public-url", "--url", "https://abc.execute-api.us-east-1.amazonaws.com"]);
+    assert!(!ok && said.contains("API Gateway's own endpoint"), "{said}");
+    let (ok, said) = stand_in.admin(&proxy, &["set-parameter", "NoSuchParameter=1"]);
+    assert!(!ok && said.contains("no parameter NoSuchParameter"), "{said}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dry_run_changes_nothing_and_drift_is_reported_then_synced() {
+    let stand_in = StandIn::create(&[]).await;
+    let (proxy, _) = recording_proxy(&stand_in.name).await;
+    let before = stand_in.samconfig();
+    let (ok, said) = stand_in.admin(&proxy, &["rotate-signing-key", "--dry-run"]);
+    assert!(ok && said.contains("dry run") && said.contains("step 1 of 3"), "{said}");
+    assert_eq!(stand_in.parameters().await["OtherSigningKey"], "none");
+    assert_eq!(stand_in.samconfig(), before);
+    assert!(proxy.calls().iter().all(|c| c.operation != "ExecuteChangeSet"), "{:?}", proxy.calls());
+    let (ok, said) = stand_in.admin(&proxy, &["rotate-signing-key", "--to", "blue"]);
+    assert!(ok && said.contains("blue already signs alone"), "{said}");
+
+    // Someone changed the stack by hand: status tells, sync-config writes the stack's value.
+    cloudformation(&sdk().await)
+        .update_stack()
+        .stack_name(&stand_in.name)
+        .use_previous_template(true)
+        .set_parameters(Some(
+            stand_in
+                .parameters()
+                .await
+                .into_iter()
+                .map(|(k, v)| {
+                    let v = if k == "LogRetentionDays" { "7".to_owned() } else { v };
+                    Parameter::builder().parameter_key(k).parameter_value(v).build()
+                })
+                .collect(),
+        ))
+        .send()
+        .await
+        .unwrap();
+    let (_, status) = stand_in.admin(&proxy, &["status"]);
+    assert!(status.contains("would set LogRetentionDays from \"7\" to \"30\""), "{status}");
+    let (ok, said) = stand_in.admin(&proxy, &["sync-config"]);
+    assert!(ok, "{said}");
+    let (_, status) = stand_in.admin(&proxy, &["status"]);
+    assert!(status.contains("a plain sam deploy keeps every parameter"), "{status}");
+}
+
+// ------------------------------------------------------------------ the origin secret
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_origin_secret_rotation_survives_a_fault_at_every_call() {
+    let clean = origin_rotation_under(None, &[]).await;
+    let mut scenarios = 0;
+    for (index, call) in clean.iter().enumerate() {
+        let mut faults = vec![Fault::ExpiredCredentials, Fault::Throttle];
+        if call.operation == "UpdateDistribution" {
+            faults.push(Fault::StaleEtag);
+        }
+        if !["Describe", "Get", "List"].iter().any(|read| call.operation.starts_with(read)) {
+            faults.push(Fault::AnswerLost);
+        }
+        for fault in faults {
+            origin_rotation_under(Some((index, fault)), &clean).await;
+            scenarios += 1;
+        }
+    }
+    println!(
+        "origin-secret rotation: {} calls, {scenarios} faulted runs, none refused a request",
+        clean.len()
+    );
+}
+
+/// What the functions accept (the secret's current and previous values) and what CloudFront sends.
+async fn origin_state(secret: &str, distribution: &str) -> (Vec<String>, String) {
+    let sdk = sdk().await;
+    let secrets = aws_sdk_secretsmanager::Client::from_conf(
+        aws_sdk_secretsmanager::config::Builder::from(&sdk).endpoint_url(moto()).build(),
+    );
+    let mut accepted = Vec::new();
+    for stage in ["AWSCURRENT", "AWSPREVIOUS"] {
+        if let Ok(value) = secrets.get_secret_value().secret_id(secret).version_stage(stage).send().await {
+            accepted.extend(value.secret_string);
+        }
+    }
+    let cloudfront = aws_sdk_cloudfront::Client::from_conf(
+        aws_sdk_cloudfront::config::Builder::from(&sdk).endpoint_url(moto()).build(),
+    );
+    let config = cloudfront.get_distribution_config().id(distribution).send().await.unwrap();
+    let headers =
+        config.distribution_config.unwrap().origins.unwrap().items[0].custom_headers.clone().unwrap();
+    (accepted, headers.items()[0].header_value.clone())
+}
+
+async fn origin_rotation_under(fault: Option<(usize, Fault)>, clean_calls: &[Call]) -> Vec<Call> {
+    let sdk = sdk().await;
+    let secrets = aws_sdk_secretsmanager::Client::from_conf(
+        aws_sdk_secretsmanager::config::Builder::from(&sdk).endpoint_url(moto()).build(),
+    );
+    let first = "FirstValue0123456789FirstValue0123456789abcdefgh";
+    let secret = secrets
+        .create_secret()
+        .name(format!("origin-{}", uuid::Uuid::new_v4().simple()))
+        .secret_string(first)
+        .send()
+        .await
+        .unwrap()
+        .arn
+        .unwrap();
+    let cloudfront = aws_sdk_cloudfront::Client::from_conf(
+        aws_sdk_cloudfront::config::Builder::from(&sdk).endpoint_url(moto()).build(),
+    );
+    let distribution = stratus_tests::cloudfront::create_distribution(&cloudfront, first).await;
+    let stand_in =
+        StandIn::create(&[("OriginVerifySecretArn", &secret), ("CloudFrontDistributionId", &distribution)])
+            .await;
+
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let (record, ids) = (seen.clone(), (secret.clone(), distribution.clone()));
+    let observer: Observer = Arc::new(move |_| {
+        let (record, ids) = (record.clone(), ids.clone());
+        Box::pin(async move {
+            let state = origin_state(&ids.0, &ids.1).await;
+            record.lock().unwrap().push(state);
+        })
+    });
+    let proxy = FaultProxy::start(moto(), Some(observer)).await.unwrap();
+    if let Some((index, kind)) = fault {
+        let operation = &clean_calls[index].operation;
+        let earlier = clean_calls[..index].iter().filter(|c| &c.operation == operation).count();
+        proxy.fail_after(operation, earlier, kind);
+    }
+    let said = until_done(&stand_in, &proxy, &["rotate-origin-secret", "--wait", "0"], 4);
+    let context = format!("fault {fault:?}:\n{}", said.join("\n----\n"));
+    for (accepted, sent) in seen.lock().unwrap().iter() {
+        assert!(
+            accepted.contains(sent),
+            "CloudFront sent a refused value: {sent} not in {accepted:?}\n{context}"
+        );
+    }
+    let (accepted, sent) = origin_state(&secret, &distribution).await;
+    assert_eq!(accepted.len(), 2, "{context}");
+    assert_eq!(sent, accepted[0], "CloudFront sends the current value\n{context}");
+    assert_eq!(accepted[1], first, "exactly one new value was made\n{context}");
+    proxy.calls()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_distribution_sending_a_refused_value_is_refused_then_repaired() {
+    let sdk = sdk().await;
+    let secrets = aws_sdk_secretsmanager::Client::from_conf(
+        aws_sdk_secretsmanager::config::Builder::from(&sdk).endpoint_url(moto()).build(),
+    );
+    let secret = secrets
+        .create_secret()
+        .name(format!("origin-{}", uuid::Uuid::new_v4().simple()))
+        .secret_string("CurrentValue0123456789CurrentValue0123456789abcd")
+        .send()
+        .await
+        .unwrap()
+        .arn
+        .unwrap();
+    let cloudfront = aws_sdk_cloudfront::Client::from_conf(
+        aws_sdk_cloudfront::config::Builder::from(&sdk).endpoint_url(moto()).build(),
+    );
+    let distribution =
+        stratus_tests::cloudfront::create_distribution(&cloudfront, "a value nobody accepts").await;
+    let stand_in =
+        StandIn::create(&[("OriginVerifySecretArn", &secret), ("CloudFrontDistributionId", &distribution)])
+            .await;
+    let proxy = FaultProxy::start(moto(), None).await.unwrap();
+    let (ok, said) = stand_in.admin(&proxy, &["rotate-origin-secret", "--wait", "0"]);
+    assert!(!ok && said.contains("Nothing was changed"), "{said}");
+    assert!(
+        proxy
+            .calls()
+            .iter()
+            .all(|c| !["PutSecretValue", "UpdateDistribution"].contains(&c.operation.as_str()))
+    );
+    let (ok, said) = stand_in.admin(&proxy, &["rotate-origin-secret", "--repair"]);
+    assert!(ok, "{said}");
+    let (accepted, sent) = origin_state(&secret, &distribution).await;
+    assert_eq!(sent, accepted[0]);
+}
