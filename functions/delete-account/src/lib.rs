@@ -11,13 +11,13 @@ use stratus_auth::reauth::confirm_password;
 use stratus_auth::{AuthConfig, Authenticator};
 use stratus_core::clock::Clock;
 use stratus_core::ports::{Deleted, RateLimiter, UserStore};
-use stratus_http::guard::authenticate;
 use stratus_http::Problem;
+use stratus_http::guard::authenticate;
 use stratus_http::guard::unauthorized;
 use stratus_http::http::{self, Body, Endpoint, HandlerResult, Request, Response, StatusCode};
 use stratus_http::openapi::{
-    BadRequest, Conflict, InternalServerError, PayloadTooLarge, ServiceUnavailable, TooManyRequests, Unauthorized,
-    UnsupportedMediaType,
+    BadRequest, Conflict, InternalServerError, PayloadTooLarge, ServiceUnavailable, TooManyRequests,
+    Unauthorized, UnsupportedMediaType,
 };
 use stratus_wiring::{InitError, Wiring};
 use utoipa::ToSchema;

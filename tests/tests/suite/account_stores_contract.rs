@@ -846,7 +846,10 @@ async fn the_count_of_active_admins_is_exact(backend: Backend) {
     assert_active_admins(users, 1).await;
     // A deletion decided on a stale read: dormant was read disabled and is active now.
     let dormant = users.get(&name("dormant")).await.unwrap().unwrap();
-    assert!(changed(&change(users, &name("dormant"), AccessChange { role: Some(Role::Admin), disabled: Some(false) }).await));
+    assert!(changed(
+        &change(users, &name("dormant"), AccessChange { role: Some(Role::Admin), disabled: Some(false) })
+            .await
+    ));
     assert_active_admins(users, 2).await;
     assert_eq!(users.delete(&dormant).await.unwrap(), Deleted::Deleted);
     assert_active_admins(users, 1).await;

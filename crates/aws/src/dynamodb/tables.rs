@@ -77,7 +77,11 @@ pub const TASKS: TableSpec = TableSpec {
     local_name: "tasks",
     partition_key: "pk",
     ttl_attribute: Some("expires_at"),
-    index: Some(IndexSpec { name: "pending", partition_key: "pending_shard", sort_key: Some("pending_since") }),
+    index: Some(IndexSpec {
+        name: "pending",
+        partition_key: "pending_shard",
+        sort_key: Some("pending_since"),
+    }),
 };
 
 /// `CODE#<purpose>#<username>` per mailed one-time code (only its hash), expiring by TTL.

@@ -64,7 +64,9 @@ fn count_change(table: &str, delta: i64) -> TransactWriteItem {
         .expression_attribute_names("#count", ADMIN_COUNT)
         .expression_attribute_values(":delta", AttributeValue::N(delta.to_string()));
     let update = if delta < 0 {
-        update.condition_expression("#count > :one").expression_attribute_values(":one", AttributeValue::N("1".into()))
+        update
+            .condition_expression("#count > :one")
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
     } else {
         update.condition_expression("attribute_exists(#count)")
     };
@@ -372,7 +374,9 @@ impl UserStore for DynamoUserStore {
                 .set_key(Some(user_key(&current.username)))
                 .condition_expression(as_read_condition(&current))
                 .expression_attribute_names("#role", "role")
-                .set_expression_attribute_values(Some(as_read_values(&current).map(|(k, v)| (k.to_owned(), v)).into()))
+                .set_expression_attribute_values(Some(
+                    as_read_values(&current).map(|(k, v)| (k.to_owned(), v)).into(),
+                ))
                 .build()
                 .expect("table and key are set");
             let guard = Delete::builder()
@@ -458,8 +462,10 @@ impl UserStore for DynamoUserStore {
                     .set_expression_attribute_values(Some(values))
                     .build()
                     .expect("table, key and expression are set");
-                let items =
-                    vec![TransactWriteItem::builder().update(account).build(), count_change(&self.table, delta)];
+                let items = vec![
+                    TransactWriteItem::builder().update(account).build(),
+                    count_change(&self.table, delta),
+                ];
                 match transact(&self.client, items).await? {
                     Ok(()) => true,
                     Err(codes) if codes[0] == CONDITION_FAILED => false,
