@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 
 use super::{Password, password};
 use stratus_core::domain::{Email, PersonName, Role, User, Username};
-use stratus_core::ports::{CreateUserError, StoreError, UserStore};
+use stratus_core::ports::{AccessChange, AccessChanged, CreateUserError, StoreError, UserStore};
 
 pub struct AdminSeed {
     pub username: Username,
@@ -183,8 +183,14 @@ pub async fn promote_existing(
     if !proven {
         return Err(BootstrapError::Unproven(existing.username));
     }
-    if !users.set_role(username, Role::Admin).await? {
-        return Err(BootstrapError::NoSuchUser(username.clone()));
+    // With the count of active admins, in one write (an enabled account becomes an active admin).
+    let promotion = AccessChange { role: Some(Role::Admin), disabled: None };
+    match users.change_access(&existing, promotion, uuid::Uuid::new_v4()).await? {
+        AccessChanged::Changed(_) => {}
+        AccessChanged::NoSuchUser => return Err(BootstrapError::NoSuchUser(username.clone())),
+        AccessChanged::LastActiveAdmin => {
+            return Err(StoreError::Internal("a promotion was refused as leaving no admin".into()).into());
+        }
     }
     Ok(Bootstrapped::Promoted { email: existing.email, created_at: existing.created_at })
 }

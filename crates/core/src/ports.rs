@@ -67,6 +67,48 @@ pub struct Page<T> {
     pub next: Option<Username>,
 }
 
+/// A change to what an account may do; a field left out stays as it is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AccessChange {
+    pub role: Option<Role>,
+    pub disabled: Option<bool>,
+}
+
+impl AccessChange {
+    /// The account as it is once the change is applied to `user` (the session generation aside).
+    pub fn applied_to(self, user: &User) -> User {
+        User {
+            role: self.role.unwrap_or(user.role),
+            disabled: self.disabled.unwrap_or(user.disabled),
+            ..user.clone()
+        }
+    }
+}
+
+/// What [`UserStore::change_access`] did.
+// One is returned per request and matched at once, never stored: boxing the account would
+// only add an allocation.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccessChanged {
+    /// Done, or there was nothing to change: the account as it is now.
+    Changed(User),
+    /// No such account (or the name now belongs to another): nothing was written.
+    NoSuchUser,
+    /// The change would leave no active admin: nothing was written.
+    LastActiveAdmin,
+}
+
+/// What [`UserStore::delete`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deleted {
+    Deleted,
+    /// The account was gone already, or the name now belongs to another.
+    Gone,
+    /// It is the last active admin: nothing was removed.
+    LastActiveAdmin,
+}
+
 #[async_trait]
 pub trait UserStore: Send + Sync {
     /// Creates the user if neither its username nor its email (case-insensitively) is taken.
@@ -100,22 +142,28 @@ pub trait UserStore: Send + Sync {
     ) -> Result<bool, StoreError>;
 
     /// Removes the account and its email's guard at once, freeing both the username and the
-    /// email. Only this very account (by id): returns false when it is gone, or the name now
-    /// belongs to another.
-    async fn delete(&self, user: &User) -> Result<bool, StoreError>;
+    /// email. Only this very account (by id): `Gone` when it is gone, or the name now belongs
+    /// to another. The last active admin is not removed (`LastActiveAdmin`): the account and
+    /// the count of active admins change together or not at all.
+    async fn delete(&self, user: &User) -> Result<Deleted, StoreError>;
 
-    /// Disables or enables the account and moves it to session generation `generation`: every
-    /// session begun before ends, so one from before a disable never works again. Returns false
-    /// when there is no such user.
-    async fn set_disabled(
+    /// Sets the account's role and disabled flag as `change` says (a field left out stays as
+    /// it is), in one write with the count of active admins, so that the count stays exact and
+    /// never reaches zero: a change that would leave no active admin writes nothing and answers
+    /// `LastActiveAdmin`, however many such changes race. `read` is the caller's read of the
+    /// account: the write is conditioned on it, and the store reads again and re-decides if the
+    /// account changed meanwhile. Only this very account (by id): `NoSuchUser` otherwise. A
+    /// change of the disabled flag moves the account to session generation `generation`: every
+    /// session begun before ends, so one from before a disable never works again.
+    async fn change_access(
         &self,
-        username: &Username,
-        disabled: bool,
+        read: &User,
+        change: AccessChange,
         generation: uuid::Uuid,
-    ) -> Result<bool, StoreError>;
+    ) -> Result<AccessChanged, StoreError>;
 
-    /// Returns false when there is no such user.
-    async fn set_role(&self, username: &Username, role: Role) -> Result<bool, StoreError>;
+    /// How many accounts are active admins (role admin, not disabled), exactly.
+    async fn active_admins(&self) -> Result<u64, StoreError>;
 
     /// Users in a stable order, `limit` at most, starting after `after`.
     async fn list(&self, limit: usize, after: Option<&Username>) -> Result<Page<User>, StoreError>;

@@ -54,11 +54,11 @@ use std::collections::BTreeMap;
 
 use time::OffsetDateTime;
 
-use stratus_core::domain::{Email, PasswordHash, Role, TotpEnrollment, User, Username};
+use stratus_core::domain::{Email, PasswordHash, TotpEnrollment, User, Username};
 use stratus_core::ports::CodePurpose;
 use stratus_core::ports::{
-    Checked, CodeRecord, CodeStore, CreateUserError, Page, RateDecision, RateLimit, RateLimiter,
-    RefreshRecord, RefreshTokenStore, Spend, UserStore, rate_window,
+    AccessChange, AccessChanged, Checked, CodeRecord, CodeStore, CreateUserError, Deleted, Page,
+    RateDecision, RateLimit, RateLimiter, RefreshRecord, RefreshTokenStore, Spend, UserStore, rate_window,
 };
 
 #[derive(Default)]
@@ -71,6 +71,15 @@ struct Users {
     by_name: BTreeMap<Username, User>,
     /// The uniqueness guard for emails, by [`stratus_core::domain::Email::key`], naming the account.
     emails: HashMap<String, Username>,
+    /// How many accounts are active admins: changed under the same lock as the accounts, so a
+    /// change that would leave none is refused however many race.
+    active_admins: u64,
+}
+
+/// +1 when `after` is an active admin and `before` was not, -1 the other way round, else 0.
+fn admin_delta(before: Option<&User>, after: Option<&User>) -> i64 {
+    let active = |user: Option<&User>| i64::from(user.is_some_and(User::is_active_admin));
+    active(after) - active(before)
 }
 
 #[async_trait]
@@ -85,6 +94,9 @@ impl UserStore for MemoryUserStore {
             Entry::Vacant(slot) => slot.insert(user.username.clone()),
         };
         users.by_name.insert(user.username.clone(), user.clone());
+        if user.is_active_admin() {
+            users.active_admins += 1;
+        }
         Ok(())
     }
 
@@ -137,35 +149,47 @@ impl UserStore for MemoryUserStore {
             .is_some())
     }
 
-    async fn delete(&self, user: &User) -> Result<bool, StoreError> {
+    async fn delete(&self, user: &User) -> Result<Deleted, StoreError> {
         let mut users = self.inner.lock().expect("no panic while holding the lock");
-        if users.by_name.get(&user.username).is_none_or(|stored| stored.id != user.id) {
-            return Ok(false);
+        let Some(stored) = users.by_name.get(&user.username).filter(|stored| stored.id == user.id) else {
+            return Ok(Deleted::Gone);
+        };
+        let delta = admin_delta(Some(stored), None);
+        if delta < 0 && users.active_admins <= 1 {
+            return Ok(Deleted::LastActiveAdmin);
         }
         let removed = users.by_name.remove(&user.username).expect("just seen");
         users.emails.remove(&removed.email.key());
-        Ok(true)
+        users.active_admins = users.active_admins.saturating_add_signed(delta);
+        Ok(Deleted::Deleted)
     }
 
-    async fn set_disabled(
+    async fn change_access(
         &self,
-        username: &Username,
-        disabled: bool,
+        read: &User,
+        change: AccessChange,
         generation: uuid::Uuid,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<AccessChanged, StoreError> {
         let mut users = self.inner.lock().expect("no panic while holding the lock");
-        let user = users.by_name.get_mut(username);
-        Ok(user
-            .map(|user| {
-                user.disabled = disabled;
-                user.session_generation = generation;
-            })
-            .is_some())
+        // Decided on the account as it is now, under the lock: `read` may be stale.
+        let Some(stored) = users.by_name.get(&read.username).filter(|stored| stored.id == read.id) else {
+            return Ok(AccessChanged::NoSuchUser);
+        };
+        let mut after = change.applied_to(stored);
+        let delta = admin_delta(Some(stored), Some(&after));
+        if delta < 0 && users.active_admins <= 1 {
+            return Ok(AccessChanged::LastActiveAdmin);
+        }
+        if after.disabled != stored.disabled {
+            after.session_generation = generation;
+        }
+        users.by_name.insert(after.username.clone(), after.clone());
+        users.active_admins = users.active_admins.saturating_add_signed(delta);
+        Ok(AccessChanged::Changed(after))
     }
 
-    async fn set_role(&self, username: &Username, role: Role) -> Result<bool, StoreError> {
-        let mut users = self.inner.lock().expect("no panic while holding the lock");
-        Ok(users.by_name.get_mut(username).map(|user| user.role = role).is_some())
+    async fn active_admins(&self) -> Result<u64, StoreError> {
+        Ok(self.inner.lock().expect("no panic while holding the lock").active_admins)
     }
 
     async fn list(&self, limit: usize, after: Option<&Username>) -> Result<Page<User>, StoreError> {

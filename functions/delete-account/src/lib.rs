@@ -1,7 +1,8 @@
 //! DELETE /users/me: the signed-in user deletes their account, giving their password. The
 //! account and its email's guard go at once, so the username and the email can be registered
 //! again, and every session ends (a refresh finds no account, and a new account under the name
-//! is another session generation).
+//! is another session generation). The last active admin's account is not deleted: the store
+//! removes an admin's account and counts it out of the active admins in one conditional write.
 
 use std::sync::Arc;
 
@@ -9,13 +10,14 @@ use serde::Deserialize;
 use stratus_auth::reauth::confirm_password;
 use stratus_auth::{AuthConfig, Authenticator};
 use stratus_core::clock::Clock;
-use stratus_core::ports::{RateLimiter, UserStore};
+use stratus_core::ports::{Deleted, RateLimiter, UserStore};
+use stratus_http::Problem;
 use stratus_http::guard::authenticate;
 use stratus_http::guard::unauthorized;
 use stratus_http::http::{self, Body, Endpoint, HandlerResult, Request, Response, StatusCode};
 use stratus_http::openapi::{
-    BadRequest, InternalServerError, PayloadTooLarge, ServiceUnavailable, TooManyRequests, Unauthorized,
-    UnsupportedMediaType,
+    BadRequest, Conflict, InternalServerError, PayloadTooLarge, ServiceUnavailable, TooManyRequests,
+    Unauthorized, UnsupportedMediaType,
 };
 use stratus_wiring::{InitError, Wiring};
 use utoipa::ToSchema;
@@ -55,7 +57,8 @@ pub async fn build(wiring: &impl Wiring) -> Result<Endpoint, InitError> {
 ///
 /// Needs the password, checked under the account's password-hashing budget (429 once it is
 /// spent). The account is gone at once: its username and email are free again,
-/// and no session of it can be refreshed. Access tokens already issued are refused by every
+/// and no session of it can be refreshed. The last active admin cannot delete their account
+/// (409): the service would have no admin left. Access tokens already issued are refused by every
 /// route that reads the account, and run out within minutes.
 #[utoipa::path(
     delete,
@@ -68,6 +71,7 @@ pub async fn build(wiring: &impl Wiring) -> Result<Endpoint, InitError> {
         (status = 204, description = "Deleted"),
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
+        (status = 409, response = Conflict),
         (status = 413, response = PayloadTooLarge),
         (status = 415, response = UnsupportedMediaType),
         (status = 429, response = TooManyRequests),
@@ -80,8 +84,15 @@ async fn handle(deps: &Deps, request: Request) -> HandlerResult {
     let body: AccountDeletion = http::json_body(&request, BODY_LIMIT)?;
     let now = deps.clock.now();
     confirm_password(deps.rate_limiter.as_ref(), &deps.config, &user, "password", body.password, now).await?;
-    if !deps.users.delete(&user).await? {
-        return Err(unauthorized("The account of this token no longer exists", true));
+    match deps.users.delete(&user).await? {
+        Deleted::Deleted => {}
+        Deleted::Gone => return Err(unauthorized("The account of this token no longer exists", true)),
+        Deleted::LastActiveAdmin => {
+            return Err(Problem::new(
+                StatusCode::CONFLICT,
+                "This is the last active admin: make another admin before deleting it",
+            ));
+        }
     }
     tracing::info!(username = %user.username, "account deleted");
     Ok(Response::builder().status(StatusCode::NO_CONTENT).body(Body::Empty).expect("static parts are valid"))

@@ -2,13 +2,15 @@
 //! its TOTP off (a user who lost their phone and their recovery codes). A disabled user cannot log
 //! in, refresh or act as an admin. The last active admin can be neither
 //! demoted nor disabled, by anyone, themselves included: the service would have no admin left.
+//! The store changes the account and the count of active admins in one conditional write, so
+//! that holds however many such requests race (`UserStore::change_access`).
 
 use std::sync::Arc;
 
 use serde::Deserialize;
 use stratus_auth::Authenticator;
-use stratus_core::domain::{Profile, Role, User, Username};
-use stratus_core::ports::UserStore;
+use stratus_core::domain::{Profile, Role, Username};
+use stratus_core::ports::{AccessChange, AccessChanged, UserStore};
 use stratus_http::Problem;
 use stratus_http::guard::authenticate_admin;
 use stratus_http::http::{self, Endpoint, HandlerResult, HeaderValue, Request, StatusCode, header};
@@ -20,8 +22,6 @@ use stratus_wiring::{InitError, Wiring};
 use utoipa::ToSchema;
 
 const BODY_LIMIT: usize = 1024;
-/// Users read per page while looking for another active admin.
-const PAGE: usize = 100;
 
 struct Deps {
     users: Arc<dyn UserStore>,
@@ -100,32 +100,24 @@ async fn handle(deps: &Deps, request: Request) -> HandlerResult {
     let not_found = || Problem::not_found(format!("No user is named {username}"));
     let user = deps.users.get(&username).await?.ok_or_else(not_found)?;
     let remove_totp = change.mfa_enabled == Some(false) && user.mfa_enabled();
-    let after = User {
-        role: change.role.unwrap_or(user.role),
-        disabled: change.disabled.unwrap_or(user.disabled),
-        totp: if remove_totp { None } else { user.totp.clone() },
-        ..user.clone()
+    // A new session generation on a change of the flag either way: a disable ends every session
+    // at once, and enabling again revives none from before it.
+    let access = AccessChange { role: change.role, disabled: change.disabled };
+    let mut after = match deps.users.change_access(&user, access, uuid::Uuid::new_v4()).await? {
+        AccessChanged::Changed(after) => after,
+        AccessChanged::NoSuchUser => return Err(not_found()),
+        AccessChanged::LastActiveAdmin => {
+            return Err(Problem::new(
+                StatusCode::CONFLICT,
+                "This is the last active admin: make another admin first",
+            ));
+        }
     };
-    if user.is_active_admin() && !after.is_active_admin() && !another_active_admin(deps, &username).await? {
-        return Err(Problem::new(
-            StatusCode::CONFLICT,
-            "This is the last active admin: make another admin first",
-        ));
-    }
-    if after.role != user.role && !deps.users.set_role(&username, after.role).await? {
-        return Err(not_found());
-    }
-    // A new session generation either way: a disable ends every session at once, and enabling
-    // again revives none from before it.
-    if after.disabled != user.disabled
-        && !deps.users.set_disabled(&username, after.disabled, uuid::Uuid::new_v4()).await?
-    {
-        return Err(not_found());
-    }
     // False only if the user turned it off (or re-enrolled) meanwhile: either way it is off now
     // or theirs again.
     if remove_totp {
         deps.users.remove_totp(&user, uuid::Uuid::new_v4()).await?;
+        after.totp = None;
     }
     tracing::info!(
         admin = %admin.username, username = %username, role = after.role.as_str(), disabled = after.disabled,
@@ -134,21 +126,4 @@ async fn handle(deps: &Deps, request: Request) -> HandlerResult {
     let mut response = http::json_response(StatusCode::OK, &Profile::from(&after));
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
     Ok(response)
-}
-
-/// Whether an active admin other than `username` exists. Two admins demoting each other at the
-/// same instant could both pass this check; the window is one request's length, and an operator
-/// can always create an admin with `stratus-admin create-admin`.
-async fn another_active_admin(deps: &Deps, username: &Username) -> Result<bool, Problem> {
-    let mut after = None;
-    loop {
-        let page = deps.users.list(PAGE, after.as_ref()).await?;
-        if page.items.iter().any(|user| user.is_active_admin() && &user.username != username) {
-            return Ok(true);
-        }
-        match page.next {
-            Some(next) => after = Some(next),
-            None => return Ok(false),
-        }
-    }
 }

@@ -6,7 +6,8 @@ use std::collections::HashSet;
 use stratus_auth::codes::{CODE_ATTEMPTS, CodePurpose, OneTimeCode};
 use stratus_core::domain::{Email, PasswordHash, PersonName, Role, TotpEnrollment, User, Username};
 use stratus_core::ports::{
-    Checked, CodeRecord, CreateUserError, RateDecision, RateLimit, Redeemed, RefreshRecord, Spend, UserStore,
+    AccessChange, AccessChanged, Checked, CodeRecord, CreateUserError, Deleted, RateDecision, RateLimit,
+    Redeemed, RefreshRecord, Spend, UserStore,
 };
 use stratus_tests::{Backend, on_both_backends, wiring};
 use time::{Duration, OffsetDateTime};
@@ -27,6 +28,28 @@ fn user(name: &str, email: &str) -> User {
         email_verified: false,
         totp: None,
     }
+}
+
+fn admin(name: &str) -> User {
+    User { role: Role::Admin, ..user(name, &format!("{name}@example.com")) }
+}
+
+/// Changes the account's role or flag on a fresh read of it, as update-user does.
+async fn change(users: &dyn UserStore, name: &Username, change: AccessChange) -> AccessChanged {
+    let Some(read) = users.get(name).await.unwrap() else { return AccessChanged::NoSuchUser };
+    users.change_access(&read, change, uuid::Uuid::new_v4()).await.unwrap()
+}
+
+fn role(role: Role) -> AccessChange {
+    AccessChange { role: Some(role), disabled: None }
+}
+
+fn disabled(disabled: bool) -> AccessChange {
+    AccessChange { role: None, disabled: Some(disabled) }
+}
+
+fn changed(outcome: &AccessChanged) -> bool {
+    matches!(outcome, AccessChanged::Changed(_))
 }
 
 fn now() -> OffsetDateTime {
@@ -72,12 +95,15 @@ async fn login_stamp_role_and_rehash(backend: Backend) {
     users.create(&ada).await.unwrap();
     let rehashed = PasswordHash::from_phc("$argon2id$v=19$m=65536,t=3,p=1$c2FsdA$bmV3".into());
     users.record_login(&ada.username, now(), Some(&rehashed)).await.unwrap();
-    assert!(users.set_role(&ada.username, Role::Admin).await.unwrap());
+    assert!(changed(&change(users.as_ref(), &ada.username, role(Role::Admin)).await));
     let stored = users.get(&ada.username).await.unwrap().unwrap();
     assert_eq!(stored.last_login, Some(now()));
     assert_eq!(stored.password_hash, rehashed);
     assert_eq!(stored.role, Role::Admin);
-    assert!(!users.set_role(&Username::parse("nobody").unwrap(), Role::Admin).await.unwrap());
+    let nobody = user("nobody", "nobody@example.com");
+    let promoted = users.change_access(&nobody, role(Role::Admin), uuid::Uuid::new_v4()).await.unwrap();
+    assert_eq!(promoted, AccessChanged::NoSuchUser);
+    assert_eq!(users.get(&nobody.username).await.unwrap(), None, "no account is made up");
 }
 
 async fn listing_pages_through_every_user_once(backend: Backend) {
@@ -248,12 +274,12 @@ async fn deleting_frees_the_name_and_the_email(backend: Backend) {
     users.create(&user("grace", "grace@example.com")).await.unwrap();
     // Another account under the name (as if re-registered meanwhile) is not this one.
     let impostor = User { id: uuid::Uuid::new_v4(), ..ada.clone() };
-    assert!(!users.delete(&impostor).await.unwrap());
+    assert_eq!(users.delete(&impostor).await.unwrap(), Deleted::Gone);
     assert!(users.get(&ada.username).await.unwrap().is_some());
 
-    assert!(users.delete(&ada).await.unwrap());
+    assert_eq!(users.delete(&ada).await.unwrap(), Deleted::Deleted);
     assert_eq!(users.get(&ada.username).await.unwrap(), None);
-    assert!(!users.delete(&ada).await.unwrap(), "deleting twice finds nothing");
+    assert_eq!(users.delete(&ada).await.unwrap(), Deleted::Gone, "deleting twice finds nothing");
     // Name and email are free again; the other account is untouched.
     users.create(&user("ada", "ada@example.com")).await.unwrap();
     assert!(matches!(
@@ -267,17 +293,24 @@ async fn disabling_is_stored_and_ends_sessions(backend: Backend) {
     let users = wiring(backend).await.users;
     let ada = user("ada", "ada@example.com");
     users.create(&ada).await.unwrap();
-    assert!(users.set_disabled(&ada.username, true, uuid::Uuid::new_v4()).await.unwrap());
+    assert!(changed(&change(users.as_ref(), &ada.username, disabled(true)).await));
     let stored = users.get(&ada.username).await.unwrap().unwrap();
     assert!(stored.disabled && !stored.continues(ada.session_generation));
     let enabled_under = uuid::Uuid::new_v4();
-    assert!(users.set_disabled(&ada.username, false, enabled_under).await.unwrap());
+    let enabled = users.change_access(&stored, disabled(false), enabled_under).await.unwrap();
+    assert_eq!(enabled, AccessChanged::Changed(users.get(&ada.username).await.unwrap().unwrap()));
     let stored = users.get(&ada.username).await.unwrap().unwrap();
     // Enabling again does not revive the sessions from before the disable.
     assert!(!stored.continues(ada.session_generation) && stored.continues(enabled_under));
-    assert!(
-        !users.set_disabled(&Username::parse("nobody").unwrap(), true, uuid::Uuid::new_v4()).await.unwrap()
-    );
+    let nobody = user("nobody", "nobody@example.com");
+    let refused = users.change_access(&nobody, disabled(true), uuid::Uuid::new_v4()).await.unwrap();
+    assert_eq!(refused, AccessChanged::NoSuchUser);
+    // A role change keeps the session generation: only the flag moves it.
+    users.create(&admin("root")).await.unwrap();
+    let generation = users.get(&ada.username).await.unwrap().unwrap().session_generation;
+    assert!(changed(&change(users.as_ref(), &ada.username, role(Role::Admin)).await));
+    assert!(changed(&change(users.as_ref(), &ada.username, role(Role::User)).await));
+    assert_eq!(users.get(&ada.username).await.unwrap().unwrap().session_generation, generation);
 }
 
 async fn users_are_found_by_email_and_verified_once_proven(backend: Backend) {
@@ -291,7 +324,7 @@ async fn users_are_found_by_email_and_verified_once_proven(backend: Backend) {
     assert!(users.mark_email_verified(&ada).await.unwrap());
     assert!(users.get(&ada.username).await.unwrap().unwrap().email_verified);
     // Another account under the name (or the address changed) is not what the code proved.
-    assert!(users.delete(&ada).await.unwrap());
+    assert_eq!(users.delete(&ada).await.unwrap(), Deleted::Deleted);
     let again = user("ada", "Ada@Example.com");
     users.create(&again).await.unwrap();
     assert!(!users.mark_email_verified(&ada).await.unwrap());
@@ -725,17 +758,216 @@ async fn other_writes_keep_the_authenticator(backend: Backend) {
     users.record_login(&ada.username, now(), None).await.unwrap();
     let hash = PasswordHash::from_phc("$argon2id$v=19$m=19456,t=2,p=1$bmV3c2FsdA$bmV3aGFzaA".into());
     assert!(users.set_password(&ada.username, &hash, uuid::Uuid::new_v4()).await.unwrap());
-    assert!(users.set_role(&ada.username, Role::Admin).await.unwrap());
+    assert!(changed(&change(users.as_ref(), &ada.username, role(Role::Admin)).await));
     assert!(users.mark_email_verified(&on).await.unwrap());
-    assert!(users.set_disabled(&ada.username, true, uuid::Uuid::new_v4()).await.unwrap());
-    assert!(users.set_disabled(&ada.username, false, uuid::Uuid::new_v4()).await.unwrap());
+    // Ada is the only admin: the store refuses to disable her, and keeps her authenticator.
+    assert_eq!(change(users.as_ref(), &ada.username, disabled(true)).await, AccessChanged::LastActiveAdmin);
+    users.create(&admin("root")).await.unwrap();
+    assert!(changed(&change(users.as_ref(), &ada.username, role(Role::User)).await));
+    assert!(changed(&change(users.as_ref(), &ada.username, disabled(true)).await));
+    assert!(changed(&change(users.as_ref(), &ada.username, disabled(false)).await));
     let stored = read(users.as_ref(), &ada).await;
     assert_eq!(stored.totp, expected);
     assert!(stored.mfa_enabled());
     // Listing and finding by email read it as it is, too.
     let listed = users.list(10, None).await.unwrap().items;
-    assert_eq!(listed.iter().map(|u| &u.totp).collect::<Vec<_>>(), [&expected]);
+    let listed: Vec<_> = listed.iter().filter(|u| u.username == ada.username).map(|u| &u.totp).collect();
+    assert_eq!(listed, [&expected]);
     assert_eq!(users.find_by_email(&ada.email).await.unwrap().unwrap().totp, expected);
+}
+
+/// The active admins counted the slow way: every account, page by page.
+async fn recount(users: &dyn UserStore) -> u64 {
+    let (mut active, mut after) = (0, None);
+    loop {
+        let page = users.list(100, after.as_ref()).await.unwrap();
+        active += page.items.iter().filter(|u| u.is_active_admin()).count() as u64;
+        match page.next {
+            Some(next) => after = Some(next),
+            None => return active,
+        }
+    }
+}
+
+async fn assert_active_admins(users: &dyn UserStore, expected: u64) {
+    assert_eq!(recount(users).await, expected, "the accounts");
+    assert_eq!(users.active_admins().await.unwrap(), expected, "the count");
+}
+
+/// Every way in and out of "active admin" moves the count by exactly one, and none leaves zero:
+/// creation, promotion and demotion, disabling and enabling, deletion; a change decided on a
+/// stale read is decided again on the account as it is.
+async fn the_count_of_active_admins_is_exact(backend: Backend) {
+    let users = wiring(backend).await.users;
+    let users = users.as_ref();
+    let name = |n: &str| Username::parse(n).unwrap();
+    assert_active_admins(users, 0).await;
+    users.create(&user("ada", "ada@example.com")).await.unwrap();
+    users.create(&admin("root")).await.unwrap();
+    users.create(&User { disabled: true, ..admin("dormant") }).await.unwrap();
+    assert_active_admins(users, 1).await;
+    // A refused creation counts nothing.
+    assert!(matches!(users.create(&admin("root")).await, Err(CreateUserError::UsernameTaken)));
+    let same_email = User { email: Email::parse("root@example.com").unwrap(), ..admin("root2") };
+    assert!(matches!(users.create(&same_email).await, Err(CreateUserError::EmailTaken)));
+    assert_active_admins(users, 1).await;
+
+    // The only active admin can be neither demoted, disabled nor deleted.
+    assert_eq!(change(users, &name("root"), role(Role::User)).await, AccessChanged::LastActiveAdmin);
+    assert_eq!(change(users, &name("root"), disabled(true)).await, AccessChanged::LastActiveAdmin);
+    let both = AccessChange { role: Some(Role::User), disabled: Some(true) };
+    assert_eq!(change(users, &name("root"), both).await, AccessChanged::LastActiveAdmin);
+    let root = users.get(&name("root")).await.unwrap().unwrap();
+    assert_eq!(users.delete(&root).await.unwrap(), Deleted::LastActiveAdmin);
+    assert_eq!(users.get(&name("root")).await.unwrap(), Some(root.clone()), "a refusal wrote nothing");
+    assert_active_admins(users, 1).await;
+
+    // Nothing to change changes nothing; promoting a disabled account makes no active admin.
+    assert!(changed(&change(users, &name("root"), role(Role::Admin)).await));
+    assert!(changed(&change(users, &name("dormant"), role(Role::Admin)).await));
+    assert_active_admins(users, 1).await;
+    assert!(changed(&change(users, &name("dormant"), disabled(false)).await));
+    assert_active_admins(users, 2).await;
+    assert!(changed(&change(users, &name("ada"), role(Role::Admin)).await));
+    assert_active_admins(users, 3).await;
+    assert!(changed(&change(users, &name("dormant"), both).await));
+    assert_active_admins(users, 2).await;
+
+    // A change decided on a stale read: ada was read as a user, and is an admin now.
+    let stale = User { role: Role::User, ..users.get(&name("ada")).await.unwrap().unwrap() };
+    let disabled_ada = users.change_access(&stale, disabled(true), uuid::Uuid::new_v4()).await.unwrap();
+    let AccessChanged::Changed(after) = disabled_ada else { panic!("{disabled_ada:?}") };
+    assert_eq!((after.role, after.disabled), (Role::Admin, true));
+    assert_active_admins(users, 1).await;
+    // Ada, a disabled admin, goes without touching the count; root still cannot.
+    let ada = users.get(&name("ada")).await.unwrap().unwrap();
+    assert_eq!(users.delete(&root).await.unwrap(), Deleted::LastActiveAdmin);
+    assert_eq!(users.delete(&ada).await.unwrap(), Deleted::Deleted);
+    assert_active_admins(users, 1).await;
+    // A deletion decided on a stale read: dormant was read disabled and is active now.
+    let dormant = users.get(&name("dormant")).await.unwrap().unwrap();
+    assert!(changed(
+        &change(users, &name("dormant"), AccessChange { role: Some(Role::Admin), disabled: Some(false) })
+            .await
+    ));
+    assert_active_admins(users, 2).await;
+    assert_eq!(users.delete(&dormant).await.unwrap(), Deleted::Deleted);
+    assert_active_admins(users, 1).await;
+    assert_eq!(users.delete(&root).await.unwrap(), Deleted::LastActiveAdmin);
+}
+
+/// The race the count closes: the only two admins demote (or disable, or delete) each other at
+/// the same moment. Exactly one change goes through, whichever; one active admin is left.
+async fn two_admins_removing_each_other_at_once_leave_one(backend: Backend) {
+    let users = wiring(backend).await.users;
+    let users = users.as_ref();
+    users.create(&admin("first")).await.unwrap();
+    users.create(&admin("second")).await.unwrap();
+    let names = [Username::parse("first").unwrap(), Username::parse("second").unwrap()];
+    let demote = role(Role::User);
+    let disable = disabled(true);
+    for round in 0..12 {
+        let a = users.get(&names[0]).await.unwrap().unwrap();
+        let b = users.get(&names[1]).await.unwrap().unwrap();
+        let (x, y) = match round % 3 {
+            0 => (demote, demote),
+            1 => (disable, demote),
+            _ => (disable, disable),
+        };
+        let (one, other) = futures::future::join(
+            users.change_access(&a, x, uuid::Uuid::new_v4()),
+            users.change_access(&b, y, uuid::Uuid::new_v4()),
+        )
+        .await;
+        let outcomes = [one.unwrap(), other.unwrap()];
+        let done = outcomes.iter().filter(|o| changed(o)).count();
+        let refused = outcomes.iter().filter(|o| **o == AccessChanged::LastActiveAdmin).count();
+        assert_eq!((done, refused), (1, 1), "round {round}: {outcomes:?}");
+        assert_active_admins(users, 1).await;
+        // Back to two admins for the next round.
+        let restore = AccessChange { role: Some(Role::Admin), disabled: Some(false) };
+        for name in &names {
+            assert!(changed(&change(users, name, restore).await));
+        }
+        assert_active_admins(users, 2).await;
+    }
+    // Deleting themselves at once: one account goes.
+    let a = users.get(&names[0]).await.unwrap().unwrap();
+    let b = users.get(&names[1]).await.unwrap().unwrap();
+    let (one, other) = futures::future::join(users.delete(&a), users.delete(&b)).await;
+    let mut outcomes = [one.unwrap(), other.unwrap()];
+    outcomes.sort_by_key(|o| *o == Deleted::LastActiveAdmin);
+    assert_eq!(outcomes, [Deleted::Deleted, Deleted::LastActiveAdmin]);
+    assert_active_admins(users, 1).await;
+}
+
+/// A stack deployed before the count has admins and no count (DynamoDB only): the count is
+/// made from the `role` index's admin entries, each read again, whichever call needs it first,
+/// and accounts stored before the disabled flag count as enabled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamodb_a_stack_without_the_count_counts_its_admins_from_the_index() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use stratus_aws::dynamodb::{DynamoUserStore, tables};
+
+    stratus_tests::require_local_engines();
+    let sdk = stratus_aws::sdk_config().await;
+    let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
+    let table = format!("{}users", stratus_tests::unique_prefix());
+    tables::ensure_table(&dynamodb, &table, &tables::USERS).await.unwrap();
+    let users = DynamoUserStore::new(dynamodb.clone(), table.clone());
+    for i in 0..30 {
+        users.create(&user(&format!("member{i:02}"), &format!("m{i}@example.com"))).await.unwrap();
+    }
+    users.create(&admin("root")).await.unwrap();
+    users.create(&admin("oldtimer")).await.unwrap();
+    users.create(&User { disabled: true, ..admin("dormant") }).await.unwrap();
+    assert_active_admins(&users, 2).await;
+    let forget_the_count = || async {
+        dynamodb
+            .delete_item()
+            .table_name(&table)
+            .key("pk", AttributeValue::S("COUNT#active-admins".into()))
+            .send()
+            .await
+            .unwrap();
+    };
+    // Stored before accounts had a disabled flag.
+    dynamodb
+        .update_item()
+        .table_name(&table)
+        .key("pk", AttributeValue::S("USER#oldtimer".into()))
+        .update_expression("REMOVE disabled")
+        .send()
+        .await
+        .unwrap();
+
+    forget_the_count().await;
+    assert_active_admins(&users, 2).await;
+    // A demotion is the first to need it.
+    forget_the_count().await;
+    let name = |n: &str| Username::parse(n).unwrap();
+    assert!(changed(&change(&users, &name("oldtimer"), role(Role::User)).await));
+    assert_active_admins(&users, 1).await;
+    forget_the_count().await;
+    assert_eq!(change(&users, &name("root"), disabled(true)).await, AccessChanged::LastActiveAdmin);
+    // A creation, a promotion and a deletion, each the first after the count was lost.
+    forget_the_count().await;
+    users.create(&admin("newcomer")).await.unwrap();
+    assert_active_admins(&users, 2).await;
+    forget_the_count().await;
+    assert!(changed(&change(&users, &name("member00"), role(Role::Admin)).await));
+    assert_active_admins(&users, 3).await;
+    forget_the_count().await;
+    let newcomer = users.get(&name("newcomer")).await.unwrap().unwrap();
+    assert_eq!(users.delete(&newcomer).await.unwrap(), Deleted::Deleted);
+    assert_active_admins(&users, 2).await;
+    // Two sandboxes counting at once agree, and one count is kept.
+    forget_the_count().await;
+    let other = DynamoUserStore::new(dynamodb.clone(), table.clone());
+    let (a, b) = futures::future::join(users.active_admins(), other.active_admins()).await;
+    assert_eq!((a.unwrap(), b.unwrap()), (2, 2));
+    // The count is no user.
+    assert_eq!(users.list(100, None).await.unwrap().items.len(), 33);
 }
 
 /// The KMS envelope (DynamoDB only): two sandboxes, each with its own `KmsDataKey`, against one
@@ -832,6 +1064,8 @@ async fn kms_data_key_is_made_once_and_shared_by_every_sandbox() {
 }
 
 on_both_backends!(
+    the_count_of_active_admins_is_exact,
+    two_admins_removing_each_other_at_once_leave_one,
     totp_begins_only_while_off_and_only_for_its_account,
     confirming_needs_the_pending_secret_and_a_later_step,
     concurrent_confirmations_turn_totp_on_once,

@@ -9,7 +9,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use futures::future::join_all;
 use serde_json::{Value, json};
 use stratus_core::clock::ManualClock;
-use stratus_core::ports::{RateLimit, TokenSigner};
+use stratus_core::ports::{AccessChange, AccessChanged, RateLimit, TokenSigner};
 use stratus_tests::{Api, Backend, PASSWORD, bootstrap_admin, on_both_backends, registration, wiring};
 
 const PROFILE_FIELDS: [&str; 11] = [
@@ -360,6 +360,8 @@ async fn sessions_end_at_their_maximum_lifetime(backend: Backend) {
 async fn a_demoted_admin_loses_admin_routes_at_once(backend: Backend) {
     let wiring = wiring(backend).await;
     bootstrap_admin(&wiring, "formeradmin").await;
+    // Another admin: the store would not demote the only one.
+    bootstrap_admin(&wiring, "keeper").await;
     let users = wiring.users.clone();
     let api = Api::start_with(wiring).await;
     let token = api.login("formeradmin", PASSWORD).await["access_token"].as_str().unwrap().to_owned();
@@ -367,7 +369,10 @@ async fn a_demoted_admin_loses_admin_routes_at_once(backend: Backend) {
     api.register("someone", "someone@example.com").await;
     assert_eq!(api.get_with_token("/users/someone", &token).await.status, 200);
     let name = stratus_core::domain::Username::parse("formeradmin").unwrap();
-    assert!(users.set_role(&name, stratus_core::domain::Role::User).await.unwrap());
+    let read = users.get(&name).await.unwrap().unwrap();
+    let demotion = AccessChange { role: Some(stratus_core::domain::Role::User), disabled: None };
+    let demoted = users.change_access(&read, demotion, uuid::Uuid::new_v4()).await.unwrap();
+    assert!(matches!(demoted, AccessChanged::Changed(_)), "{demoted:?}");
     // The token still says admin for up to 15 minutes; the store says otherwise now.
     api.get_with_token("/users", &token).await.problem(403);
     api.get_with_token("/users/someone", &token).await.problem(403);
@@ -798,9 +803,65 @@ async fn admins_disable_enable_and_change_roles(backend: Backend) {
     patch(&api, "/users/root", &member, &json!({"role": "admin", "disabled": true})).await;
     api.get_with_token("/users", &root).await.problem(401);
     assert_eq!(api.get_with_token("/users", &member).await.status, 200);
+
+    // Nor can the last active admin delete their account; another admin can, once there is one.
+    let confirm = json!({"password": PASSWORD});
+    delete_with_token(&api, "/users/me", &member, &confirm).await.problem(409);
+    assert_eq!(api.get_with_token("/users/me", &member).await.status, 200, "a refusal deletes nothing");
+    patch(&api, "/users/root", &member, &json!({"disabled": false})).await;
+    let root = api.login("root", PASSWORD).await["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(delete_with_token(&api, "/users/me", &member, &confirm).await.status, 204);
+    delete_with_token(&api, "/users/me", &root, &confirm).await.problem(409);
+}
+
+/// The race the count of active admins closes, over HTTP: the only two admins demote (or
+/// disable) each other at the same moment. Exactly one request succeeds; the other is refused,
+/// as the last admin's (409), or, when the winner's write came before its own check of who
+/// asks, as no longer an admin's (403) or no longer a session (401, after a disable). Either way one active admin is left, every round.
+async fn two_admins_demoting_each_other_at_once_leave_one(backend: Backend) {
+    let wiring = wiring(backend).await;
+    bootstrap_admin(&wiring, "first").await;
+    bootstrap_admin(&wiring, "second").await;
+    let users = wiring.users.clone();
+    let api = Api::start_with(wiring).await;
+    let token = |name: &'static str| {
+        let api = &api;
+        async move { api.login(name, PASSWORD).await["access_token"].as_str().unwrap().to_owned() }
+    };
+    let (mut first, mut second) = (token("first").await, token("second").await);
+    for round in 0..8 {
+        // The last rounds disable instead, which ends the loser's sessions too.
+        let change = if round < 6 { json!({"role": "user"}) } else { json!({"disabled": true}) };
+        let (by_second, by_first) = futures::future::join(
+            patch(&api, "/users/first", &second, &change),
+            patch(&api, "/users/second", &first, &change),
+        )
+        .await;
+        let statuses = [by_second.status, by_first.status];
+        let ok = statuses.iter().filter(|s| **s == 200).count();
+        // A disable that came first also ends the loser's session: 401.
+        let refused = statuses.iter().filter(|s| [409, 403, 401].contains(*s)).count();
+        assert_eq!((ok, refused), (1, 1), "round {round}: {statuses:?}");
+        for reply in [&by_second, &by_first] {
+            if reply.status != 200 {
+                reply.problem(reply.status);
+            }
+        }
+        assert_eq!(users.active_admins().await.unwrap(), 1, "round {round}");
+        // The winner makes the other an active admin again.
+        let (winner, loser) = if by_second.status == 200 { (&second, "first") } else { (&first, "second") };
+        let restore = json!({"role": "admin", "disabled": false});
+        let restored = patch(&api, &format!("/users/{loser}"), winner, &restore).await;
+        assert_eq!(restored.status, 200, "{}", String::from_utf8_lossy(&restored.body));
+        assert_eq!(users.active_admins().await.unwrap(), 2);
+        if round >= 6 {
+            (first, second) = (token("first").await, token("second").await);
+        }
+    }
 }
 
 on_both_backends!(
+    two_admins_demoting_each_other_at_once_leave_one,
     admins_disable_enable_and_change_roles,
     changing_the_password_ends_every_session,
     wrong_current_passwords_are_limited_per_user,

@@ -218,7 +218,8 @@ fn slots(states: &[BTreeMap<String, String>]) -> Vec<(String, String)> {
 async fn rotation_under(fault: Option<(usize, Fault)>, clean_calls: &[Call]) -> Vec<Call> {
     let stand_in = StandIn::create(&[]).await;
     let (proxy, states) = recording_proxy(&stand_in.name).await;
-    states.lock().unwrap().push(stand_in.parameters().await);
+    let first = stand_in.parameters().await;
+    states.lock().unwrap().push(first);
     if let Some((index, kind)) = fault {
         let operation = &clean_calls[index].operation;
         let earlier = clean_calls[..index].iter().filter(|c| &c.operation == operation).count();
@@ -274,7 +275,8 @@ async fn the_check_catches_a_switch_that_skips_publishing() {
     // did) signs with a key no cache has, and deletes the old one while its tokens live.
     let stand_in = StandIn::create(&[]).await;
     let (proxy, states) = recording_proxy(&stand_in.name).await;
-    states.lock().unwrap().push(stand_in.parameters().await);
+    let first = stand_in.parameters().await;
+    states.lock().unwrap().push(first);
     until_done(&stand_in, &proxy, &["set-parameter", "SigningKeySlot=green"], 1);
     let wrong = refused_tokens(&states.lock().unwrap());
     assert_eq!(wrong.len(), 2, "{wrong:?}");

@@ -22,12 +22,13 @@ pub struct TableSpec {
     pub index: Option<IndexSpec>,
 }
 
-/// A global secondary index projecting keys only: a string partition key, a number sort key.
+/// A global secondary index projecting keys only: a string partition key and, if any, a number
+/// sort key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IndexSpec {
     pub name: &'static str,
     pub partition_key: &'static str,
-    pub sort_key: &'static str,
+    pub sort_key: Option<&'static str>,
 }
 
 /// One item per digest; `expires_at` only while messages are given a lifetime.
@@ -39,14 +40,16 @@ pub const MESSAGES: TableSpec = TableSpec {
     index: None,
 };
 
-/// Users under `USER#<username>`, and one `EMAIL#<lower-case email>` guard item per user that
-/// makes email uniqueness a condition DynamoDB enforces.
+/// Users under `USER#<username>`, one `EMAIL#<lower-case email>` guard item per user that
+/// makes email uniqueness a condition DynamoDB enforces, and `COUNT#active-admins`, the count of
+/// active admins. The `role` index holds every account's key by its role; only its admins are
+/// ever read, to count them once on a stack that has no count yet.
 pub const USERS: TableSpec = TableSpec {
     env_var: "USERS_TABLE",
     local_name: "users",
     partition_key: "pk",
     ttl_attribute: None,
-    index: None,
+    index: Some(IndexSpec { name: "role", partition_key: "role", sort_key: None }),
 };
 
 /// `TOKEN#<sha256>` per refresh token and `FAMILY#<id>` per revoked family; both expire by TTL.
@@ -74,7 +77,11 @@ pub const TASKS: TableSpec = TableSpec {
     local_name: "tasks",
     partition_key: "pk",
     ttl_attribute: Some("expires_at"),
-    index: Some(IndexSpec { name: "pending", partition_key: "pending_shard", sort_key: "pending_since" }),
+    index: Some(IndexSpec {
+        name: "pending",
+        partition_key: "pending_shard",
+        sort_key: Some("pending_since"),
+    }),
 };
 
 /// `CODE#<purpose>#<username>` per mailed one-time code (only its hash), expiring by TTL.
@@ -112,18 +119,16 @@ pub async fn ensure_table(client: &Client, name: &str, spec: &TableSpec) -> Resu
         .attribute_definitions(attribute(spec.partition_key, ScalarAttributeType::S))
         .key_schema(key(spec.partition_key, KeyType::Hash));
     if let Some(index) = spec.index {
-        create = create
-            .attribute_definitions(attribute(index.partition_key, ScalarAttributeType::S))
-            .attribute_definitions(attribute(index.sort_key, ScalarAttributeType::N))
-            .global_secondary_indexes(
-                GlobalSecondaryIndex::builder()
-                    .index_name(index.name)
-                    .key_schema(key(index.partition_key, KeyType::Hash))
-                    .key_schema(key(index.sort_key, KeyType::Range))
-                    .projection(Projection::builder().projection_type(ProjectionType::KeysOnly).build())
-                    .build()
-                    .expect("name and keys are set"),
-            );
+        let mut gsi = GlobalSecondaryIndex::builder()
+            .index_name(index.name)
+            .key_schema(key(index.partition_key, KeyType::Hash))
+            .projection(Projection::builder().projection_type(ProjectionType::KeysOnly).build());
+        create = create.attribute_definitions(attribute(index.partition_key, ScalarAttributeType::S));
+        if let Some(sort_key) = index.sort_key {
+            create = create.attribute_definitions(attribute(sort_key, ScalarAttributeType::N));
+            gsi = gsi.key_schema(key(sort_key, KeyType::Range));
+        }
+        create = create.global_secondary_indexes(gsi.build().expect("name and keys are set"));
     }
     let created = create.send().await;
     match created {
