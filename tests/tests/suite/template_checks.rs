@@ -493,6 +493,25 @@ fn every_function_and_the_api_log_to_groups_with_a_retention() {
     }
 }
 
+/// What a metric-math alarm watches: its metrics' (namespace, metric name, dimension value as
+/// `Ref`), or nothing for a plain one-metric alarm.
+fn watched(alarm: &Value) -> Vec<(String, String, String)> {
+    alarm["Properties"]["Metrics"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|query| {
+            let metric = &query["MetricStat"]["Metric"];
+            let value = metric["Dimensions"][0]["Value"]["Ref"].as_str()?;
+            Some((
+                metric["Namespace"].as_str()?.to_owned(),
+                metric["MetricName"].as_str()?.to_owned(),
+                value.to_owned(),
+            ))
+        })
+        .collect()
+}
+
 #[test]
 fn alarms_notify_the_topic_and_watch_every_function_and_table() {
     let template = template();
@@ -501,27 +520,30 @@ fn alarms_notify_the_topic_and_watch_every_function_and_table() {
     for (id, alarm) in &alarms {
         assert_eq!(alarm["Properties"]["AlarmActions"][0]["Ref"], "AlarmTopic", "{id} notifies nobody");
     }
-    let query = |id: &str| {
-        alarms[id]["Properties"]["Metrics"][0]["Expression"]["Fn::Sub"].as_str().unwrap().to_owned()
+    let watchers = |namespace: &str, metric: &str, resource: &str| -> Vec<&String> {
+        alarms
+            .iter()
+            .filter(|(_, alarm)| {
+                watched(alarm).iter().any(|(n, m, r)| n == namespace && m == metric && r == resource)
+            })
+            .map(|(id, _)| id)
+            .collect()
     };
     let every = functions(&template);
-    for alarm in ["FunctionErrorsAlarm", "FunctionThrottlesAlarm"] {
-        for id in every.keys() {
-            assert!(query(alarm).contains(&format!("FunctionName = '${{{id}}}'")), "{alarm} misses {id}");
+    for id in every.keys() {
+        for metric in ["Errors", "Throttles"] {
+            assert_eq!(watchers("AWS/Lambda", metric, id).len(), 1, "{id}'s {metric} are watched once");
         }
-    }
-    // Each function is in the one duration alarm whose threshold is 80 % of its own timeout.
-    for (id, function) in &every {
-        let watching: Vec<&String> = alarms
-            .keys()
-            .filter(|a| a.ends_with("DurationAlarm") && query(a).contains(&format!("'${{{id}}}'")))
-            .collect();
+        // Each function is in one duration alarm, whose threshold is 80 % of its own timeout.
+        let watching = watchers("AWS/Lambda", "Duration", id);
         let [alarm] = watching.as_slice() else { panic!("{id} is in {watching:?}") };
         let threshold = alarms[*alarm]["Properties"]["Threshold"].as_u64().unwrap();
-        assert_eq!(threshold, timeout(&template, function) * 800, "{alarm} for {id}");
+        assert_eq!(threshold, timeout(&template, &every[id]) * 800, "{alarm} for {id}");
     }
     for table in resources_of(&template, "AWS::DynamoDB::Table").keys() {
-        assert!(query("TableThrottlesAlarm").contains(&format!("TableName = '${{{table}}}'")), "{table}");
+        for metric in ["ReadThrottleEvents", "WriteThrottleEvents"] {
+            assert_eq!(watchers("AWS/DynamoDB", metric, table).len(), 1, "{table}'s {metric}");
+        }
     }
     assert_eq!(alarms["TasksBacklogAlarm"]["Properties"]["MetricName"], "ApproximateAgeOfOldestMessage");
     assert_eq!(alarms["EdgeServerErrorsAlarm"]["Properties"]["MetricName"], "5xxErrorRate");
@@ -531,6 +553,81 @@ fn alarms_notify_the_topic_and_watch_every_function_and_table() {
     for id in every.keys() {
         assert!(dashboard.matches(&format!("\"${{{id}}}\"")).count() >= 4, "the dashboard misses {id}");
     }
+}
+
+/// The longest name CloudFormation can give a resource of a stack with a 40-character name:
+/// `<stack>-<LogicalId>-<13 random characters>`, which Lambda cuts at 64.
+fn longest_generated_name(logical_id: &str) -> String {
+    format!("{}-{logical_id}-{}", "s".repeat(40), "R".repeat(13)).chars().take(64).collect()
+}
+
+/// A Metrics Insights query in the grammar the CloudWatch User Guide documents ("Metrics
+/// Insights query components and syntax"): `SELECT FUNCTION(metric) FROM namespace|SCHEMA(…)`
+/// and an optional `WHERE key = 'value'` or `!=`, joined by `AND` only (no `OR`, which the page
+/// does not list), with no GROUP BY (an alarm needs one series).
+fn documented_metrics_insights(query: &str) -> Result<(), String> {
+    let rest = query.strip_prefix("SELECT ").ok_or("not SELECT …")?;
+    let (function, rest) = rest.split_once('(').ok_or("no FUNCTION(metric)")?;
+    if !["AVG", "COUNT", "MAX", "MIN", "SUM"].contains(&function) {
+        return Err(format!("{function} is not a documented function"));
+    }
+    let (_, rest) = rest.split_once(") FROM ").ok_or("no FROM")?;
+    let Some((_, filter)) = rest.split_once(" WHERE ") else { return Ok(()) };
+    for condition in filter.split(" AND ") {
+        let words: Vec<&str> = condition.splitn(3, ' ').collect();
+        let [key, operator, value] = words[..] else { return Err(format!("{condition:?}")) };
+        let quoted = value.len() >= 2 && value.starts_with('\'') && value.ends_with('\'');
+        let plain = |t: &str| t.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !plain(key) || !["=", "!="].contains(&operator) || !quoted || value[1..value.len() - 1].contains('\'')
+        {
+            return Err(format!("{condition:?} is not `key = 'value'` or `key != 'value'`"));
+        }
+    }
+    Ok(())
+}
+
+/// Alarms deploy only with expressions CloudWatch takes: a Metrics Insights query in its
+/// documented grammar, or metric math over at most ten metrics of the alarm's own (the hard
+/// limit of a metric-math alarm), and either way at most 2,000 characters (the API's limit is
+/// 2,048) with every `${Name}` at its longest for a 40-character stack name.
+#[test]
+fn alarm_expressions_are_documented_grammar_that_fits() {
+    let template = template();
+    for (id, alarm) in resources_of(&template, "AWS::CloudWatch::Alarm") {
+        let Some(queries) = alarm["Properties"]["Metrics"].as_array() else { continue };
+        let metrics = queries.iter().filter(|q| !q["MetricStat"].is_null()).count();
+        assert!(metrics <= 10, "{id} reads {metrics} metrics; an alarm reads at most 10");
+        let returned = queries.iter().filter(|q| q["ReturnData"] == true).count();
+        assert_eq!(returned, 1, "{id} must return exactly one series");
+        for query in queries.iter().filter(|q| !q["Expression"].is_null()) {
+            let expression = &query["Expression"];
+            let text = expression.as_str().or_else(|| expression["Fn::Sub"].as_str()).expect(&id);
+            let mut substituted = String::new();
+            let mut rest = text;
+            while let Some((before, after)) = rest.split_once("${") {
+                let (name, after) = after.split_once('}').expect("a closed ${…}");
+                substituted.push_str(before);
+                substituted.push_str(&longest_generated_name(name));
+                rest = after;
+            }
+            substituted.push_str(rest);
+            assert!(substituted.len() <= 2000, "{id}: {} characters at the longest", substituted.len());
+            if text.trim_start().to_ascii_uppercase().starts_with("SELECT") {
+                documented_metrics_insights(&substituted).unwrap_or_else(|e| panic!("{id}: {e}"));
+            } else {
+                // Metric math names only the alarm's own metrics.
+                let own: BTreeSet<&str> = queries.iter().filter_map(|q| q["Id"].as_str()).collect();
+                for name in text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+                    let function = ["SUM", "MAX", "MIN", "AVG", "IF", "METRICS"].contains(&name);
+                    let number = name.chars().all(|c| c.is_ascii_digit());
+                    assert!(function || number || own.contains(name), "{id}: {name} in {text}");
+                }
+            }
+        }
+    }
+    // The checker itself: OR and overlong queries are caught.
+    assert!(documented_metrics_insights("SELECT SUM(Errors) FROM \"AWS/Lambda\" WHERE a = 'x' OR a = 'y'").is_err());
+    assert!(documented_metrics_insights("SELECT SUM(Errors) FROM \"AWS/Lambda\" WHERE a = 'x' AND b != 'y'").is_ok());
 }
 
 #[test]
