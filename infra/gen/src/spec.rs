@@ -50,7 +50,8 @@ pub struct Spec {
     pub timeout: Option<u32>,
     /// What it does with access tokens; the signing-key variables follow from it.
     pub tokens: Option<Tokens>,
-    /// `sensitive`: its routes get the login throttle (argon2 or mail behind them).
+    /// A route throttle of its own class instead of the API's default: `sensitive` (argon2 or
+    /// mail behind the routes) or `refresh` (a KMS signature, and nothing else, behind each).
     pub throttle: Option<Throttle>,
     /// Event name → `METHOD /path` (API Gateway syntax) or `ANY $default`.
     #[serde(default)]
@@ -81,7 +82,20 @@ pub enum Tokens {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Throttle {
+    /// `LoginThrottleRateLimit`/`…BurstLimit`: argon2 or mail behind the routes.
     Sensitive,
+    /// `RefreshThrottleRateLimit`/`…BurstLimit`: a refresh, one KMS signature each.
+    Refresh,
+}
+
+impl Throttle {
+    /// The prefix of the template parameters that hold the class's rate and burst.
+    pub fn parameter_prefix(self) -> &'static str {
+        match self {
+            Throttle::Sensitive => "Login",
+            Throttle::Refresh => "Refresh",
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]

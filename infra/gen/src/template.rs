@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use crate::replace_region;
-use crate::spec::{Function, Grant, Route, Throttle, Tokens};
+use crate::spec::{Function, Grant, Route, Tokens};
 
 const SLOT_KEY: &str = "!If [GreenSigningKey, !GetAtt SigningKeyGreen.Arn, !GetAtt SigningKey.Arn]";
 
@@ -64,11 +64,13 @@ fn signers(functions: &[Function]) -> String {
 
 fn route_throttles(functions: &[Function]) -> String {
     let mut out = String::new();
-    for function in functions.iter().filter(|f| f.spec.throttle == Some(Throttle::Sensitive)) {
+    for function in functions {
+        let Some(class) = function.spec.throttle else { continue };
+        let prefix = class.parameter_prefix();
         for route in function.spec.routes.values() {
             write!(
                 out,
-                "        \"{route}\":\n          ThrottlingBurstLimit: !Ref LoginThrottleBurstLimit\n          ThrottlingRateLimit: !Ref LoginThrottleRateLimit\n"
+                "        \"{route}\":\n          ThrottlingBurstLimit: !Ref {prefix}ThrottleBurstLimit\n          ThrottlingRateLimit: !Ref {prefix}ThrottleRateLimit\n"
             )
             .expect("writing to a String");
         }

@@ -630,6 +630,51 @@ fn alarm_expressions_are_documented_grammar_that_fits() {
     assert!(documented_metrics_insights("SELECT SUM(Errors) FROM \"AWS/Lambda\" WHERE a = 'x' AND b != 'y'").is_ok());
 }
 
+/// KMS answers at most 300 ECC_NIST_P256 `Sign` requests a second per account and region (the
+/// KMS quotas page; docs/costs.md). Every route of a function the signing key lets sign (its
+/// `tokens` say it signs) may call it once a request, so API Gateway's default rate limits of
+/// those routes must add up to no more: a flood then meets API Gateway's 429, not KMS
+/// throttling every session's refresh in the account.
+#[test]
+fn the_routes_that_sign_stay_within_the_kms_sign_quota() {
+    const KMS_ECC_SIGN_PER_SECOND: u64 = 300;
+    let template = template();
+    let key = &template["Resources"]["SigningKey"];
+    let signers: BTreeSet<String> =
+        key_statements_allowing(key, "kms:Sign").into_iter().flat_map(principals).collect();
+    let api = &template["Resources"]["HttpApi"]["Properties"];
+    let default_of = |value: &Value| -> u64 {
+        let parameter = value["Ref"].as_str().expect("a rate limit is a parameter");
+        template["Parameters"][parameter]["Default"].as_u64().expect("a numeric default")
+    };
+    let mut total = 0;
+    let mut routes = Vec::new();
+    for (id, function) in functions(&template) {
+        if !signers.contains(&format!("{id}Role.Arn")) {
+            continue;
+        }
+        let events = function["Properties"]["Events"].as_object().expect("a signer has routes");
+        for event in events.values().filter(|e| e["Type"] == "HttpApi") {
+            let route = format!("{} {}", event["Properties"]["Method"].as_str().unwrap(), event["Properties"]["Path"].as_str().unwrap());
+            let setting = &api["RouteSettings"][route.as_str()]["ThrottlingRateLimit"];
+            let rate = if setting.is_null() {
+                default_of(&api["DefaultRouteSettings"]["ThrottlingRateLimit"])
+            } else {
+                default_of(setting)
+            };
+            total += rate;
+            routes.push(format!("{route}: {rate}"));
+        }
+    }
+    assert!(routes.iter().any(|r| r.starts_with("POST /token/refresh: ")), "{routes:?}");
+    assert!(
+        total <= KMS_ECC_SIGN_PER_SECOND,
+        "the signing routes may call kms:Sign {total} times a second ({routes:?}); KMS allows {KMS_ECC_SIGN_PER_SECOND}"
+    );
+    // Refresh has a throttle of its own, not the API's default.
+    assert_eq!(api["RouteSettings"]["POST /token/refresh"]["ThrottlingRateLimit"]["Ref"], "RefreshThrottleRateLimit");
+}
+
 #[test]
 fn names_and_parameters_that_only_fail_on_a_real_account() {
     let template = template();
