@@ -715,6 +715,21 @@ fn cloudfront_caches_only_public_lookups_over_https() {
     let mut cached = BTreeSet::new();
     for behaviour in config["CacheBehaviors"].as_array().unwrap() {
         assert_eq!(behaviour["ViewerProtocolPolicy"].as_str(), Some("redirect-to-https"));
+        // With CORS on, the API's Access-Control-Allow-Origin depends on Origin: a cached answer
+        // keyed without it would be served to every other origin. So a cached behaviour's
+        // policy is the stack's own, keyed by Origin under HasCors (no managed policy is).
+        let pattern = behaviour["PathPattern"].as_str().unwrap();
+        let policy = behaviour["CachePolicyId"]["Ref"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{pattern} uses a managed cache policy, whose key lacks Origin"));
+        let parameters = &template["Resources"][policy]["Properties"]["CachePolicyConfig"]
+            ["ParametersInCacheKeyAndForwardedToOrigin"];
+        let headers = &parameters["HeadersConfig"]["Fn::If"];
+        assert_eq!(headers[0], "HasCors", "{pattern}");
+        assert_eq!(headers[1], serde_json::json!({"HeaderBehavior": "whitelist", "Headers": ["Origin"]}), "{pattern}");
+        // The function's Cache-Control decides: nothing is cached that does not say so.
+        let ttl = &template["Resources"][policy]["Properties"]["CachePolicyConfig"];
+        assert_eq!((ttl["MinTTL"].as_u64(), ttl["DefaultTTL"].as_u64()), (Some(0), Some(0)), "{pattern}");
         let pattern = behaviour["PathPattern"].as_str().unwrap();
         let prefix = pattern.strip_suffix('*').expect("prefix patterns only");
         for route in ROUTES.iter().filter(|r| r.path.starts_with(prefix) && r.method == "GET") {
