@@ -95,7 +95,9 @@ pub enum SendCodeError {
 }
 
 /// Draws a new code for `purpose` and mails it to the user's address. Earlier codes keep
-/// working as the purpose says (`CodePurpose::live_codes`), and the attempts are re-armed.
+/// working as the purpose says (`CodePurpose::live_codes`), and the attempts are re-armed. A
+/// mail the service will never deliver (`MailError::Undeliverable`) is logged and counts as
+/// sent; a service that cannot send now, or refuses us, is an error.
 pub async fn send_code(
     codes: &dyn CodeStore,
     mailer: &dyn Mailer,
@@ -105,8 +107,17 @@ pub async fn send_code(
 ) -> Result<(), SendCodeError> {
     let code = OneTimeCode::generate();
     codes.issue(&code.record(purpose, user, now)).await?;
-    mailer.send(&mail(purpose, user, &code)).await?;
-    tracing::info!(username = %user.username, purpose = purpose.as_str(), "code mailed");
+    match mailer.send(&mail(purpose, user, &code)).await {
+        Ok(()) => tracing::info!(username = %user.username, purpose = purpose.as_str(), "code mailed"),
+        // Not the client's doing nor a fault to retry: logged, and answered as sent.
+        Err(MailError::Undeliverable(cause)) => tracing::error!(
+            username = %user.username,
+            purpose = purpose.as_str(),
+            error = %cause,
+            "the code could not be delivered"
+        ),
+        Err(error) => return Err(error.into()),
+    }
     Ok(())
 }
 

@@ -231,7 +231,8 @@ struct NoSenderMailer;
 #[async_trait::async_trait]
 impl Mailer for NoSenderMailer {
     async fn send(&self, _mail: &Mail) -> Result<(), MailError> {
-        Err(MailError::Refused(format!("no mail is sent: the stack has no {MAIL_SENDER_IDENTITY}")))
+        // Undeliverable, not refused: every function still answers (docs/api.md), logging the mail.
+        Err(MailError::Undeliverable(format!("no mail is sent: the stack has no {MAIL_SENDER_IDENTITY}")))
     }
 }
 
