@@ -3,18 +3,26 @@
 use async_trait::async_trait;
 use stratus_core::ports::{Mail, MailError, Mailer};
 
-/// Sends through SES v2 from one verified identity, the only one the role may send from.
+/// Sends through SES v2 from one verified identity, the only one the role may send from, with
+/// the stack's configuration set (bounces and complaints suppressed and counted).
 pub struct SesMailer {
     sdk: aws_config::SdkConfig,
     /// Built on the first mail: forgot-password answers most requests (unknown addresses,
     /// limits) without mailing, and resend-verification some, so init does not pay for it.
     client: std::sync::OnceLock<aws_sdk_sesv2::Client>,
     sender: String,
+    configuration_set: Option<String>,
 }
 
 impl SesMailer {
     pub fn new(sdk: aws_config::SdkConfig, sender: impl Into<String>) -> Self {
-        Self { sdk, client: std::sync::OnceLock::new(), sender: sender.into() }
+        Self { sdk, client: std::sync::OnceLock::new(), sender: sender.into(), configuration_set: None }
+    }
+
+    /// Every mail names this configuration set (the role's grant must cover it too).
+    pub fn with_configuration_set(mut self, name: impl Into<String>) -> Self {
+        self.configuration_set = Some(name.into());
+        self
     }
 
     fn client(&self) -> &aws_sdk_sesv2::Client {
@@ -39,6 +47,7 @@ impl Mailer for SesMailer {
             .client()
             .send_email()
             .from_email_address(&self.sender)
+            .set_configuration_set_name(self.configuration_set.clone())
             .destination(Destination::builder().to_addresses(mail.to.to_string()).build())
             .content(EmailContent::builder().simple(message).build())
             .send()

@@ -187,7 +187,14 @@ fn function_policies_are_inline_statements_on_the_stacks_own_resources() {
                         )
                         .and_then(|s| s.strip_suffix('}'))
                         .is_some_and(|parameter| template["Parameters"][parameter]["Type"] == "String");
-                    index || sender
+                    // The stack's own SES configuration set, which every send names.
+                    let configuration_set = sub
+                        .strip_prefix(
+                            "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:configuration-set/${",
+                        )
+                        .and_then(|s| s.strip_suffix('}'))
+                        .is_some_and(|set| resources[set]["Type"] == "AWS::SES::ConfigurationSet");
+                    index || sender || configuration_set
                 } else {
                     false
                 }
@@ -674,6 +681,44 @@ fn the_routes_that_sign_stay_within_the_kms_sign_quota() {
     );
     // Refresh has a throttle of its own, not the API's default.
     assert_eq!(api["RouteSettings"]["POST /token/refresh"]["ThrottlingRateLimit"]["Ref"], "RefreshThrottleRateLimit");
+}
+
+/// Every function that mails sends with the stack's configuration set (bounces and complaints
+/// suppressed and counted), and may: SES authorizes the set as well as the identity.
+#[test]
+fn mail_goes_out_with_the_configuration_set_that_suppresses_bounces() {
+    let template = template();
+    let set = &template["Resources"]["MailConfigurationSet"];
+    assert_eq!(set["Type"], "AWS::SES::ConfigurationSet");
+    let reasons = &set["Properties"]["SuppressionOptions"]["SuppressedReasons"];
+    assert_eq!(reasons, &serde_json::json!(["BOUNCE", "COMPLAINT"]));
+    assert_eq!(set["Properties"]["ReputationOptions"]["ReputationMetricsEnabled"], true);
+    let events = &template["Resources"]["MailEvents"]["Properties"];
+    assert_eq!(events["ConfigurationSetName"]["Ref"], "MailConfigurationSet");
+    let kinds = &events["EventDestination"]["MatchingEventTypes"];
+    for kind in ["bounce", "complaint"] {
+        assert!(kinds.as_array().unwrap().iter().any(|k| k == kind), "{kind} is not made visible");
+    }
+    let mut mailers = 0;
+    for (id, function) in functions(&template) {
+        let sends = statements(&function).iter().any(|s| s["Action"] == "ses:SendEmail");
+        if !sends {
+            continue;
+        }
+        mailers += 1;
+        let variables = &function["Properties"]["Environment"]["Variables"];
+        assert_eq!(
+            variables[stratus_wiring::aws::MAIL_CONFIGURATION_SET]["Ref"],
+            "MailConfigurationSet",
+            "{id} mails without the configuration set"
+        );
+        let covered = statements(&function).iter().any(|s| {
+            s["Action"] == "ses:SendEmail"
+                && s["Resource"]["Fn::Sub"].as_str().is_some_and(|arn| arn.ends_with(":configuration-set/${MailConfigurationSet}"))
+        });
+        assert!(covered, "{id} may not send with the configuration set");
+    }
+    assert!(mailers >= 4, "{mailers}");
 }
 
 /// What outlives the stack is retained except on a failed first create, which would otherwise
