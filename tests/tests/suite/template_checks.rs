@@ -815,3 +815,42 @@ fn cloudfront_caches_only_public_lookups_over_https() {
         ])
     );
 }
+
+/// The edge's WAF (infra/edge/waf.yaml) must not block a message for what its text says: the
+/// common rule set's body rules only count (and label) there, and a rule of ours blocks what
+/// they label on every other route.
+#[test]
+fn the_waf_lets_message_text_through_and_inspects_other_bodies() {
+    let path = stratus_tests::workspace_root().join("infra/edge/waf.yaml");
+    let waf = stratus_tests::template::Template::load(&path).expect("waf.yaml reads").root().clone();
+    let rules = waf["Resources"]["WebAcl"]["Properties"]["Rules"].as_array().unwrap().clone();
+    let common = rules
+        .iter()
+        .find(|r| r["Statement"]["ManagedRuleGroupStatement"]["Name"] == "AWSManagedRulesCommonRuleSet")
+        .expect("the common rule set");
+    let counted: BTreeSet<&str> = common["Statement"]["ManagedRuleGroupStatement"]["RuleActionOverrides"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| !o["ActionToUse"]["Count"].is_null())
+        .map(|o| o["Name"].as_str().unwrap())
+        .collect();
+    // The rule set's rules that inspect the body (AWS WAF Developer Guide, Core rule set).
+    let body_rules =
+        ["SizeRestrictions_BODY", "CrossSiteScripting_BODY", "GenericLFI_BODY", "GenericRFI_BODY", "EC2MetaDataSSRF_BODY"];
+    for rule in body_rules {
+        assert!(counted.contains(rule), "{rule} blocks a message for its text");
+    }
+    let after = rules
+        .iter()
+        .find(|r| r["Name"] == "aws-common-body-rules-but-messages")
+        .expect("the body verdicts are enforced elsewhere");
+    assert!(after["Priority"].as_u64() > common["Priority"].as_u64(), "labels exist only after the group ran");
+    assert!(!after["Action"]["Block"].is_null());
+    let text = after["Statement"].to_string();
+    for rule in &body_rules[1..] {
+        let label = format!("awswaf:managed:aws:core-rule-set:{}", rule.replace("_BODY", "_Body"));
+        assert!(text.contains(&label), "{label} is not enforced outside /messages");
+    }
+    assert!(text.contains("^/messages/?$") && text.contains("NotStatement"), "{text}");
+}
