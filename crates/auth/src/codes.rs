@@ -223,7 +223,11 @@ mod tests {
         for purpose in [CodePurpose::PasswordReset, CodePurpose::EmailVerification] {
             let mail = mail(purpose, &user, &OneTimeCode::generate());
             for chosen in ["evil", "555", "Urgent"] {
-                assert!(!mail.text.contains(chosen) && !mail.subject.contains(chosen), "{chosen}: {}", mail.text);
+                assert!(
+                    !mail.text.contains(chosen) && !mail.subject.contains(chosen),
+                    "{chosen}: {}",
+                    mail.text
+                );
             }
             assert!(mail.text.contains(&mail.secret));
         }

@@ -100,17 +100,31 @@ mod tests {
     #[test]
     fn ses_errors_are_classified_by_what_the_caller_can_do() {
         let cases = [
-            (E::TooManyRequestsException(errors::TooManyRequestsException::builder().build()), Class::Unavailable),
-            (E::LimitExceededException(errors::LimitExceededException::builder().build()), Class::Unavailable),
-            (E::SendingPausedException(errors::SendingPausedException::builder().build()), Class::Unavailable),
+            (
+                E::TooManyRequestsException(errors::TooManyRequestsException::builder().build()),
+                Class::Unavailable,
+            ),
+            (
+                E::LimitExceededException(errors::LimitExceededException::builder().build()),
+                Class::Unavailable,
+            ),
+            (
+                E::SendingPausedException(errors::SendingPausedException::builder().build()),
+                Class::Unavailable,
+            ),
             (E::MessageRejected(errors::MessageRejected::builder().build()), Class::Undeliverable),
             (
-                E::MailFromDomainNotVerifiedException(errors::MailFromDomainNotVerifiedException::builder().build()),
+                E::MailFromDomainNotVerifiedException(
+                    errors::MailFromDomainNotVerifiedException::builder().build(),
+                ),
                 Class::Undeliverable,
             ),
             (E::NotFoundException(errors::NotFoundException::builder().build()), Class::Refused),
             (E::BadRequestException(errors::BadRequestException::builder().build()), Class::Refused),
-            (E::AccountSuspendedException(errors::AccountSuspendedException::builder().build()), Class::Refused),
+            (
+                E::AccountSuspendedException(errors::AccountSuspendedException::builder().build()),
+                Class::Refused,
+            ),
         ];
         for (error, class) in cases {
             assert_eq!(classify(&error), class, "{error:?}");

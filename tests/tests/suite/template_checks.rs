@@ -586,7 +586,10 @@ fn documented_metrics_insights(query: &str) -> Result<(), String> {
         let [key, operator, value] = words[..] else { return Err(format!("{condition:?}")) };
         let quoted = value.len() >= 2 && value.starts_with('\'') && value.ends_with('\'');
         let plain = |t: &str| t.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-        if !plain(key) || !["=", "!="].contains(&operator) || !quoted || value[1..value.len() - 1].contains('\'')
+        if !plain(key)
+            || !["=", "!="].contains(&operator)
+            || !quoted
+            || value[1..value.len() - 1].contains('\'')
         {
             return Err(format!("{condition:?} is not `key = 'value'` or `key != 'value'`"));
         }
@@ -634,8 +637,14 @@ fn alarm_expressions_are_documented_grammar_that_fits() {
         }
     }
     // The checker itself: OR and overlong queries are caught.
-    assert!(documented_metrics_insights("SELECT SUM(Errors) FROM \"AWS/Lambda\" WHERE a = 'x' OR a = 'y'").is_err());
-    assert!(documented_metrics_insights("SELECT SUM(Errors) FROM \"AWS/Lambda\" WHERE a = 'x' AND b != 'y'").is_ok());
+    assert!(
+        documented_metrics_insights("SELECT SUM(Errors) FROM \"AWS/Lambda\" WHERE a = 'x' OR a = 'y'")
+            .is_err()
+    );
+    assert!(
+        documented_metrics_insights("SELECT SUM(Errors) FROM \"AWS/Lambda\" WHERE a = 'x' AND b != 'y'")
+            .is_ok()
+    );
 }
 
 /// KMS answers at most 300 ECC_NIST_P256 `Sign` requests a second per account and region (the
@@ -663,7 +672,11 @@ fn the_routes_that_sign_stay_within_the_kms_sign_quota() {
         }
         let events = function["Properties"]["Events"].as_object().expect("a signer has routes");
         for event in events.values().filter(|e| e["Type"] == "HttpApi") {
-            let route = format!("{} {}", event["Properties"]["Method"].as_str().unwrap(), event["Properties"]["Path"].as_str().unwrap());
+            let route = format!(
+                "{} {}",
+                event["Properties"]["Method"].as_str().unwrap(),
+                event["Properties"]["Path"].as_str().unwrap()
+            );
             let setting = &api["RouteSettings"][route.as_str()]["ThrottlingRateLimit"];
             let rate = if setting.is_null() {
                 default_of(&api["DefaultRouteSettings"]["ThrottlingRateLimit"])
@@ -680,7 +693,10 @@ fn the_routes_that_sign_stay_within_the_kms_sign_quota() {
         "the signing routes may call kms:Sign {total} times a second ({routes:?}); KMS allows {KMS_ECC_SIGN_PER_SECOND}"
     );
     // Refresh has a throttle of its own, not the API's default.
-    assert_eq!(api["RouteSettings"]["POST /token/refresh"]["ThrottlingRateLimit"]["Ref"], "RefreshThrottleRateLimit");
+    assert_eq!(
+        api["RouteSettings"]["POST /token/refresh"]["ThrottlingRateLimit"]["Ref"],
+        "RefreshThrottleRateLimit"
+    );
 }
 
 /// Every function that mails sends with the stack's configuration set (bounces and complaints
@@ -714,7 +730,9 @@ fn mail_goes_out_with_the_configuration_set_that_suppresses_bounces() {
         );
         let covered = statements(&function).iter().any(|s| {
             s["Action"] == "ses:SendEmail"
-                && s["Resource"]["Fn::Sub"].as_str().is_some_and(|arn| arn.ends_with(":configuration-set/${MailConfigurationSet}"))
+                && s["Resource"]["Fn::Sub"]
+                    .as_str()
+                    .is_some_and(|arn| arn.ends_with(":configuration-set/${MailConfigurationSet}"))
         });
         assert!(covered, "{id} may not send with the configuration set");
     }
@@ -729,7 +747,10 @@ fn retained_resources_are_removed_when_their_first_create_fails() {
     let template = template();
     for (id, resource) in template["Resources"].as_object().unwrap() {
         if resource["DeletionPolicy"] == "Retain" {
-            assert_eq!(id, "UsersTable", "{id}: DeletionPolicy Retain leaves orphans when the first create fails");
+            assert_eq!(
+                id, "UsersTable",
+                "{id}: DeletionPolicy Retain leaves orphans when the first create fails"
+            );
         }
         // UpdateReplacePolicy has no RetainExceptOnCreate: a replaced resource keeps Retain.
         if resource["DeletionPolicy"] == "RetainExceptOnCreate" {
@@ -785,11 +806,14 @@ fn cloudfront_caches_only_public_lookups_over_https() {
         let policy = behaviour["CachePolicyId"]["Ref"]
             .as_str()
             .unwrap_or_else(|| panic!("{pattern} uses a managed cache policy, whose key lacks Origin"));
-        let parameters = &template["Resources"][policy]["Properties"]["CachePolicyConfig"]
-            ["ParametersInCacheKeyAndForwardedToOrigin"];
+        let parameters = &template["Resources"][policy]["Properties"]["CachePolicyConfig"]["ParametersInCacheKeyAndForwardedToOrigin"];
         let headers = &parameters["HeadersConfig"]["Fn::If"];
         assert_eq!(headers[0], "HasCors", "{pattern}");
-        assert_eq!(headers[1], serde_json::json!({"HeaderBehavior": "whitelist", "Headers": ["Origin"]}), "{pattern}");
+        assert_eq!(
+            headers[1],
+            serde_json::json!({"HeaderBehavior": "whitelist", "Headers": ["Origin"]}),
+            "{pattern}"
+        );
         // The function's Cache-Control decides: nothing is cached that does not say so.
         let ttl = &template["Resources"][policy]["Properties"]["CachePolicyConfig"];
         assert_eq!((ttl["MinTTL"].as_u64(), ttl["DefaultTTL"].as_u64()), (Some(0), Some(0)), "{pattern}");
@@ -836,8 +860,13 @@ fn the_waf_lets_message_text_through_and_inspects_other_bodies() {
         .map(|o| o["Name"].as_str().unwrap())
         .collect();
     // The rule set's rules that inspect the body (AWS WAF Developer Guide, Core rule set).
-    let body_rules =
-        ["SizeRestrictions_BODY", "CrossSiteScripting_BODY", "GenericLFI_BODY", "GenericRFI_BODY", "EC2MetaDataSSRF_BODY"];
+    let body_rules = [
+        "SizeRestrictions_BODY",
+        "CrossSiteScripting_BODY",
+        "GenericLFI_BODY",
+        "GenericRFI_BODY",
+        "EC2MetaDataSSRF_BODY",
+    ];
     for rule in body_rules {
         assert!(counted.contains(rule), "{rule} blocks a message for its text");
     }
@@ -845,7 +874,10 @@ fn the_waf_lets_message_text_through_and_inspects_other_bodies() {
         .iter()
         .find(|r| r["Name"] == "aws-common-body-rules-but-messages")
         .expect("the body verdicts are enforced elsewhere");
-    assert!(after["Priority"].as_u64() > common["Priority"].as_u64(), "labels exist only after the group ran");
+    assert!(
+        after["Priority"].as_u64() > common["Priority"].as_u64(),
+        "labels exist only after the group ran"
+    );
     assert!(!after["Action"]["Block"].is_null());
     let text = after["Statement"].to_string();
     for rule in &body_rules[1..] {
