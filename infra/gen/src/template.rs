@@ -216,15 +216,29 @@ fn function_blocks(
     }
     for (event, yaml) in &spec.events {
         w(out, format_args!("        {event}:\n"));
-        for line in yaml.trim_matches('\n').lines() {
-            if line.trim().is_empty() {
-                out.push('\n');
-            } else {
-                w(out, format_args!("          {line}\n"));
-            }
-        }
+        indented(out, yaml, "          ");
+    }
+    for (queue, yaml) in &spec.queues {
+        w(
+            out,
+            format_args!(
+                "\n  {id}{queue}EventSource:\n    Type: AWS::Lambda::EventSourceMapping\n    Properties:\n      FunctionName: !Ref {id}Function\n"
+            ),
+        );
+        indented(out, yaml, "      ");
     }
     Ok(())
+}
+
+/// A YAML block from a description, each line under `indent` (blank lines kept blank).
+fn indented(out: &mut String, yaml: &str, indent: &str) {
+    for line in yaml.trim_matches('\n').lines() {
+        if line.trim().is_empty() {
+            out.push('\n');
+        } else {
+            writeln!(out, "{indent}{line}").expect("writing to a String");
+        }
+    }
 }
 
 /// The timeouts' duration alarms keep the logical ids they had when they were written by hand.

@@ -214,6 +214,12 @@ fn policies_name_only_what_the_function_is_configured_to_use() {
         strings(&properties["Environment"], &mut configured);
         strings(&properties["LoggingConfig"], &mut configured);
         strings(&properties["Events"], &mut configured);
+        // What its event source mappings poll.
+        for (_, mapping) in resources_of(&template, "AWS::Lambda::EventSourceMapping") {
+            if mapping["Properties"]["FunctionName"]["Ref"].as_str() == Some(id.as_str()) {
+                strings(&mapping["Properties"], &mut configured);
+            }
+        }
         // What CloudFormation hands it as a custom resource's provider.
         for (_, custom) in template["Resources"].as_object().unwrap() {
             if custom["Properties"]["ServiceToken"]["Fn::GetAtt"].as_str() == Some(&format!("{id}.Arn")) {
@@ -458,8 +464,32 @@ fn the_worker_scales_by_its_event_source_and_messages_outlive_its_timeout() {
     }
     assert!(template["Globals"]["Function"]["ReservedConcurrentExecutions"].is_null());
     let worker = &functions(&template)["WorkerFunction"];
-    let event =
-        worker["Properties"]["Events"].as_object().unwrap().values().find(|e| e["Type"] == "SQS").unwrap();
+    // A plain event source mapping, not SAM's SQS event: that one attaches the managed policy
+    // AWSLambdaSQSQueueExecutionRole, whose SQS actions are on every queue of the account.
+    for (id, function) in functions(&template) {
+        let events = function["Properties"]["Events"].as_object().cloned().unwrap_or_default();
+        assert!(!events.values().any(|e| e["Type"] == "SQS"), "{id} has a SAM SQS event");
+    }
+    let mappings: Vec<Value> = resources_of(&template, "AWS::Lambda::EventSourceMapping")
+        .into_values()
+        .filter(|m| m["Properties"]["FunctionName"]["Ref"] == "WorkerFunction")
+        .collect();
+    let [mapping] = mappings.as_slice() else { panic!("the worker has one event source mapping") };
+    let event = mapping;
+    assert_eq!(event["Properties"]["EventSourceArn"]["Fn::GetAtt"], "TasksQueue.Arn");
+    // The poller reads and deletes with the worker's role: those actions, on that queue only.
+    let polls: BTreeSet<String> = statements(worker)
+        .iter()
+        .filter(|s| s["Resource"]["Fn::GetAtt"] == "TasksQueue.Arn")
+        .flat_map(|s| {
+            let mut actions = Vec::new();
+            strings(&s["Action"], &mut actions);
+            actions
+        })
+        .collect();
+    for action in ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"] {
+        assert!(polls.contains(action), "the worker's role cannot {action} on its queue");
+    }
     assert!(event["Properties"]["ScalingConfig"]["MaximumConcurrency"].as_u64().is_some_and(|c| c >= 2));
     let queue = &template["Resources"]["TasksQueue"]["Properties"];
     let receives = queue["RedrivePolicy"]["maxReceiveCount"].as_u64().unwrap();
