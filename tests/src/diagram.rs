@@ -89,6 +89,14 @@ pub fn mermaid(template: &Template) -> String {
                 _ => {}
             }
         }
+        // A queue feeds it through an event source mapping of its own (not a SAM event).
+        for (_, mapping) in resources.iter().filter(|(_, r)| r["Type"] == "AWS::Lambda::EventSourceMapping") {
+            if Template::refs_in(&mapping["Properties"]["FunctionName"]).contains(&(*id).to_owned()) {
+                for queue in Template::refs_in(&mapping["Properties"]["EventSourceArn"]) {
+                    edges.insert(format!("    {queue} -- batches --> {id}"));
+                }
+            }
+        }
         for (api, mut keys) in routes {
             keys.sort();
             edges.insert(format!("    {api} -- \"{}\" --> {id}", keys.join("<br/>").replace('$', "#36;")));

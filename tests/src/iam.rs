@@ -20,8 +20,9 @@
 //! conditions the template uses (a KMS encryption context, DynamoDB's leading keys), from what
 //! the request carries; a condition it cannot evaluate denies, so a new one fails loudly.
 //!
-//! Lambda also gives every function what SAM adds for its events (the SQS poller's rights);
-//! here the harness plays the event source mapping with the provisioning user's rights.
+//! On AWS the worker's event source mapping polls the queue with the worker's own role (its
+//! statement on TasksQueue); here the harness plays the mapping with the provisioning user's
+//! rights.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

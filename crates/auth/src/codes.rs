@@ -95,7 +95,9 @@ pub enum SendCodeError {
 }
 
 /// Draws a new code for `purpose` and mails it to the user's address. Earlier codes keep
-/// working as the purpose says (`CodePurpose::live_codes`), and the attempts are re-armed.
+/// working as the purpose says (`CodePurpose::live_codes`), and the attempts are re-armed. A
+/// mail the service will never deliver (`MailError::Undeliverable`) is logged and counts as
+/// sent; a service that cannot send now, or refuses us, is an error.
 pub async fn send_code(
     codes: &dyn CodeStore,
     mailer: &dyn Mailer,
@@ -105,8 +107,17 @@ pub async fn send_code(
 ) -> Result<(), SendCodeError> {
     let code = OneTimeCode::generate();
     codes.issue(&code.record(purpose, user, now)).await?;
-    mailer.send(&mail(purpose, user, &code)).await?;
-    tracing::info!(username = %user.username, purpose = purpose.as_str(), "code mailed");
+    match mailer.send(&mail(purpose, user, &code)).await {
+        Ok(()) => tracing::info!(username = %user.username, purpose = purpose.as_str(), "code mailed"),
+        // Not the client's doing nor a fault to retry: logged, and answered as sent.
+        Err(MailError::Undeliverable(cause)) => tracing::error!(
+            username = %user.username,
+            purpose = purpose.as_str(),
+            error = %cause,
+            "the code could not be delivered"
+        ),
+        Err(error) => return Err(error.into()),
+    }
     Ok(())
 }
 
@@ -145,6 +156,9 @@ pub async fn spend(
     codes.spend(purpose, &user.username, &code.hash(purpose, user, &user.email), now).await
 }
 
+/// The mail that carries a code. It repeats nothing a registrant chose (a first name, a
+/// username: `www.example.net` is a valid one): `POST /register` mails any address, so whatever
+/// it chose would be words of the attacker's in our mail to a stranger.
 fn mail(purpose: CodePurpose, user: &User, code: &OneTimeCode) -> Mail {
     let minutes = CODE_TTL.whole_minutes();
     let digits = code.expose();
@@ -152,18 +166,13 @@ fn mail(purpose: CodePurpose, user: &User, code: &OneTimeCode) -> Mail {
         CodePurpose::PasswordReset => (
             "Your password reset code",
             format!(
-                "Hello {},\n\nSomeone asked to reset the password of the account {}. The code is\n\n    {digits}\n\nIt works once, for {minutes} minutes. If you did not ask, ignore this mail: the password stays as it is.\n",
-                user.first_name.as_str(),
-                user.username
+                "Someone asked to reset the password of the account registered with this address. The code is\n\n    {digits}\n\nIt works once, for {minutes} minutes. If you did not ask, ignore this mail: the password stays as it is.\n"
             ),
         ),
         CodePurpose::EmailVerification => (
             "Verify your email address",
             format!(
-                "Hello {},\n\nTo confirm that {} is the address of the account {}, enter the code\n\n    {digits}\n\nIt works once, for {minutes} minutes.\n",
-                user.first_name.as_str(),
-                user.email,
-                user.username
+                "To confirm that this address belongs to the account just registered with it, enter the code\n\n    {digits}\n\nIt works once, for {minutes} minutes. If you registered no account, ignore this mail: an unconfirmed address gets no further mail from us unless someone asks again.\n"
             ),
         ),
     };
@@ -189,6 +198,38 @@ mod tests {
         assert_eq!(OneTimeCode::parse("1234-5678").unwrap().expose(), "12345678");
         for bad in ["", "1234567", "123456789", "1234567a", "１２３４５６７８", "12345678\n"] {
             assert!(OneTimeCode::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    /// `POST /register` mails any address: nothing the registrant chose may reach the body.
+    #[test]
+    fn mails_repeat_nothing_the_registrant_chose() {
+        use stratus_core::domain::{PasswordHash, PersonName, Role, Username};
+        let user = User {
+            id: uuid::Uuid::new_v4(),
+            username: Username::parse("www.evil.example").unwrap(),
+            email: Email::parse("victim@example.com").unwrap(),
+            first_name: PersonName::parse("Call 555-0100 now").unwrap(),
+            last_name: PersonName::parse("Urgent").unwrap(),
+            role: Role::User,
+            password_hash: PasswordHash::from_phc("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into()),
+            created_at: time::OffsetDateTime::UNIX_EPOCH,
+            last_login: None,
+            session_generation: uuid::Uuid::new_v4(),
+            disabled: false,
+            email_verified: false,
+            totp: None,
+        };
+        for purpose in [CodePurpose::PasswordReset, CodePurpose::EmailVerification] {
+            let mail = mail(purpose, &user, &OneTimeCode::generate());
+            for chosen in ["evil", "555", "Urgent"] {
+                assert!(
+                    !mail.text.contains(chosen) && !mail.subject.contains(chosen),
+                    "{chosen}: {}",
+                    mail.text
+                );
+            }
+            assert!(mail.text.contains(&mail.secret));
         }
     }
 

@@ -31,21 +31,16 @@ pub async fn tell_owner(
     Ok(())
 }
 
-/// The notice. It names the owner's own account and repeats nothing the registrant chose (their
-/// username or names could be used to put words in our mail), and it carries no code.
+/// The notice. It repeats nothing anyone chose (the registrant's username or names could put
+/// words in our mail, and so could the owner's, when whoever registered the address was not its
+/// owner), and it carries no code.
 fn notice(owner: &User) -> Mail {
-    let text = format!(
-        "Hello {},\n\nSomeone tried to register a new account with this address, {}. It already belongs to your account {}, so no account was created and nothing about yours changed.\n\nIf it was you: you already have an account. Log in as {}; if you forgot the password, ask for a password reset with this address (POST /password/forgot) and a code will be mailed here.\n\nIf it was not you, ignore this mail.\n",
-        owner.first_name.as_str(),
-        owner.email,
-        owner.username,
-        owner.username,
-    );
+    let text = "Someone tried to register a new account with this address. It already belongs to an account here, so no account was created and nothing about the existing one changed.\n\nIf it was you: you already have an account; log in, or if you forgot the password, ask for a password reset with this address (POST /password/forgot) and a code will be mailed here.\n\nIf it was not you, ignore this mail.\n".to_owned();
     Mail {
         to: owner.email.clone(),
         subject: "Someone tried to register with your address".to_owned(),
         text,
-        // Nothing in it is secret: it is all the owner's own.
+        // Nothing in it is secret.
         secret: String::new(),
     }
 }
@@ -56,7 +51,7 @@ mod tests {
     use stratus_core::domain::{PasswordHash, PersonName, Role, Username};
 
     #[test]
-    fn the_notice_names_the_owners_account_and_suggests_a_reset() {
+    fn the_notice_suggests_a_reset_and_repeats_no_chosen_name() {
         let owner = User {
             id: uuid::Uuid::new_v4(),
             username: Username::parse("ada").unwrap(),
@@ -74,7 +69,10 @@ mod tests {
         };
         let mail = notice(&owner);
         assert_eq!(mail.to, owner.email);
-        assert!(mail.text.contains("account ada") && mail.text.contains("password reset"), "{}", mail.text);
+        assert!(mail.text.contains("password reset"), "{}", mail.text);
+        for chosen in ["ada", "Ada", "Lovelace"] {
+            assert!(!mail.text.contains(chosen), "{chosen}: {}", mail.text);
+        }
         assert!(!mail.text.contains("argon2"));
     }
 }

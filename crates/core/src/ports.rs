@@ -530,10 +530,17 @@ impl std::fmt::Debug for Mail {
 
 #[derive(Debug, thiserror::Error)]
 pub enum MailError {
-    /// Throttled, timed out, unreachable: worth a retry.
+    /// Throttled, sending paused, timed out, unreachable: worth a retry later (503, Retry-After).
     #[error("mail service unavailable: {0}")]
     Unavailable(String),
-    /// Refused for good: an unverified sender, a suppressed recipient, a missing grant.
+    /// This mail will not go out, and sending it again would not change that, but nothing is
+    /// wrong with the request or with us: the mail service rejected the message (in SES's
+    /// sandbox, any recipient not verified), the sender's MAIL FROM domain is not verified, or
+    /// the stack is set to mail nobody. Logged; the client is answered as if it had gone, as
+    /// docs/api.md says of mail (a 5xx would blame us for the recipient).
+    #[error("mail undeliverable: {0}")]
+    Undeliverable(String),
+    /// Refused for a fault of ours: a missing grant, a missing configuration set, a bad request.
     #[error("mail refused: {0}")]
     Refused(String),
 }

@@ -110,6 +110,8 @@ impl From<SendCodeError> for Problem {
             SendCodeError::Store(error) => error.into(),
             SendCodeError::Mail(MailError::Unavailable(cause)) => Problem::unavailable(&cause),
             SendCodeError::Mail(MailError::Refused(cause)) => Problem::internal(&cause),
+            // send_code logs these and answers Ok: none gets here.
+            SendCodeError::Mail(MailError::Undeliverable(cause)) => Problem::internal(&cause),
         }
     }
 }

@@ -38,6 +38,8 @@ pub const MAIL_SENDER_IDENTITY: &str = "MAIL_SENDER_IDENTITY";
 
 /// The From address; by default the identity when it is an address, else `no-reply@` it.
 pub const MAIL_FROM: &str = "MAIL_FROM";
+/// The SES configuration set every mail is sent with (suppression, bounce and complaint counts).
+pub const MAIL_CONFIGURATION_SET: &str = "MAIL_CONFIGURATION_SET";
 
 /// The ARN of the KMS key that wraps the data key TOTP secrets are sealed with.
 pub const TOTP_KEY_ARN: &str = "TOTP_KEY_ARN";
@@ -190,7 +192,11 @@ impl Wiring for AwsWiring {
         let from = optional(MAIL_FROM).unwrap_or_else(|| {
             if identity.contains('@') { identity.clone() } else { format!("no-reply@{identity}") }
         });
-        Ok(Arc::new(SesMailer::new(self.clients.sdk().clone(), from)))
+        let mailer = SesMailer::new(self.clients.sdk().clone(), from);
+        Ok(Arc::new(match optional(MAIL_CONFIGURATION_SET) {
+            Some(set) => mailer.with_configuration_set(set),
+            None => mailer,
+        }))
     }
 
     /// The stack's data key, wrapped by the KMS key `TOTP_KEY_ARN` and kept in the users table.
@@ -231,7 +237,8 @@ struct NoSenderMailer;
 #[async_trait::async_trait]
 impl Mailer for NoSenderMailer {
     async fn send(&self, _mail: &Mail) -> Result<(), MailError> {
-        Err(MailError::Refused(format!("no mail is sent: the stack has no {MAIL_SENDER_IDENTITY}")))
+        // Undeliverable, not refused: every function still answers (docs/api.md), logging the mail.
+        Err(MailError::Undeliverable(format!("no mail is sent: the stack has no {MAIL_SENDER_IDENTITY}")))
     }
 }
 

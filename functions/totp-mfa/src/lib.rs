@@ -243,7 +243,7 @@ async fn confirm(deps: &Deps, request: Request) -> HandlerResult {
             .with_field_error("code", "begin with POST /users/me/mfa/totp"));
     }
     tracing::info!(username = %user.username, "TOTP turned on");
-    notify(deps, &user, "Two-step sign-in is on", "an authenticator app was set up for").await;
+    notify(deps, &user, "Two-step sign-in is on", "An authenticator app was set up for").await;
     let session = new_session(deps, User { session_generation: generation, ..user }, now).await?;
     let answer = TotpOn { recovery_codes: codes.iter().map(RecoveryCode::expose).collect(), session };
     Ok(no_store(http::json_response(StatusCode::OK, &answer)))
@@ -300,7 +300,7 @@ async fn remove(deps: &Deps, request: Request) -> HandlerResult {
         return Err(unauthorized("The account of this token changed meanwhile", true));
     }
     tracing::info!(username = %user.username, "TOTP turned off");
-    notify(deps, &user, "Two-step sign-in is off", "the authenticator app was removed from").await;
+    notify(deps, &user, "Two-step sign-in is off", "The authenticator app was removed from").await;
     let session = new_session(deps, User { session_generation: generation, totp: None, ..user }, now).await?;
     stratus_http::guard::tokens(&session)
 }
@@ -317,11 +317,10 @@ async fn notify(deps: &Deps, user: &User, subject: &str, what_happened: &str) {
     let mail = Mail {
         to: user.email.clone(),
         subject: subject.to_owned(),
+        // Nothing the account's registrant chose (names, username): they may not own the address.
         text: format!(
-            "Hello {},\n\n{what_happened} your account {}, and every session of it was ended.\n\n\
-             If this was not you, reset your password now and contact your administrator.\n",
-            user.first_name.as_str(),
-            user.username
+            "{what_happened} the account registered with this address, and every session of it was ended.\n\n\
+             If this was not you, reset your password now and contact your administrator.\n"
         ),
         secret: String::new(),
     };

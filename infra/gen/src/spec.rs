@@ -50,7 +50,8 @@ pub struct Spec {
     pub timeout: Option<u32>,
     /// What it does with access tokens; the signing-key variables follow from it.
     pub tokens: Option<Tokens>,
-    /// `sensitive`: its routes get the login throttle (argon2 or mail behind them).
+    /// A route throttle of its own class instead of the API's default: `sensitive` (argon2 or
+    /// mail behind the routes) or `refresh` (a KMS signature, and nothing else, behind each).
     pub throttle: Option<Throttle>,
     /// Event name → `METHOD /path` (API Gateway syntax) or `ANY $default`.
     #[serde(default)]
@@ -61,9 +62,15 @@ pub struct Spec {
     /// Each resource it touches, with the actions it calls on it.
     #[serde(default)]
     pub grants: Vec<Grant>,
-    /// Triggers other than HTTP routes (a queue, a schedule): event name → SAM event YAML.
+    /// Triggers other than HTTP routes and queues (a schedule): event name → SAM event YAML.
     #[serde(default)]
     pub events: IndexMap<String, String>,
+    /// Queues it is fed from: name → the properties of an `AWS::Lambda::EventSourceMapping`
+    /// (YAML, all but FunctionName). Not SAM's SQS event, which attaches the managed policy
+    /// AWSLambdaSQSQueueExecutionRole (every queue of the account) to the role: the grants
+    /// name the queue's receive, delete and attribute actions instead.
+    #[serde(default)]
+    pub queues: IndexMap<String, String>,
     /// What one request costs beside Lambda and API Gateway: read by `make bench`'s cost table.
     pub cost: Option<Cost>,
 }
@@ -81,7 +88,20 @@ pub enum Tokens {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Throttle {
+    /// `LoginThrottleRateLimit`/`…BurstLimit`: argon2 or mail behind the routes.
     Sensitive,
+    /// `RefreshThrottleRateLimit`/`…BurstLimit`: a refresh, one KMS signature each.
+    Refresh,
+}
+
+impl Throttle {
+    /// The prefix of the template parameters that hold the class's rate and burst.
+    pub fn parameter_prefix(self) -> &'static str {
+        match self {
+            Throttle::Sensitive => "Login",
+            Throttle::Refresh => "Refresh",
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -212,13 +232,25 @@ pub(crate) fn is_function_name(name: &str) -> bool {
 
 impl Spec {
     fn check(&self) -> Result<(), String> {
-        for name in self.routes.keys().chain(self.events.keys()) {
+        for name in self.routes.keys().chain(self.events.keys()).chain(self.queues.keys()) {
             if !is_event_name(name) {
                 return Err(format!("event name {name:?} must be CamelCase letters and digits"));
             }
         }
         if let Some(name) = self.routes.keys().find(|name| self.events.contains_key(*name)) {
             return Err(format!("{name:?} is both a route and an event"));
+        }
+        if let Some(name) =
+            self.queues.keys().find(|name| self.routes.contains_key(*name) || self.events.contains_key(*name))
+        {
+            return Err(format!("{name:?} is both a queue and a route or event"));
+        }
+        if let Some((name, _)) =
+            self.events.iter().find(|(_, yaml)| yaml.trim_start().starts_with("Type: SQS"))
+        {
+            return Err(format!(
+                "event {name:?} is a SAM SQS event, which grants the role every queue of the account: say it under `queues`"
+            ));
         }
         if self.throttle.is_some() && self.routes.is_empty() {
             return Err("`throttle` needs routes".into());
@@ -327,6 +359,16 @@ mod tests {
         assert_eq!(function.logical_id(), "LoginMfa");
         assert_eq!(function.crate_ident(), "login_mfa");
         assert!(is_function_name("a1-b") && !is_function_name("A") && !is_function_name("a--b"));
+    }
+
+    #[test]
+    fn a_sam_sqs_event_is_refused_for_a_queue_mapping() {
+        let spec: Spec =
+            toml::from_str("[events]\nTasks = \"Type: SQS\\nProperties: {}\"\n").expect("parses");
+        assert!(spec.check().unwrap_err().contains("queues"));
+        let spec: Spec =
+            toml::from_str("[queues]\nTasks = \"EventSourceArn: !GetAtt Q.Arn\"\n").expect("parses");
+        assert!(spec.check().is_ok());
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use crate::replace_region;
-use crate::spec::{Function, Grant, Route, Throttle, Tokens};
+use crate::spec::{Function, Grant, Route, Tokens};
 
 const SLOT_KEY: &str = "!If [SignsWithGreen, !GetAtt SigningKeyGreen.Arn, !GetAtt SigningKey.Arn]";
 
@@ -64,11 +64,13 @@ fn signers(functions: &[Function]) -> String {
 
 fn route_throttles(functions: &[Function]) -> String {
     let mut out = String::new();
-    for function in functions.iter().filter(|f| f.spec.throttle == Some(Throttle::Sensitive)) {
+    for function in functions {
+        let Some(class) = function.spec.throttle else { continue };
+        let prefix = class.parameter_prefix();
         for route in function.spec.routes.values() {
             write!(
                 out,
-                "        \"{route}\":\n          ThrottlingBurstLimit: !Ref LoginThrottleBurstLimit\n          ThrottlingRateLimit: !Ref LoginThrottleRateLimit\n"
+                "        \"{route}\":\n          ThrottlingBurstLimit: !Ref {prefix}ThrottleBurstLimit\n          ThrottlingRateLimit: !Ref {prefix}ThrottleRateLimit\n"
             )
             .expect("writing to a String");
         }
@@ -214,15 +216,29 @@ fn function_blocks(
     }
     for (event, yaml) in &spec.events {
         w(out, format_args!("        {event}:\n"));
-        for line in yaml.trim_matches('\n').lines() {
-            if line.trim().is_empty() {
-                out.push('\n');
-            } else {
-                w(out, format_args!("          {line}\n"));
-            }
-        }
+        indented(out, yaml, "          ");
+    }
+    for (queue, yaml) in &spec.queues {
+        w(
+            out,
+            format_args!(
+                "\n  {id}{queue}EventSource:\n    Type: AWS::Lambda::EventSourceMapping\n    Properties:\n      FunctionName: !Ref {id}Function\n"
+            ),
+        );
+        indented(out, yaml, "      ");
     }
     Ok(())
+}
+
+/// A YAML block from a description, each line under `indent` (blank lines kept blank).
+fn indented(out: &mut String, yaml: &str, indent: &str) {
+    for line in yaml.trim_matches('\n').lines() {
+        if line.trim().is_empty() {
+            out.push('\n');
+        } else {
+            writeln!(out, "{indent}{line}").expect("writing to a String");
+        }
+    }
 }
 
 /// The timeouts' duration alarms keep the logical ids they had when they were written by hand.
@@ -236,55 +252,88 @@ fn duration_alarm_id(timeout: u32) -> String {
     }
 }
 
-fn metric_alarm(
+/// CloudWatch's hard limit on the metrics one metric-math alarm reads.
+const METRICS_PER_ALARM: usize = 10;
+
+/// One concern over many functions, as metric-math alarms of at most [`METRICS_PER_ALARM`]
+/// metrics each: `SUM` or `MAX` over the functions' own metrics, named by `!Ref`. Not a Metrics
+/// Insights query: its documented WHERE grammar has `=`, `!=` and `AND`, which cannot say "one
+/// of these functions", and a query is capped at 2,048 characters after substitution
+/// (docs/operations.md, Alarms). The first alarm keeps the concern's id, the others are
+/// numbered from 2.
+fn metric_alarms(
     out: &mut String,
     id: &str,
     description: &str,
-    select: &str,
-    names: &[String],
+    (metric, stat, function): (&str, &str, &str),
+    functions: &[&Function],
     threshold: u32,
 ) {
-    let clauses: Vec<String> = names.iter().map(|id| format!("FunctionName = '${{{id}Function}}'")).collect();
-    write!(
-        out,
-        "\n  {id}:\n    Type: AWS::CloudWatch::Alarm\n    Properties:\n      AlarmDescription: {description}\n      AlarmActions: [!Ref AlarmTopic]\n      Metrics:\n        - Id: total\n          ReturnData: true\n          Period: 60\n          Expression: !Sub >-\n            SELECT {select} FROM SCHEMA(\"AWS/Lambda\", FunctionName) WHERE {}\n      EvaluationPeriods: 1\n      Threshold: {threshold}\n      ComparisonOperator: GreaterThanThreshold\n      TreatMissingData: notBreaching\n",
-        clauses.join(" OR ")
-    )
-    .expect("writing to a String");
+    let chunks: Vec<&[&Function]> = functions.chunks(METRICS_PER_ALARM).collect();
+    for (index, chunk) in chunks.iter().enumerate() {
+        let alarm_id = if index == 0 { id.to_owned() } else { format!("{id}{}", index + 1) };
+        let part = if chunks.len() > 1 {
+            let names: Vec<&str> = chunk.iter().map(|f| f.name.as_str()).collect();
+            format!(" ({} of {}; {})", index + 1, chunks.len(), names.join(", "))
+        } else {
+            String::new()
+        };
+        // Metric-math ids start with a lower-case letter and hold letters, digits and `_`.
+        let ids: Vec<String> = chunk.iter().map(|f| f.crate_ident()).collect();
+        write!(
+            out,
+            "\n  {alarm_id}:\n    Type: AWS::CloudWatch::Alarm\n    Properties:\n      AlarmDescription: {description}{part}\n      AlarmActions: [!Ref AlarmTopic]\n      Metrics:\n        - {{Id: total, ReturnData: true, Expression: \"{function}([{}])\"}}\n",
+            ids.join(", ")
+        )
+        .expect("writing to a String");
+        for (ident, f) in ids.iter().zip(chunk.iter()) {
+            writeln!(
+                out,
+                "        - {{Id: {ident}, ReturnData: false, MetricStat: {{Metric: {{Namespace: AWS/Lambda, MetricName: {metric}, Dimensions: [{{Name: FunctionName, Value: !Ref {}Function}}]}}, Period: 60, Stat: {stat}}}}}",
+                f.logical_id()
+            )
+            .expect("writing to a String");
+        }
+        write!(
+            out,
+            "      EvaluationPeriods: 1\n      Threshold: {threshold}\n      ComparisonOperator: GreaterThanThreshold\n      TreatMissingData: notBreaching\n"
+        )
+        .expect("writing to a String");
+    }
 }
 
 fn alarms(out: &mut String, functions: &[Function]) {
     out.push_str(
         "\n  # ---------------------------------------------------------------- alarms over every function\n",
     );
-    let all: Vec<String> = functions.iter().map(Function::logical_id).collect();
-    metric_alarm(
+    let all: Vec<&Function> = functions.iter().collect();
+    metric_alarms(
         out,
         "FunctionErrorsAlarm",
         "A function invocation failed (unhandled error, crash or timeout)",
-        "SUM(Errors)",
+        ("Errors", "Sum", "SUM"),
         &all,
         0,
     );
-    metric_alarm(
+    metric_alarms(
         out,
         "FunctionThrottlesAlarm",
         "A function invocation was throttled",
-        "SUM(Throttles)",
+        ("Throttles", "Sum", "SUM"),
         &all,
         0,
     );
-    let mut by_timeout: BTreeMap<u32, Vec<String>> = BTreeMap::new();
+    let mut by_timeout: BTreeMap<u32, Vec<&Function>> = BTreeMap::new();
     for function in functions {
-        by_timeout.entry(function.spec.timeout.unwrap_or(3)).or_default().push(function.logical_id());
+        by_timeout.entry(function.spec.timeout.unwrap_or(3)).or_default().push(function);
     }
-    for (timeout, ids) in by_timeout {
-        metric_alarm(
+    for (timeout, group) in by_timeout {
+        metric_alarms(
             out,
             &duration_alarm_id(timeout),
             &format!("A function with a {timeout} s timeout ran for more than 80 % of it"),
-            "MAX(Duration)",
-            &ids,
+            ("Duration", "Maximum", "MAX"),
+            &group,
             timeout * 800,
         );
     }

@@ -193,6 +193,18 @@ impl LocalStack {
             resolver.secrets.insert(arn.clone(), value);
             resolver.resources.insert(id, bound(&arn, []));
         }
+        // SES configuration sets are named, not created: no binary here mails through SES (mail
+        // goes to the outbox, or nowhere), so the name is all a function's variables need.
+        let configuration_sets: Vec<String> = resolver
+            .template()
+            .resources()
+            .filter(|(_, r)| r["Type"] == "AWS::SES::ConfigurationSet")
+            .map(|(id, _)| id.to_owned())
+            .collect();
+        for id in configuration_sets {
+            let name = format!("{prefix}{id}");
+            resolver.resources.insert(id, bound(&name, []));
+        }
 
         Ok(Self {
             resolver,

@@ -76,7 +76,7 @@ async fn taken_and_free_emails_get_the_same_answer(backend: Backend) {
     let notice = &ada_mails[1];
     let text = notice["text"].as_str().unwrap();
     assert!(notice["subject"].as_str().unwrap().contains("register"), "{notice}");
-    assert!(text.contains("ada") && text.contains("password reset"), "{text}");
+    assert!(text.contains("password reset"), "{text}");
     assert!(!text.contains("mallory"), "the notice repeats nothing the stranger chose: {text}");
     assert!(
         !text.split(|c: char| !c.is_ascii_digit()).any(|run| run.len() == 8),

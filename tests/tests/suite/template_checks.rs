@@ -122,7 +122,7 @@ fn tables_have_the_keys_and_indexes_the_code_expects() {
     }
     // Data outlives the stack, and prod's refuses deletion.
     for (id, table) in resources_of(&template, "AWS::DynamoDB::Table") {
-        if table["DeletionPolicy"] == "Retain" {
+        if table["DeletionPolicy"] == "RetainExceptOnCreate" || table["DeletionPolicy"] == "Retain" {
             let protection = &table["Properties"]["DeletionProtectionEnabled"]["Fn::If"];
             assert_eq!(protection[0], "ProtectTables", "{id}");
         }
@@ -197,7 +197,14 @@ fn function_policies_are_inline_statements_on_the_stacks_own_resources() {
                         )
                         .and_then(|s| s.strip_suffix('}'))
                         .is_some_and(|parameter| template["Parameters"][parameter]["Type"] == "String");
-                    index || sender
+                    // The stack's own SES configuration set, which every send names.
+                    let configuration_set = sub
+                        .strip_prefix(
+                            "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:configuration-set/${",
+                        )
+                        .and_then(|s| s.strip_suffix('}'))
+                        .is_some_and(|set| resources[set]["Type"] == "AWS::SES::ConfigurationSet");
+                    index || sender || configuration_set
                 } else {
                     false
                 }
@@ -217,6 +224,12 @@ fn policies_name_only_what_the_function_is_configured_to_use() {
         strings(&properties["Environment"], &mut configured);
         strings(&properties["LoggingConfig"], &mut configured);
         strings(&properties["Events"], &mut configured);
+        // What its event source mappings poll.
+        for (_, mapping) in resources_of(&template, "AWS::Lambda::EventSourceMapping") {
+            if mapping["Properties"]["FunctionName"]["Ref"].as_str() == Some(id.as_str()) {
+                strings(&mapping["Properties"], &mut configured);
+            }
+        }
         // What CloudFormation hands it as a custom resource's provider.
         for (_, custom) in template["Resources"].as_object().unwrap() {
             if custom["Properties"]["ServiceToken"]["Fn::GetAtt"].as_str() == Some(&format!("{id}.Arn")) {
@@ -342,7 +355,8 @@ fn only_the_totp_functions_use_the_totp_key() {
     let key = &template["Resources"][key_id.as_str()];
     assert_eq!(key["Type"], "AWS::KMS::Key");
     assert!(key["Condition"].is_null(), "the TOTP key always exists");
-    assert_eq!(key["DeletionPolicy"], "Retain", "losing the key loses every sealed secret");
+    // Except when the stack's first create fails: then no secret was sealed under it yet.
+    assert_eq!(key["DeletionPolicy"], "RetainExceptOnCreate", "losing the key loses every sealed secret");
     assert_eq!(key["UpdateReplacePolicy"], "Retain");
     let properties = &key["Properties"];
     assert!(matches!(properties["KeySpec"].as_str(), None | Some("SYMMETRIC_DEFAULT")));
@@ -462,8 +476,32 @@ fn the_worker_scales_by_its_event_source_and_messages_outlive_its_timeout() {
     }
     assert!(template["Globals"]["Function"]["ReservedConcurrentExecutions"].is_null());
     let worker = &functions(&template)["WorkerFunction"];
-    let event =
-        worker["Properties"]["Events"].as_object().unwrap().values().find(|e| e["Type"] == "SQS").unwrap();
+    // A plain event source mapping, not SAM's SQS event: that one attaches the managed policy
+    // AWSLambdaSQSQueueExecutionRole, whose SQS actions are on every queue of the account.
+    for (id, function) in functions(&template) {
+        let events = function["Properties"]["Events"].as_object().cloned().unwrap_or_default();
+        assert!(!events.values().any(|e| e["Type"] == "SQS"), "{id} has a SAM SQS event");
+    }
+    let mappings: Vec<Value> = resources_of(&template, "AWS::Lambda::EventSourceMapping")
+        .into_values()
+        .filter(|m| m["Properties"]["FunctionName"]["Ref"] == "WorkerFunction")
+        .collect();
+    let [mapping] = mappings.as_slice() else { panic!("the worker has one event source mapping") };
+    let event = mapping;
+    assert_eq!(event["Properties"]["EventSourceArn"]["Fn::GetAtt"], "TasksQueue.Arn");
+    // The poller reads and deletes with the worker's role: those actions, on that queue only.
+    let polls: BTreeSet<String> = statements(worker)
+        .iter()
+        .filter(|s| s["Resource"]["Fn::GetAtt"] == "TasksQueue.Arn")
+        .flat_map(|s| {
+            let mut actions = Vec::new();
+            strings(&s["Action"], &mut actions);
+            actions
+        })
+        .collect();
+    for action in ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"] {
+        assert!(polls.contains(action), "the worker's role cannot {action} on its queue");
+    }
     assert!(event["Properties"]["ScalingConfig"]["MaximumConcurrency"].as_u64().is_some_and(|c| c >= 2));
     let queue = &template["Resources"]["TasksQueue"]["Properties"];
     let receives = queue["RedrivePolicy"]["maxReceiveCount"].as_u64().unwrap();
@@ -505,6 +543,25 @@ fn every_function_and_the_api_log_to_groups_with_a_retention() {
     }
 }
 
+/// What a metric-math alarm watches: its metrics' (namespace, metric name, dimension value as
+/// `Ref`), or nothing for a plain one-metric alarm.
+fn watched(alarm: &Value) -> Vec<(String, String, String)> {
+    alarm["Properties"]["Metrics"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|query| {
+            let metric = &query["MetricStat"]["Metric"];
+            let value = metric["Dimensions"][0]["Value"]["Ref"].as_str()?;
+            Some((
+                metric["Namespace"].as_str()?.to_owned(),
+                metric["MetricName"].as_str()?.to_owned(),
+                value.to_owned(),
+            ))
+        })
+        .collect()
+}
+
 #[test]
 fn alarms_notify_the_topic_and_watch_every_function_and_table() {
     let template = template();
@@ -513,27 +570,30 @@ fn alarms_notify_the_topic_and_watch_every_function_and_table() {
     for (id, alarm) in &alarms {
         assert_eq!(alarm["Properties"]["AlarmActions"][0]["Ref"], "AlarmTopic", "{id} notifies nobody");
     }
-    let query = |id: &str| {
-        alarms[id]["Properties"]["Metrics"][0]["Expression"]["Fn::Sub"].as_str().unwrap().to_owned()
+    let watchers = |namespace: &str, metric: &str, resource: &str| -> Vec<&String> {
+        alarms
+            .iter()
+            .filter(|(_, alarm)| {
+                watched(alarm).iter().any(|(n, m, r)| n == namespace && m == metric && r == resource)
+            })
+            .map(|(id, _)| id)
+            .collect()
     };
     let every = functions(&template);
-    for alarm in ["FunctionErrorsAlarm", "FunctionThrottlesAlarm"] {
-        for id in every.keys() {
-            assert!(query(alarm).contains(&format!("FunctionName = '${{{id}}}'")), "{alarm} misses {id}");
+    for id in every.keys() {
+        for metric in ["Errors", "Throttles"] {
+            assert_eq!(watchers("AWS/Lambda", metric, id).len(), 1, "{id}'s {metric} are watched once");
         }
-    }
-    // Each function is in the one duration alarm whose threshold is 80 % of its own timeout.
-    for (id, function) in &every {
-        let watching: Vec<&String> = alarms
-            .keys()
-            .filter(|a| a.ends_with("DurationAlarm") && query(a).contains(&format!("'${{{id}}}'")))
-            .collect();
+        // Each function is in one duration alarm, whose threshold is 80 % of its own timeout.
+        let watching = watchers("AWS/Lambda", "Duration", id);
         let [alarm] = watching.as_slice() else { panic!("{id} is in {watching:?}") };
         let threshold = alarms[*alarm]["Properties"]["Threshold"].as_u64().unwrap();
-        assert_eq!(threshold, timeout(&template, function) * 800, "{alarm} for {id}");
+        assert_eq!(threshold, timeout(&template, &every[id]) * 800, "{alarm} for {id}");
     }
     for table in resources_of(&template, "AWS::DynamoDB::Table").keys() {
-        assert!(query("TableThrottlesAlarm").contains(&format!("TableName = '${{{table}}}'")), "{table}");
+        for metric in ["ReadThrottleEvents", "WriteThrottleEvents"] {
+            assert_eq!(watchers("AWS/DynamoDB", metric, table).len(), 1, "{table}'s {metric}");
+        }
     }
     assert_eq!(alarms["TasksBacklogAlarm"]["Properties"]["MetricName"], "ApproximateAgeOfOldestMessage");
     assert_eq!(alarms["EdgeServerErrorsAlarm"]["Properties"]["MetricName"], "5xxErrorRate");
@@ -542,6 +602,202 @@ fn alarms_notify_the_topic_and_watch_every_function_and_table() {
         template["Resources"]["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"].as_str().unwrap();
     for id in every.keys() {
         assert!(dashboard.matches(&format!("\"${{{id}}}\"")).count() >= 4, "the dashboard misses {id}");
+    }
+}
+
+/// The longest name CloudFormation can give a resource of a stack with a 40-character name:
+/// `<stack>-<LogicalId>-<13 random characters>`, which Lambda cuts at 64.
+fn longest_generated_name(logical_id: &str) -> String {
+    format!("{}-{logical_id}-{}", "s".repeat(40), "R".repeat(13)).chars().take(64).collect()
+}
+
+/// A Metrics Insights query in the grammar the CloudWatch User Guide documents ("Metrics
+/// Insights query components and syntax"): `SELECT FUNCTION(metric) FROM namespace|SCHEMA(…)`
+/// and an optional `WHERE key = 'value'` or `!=`, joined by `AND` only (no `OR`, which the page
+/// does not list), with no GROUP BY (an alarm needs one series).
+fn documented_metrics_insights(query: &str) -> Result<(), String> {
+    let rest = query.strip_prefix("SELECT ").ok_or("not SELECT …")?;
+    let (function, rest) = rest.split_once('(').ok_or("no FUNCTION(metric)")?;
+    if !["AVG", "COUNT", "MAX", "MIN", "SUM"].contains(&function) {
+        return Err(format!("{function} is not a documented function"));
+    }
+    let (_, rest) = rest.split_once(") FROM ").ok_or("no FROM")?;
+    let Some((_, filter)) = rest.split_once(" WHERE ") else { return Ok(()) };
+    for condition in filter.split(" AND ") {
+        let words: Vec<&str> = condition.splitn(3, ' ').collect();
+        let [key, operator, value] = words[..] else { return Err(format!("{condition:?}")) };
+        let quoted = value.len() >= 2 && value.starts_with('\'') && value.ends_with('\'');
+        let plain = |t: &str| t.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !plain(key)
+            || !["=", "!="].contains(&operator)
+            || !quoted
+            || value[1..value.len() - 1].contains('\'')
+        {
+            return Err(format!("{condition:?} is not `key = 'value'` or `key != 'value'`"));
+        }
+    }
+    Ok(())
+}
+
+/// Alarms deploy only with expressions CloudWatch takes: a Metrics Insights query in its
+/// documented grammar, or metric math over at most ten metrics of the alarm's own (the hard
+/// limit of a metric-math alarm), and either way at most 2,000 characters (the API's limit is
+/// 2,048) with every `${Name}` at its longest for a 40-character stack name.
+#[test]
+fn alarm_expressions_are_documented_grammar_that_fits() {
+    let template = template();
+    for (id, alarm) in resources_of(&template, "AWS::CloudWatch::Alarm") {
+        let Some(queries) = alarm["Properties"]["Metrics"].as_array() else { continue };
+        let metrics = queries.iter().filter(|q| !q["MetricStat"].is_null()).count();
+        assert!(metrics <= 10, "{id} reads {metrics} metrics; an alarm reads at most 10");
+        let returned = queries.iter().filter(|q| q["ReturnData"] == true).count();
+        assert_eq!(returned, 1, "{id} must return exactly one series");
+        for query in queries.iter().filter(|q| !q["Expression"].is_null()) {
+            let expression = &query["Expression"];
+            let text = expression.as_str().or_else(|| expression["Fn::Sub"].as_str()).expect(&id);
+            let mut substituted = String::new();
+            let mut rest = text;
+            while let Some((before, after)) = rest.split_once("${") {
+                let (name, after) = after.split_once('}').expect("a closed ${…}");
+                substituted.push_str(before);
+                substituted.push_str(&longest_generated_name(name));
+                rest = after;
+            }
+            substituted.push_str(rest);
+            assert!(substituted.len() <= 2000, "{id}: {} characters at the longest", substituted.len());
+            if text.trim_start().to_ascii_uppercase().starts_with("SELECT") {
+                documented_metrics_insights(&substituted).unwrap_or_else(|e| panic!("{id}: {e}"));
+            } else {
+                // Metric math names only the alarm's own metrics.
+                let own: BTreeSet<&str> = queries.iter().filter_map(|q| q["Id"].as_str()).collect();
+                for name in text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+                    let function = ["SUM", "MAX", "MIN", "AVG", "IF", "METRICS"].contains(&name);
+                    let number = name.chars().all(|c| c.is_ascii_digit());
+                    assert!(function || number || own.contains(name), "{id}: {name} in {text}");
+                }
+            }
+        }
+    }
+    // The checker itself: OR and overlong queries are caught.
+    assert!(
+        documented_metrics_insights("SELECT SUM(Errors) FROM \"AWS/Lambda\" WHERE a = 'x' OR a = 'y'")
+            .is_err()
+    );
+    assert!(
+        documented_metrics_insights("SELECT SUM(Errors) FROM \"AWS/Lambda\" WHERE a = 'x' AND b != 'y'")
+            .is_ok()
+    );
+}
+
+/// KMS answers at most 300 ECC_NIST_P256 `Sign` requests a second per account and region (the
+/// KMS quotas page; docs/costs.md). Every route of a function the signing key lets sign (its
+/// `tokens` say it signs) may call it once a request, so API Gateway's default rate limits of
+/// those routes must add up to no more: a flood then meets API Gateway's 429, not KMS
+/// throttling every session's refresh in the account.
+#[test]
+fn the_routes_that_sign_stay_within_the_kms_sign_quota() {
+    const KMS_ECC_SIGN_PER_SECOND: u64 = 300;
+    let template = template();
+    let key = &template["Resources"]["SigningKey"];
+    let signers: BTreeSet<String> =
+        key_statements_allowing(key, "kms:Sign").into_iter().flat_map(principals).collect();
+    let api = &template["Resources"]["HttpApi"]["Properties"];
+    let default_of = |value: &Value| -> u64 {
+        let parameter = value["Ref"].as_str().expect("a rate limit is a parameter");
+        template["Parameters"][parameter]["Default"].as_u64().expect("a numeric default")
+    };
+    let mut total = 0;
+    let mut routes = Vec::new();
+    for (id, function) in functions(&template) {
+        if !signers.contains(&format!("{id}Role.Arn")) {
+            continue;
+        }
+        let events = function["Properties"]["Events"].as_object().expect("a signer has routes");
+        for event in events.values().filter(|e| e["Type"] == "HttpApi") {
+            let route = format!(
+                "{} {}",
+                event["Properties"]["Method"].as_str().unwrap(),
+                event["Properties"]["Path"].as_str().unwrap()
+            );
+            let setting = &api["RouteSettings"][route.as_str()]["ThrottlingRateLimit"];
+            let rate = if setting.is_null() {
+                default_of(&api["DefaultRouteSettings"]["ThrottlingRateLimit"])
+            } else {
+                default_of(setting)
+            };
+            total += rate;
+            routes.push(format!("{route}: {rate}"));
+        }
+    }
+    assert!(routes.iter().any(|r| r.starts_with("POST /token/refresh: ")), "{routes:?}");
+    assert!(
+        total <= KMS_ECC_SIGN_PER_SECOND,
+        "the signing routes may call kms:Sign {total} times a second ({routes:?}); KMS allows {KMS_ECC_SIGN_PER_SECOND}"
+    );
+    // Refresh has a throttle of its own, not the API's default.
+    assert_eq!(
+        api["RouteSettings"]["POST /token/refresh"]["ThrottlingRateLimit"]["Ref"],
+        "RefreshThrottleRateLimit"
+    );
+}
+
+/// Every function that mails sends with the stack's configuration set (bounces and complaints
+/// suppressed and counted), and may: SES authorizes the set as well as the identity.
+#[test]
+fn mail_goes_out_with_the_configuration_set_that_suppresses_bounces() {
+    let template = template();
+    let set = &template["Resources"]["MailConfigurationSet"];
+    assert_eq!(set["Type"], "AWS::SES::ConfigurationSet");
+    let reasons = &set["Properties"]["SuppressionOptions"]["SuppressedReasons"];
+    assert_eq!(reasons, &serde_json::json!(["BOUNCE", "COMPLAINT"]));
+    assert_eq!(set["Properties"]["ReputationOptions"]["ReputationMetricsEnabled"], true);
+    let events = &template["Resources"]["MailEvents"]["Properties"];
+    assert_eq!(events["ConfigurationSetName"]["Ref"], "MailConfigurationSet");
+    let kinds = &events["EventDestination"]["MatchingEventTypes"];
+    for kind in ["bounce", "complaint"] {
+        assert!(kinds.as_array().unwrap().iter().any(|k| k == kind), "{kind} is not made visible");
+    }
+    let mut mailers = 0;
+    for (id, function) in functions(&template) {
+        let sends = statements(&function).iter().any(|s| s["Action"] == "ses:SendEmail");
+        if !sends {
+            continue;
+        }
+        mailers += 1;
+        let variables = &function["Properties"]["Environment"]["Variables"];
+        assert_eq!(
+            variables[stratus_wiring::aws::MAIL_CONFIGURATION_SET]["Ref"],
+            "MailConfigurationSet",
+            "{id} mails without the configuration set"
+        );
+        let covered = statements(&function).iter().any(|s| {
+            s["Action"] == "ses:SendEmail"
+                && s["Resource"]["Fn::Sub"]
+                    .as_str()
+                    .is_some_and(|arn| arn.ends_with(":configuration-set/${MailConfigurationSet}"))
+        });
+        assert!(covered, "{id} may not send with the configuration set");
+    }
+    assert!(mailers >= 4, "{mailers}");
+}
+
+/// What outlives the stack is retained except on a failed first create, which would otherwise
+/// leave orphans that block the next attempt (a table or key of the same name, a bill). Only
+/// the users table, another change's to make, may still say Retain.
+#[test]
+fn retained_resources_are_removed_when_their_first_create_fails() {
+    let template = template();
+    for (id, resource) in template["Resources"].as_object().unwrap() {
+        if resource["DeletionPolicy"] == "Retain" {
+            assert_eq!(
+                id, "UsersTable",
+                "{id}: DeletionPolicy Retain leaves orphans when the first create fails"
+            );
+        }
+        // UpdateReplacePolicy has no RetainExceptOnCreate: a replaced resource keeps Retain.
+        if resource["DeletionPolicy"] == "RetainExceptOnCreate" {
+            assert_eq!(resource["UpdateReplacePolicy"], "Retain", "{id}");
+        }
     }
 }
 
@@ -585,6 +841,24 @@ fn cloudfront_caches_only_public_lookups_over_https() {
     let mut cached = BTreeSet::new();
     for behaviour in config["CacheBehaviors"].as_array().unwrap() {
         assert_eq!(behaviour["ViewerProtocolPolicy"].as_str(), Some("redirect-to-https"));
+        // With CORS on, the API's Access-Control-Allow-Origin depends on Origin: a cached answer
+        // keyed without it would be served to every other origin. So a cached behaviour's
+        // policy is the stack's own, keyed by Origin under HasCors (no managed policy is).
+        let pattern = behaviour["PathPattern"].as_str().unwrap();
+        let policy = behaviour["CachePolicyId"]["Ref"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{pattern} uses a managed cache policy, whose key lacks Origin"));
+        let parameters = &template["Resources"][policy]["Properties"]["CachePolicyConfig"]["ParametersInCacheKeyAndForwardedToOrigin"];
+        let headers = &parameters["HeadersConfig"]["Fn::If"];
+        assert_eq!(headers[0], "HasCors", "{pattern}");
+        assert_eq!(
+            headers[1],
+            serde_json::json!({"HeaderBehavior": "whitelist", "Headers": ["Origin"]}),
+            "{pattern}"
+        );
+        // The function's Cache-Control decides: nothing is cached that does not say so.
+        let ttl = &template["Resources"][policy]["Properties"]["CachePolicyConfig"];
+        assert_eq!((ttl["MinTTL"].as_u64(), ttl["DefaultTTL"].as_u64()), (Some(0), Some(0)), "{pattern}");
         let pattern = behaviour["PathPattern"].as_str().unwrap();
         let prefix = pattern.strip_suffix('*').expect("prefix patterns only");
         for route in ROUTES.iter().filter(|r| r.path.starts_with(prefix) && r.method == "GET") {
@@ -606,4 +880,51 @@ fn cloudfront_caches_only_public_lookups_over_https() {
             "/.well-known/openid-configuration"
         ])
     );
+}
+
+/// The edge's WAF (infra/edge/waf.yaml) must not block a message for what its text says: the
+/// common rule set's body rules only count (and label) there, and a rule of ours blocks what
+/// they label on every other route.
+#[test]
+fn the_waf_lets_message_text_through_and_inspects_other_bodies() {
+    let path = stratus_tests::workspace_root().join("infra/edge/waf.yaml");
+    let waf = stratus_tests::template::Template::load(&path).expect("waf.yaml reads").root().clone();
+    let rules = waf["Resources"]["WebAcl"]["Properties"]["Rules"].as_array().unwrap().clone();
+    let common = rules
+        .iter()
+        .find(|r| r["Statement"]["ManagedRuleGroupStatement"]["Name"] == "AWSManagedRulesCommonRuleSet")
+        .expect("the common rule set");
+    let counted: BTreeSet<&str> = common["Statement"]["ManagedRuleGroupStatement"]["RuleActionOverrides"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| !o["ActionToUse"]["Count"].is_null())
+        .map(|o| o["Name"].as_str().unwrap())
+        .collect();
+    // The rule set's rules that inspect the body (AWS WAF Developer Guide, Core rule set).
+    let body_rules = [
+        "SizeRestrictions_BODY",
+        "CrossSiteScripting_BODY",
+        "GenericLFI_BODY",
+        "GenericRFI_BODY",
+        "EC2MetaDataSSRF_BODY",
+    ];
+    for rule in body_rules {
+        assert!(counted.contains(rule), "{rule} blocks a message for its text");
+    }
+    let after = rules
+        .iter()
+        .find(|r| r["Name"] == "aws-common-body-rules-but-messages")
+        .expect("the body verdicts are enforced elsewhere");
+    assert!(
+        after["Priority"].as_u64() > common["Priority"].as_u64(),
+        "labels exist only after the group ran"
+    );
+    assert!(!after["Action"]["Block"].is_null());
+    let text = after["Statement"].to_string();
+    for rule in &body_rules[1..] {
+        let label = format!("awswaf:managed:aws:core-rule-set:{}", rule.replace("_BODY", "_Body"));
+        assert!(text.contains(&label), "{label} is not enforced outside /messages");
+    }
+    assert!(text.contains("^/messages/?$") && text.contains("NotStatement"), "{text}");
 }

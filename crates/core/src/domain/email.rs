@@ -93,6 +93,8 @@ mod tests {
             "Bob@Example.COM",
             "o'brien@example.ie",
             "x@a-b.io",
+            // SES's mailbox simulator, labelled as the smoke test writes it (tests/smoke).
+            "success+smoke0123456789ab@simulator.amazonses.com",
         ] {
             assert!(Email::parse(ok).is_ok(), "{ok}");
         }
