@@ -928,3 +928,30 @@ fn the_waf_lets_message_text_through_and_inspects_other_bodies() {
     }
     assert!(text.contains("^/messages/?$") && text.contains("NotStatement"), "{text}");
 }
+
+/// The execute-api endpoint is public (docs/operations.md: Calls that skip CloudFront): what a
+/// direct flood can cost and starve is bounded by the route throttles, so every route has one,
+/// a number with a default; and CloudFront's origin is that endpoint, which therefore stays on.
+#[test]
+fn direct_calls_are_bounded_by_a_throttle_on_every_route() {
+    let template = template();
+    let api = &template["Resources"]["HttpApi"]["Properties"];
+    let number = |node: &Value, what: &str| {
+        let parameter = node["Ref"].as_str().unwrap_or_else(|| panic!("{what} is not a parameter: {node}"));
+        let declared = &template["Parameters"][parameter];
+        assert_eq!(declared["Type"], "Number", "{what}: {parameter}");
+        assert!(declared["Default"].as_u64().is_some_and(|d| d > 0), "{what}: {parameter} has no default");
+    };
+    for limit in ["ThrottlingRateLimit", "ThrottlingBurstLimit"] {
+        number(&api["DefaultRouteSettings"][limit], &format!("the default route's {limit}"));
+        for (route, settings) in api["RouteSettings"].as_object().into_iter().flatten() {
+            number(&settings[limit], &format!("{route}'s {limit}"));
+        }
+    }
+    assert!(api["DisableExecuteApiEndpoint"].is_null(), "CloudFront reaches the API by its execute-api name");
+    let origin = &template["Resources"]["Distribution"]["Properties"]["DistributionConfig"]["Origins"][0];
+    assert!(
+        origin["DomainName"]["Fn::Sub"].as_str().unwrap_or_default().contains(".execute-api."),
+        "{origin}"
+    );
+}
