@@ -218,11 +218,15 @@ fn function_blocks(
         w(out, format_args!("        {event}:\n"));
         indented(out, yaml, "          ");
     }
+    // Named as SAM names the mapping of an `SQS` event called `queue` (`<Function><Event>`): a
+    // stack deployed when the trigger was such an event updates that mapping in place. Under a new
+    // name CloudFormation would create the second mapping first, which Lambda refuses for the same
+    // function and queue (ResourceConflictException), failing the update.
     for (queue, yaml) in &spec.queues {
         w(
             out,
             format_args!(
-                "\n  {id}{queue}EventSource:\n    Type: AWS::Lambda::EventSourceMapping\n    Properties:\n      FunctionName: !Ref {id}Function\n"
+                "\n  {id}Function{queue}:\n    Type: AWS::Lambda::EventSourceMapping\n    Properties:\n      FunctionName: !Ref {id}Function\n"
             ),
         );
         indented(out, yaml, "      ");
