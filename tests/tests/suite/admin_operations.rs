@@ -97,13 +97,35 @@ impl StandIn {
 
     /// Runs stratus-admin on this stack through `proxy`.
     fn admin(&self, proxy: &FaultProxy, args: &[&str]) -> (bool, String) {
+        self.admin_with(proxy, None, args, "")
+    }
+
+    /// The same, with DynamoDB through `tables` and `input` on standard input.
+    fn admin_with(
+        &self,
+        proxy: &FaultProxy,
+        tables: Option<&FaultProxy>,
+        args: &[&str],
+        input: &str,
+    ) -> (bool, String) {
+        use std::io::Write as _;
         let mut command = std::process::Command::new(binaries_dir().join("stratus-admin"));
         command.args(args).args(["--config-env", "test"]).current_dir(&self.dir);
         for service in ["CLOUDFORMATION", "SECRETS_MANAGER", "CLOUDFRONT"] {
             command.env(format!("AWS_ENDPOINT_URL_{service}"), &proxy.url);
         }
-        command.env("STRATUS_ADMIN_POLL_MS", "10");
-        let output = command.output().unwrap();
+        if let Some(tables) = tables {
+            command.env("AWS_ENDPOINT_URL_DYNAMODB", &tables.url);
+        }
+        command.env("STRATUS_ADMIN_POLL_MS", "10").env_remove("USERS_TABLE");
+        command
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = command.spawn().unwrap();
+        // A command that stops before reading its input closes the pipe: that is its answer, not ours.
+        let _ = child.stdin.take().unwrap().write_all(input.as_bytes());
+        let output = child.wait_with_output().unwrap();
         let said =
             format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
         (output.status.success(), said)
@@ -127,9 +149,20 @@ async fn parameters_of(stack: &str) -> BTreeMap<String, String> {
 
 /// Runs `args` until it succeeds (at most `runs` times); what each run said.
 fn until_done(stand_in: &StandIn, proxy: &FaultProxy, args: &[&str], runs: usize) -> Vec<String> {
+    until_done_with(stand_in, proxy, None, args, "", runs)
+}
+
+fn until_done_with(
+    stand_in: &StandIn,
+    proxy: &FaultProxy,
+    tables: Option<&FaultProxy>,
+    args: &[&str],
+    input: &str,
+    runs: usize,
+) -> Vec<String> {
     let mut said = Vec::new();
     for _ in 0..runs {
-        let (ok, output) = stand_in.admin(proxy, args);
+        let (ok, output) = stand_in.admin_with(proxy, tables, args, input);
         said.push(output);
         if ok {
             return said;
@@ -336,6 +369,126 @@ async fn parameter_operations_survive_faults_and_a_plain_deploy_keeps_their_valu
     assert!(!ok && said.contains("API Gateway's own endpoint"), "{said}");
     let (ok, said) = stand_in.admin(&proxy, &["set-parameter", "NoSuchParameter=1"]);
     assert!(!ok && said.contains("no parameter NoSuchParameter"), "{said}");
+}
+
+/// The faults tried at a call: every call can meet expired credentials and throttling (retried
+/// within the budget); one that changes something can also be applied with its answer lost.
+fn faults_for(call: &Call) -> Vec<Fault> {
+    let mut faults = vec![Fault::ExpiredCredentials, Fault::Throttle];
+    if !["Describe", "Get", "List", "Query"].iter().any(|read| call.operation.starts_with(read)) {
+        faults.push(Fault::AnswerLost);
+    }
+    faults
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parameter_commands_survive_a_fault_at_every_call() {
+    let cases: [(&[&str], &str, &str); 3] = [
+        (&["attach-waf", "--web-acl-arn", WEB_ACL], "WebAclArn", WEB_ACL),
+        (&["set-public-url"], "PublicBaseUrl", "https://d111abcdef8.cloudfront.net"),
+        (&["set-parameter", "LoginRateLimit=9"], "LoginRateLimit", "9"),
+    ];
+    let mut runs = 0;
+    for (args, key, value) in cases {
+        let mut clean = Vec::new();
+        for fault in std::iter::once(None).chain((0..).map(Some)) {
+            let stand_in = StandIn::create(&[("CloudFrontUrl", "https://d111abcdef8.cloudfront.net")]).await;
+            let (proxy, _) = recording_proxy(&stand_in.name).await;
+            let (index, kind) = match fault {
+                None => (usize::MAX, Fault::Throttle),
+                Some(n) => {
+                    let Some((index, kind)) = clean
+                        .iter()
+                        .enumerate()
+                        .flat_map(|(i, call): (usize, &Call)| {
+                            faults_for(call).into_iter().map(move |f| (i, f))
+                        })
+                        .nth(n)
+                    else {
+                        break;
+                    };
+                    let operation: &Call = &clean[index];
+                    let earlier =
+                        clean[..index].iter().filter(|c| c.operation == operation.operation).count();
+                    proxy.fail_after(&operation.operation, earlier, kind);
+                    (index, kind)
+                }
+            };
+            let said = until_done(&stand_in, &proxy, args, 3);
+            assert_eq!(
+                stand_in.parameters().await[key],
+                value,
+                "{args:?}, fault {kind:?} at {index}: {said:?}"
+            );
+            assert_eq!(proxy.pending(), 0, "{args:?}: the fault at {index} was never met");
+            if fault.is_none() {
+                clean = proxy.calls();
+            } else {
+                runs += 1;
+            }
+            let (ok, status) = stand_in.admin(&proxy, &["status"]);
+            assert!(ok && status.contains("a plain sam deploy keeps every parameter"), "{args:?}: {status}");
+        }
+    }
+    println!(
+        "parameter commands: {runs} faulted runs, each ending with the value set and samconfig.toml in step"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_admin_survives_a_fault_at_every_call() {
+    let dynamodb = aws_sdk_dynamodb::Client::new(&sdk().await);
+    let tables_upstream = std::env::var("AWS_ENDPOINT_URL_DYNAMODB").expect("the engines are running");
+    let mut clean: Vec<Call> = Vec::new();
+    let mut runs = 0;
+    for fault in std::iter::once(None).chain((0..).map(Some)) {
+        let table = format!("admin-users-{}", uuid::Uuid::new_v4().simple());
+        stratus_aws::dynamodb::tables::ensure_table(&dynamodb, &table, &stratus_aws::dynamodb::tables::USERS)
+            .await
+            .unwrap();
+        let stand_in = StandIn::create(&[("UsersTableName", &table)]).await;
+        let proxy = FaultProxy::start(moto(), None).await.unwrap();
+        let tables = FaultProxy::start(tables_upstream.clone(), None).await.unwrap();
+        if let Some(n) = fault {
+            // The calls of both proxies, CloudFormation's first: the command reads the stack first.
+            let Some((index, kind)) = clean
+                .iter()
+                .enumerate()
+                .flat_map(|(i, call)| faults_for(call).into_iter().map(move |f| (i, f)))
+                .nth(n)
+            else {
+                break;
+            };
+            let call = &clean[index];
+            let earlier = clean[..index].iter().filter(|c| c.operation == call.operation).count();
+            let through = if ["DescribeStacks", "DescribeStackEvents"].contains(&call.operation.as_str()) {
+                &proxy
+            } else {
+                &tables
+            };
+            through.fail_after(&call.operation, earlier, kind);
+        }
+        let args = ["create-admin", "--username", "root", "--email", "root@example.com"];
+        let said = until_done_with(&stand_in, &proxy, Some(&tables), &args, "a long admin passphrase\n", 3);
+        let context = format!("fault {fault:?}:\n{}", said.join("\n----\n"));
+        let users = stratus_aws::dynamodb::DynamoUserStore::new(dynamodb.clone(), table.clone());
+        use stratus_core::ports::UserStore as _;
+        let root = users.get(&stratus_core::domain::Username::parse("root").unwrap()).await.unwrap();
+        assert!(root.is_some_and(|user| user.is_active_admin()), "{context}");
+        assert_eq!(users.active_admins().await.unwrap(), 1, "the count is exact\n{context}");
+        assert_eq!(proxy.pending() + tables.pending(), 0, "the fault was never met\n{context}");
+        match fault {
+            None => clean = [proxy.calls(), tables.calls()].concat(),
+            Some(_) => runs += 1,
+        }
+        let (ok, again) = stand_in.admin_with(&proxy, Some(&tables), &args, "a long admin passphrase\n");
+        assert!(ok && again.contains("admin already"), "{again}");
+    }
+    assert!(runs > 0);
+    println!(
+        "create-admin: {} calls, {runs} faulted runs, one admin and an exact count each time",
+        clean.len()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
