@@ -375,6 +375,18 @@ async fn parameter_operations_survive_faults_and_a_plain_deploy_keeps_their_valu
     assert!(!ok && said.contains("no parameter NoSuchParameter"), "{said}");
 }
 
+/// The `n`th (call, fault) pair of a clean run's calls, and how many calls of the same operation
+/// came before that call (what `FaultProxy::fail_after` skips); None past the last.
+fn nth_fault(clean: &[Call], n: usize) -> Option<(usize, Fault, usize)> {
+    let (index, fault) = clean
+        .iter()
+        .enumerate()
+        .flat_map(|(i, call)| faults_for(call).into_iter().map(move |f| (i, f)))
+        .nth(n)?;
+    let earlier = clean[..index].iter().filter(|c| c.operation == clean[index].operation).count();
+    Some((index, fault, earlier))
+}
+
 /// The faults tried at a call: every call can meet expired credentials, which fail the step; one
 /// that changes something can also be applied with its answer lost. (Throttling fails a step only
 /// past the SDK's attempts, which `throttling_is_retried_within_the_sdk_budget_and_no_further`
@@ -403,20 +415,8 @@ async fn parameter_commands_survive_a_fault_at_every_call() {
             let (index, kind) = match fault {
                 None => (usize::MAX, Fault::Throttle),
                 Some(n) => {
-                    let Some((index, kind)) = clean
-                        .iter()
-                        .enumerate()
-                        .flat_map(|(i, call): (usize, &Call)| {
-                            faults_for(call).into_iter().map(move |f| (i, f))
-                        })
-                        .nth(n)
-                    else {
-                        break;
-                    };
-                    let operation: &Call = &clean[index];
-                    let earlier =
-                        clean[..index].iter().filter(|c| c.operation == operation.operation).count();
-                    proxy.fail_after(&operation.operation, earlier, kind);
+                    let Some((index, kind, earlier)) = nth_fault(&clean, n) else { break };
+                    proxy.fail_after(&clean[index].operation, earlier, kind);
                     (index, kind)
                 }
             };
@@ -457,16 +457,8 @@ async fn create_admin_survives_a_fault_at_every_call() {
         let tables = FaultProxy::start(tables_upstream.clone(), None).await.unwrap();
         if let Some(n) = fault {
             // The calls of both proxies, CloudFormation's first: the command reads the stack first.
-            let Some((index, kind)) = clean
-                .iter()
-                .enumerate()
-                .flat_map(|(i, call)| faults_for(call).into_iter().map(move |f| (i, f)))
-                .nth(n)
-            else {
-                break;
-            };
+            let Some((index, kind, earlier)) = nth_fault(&clean, n) else { break };
             let call = &clean[index];
-            let earlier = clean[..index].iter().filter(|c| c.operation == call.operation).count();
             let through = if ["DescribeStacks", "DescribeStackEvents"].contains(&call.operation.as_str()) {
                 &proxy
             } else {
@@ -563,20 +555,47 @@ async fn an_origin_secret_rotation_survives_a_fault_at_every_call() {
 }
 
 /// What the functions accept (the secret's current and previous values) and what CloudFront sends.
-async fn origin_state(secret: &str, distribution: &str) -> (Vec<String>, String) {
+/// Secrets Manager and CloudFront on moto.
+async fn origin_clients() -> (aws_sdk_secretsmanager::Client, aws_sdk_cloudfront::Client) {
     let sdk = sdk().await;
-    let secrets = aws_sdk_secretsmanager::Client::from_conf(
-        aws_sdk_secretsmanager::config::Builder::from(&sdk).endpoint_url(moto()).build(),
-    );
+    (
+        aws_sdk_secretsmanager::Client::from_conf(
+            aws_sdk_secretsmanager::config::Builder::from(&sdk).endpoint_url(moto()).build(),
+        ),
+        aws_sdk_cloudfront::Client::from_conf(
+            aws_sdk_cloudfront::config::Builder::from(&sdk).endpoint_url(moto()).build(),
+        ),
+    )
+}
+
+/// A secret whose value is `current`, a distribution sending `sent`, and a stand-in stack whose
+/// outputs name them.
+async fn origin_fixture(current: &str, sent: &str) -> (String, String, StandIn) {
+    let (secrets, cloudfront) = origin_clients().await;
+    let secret = secrets
+        .create_secret()
+        .name(format!("origin-{}", uuid::Uuid::new_v4().simple()))
+        .secret_string(current)
+        .send()
+        .await
+        .unwrap()
+        .arn
+        .unwrap();
+    let distribution = stratus_tests::cloudfront::create_distribution(&cloudfront, sent).await;
+    let stand_in =
+        StandIn::create(&[("OriginVerifySecretArn", &secret), ("CloudFrontDistributionId", &distribution)])
+            .await;
+    (secret, distribution, stand_in)
+}
+
+async fn origin_state(secret: &str, distribution: &str) -> (Vec<String>, String) {
+    let (secrets, cloudfront) = origin_clients().await;
     let mut accepted = Vec::new();
     for stage in ["AWSCURRENT", "AWSPREVIOUS"] {
         if let Ok(value) = secrets.get_secret_value().secret_id(secret).version_stage(stage).send().await {
             accepted.extend(value.secret_string);
         }
     }
-    let cloudfront = aws_sdk_cloudfront::Client::from_conf(
-        aws_sdk_cloudfront::config::Builder::from(&sdk).endpoint_url(moto()).build(),
-    );
     let config = cloudfront.get_distribution_config().id(distribution).send().await.unwrap();
     let headers =
         config.distribution_config.unwrap().origins.unwrap().items[0].custom_headers.clone().unwrap();
@@ -584,27 +603,8 @@ async fn origin_state(secret: &str, distribution: &str) -> (Vec<String>, String)
 }
 
 async fn origin_rotation_under(fault: Option<(usize, Fault)>, clean_calls: &[Call]) -> Vec<Call> {
-    let sdk = sdk().await;
-    let secrets = aws_sdk_secretsmanager::Client::from_conf(
-        aws_sdk_secretsmanager::config::Builder::from(&sdk).endpoint_url(moto()).build(),
-    );
     let first = "FirstValue0123456789FirstValue0123456789abcdefgh";
-    let secret = secrets
-        .create_secret()
-        .name(format!("origin-{}", uuid::Uuid::new_v4().simple()))
-        .secret_string(first)
-        .send()
-        .await
-        .unwrap()
-        .arn
-        .unwrap();
-    let cloudfront = aws_sdk_cloudfront::Client::from_conf(
-        aws_sdk_cloudfront::config::Builder::from(&sdk).endpoint_url(moto()).build(),
-    );
-    let distribution = stratus_tests::cloudfront::create_distribution(&cloudfront, first).await;
-    let stand_in =
-        StandIn::create(&[("OriginVerifySecretArn", &secret), ("CloudFrontDistributionId", &distribution)])
-            .await;
+    let (secret, distribution, stand_in) = origin_fixture(first, first).await;
 
     let seen = Arc::new(Mutex::new(Vec::new()));
     let (record, ids) = (seen.clone(), (secret.clone(), distribution.clone()));
@@ -638,27 +638,8 @@ async fn origin_rotation_under(fault: Option<(usize, Fault)>, clean_calls: &[Cal
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_distribution_sending_a_refused_value_is_refused_then_repaired() {
-    let sdk = sdk().await;
-    let secrets = aws_sdk_secretsmanager::Client::from_conf(
-        aws_sdk_secretsmanager::config::Builder::from(&sdk).endpoint_url(moto()).build(),
-    );
-    let secret = secrets
-        .create_secret()
-        .name(format!("origin-{}", uuid::Uuid::new_v4().simple()))
-        .secret_string("CurrentValue0123456789CurrentValue0123456789abcd")
-        .send()
-        .await
-        .unwrap()
-        .arn
-        .unwrap();
-    let cloudfront = aws_sdk_cloudfront::Client::from_conf(
-        aws_sdk_cloudfront::config::Builder::from(&sdk).endpoint_url(moto()).build(),
-    );
-    let distribution =
-        stratus_tests::cloudfront::create_distribution(&cloudfront, "a value nobody accepts").await;
-    let stand_in =
-        StandIn::create(&[("OriginVerifySecretArn", &secret), ("CloudFrontDistributionId", &distribution)])
-            .await;
+    let (secret, distribution, stand_in) =
+        origin_fixture("CurrentValue0123456789CurrentValue0123456789abcd", "a value nobody accepts").await;
     let proxy = FaultProxy::start(moto(), None).await.unwrap();
     let (ok, said) = stand_in.admin(&proxy, &["rotate-origin-secret", "--wait", "0"]);
     assert!(!ok && said.contains("Nothing was changed"), "{said}");
