@@ -112,6 +112,7 @@ pub async fn issue_pair(
             family_started_at: session.started_at,
             generation: user.session_generation,
             expires_at,
+            client: None,
         })
         .await?;
     Ok(TokenPair { access_token, token_type: "Bearer", expires_in, refresh_token: refresh.0 })

@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 
-use crate::domain::{Digest, Message, StoredMessage};
+use crate::domain::{ClientId, Digest, Message, OAuthClient, Scopes, StoredMessage};
 
 /// Why a store call failed. Client mistakes never get here: they are refused before any I/O.
 #[derive(Debug, thiserror::Error)]
@@ -216,6 +216,18 @@ pub struct RefreshRecord {
     /// The user's session generation at that login (`User::session_generation`).
     pub generation: uuid::Uuid,
     pub expires_at: OffsetDateTime,
+    /// The OAuth client the family was granted to; `None` for the API's own login, whose
+    /// tokens refresh at `POST /token/refresh` and nowhere else.
+    pub client: Option<ClientGrant>,
+}
+
+/// What an OAuth client was granted: the refresh token of the grant renews exactly this.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientGrant {
+    pub client_id: ClientId,
+    pub scope: Scopes,
+    /// When the user authenticated (OpenID Connect's `auth_time`).
+    pub auth_time: OffsetDateTime,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -556,4 +568,117 @@ pub trait Mailer: Send + Sync {
 pub trait SecretSource: Send + Sync {
     /// The values to accept now, the current one first.
     async fn values(&self) -> Result<Vec<String>, String>;
+}
+
+/// Why a client could not be stored.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientWriteError {
+    /// No client has the id (an update or delete of one gone meanwhile).
+    #[error("no such client")]
+    NotFound,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The registered OAuth clients (RFC 7591 and 7592).
+#[async_trait]
+pub trait ClientStore: Send + Sync {
+    /// Stores a new client; ids are random, so one taken is an error of the store's.
+    async fn create(&self, client: &OAuthClient) -> Result<(), StoreError>;
+
+    async fn get(&self, id: &ClientId) -> Result<Option<OAuthClient>, StoreError>;
+
+    /// Replaces a client's metadata whole, if it still exists.
+    async fn replace(&self, client: &OAuthClient) -> Result<(), ClientWriteError>;
+
+    /// Deletes a client; `false` if there was none.
+    async fn delete(&self, id: &ClientId) -> Result<bool, StoreError>;
+}
+
+/// An authorization code as stored, by its SHA-256: everything it was issued for, so the token
+/// endpoint can check the client, the redirect and the PKCE verifier against it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CodeGrant {
+    pub code_hash: [u8; 32],
+    pub client_id: ClientId,
+    pub redirect_uri: crate::domain::RedirectUri,
+    /// The PKCE `code_challenge` (S256: base64url of SHA-256 of the verifier).
+    pub code_challenge: String,
+    pub nonce: Option<String>,
+    pub user_id: uuid::Uuid,
+    pub username: Username,
+    /// The account's session generation at authorization: a password change since voids the code.
+    pub generation: uuid::Uuid,
+    pub scope: Scopes,
+    pub auth_time: OffsetDateTime,
+    /// How the user authenticated (RFC 8176: `pwd`, `otp`).
+    pub amr: Vec<String>,
+    /// The refresh-token family the code's tokens belong to, chosen at issue: a second use of
+    /// the code revokes it, and with it everything the first use issued.
+    pub family: uuid::Uuid,
+    pub expires_at: OffsetDateTime,
+}
+
+/// What redeeming a code found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CodeRedemption {
+    /// Live and unused: it is used now. Of concurrent redemptions exactly one gets this.
+    Redeemed(CodeGrant),
+    /// Used before: a replay, whose first tokens must be revoked.
+    Reused(CodeGrant),
+    /// Never issued, or expired.
+    Unknown,
+}
+
+/// A browser's session at the hosted login page, by the SHA-256 of its cookie.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrowserSession {
+    pub id_hash: [u8; 32],
+    pub user_id: uuid::Uuid,
+    pub username: Username,
+    /// The account's session generation at login: a password change since ends the session.
+    pub generation: uuid::Uuid,
+    pub auth_time: OffsetDateTime,
+    pub amr: Vec<String>,
+    /// The password was right but the account's second factor is still to come: not a session
+    /// any authorization may use yet.
+    pub awaiting_second_factor: bool,
+    pub expires_at: OffsetDateTime,
+}
+
+/// The authorization server's state about users: codes, browser sessions and consents.
+#[async_trait]
+pub trait AuthorizationStore: Send + Sync {
+    async fn issue_code(&self, grant: &CodeGrant) -> Result<(), StoreError>;
+
+    /// Uses the code, atomically; a used code is remembered for a while after it expires, so a
+    /// late replay is still recognised.
+    async fn redeem_code(
+        &self,
+        code_hash: &[u8; 32],
+        now: OffsetDateTime,
+    ) -> Result<CodeRedemption, StoreError>;
+
+    /// Stores a session, or replaces the one with the same id (the second factor done).
+    async fn put_session(&self, session: &BrowserSession) -> Result<(), StoreError>;
+
+    /// The live session with this id; an expired one is absent.
+    async fn session(
+        &self,
+        id_hash: &[u8; 32],
+        now: OffsetDateTime,
+    ) -> Result<Option<BrowserSession>, StoreError>;
+
+    async fn end_session(&self, id_hash: &[u8; 32]) -> Result<(), StoreError>;
+
+    /// The scopes the user has consented to give the client.
+    async fn consent(&self, user_id: uuid::Uuid, client_id: &ClientId) -> Result<Option<Scopes>, StoreError>;
+
+    /// Records the user's consent to `scope` for the client (replacing an earlier one).
+    async fn record_consent(
+        &self,
+        user_id: uuid::Uuid,
+        client_id: &ClientId,
+        scope: &Scopes,
+    ) -> Result<(), StoreError>;
 }

@@ -2,6 +2,7 @@
 //! the local-only mailers (`mail`).
 
 pub mod mail;
+pub mod oauth;
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;

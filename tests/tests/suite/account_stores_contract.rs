@@ -144,6 +144,7 @@ fn record(family: uuid::Uuid) -> RefreshRecord {
         family_started_at: now() - Duration::days(3),
         generation: uuid::Uuid::new_v4(),
         expires_at: now() + Duration::days(30),
+        client: None,
     }
 }
 

@@ -9,8 +9,8 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::{corrupt, store_error};
-use stratus_core::domain::Username;
-use stratus_core::ports::{RefreshRecord, RefreshTokenStore, Spend, StoreError};
+use stratus_core::domain::{ClientId, Scopes, Username};
+use stratus_core::ports::{ClientGrant, RefreshRecord, RefreshTokenStore, Spend, StoreError};
 
 pub struct DynamoRefreshTokenStore {
     client: Client,
@@ -53,6 +53,17 @@ struct TokenItem {
     /// Epoch seconds: DynamoDB's TTL attribute.
     expires_at: i64,
     spent: bool,
+    /// Only on the tokens of an OAuth client's grant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    client: Option<ClientItem>,
+}
+
+/// An OAuth grant's client, scope and `auth_time` (epoch seconds).
+#[derive(Serialize, Deserialize)]
+struct ClientItem {
+    client_id: ClientId,
+    scope: Scopes,
+    auth_time: i64,
 }
 
 impl TokenItem {
@@ -65,6 +76,14 @@ impl TokenItem {
             family_started_at: time(self.family_started_at)?,
             generation: self.generation,
             expires_at: time(self.expires_at)?,
+            client: match &self.client {
+                Some(client) => Some(ClientGrant {
+                    client_id: client.client_id.clone(),
+                    scope: client.scope.clone(),
+                    auth_time: time(client.auth_time)?,
+                }),
+                None => None,
+            },
         })
     }
 }
@@ -94,6 +113,11 @@ impl RefreshTokenStore for DynamoRefreshTokenStore {
             generation: record.generation,
             expires_at: record.expires_at.unix_timestamp(),
             spent: false,
+            client: record.client.as_ref().map(|client| ClientItem {
+                client_id: client.client_id.clone(),
+                scope: client.scope.clone(),
+                auth_time: client.auth_time.unix_timestamp(),
+            }),
         };
         let item = serde_dynamo::to_item(item).map_err(|e| corrupt(&self.table, e))?;
         self.client

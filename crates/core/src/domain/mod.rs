@@ -4,6 +4,7 @@ pub mod digest;
 pub mod email;
 pub mod message;
 pub mod number;
+pub mod oauth;
 pub mod person;
 pub mod role;
 pub mod schema;
@@ -15,6 +16,9 @@ pub use digest::{Digest, DigestError};
 pub use email::{Email, EmailError};
 pub use message::{Message, MessageTooLong, StoredMessage};
 pub use number::{Number, NumberError};
+pub use oauth::{
+    ClientAuthMethod, ClientId, GrantType, IdTokenAlg, OAuthClient, OAuthValueError, RedirectUri, Scopes,
+};
 pub use person::{PersonName, PersonNameError};
 pub use role::Role;
 pub use task::{Idempotency, IdempotencyKeyError, Task, TaskId, TaskIdError, TaskOutcome, TaskStatus};
