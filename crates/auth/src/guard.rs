@@ -15,7 +15,7 @@ use stratus_core::domain::User;
 use stratus_core::ports::{StoreError, UserStore};
 
 use super::TokenVerifier;
-use super::tokens::{Claimed, TokenKind};
+use super::tokens::{Claimed, FIRST_PARTY_SCOPE as API_SCOPE, TokenKind};
 
 /// Why a caller is not let through. The text is what the caller is told; why a token failed
 /// verification is logged, never told.
@@ -49,6 +49,10 @@ pub enum Refusal {
     /// Authenticated, but not an admin (403).
     #[error("This needs an admin")]
     NotAdmin,
+    /// An OAuth access token whose scope does not cover the route (403, RFC 6750's
+    /// `insufficient_scope`): the API needs `api`, userinfo `openid`.
+    #[error("The access token's scope does not include {0}")]
+    InsufficientScope(&'static str),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -87,7 +91,27 @@ impl Authenticator {
             Some(TokenKind::Access) | None => {}
         }
         let claimed = self.verified(token, TokenKind::Access, Refusal::InvalidToken)?;
+        // An OAuth client acts as the user at the API only with the user's consent to `api`.
+        if !claimed.grants(API_SCOPE) {
+            return Err(Refusal::InsufficientScope(API_SCOPE));
+        }
         self.current(&claimed).await
+    }
+
+    /// The account an access token speaks for and what it grants, if the token grants `scope`:
+    /// for OAuth's userinfo, which needs `openid` rather than `api`.
+    pub async fn grant_holder(
+        &self,
+        token: Option<&str>,
+        scope: &'static str,
+    ) -> Result<(User, Claimed), Refusal> {
+        let token = token.ok_or(Refusal::NoToken)?;
+        let claimed = self.verified(token, TokenKind::Access, Refusal::InvalidToken)?;
+        if !claimed.grants(scope) || claimed.scope.is_none() {
+            return Err(Refusal::InsufficientScope(scope));
+        }
+        let user = self.current(&claimed).await?;
+        Ok((user, claimed))
     }
 
     /// The caller, if they are an admin now: a demotion or a disable counts at once, not when the

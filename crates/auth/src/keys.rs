@@ -26,20 +26,30 @@ const P256_SPKI_PREFIX: [u8; 26] = [
     0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
 ];
 
-/// One public key as RFC 7517/7518 spell it for ES256.
+/// One public key as RFC 7517/7518 spell it: a P-256 key for ES256, or an RSA key for RS256
+/// (ID tokens only).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct Jwk {
-    /// Always `EC`.
+    /// `EC` or `RSA`.
     pub kty: String,
-    /// Always `P-256`.
-    pub crv: String,
-    /// The x coordinate, base64url without padding.
-    pub x: String,
-    /// The y coordinate, base64url without padding.
-    pub y: String,
+    /// `P-256` (EC keys).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crv: Option<String>,
+    /// The x coordinate, base64url without padding (EC keys).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub x: Option<String>,
+    /// The y coordinate, base64url without padding (EC keys).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub y: Option<String>,
+    /// The modulus, base64url without padding (RSA keys).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub n: Option<String>,
+    /// The public exponent, base64url without padding (RSA keys).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub e: Option<String>,
     /// The `kid` header of the tokens this key signed.
     pub kid: String,
-    /// Always `ES256`.
+    /// `ES256` or `RS256`.
     pub alg: String,
     /// Always `sig`.
     #[serde(rename = "use")]
@@ -60,14 +70,38 @@ impl JwkSet {
         Self { keys: keys.iter().map(PublicKey::to_jwk).collect() }
     }
 
-    /// Reads a set and every key in it: a set with no key, or with one that is not a P-256
-    /// signing key, is refused whole.
+    /// The ES256 keys, then the RS256 keys ID tokens may be signed with.
+    pub fn with_rsa(keys: &[PublicKey], rsa: &[RsaPublicKey]) -> Self {
+        let mut set = Self::new(keys);
+        set.keys.extend(rsa.iter().map(RsaPublicKey::to_jwk));
+        set
+    }
+
+    /// Reads a set's ES256 keys: a set with no key, or with one that is neither a P-256 nor an
+    /// RSA signing key, is refused whole. RSA keys sign ID tokens only, which Stratus itself
+    /// never verifies: they are skipped.
     pub fn parse_keys(json: &str) -> Result<Vec<PublicKey>, String> {
+        Ok(Self::parse_all(json)?.0)
+    }
+
+    /// Every key of a set: the ES256 ones and the RS256 ones.
+    pub fn parse_all(json: &str) -> Result<(Vec<PublicKey>, Vec<RsaPublicKey>), String> {
         let set: JwkSet = serde_json::from_str(json).map_err(|e| format!("not a JWK Set: {e}"))?;
         if set.keys.is_empty() {
             return Err("the JWK Set has no key".into());
         }
-        set.keys.iter().map(PublicKey::from_jwk).collect()
+        let mut ec = Vec::new();
+        let mut rsa = Vec::new();
+        for jwk in &set.keys {
+            match jwk.kty.as_str() {
+                "RSA" => rsa.push(RsaPublicKey::from_jwk(jwk)?),
+                _ => ec.push(PublicKey::from_jwk(jwk)?),
+            }
+        }
+        if ec.is_empty() {
+            return Err("the JWK Set has no ES256 key".into());
+        }
+        Ok((ec, rsa))
     }
 }
 
@@ -76,9 +110,11 @@ impl PublicKey {
         let b64 = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
         Jwk {
             kty: "EC".into(),
-            crv: "P-256".into(),
-            x: b64(&self.point[1..33]),
-            y: b64(&self.point[33..65]),
+            crv: Some("P-256".into()),
+            x: Some(b64(&self.point[1..33])),
+            y: Some(b64(&self.point[33..65])),
+            n: None,
+            e: None,
             kid: self.key_id.clone(),
             alg: "ES256".into(),
             use_: "sig".into(),
@@ -86,15 +122,14 @@ impl PublicKey {
     }
 
     pub fn from_jwk(jwk: &Jwk) -> Result<Self, String> {
-        if (jwk.kty.as_str(), jwk.crv.as_str(), jwk.alg.as_str(), jwk.use_.as_str())
-            != ("EC", "P-256", "ES256", "sig")
+        if (jwk.kty.as_str(), jwk.crv.as_deref(), jwk.alg.as_str(), jwk.use_.as_str())
+            != ("EC", Some("P-256"), "ES256", "sig")
         {
             return Err(format!("key {:?} is not an ES256 P-256 signing key", jwk.kid));
         }
-        let coordinate = |text: &str| {
-            base64::engine::general_purpose::URL_SAFE_NO_PAD
-                .decode(text)
-                .ok()
+        let coordinate = |text: &Option<String>| {
+            text.as_deref()
+                .and_then(|text| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(text).ok())
                 .filter(|bytes| bytes.len() == 32)
                 .ok_or_else(|| format!("key {:?} has a malformed coordinate", jwk.kid))
         };
@@ -176,6 +211,87 @@ impl TokenSigner for LocalSigner {
     async fn sign(&self, message: &[u8]) -> Result<Vec<u8>, SignError> {
         let signature = self.pair.sign(&self.rng, message).map_err(|e| SignError::Failed(e.to_string()))?;
         Ok(signature.as_ref().to_vec())
+    }
+}
+
+/// An RSA public key: what verifies the RS256 ID tokens OpenID Connect asks every provider to
+/// be able to sign.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RsaPublicKey {
+    /// Big-endian, without leading zeros.
+    pub modulus: Vec<u8>,
+    pub exponent: Vec<u8>,
+    pub key_id: String,
+}
+
+impl RsaPublicKey {
+    pub fn to_jwk(&self) -> Jwk {
+        let b64 = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+        Jwk {
+            kty: "RSA".into(),
+            crv: None,
+            x: None,
+            y: None,
+            n: Some(b64(&self.modulus)),
+            e: Some(b64(&self.exponent)),
+            kid: self.key_id.clone(),
+            alg: "RS256".into(),
+            use_: "sig".into(),
+        }
+    }
+
+    pub fn from_jwk(jwk: &Jwk) -> Result<Self, String> {
+        if (jwk.kty.as_str(), jwk.alg.as_str(), jwk.use_.as_str()) != ("RSA", "RS256", "sig") {
+            return Err(format!("key {:?} is not an RS256 signing key", jwk.kid));
+        }
+        let decode = |text: &Option<String>| {
+            text.as_deref()
+                .and_then(|text| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(text).ok())
+                .filter(|bytes| !bytes.is_empty())
+                .ok_or_else(|| format!("key {:?} has a malformed n or e", jwk.kid))
+        };
+        let key = Self { modulus: decode(&jwk.n)?, exponent: decode(&jwk.e)?, key_id: jwk.kid.clone() };
+        // 2048 bits at least (RFC 7518 §3.3).
+        if key.modulus.len() < 256 || jwk.kid.is_empty() {
+            return Err(format!("key {:?} is shorter than 2048 bits or has no kid", jwk.kid));
+        }
+        Ok(key)
+    }
+}
+
+/// An RSA-2048 key held in process memory, for local runs and tests: RS256 ID tokens.
+pub struct LocalRsaSigner {
+    pair: aws_lc_rs::signature::RsaKeyPair,
+    key_id: String,
+    rng: SystemRandom,
+}
+
+impl LocalRsaSigner {
+    pub fn generate() -> Self {
+        let pair = aws_lc_rs::signature::RsaKeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048)
+            .expect("the system random source works");
+        let fingerprint = hex::encode(Sha256::digest(pair.public_key().as_ref()));
+        Self { key_id: format!("local-rsa-{}", &fingerprint[..16]), pair, rng: SystemRandom::new() }
+    }
+
+    pub fn public_key(&self) -> RsaPublicKey {
+        let components: aws_lc_rs::rsa::PublicKeyComponents<Vec<u8>> = self.pair.public_key().into();
+        RsaPublicKey { modulus: components.n, exponent: components.e, key_id: self.key_id.clone() }
+    }
+}
+
+#[async_trait]
+impl TokenSigner for LocalRsaSigner {
+    fn key_id(&self) -> &str {
+        &self.key_id
+    }
+
+    async fn sign(&self, message: &[u8]) -> Result<Vec<u8>, SignError> {
+        let mut signature = vec![0; self.pair.public_modulus_len()];
+        self.pair
+            .sign(&aws_lc_rs::signature::RSA_PKCS1_SHA256, &self.rng, message, &mut signature)
+            .map_err(|e| SignError::Failed(e.to_string()))?;
+        Ok(signature)
     }
 }
 

@@ -10,6 +10,7 @@ pub mod guard;
 pub mod keys;
 pub mod login;
 pub mod mfa;
+pub mod oauth;
 pub mod password;
 pub mod reauth;
 pub mod registration;

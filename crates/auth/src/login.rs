@@ -9,7 +9,7 @@
 
 use time::OffsetDateTime;
 
-use stratus_core::domain::Username;
+use stratus_core::domain::{PasswordHash, User, Username};
 use stratus_core::ports::{
     LimitError, RateLimit, RateLimiter, RefreshTokenStore, SignError, StoreError, UserStore,
 };
@@ -79,6 +79,14 @@ pub struct Login<'a> {
     pub issuer: &'a TokenIssuer,
 }
 
+/// A right password for an enabled account: the account, and the password's new hash when
+/// its parameters were out of date.
+#[derive(Debug)]
+pub struct PasswordChecked {
+    pub user: User,
+    pub rehashed: Option<PasswordHash>,
+}
+
 impl Login<'_> {
     /// Checks `password` for `username`, asked from `source` (the caller's address as the rate
     /// limits key it), and says what follows.
@@ -89,6 +97,30 @@ impl Login<'_> {
         source: &str,
         now: OffsetDateTime,
     ) -> Result<LoginOutcome, LoginError> {
+        let PasswordChecked { user, rehashed } = self.check_password(username, password, source, now).await?;
+        if self.issuer.config().require_verified_email && !user.email_verified {
+            let Issued { token: verification_token, expires_in } =
+                self.issuer.email_verification_token(&user, now).await?;
+            return Ok(LoginOutcome::VerificationRequired { verification_token, expires_in });
+        }
+        if user.mfa_enabled() {
+            let Issued { token: mfa_token, expires_in } = self.issuer.mfa_token(&user, now).await?;
+            return Ok(LoginOutcome::MfaRequired { mfa_token, expires_in });
+        }
+        let pair =
+            logged_in(self.users, self.issuer, self.refresh_tokens, user, rehashed.as_ref(), now).await?;
+        Ok(LoginOutcome::Tokens(pair))
+    }
+
+    /// The password step alone, under the same limits: `POST /login` and the hosted login page
+    /// (`crate::oauth::authorize`) both begin with it.
+    pub async fn check_password(
+        &self,
+        username: &str,
+        password: String,
+        source: &str,
+        now: OffsetDateTime,
+    ) -> Result<PasswordChecked, LoginError> {
         let buckets = buckets(self.issuer.config(), source, username);
         let attempt = Reserved::take(self.rate_limiter, buckets, now).await?;
 
@@ -110,15 +142,6 @@ impl Login<'_> {
         if user.disabled {
             return Err(LoginError::Disabled);
         }
-        if self.issuer.config().require_verified_email && !user.email_verified {
-            let Issued { token: verification_token, expires_in } =
-                self.issuer.email_verification_token(&user, now).await?;
-            return Ok(LoginOutcome::VerificationRequired { verification_token, expires_in });
-        }
-        if user.mfa_enabled() {
-            let Issued { token: mfa_token, expires_in } = self.issuer.mfa_token(&user, now).await?;
-            return Ok(LoginOutcome::MfaRequired { mfa_token, expires_in });
-        }
         let rehashed = if rehash {
             let rehashed = crate::blocking(move || password::rehash(&password))
                 .await
@@ -127,9 +150,7 @@ impl Login<'_> {
         } else {
             None
         };
-        let pair =
-            logged_in(self.users, self.issuer, self.refresh_tokens, user, rehashed.as_ref(), now).await?;
-        Ok(LoginOutcome::Tokens(pair))
+        Ok(PasswordChecked { user, rehashed })
     }
 }
 

@@ -33,7 +33,7 @@ pub struct RefreshToken(String);
 impl RefreshToken {
     const BYTES: usize = 32;
 
-    fn generate() -> Self {
+    pub(crate) fn generate() -> Self {
         let mut bytes = [0u8; Self::BYTES];
         aws_lc_rs::rand::fill(&mut bytes).expect("the system random source works");
         Self(URL_SAFE_NO_PAD.encode(bytes))
@@ -44,6 +44,10 @@ impl RefreshToken {
         let well_formed =
             text.len() == 43 && URL_SAFE_NO_PAD.decode(text).is_ok_and(|b| b.len() == Self::BYTES);
         well_formed.then(|| Self(text.to_owned()))
+    }
+
+    pub(crate) fn into_string(self) -> String {
+        self.0
     }
 
     pub fn hash(&self) -> [u8; 32] {

@@ -108,6 +108,10 @@ pub struct Claims {
     /// Whether the user has verified their email address (as OpenID Connect's claim).
     #[serde(default)]
     pub email_verified: bool,
+    /// The OAuth grant (its refresh-token family) an OAuth access token belongs to: revoking the
+    /// grant ends the token at introspection and userinfo before it expires.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<Uuid>,
 }
 
 /// The claims of an access token signed before the token profile (`typ: JWT`, `sub` the
@@ -124,12 +128,34 @@ struct LegacyAccessClaims {
 #[derive(Clone)]
 pub struct TokenIssuer {
     signer: Arc<dyn TokenSigner>,
+    /// The RS256 key of ID tokens, for the functions that issue them.
+    rsa_signer: Option<Arc<dyn TokenSigner>>,
     config: AuthConfig,
 }
 
 impl TokenIssuer {
     pub fn new(signer: Arc<dyn TokenSigner>, config: AuthConfig) -> Self {
-        Self { signer, config }
+        Self { signer, rsa_signer: None, config }
+    }
+
+    /// Also signs RS256 ID tokens, with `rsa_signer`.
+    pub fn with_rsa(mut self, rsa_signer: Arc<dyn TokenSigner>) -> Self {
+        self.rsa_signer = Some(rsa_signer);
+        self
+    }
+
+    /// The signer of `alg`'s ID tokens: the ES256 key of access tokens, or the RSA key.
+    pub fn id_token_signer(
+        &self,
+        alg: stratus_core::domain::IdTokenAlg,
+    ) -> Result<&dyn TokenSigner, SignError> {
+        match alg {
+            stratus_core::domain::IdTokenAlg::ES256 => Ok(self.signer.as_ref()),
+            stratus_core::domain::IdTokenAlg::RS256 => self
+                .rsa_signer
+                .as_deref()
+                .ok_or_else(|| SignError::Failed("this function has no RS256 key".into())),
+        }
     }
 
     pub fn config(&self) -> &AuthConfig {
@@ -158,11 +184,89 @@ impl TokenIssuer {
     }
 
     async fn sign(&self, kind: TokenKind, user: &User, now: OffsetDateTime) -> Result<Issued, SignError> {
+        let access = kind == TokenKind::Access;
+        let grant = access.then(|| (FIRST_PARTY_CLIENT_ID.to_owned(), FIRST_PARTY_SCOPE.to_owned()));
+        let claims = self.user_claims(kind, user, &self.config.issuer, grant, None, now);
+        let token = self.sign_jws(self.signer.as_ref(), "ES256", kind.typ(), &claims).await?;
+        Ok(Issued { token, expires_in: claims.exp - claims.iat })
+    }
+
+    /// An access token for `user` in an OAuth client's grant: the OpenID Provider's issuer,
+    /// the client's id, the granted scope and the grant's family (`sid`).
+    pub async fn oauth_access_token(
+        &self,
+        user: &User,
+        client_id: &str,
+        scope: &str,
+        family: Uuid,
+        now: OffsetDateTime,
+    ) -> Result<Issued, SignError> {
+        let issuer = self.oidc_issuer().map_err(SignError::Failed)?;
+        let grant = Some((client_id.to_owned(), scope.to_owned()));
+        let claims = self.user_claims(TokenKind::Access, user, issuer, grant, Some(family), now);
+        let token = self.sign_jws(self.signer.as_ref(), "ES256", TokenKind::Access.typ(), &claims).await?;
+        Ok(Issued { token, expires_in: claims.exp - claims.iat })
+    }
+
+    /// An access token of a client acting for itself (the client-credentials grant): `sub` is
+    /// the client's id, with no user claims, so the API, which acts for users only, refuses it.
+    pub async fn client_access_token(
+        &self,
+        client_id: &str,
+        scope: &str,
+        now: OffsetDateTime,
+    ) -> Result<Issued, SignError> {
+        #[derive(Serialize)]
+        struct ClientClaims<'a> {
+            iss: &'a str,
+            sub: &'a str,
+            aud: &'a str,
+            exp: i64,
+            iat: i64,
+            nbf: i64,
+            jti: String,
+            client_id: &'a str,
+            scope: &'a str,
+        }
+        let issued = now.unix_timestamp();
+        let lifetime = self.config.access_ttl.whole_seconds();
+        let claims = ClientClaims {
+            iss: self.oidc_issuer().map_err(SignError::Failed)?,
+            sub: client_id,
+            aud: &self.config.audience,
+            exp: issued + lifetime,
+            iat: issued,
+            nbf: issued,
+            jti: Uuid::new_v4().to_string(),
+            client_id,
+            scope,
+        };
+        let token = self.sign_jws(self.signer.as_ref(), "ES256", TokenKind::Access.typ(), &claims).await?;
+        Ok(Issued { token, expires_in: lifetime })
+    }
+
+    /// The OpenID Provider's issuer identifier, if the deployment has a public URL.
+    pub fn oidc_issuer(&self) -> Result<&str, String> {
+        self.config.oidc_issuer.as_deref().ok_or_else(|| {
+            "the OAuth provider needs the API's public URL (PUBLIC_BASE_URL): stratus-admin set-public-url".to_owned()
+        })
+    }
+
+    fn user_claims(
+        &self,
+        kind: TokenKind,
+        user: &User,
+        issuer: &str,
+        grant: Option<(String, String)>,
+        sid: Option<Uuid>,
+        now: OffsetDateTime,
+    ) -> Claims {
         let issued = now.unix_timestamp();
         let lifetime = kind.lifetime(&self.config).whole_seconds();
         let access = kind == TokenKind::Access;
-        let claims = Claims {
-            iss: self.config.issuer.clone(),
+        let (client_id, scope) = grant.unzip();
+        Claims {
+            iss: issuer.to_owned(),
             sub: user.id.to_string(),
             aud: kind.audience(&self.config).to_owned(),
             exp: issued + lifetime,
@@ -171,22 +275,30 @@ impl TokenIssuer {
             jti: Uuid::new_v4().to_string(),
             preferred_username: user.username.to_string(),
             sgen: user.session_generation,
-            client_id: access.then(|| FIRST_PARTY_CLIENT_ID.to_owned()),
-            scope: access.then(|| FIRST_PARTY_SCOPE.to_owned()),
+            client_id,
+            scope,
             role: access.then_some(user.role),
             email_verified: user.email_verified,
-        };
-        let header = serde_json::json!({ "alg": "ES256", "typ": kind.typ(), "kid": self.signer.key_id() });
+            sid,
+        }
+    }
+
+    /// A compact JWS of `claims` signed by `signer` (`alg` is its algorithm).
+    pub async fn sign_jws(
+        &self,
+        signer: &dyn TokenSigner,
+        alg: &str,
+        typ: &str,
+        claims: &impl Serialize,
+    ) -> Result<String, SignError> {
+        let header = serde_json::json!({ "alg": alg, "typ": typ, "kid": signer.key_id() });
         let signing_input = format!(
             "{}.{}",
             URL_SAFE_NO_PAD.encode(header.to_string()),
-            URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).expect("claims serialize"))
+            URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).expect("claims serialize"))
         );
-        let signature = self.signer.sign(signing_input.as_bytes()).await?;
-        Ok(Issued {
-            token: format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(signature)),
-            expires_in: lifetime,
-        })
+        let signature = signer.sign(signing_input.as_bytes()).await?;
+        Ok(format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(signature)))
     }
 }
 
@@ -208,6 +320,19 @@ pub struct Claimed {
     pub generation: Option<Uuid>,
     pub jti: String,
     pub expires_at: OffsetDateTime,
+    /// What the token grants: `api` (the API's own login, or an OAuth client granted it) or
+    /// other OAuth scopes. `None` only on a pre-profile access token, which had the API's.
+    pub scope: Option<String>,
+    pub client_id: Option<String>,
+    /// The OAuth grant's family, on tokens issued through OAuth.
+    pub grant: Option<Uuid>,
+}
+
+impl Claimed {
+    /// Whether the token grants `scope`.
+    pub fn grants(&self, scope: &str) -> bool {
+        self.scope.as_deref().is_none_or(|granted| granted.split(' ').any(|s| s == scope))
+    }
 }
 
 #[derive(Clone)]
@@ -227,7 +352,10 @@ impl TokenVerifier {
     pub fn new(public_keys: &[PublicKey], config: &AuthConfig) -> Self {
         let validation = |kind: TokenKind| {
             let mut validation = Validation::new(Algorithm::ES256);
-            validation.set_issuer(&[&config.issuer]);
+            // The API's own issuer, and the OpenID Provider's, which OAuth's tokens name.
+            let issuers: Vec<&str> =
+                std::iter::once(config.issuer.as_str()).chain(config.oidc_issuer.as_deref()).collect();
+            validation.set_issuer(&issuers);
             validation.set_audience(&[kind.audience(config)]);
             validation.set_required_spec_claims(&["exp", "nbf", "iat", "iss", "aud", "sub"]);
             validation.validate_nbf = true;
@@ -290,7 +418,28 @@ impl TokenVerifier {
             generation: Some(claims.sgen),
             jti: claims.jti,
             expires_at: OffsetDateTime::from_unix_timestamp(claims.exp).map_err(|e| e.to_string())?,
+            scope: claims.scope,
+            client_id: claims.client_id,
+            grant: claims.sid,
         })
+    }
+
+    /// The claims of any genuine, current access token of ours, a client's own included (no
+    /// user): for introspection, which answers for every token the provider issued.
+    pub fn access_claims(&self, token: &str) -> Result<serde_json::Map<String, serde_json::Value>, String> {
+        let header = jsonwebtoken::decode_header(token).map_err(|e| e.to_string())?;
+        if header.alg != Algorithm::ES256 || header.typ.as_deref() != Some(TokenKind::Access.typ()) {
+            return Err("not an ES256 access token".into());
+        }
+        let key = header
+            .kid
+            .as_deref()
+            .and_then(|kid| self.keys.iter().find(|(id, _)| id == kid))
+            .map(|(_, key)| key)
+            .ok_or("unknown key id")?;
+        Ok(jsonwebtoken::decode::<serde_json::Map<String, serde_json::Value>>(token, key, &self.access)
+            .map_err(|e| e.to_string())?
+            .claims)
     }
 
     fn verify_legacy(
@@ -318,6 +467,9 @@ impl TokenVerifier {
             generation: None,
             jti: data.jti,
             expires_at: OffsetDateTime::from_unix_timestamp(data.exp).map_err(|e| e.to_string())?,
+            scope: None,
+            client_id: None,
+            grant: None,
         })
     }
 }

@@ -254,6 +254,14 @@ pub trait RefreshTokenStore: Send + Sync {
         now: OffsetDateTime,
     ) -> Result<Spend, StoreError>;
 
+    /// The live token's record and whether it was spent, without spending it: for
+    /// introspection and revocation, which must not use a token up.
+    async fn peek(
+        &self,
+        token_hash: &[u8; 32],
+        now: OffsetDateTime,
+    ) -> Result<Option<(RefreshRecord, bool)>, StoreError>;
+
     /// Revokes every token of the family, present and future, until `until`.
     async fn revoke_family(&self, family: uuid::Uuid, until: OffsetDateTime) -> Result<(), StoreError>;
 

@@ -81,6 +81,13 @@ impl From<Refusal> for Problem {
             | Refusal::AccountGone
             | Refusal::SessionEnded => unauthorized(&detail, true),
             Refusal::Disabled | Refusal::NotAdmin => Problem::new(StatusCode::FORBIDDEN, detail),
+            Refusal::InsufficientScope(scope) => Problem::new(StatusCode::FORBIDDEN, detail).with_header(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_str(&format!(
+                    r#"Bearer realm="stratus", error="insufficient_scope", scope="{scope}""#
+                ))
+                .expect("a scope is a valid header value"),
+            ),
             Refusal::Store(error) => error.into(),
         }
     }

@@ -396,6 +396,15 @@ impl RefreshTokenStore for MemoryRefreshTokenStore {
         })
     }
 
+    async fn peek(
+        &self,
+        token_hash: &[u8; 32],
+        now: OffsetDateTime,
+    ) -> Result<Option<(RefreshRecord, bool)>, StoreError> {
+        let inner = self.inner.lock().expect("no panic while holding the lock");
+        Ok(inner.tokens.get(token_hash).filter(|(record, _)| record.expires_at > now).cloned())
+    }
+
     async fn revoke_family(&self, family: uuid::Uuid, until: OffsetDateTime) -> Result<(), StoreError> {
         let mut inner = self.inner.lock().expect("no panic while holding the lock");
         inner.revoked_families.insert(family, until);

@@ -183,6 +183,20 @@ impl RefreshTokenStore for DynamoRefreshTokenStore {
         }
     }
 
+    async fn peek(
+        &self,
+        token_hash: &[u8; 32],
+        now: OffsetDateTime,
+    ) -> Result<Option<(RefreshRecord, bool)>, StoreError> {
+        match self.read_token(&token_pk(token_hash)).await? {
+            Some(item) if item.expires_at > now.unix_timestamp() => {
+                let record = item.record(*token_hash).map_err(|e| corrupt(&self.table, e))?;
+                Ok(Some((record, item.spent)))
+            }
+            _ => Ok(None),
+        }
+    }
+
     async fn revoke_family(&self, family: Uuid, until: OffsetDateTime) -> Result<(), StoreError> {
         let item = FamilyItem { pk: family_pk(family), expires_at: until.unix_timestamp() };
         let item = serde_dynamo::to_item(item).map_err(|e| corrupt(&self.table, e))?;

@@ -47,6 +47,32 @@ pub struct AuthConfig {
     pub forgot_password_floor: std::time::Duration,
     /// Whether `POST /register` tells a stranger that an email has an account.
     pub registration: RegistrationPrivacy,
+    /// The OpenID Provider's issuer identifier: the API's public URL (`PUBLIC_BASE_URL`), with
+    /// no trailing slash. OAuth's tokens name it as `iss`; the API's own login keeps `issuer`,
+    /// and verifiers accept both. Unset, the OAuth endpoints answer that they are not set up.
+    pub oidc_issuer: Option<String>,
+}
+
+/// The variable holding the API's public URL (`https://api.example.com`).
+pub const PUBLIC_BASE_URL: &str = "PUBLIC_BASE_URL";
+
+/// `PUBLIC_BASE_URL`, checked: an http(s) URL with a host and no query or fragment, without
+/// its trailing slash. Empty counts as unset (the template's parameter defaults to empty).
+pub fn public_base_url() -> Result<Option<String>, ConfigError> {
+    let Some(value) = optional(PUBLIC_BASE_URL) else { return Ok(None) };
+    let invalid = |reason: &str| ConfigError::Invalid {
+        name: PUBLIC_BASE_URL,
+        value: value.clone(),
+        reason: reason.into(),
+    };
+    let url = url::Url::parse(&value).map_err(|e| invalid(&e.to_string()))?;
+    if !matches!(url.scheme(), "https" | "http") || url.host().is_none() {
+        return Err(invalid("expected an http(s) URL"));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(invalid("the issuer URL has no query or fragment (OpenID Connect Discovery §3)"));
+    }
+    Ok(Some(value.trim_end_matches('/').to_owned()))
 }
 
 /// What `POST /register` answers when the email already has an account (docs/api.md, Registering
@@ -87,6 +113,7 @@ impl Default for AuthConfig {
             require_verified_email: false,
             forgot_password_floor: std::time::Duration::from_millis(400),
             registration: RegistrationPrivacy::Open,
+            oidc_issuer: None,
         }
     }
 }
@@ -141,6 +168,7 @@ impl AuthConfig {
             } else {
                 RegistrationPrivacy::Open
             },
+            oidc_issuer: public_base_url()?,
         })
     }
 }

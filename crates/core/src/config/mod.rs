@@ -6,7 +6,7 @@ use std::str::FromStr;
 use crate::ports::RateLimit;
 
 mod auth;
-pub use auth::{AuthConfig, RegistrationPrivacy};
+pub use auth::{AuthConfig, PUBLIC_BASE_URL, RegistrationPrivacy, public_base_url};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
