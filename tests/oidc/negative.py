@@ -461,11 +461,10 @@ def anonymous_registration():
 # --- Run -----------------------------------------------------------------------------------------
 
 
-def main():
+def setup():
     global DISCOVERY, CONFIDENTIAL, PUBLIC, PERSON
     status, DISCOVERY = local_api.call(BASE, "GET", "/.well-known/openid-configuration")
-    if status != 200:
-        sys.exit(f"negative: FAILED: discovery answered {status} {DISCOVERY}")
+    expect(status == 200, f"discovery answered {status} {DISCOVERY}")
     # First-party: the consent page is rp_flow's and browser_flow's to test; here it would only
     # add a step before each code.
     CONFIDENTIAL = register_client(
@@ -488,9 +487,15 @@ def main():
         }
     )
     status, body = local_api.call(BASE, "POST", "/register", {**local_api.registration(USERNAME), "password": PASSWORD})
-    if status != 201:
-        sys.exit(f"negative: FAILED: register {USERNAME}: {status} {body}")
+    expect(status == 201, f"register {USERNAME}: {status} {body}")
     PERSON = Person()
+
+
+def main():
+    try:
+        setup()
+    except Failure as failure:
+        sys.exit(f"negative: FAILED in setup: {failure}")
 
     failed = []
     for function in CASES:
