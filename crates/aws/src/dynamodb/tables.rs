@@ -101,7 +101,32 @@ pub const ONE_TIME_CODES: TableSpec = TableSpec {
     index: None,
 };
 
-pub const ALL: &[TableSpec] = &[MESSAGES, USERS, REFRESH_TOKENS, RATE_LIMITS, TASKS, ONE_TIME_CODES];
+/// The registered OAuth clients, by client id (`pk`). They last until deleted: no TTL.
+pub const OAUTH_CLIENTS: TableSpec = TableSpec {
+    resource: "OAuthClientsTable",
+    env_var: "OAUTH_CLIENTS_TABLE",
+    local_name: "oauth-clients",
+    partition_key: "pk",
+    ttl_attribute: None,
+    index: None,
+};
+
+/// The authorization server's state about users: `CODE#<sha256>` per authorization code,
+/// `SESSION#<sha256>` per browser session at the hosted login page and
+/// `CONSENT#<user id>#<client id>` per consent. All expire by TTL: a code an hour after it
+/// stops being redeemable (a late replay is still recognised), a session when it ends, a
+/// consent 400 days after it was last given.
+pub const AUTHORIZATIONS: TableSpec = TableSpec {
+    resource: "AuthorizationsTable",
+    env_var: "AUTHORIZATIONS_TABLE",
+    local_name: "authorizations",
+    partition_key: "pk",
+    ttl_attribute: Some("expires_at"),
+    index: None,
+};
+
+pub const ALL: &[TableSpec] =
+    &[MESSAGES, USERS, REFRESH_TOKENS, RATE_LIMITS, TASKS, ONE_TIME_CODES, OAUTH_CLIENTS, AUTHORIZATIONS];
 
 /// Creates the table if it does not exist. For local engines and tests only: on AWS the
 /// template owns every table.
