@@ -173,13 +173,16 @@ fn short<'a>(id: &'a str, suffix: &str) -> &'a str {
     id.strip_suffix(suffix).filter(|s| !s.is_empty()).unwrap_or(id)
 }
 
-/// `TasksDeadLetter` → `tasks dead letter`.
+/// `TasksDeadLetter` → `tasks dead letter`, `OAuthClients` → `oauth clients`: a capital after
+/// a capital goes on the word, so a name like OAuth stays one.
 fn words(id: &str) -> String {
     let mut out = String::new();
-    for (i, c) in id.chars().enumerate() {
-        if c.is_ascii_uppercase() && i > 0 {
+    let mut previous_upper = true;
+    for c in id.chars() {
+        if c.is_ascii_uppercase() && !previous_upper {
             out.push(' ');
         }
+        previous_upper = c.is_ascii_uppercase();
         out.push(c.to_ascii_lowercase());
     }
     out

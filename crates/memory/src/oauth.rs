@@ -65,6 +65,13 @@ struct Authorizations {
 impl AuthorizationStore for MemoryAuthorizationStore {
     async fn issue_code(&self, grant: &CodeGrant) -> Result<(), StoreError> {
         let mut inner = self.inner.lock().expect("no panic while holding the lock");
+        // Overwriting would make a used code redeemable again; codes are random, so a taken
+        // hash is a bug.
+        if inner.codes.contains_key(&grant.code_hash) {
+            return Err(StoreError::Internal(
+                "an authorization code with this hash was issued before".into(),
+            ));
+        }
         inner.codes.insert(grant.code_hash, (grant.clone(), false));
         Ok(())
     }

@@ -88,15 +88,21 @@ fn http_events_are_exactly_the_route_table() {
 fn tables_have_the_keys_and_indexes_the_code_expects() {
     let template = template();
     let resources = &template["Resources"];
+    let in_template: BTreeSet<String> = resources_of(&template, "AWS::DynamoDB::Table").into_keys().collect();
+    let specified: BTreeSet<String> = tables::ALL.iter().map(|spec| spec.resource.to_owned()).collect();
+    assert_eq!(in_template, specified, "every table of the template has its spec, and every spec its table");
+    let functions = functions(&template);
     for spec in tables::ALL {
-        // The table reaches its functions through spec.env_var; find it by that reference.
-        let logical = functions(&template)
-            .values()
-            .find_map(|f| {
-                f["Properties"]["Environment"]["Variables"][spec.env_var]["Ref"].as_str().map(str::to_owned)
-            })
-            .unwrap_or_else(|| panic!("no function receives {}", spec.env_var));
-        let table = &resources[logical.as_str()]["Properties"];
+        // A table may have no function yet, but every function it has gets this one by name.
+        for (id, function) in &functions {
+            let variable = &function["Properties"]["Environment"]["Variables"][spec.env_var];
+            if !variable.is_null() {
+                assert_eq!(variable["Ref"].as_str(), Some(spec.resource), "{id}'s {}", spec.env_var);
+            }
+        }
+        let logical = spec.resource;
+        assert_eq!(resources[logical]["Type"].as_str(), Some("AWS::DynamoDB::Table"), "{logical}");
+        let table = &resources[logical]["Properties"];
         assert_eq!(table["KeySchema"][0]["AttributeName"].as_str(), Some(spec.partition_key), "{logical}");
         assert_eq!(table["BillingMode"].as_str(), Some("PAY_PER_REQUEST"), "{logical}");
         assert_eq!(

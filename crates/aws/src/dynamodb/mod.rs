@@ -2,6 +2,7 @@
 
 mod codes;
 mod messages;
+mod oauth;
 mod rate_limits;
 mod refresh_tokens;
 pub mod tables;
@@ -10,6 +11,7 @@ mod users;
 
 pub use codes::DynamoCodeStore;
 pub use messages::DynamoMessageStore;
+pub use oauth::{DynamoAuthorizationStore, DynamoClientStore};
 pub use rate_limits::DynamoRateLimiter;
 pub use refresh_tokens::DynamoRefreshTokenStore;
 pub use tasks::DynamoTaskStore;

@@ -13,6 +13,8 @@ use stratus_core::ports::StoreError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TableSpec {
+    /// The table's logical id in template.yaml.
+    pub resource: &'static str,
     /// The environment variable that carries the table's name to the functions.
     pub env_var: &'static str,
     /// The table's name in local runs.
@@ -33,6 +35,7 @@ pub struct IndexSpec {
 
 /// One item per digest; `expires_at` only while messages are given a lifetime.
 pub const MESSAGES: TableSpec = TableSpec {
+    resource: "MessagesTable",
     env_var: "MESSAGES_TABLE",
     local_name: "messages",
     partition_key: "digest",
@@ -45,6 +48,7 @@ pub const MESSAGES: TableSpec = TableSpec {
 /// active admins. The `role` index holds every account's key by its role; only its admins are
 /// ever read, to count them once on a stack that has no count yet.
 pub const USERS: TableSpec = TableSpec {
+    resource: "UsersTable",
     env_var: "USERS_TABLE",
     local_name: "users",
     partition_key: "pk",
@@ -54,6 +58,7 @@ pub const USERS: TableSpec = TableSpec {
 
 /// `TOKEN#<sha256>` per refresh token and `FAMILY#<id>` per revoked family; both expire by TTL.
 pub const REFRESH_TOKENS: TableSpec = TableSpec {
+    resource: "RefreshTokensTable",
     env_var: "REFRESH_TOKENS_TABLE",
     local_name: "refresh-tokens",
     partition_key: "pk",
@@ -63,6 +68,7 @@ pub const REFRESH_TOKENS: TableSpec = TableSpec {
 
 /// One counter per key and fixed window, expiring by TTL.
 pub const RATE_LIMITS: TableSpec = TableSpec {
+    resource: "RateLimitsTable",
     env_var: "RATE_LIMITS_TABLE",
     local_name: "rate-limits",
     partition_key: "pk",
@@ -73,6 +79,7 @@ pub const RATE_LIMITS: TableSpec = TableSpec {
 /// `TASK#<id>` per task and `IDEM#<owner>#<key>` per Idempotency-Key; both expire by TTL.
 /// Pending tasks also carry the keys of the sparse `pending` index the sweeper reads.
 pub const TASKS: TableSpec = TableSpec {
+    resource: "TasksTable",
     env_var: "TASKS_TABLE",
     local_name: "tasks",
     partition_key: "pk",
@@ -86,6 +93,7 @@ pub const TASKS: TableSpec = TableSpec {
 
 /// `CODE#<purpose>#<username>` per mailed one-time code (only its hash), expiring by TTL.
 pub const ONE_TIME_CODES: TableSpec = TableSpec {
+    resource: "OneTimeCodesTable",
     env_var: "ONE_TIME_CODES_TABLE",
     local_name: "one-time-codes",
     partition_key: "pk",
@@ -93,7 +101,32 @@ pub const ONE_TIME_CODES: TableSpec = TableSpec {
     index: None,
 };
 
-pub const ALL: &[TableSpec] = &[MESSAGES, USERS, REFRESH_TOKENS, RATE_LIMITS, TASKS, ONE_TIME_CODES];
+/// The registered OAuth clients, by client id (`pk`). They last until deleted: no TTL.
+pub const OAUTH_CLIENTS: TableSpec = TableSpec {
+    resource: "OAuthClientsTable",
+    env_var: "OAUTH_CLIENTS_TABLE",
+    local_name: "oauth-clients",
+    partition_key: "pk",
+    ttl_attribute: None,
+    index: None,
+};
+
+/// The authorization server's state about users: `CODE#<sha256>` per authorization code,
+/// `SESSION#<sha256>` per browser session at the hosted login page and
+/// `CONSENT#<user id>#<client id>` per consent. All expire by TTL: a code an hour after it
+/// stops being redeemable (a late replay is still recognised), a session when it ends, a
+/// consent 400 days after it was last given.
+pub const AUTHORIZATIONS: TableSpec = TableSpec {
+    resource: "AuthorizationsTable",
+    env_var: "AUTHORIZATIONS_TABLE",
+    local_name: "authorizations",
+    partition_key: "pk",
+    ttl_attribute: Some("expires_at"),
+    index: None,
+};
+
+pub const ALL: &[TableSpec] =
+    &[MESSAGES, USERS, REFRESH_TOKENS, RATE_LIMITS, TASKS, ONE_TIME_CODES, OAUTH_CLIENTS, AUTHORIZATIONS];
 
 /// Creates the table if it does not exist. For local engines and tests only: on AWS the
 /// template owns every table.
