@@ -259,6 +259,55 @@ impl RsaPublicKey {
     }
 }
 
+impl RsaPublicKey {
+    /// From the DER SubjectPublicKeyInfo KMS GetPublicKey answers for an RSA key:
+    /// `SEQUENCE { AlgorithmIdentifier, BIT STRING { SEQUENCE { INTEGER n, INTEGER e } } }`.
+    /// aws-lc-rs parses such a key but does not hand its numbers back, and the JWK needs them.
+    pub fn from_spki_der(der: &[u8], key_id: impl Into<String>) -> Result<Self, String> {
+        const RSA_ENCRYPTION: &[u8] = &[0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
+        let malformed = || "the public key is not an RSA SubjectPublicKeyInfo".to_owned();
+        let (spki, rest) = der_element(der, 0x30).ok_or_else(malformed)?;
+        let (algorithm, spki) = der_element(spki, 0x30).ok_or_else(malformed)?;
+        let (bits, _) = der_element(spki, 0x03).ok_or_else(malformed)?;
+        if !rest.is_empty() || !algorithm.starts_with(RSA_ENCRYPTION) {
+            return Err(malformed());
+        }
+        let (key, _) =
+            bits.strip_prefix(&[0]).and_then(|bits| der_element(bits, 0x30)).ok_or_else(malformed)?;
+        let (n, key) = der_element(key, 0x02).ok_or_else(malformed)?;
+        let (e, _) = der_element(key, 0x02).ok_or_else(malformed)?;
+        let unsigned = |int: &[u8]| int.iter().position(|&b| b != 0).map(|start| int[start..].to_vec());
+        let key = Self {
+            modulus: unsigned(n).ok_or_else(malformed)?,
+            exponent: unsigned(e).ok_or_else(malformed)?,
+            key_id: key_id.into(),
+        };
+        if key.modulus.len() < 256 {
+            return Err("the RSA key is shorter than 2048 bits".into());
+        }
+        Ok(key)
+    }
+}
+
+/// One DER element of `tag` at the start of `input`: its contents and what follows it.
+fn der_element(input: &[u8], tag: u8) -> Option<(&[u8], &[u8])> {
+    let (&found, input) = input.split_first()?;
+    let (&first, input) = input.split_first()?;
+    if found != tag {
+        return None;
+    }
+    let (length, input) = match first {
+        short @ 0..=0x7f => (usize::from(short), input),
+        0x81..=0x84 => {
+            let count = usize::from(first & 0x7f);
+            let (bytes, input) = (input.get(..count)?, input.get(count..)?);
+            (bytes.iter().fold(0usize, |length, &b| (length << 8) | usize::from(b)), input)
+        }
+        _ => return None,
+    };
+    Some((input.get(..length)?, input.get(length..)?))
+}
+
 /// An RSA-2048 key held in process memory, for local runs and tests: RS256 ID tokens.
 pub struct LocalRsaSigner {
     pair: aws_lc_rs::signature::RsaKeyPair,
@@ -300,6 +349,11 @@ impl TokenSigner for LocalRsaSigner {
 #[async_trait]
 pub trait PublicKeySource: Send + Sync {
     async fn public_key(&self, key_id: &str) -> Result<PublicKey, String>;
+
+    /// The public half of an RSA signing key (ID tokens). A source of ES256 keys only has none.
+    async fn rsa_public_key(&self, key_id: &str) -> Result<RsaPublicKey, String> {
+        Err(format!("{key_id}: this source holds ES256 keys only"))
+    }
 }
 
 /// KMS answers an ECDSA signature as DER `SEQUENCE { INTEGER r, INTEGER s }`; JWS ES256 wants
@@ -369,6 +423,23 @@ mod tests {
         off_curve.y = off_curve.x.clone();
         assert!(PublicKey::from_jwk(&off_curve).is_err());
         assert!(JwkSet::parse_keys(r#"{"keys":[]}"#).is_err());
+    }
+
+    #[test]
+    fn rsa_spki_and_jwk_round_trip() {
+        use aws_lc_rs::encoding::AsDer;
+        let signer = LocalRsaSigner::generate();
+        let spki = signer.pair.public_key().as_der().unwrap();
+        let parsed = RsaPublicKey::from_spki_der(spki.as_ref(), signer.key_id.clone()).unwrap();
+        assert_eq!(parsed, signer.public_key());
+        assert_eq!(parsed.exponent, vec![1, 0, 1]);
+        assert_eq!(RsaPublicKey::from_jwk(&parsed.to_jwk()).unwrap(), parsed);
+        assert!(RsaPublicKey::from_spki_der(&spki.as_ref()[1..], "k").is_err());
+        let set =
+            serde_json::to_string(&JwkSet::with_rsa(&[LocalSigner::generate().public_key()], &[parsed]))
+                .unwrap();
+        let (ec, rsa) = JwkSet::parse_all(&set).unwrap();
+        assert_eq!((ec.len(), rsa.len()), (1, 1));
     }
 
     #[test]

@@ -186,7 +186,7 @@ impl TokenIssuer {
     async fn sign(&self, kind: TokenKind, user: &User, now: OffsetDateTime) -> Result<Issued, SignError> {
         let access = kind == TokenKind::Access;
         let grant = access.then(|| (FIRST_PARTY_CLIENT_ID.to_owned(), FIRST_PARTY_SCOPE.to_owned()));
-        let claims = self.user_claims(kind, user, &self.config.issuer, grant, None, now);
+        let claims = self.user_claims(kind, user, self.issuer_id(), grant, None, now);
         let token = self.sign_jws(self.signer.as_ref(), "ES256", kind.typ(), &claims).await?;
         Ok(Issued { token, expires_in: claims.exp - claims.iat })
     }
@@ -243,6 +243,13 @@ impl TokenIssuer {
         };
         let token = self.sign_jws(self.signer.as_ref(), "ES256", TokenKind::Access.typ(), &claims).await?;
         Ok(Issued { token, expires_in: lifetime })
+    }
+
+    /// The `iss` of every token: the OpenID Provider's issuer identifier (the public URL) once
+    /// the deployment has one, `TOKEN_ISSUER` before. Verifiers accept both, so the tokens of
+    /// the old name stay good until they expire.
+    pub fn issuer_id(&self) -> &str {
+        self.config.oidc_issuer.as_deref().unwrap_or(&self.config.issuer)
     }
 
     /// The OpenID Provider's issuer identifier, if the deployment has a public URL.

@@ -5,7 +5,7 @@
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
-use stratus_auth::keys::{PublicKey, PublicKeySource, der_signature_to_fixed};
+use stratus_auth::keys::{PublicKey, PublicKeySource, RsaPublicKey, der_signature_to_fixed};
 use stratus_core::ports::{DataKeySource, SignError, StoreError, TokenSigner};
 
 use crate::dynamodb::store_error;
@@ -15,6 +15,8 @@ pub struct KmsSigner {
     client: aws_sdk_kms::Client,
     key_arn: String,
     key_id: String,
+    /// ES256 (an ECC_NIST_P256 key) or RS256 (an RSA_2048 key, for ID tokens).
+    rsa: bool,
 }
 
 /// The `kid` for a KMS key: its id, the last part of its ARN.
@@ -25,7 +27,13 @@ pub fn kms_key_id(key_arn: &str) -> String {
 impl KmsSigner {
     pub fn new(client: aws_sdk_kms::Client, key_arn: impl Into<String>) -> Self {
         let key_arn = key_arn.into();
-        Self { client, key_id: kms_key_id(&key_arn), key_arn }
+        Self { client, key_id: kms_key_id(&key_arn), key_arn, rsa: false }
+    }
+
+    /// An RS256 signer on an RSA_2048 key: RSASSA-PKCS1-v1_5 with SHA-256, whose signature
+    /// KMS answers in the very form JWS wants.
+    pub fn rsa(client: aws_sdk_kms::Client, key_arn: impl Into<String>) -> Self {
+        Self { rsa: true, ..Self::new(client, key_arn) }
     }
 }
 
@@ -44,12 +52,20 @@ impl TokenSigner for KmsSigner {
             .key_id(&self.key_arn)
             .message(Blob::new(message))
             .message_type(MessageType::Raw)
-            .signing_algorithm(SigningAlgorithmSpec::EcdsaSha256)
+            .signing_algorithm(if self.rsa {
+                SigningAlgorithmSpec::RsassaPkcs1V15Sha256
+            } else {
+                SigningAlgorithmSpec::EcdsaSha256
+            })
             .send()
             .await
             .map_err(kms_sign_error)?;
-        let der = output.signature.ok_or_else(|| SignError::Failed("KMS returned no signature".into()))?;
-        der_signature_to_fixed(der.as_ref()).map_err(SignError::Failed)
+        let signature =
+            output.signature.ok_or_else(|| SignError::Failed("KMS returned no signature".into()))?;
+        if self.rsa {
+            return Ok(signature.into_inner());
+        }
+        der_signature_to_fixed(signature.as_ref()).map_err(SignError::Failed)
     }
 }
 
@@ -84,6 +100,18 @@ pub async fn kms_public_key(client: &aws_sdk_kms::Client, key_arn: &str) -> Resu
     PublicKey::from_spki_der(der.as_ref(), kms_key_id(key_arn))
 }
 
+/// The public half of a KMS RSA_2048 key: what verifies RS256 ID tokens.
+pub async fn kms_rsa_public_key(client: &aws_sdk_kms::Client, key_arn: &str) -> Result<RsaPublicKey, String> {
+    let output = client
+        .get_public_key()
+        .key_id(key_arn)
+        .send()
+        .await
+        .map_err(|e| aws_sdk_kms::error::DisplayErrorContext(&e).to_string())?;
+    let der = output.public_key.ok_or("KMS returned no public key")?;
+    RsaPublicKey::from_spki_der(der.as_ref(), kms_key_id(key_arn))
+}
+
 /// The public half of KMS signing keys, by key ARN: what the deploy-time custom resource
 /// publishes.
 pub struct KmsPublicKeys(pub aws_sdk_kms::Client);
@@ -92,6 +120,10 @@ pub struct KmsPublicKeys(pub aws_sdk_kms::Client);
 impl PublicKeySource for KmsPublicKeys {
     async fn public_key(&self, key_arn: &str) -> Result<PublicKey, String> {
         kms_public_key(&self.0, key_arn).await
+    }
+
+    async fn rsa_public_key(&self, key_arn: &str) -> Result<RsaPublicKey, String> {
+        kms_rsa_public_key(&self.0, key_arn).await
     }
 }
 

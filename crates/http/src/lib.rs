@@ -5,8 +5,10 @@
 
 pub mod guard;
 pub mod http;
+pub mod oauth;
 pub mod openapi;
 pub mod origin;
+pub mod page;
 pub mod problem;
 
 pub use problem::Problem;

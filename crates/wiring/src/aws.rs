@@ -5,22 +5,22 @@
 use std::sync::{Arc, OnceLock};
 
 use stratus_auth::TokenIssuer;
-use stratus_auth::keys::{JwkSet, PublicKey, PublicKeySource, SIGNING_JWKS};
+use stratus_auth::keys::{JwkSet, PublicKey, PublicKeySource, RsaPublicKey, SIGNING_JWKS};
 use stratus_auth::sealing::SecretBox;
 use stratus_aws::dynamodb::tables::{self, TableSpec};
 use stratus_aws::dynamodb::{
-    DynamoCodeStore, DynamoMessageStore, DynamoRateLimiter, DynamoRefreshTokenStore, DynamoTaskStore,
-    DynamoUserStore,
+    DynamoAuthorizationStore, DynamoClientStore, DynamoCodeStore, DynamoMessageStore, DynamoRateLimiter,
+    DynamoRefreshTokenStore, DynamoTaskStore, DynamoUserStore,
 };
-use stratus_aws::kms::{KmsDataKey, KmsPublicKeys, KmsSigner, kms_public_key};
+use stratus_aws::kms::{KmsDataKey, KmsPublicKeys, KmsSigner, kms_public_key, kms_rsa_public_key};
 use stratus_aws::secrets::SecretsManagerSource;
 use stratus_aws::ses::SesMailer;
 use stratus_aws::sqs::SqsTaskQueue;
 use stratus_core::clock::{Clock, SystemClock};
 use stratus_core::config::{ConfigError, Settings, optional, required};
 use stratus_core::ports::{
-    CodeStore, Mail, MailError, Mailer, MessageStore, RateLimiter, RefreshTokenStore, TaskQueue, TaskStore,
-    UserStore,
+    AuthorizationStore, ClientStore, CodeStore, Mail, MailError, Mailer, MessageStore, RateLimiter,
+    RefreshTokenStore, TaskQueue, TaskStore, UserStore,
 };
 use stratus_http::origin::{ORIGIN_VERIFY_REFRESH_SECONDS, ORIGIN_VERIFY_SECRET_ARN, OriginGuard};
 
@@ -46,6 +46,9 @@ pub const TOTP_KEY_ARN: &str = "TOTP_KEY_ARN";
 
 /// The ARN of the KMS key that signs access tokens.
 pub const SIGNING_KEY_ARN: &str = "SIGNING_KEY_ARN";
+
+/// The ARN of the KMS RSA key that signs RS256 ID tokens.
+pub const ID_TOKEN_KEY_ARN: &str = "ID_TOKEN_KEY_ARN";
 
 /// Where the wiring finds each table's name.
 #[derive(Debug, Clone)]
@@ -214,6 +217,42 @@ impl Wiring for AwsWiring {
     fn issuer(&self) -> Result<TokenIssuer, InitError> {
         let signer = KmsSigner::new(self.clients.kms().clone(), required(SIGNING_KEY_ARN)?);
         Ok(TokenIssuer::new(Arc::new(signer), self.settings()?.auth))
+    }
+
+    fn oidc_issuer(&self) -> Result<TokenIssuer, InitError> {
+        let rsa = KmsSigner::rsa(self.clients.kms().clone(), required(ID_TOKEN_KEY_ARN)?);
+        Ok(self.issuer()?.with_rsa(Arc::new(rsa)))
+    }
+
+    fn oauth_clients(&self) -> Result<Arc<dyn ClientStore>, InitError> {
+        Ok(Arc::new(DynamoClientStore::new(
+            self.clients.dynamodb().clone(),
+            self.table(&tables::OAUTH_CLIENTS)?,
+        )))
+    }
+
+    fn authorizations(&self) -> Result<Arc<dyn AuthorizationStore>, InitError> {
+        Ok(Arc::new(DynamoAuthorizationStore::new(
+            self.clients.dynamodb().clone(),
+            self.table(&tables::AUTHORIZATIONS)?,
+        )))
+    }
+
+    /// The RS256 keys of the JWK Set in `SIGNING_JWKS`; without it (`sam local`), the ID-token
+    /// key's public half from KMS.
+    async fn rsa_public_keys(&self) -> Result<Vec<RsaPublicKey>, InitError> {
+        if let Some(jwks) = optional(SIGNING_JWKS) {
+            let (_, rsa) = JwkSet::parse_all(&jwks).map_err(|reason| ConfigError::Invalid {
+                name: SIGNING_JWKS,
+                value: jwks.chars().take(60).collect(),
+                reason,
+            })?;
+            return Ok(rsa);
+        }
+        match optional(ID_TOKEN_KEY_ARN) {
+            Some(arn) => Ok(vec![kms_rsa_public_key(self.clients.kms(), &arn).await?]),
+            None => Ok(Vec::new()),
+        }
     }
 
     /// The JWK Set the template puts in `SIGNING_JWKS` (read from KMS once, at deploy time):

@@ -7,13 +7,14 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use stratus_auth::keys::PublicKey;
+use stratus_auth::keys::{PublicKey, RsaPublicKey};
 use stratus_auth::sealing::SecretBox;
 use stratus_auth::{Authenticator, TokenIssuer, TokenVerifier};
 use stratus_core::clock::Clock;
 use stratus_core::config::Settings;
 use stratus_core::ports::{
-    CodeStore, Mailer, MessageStore, RateLimiter, RefreshTokenStore, TaskQueue, TaskStore, UserStore,
+    AuthorizationStore, ClientStore, CodeStore, Mailer, MessageStore, RateLimiter, RefreshTokenStore,
+    TaskQueue, TaskStore, UserStore,
 };
 
 pub mod aws;
@@ -41,6 +42,15 @@ pub trait Wiring: Send + Sync {
     fn totp_secrets(&self) -> Result<Arc<SecretBox>, InitError>;
     /// Signs access tokens: only login and refresh ask for one.
     fn issuer(&self) -> Result<TokenIssuer, InitError>;
+    /// Signs access tokens and ID tokens, RS256 as well as ES256: the OAuth token endpoint.
+    fn oidc_issuer(&self) -> Result<TokenIssuer, InitError>;
+    /// The registered OAuth clients.
+    fn oauth_clients(&self) -> Result<Arc<dyn ClientStore>, InitError>;
+    /// The OpenID Provider's codes, browser sessions and consents.
+    fn authorizations(&self) -> Result<Arc<dyn AuthorizationStore>, InitError>;
+    /// The RS256 public keys ID tokens may be signed with: what the JWKS publishes beside the
+    /// ES256 ones.
+    fn rsa_public_keys(&self) -> impl Future<Output = Result<Vec<RsaPublicKey>, InitError>> + Send;
     /// The public keys tokens may be signed with, the current one first: what the JWKS
     /// publishes and the verifiers accept.
     fn public_keys(&self) -> impl Future<Output = Result<Vec<PublicKey>, InitError>> + Send;

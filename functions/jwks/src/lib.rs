@@ -1,12 +1,13 @@
-//! GET /.well-known/jwks.json and GET /.well-known/openid-configuration: the public keys that
-//! verify Stratus access tokens, and where to find them. Any service can then check a token with
-//! a standard JOSE library and nothing else. The keys come from the wiring (on AWS the
-//! `SIGNING_JWKS` set the deploy wrote, so no call to KMS), current first, and a retired key stays
-//! listed until its last tokens have expired.
+//! GET /.well-known/jwks.json, GET /.well-known/openid-configuration and GET
+//! /.well-known/oauth-authorization-server: the public keys that verify Stratus tokens, and the
+//! OpenID Provider's metadata (OpenID Connect Discovery 1.0 and RFC 8414 give the same
+//! document). Any service can then check a token, and any relying-party library configure
+//! itself, with nothing else. The keys come from the wiring (on AWS the `SIGNING_JWKS` set the
+//! deploy wrote, so no call to KMS), current first, and a retired key stays listed until its
+//! last tokens have expired.
 
 use serde::Serialize;
 use stratus_auth::keys::JwkSet;
-use stratus_core::config::{ConfigError, optional};
 use stratus_http::Problem;
 use stratus_http::http::{
     self, Body, Endpoint, HandlerResult, HeaderValue, Request, RequestExt, Response, StatusCode, header,
@@ -17,11 +18,7 @@ use utoipa::ToSchema;
 
 pub const JWKS_PATH: &str = "/.well-known/jwks.json";
 pub const DISCOVERY_PATH: &str = "/.well-known/openid-configuration";
-
-/// The public URL of the API (`https://api.example.com`), from which `jwks_uri` is made. Unset,
-/// the request's own host is used, which behind CloudFront without a custom domain is API
-/// Gateway's: set it to the distribution's URL then.
-pub const PUBLIC_BASE_URL: &str = "PUBLIC_BASE_URL";
+pub const AUTHORIZATION_SERVER_PATH: &str = "/.well-known/oauth-authorization-server";
 
 /// Keys change only with a deploy, and a retired key stays listed for longer than this, so a
 /// verifier that caches the set for five minutes never misses a key that signs.
@@ -29,47 +26,67 @@ const CACHE: &str = "public, max-age=300";
 
 struct Deps {
     jwks: String,
+    /// Every token's `iss`: the public URL once there is one (`TokenIssuer::issuer_id`).
     issuer: String,
+    /// The public URL (`PUBLIC_BASE_URL`): with it, the provider's endpoints are listed.
     base_url: Option<String>,
 }
 
-/// Where a verifier learns about the tokens' issuer (OpenID Connect Discovery 1.0, the fields a
-/// resource server needs).
+/// The OpenID Provider's metadata (OpenID Connect Discovery 1.0 §3, RFC 8414 §2). Without a
+/// public URL only the fields a token verifier needs are given: the OAuth endpoints need one.
 #[derive(Serialize, ToSchema)]
 struct Discovery {
-    /// Equal to the `iss` claim of every access token.
+    /// Equal to the `iss` claim of every token.
     issuer: String,
     /// Where the JWK Set is.
     #[schema(format = "uri")]
     jwks_uri: String,
-    /// Always `["ES256"]`.
-    id_token_signing_alg_values_supported: [&'static str; 1],
-    /// The claims an access token carries.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    authorization_endpoint: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token_endpoint: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    userinfo_endpoint: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    registration_endpoint: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    revocation_endpoint: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    introspection_endpoint: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    end_session_endpoint: Option<String>,
+    scopes_supported: Vec<&'static str>,
+    response_types_supported: Vec<&'static str>,
+    response_modes_supported: Vec<&'static str>,
+    grant_types_supported: Vec<&'static str>,
+    subject_types_supported: Vec<&'static str>,
+    /// RS256 (the default, as OpenID Connect requires) and ES256.
+    id_token_signing_alg_values_supported: Vec<&'static str>,
+    token_endpoint_auth_methods_supported: Vec<&'static str>,
+    revocation_endpoint_auth_methods_supported: Vec<&'static str>,
+    introspection_endpoint_auth_methods_supported: Vec<&'static str>,
+    /// PKCE: S256 only, required of every client.
+    code_challenge_methods_supported: Vec<&'static str>,
+    prompt_values_supported: Vec<&'static str>,
+    /// RFC 9207: every authorization response carries `iss`.
+    authorization_response_iss_parameter_supported: bool,
+    claims_parameter_supported: bool,
+    request_parameter_supported: bool,
+    request_uri_parameter_supported: bool,
+    /// The claims of ID tokens, userinfo and access tokens.
     claims_supported: Vec<&'static str>,
 }
 
-stratus_http::openapi_part!(jwks, openid_configuration);
+stratus_http::openapi_part!(jwks, openid_configuration, oauth_authorization_server);
 
 pub async fn build(wiring: &impl Wiring) -> Result<Endpoint, InitError> {
     let keys = wiring.public_keys().await?;
-    let base_url = match optional(PUBLIC_BASE_URL) {
-        Some(url) if url.starts_with("https://") || url.starts_with("http://") => {
-            Some(url.trim_end_matches('/').to_owned())
-        }
-        Some(value) => {
-            return Err(ConfigError::Invalid {
-                name: PUBLIC_BASE_URL,
-                value,
-                reason: "expected an http(s) URL".into(),
-            }
-            .into());
-        }
-        None => None,
-    };
+    let rsa = wiring.rsa_public_keys().await?;
+    let auth = wiring.settings()?.auth;
     let deps = Deps {
-        jwks: serde_json::to_string(&JwkSet::new(&keys)).expect("a JWK Set serializes"),
-        issuer: wiring.settings()?.auth.issuer,
-        base_url,
+        jwks: serde_json::to_string(&JwkSet::with_rsa(&keys, &rsa)).expect("a JWK Set serializes"),
+        issuer: auth.oidc_issuer.clone().unwrap_or(auth.issuer),
+        base_url: auth.oidc_issuer,
     };
     Ok(Endpoint::with_deps(deps, |deps, request| async move { handle(&deps, request) }))
 }
@@ -78,6 +95,7 @@ fn handle(deps: &Deps, request: Request) -> HandlerResult {
     match request.raw_http_path() {
         JWKS_PATH => jwks(deps),
         DISCOVERY_PATH => openid_configuration(deps, &request),
+        AUTHORIZATION_SERVER_PATH => oauth_authorization_server(deps, &request),
         _ => Err(Problem::new(StatusCode::NOT_FOUND, "No such document")),
     }
 }
@@ -109,42 +127,95 @@ fn jwks(deps: &Deps) -> HandlerResult {
 
 /// Discovery
 ///
-/// The tokens' issuer and where its keys are (OpenID Connect Discovery), for libraries that
-/// configure themselves from it.
+/// The OpenID Provider's metadata (OpenID Connect Discovery 1.0), from which relying-party
+/// libraries configure themselves: the issuer, its keys and its endpoints.
 #[utoipa::path(
     get,
     path = "/.well-known/openid-configuration",
     operation_id = "openidConfiguration",
     tag = "accounts",
     responses(
-        (status = 200, description = "The issuer and its key set", body = Discovery,
+        (status = 200, description = "The provider's metadata", body = Discovery,
             headers(("Cache-Control" = String, description = "`public, max-age=300`"))),
         (status = 404, response = NotFound),
     )
 )]
 fn openid_configuration(deps: &Deps, request: &Request) -> HandlerResult {
+    metadata(deps, request)
+}
+
+/// Authorization server metadata
+///
+/// RFC 8414's name for the same document as `/.well-known/openid-configuration`.
+#[utoipa::path(
+    get,
+    path = "/.well-known/oauth-authorization-server",
+    operation_id = "oauthAuthorizationServer",
+    tag = "oauth",
+    responses(
+        (status = 200, description = "The provider's metadata", body = Discovery,
+            headers(("Cache-Control" = String, description = "`public, max-age=300`"))),
+        (status = 404, response = NotFound),
+    )
+)]
+fn oauth_authorization_server(deps: &Deps, request: &Request) -> HandlerResult {
+    metadata(deps, request)
+}
+
+fn metadata(deps: &Deps, request: &Request) -> HandlerResult {
     let base = match &deps.base_url {
         Some(url) => url.clone(),
         None => request_base_url(request),
     };
+    let endpoint = |path: &str| deps.base_url.as_ref().map(|url| format!("{url}{path}"));
+    let client_auth = vec!["client_secret_basic", "client_secret_post", "none"];
     let body = Discovery {
         issuer: deps.issuer.clone(),
         jwks_uri: format!("{base}{JWKS_PATH}"),
-        id_token_signing_alg_values_supported: ["ES256"],
-        // The access token's claims (RFC 9068 and docs/api.md); its header is `typ: at+jwt`.
+        authorization_endpoint: endpoint("/authorize"),
+        token_endpoint: endpoint("/oauth/token"),
+        userinfo_endpoint: endpoint("/oauth/userinfo"),
+        registration_endpoint: endpoint("/oauth/clients"),
+        revocation_endpoint: endpoint("/oauth/revoke"),
+        introspection_endpoint: endpoint("/oauth/introspect"),
+        end_session_endpoint: endpoint("/oauth/logout"),
+        scopes_supported: stratus_auth::oauth::clients::KNOWN_SCOPES.to_vec(),
+        response_types_supported: vec!["code"],
+        response_modes_supported: vec!["query"],
+        grant_types_supported: vec!["authorization_code", "refresh_token", "client_credentials"],
+        subject_types_supported: vec!["public"],
+        id_token_signing_alg_values_supported: vec!["RS256", "ES256"],
+        token_endpoint_auth_methods_supported: client_auth.clone(),
+        revocation_endpoint_auth_methods_supported: client_auth.clone(),
+        introspection_endpoint_auth_methods_supported: vec!["client_secret_basic", "client_secret_post"],
+        code_challenge_methods_supported: vec!["S256"],
+        prompt_values_supported: vec!["none", "login", "consent"],
+        authorization_response_iss_parameter_supported: true,
+        claims_parameter_supported: false,
+        request_parameter_supported: false,
+        request_uri_parameter_supported: false,
         claims_supported: vec![
             "iss",
             "sub",
             "aud",
             "exp",
             "iat",
-            "nbf",
-            "jti",
+            "auth_time",
+            "nonce",
+            "amr",
+            "azp",
+            "at_hash",
+            "sid",
+            "preferred_username",
+            "given_name",
+            "family_name",
+            "name",
+            "email",
+            "email_verified",
             "client_id",
             "scope",
-            "preferred_username",
             "role",
-            "email_verified",
+            "jti",
             "sgen",
         ],
     };

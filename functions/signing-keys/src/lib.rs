@@ -53,6 +53,10 @@ pub struct Properties {
     /// empty when there is none.
     #[serde(default)]
     pub other_key_arn: String,
+    /// The RSA key that signs RS256 ID tokens; published after the ES256 keys. Empty on a stack
+    /// that predates it.
+    #[serde(default)]
+    pub id_token_key_arn: String,
 }
 
 pub type Request = CloudFormationCustomResourceRequest<serde_json::Value, Properties>;
@@ -161,16 +165,29 @@ impl SigningKeys {
             other if other == properties.key_arn => {}
             other => keys.push(self.public_key(other).await?),
         }
-        let set = serde_json::to_string(&JwkSet::new(&keys)).expect("a JWK Set serializes");
+        let mut rsa = Vec::new();
+        if !properties.id_token_key_arn.trim().is_empty() {
+            let arn = properties.id_token_key_arn.trim();
+            rsa.push(self.patiently(arn, || self.keys.rsa_public_key(arn)).await?);
+        }
+        let set = serde_json::to_string(&JwkSet::with_rsa(&keys, &rsa)).expect("a JWK Set serializes");
         Ok((current.key_id, set))
     }
 
-    /// One key, read again with backoff while it is not readable yet (see `READ_PATIENCE`).
     async fn public_key(&self, key_arn: &str) -> Result<PublicKey, String> {
+        self.patiently(key_arn, || self.keys.public_key(key_arn)).await
+    }
+
+    /// One key, read again with backoff while it is not readable yet (see `READ_PATIENCE`).
+    async fn patiently<T, F, Fut>(&self, key_arn: &str, read: F) -> Result<T, String>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<T, String>>,
+    {
         let started = tokio::time::Instant::now();
         let mut pause = self.patience.first_pause;
         loop {
-            match self.keys.public_key(key_arn).await {
+            match read().await {
                 Ok(key) => return Ok(key),
                 Err(error) if started.elapsed() + pause > self.patience.give_up_after => {
                     return Err(format!(

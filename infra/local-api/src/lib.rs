@@ -17,17 +17,19 @@ pub use openapi::{openapi, openapi_json};
 pub use registry::HTTP_FUNCTIONS;
 use registry::{build_function, openapi_parts};
 use stratus_auth::TokenIssuer;
-use stratus_auth::keys::{LocalSigner, PublicKey};
+use stratus_auth::keys::{LocalRsaSigner, LocalSigner, PublicKey, RsaPublicKey};
 use stratus_auth::sealing::{LocalDataKey, SecretBox};
 use stratus_aws::dynamodb::tables;
 use stratus_core::clock::{Clock, SystemClock};
 use stratus_core::config::Settings;
 use stratus_core::ports::{
-    CodeStore, Mailer, MessageStore, RateLimiter, RefreshTokenStore, TaskQueue, TaskStore, UserStore,
+    AuthorizationStore, ClientStore, CodeStore, Mailer, MessageStore, RateLimiter, RefreshTokenStore,
+    TaskQueue, TaskStore, UserStore,
 };
 use stratus_http::Problem;
 use stratus_http::http::{Endpoint, StatusCode};
 use stratus_memory::mail::{LogMailer, OutboxMailer};
+use stratus_memory::oauth::{MemoryAuthorizationStore, MemoryClientStore};
 use stratus_memory::{
     MemoryCodeStore, MemoryMessageStore, MemoryQueue, MemoryRateLimiter, MemoryRefreshTokenStore,
     MemoryTaskStore, MemoryUserStore,
@@ -88,6 +90,10 @@ pub struct LocalWiring {
     /// Locally the signing key is in process: generated at start, or read from the PKCS#8 file
     /// named by `STRATUS_SIGNING_KEY_FILE` so tokens survive a restart.
     pub signer: Arc<LocalSigner>,
+    /// Signs RS256 ID tokens.
+    pub rsa_signer: Arc<LocalRsaSigner>,
+    pub clients: Arc<dyn ClientStore>,
+    pub authorizations: Arc<dyn AuthorizationStore>,
     /// Keys that no longer sign but whose tokens may still be live: a rotation's old key.
     pub retired_keys: Vec<PublicKey>,
     /// Seals TOTP secrets: with the KMS envelope when `TOTP_KEY_ARN` names a key on the
@@ -167,6 +173,9 @@ impl LocalWiring {
                     consumer: Consumer::Memory(queue),
                     clock: Arc::new(SystemClock),
                     signer: local_signer()?,
+                    rsa_signer: Arc::new(LocalRsaSigner::generate()),
+                    clients: Arc::new(MemoryClientStore::default()),
+                    authorizations: Arc::new(MemoryAuthorizationStore::default()),
                     retired_keys: retired_keys()?,
                     totp_secrets: local_totp_secrets()?,
                     settings: Settings::from_env()?,
@@ -211,6 +220,9 @@ impl LocalWiring {
                     consumer: Consumer::Sqs { client: aws.clients().sqs().clone(), queue_url },
                     clock: Arc::new(SystemClock),
                     signer: local_signer()?,
+                    rsa_signer: Arc::new(LocalRsaSigner::generate()),
+                    clients: aws.oauth_clients()?,
+                    authorizations: aws.authorizations()?,
                     retired_keys: retired_keys()?,
                     totp_secrets: match stratus_core::config::optional(stratus_wiring::aws::TOTP_KEY_ARN) {
                         Some(_) => aws.totp_secrets()?,
@@ -231,6 +243,14 @@ impl LocalWiring {
 
     pub fn public_key(&self) -> PublicKey {
         self.signer.public_key()
+    }
+
+    /// Makes `url` the OpenID Provider's issuer, unless `PUBLIC_BASE_URL` named one: local-api
+    /// is its own public URL.
+    pub fn default_public_url(&mut self, url: &str) {
+        if self.settings.auth.oidc_issuer.is_none() {
+            self.settings.auth.oidc_issuer = Some(url.trim_end_matches('/').to_owned());
+        }
     }
 }
 
@@ -281,6 +301,22 @@ impl Wiring for LocalWiring {
 
     fn issuer(&self) -> Result<TokenIssuer, InitError> {
         Ok(TokenIssuer::new(self.signer.clone(), self.settings.auth.clone()))
+    }
+
+    fn oidc_issuer(&self) -> Result<TokenIssuer, InitError> {
+        Ok(self.issuer()?.with_rsa(self.rsa_signer.clone()))
+    }
+
+    fn oauth_clients(&self) -> Result<Arc<dyn ClientStore>, InitError> {
+        Ok(self.clients.clone())
+    }
+
+    fn authorizations(&self) -> Result<Arc<dyn AuthorizationStore>, InitError> {
+        Ok(self.authorizations.clone())
+    }
+
+    async fn rsa_public_keys(&self) -> Result<Vec<RsaPublicKey>, InitError> {
+        Ok(vec![self.rsa_signer.public_key()])
     }
 
     async fn public_keys(&self) -> Result<Vec<PublicKey>, InitError> {

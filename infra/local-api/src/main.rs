@@ -56,7 +56,8 @@ async fn main() -> Result<(), local_api::Error> {
             std::process::exit(2);
         }
     };
-    let wiring = LocalWiring::build(&args.backend).await?;
+    let mut wiring = LocalWiring::build(&args.backend).await?;
+    wiring.default_public_url(&format!("http://{}:{}", args.host, args.port));
     bootstrap_admin(&wiring).await?;
     let functions = Functions::build(&wiring).await?;
     let _worker = local_api::start_worker(&wiring).await?;

@@ -6,10 +6,12 @@ use crate::{Endpoint, InitError, LocalWiring};
 /// The HTTP functions, by route-table name.
 pub const HTTP_FUNCTIONS: &[&str] = &[
     "add",
+    "authorize",
     "change-password",
     "create-message",
     "delete-account",
     "docs",
+    "end-session",
     "fallback",
     "forgot-password",
     "get-message",
@@ -21,6 +23,10 @@ pub const HTTP_FUNCTIONS: &[&str] = &[
     "login-mfa",
     "logout",
     "me",
+    "oauth-clients",
+    "oauth-introspect",
+    "oauth-revoke",
+    "oauth-token",
     "refresh-token",
     "register",
     "resend-verification",
@@ -28,16 +34,19 @@ pub const HTTP_FUNCTIONS: &[&str] = &[
     "result",
     "totp-mfa",
     "update-user",
+    "userinfo",
     "verify-email",
 ];
 
 pub(crate) async fn build_function(name: &str, wiring: &LocalWiring) -> Result<Endpoint, InitError> {
     match name {
         "add" => add::build(wiring).await,
+        "authorize" => authorize::build(wiring).await,
         "change-password" => change_password::build(wiring).await,
         "create-message" => create_message::build(wiring).await,
         "delete-account" => delete_account::build(wiring).await,
         "docs" => docs::build(wiring).await,
+        "end-session" => end_session::build(wiring).await,
         "fallback" => fallback::build(wiring).await,
         "forgot-password" => forgot_password::build(wiring).await,
         "get-message" => get_message::build(wiring).await,
@@ -49,6 +58,10 @@ pub(crate) async fn build_function(name: &str, wiring: &LocalWiring) -> Result<E
         "login-mfa" => login_mfa::build(wiring).await,
         "logout" => logout::build(wiring).await,
         "me" => me::build(wiring).await,
+        "oauth-clients" => oauth_clients::build(wiring).await,
+        "oauth-introspect" => oauth_introspect::build(wiring).await,
+        "oauth-revoke" => oauth_revoke::build(wiring).await,
+        "oauth-token" => oauth_token::build(wiring).await,
         "refresh-token" => refresh_token::build(wiring).await,
         "register" => register::build(wiring).await,
         "resend-verification" => resend_verification::build(wiring).await,
@@ -56,6 +69,7 @@ pub(crate) async fn build_function(name: &str, wiring: &LocalWiring) -> Result<E
         "result" => result::build(wiring).await,
         "totp-mfa" => totp_mfa::build(wiring).await,
         "update-user" => update_user::build(wiring).await,
+        "userinfo" => userinfo::build(wiring).await,
         "verify-email" => verify_email::build(wiring).await,
         other => Err(format!("local-api has no function {other:?}").into()),
     }
@@ -64,10 +78,12 @@ pub(crate) async fn build_function(name: &str, wiring: &LocalWiring) -> Result<E
 pub(crate) fn openapi_parts() -> Vec<utoipa::openapi::OpenApi> {
     vec![
         add::openapi(),
+        authorize::openapi(),
         change_password::openapi(),
         create_message::openapi(),
         delete_account::openapi(),
         docs::openapi(),
+        end_session::openapi(),
         fallback::openapi(),
         forgot_password::openapi(),
         get_message::openapi(),
@@ -79,6 +95,10 @@ pub(crate) fn openapi_parts() -> Vec<utoipa::openapi::OpenApi> {
         login_mfa::openapi(),
         logout::openapi(),
         me::openapi(),
+        oauth_clients::openapi(),
+        oauth_introspect::openapi(),
+        oauth_revoke::openapi(),
+        oauth_token::openapi(),
         refresh_token::openapi(),
         register::openapi(),
         resend_verification::openapi(),
@@ -86,6 +106,7 @@ pub(crate) fn openapi_parts() -> Vec<utoipa::openapi::OpenApi> {
         result::openapi(),
         totp_mfa::openapi(),
         update_user::openapi(),
+        userinfo::openapi(),
         verify_email::openapi(),
     ]
 }

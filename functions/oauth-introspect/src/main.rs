@@ -1,0 +1,4 @@
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    stratus_wiring::lambda_init::serve_http(oauth_introspect::build).await
+}
