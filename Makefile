@@ -9,7 +9,7 @@ SAM_TOOLS := infra/sam/tools.sh
 export CARGO_TARGET_DIR := $(shell bash infra/local/paths.sh | sed -n 's/^CARGO_TARGET_DIR=//p')
 export STRATUS_TOOLS := $(shell bash infra/local/paths.sh | sed -n 's/^STRATUS_TOOLS=//p')
 
-.PHONY: generate new-function test-scaffold test-arm64 smoke test-smoke test-docs tools diagram openapi run run-aws test test-rust test-contract test-jose test-browser lint lint-rust lint-template sam-build fmt engines-start engines-stop sam-local-engines sam-local-engines-stop bench clean
+.PHONY: generate new-function test-scaffold test-arm64 smoke test-smoke test-docs tools diagram openapi run run-aws test test-rust test-contract test-jose test-browser test-oidc lint lint-rust lint-template sam-build fmt engines-start engines-stop sam-local-engines sam-local-engines-stop bench clean
 
 ## API on http://127.0.0.1:$(PORT), embedded in-memory backend; needs only Rust.
 run:
@@ -22,7 +22,7 @@ run-aws:
 ## Whole suite: unit, contract and end-to-end tests on both backends, the release binaries under
 ## an emulated Lambda Runtime API, the template checks and an arm64 `sam build` of every function.
 ## Each phase runs as phase/<target>, which says how long it took (CI prints the table).
-test: $(addprefix phase/,test-rust test-contract test-jose test-browser test-smoke test-docs lint-template test-scaffold sam-build test-arm64)
+test: $(addprefix phase/,test-rust test-contract test-jose test-browser test-oidc test-smoke test-docs lint-template test-scaffold sam-build test-arm64)
 
 # `make phase/X` is `make X`, timed: the line goes to stderr and, when PHASE_LOG names a file, to it.
 phase/%:
@@ -49,6 +49,13 @@ test-jose:
 test-browser:
 	bash tests/browser/run.sh
 
+## The OpenID Provider driven by clients nobody here wrote: openid-client (a certified relying
+## party) through discovery, the code flow with PKCE, userinfo, refresh, revocation,
+## introspection and client credentials; Debian's chromium through the hosted login page (TOTP,
+## consent, logout); and the negative suite (needs test-rust's build).
+test-oidc:
+	bash tests/oidc/run.sh
+
 ## Everything the suites would install on first use (engines, pinned Python and npm tools, Debian
 ## packages), installed now. CI runs it in the background while the code compiles.
 tools:
@@ -57,6 +64,7 @@ tools:
 	bash tests/contract/run.sh install
 	bash tests/jose/run.sh install
 	bash tests/browser/run.sh install
+	bash tests/oidc/run.sh install
 	bash infra/local/system-packages.sh qemu-user=/usr/bin/qemu-aarch64 libc6-arm64-cross=/usr/aarch64-linux-gnu/lib/ld-linux-aarch64.so.1
 
 ## The smoke test against a release local-api (needs test-rust's build).

@@ -54,6 +54,14 @@ pub async fn provision_local(env_file: &Path) -> Result<(), String> {
     println!("key    {alias} (ECC_NIST_P256, SIGN_VERIFY)");
 
     // The key that wraps the TOTP data key: symmetric, as the template's.
+    if let Some(alias) = values.get(stratus_wiring::aws::ID_TOKEN_KEY_ARN).filter(|v| !v.is_empty()) {
+        if !alias.starts_with("alias/") {
+            return Err(format!("ID_TOKEN_KEY_ARN should be an alias locally (alias/...), not {alias}"));
+        }
+        let id_tokens = (KeySpec::Rsa2048, KeyUsageType::SignVerify, "Stratus local ID-token key (sam local)");
+        ensure_key(&kms, alias, id_tokens).await?;
+        println!("key    {alias} (RSA_2048, SIGN_VERIFY)");
+    }
     if let Some(alias) = values.get(stratus_wiring::aws::TOTP_KEY_ARN).filter(|v| !v.is_empty()) {
         if !alias.starts_with("alias/") {
             return Err(format!("TOTP_KEY_ARN should be an alias locally (alias/...), not {alias}"));

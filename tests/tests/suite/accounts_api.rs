@@ -613,9 +613,13 @@ async fn jwks_and_discovery_publish_what_tokens_are_signed_with(backend: Backend
     assert_eq!(jwks.header("cache-control"), Some("public, max-age=300"));
     let set = jwks.json();
     let key = &set["keys"][0];
-    assert_eq!(set["keys"].as_array().unwrap().len(), 1, "{set}");
+    // The access tokens' ES256 key, then the RS256 key of ID tokens.
+    assert_eq!(set["keys"].as_array().unwrap().len(), 2, "{set}");
     for (field, value) in [("kty", "EC"), ("crv", "P-256"), ("alg", "ES256"), ("use", "sig")] {
         assert_eq!(key[field], value, "{set}");
+    }
+    for (field, value) in [("kty", "RSA"), ("alg", "RS256"), ("use", "sig"), ("e", "AQAB")] {
+        assert_eq!(set["keys"][1][field], value, "{set}");
     }
     assert_eq!(key["kid"], header["kid"]);
     // What the set says is enough to verify the token: nothing else is shared.
@@ -628,7 +632,7 @@ async fn jwks_and_discovery_publish_what_tokens_are_signed_with(backend: Backend
     let discovery = discovery.json();
     assert_eq!(discovery["issuer"], claims["iss"]);
     assert_eq!(discovery["jwks_uri"], format!("{}/.well-known/jwks.json", api.base));
-    assert_eq!(discovery["id_token_signing_alg_values_supported"], json!(["ES256"]));
+    assert_eq!(discovery["id_token_signing_alg_values_supported"], json!(["RS256", "ES256"]));
 }
 
 /// A token answers 404 from GET /result/{unknown} when it is accepted, 401 when it is not: the
@@ -661,7 +665,8 @@ async fn a_retired_key_verifies_until_it_is_dropped(backend: Backend) {
         .iter()
         .map(|k| k["kid"].clone())
         .collect();
-    assert_eq!(kids.len(), 2);
+    // The current ES256 key, the retired one, then the ID tokens' RS256 key.
+    assert_eq!(kids.len(), 3);
     assert_eq!(kids[1], json!(old_key[0].key_id), "the retired key comes after the current one");
     assert!(accepted(&api, &new_token).await);
     assert!(accepted(&api, &old_token).await, "a retired key's tokens verify during the rotation");

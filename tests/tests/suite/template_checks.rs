@@ -320,6 +320,7 @@ fn only_the_functions_that_begin_sessions_can_sign() {
     let expected: BTreeSet<String> = [
         "LoginFunctionRole.Arn",
         "LoginMfaFunctionRole.Arn",
+        "OauthTokenFunctionRole.Arn",
         "RefreshTokenFunctionRole.Arn",
         "TotpMfaFunctionRole.Arn",
     ]
@@ -356,7 +357,11 @@ fn only_the_totp_functions_use_the_totp_key() {
             keys.insert(arn.strip_suffix(".Arn").expect("an Arn attribute").to_owned());
         }
     }
-    assert_eq!(told, BTreeSet::from(["LoginMfaFunction".to_owned(), "TotpMfaFunction".to_owned()]));
+    // The hosted login page checks codes as the login's second step does.
+    assert_eq!(
+        told,
+        BTreeSet::from(["AuthorizeFunction".to_owned(), "LoginMfaFunction".to_owned(), "TotpMfaFunction".to_owned()])
+    );
     let [key_id] = keys.iter().collect::<Vec<_>>()[..] else { panic!("one TOTP key, found {keys:?}") };
     let key = &template["Resources"][key_id.as_str()];
     assert_eq!(key["Type"], "AWS::KMS::Key");
@@ -389,7 +394,7 @@ fn only_the_totp_functions_use_the_totp_key() {
     };
     let roles = |ids: &[&str]| ids.iter().map(|id| format!("{id}Role.Arn")).collect::<BTreeSet<_>>();
     assert_eq!(users("kms:GenerateDataKey"), roles(&["TotpMfaFunction"]));
-    assert_eq!(users("kms:Decrypt"), roles(&["LoginMfaFunction", "TotpMfaFunction"]));
+    assert_eq!(users("kms:Decrypt"), roles(&["AuthorizeFunction", "LoginMfaFunction", "TotpMfaFunction"]));
     for action in
         ["kms:Encrypt", "kms:ReEncryptFrom", "kms:ReEncryptTo", "kms:GenerateDataKeyWithoutPlaintext"]
     {
@@ -699,7 +704,9 @@ fn alarm_expressions_are_documented_grammar_that_fits() {
 /// KMS quotas page; docs/costs.md). Every route of a function the signing key lets sign (its
 /// `tokens` say it signs) may call it once a request, so API Gateway's default rate limits of
 /// those routes must add up to no more: a flood then meets API Gateway's 429, not KMS
-/// throttling every session's refresh in the account.
+/// throttling every session's refresh in the account. The token endpoint's RS256 ID tokens are
+/// signed by the RSA key, under KMS's separate RSA quota (500 a second), which its route's
+/// rate alone stays far below.
 #[test]
 fn the_routes_that_sign_stay_within_the_kms_sign_quota() {
     const KMS_ECC_SIGN_PER_SECOND: u64 = 300;
@@ -883,6 +890,7 @@ fn cloudfront_caches_only_public_lookups_over_https() {
             "/messages/{digest}",
             "/docs/{asset}",
             "/.well-known/jwks.json",
+            "/.well-known/oauth-authorization-server",
             "/.well-known/openid-configuration"
         ])
     );
