@@ -39,7 +39,7 @@ struct LogoutParams {
     confirm: Option<String>,
 }
 
-stratus_http::openapi_part!(logout);
+stratus_http::openapi_part!(logout, logout_form);
 
 pub async fn build(wiring: &impl Wiring) -> Result<Endpoint, InitError> {
     let deps = Deps {
@@ -185,6 +185,29 @@ async fn logout(deps: &Deps, request: Request) -> HandlerResult {
     };
     response.headers_mut().append(header::SET_COOKIE, cookies.set(SESSION, "", 0));
     Ok(response)
+}
+
+/// End session (confirmation form)
+///
+/// The confirmation page's form posts here (`application/x-www-form-urlencoded`, with `csrf`
+/// equal to the CSRF cookie and `confirm`), and so may a client, with the GET's parameters.
+#[utoipa::path(
+    post,
+    path = "/oauth/logout",
+    operation_id = "endSessionForm",
+    tag = "oauth",
+    request_body(content_type = "application/x-www-form-urlencoded", description = "The GET's parameters, `csrf` and `confirm`"),
+    security(()),
+    responses(
+        (status = 200, description = "Signed out", content_type = "text/html"),
+        (status = 303, description = "Signed out: to the registered post_logout_redirect_uri"),
+        (status = 400, description = "An unregistered post_logout_redirect_uri, or a bad hint", content_type = "text/html"),
+        (status = 403, description = "Without its CSRF token", content_type = "text/html"),
+    )
+)]
+#[allow(dead_code)] // Documents the POST route, which `logout` serves too.
+async fn logout_form(deps: &Deps, request: Request) -> HandlerResult {
+    logout(deps, request).await
 }
 
 fn confirmation(deps: &Deps, cookies: &Cookies, request: &Request, params: &LogoutParams) -> Response<Body> {

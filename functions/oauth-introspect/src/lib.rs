@@ -86,5 +86,5 @@ async fn introspect(deps: &Deps, request: &Request) -> Result<Introspected, OAut
         users: deps.users.as_ref(),
         session_max_lifetime: deps.session_max_lifetime,
     };
-    registry.introspect(&token, deps.clock.now()).await
+    registry.introspect(&client, &token, deps.clock.now()).await
 }

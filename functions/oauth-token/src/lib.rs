@@ -8,7 +8,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 use stratus_auth::TokenIssuer;
 use stratus_auth::oauth::grants::{Grants, TokenRequest, TokenResponse};
-use stratus_auth::oauth::{OAuthError, clients};
+use stratus_auth::oauth::{ErrorCode, OAuthError, clients};
 use stratus_core::clock::Clock;
 use stratus_core::ports::{AuthorizationStore, ClientStore, RefreshTokenStore, UserStore};
 use stratus_http::http::{Endpoint, HandlerResult, Request, StatusCode};
@@ -87,6 +87,13 @@ async fn handle(deps: &Deps, request: Request) -> HandlerResult {
 }
 
 async fn exchange(deps: &Deps, request: &Request) -> Result<TokenResponse, OAuthError> {
+    if deps.issuer.oidc_issuer().is_err() {
+        // The operator's step, not the client's mistake: the stack has no public URL yet.
+        return Err(OAuthError::new(
+            ErrorCode::TemporarilyUnavailable,
+            "the provider is not set up: it needs the API's public URL (stratus-admin set-public-url)",
+        ));
+    }
     let form: Form = form_body(request)?;
     let presented = presented_client(request, form.client_id.as_deref(), form.client_secret.as_deref())?;
     let client = clients::authenticate(deps.clients.as_ref(), &presented).await?;

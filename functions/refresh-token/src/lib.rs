@@ -97,6 +97,12 @@ async fn handle(deps: &Deps, request: Request) -> HandlerResult {
         }
         Spend::Unknown => return Err(refused()),
     };
+    // An OAuth client's refresh token renews its own grant at the token endpoint and nowhere
+    // else: here it would buy the API's full scope. Whoever presents it here should not have it.
+    if record.client.is_some() {
+        deps.refresh_tokens.revoke_family(record.family, now + deps.issuer.config().refresh_ttl).await?;
+        return Err(refused());
+    }
     if deps.refresh_tokens.is_family_revoked(record.family, now).await? {
         return Err(refused());
     }

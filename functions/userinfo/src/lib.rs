@@ -32,7 +32,7 @@ struct UserInfo {
     claims: StandardClaims,
 }
 
-stratus_http::openapi_part!(handle);
+stratus_http::openapi_part!(handle, handle_post);
 
 pub async fn build(wiring: &impl Wiring) -> Result<Endpoint, InitError> {
     let deps = Deps {
@@ -62,6 +62,33 @@ pub async fn build(wiring: &impl Wiring) -> Result<Endpoint, InitError> {
     )
 )]
 async fn handle(deps: &Deps, request: Request) -> HandlerResult {
+    userinfo(deps, request).await
+}
+
+/// UserInfo (POST)
+///
+/// The same as GET, as OpenID Connect Core §5.3.1 asks the endpoint to support both.
+#[utoipa::path(
+    post,
+    path = "/oauth/userinfo",
+    operation_id = "userinfoPost",
+    tag = "oauth",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The user's claims", body = UserInfo,
+            headers(("Cache-Control" = String, description = "`no-store`"))),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 500, response = InternalServerError),
+        (status = 503, response = ServiceUnavailable),
+    )
+)]
+#[allow(dead_code)] // Documents the POST route, which `handle` serves too.
+async fn handle_post(deps: &Deps, request: Request) -> HandlerResult {
+    userinfo(deps, request).await
+}
+
+async fn userinfo(deps: &Deps, request: Request) -> HandlerResult {
     let token = guard::bearer(&request);
     let (user, claimed) = deps.auth.grant_holder(token, Scopes::OPENID).await?;
     if let Some(family) = claimed.grant

@@ -92,6 +92,9 @@ pub enum Throttle {
     Sensitive,
     /// `RefreshThrottleRateLimit`/`…BurstLimit`: a refresh, one KMS signature each.
     Refresh,
+    /// `OAuthTokenThrottleRateLimit`/`…BurstLimit`: the OAuth token endpoint, up to two
+    /// signatures of the ES256 key each (an access token, and an ES256 client's ID token).
+    OauthToken,
 }
 
 impl Throttle {
@@ -100,6 +103,7 @@ impl Throttle {
         match self {
             Throttle::Sensitive => "Login",
             Throttle::Refresh => "Refresh",
+            Throttle::OauthToken => "OAuthToken",
         }
     }
 }
@@ -278,6 +282,7 @@ impl Spec {
             variables.extend(grant.env.as_deref());
         }
         variables.extend(self.tokens.map(|_| "SIGNING_KEY_ARN"));
+        variables.extend(self.tokens.map(|_| "PUBLIC_BASE_URL"));
         if matches!(self.tokens, Some(Tokens::Verify | Tokens::VerifyAndSign)) {
             variables.push("SIGNING_JWKS");
         }

@@ -9,6 +9,10 @@ use crate::replace_region;
 use crate::spec::{Function, Grant, Route, Tokens};
 
 const SLOT_KEY: &str = "!If [SignsWithGreen, !GetAtt SigningKeyGreen.Arn, !GetAtt SigningKey.Arn]";
+/// The variable holding the API's public URL (the tokens' issuer), and its value.
+pub const PUBLIC_BASE_URL: &str = "PUBLIC_BASE_URL";
+const PUBLIC_BASE_URL_VALUE: &str =
+    r#"!If [HasPublicBaseUrl, !Ref PublicBaseUrl, !If [HasCustomDomain, !Sub "https://${DomainName}", ""]]"#;
 
 /// The hand-written resources' types, by logical id: what a grant's `resource` may name.
 fn resource_types(template: &str) -> BTreeMap<&str, &str> {
@@ -161,6 +165,11 @@ fn function_blocks(
         Some(Tokens::Verify) => w(&mut variables, format_args!("{SLOT_KEY}, !Ref AWS::NoValue]\n")),
         Some(_) => w(&mut variables, format_args!("{SLOT_KEY}\n")),
         None => {}
+    }
+    // Every token's `iss` is the public URL once the stack has one: whoever signs or verifies
+    // tokens must know it, or a verifier would refuse what a signer issued.
+    if spec.tokens.is_some() {
+        w(&mut variables, format_args!("          {PUBLIC_BASE_URL}: {PUBLIC_BASE_URL_VALUE}\n"));
     }
     let http = !spec.routes.is_empty();
     if http {

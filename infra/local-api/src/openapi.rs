@@ -44,6 +44,10 @@ pub fn openapi() -> OpenApi {
             tag("messages", "Content-addressed messages: stored by their SHA-256, read back by it"),
             tag("accounts", "Registration, login, sessions and profiles"),
             tag("tasks", "Work done asynchronously by a worker on a queue"),
+            tag(
+                "oauth",
+                "OAuth 2.1 and OpenID Connect: clients, the hosted sign-in, tokens, userinfo, logout",
+            ),
             tag("meta", "Health and this documentation"),
         ]))
         .build();

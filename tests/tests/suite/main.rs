@@ -14,6 +14,7 @@ mod log_hygiene;
 mod message_store_contract;
 mod messages_api;
 mod mfa_api;
+mod oauth_api;
 mod oauth_stores_contract;
 mod origin_secret;
 mod recovery_api;

@@ -54,10 +54,24 @@ enum Found {
 }
 
 impl TokenRegistry<'_> {
-    /// Whether `token` is live, and if so what it grants. Any authenticated client may ask
-    /// (a resource server asks about tokens issued to others).
-    pub async fn introspect(&self, token: &str, now: OffsetDateTime) -> Result<Introspected, OAuthError> {
-        Ok(match self.find(token, now).await? {
+    /// Whether `token` is live, and if so what it grants. Any authenticated client may ask about
+    /// an access token (a resource server asks about tokens issued to others); a refresh token
+    /// is its own client's business only, and is inactive to anyone else.
+    pub async fn introspect(
+        &self,
+        client: &OAuthClient,
+        token: &str,
+        now: OffsetDateTime,
+    ) -> Result<Introspected, OAuthError> {
+        let found = match self.find(token, now).await? {
+            Some(Found::Refresh(record))
+                if record.client.as_ref().is_none_or(|grant| grant.client_id != client.id) =>
+            {
+                None
+            }
+            found => found,
+        };
+        Ok(match found {
             Some(Found::Access(claims)) => {
                 let text = |name: &str| claims.get(name).and_then(|v| v.as_str()).map(str::to_owned);
                 let number = |name: &str| claims.get(name).and_then(serde_json::Value::as_i64);
