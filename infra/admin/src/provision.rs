@@ -58,7 +58,8 @@ pub async fn provision_local(env_file: &Path) -> Result<(), String> {
         if !alias.starts_with("alias/") {
             return Err(format!("ID_TOKEN_KEY_ARN should be an alias locally (alias/...), not {alias}"));
         }
-        let id_tokens = (KeySpec::Rsa2048, KeyUsageType::SignVerify, "Stratus local ID-token key (sam local)");
+        let id_tokens =
+            (KeySpec::Rsa2048, KeyUsageType::SignVerify, "Stratus local ID-token key (sam local)");
         ensure_key(&kms, alias, id_tokens).await?;
         println!("key    {alias} (RSA_2048, SIGN_VERIFY)");
     }
