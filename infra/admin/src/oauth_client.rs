@@ -111,10 +111,9 @@ pub async fn register(stack: &StackArgs, args: ClientArgs) -> Result<(), String>
         format!("client {id} refused, nothing was changed: {e} (or rerun with --rotate-secret: new credentials of the new kind)")
     })?;
     if clients::metadata_differences(&current, &wanted).is_empty() {
-        eprintln!(
-            "client {id} ({}): unchanged; its secret is not shown again (only its hash is stored)",
-            kind(&current)
-        );
+        let secret =
+            current.secret_hash.map_or("", |_| "; its secret is not shown again (only its hash is stored)");
+        eprintln!("client {id} ({}): unchanged{secret}", kind(&current));
     } else {
         say_changes(&current, &wanted, dry);
         eprintln!("client {id} ({}): {dry}replace its metadata, keeping its credentials", kind(&wanted));
