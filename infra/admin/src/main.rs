@@ -6,6 +6,7 @@
 //! that the next plain `sam deploy` keeps them, and acts on the stack and region of
 //! `--config-env` (samconfig.toml), as `sam deploy` does. docs/operations.md tells each one.
 
+mod oauth_client;
 mod origin_secret;
 mod parameters;
 mod provision;
@@ -111,6 +112,14 @@ enum Command {
         #[arg(long)]
         promote_existing: bool,
     },
+    /// Register an OAuth client under an id you choose, or bring it to the flags (idempotent);
+    /// its credentials are shown once, as JSON on standard output.
+    RegisterClient {
+        #[command(flatten)]
+        stack: StackArgs,
+        #[command(flatten)]
+        client: oauth_client::ClientArgs,
+    },
     /// Create env.json's tables, queues and keys on the local engines (for `sam local`).
     ProvisionLocal {
         #[arg(default_value = "env.json")]
@@ -183,6 +192,7 @@ async fn run(command: Command) -> Result<(), String> {
         Command::CreateAdmin { stack, username, email, promote_existing } => {
             admin(stack, username, email, promote_existing).await
         }
+        Command::RegisterClient { stack, client } => oauth_client::register(&stack, client).await,
         Command::ProvisionLocal { env_file } => provision::provision_local(&env_file).await,
     }
 }
@@ -223,14 +233,7 @@ async fn status(target: &Target) -> Result<(), String> {
 
 /// The users table: `USERS_TABLE` (a local engine's), else the stack's `UsersTableName` output.
 async fn admin(stack: StackArgs, username: String, email: String, promote: bool) -> Result<(), String> {
-    let (sdk, table) = match std::env::var("USERS_TABLE") {
-        Ok(table) => (target::sdk_config(stack.region.clone()).await, table),
-        Err(_) => {
-            let target = Target::resolve(&stack).await?;
-            let table = target.live().await?.output("UsersTableName")?.to_owned();
-            (target.sdk, table)
-        }
-    };
+    let (sdk, table) = target::table(&stack, "USERS_TABLE", "UsersTableName").await?;
     if stack.dry_run {
         println!("dry run: would create or promote {username} in table {table}; nothing was changed");
         return Ok(());

@@ -106,6 +106,19 @@ impl Target {
     }
 }
 
+/// A table of the stack's: the one `env_var` names (a local engine's, or to skip reading the
+/// stack), else the stack's `output`; with the SDK configuration to reach it.
+pub async fn table(args: &StackArgs, env_var: &str, output: &str) -> Result<(SdkConfig, String), String> {
+    match std::env::var(env_var) {
+        Ok(table) => Ok((sdk_config(args.region.clone()).await, table)),
+        Err(_) => {
+            let target = Target::resolve(args).await?;
+            let table = target.live().await?.output(output)?.to_owned();
+            Ok((target.sdk, table))
+        }
+    }
+}
+
 pub async fn sdk_config(region: Option<String>) -> SdkConfig {
     let mut loader = aws_config::defaults(BehaviorVersion::latest());
     if let Some(region) = region {

@@ -117,7 +117,11 @@ impl StandIn {
         if let Some(tables) = tables {
             command.env("AWS_ENDPOINT_URL_DYNAMODB", &tables.url);
         }
-        command.env("STRATUS_ADMIN_POLL_MS", "10").env_remove("USERS_TABLE");
+        // The tables come from the stand-in's outputs, through `tables`, never from the environment.
+        command
+            .env("STRATUS_ADMIN_POLL_MS", "10")
+            .env_remove("USERS_TABLE")
+            .env_remove("OAUTH_CLIENTS_TABLE");
         command
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
@@ -527,6 +531,321 @@ async fn a_dry_run_changes_nothing_and_drift_is_reported_then_synced() {
     assert!(ok, "{said}");
     let (_, status) = stand_in.admin(&proxy, &["status"]);
     assert!(status.contains("a plain sam deploy keeps every parameter"), "{status}");
+}
+
+// ------------------------------------------------------------------ OAuth clients
+
+const CLIENT: [&str; 5] =
+    ["register-client", "--client-id", "my-web-app", "--redirect-uri", "https://app.example.com/cb"];
+
+/// A clients table on DynamoDB Local behind `tables`, and a stand-in stack naming it in its
+/// `OAuthClientsTableName` output, read through `proxy`.
+struct Clients {
+    stand_in: StandIn,
+    proxy: FaultProxy,
+    tables: FaultProxy,
+    dynamodb: aws_sdk_dynamodb::Client,
+    table: String,
+}
+
+impl Clients {
+    async fn create() -> Self {
+        let dynamodb = aws_sdk_dynamodb::Client::new(&sdk().await);
+        let table = format!("admin-clients-{}", uuid::Uuid::new_v4().simple());
+        let spec = &stratus_aws::dynamodb::tables::OAUTH_CLIENTS;
+        stratus_aws::dynamodb::tables::ensure_table(&dynamodb, &table, spec).await.unwrap();
+        let stand_in = StandIn::create(&[("OAuthClientsTableName", &table)]).await;
+        let upstream = std::env::var("AWS_ENDPOINT_URL_DYNAMODB").expect("the engines are running");
+        Self {
+            stand_in,
+            proxy: FaultProxy::start(moto(), None).await.unwrap(),
+            tables: FaultProxy::start(upstream, None).await.unwrap(),
+            dynamodb,
+            table,
+        }
+    }
+
+    fn run(&self, args: &[&str]) -> (bool, String) {
+        self.stand_in.admin_with(&self.proxy, Some(&self.tables), args, "")
+    }
+
+    fn until_done(&self, args: &[&str]) -> Vec<String> {
+        until_done_with(&self.stand_in, &self.proxy, Some(&self.tables), args, "", 3)
+    }
+
+    /// Both proxies' calls, CloudFormation's first: the command reads the stack first.
+    fn calls(&self) -> Vec<Call> {
+        [self.proxy.calls(), self.tables.calls()].concat()
+    }
+
+    fn writes(&self) -> usize {
+        self.tables.calls().iter().filter(|c| c.operation == "PutItem").count()
+    }
+
+    /// Scripts the `n`th fault of a clean run's `clean` calls on the proxy that carries it.
+    fn schedule(&self, clean: &[Call], n: usize) -> Option<(usize, Fault)> {
+        let (index, kind, earlier) = nth_fault(clean, n)?;
+        let operation = &clean[index].operation;
+        let through = if operation.starts_with("DescribeStack") { &self.proxy } else { &self.tables };
+        through.fail_after(operation, earlier, kind);
+        Some((index, kind))
+    }
+
+    fn store(&self) -> stratus_aws::dynamodb::DynamoClientStore {
+        stratus_aws::dynamodb::DynamoClientStore::new(self.dynamodb.clone(), self.table.clone())
+    }
+
+    async fn count(&self) -> i32 {
+        let scan = self.dynamodb.scan().table_name(&self.table);
+        scan.select(aws_sdk_dynamodb::types::Select::Count).send().await.unwrap().count
+    }
+
+    async fn client(&self, id: &str) -> Option<stratus_core::domain::OAuthClient> {
+        use stratus_core::ports::ClientStore as _;
+        let id = stratus_core::domain::ClientId::parse(id).unwrap();
+        self.store().get(&id).await.unwrap()
+    }
+
+    /// Whether `secret` authenticates `id` at the token endpoint (HTTP Basic, as registered).
+    async fn authenticates(&self, id: &str, secret: &str) -> bool {
+        use stratus_auth::oauth::clients::{Presented, authenticate};
+        let presented = Presented::Basic { id: id.to_owned(), secret: secret.to_owned() };
+        authenticate(&self.store(), &presented).await.is_ok()
+    }
+}
+
+/// The credentials a run printed: the one JSON line on its standard output, if there is one.
+fn printed(said: &str) -> Option<Value> {
+    let line = said.lines().find(|line| line.starts_with('{'))?;
+    Some(serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+}
+
+fn secret_of(said: &str) -> String {
+    let shown = printed(said).unwrap_or_else(|| panic!("no credentials printed:\n{said}"));
+    shown["client_secret"].as_str().unwrap_or_else(|| panic!("no secret: {shown}")).to_owned()
+}
+
+/// A rerun of `CLIENT` finds the client as it is: "unchanged", and no credentials.
+fn assert_unchanged(clients: &Clients, context: &str) {
+    let (ok, again) = clients.run(&CLIENT);
+    assert!(ok && again.contains("unchanged") && printed(&again).is_none(), "{again}\n{context}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn register_client_survives_a_fault_at_every_call() {
+    let rotate: Vec<&str> = CLIENT.iter().copied().chain(["--rotate-secret"]).collect();
+    let mut runs = 0;
+    for (case, args) in [("create", &CLIENT[..]), ("rotate", &rotate[..])] {
+        let mut clean: Vec<Call> = Vec::new();
+        for fault in std::iter::once(None).chain((0..).map(Some)) {
+            let clients = Clients::create().await;
+            // Rotation starts from a client made by a clean run, whose secret is then seen.
+            let first = (case == "rotate").then(|| secret_of(&clients.run(&CLIENT).1));
+            clients.proxy.clear();
+            clients.tables.clear();
+            let scheduled = match fault {
+                None => None,
+                Some(n) => match clients.schedule(&clean, n) {
+                    Some(at) => Some(at),
+                    None => break,
+                },
+            };
+            let said = clients.until_done(args);
+            let context = format!("{case}, fault {scheduled:?}:\n{}", said.join("\n----\n"));
+            assert_eq!(clients.count().await, 1, "exactly one client\n{context}");
+            // The run that finished showed credentials, and they are the ones that work.
+            let secret = secret_of(said.last().unwrap());
+            assert!(clients.authenticates("my-web-app", &secret).await, "{context}");
+            // A write applied whose answer was lost is recognised by the same run, which then
+            // shows the credentials it stored: nobody is left without a secret.
+            if let Some((_, Fault::AnswerLost)) = scheduled {
+                assert_eq!(said.len(), 1, "{context}");
+            }
+            if let Some(first) = first {
+                assert!(
+                    !clients.authenticates("my-web-app", &first).await,
+                    "the old secret works\n{context}"
+                );
+            }
+            assert_eq!(
+                clients.proxy.pending() + clients.tables.pending(),
+                0,
+                "the fault was never met\n{context}"
+            );
+            match fault {
+                None => clean = clients.calls(),
+                Some(_) => runs += 1,
+            }
+            assert_unchanged(&clients, &context);
+        }
+        assert!(clean.iter().any(|c| c.operation == "PutItem"), "{case}: {clean:?}");
+    }
+    assert!(runs > 0);
+    println!(
+        "register-client: {runs} faulted runs, one client each time, its printed secret the one that works"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn register_client_creates_then_finds_replaces_and_rotates() {
+    let clients = Clients::create().await;
+
+    // Refused metadata: said why, before any call.
+    let refused =
+        ["register-client", "--client-id", "my-web-app", "--redirect-uri", "http://app.example.com/cb"];
+    let (ok, said) = clients.run(&refused);
+    assert!(!ok && said.contains("http is allowed for loopback addresses only"), "{said}");
+    assert!(clients.calls().is_empty(), "{:?}", clients.calls());
+    let (ok, said) = clients.run(&["register-client", "--client-id", "my web app"]);
+    assert!(!ok && said.contains("--client-id"), "{said}");
+
+    // A dry run reads, says, writes nothing.
+    let dry: Vec<&str> = CLIENT.iter().copied().chain(["--dry-run"]).collect();
+    let (ok, said) = clients.run(&dry);
+    assert!(ok && said.contains("would create") && said.contains("nothing was changed"), "{said}");
+    assert!(printed(&said).is_none(), "{said}");
+    assert_eq!((clients.count().await, clients.writes()), (0, 0));
+
+    let (ok, said) = clients.run(&CLIENT);
+    assert!(ok, "{said}");
+    let shown = printed(&said).unwrap();
+    assert_eq!(shown["client_id"], "my-web-app", "{said}");
+    assert!(shown["registration_access_token"].is_string(), "{said}");
+    let secret = secret_of(&said);
+    assert_eq!(clients.count().await, 1);
+    assert!(clients.authenticates("my-web-app", &secret).await);
+    assert!(!clients.authenticates("my-web-app", "not-the-secret").await);
+
+    // Found as it is: no secret, and (it is new) how to get one if the answer was lost.
+    let (ok, said) = clients.run(&CLIENT);
+    assert!(
+        ok && said.contains("unchanged") && printed(&said).is_none() && !said.contains(&secret),
+        "{said}"
+    );
+    assert!(said.contains("if you did not see its secret, rerun with --rotate-secret"), "{said}");
+
+    // Other metadata: replaced, credentials kept. A dry run of it first changes nothing.
+    let moved = [
+        "register-client",
+        "--client-id",
+        "my-web-app",
+        "--redirect-uri",
+        "https://app.example.com/callback",
+    ];
+    let before = clients.client("my-web-app").await;
+    let writes = clients.writes();
+    let dry: Vec<&str> = moved.iter().copied().chain(["--dry-run"]).collect();
+    let (ok, said) = clients.run(&dry);
+    assert!(
+        ok && said.contains("would change redirect_uris") && said.contains("nothing was changed"),
+        "{said}"
+    );
+    assert_eq!((clients.client("my-web-app").await, clients.writes()), (before, writes));
+    let (ok, said) = clients.run(&moved);
+    assert!(ok && said.contains("replaced") && printed(&said).is_none(), "{said}");
+    assert!(
+        said.contains(
+            r#"change redirect_uris: ["https://app.example.com/cb"] -> ["https://app.example.com/callback"]"#
+        ),
+        "{said}"
+    );
+    let client = clients.client("my-web-app").await.unwrap();
+    assert_eq!(client.redirect_uris[0].to_string(), "https://app.example.com/callback");
+    assert!(clients.authenticates("my-web-app", &secret).await, "the secret stays");
+    let (ok, said) = clients.run(&moved);
+    assert!(ok && said.contains("unchanged"), "{said}");
+
+    // A new secret: the old one is refused at once, the new one works. Its dry run changes nothing.
+    let rotate: Vec<&str> = moved.iter().copied().chain(["--rotate-secret"]).collect();
+    let dry: Vec<&str> = rotate.iter().copied().chain(["--dry-run"]).collect();
+    let (ok, said) = clients.run(&dry);
+    assert!(ok && said.contains("would issue a new secret") && printed(&said).is_none(), "{said}");
+    assert!(clients.authenticates("my-web-app", &secret).await);
+    let (ok, said) = clients.run(&rotate);
+    assert!(ok, "{said}");
+    let rotated = secret_of(&said);
+    assert!(!clients.authenticates("my-web-app", &secret).await);
+    assert!(clients.authenticates("my-web-app", &rotated).await);
+    let kept = clients.client("my-web-app").await.unwrap();
+    assert_eq!(kept.created_at, client.created_at, "a rotation keeps the creation time");
+    assert_eq!(clients.count().await, 1);
+
+    // Public and confidential do not turn into each other without new credentials.
+    let public = [
+        "register-client",
+        "--client-id",
+        "my-web-app",
+        "--redirect-uri",
+        "https://app.example.com/callback",
+        "--auth-method",
+        "none",
+    ];
+    let writes = clients.writes();
+    let (ok, said) = clients.run(&public);
+    assert!(!ok && said.contains("--rotate-secret") && said.contains("public and a confidential"), "{said}");
+    assert_eq!(clients.writes(), writes);
+    assert!(clients.authenticates("my-web-app", &rotated).await);
+
+    // A public client: no secret, registration token only; authenticates by its id.
+    let spa = [
+        "register-client",
+        "--client-id",
+        "my-spa",
+        "--redirect-uri",
+        "http://127.0.0.1:5173/cb",
+        "--auth-method",
+        "none",
+    ];
+    let (ok, said) = clients.run(&spa);
+    let shown = printed(&said).unwrap_or_else(|| panic!("{said}"));
+    assert!(
+        ok && shown.get("client_secret").is_none() && shown["registration_access_token"].is_string(),
+        "{said}"
+    );
+    let presented = stratus_auth::oauth::clients::Presented::IdOnly("my-spa".to_owned());
+    assert!(stratus_auth::oauth::clients::authenticate(&clients.store(), &presented).await.is_ok());
+    let (ok, said) = clients.run(&spa);
+    assert!(ok && said.contains("unchanged") && !said.contains("did not see"), "no secret to lose: {said}");
+
+    // A client from an hour ago was made by a run that finished: no warning.
+    let metadata = stratus_auth::oauth::clients::ClientMetadata {
+        redirect_uris: Some(vec!["https://old.example.com/cb".to_owned()]),
+        ..Default::default()
+    };
+    let id = stratus_core::domain::ClientId::parse("old-app").unwrap();
+    let an_hour_ago = time::OffsetDateTime::now_utc() - time::Duration::hours(1);
+    let (old, _) = stratus_auth::oauth::clients::new_client(id, metadata, an_hour_ago).unwrap();
+    stratus_core::ports::ClientStore::create(&clients.store(), &old).await.unwrap();
+    let (ok, said) = clients.run(&[
+        "register-client",
+        "--client-id",
+        "old-app",
+        "--redirect-uri",
+        "https://old.example.com/cb",
+    ]);
+    assert!(ok && said.contains("unchanged") && !said.contains("did not see"), "{said}");
+    assert_eq!(clients.count().await, 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_create_whose_answer_was_lost_points_to_rotate_secret() {
+    let clients = Clients::create().await;
+    // The write applied, every attempt's answer lost (the SDK makes three), and the read that
+    // would have recognised it failing too: the run ends without showing the secret.
+    clients.tables.fail("PutItem", 3, Fault::AnswerLost);
+    clients.tables.fail_after("GetItem", 1, Fault::ExpiredCredentials);
+    let (ok, said) = clients.run(&CLIENT);
+    assert!(!ok && printed(&said).is_none() && said.contains("run the command again"), "{said}");
+    assert_eq!(clients.tables.pending(), 0, "{:?}", clients.tables.calls());
+    assert_eq!(clients.count().await, 1, "the create applied");
+    // The rerun finds it, cannot show a secret, and says what to do.
+    let (ok, said) = clients.run(&CLIENT);
+    assert!(ok && said.contains("unchanged") && printed(&said).is_none(), "{said}");
+    assert!(said.contains("if you did not see its secret, rerun with --rotate-secret"), "{said}");
+    let rotate: Vec<&str> = CLIENT.iter().copied().chain(["--rotate-secret"]).collect();
+    let (ok, said) = clients.run(&rotate);
+    assert!(ok, "{said}");
+    assert!(clients.authenticates("my-web-app", &secret_of(&said)).await);
 }
 
 // ------------------------------------------------------------------ the origin secret

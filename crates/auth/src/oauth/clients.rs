@@ -18,7 +18,7 @@ pub const KNOWN_SCOPES: [&str; 5] =
 
 /// A registration request's metadata (RFC 7591 §2). Fields the provider does not know are
 /// ignored, as §2 asks.
-#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 pub struct ClientMetadata {
     /// Required for the authorization-code grant; each is matched exactly.
     #[serde(default)]
@@ -187,16 +187,16 @@ pub struct Credentials {
     pub registration_token: String,
 }
 
-/// Registers a client; `registration_base` is the registration endpoint's URL, under which the
-/// client's own URI is.
-pub async fn register(
-    clients: &dyn ClientStore,
+/// A client named `id`, made of `metadata` with fresh credentials, created at `now`: what
+/// registration stores, for any caller that names its client itself (the admin CLI's
+/// `register-client`, whose operator-chosen ids make reruns find the same client). The
+/// credentials are returned in clear only here; the client keeps their hashes.
+pub fn new_client(
+    id: ClientId,
     metadata: ClientMetadata,
-    registration_base: &str,
     now: OffsetDateTime,
-) -> Result<ClientInformation, OAuthError> {
+) -> Result<(OAuthClient, Credentials), OAuthError> {
     let parsed = parse(metadata)?;
-    let id = ClientId::parse(&random_token()[..22]).expect("base64url is a client id");
     let secret = (parsed.auth_method != ClientAuthMethod::None).then(random_token);
     let registration_token = random_token();
     let client = OAuthClient {
@@ -213,8 +213,83 @@ pub async fn register(
         id_token_alg: parsed.id_token_alg,
         created_at: now,
     };
+    Ok((client, Credentials { secret, registration_token }))
+}
+
+/// `client` with its metadata replaced whole by `metadata`; its id, credentials and creation
+/// time stay. A client cannot switch between public and confidential this way: a public one
+/// has no secret to keep, and a confidential one's secret would be left without a use.
+pub fn with_metadata(client: OAuthClient, metadata: ClientMetadata) -> Result<OAuthClient, OAuthError> {
+    let parsed = parse(metadata)?;
+    if (parsed.auth_method == ClientAuthMethod::None) != client.is_public() {
+        return Err(metadata_error(
+            "token_endpoint_auth_method cannot change between a public and a confidential client: register a new client",
+        ));
+    }
+    Ok(OAuthClient {
+        name: parsed.name,
+        redirect_uris: parsed.redirect_uris,
+        post_logout_redirect_uris: parsed.post_logout_redirect_uris,
+        grant_types: parsed.grant_types,
+        auth_method: parsed.auth_method,
+        scope: parsed.scope,
+        first_party: parsed.first_party,
+        id_token_alg: parsed.id_token_alg,
+        ..client
+    })
+}
+
+/// The registered metadata (by RFC 7591's names) in which two clients differ; empty when they
+/// have the same. Ids, credentials and creation times are not metadata and are not compared;
+/// the order of redirect URIs means nothing (each is matched exactly, none is preferred), so
+/// two lists with the same URIs are the same.
+pub fn metadata_differences(a: &OAuthClient, b: &OAuthClient) -> Vec<&'static str> {
+    // Destructured whole, so that a field added to OAuthClient does not compile until it is
+    // either compared here or said not to be metadata.
+    let OAuthClient {
+        id: _,
+        secret_hash: _,
+        registration_token_hash: _,
+        created_at: _,
+        name,
+        redirect_uris,
+        post_logout_redirect_uris,
+        grant_types,
+        auth_method,
+        scope,
+        first_party,
+        id_token_alg,
+    } = a;
+    let same_uris = |x: &[RedirectUri], y: &[RedirectUri]| {
+        x.iter().collect::<BTreeSet<_>>() == y.iter().collect::<BTreeSet<_>>()
+    };
+    [
+        ("client_name", *name == b.name),
+        ("redirect_uris", same_uris(redirect_uris, &b.redirect_uris)),
+        ("post_logout_redirect_uris", same_uris(post_logout_redirect_uris, &b.post_logout_redirect_uris)),
+        ("grant_types", *grant_types == b.grant_types),
+        ("token_endpoint_auth_method", *auth_method == b.auth_method),
+        ("scope", *scope == b.scope),
+        ("first_party", *first_party == b.first_party),
+        ("id_token_signed_response_alg", *id_token_alg == b.id_token_alg),
+    ]
+    .into_iter()
+    .filter_map(|(field, same)| (!same).then_some(field))
+    .collect()
+}
+
+/// Registers a client under a random id; `registration_base` is the registration endpoint's
+/// URL, under which the client's own URI is.
+pub async fn register(
+    clients: &dyn ClientStore,
+    metadata: ClientMetadata,
+    registration_base: &str,
+    now: OffsetDateTime,
+) -> Result<ClientInformation, OAuthError> {
+    let id = ClientId::parse(&random_token()[..22]).expect("base64url is a client id");
+    let (client, credentials) = new_client(id, metadata, now)?;
     clients.create(&client).await?;
-    Ok(information(&client, registration_base, Some(Credentials { secret, registration_token })))
+    Ok(information(&client, registration_base, Some(credentials)))
 }
 
 /// The client whose registration access token this is (RFC 7592 §2): any other token, or a
@@ -240,23 +315,7 @@ pub async fn update(
     metadata: ClientMetadata,
     registration_base: &str,
 ) -> Result<ClientInformation, OAuthError> {
-    let parsed = parse(metadata)?;
-    if (parsed.auth_method == ClientAuthMethod::None) != client.is_public() {
-        return Err(metadata_error(
-            "token_endpoint_auth_method cannot change between a public and a confidential client: register a new client",
-        ));
-    }
-    let updated = OAuthClient {
-        name: parsed.name,
-        redirect_uris: parsed.redirect_uris,
-        post_logout_redirect_uris: parsed.post_logout_redirect_uris,
-        grant_types: parsed.grant_types,
-        auth_method: parsed.auth_method,
-        scope: parsed.scope,
-        first_party: parsed.first_party,
-        id_token_alg: parsed.id_token_alg,
-        ..client
-    };
+    let updated = with_metadata(client, metadata)?;
     match clients.replace(&updated).await {
         Ok(()) => Ok(information(&updated, registration_base, None)),
         Err(ClientWriteError::NotFound) => Err(OAuthError::new(
@@ -378,5 +437,67 @@ mod tests {
             parse(metadata(serde_json::json!({"grant_types": ["client_credentials"], "scope": "api"})))
                 .unwrap();
         assert!(machine.redirect_uris.is_empty());
+    }
+
+    #[test]
+    fn a_named_client_is_built_by_registration_s_rules() {
+        let now = OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap();
+        let id = ClientId::parse("my-web-app").unwrap();
+        let (client, credentials) = new_client(
+            id.clone(),
+            metadata(serde_json::json!({"redirect_uris": ["https://a.example/cb"]})),
+            now,
+        )
+        .unwrap();
+        assert_eq!((client.id.clone(), client.created_at), (id.clone(), now));
+        let secret = credentials.secret.expect("a confidential client has a secret");
+        assert_eq!(client.secret_hash, Some(token_hash(&secret)));
+        assert_eq!(client.registration_token_hash, token_hash(&credentials.registration_token));
+        let (public, credentials) = new_client(
+            id.clone(),
+            metadata(serde_json::json!({"redirect_uris": ["http://127.0.0.1/cb"], "token_endpoint_auth_method": "none"})),
+            now,
+        )
+        .unwrap();
+        assert!(public.secret_hash.is_none() && credentials.secret.is_none());
+        // The same rules as registration: what parse refuses, this refuses.
+        let refused =
+            new_client(id, metadata(serde_json::json!({"redirect_uris": ["http://a.example/cb"]})), now);
+        assert_eq!(refused.err().map(|e| e.code), Some(ErrorCode::InvalidRedirectUri));
+    }
+
+    #[test]
+    fn metadata_differences_name_the_fields_and_ignore_credentials_and_order() {
+        let now = OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap();
+        let id = ClientId::parse("my-web-app").unwrap();
+        let two = serde_json::json!({"redirect_uris": ["https://a.example/cb", "https://b.example/cb"]});
+        let (a, _) = new_client(id.clone(), metadata(two), now).unwrap();
+        // Other credentials, another time, the URIs the other way round: the same metadata.
+        let reversed = serde_json::json!({"redirect_uris": ["https://b.example/cb", "https://a.example/cb"]});
+        let (b, _) = new_client(id.clone(), metadata(reversed), now + time::Duration::hours(1)).unwrap();
+        assert_ne!(a.secret_hash, b.secret_hash);
+        assert!(metadata_differences(&a, &b).is_empty());
+        let changed = with_metadata(
+            a.clone(),
+            metadata(serde_json::json!({
+                "redirect_uris": ["https://a.example/cb"], "scope": "openid", "first_party": true,
+                "client_name": "App", "id_token_signed_response_alg": "ES256",
+            })),
+        )
+        .unwrap();
+        assert_eq!(
+            metadata_differences(&a, &changed),
+            ["client_name", "redirect_uris", "scope", "first_party", "id_token_signed_response_alg"]
+        );
+        // Replacing metadata keeps what is not metadata.
+        assert_eq!(
+            (&changed.id, changed.secret_hash, changed.registration_token_hash, changed.created_at),
+            (&a.id, a.secret_hash, a.registration_token_hash, a.created_at)
+        );
+        let public = serde_json::json!({"redirect_uris": ["https://a.example/cb"], "token_endpoint_auth_method": "none"});
+        assert_eq!(
+            with_metadata(a, metadata(public)).err().map(|e| e.code),
+            Some(ErrorCode::InvalidClientMetadata)
+        );
     }
 }
