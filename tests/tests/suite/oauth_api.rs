@@ -180,7 +180,11 @@ async fn sign_in_for_code(browser: &mut Browser<'_>, query: &[(&str, &str)], use
     let mut reply = match page.status {
         // Signed in already and consented: straight back with a code.
         303 => page,
-        200 => browser.submit(&page, &[("username", username), ("password", PASSWORD)]).await,
+        200 if title(&page).starts_with("Sign in") => {
+            browser.submit(&page, &[("username", username), ("password", PASSWORD)]).await
+        }
+        // Signed in, but the scope asked for is new to the client: straight to consent.
+        200 => page,
         _ => panic!("{}", text(&page)),
     };
     if reply.status == 200 && title(&reply).starts_with("Allow") {
