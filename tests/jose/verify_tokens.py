@@ -119,10 +119,15 @@ def kids(base: str) -> list[str]:
     status, body = local_api.call(base, "GET", "/.well-known/jwks.json")
     if status != 200:
         fail(f"jwks.json: {status} {body}")
-    for key in body["keys"]:
-        if (key["kty"], key["crv"], key["alg"], key["use"]) != ("EC", "P-256", "ES256", "sig"):
+    # The access tokens' ES256 keys, then the RS256 key of OAuth's ID tokens.
+    es256 = [key for key in body["keys"] if key["kty"] == "EC"]
+    for key in es256:
+        if (key["kty"], key.get("crv"), key["alg"], key["use"]) != ("EC", "P-256", "ES256", "sig"):
             fail(f"not an ES256 signing JWK: {key}")
-    return [key["kid"] for key in body["keys"]]
+    for key in body["keys"][len(es256):]:
+        if (key["kty"], key["alg"], key["use"]) != ("RSA", "RS256", "sig") or not key.get("n"):
+            fail(f"not an RS256 signing JWK after the ES256 ones: {key}")
+    return [key["kid"] for key in es256]
 
 
 def main():
@@ -130,7 +135,9 @@ def main():
         scratch = Path(scratch)
         key_a, key_b = pem_key(scratch, "a"), pem_key(scratch, "b")
 
-        with local_api.running(LOG_DIR / "a.log", environment={"STRATUS_SIGNING_KEY_FILE": str(key_a)}) as base:
+        # One deployment across the rotation: one address, which is the tokens' issuer.
+        port = local_api.free_port()
+        with local_api.running(LOG_DIR / "a.log", environment={"STRATUS_SIGNING_KEY_FILE": str(key_a)}, port=port) as base:
             token_a = local_api.register_and_login(base, "jose-a")
             claims = verify(base, token_a)
             if claims["preferred_username"] != "jose-a" or claims["iss"] != discovery(base)["issuer"]:
@@ -153,7 +160,7 @@ def main():
             print(f"jose: token verified by PyJWT {jwt.__version__} from {discovery(base)['jwks_uri']}")
 
         rotated = {"STRATUS_SIGNING_KEY_FILE": str(key_b), "STRATUS_RETIRED_SIGNING_KEY_FILE": str(key_a)}
-        with local_api.running(LOG_DIR / "b-with-a.log", environment=rotated) as base:
+        with local_api.running(LOG_DIR / "b-with-a.log", environment=rotated, port=port) as base:
             listed = kids(base)
             token_b = local_api.register_and_login(base, "jose-b")
             if listed[1:] != [jwt.get_unverified_header(token_a)["kid"]] or listed[0] != jwt.get_unverified_header(token_b)["kid"]:
@@ -164,7 +171,7 @@ def main():
                     fail(f"the API refused the {name} key's token during the rotation")
             print("jose: rotation: the new key signs, the old key's tokens still verify")
 
-        with local_api.running(LOG_DIR / "b.log", environment={"STRATUS_SIGNING_KEY_FILE": str(key_b)}) as base:
+        with local_api.running(LOG_DIR / "b.log", environment={"STRATUS_SIGNING_KEY_FILE": str(key_b)}, port=port) as base:
             if not refused_here(base, token_a) or signature_accepted_by_api(base, token_a):
                 fail("the retired key's token still verified after the key was dropped")
             print("jose: once retired, the old key's tokens are refused")

@@ -89,13 +89,14 @@ def login(base: str, username: str) -> str:
 
 
 @contextlib.contextmanager
-def running(log: Path, binary: Path = BINARY, environment: dict | None = None):
+def running(log: Path, binary: Path = BINARY, environment: dict | None = None, port: int | None = None):
     """Yields the base URL of a local-api on the embedded backend, with an admin (`ADMIN`) and the
-    rate limits raised; its output goes to `log`."""
+    rate limits raised; its output goes to `log`. On `port` when given: local-api's address is its
+    tokens' issuer, so servers that stand for one deployment in turn share one."""
     if not binary.exists():
         sys.exit(f"{binary} is missing; build it first: cargo build --release -p local-api")
     log.parent.mkdir(parents=True, exist_ok=True)
-    port = free_port()
+    port = port or free_port()
     base = f"http://127.0.0.1:{port}"
     env = {
         **os.environ,
