@@ -20,6 +20,7 @@ use stratus_auth::bootstrap::{AdminSeed, create_admin};
 use stratus_auth::totp::TotpSecret;
 use stratus_aws::dynamodb::{DynamoUserStore, tables};
 use stratus_routes::ROUTES;
+use stratus_tests::oauth::{self, Browser, PUBLIC_BASE_URL};
 use stratus_tests::runtime_api::{
     Function, Gateway, LaunchSpec, LocalStack, Outcome, binaries_dir, request, sqs_event,
 };
@@ -76,14 +77,69 @@ struct Fixtures {
     queued: Vec<Message>,
     sequence: usize,
     /// A user whose password every change-password call changes, and what it is now.
-    changer_token: String,
     changer_password: String,
     /// A user who never verifies, for resend-verification.
     resender_token: String,
+    /// The RS256 ID-token key, which the custom resource publishes too.
+    id_token_key_arn: String,
     /// Where the custom resource answers CloudFormation.
     cloudformation: std::sync::Arc<stratus_tests::cfn_response::ResponseUrl>,
     /// A user whom every totp-mfa call gives a new pending secret (never confirmed).
     enroller_token: String,
+    /// The OpenID Provider's: a confidential client, and a browser signed in as `OAUTH_USER`
+    /// who consented to `OAUTH_SCOPE` for it.
+    oauth: OAuthFixtures,
+}
+
+/// The account the OAuth scenarios sign in as, and the scope its client asks for.
+const OAUTH_USER: &str = "oauth_bench";
+const OAUTH_SCOPE: &str = "openid profile email offline_access api";
+
+struct OAuthFixtures {
+    client: oauth::Client,
+    browser: Browser,
+    /// The last token answer of the code flow, and when it came: its access token lives 15
+    /// minutes, so the scenarios take a new one after 5.
+    tokens: Value,
+    minted: std::time::Instant,
+}
+
+impl OAuthFixtures {
+    async fn new(gateway: &Gateway, admin_token: &str) -> Self {
+        let registered = gateway
+            .post_json("/register", &registration(OAUTH_USER, &format!("{OAUTH_USER}@example.com")))
+            .await;
+        assert_eq!(registered.status, 201, "{}", String::from_utf8_lossy(&registered.body));
+        let client = oauth::register_client(gateway, admin_token, &oauth::confidential_metadata("bench"))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mut browser = Browser::new(PUBLIC_BASE_URL);
+        let (authorized, tokens) =
+            oauth::code_flow(gateway, &mut browser, &client, OAUTH_SCOPE, OAUTH_USER, PASSWORD)
+                .await
+                .unwrap_or_else(|e| panic!("the first code flow: {e}"));
+        assert_eq!(authorized.pages, ["login", "consent"], "{authorized:?}");
+        Self { client, browser, tokens, minted: std::time::Instant::now() }
+    }
+
+    /// A code flow's tokens, through the (unmeasured) authorize and oauth-token functions: the
+    /// browser's session and consent make it two invocations.
+    async fn code_flow(&mut self, gateway: &Gateway) -> Value {
+        let (_, tokens) =
+            oauth::code_flow(gateway, &mut self.browser, &self.client, OAUTH_SCOPE, OAUTH_USER, PASSWORD)
+                .await
+                .unwrap_or_else(|e| panic!("a code flow: {e}"));
+        tokens
+    }
+
+    /// An access token minted less than 5 minutes ago.
+    async fn access_token(&mut self, gateway: &Gateway) -> String {
+        if self.minted.elapsed() > Duration::from_secs(300) {
+            self.tokens = self.code_flow(gateway).await;
+            self.minted = std::time::Instant::now();
+        }
+        self.tokens["access_token"].as_str().expect("an access token").to_owned()
+    }
 }
 
 /// Where the functions' mails go (no SES here): the codes the scenarios type back.
@@ -322,17 +378,23 @@ async fn next_call(gateway: &Gateway, binary: &str, fixtures: &mut Fixtures) -> 
             http("GET", &format!("/result/{}", fixtures.task_id), Some(&fixtures.user_token), None, 200)
         }
         "jwks" => http("GET", "/.well-known/jwks.json", None, None, 200),
-        // Toggles a user that only change-password uses (which a disabled flag does not stop).
+        // Toggles a user that nothing else uses: disabling ends its sessions.
         "update-user" => {
             let change = json!({"disabled": n % 2 == 0});
-            http("PATCH", "/users/changer", Some(&fixtures.admin_token), Some(change), 200)
+            http("PATCH", "/users/toggled", Some(&fixtures.admin_token), Some(change), 200)
         }
         "change-password" => {
+            // A change ends every session of the account (its session generation moves): each
+            // call comes from a session of its own, opened by the (unmeasured) login function.
+            let credentials = json!({"username": "changer", "password": fixtures.changer_password});
+            let session = gateway.post_json("/login", &credentials).await;
+            assert_eq!(session.status, 200, "login changer: {}", String::from_utf8_lossy(&session.body));
+            let token = session.json()["access_token"].as_str().expect("an access token").to_owned();
             let change = json!({
                 "current_password": fixtures.changer_password,
                 "new_password": format!("bench passphrase {n}"),
             });
-            http("POST", "/users/me/password", Some(&fixtures.changer_token), Some(change), 204)
+            http("POST", "/users/me/password", Some(&token), Some(change), 204)
         }
         "delete-account" => {
             // Every deletion takes an account of its own, made by the (unmeasured) register and
@@ -405,25 +467,110 @@ async fn next_call(gateway: &Gateway, binary: &str, fixtures: &mut Fixtures) -> 
             });
             http("POST", "/login/mfa", None, Some(second), 200)
         }
+        // The OpenID Provider. Registration: a new client each call.
+        "oauth-clients" => {
+            let metadata = oauth::confidential_metadata(&format!("bench client {n}"));
+            http("POST", "/oauth/clients", Some(&fixtures.admin_token), Some(metadata), 201)
+        }
+        // The hosted login page's sign-in post (argon2, as POST /login): a new browser each call,
+        // its login page fetched by the (unmeasured) authorize function; the user consented
+        // before, so the answer is the 303 to the client with a code.
+        "authorize" => {
+            let mut browser = Browser::new(PUBLIC_BASE_URL);
+            let pkce = oauth::Pkce::new();
+            let query =
+                oauth::authorization_query(&fixtures.oauth.client.id, OAUTH_SCOPE, &pkce, "bench", "n");
+            let sign_in = browser
+                .sign_in_request(gateway, &query, OAUTH_USER, PASSWORD)
+                .await
+                .unwrap_or_else(|e| panic!("the login page: {e}"));
+            Call { event: gateway.routed(sign_in, true).1, expect_status: Some(303) }
+        }
+        // The authorization-code grant: a code of its own each call, issued by the (unmeasured)
+        // authorize function to the signed-in browser; an access, a refresh and an RS256 ID token.
+        "oauth-token" => {
+            let pkce = oauth::Pkce::new();
+            let query =
+                oauth::authorization_query(&fixtures.oauth.client.id, OAUTH_SCOPE, &pkce, "bench", "n");
+            let authorized = fixtures
+                .oauth
+                .browser
+                .authorize(gateway, &query, OAUTH_USER, PASSWORD)
+                .await
+                .unwrap_or_else(|e| panic!("a code: {e}"));
+            let pairs = [
+                ("grant_type", "authorization_code"),
+                ("code", authorized.code()),
+                ("redirect_uri", oauth::REDIRECT_URI),
+                ("code_verifier", &pkce.verifier),
+            ];
+            let form = oauth::client_form("/oauth/token", &fixtures.oauth.client, &pairs);
+            Call { event: gateway.routed(form, true).1, expect_status: Some(200) }
+        }
+        "userinfo" => {
+            let token = fixtures.oauth.access_token(gateway).await;
+            http("GET", "/oauth/userinfo", Some(&token), None, 200)
+        }
+        "oauth-introspect" => {
+            let token = fixtures.oauth.access_token(gateway).await;
+            let form = oauth::client_form("/oauth/introspect", &fixtures.oauth.client, &[("token", &token)]);
+            Call { event: gateway.routed(form, true).1, expect_status: Some(200) }
+        }
+        // Revoking a refresh token ends its grant: each call revokes a grant of its own, made by
+        // the (unmeasured) authorize and oauth-token functions.
+        "oauth-revoke" => {
+            let tokens = fixtures.oauth.code_flow(gateway).await;
+            let refresh = tokens["refresh_token"].as_str().expect("a refresh token");
+            let pairs = [("token", refresh), ("token_type_hint", "refresh_token")];
+            let form = oauth::client_form("/oauth/revoke", &fixtures.oauth.client, &pairs);
+            Call { event: gateway.routed(form, true).1, expect_status: Some(200) }
+        }
+        // RP-initiated logout with the ID token as hint: it ends the browser's session and sends
+        // it to the client. Each call ends a session of its own, begun by the (unmeasured)
+        // authorize function's sign-in.
+        "end-session" => {
+            let mut browser = Browser::new(PUBLIC_BASE_URL);
+            let pkce = oauth::Pkce::new();
+            let query =
+                oauth::authorization_query(&fixtures.oauth.client.id, OAUTH_SCOPE, &pkce, "bench", "n");
+            let signed_in = browser.authorize(gateway, &query, OAUTH_USER, PASSWORD).await;
+            signed_in.unwrap_or_else(|e| panic!("a sign-in: {e}"));
+            let hint = fixtures.oauth.tokens["id_token"].as_str().expect("an ID token");
+            let logout = oauth::form_encode(&[
+                ("id_token_hint", hint),
+                ("post_logout_redirect_uri", oauth::POST_LOGOUT_URI),
+                ("state", "bench"),
+            ]);
+            let request = request("GET", &format!("/oauth/logout?{logout}"), None, None);
+            Call { event: gateway.routed(browser.with_cookies(request), true).1, expect_status: Some(303) }
+        }
         "sweeper" => Call {
             event: json!({"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}}),
             expect_status: None,
         },
         // It answers CloudFormation at the response URL (a local listener), and fails if it cannot.
-        "signing-keys" => Call {
-            event: json!({
-                "RequestType": "Update",
-                "ResponseURL": fixtures.cloudformation.url,
-                "StackId": "arn:aws:cloudformation:us-east-1:000000000000:stack/stratus-bench/1",
-                "RequestId": format!("bench-{n}"),
-                "ResourceType": "Custom::SigningKeys",
-                "LogicalResourceId": "SigningKeys",
-                "PhysicalResourceId": "signing-keys",
-                "ResourceProperties": {"KeyArn": gateway.stack().signing_key_arn(), "OtherKeyArn": ""},
-                "OldResourceProperties": {"KeyArn": gateway.stack().signing_key_arn(), "OtherKeyArn": ""},
-            }),
-            expect_status: None,
-        },
+        "signing-keys" => {
+            // As the template gives it: the signing key and the RS256 ID-token key.
+            let properties = json!({
+                "KeyArn": gateway.stack().signing_key_arn(),
+                "OtherKeyArn": "",
+                "IdTokenKeyArn": fixtures.id_token_key_arn,
+            });
+            Call {
+                event: json!({
+                    "RequestType": "Update",
+                    "ResponseURL": fixtures.cloudformation.url,
+                    "StackId": "arn:aws:cloudformation:us-east-1:000000000000:stack/stratus-bench/1",
+                    "RequestId": format!("bench-{n}"),
+                    "ResourceType": "Custom::SigningKeys",
+                    "LogicalResourceId": "SigningKeys",
+                    "PhysicalResourceId": "signing-keys",
+                    "ResourceProperties": properties,
+                    "OldResourceProperties": properties,
+                }),
+                expect_status: None,
+            }
+        }
         "worker" => {
             let message = fixtures.queued.pop().expect("enough queued tasks for every worker invocation");
             Call { event: sqs_event(&[message], gateway.stack().queue_arn()), expect_status: None }
@@ -493,11 +640,7 @@ async fn fixtures(gateway: &Gateway, tasks: usize) -> Fixtures {
         assert_eq!(added.status, 202, "{}", String::from_utf8_lossy(&added.body));
     }
     let queued = receive(gateway, tasks).await;
-    let registered = gateway.post_json("/register", &registration("changer", "changer@example.com")).await;
-    assert_eq!(registered.status, 201, "{}", String::from_utf8_lossy(&registered.body));
-    let changer_token =
-        login(gateway, "changer").await["access_token"].as_str().expect("an access token").to_owned();
-    for name in ["resetter", "resender"] {
+    for name in ["changer", "toggled", "resetter", "resender"] {
         let registered =
             gateway.post_json("/register", &registration(name, &format!("{name}@example.com"))).await;
         assert_eq!(registered.status, 201, "{}", String::from_utf8_lossy(&registered.body));
@@ -508,6 +651,7 @@ async fn fixtures(gateway: &Gateway, tasks: usize) -> Fixtures {
     assert_eq!(registered.status, 201, "{}", String::from_utf8_lossy(&registered.body));
     let enroller_token =
         login(gateway, "enroller").await["access_token"].as_str().expect("an access token").to_owned();
+    let oauth = OAuthFixtures::new(gateway, &admin_token).await;
     Fixtures {
         resender_token,
         enroller_token,
@@ -518,8 +662,11 @@ async fn fixtures(gateway: &Gateway, tasks: usize) -> Fixtures {
         refresh_token,
         queued,
         sequence: 0,
-        changer_token,
         changer_password: PASSWORD.to_owned(),
+        oauth,
+        id_token_key_arn: gateway.launch_spec("oauth-token").expect("oauth-token's launch spec").env
+            [stratus_wiring::aws::ID_TOKEN_KEY_ARN]
+            .clone(),
         cloudformation: std::sync::Arc::new(stratus_tests::cfn_response::ResponseUrl::start().await),
     }
 }

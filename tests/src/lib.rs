@@ -10,6 +10,7 @@ pub mod cloudfront;
 pub mod diagram;
 pub mod faults;
 pub mod iam;
+pub mod oauth;
 pub mod runtime_api;
 pub mod template;
 

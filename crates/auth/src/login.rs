@@ -121,7 +121,34 @@ impl Login<'_> {
         source: &str,
         now: OffsetDateTime,
     ) -> Result<PasswordChecked, LoginError> {
-        let buckets = buckets(self.issuer.config(), source, username);
+        let check = PasswordCheck {
+            users: self.users,
+            rate_limiter: self.rate_limiter,
+            config: self.issuer.config(),
+        };
+        check.check(username, password, source, now).await
+    }
+}
+
+/// What the password step needs, and no more: the hosted login page, which signs nothing and
+/// keeps no refresh tokens, checks passwords with it.
+pub struct PasswordCheck<'a> {
+    pub users: &'a dyn UserStore,
+    pub rate_limiter: &'a dyn RateLimiter,
+    /// Where the limits are.
+    pub config: &'a crate::AuthConfig,
+}
+
+impl PasswordCheck<'_> {
+    /// Checks `password` for `username`, asked from `source`, under `POST /login`'s limits.
+    pub async fn check(
+        &self,
+        username: &str,
+        password: String,
+        source: &str,
+        now: OffsetDateTime,
+    ) -> Result<PasswordChecked, LoginError> {
+        let buckets = buckets(self.config, source, username);
         let attempt = Reserved::take(self.rate_limiter, buckets, now).await?;
 
         let user = match Username::parse(username) {

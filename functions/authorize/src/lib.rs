@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use serde::Deserialize;
-use stratus_auth::TokenIssuer;
+use stratus_auth::AuthConfig;
 use stratus_auth::oauth::authorize::{
     self, Authorization, AuthorizationParams, BROWSER_SESSION_TTL, NewSession, Next, PageError, Rejection,
     ValidRequest,
@@ -17,9 +17,7 @@ use stratus_auth::oauth::{OAuthError, random_token, token_hash};
 use stratus_auth::sealing::SecretBox;
 use stratus_core::clock::Clock;
 use stratus_core::domain::Scopes;
-use stratus_core::ports::{
-    AuthorizationStore, BrowserSession, ClientStore, RateLimiter, RefreshTokenStore, UserStore,
-};
+use stratus_core::ports::{AuthorizationStore, BrowserSession, ClientStore, RateLimiter, UserStore};
 use stratus_http::Problem;
 use stratus_http::http::{
     self, Body, Endpoint, HandlerResult, HeaderValue, Method, Request, Response, StatusCode, header,
@@ -31,10 +29,11 @@ struct Deps {
     clients: Arc<dyn ClientStore>,
     users: Arc<dyn UserStore>,
     authorizations: Arc<dyn AuthorizationStore>,
-    refresh_tokens: Arc<dyn RefreshTokenStore>,
     rate_limiter: Arc<dyn RateLimiter>,
     secrets: Arc<SecretBox>,
-    issuer: TokenIssuer,
+    /// The password's limits and the sign-in's settings. The page signs nothing and keeps no
+    /// refresh tokens: its role has neither right, nor its environment the key's or table's name.
+    config: AuthConfig,
     issuer_id: Option<String>,
     csp: String,
     clock: Arc<dyn Clock>,
@@ -61,11 +60,10 @@ pub async fn build(wiring: &impl Wiring) -> Result<Endpoint, InitError> {
         clients: wiring.oauth_clients()?,
         users: wiring.users()?,
         authorizations: wiring.authorizations()?,
-        refresh_tokens: wiring.refresh_tokens()?,
         rate_limiter: wiring.rate_limiter()?,
         secrets: wiring.totp_secrets()?,
-        issuer: wiring.issuer()?,
-        issuer_id: settings.auth.oidc_issuer,
+        issuer_id: settings.auth.oidc_issuer.clone(),
+        config: settings.auth,
         csp: page::content_security_policy(),
         clock: wiring.clock(),
     };
@@ -84,10 +82,9 @@ async fn handle(deps: &Deps, request: Request) -> HandlerResult {
     let flow = Authorization {
         users: deps.users.as_ref(),
         authorizations: deps.authorizations.as_ref(),
-        refresh_tokens: deps.refresh_tokens.as_ref(),
         rate_limiter: deps.rate_limiter.as_ref(),
         secrets: &deps.secrets,
-        issuer: &deps.issuer,
+        config: &deps.config,
         issuer_id,
     };
     let page = Page { deps, cookies: &cookies, request: &request };

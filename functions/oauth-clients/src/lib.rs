@@ -12,7 +12,9 @@ use stratus_core::clock::Clock;
 use stratus_core::ports::ClientStore;
 use stratus_http::Problem;
 use stratus_http::guard;
-use stratus_http::http::{self, Body, Endpoint, HandlerResult, Method, Request, Response, StatusCode};
+use stratus_http::http::{
+    self, Body, Endpoint, HandlerResult, Method, Request, RequestExt, Response, StatusCode,
+};
 use stratus_http::oauth::{error_response, no_store_json};
 use stratus_http::openapi::{Forbidden, InternalServerError, ServiceUnavailable, Unauthorized};
 use stratus_wiring::{InitError, Wiring};
@@ -79,7 +81,9 @@ async fn handle(deps: &Deps, request: Request) -> HandlerResult {
     )
 )]
 async fn register(deps: &Deps, base: &str, request: &Request) -> HandlerResult {
-    if http::path_param(request, "client_id").is_ok() {
+    // Asked without `http::path_param`, whose absence is a routing bug logged as an error: here
+    // it is the ordinary case.
+    if request.path_parameters_ref().and_then(|params| params.first("client_id")).is_some() {
         return Err(Problem::method_not_allowed(&["GET", "PUT", "DELETE"]));
     }
     guard::authenticate_admin(&deps.auth, request).await?;

@@ -23,6 +23,11 @@ pub const ENGINE_ENDPOINTS: [&str; 5] = [
     "AWS_ENDPOINT_URL_SESV2",
 ];
 
+/// The stack's public URL (template parameter `PublicBaseUrl`), as `stratus-admin
+/// set-public-url` gives a deployed stack: the OpenID Provider's issuer. Nothing listens there;
+/// the gateway answers for it.
+pub const PUBLIC_BASE_URL: &str = "https://stratus.example";
+
 /// The command that builds what these tests run.
 pub const BUILD_COMMAND: &str = "cargo build --release --workspace --bins";
 
@@ -90,6 +95,7 @@ impl LocalStack {
         let template = Template::workspace()?;
         let region = sdk.region().map_or("us-east-1".to_owned(), |r| r.to_string());
         let mut resolver = Resolver::new(template, &region);
+        resolver.parameters.insert("PublicBaseUrl".into(), Value::String(PUBLIC_BASE_URL.into()));
         let prefix = crate::unique_prefix();
         let account = resolver.account_id().to_owned();
 

@@ -411,3 +411,222 @@ async fn totp_runs_with_its_own_rights_and_the_key_with_nobody_elses() {
         .await;
     refused(put, "dynamodb:PutItem");
 }
+
+/// A registered user and an admin's access token, for the OAuth stories: the admin registers
+/// the client (oauth-clients), the user signs in on the hosted page (authorize).
+async fn oauth_cast(api: &Gateway) -> String {
+    let users = DynamoUserStore::new(
+        aws_sdk_dynamodb::Client::new(api.stack().sdk()),
+        api.stack().table(&tables::USERS),
+    );
+    let seed = AdminSeed::parse("root", "root@example.com", PASSWORD.to_owned()).unwrap();
+    create_admin(&users, seed, time::OffsetDateTime::now_utc()).await.expect("the operator's bootstrap");
+    register(api, "olga").await;
+    token(&login(api, "root").await)
+}
+
+/// The OpenID Provider's whole story, each function with its own role's rights: an admin
+/// registers a confidential client (and reads, updates and deletes another, RFC 7592); a user
+/// signs in on the hosted page and consents; the code is exchanged with PKCE for an access, a
+/// refresh and an RS256 ID token (signed by IdTokenKey, which only the token endpoint's role may
+/// use); userinfo; the refresh token rotates; introspection; revocation; a code presented twice
+/// revokes its grant; end-session ends the browser's session; client_credentials; and a user
+/// with TOTP signs in with a code on the hosted page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_oauth_story_runs_with_each_functions_own_rights() {
+    let api = gateway(&[]).await;
+    oauth_story(&api).await;
+    assert_no_access_denied(&api.output().await);
+}
+
+async fn oauth_story(api: &Gateway) {
+    use stratus_tests::oauth::{
+        self, Browser, POST_LOGOUT_URI, PUBLIC_BASE_URL, Pkce, authorization_query, client_form,
+        exchange_code,
+    };
+    let admin = oauth_cast(api).await;
+    let output = || async { api.output().await };
+
+    let client = oauth::register_client(api, &admin, &oauth::confidential_metadata("iam rp"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(client.secret.is_some(), "{}", client.registered);
+    // RFC 7592 on a client of its own: read, update, delete with its registration token.
+    let other = oauth::register_client(api, &admin, &oauth::confidential_metadata("short-lived"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let path = format!("/oauth/clients/{}", other.id);
+    let registration = other.registered["registration_access_token"].as_str().unwrap().to_owned();
+    let read = api.get_with_token(&path, &registration).await;
+    assert_eq!(read.status, 200, "{}\n{}", text(&read), output().await);
+    let mut update = oauth::confidential_metadata("renamed");
+    update["client_id"] = json!(other.id);
+    let put = oauth::json_request("PUT", &path, Some(&registration), &update);
+    let updated = api.send(put).await;
+    assert_eq!(updated.status, 200, "{}\n{}", text(&updated), output().await);
+    assert_eq!(updated.json()["client_name"], "renamed");
+    let delete = http::Request::builder()
+        .method("DELETE")
+        .uri(&path)
+        .header("authorization", format!("Bearer {registration}"))
+        .body(Vec::new())
+        .unwrap();
+    let deleted = api.send(delete).await;
+    assert_eq!(deleted.status, 204, "{}\n{}", text(&deleted), output().await);
+
+    let discovery = api.get("/.well-known/openid-configuration").await;
+    assert_eq!(discovery.status, 200, "{}", text(&discovery));
+    assert_eq!(discovery.json()["issuer"], PUBLIC_BASE_URL);
+
+    // The hosted page: sign in, consent, back to the client with a code.
+    let mut browser = Browser::new(PUBLIC_BASE_URL);
+    let pkce = Pkce::new();
+    let scope = "openid profile email offline_access api";
+    let query = authorization_query(&client.id, scope, &pkce, "state-1", "nonce-1");
+    let authorized = match browser.authorize(api, &query, "olga", PASSWORD).await {
+        Ok(authorized) => authorized,
+        Err(error) => panic!("{error}\n{}", output().await),
+    };
+    assert_eq!(authorized.pages, ["login", "consent"], "{authorized:?}");
+    assert_eq!(authorized.params.get("state").map(String::as_str), Some("state-1"), "{authorized:?}");
+    assert_eq!(authorized.params.get("iss").map(String::as_str), Some(PUBLIC_BASE_URL), "{authorized:?}");
+
+    let exchanged = exchange_code(api, &client, authorized.code(), &pkce.verifier).await;
+    assert_eq!(exchanged.status, 200, "{}\n{}", text(&exchanged), output().await);
+    let tokens = exchanged.json();
+    let access = tokens["access_token"].as_str().expect("an access token").to_owned();
+    let refresh = tokens["refresh_token"].as_str().expect("a refresh token").to_owned();
+    let id_token = tokens["id_token"].as_str().expect("an ID token").to_owned();
+    let jwks = api.get("/.well-known/jwks.json").await.json();
+    let claims = oauth::verify_rs256(&id_token, &jwks).unwrap_or_else(|e| panic!("the ID token: {e}"));
+    assert_eq!(
+        (claims["iss"].as_str(), claims["aud"].as_str()),
+        (Some(PUBLIC_BASE_URL), Some(client.id.as_str()))
+    );
+    assert_eq!(claims["nonce"], "nonce-1");
+
+    let userinfo = api.get_with_token("/oauth/userinfo", &access).await;
+    assert_eq!(userinfo.status, 200, "{}\n{}", text(&userinfo), output().await);
+    assert_eq!(userinfo.json()["sub"], claims["sub"]);
+    assert_eq!(userinfo.json()["email"], "olga@example.com");
+
+    let refreshed = api
+        .send(client_form(
+            "/oauth/token",
+            &client,
+            &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
+        ))
+        .await;
+    assert_eq!(refreshed.status, 200, "{}\n{}", text(&refreshed), output().await);
+    let refreshed = refreshed.json();
+    let rotated = refreshed["refresh_token"].as_str().expect("a rotated refresh token").to_owned();
+    assert_ne!(rotated, refresh);
+
+    let introspect = |token: String| {
+        let client = client.clone();
+        async move { api.send(client_form("/oauth/introspect", &client, &[("token", &token)])).await }
+    };
+    let active = introspect(refreshed["access_token"].as_str().unwrap().to_owned()).await;
+    assert_eq!(active.status, 200, "{}\n{}", text(&active), output().await);
+    assert_eq!(active.json()["active"], true, "{}", text(&active));
+    assert_eq!(active.json()["client_id"], client.id.as_str());
+
+    let revoke = [("token", rotated.as_str()), ("token_type_hint", "refresh_token")];
+    let revoked = api.send(client_form("/oauth/revoke", &client, &revoke)).await;
+    assert_eq!(revoked.status, 200, "{}\n{}", text(&revoked), output().await);
+    assert_eq!(introspect(rotated.clone()).await.json()["active"], false);
+
+    // The browser's session spares the login page; its code, presented twice, ends its grant.
+    let pkce = Pkce::new();
+    let query = authorization_query(&client.id, scope, &pkce, "state-2", "nonce-2");
+    let again = browser.authorize(api, &query, "olga", PASSWORD).await.unwrap_or_else(|e| panic!("{e}"));
+    assert!(!again.pages.contains(&"login"), "{again:?}");
+    let second = exchange_code(api, &client, again.code(), &pkce.verifier).await;
+    assert_eq!(second.status, 200, "{}\n{}", text(&second), output().await);
+    let replayed = exchange_code(api, &client, again.code(), &pkce.verifier).await;
+    assert_eq!(replayed.status, 400, "{}\n{}", text(&replayed), output().await);
+    assert_eq!(replayed.json()["error"], "invalid_grant");
+    let second_refresh = second.json()["refresh_token"].as_str().unwrap().to_owned();
+    assert_eq!(introspect(second_refresh).await.json()["active"], false, "the replay ended the grant");
+
+    // RP-initiated logout with the ID token as hint: the session ends, so prompt=none cannot pass.
+    let logout = oauth::form_encode(&[
+        ("id_token_hint", &id_token),
+        ("post_logout_redirect_uri", POST_LOGOUT_URI),
+        ("state", "bye"),
+    ]);
+    let ended = browser.get(api, &format!("/oauth/logout?{logout}")).await;
+    assert_eq!(ended.status, 303, "{}\n{}", text(&ended), output().await);
+    assert_eq!(ended.header("location"), Some(format!("{POST_LOGOUT_URI}?state=bye").as_str()));
+    let pkce = Pkce::new();
+    let silent = format!("{}&prompt=none", authorization_query(&client.id, "openid", &pkce, "s", "n"));
+    let refused = browser.get(api, &format!("/authorize?{silent}")).await;
+    assert_eq!(refused.status, 303, "{}", text(&refused));
+    assert!(refused.header("location").is_some_and(|l| l.contains("error=login_required")), "{refused:?}");
+
+    let credentials = [("grant_type", "client_credentials"), ("scope", "api")];
+    let machine = api.send(client_form("/oauth/token", &client, &credentials)).await;
+    assert_eq!(machine.status, 200, "{}\n{}", text(&machine), output().await);
+    let machine = machine.json();
+    assert!(machine["refresh_token"].is_null() && machine["id_token"].is_null(), "{machine}");
+    let introspected = introspect(machine["access_token"].as_str().unwrap().to_owned()).await;
+    assert_eq!(introspected.json()["active"], true, "{}", text(&introspected));
+
+    // A user with TOTP on: the hosted page's second step unwraps the data key (TotpKey's Decrypt)
+    // and ends the password step's session for a new one.
+    use stratus_auth::totp::TotpSecret;
+    register(api, "tess").await;
+    let tess = token(&login(api, "tess").await);
+    let setup = api.post_with_token("/users/me/mfa/totp", &tess, &json!({"password": PASSWORD})).await;
+    assert_eq!(setup.status, 200, "{}\n{}", text(&setup), output().await);
+    let secret = TotpSecret::from_base32(setup.json()["secret"].as_str().unwrap()).unwrap();
+    let now = time::OffsetDateTime::now_utc();
+    let confirmed =
+        api.post_with_token("/users/me/mfa/totp/confirm", &tess, &json!({"code": secret.code(now)})).await;
+    assert_eq!(confirmed.status, 200, "{}\n{}", text(&confirmed), output().await);
+    let mut browser = Browser::new(PUBLIC_BASE_URL);
+    // Confirming spent this step's code: the next step's is live.
+    browser.second_factor = Some(secret.code(now + time::Duration::seconds(30)));
+    let pkce = Pkce::new();
+    let query = authorization_query(&client.id, "openid", &pkce, "state-3", "nonce-3");
+    let authorized = match browser.authorize(api, &query, "tess", PASSWORD).await {
+        Ok(authorized) => authorized,
+        Err(error) => panic!("{error}\n{}", output().await),
+    };
+    assert_eq!(authorized.pages, ["login", "totp", "consent"], "{authorized:?}");
+    let exchanged = exchange_code(api, &client, authorized.code(), &pkce.verifier).await;
+    assert_eq!(exchanged.status, 200, "{}\n{}", text(&exchanged), output().await);
+    let id_token = exchanged.json()["id_token"].as_str().expect("an ID token").to_owned();
+    let claims = oauth::verify_rs256(&id_token, &jwks).unwrap_or_else(|e| panic!("the ID token: {e}"));
+    assert_eq!(claims["amr"], json!(["pwd", "otp"]), "{claims}");
+}
+
+/// The negative control for the OAuth functions: the token endpoint without `UpdateItem`
+/// cannot redeem a code (the redemption is an update of the code's item in the authorizations
+/// table), and the output names the action on that table.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_its_update_grant_the_token_endpoint_cannot_redeem_a_code() {
+    use stratus_tests::oauth::{self, Browser, PUBLIC_BASE_URL, Pkce, authorization_query, exchange_code};
+    let api = gateway(&[WithoutAction { binary: "oauth-token", action: "dynamodb:UpdateItem" }]).await;
+    let admin = oauth_cast(&api).await;
+    let client = oauth::register_client(&api, &admin, &oauth::confidential_metadata("denied rp"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut browser = Browser::new(PUBLIC_BASE_URL);
+    let pkce = Pkce::new();
+    let query = authorization_query(&client.id, "openid", &pkce, "s", "n");
+    let authorized =
+        browser.authorize(&api, &query, "olga", PASSWORD).await.unwrap_or_else(|e| panic!("{e}"));
+    let refused = exchange_code(&api, &client, authorized.code(), &pkce.verifier).await;
+    assert!(refused.status >= 500, "{} {}", refused.status, text(&refused));
+    assert!(refused.json()["error"].is_string(), "an OAuth error: {}", text(&refused));
+    let table = api.stack().table(&tables::AUTHORIZATIONS);
+    let denied = format!(
+        "not authorized to perform: dynamodb:UpdateItem on resource: arn:aws:dynamodb:us-east-1:000000000000:table/{table}"
+    );
+    let output = api.output_containing(&denied).await;
+    assert!(output.contains(&denied), "{output}");
+    // Everything before the exchange worked: the control took exactly one action away.
+    let others = output.lines().filter(|line| line.contains("not authorized to perform"));
+    assert!(others.clone().all(|line| line.contains("dynamodb:UpdateItem")), "{output}");
+}

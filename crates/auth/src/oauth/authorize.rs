@@ -11,13 +11,13 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::{CODE_TTL, ErrorCode, OAuthError, pkce_shaped, random_token, token_hash};
-use crate::TokenIssuer;
-use crate::login::{Login, LoginError, PasswordChecked};
+use crate::AuthConfig;
+use crate::login::{LoginError, PasswordCheck, PasswordChecked};
 use crate::mfa::{self, Checker, MfaError};
 use crate::sealing::SecretBox;
 use stratus_core::domain::{GrantType, OAuthClient, RedirectUri, Scopes, User};
 use stratus_core::ports::{
-    AuthorizationStore, BrowserSession, ClientStore, CodeGrant, RateLimiter, RefreshTokenStore, UserStore,
+    AuthorizationStore, BrowserSession, ClientStore, CodeGrant, RateLimiter, UserStore,
 };
 
 /// How long a browser stays signed in at the hosted page.
@@ -276,10 +276,10 @@ pub struct NewSession {
 pub struct Authorization<'a> {
     pub users: &'a dyn UserStore,
     pub authorizations: &'a dyn AuthorizationStore,
-    pub refresh_tokens: &'a dyn RefreshTokenStore,
     pub rate_limiter: &'a dyn RateLimiter,
     pub secrets: &'a SecretBox,
-    pub issuer: &'a TokenIssuer,
+    /// The limits, and whether a verified email is required: the page signs nothing.
+    pub config: &'a AuthConfig,
     /// The OpenID Provider's issuer identifier.
     pub issuer_id: &'a str,
 }
@@ -324,16 +324,8 @@ impl Authorization<'_> {
         source: &str,
         now: OffsetDateTime,
     ) -> Result<(Option<NewSession>, Next), OAuthError> {
-        let login = Login {
-            users: self.users,
-            refresh_tokens: self.refresh_tokens,
-            rate_limiter: self.rate_limiter,
-            issuer: self.issuer,
-        };
-        let PasswordChecked { user, rehashed } = match login
-            .check_password(username, password, source, now)
-            .await
-        {
+        let check = PasswordCheck { users: self.users, rate_limiter: self.rate_limiter, config: self.config };
+        let PasswordChecked { user, rehashed } = match check.check(username, password, source, now).await {
             Ok(checked) => checked,
             Err(LoginError::InvalidCredentials) => {
                 return Ok((None, Next::SignIn(Some(PageError::new(401, "Invalid username or password.")))));
@@ -351,7 +343,7 @@ impl Authorization<'_> {
                 return Err(OAuthError::new(ErrorCode::ServerError, "an internal error"));
             }
         };
-        if self.issuer.config().require_verified_email && !user.email_verified {
+        if self.config.require_verified_email && !user.email_verified {
             let message = "Verify your email address first (with the code you were mailed), then sign in.";
             return Ok((None, Next::SignIn(Some(PageError::new(403, message)))));
         }
@@ -398,7 +390,7 @@ impl Authorization<'_> {
             users: self.users,
             secrets: self.secrets,
             limiter: self.rate_limiter,
-            config: self.issuer.config(),
+            config: self.config,
             purpose: mfa::Purpose::Login,
             source,
         };
