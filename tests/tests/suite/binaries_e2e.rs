@@ -53,13 +53,15 @@ async fn kms_verifier(stack: &LocalStack) -> TokenVerifier {
     TokenVerifier::new(&[key], &template_auth_config(stack))
 }
 
-/// The issuer and audience template.yaml gives the login function.
+/// The issuers and audience template.yaml gives the login function: its tokens name the public
+/// URL once the stack has one, `TOKEN_ISSUER` before.
 fn template_auth_config(stack: &LocalStack) -> AuthConfig {
     let env = stack.launch_spec("login").expect("login's launch spec").env;
     let defaults = AuthConfig::default();
     AuthConfig {
         issuer: env.get("TOKEN_ISSUER").cloned().unwrap_or(defaults.issuer.clone()),
         audience: env.get("TOKEN_AUDIENCE").cloned().unwrap_or(defaults.audience.clone()),
+        oidc_issuer: env.get("PUBLIC_BASE_URL").filter(|url| !url.is_empty()).cloned(),
         ..defaults
     }
 }
