@@ -79,7 +79,8 @@ impl From<Refusal> for Problem {
             | Refusal::MfaTokenMisused
             | Refusal::InvalidMfaToken
             | Refusal::AccountGone
-            | Refusal::SessionEnded => unauthorized(&detail, true),
+            | Refusal::SessionEnded
+            | Refusal::GrantRevoked => unauthorized(&detail, true),
             Refusal::Disabled | Refusal::NotAdmin => Problem::new(StatusCode::FORBIDDEN, detail),
             Refusal::InsufficientScope(scope) => Problem::new(StatusCode::FORBIDDEN, detail).with_header(
                 header::WWW_AUTHENTICATE,

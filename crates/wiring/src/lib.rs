@@ -60,6 +60,9 @@ pub trait Wiring: Send + Sync {
     }
     /// Checks a request's token and the account it speaks for (`stratus_auth::guard`).
     fn authenticator(&self) -> impl Future<Output = Result<Authenticator, InitError>> + Send {
-        async move { Ok(Authenticator::new(self.verifier().await?, self.users()?)) }
+        async move {
+            let verifier = self.verifier().await?;
+            Ok(Authenticator::new(verifier, self.users()?, self.refresh_tokens()?, self.clock()))
+        }
     }
 }

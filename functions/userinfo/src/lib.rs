@@ -1,15 +1,11 @@
 //! GET and POST /oauth/userinfo (OpenID Connect Core §5.3): the standard claims about the user
 //! that an access token's scope grants, `openid` at least. A revoked grant's token is refused
-//! at once, not when it expires.
-
-use std::sync::Arc;
+//! at once, not when it expires, as everywhere in the API (`stratus_auth::guard`).
 
 use serde::Serialize;
 use stratus_auth::Authenticator;
 use stratus_auth::oauth::id_token::StandardClaims;
-use stratus_core::clock::Clock;
 use stratus_core::domain::Scopes;
-use stratus_core::ports::RefreshTokenStore;
 use stratus_http::guard;
 use stratus_http::http::{Endpoint, HandlerResult, HeaderValue, Request, StatusCode, header};
 use stratus_http::openapi::{Forbidden, InternalServerError, ServiceUnavailable, Unauthorized};
@@ -17,8 +13,6 @@ use stratus_wiring::{InitError, Wiring};
 
 struct Deps {
     auth: Authenticator,
-    refresh_tokens: Arc<dyn RefreshTokenStore>,
-    clock: Arc<dyn Clock>,
 }
 
 /// `sub` and the claims the scope grants: `profile` (preferred_username, given_name,
@@ -35,11 +29,7 @@ struct UserInfo {
 stratus_http::openapi_part!(handle, handle_post);
 
 pub async fn build(wiring: &impl Wiring) -> Result<Endpoint, InitError> {
-    let deps = Deps {
-        auth: wiring.authenticator().await?,
-        refresh_tokens: wiring.refresh_tokens()?,
-        clock: wiring.clock(),
-    };
+    let deps = Deps { auth: wiring.authenticator().await? };
     Ok(Endpoint::with_deps(deps, |deps, request| async move { handle(&deps, request).await }))
 }
 
@@ -91,11 +81,6 @@ async fn handle_post(deps: &Deps, request: Request) -> HandlerResult {
 async fn userinfo(deps: &Deps, request: Request) -> HandlerResult {
     let token = guard::bearer(&request);
     let (user, claimed) = deps.auth.grant_holder(token, Scopes::OPENID).await?;
-    if let Some(family) = claimed.grant
-        && deps.refresh_tokens.is_family_revoked(family, deps.clock.now()).await?
-    {
-        return Err(guard::unauthorized("The access token's grant was revoked", true));
-    }
     let scope = Scopes::parse(claimed.scope.as_deref().unwrap_or_default()).unwrap_or_default();
     let info = UserInfo { sub: user.id.to_string(), claims: StandardClaims::of(&user, &scope) };
     let mut response = stratus_http::http::json_response(StatusCode::OK, &info);

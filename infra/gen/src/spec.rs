@@ -78,12 +78,24 @@ pub struct Spec {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Tokens {
-    /// Checks access tokens against the published keys (SIGNING_JWKS).
+    /// Guards its routes (`stratus_auth::guard`): checks access tokens against the published
+    /// keys (SIGNING_JWKS), and reads whether an OAuth token's grant was revoked, for which the
+    /// generator grants `dynamodb:GetItem` on RefreshTokensTable.
     Verify,
+    /// Reads the published keys without guarding anything: to publish them (the JWKS) or to
+    /// check an ID token hint.
+    Keys,
     /// Signs access tokens with the KMS key of the live slot (SIGNING_KEY_ARN).
     Sign,
+    /// Both `verify` and `sign`.
     VerifyAndSign,
 }
+
+/// The table an OAuth grant's revocation is recorded in, and the variable that names it:
+/// every guard reads it.
+pub const GRANTS_TABLE: &str = "RefreshTokensTable";
+pub const GRANTS_TABLE_VARIABLE: &str = "REFRESH_TOKENS_TABLE";
+pub const GRANTS_READ: &str = "dynamodb:GetItem";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -235,6 +247,32 @@ pub(crate) fn is_function_name(name: &str) -> bool {
 }
 
 impl Spec {
+    /// Whether it guards routes, and so reads OAuth grants.
+    pub fn guards(&self) -> bool {
+        matches!(self.tokens, Some(Tokens::Verify | Tokens::VerifyAndSign))
+    }
+
+    /// The grant a guard needs beyond what its own grants give: the read of RefreshTokensTable,
+    /// and its variable unless a grant of its own sets it. `None` when nothing is missing.
+    pub fn implied_grants_read(&self) -> Option<Grant> {
+        if !self.guards() {
+            return None;
+        }
+        let on_table =
+            |grant: &&Grant| grant.resource.as_deref() == Some(GRANTS_TABLE) && grant.index.is_none();
+        let has_read =
+            self.grants.iter().filter(on_table).any(|g| g.actions.iter().any(|a| a == GRANTS_READ));
+        let has_variable = self.grants.iter().any(|g| g.env.as_deref() == Some(GRANTS_TABLE_VARIABLE));
+        (!has_read || !has_variable).then(|| Grant {
+            actions: if has_read { Vec::new() } else { vec![GRANTS_READ.to_owned()] },
+            resource: Some(GRANTS_TABLE.to_owned()),
+            index: None,
+            resource_arn: None,
+            env: (!has_variable).then(|| GRANTS_TABLE_VARIABLE.to_owned()),
+            condition: None,
+        })
+    }
+
     fn check(&self) -> Result<(), String> {
         for name in self.routes.keys().chain(self.events.keys()).chain(self.queues.keys()) {
             if !is_event_name(name) {
@@ -283,8 +321,11 @@ impl Spec {
         }
         variables.extend(self.tokens.map(|_| "SIGNING_KEY_ARN"));
         variables.extend(self.tokens.map(|_| "PUBLIC_BASE_URL"));
-        if matches!(self.tokens, Some(Tokens::Verify | Tokens::VerifyAndSign)) {
+        if matches!(self.tokens, Some(Tokens::Verify | Tokens::Keys | Tokens::VerifyAndSign)) {
             variables.push("SIGNING_JWKS");
+        }
+        if self.implied_grants_read().is_some_and(|implied| implied.env.is_some()) {
+            variables.push(GRANTS_TABLE_VARIABLE);
         }
         if !self.routes.is_empty() {
             variables.push("ORIGIN_VERIFY_SECRET_ARN");
@@ -383,5 +424,27 @@ mod tests {
         )
         .expect("parses");
         assert!(spec.check().unwrap_err().contains("SIGNING_JWKS"));
+    }
+
+    #[test]
+    fn a_guard_reads_grants_unless_its_own_grants_already_do() {
+        let implied = |text: &str| {
+            let spec: Spec = toml::from_str(text).expect("parses");
+            spec.check().expect("checks");
+            spec.implied_grants_read().map(|grant| (grant.actions, grant.env))
+        };
+        let read = || vec![GRANTS_READ.to_owned()];
+        let variable = || Some(GRANTS_TABLE_VARIABLE.to_owned());
+        assert_eq!(implied("tokens = \"verify\"\n"), Some((read(), variable())));
+        assert_eq!(implied("tokens = \"verify-and-sign\"\n"), Some((read(), variable())));
+        assert_eq!(implied("tokens = \"keys\"\n"), None);
+        assert_eq!(implied("tokens = \"sign\"\n"), None);
+        let own = |actions: &str| {
+            format!(
+                "tokens = \"verify\"\n[[grants]]\nactions = {actions}\nresource = \"RefreshTokensTable\"\nenv = \"REFRESH_TOKENS_TABLE\"\n"
+            )
+        };
+        assert_eq!(implied(&own("[\"dynamodb:GetItem\", \"dynamodb:UpdateItem\"]")), None);
+        assert_eq!(implied(&own("[\"dynamodb:UpdateItem\"]")), Some((read(), None)));
     }
 }

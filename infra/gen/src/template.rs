@@ -142,8 +142,9 @@ fn function_blocks(
     }
     w(out, format_args!("      LoggingConfig: {{LogGroup: !Ref {id}Logs}}\n"));
 
+    let implied = spec.implied_grants_read();
     let mut variables = String::new();
-    for grant in &spec.grants {
+    for grant in spec.grants.iter().chain(&implied) {
         if let (Some(variable), Some(resource)) = (&grant.env, &grant.resource) {
             w(&mut variables, format_args!("          {variable}: !Ref {resource}\n"));
         }
@@ -152,7 +153,7 @@ fn function_blocks(
         w(&mut variables, format_args!("          {variable}: {value}\n"));
     }
     match spec.tokens {
-        Some(Tokens::Verify) => variables.push_str(
+        Some(Tokens::Verify | Tokens::Keys) => variables.push_str(
             "          # sam local runs no custom resource: there the key is read from the local KMS instead.\n          SIGNING_JWKS: !If [UnderSamLocal, \"\", !GetAtt SigningKeys.Jwks]\n          SIGNING_KEY_ARN: !If [UnderSamLocal, ",
         ),
         Some(Tokens::VerifyAndSign) => variables.push_str(
@@ -162,7 +163,9 @@ fn function_blocks(
         None => {}
     }
     match spec.tokens {
-        Some(Tokens::Verify) => w(&mut variables, format_args!("{SLOT_KEY}, !Ref AWS::NoValue]\n")),
+        Some(Tokens::Verify | Tokens::Keys) => {
+            w(&mut variables, format_args!("{SLOT_KEY}, !Ref AWS::NoValue]\n"))
+        }
         Some(_) => w(&mut variables, format_args!("{SLOT_KEY}\n")),
         None => {}
     }
@@ -182,7 +185,9 @@ fn function_blocks(
     }
 
     out.push_str("      Policies:\n        - Statement:\n");
-    for grant in &spec.grants {
+    // A guard's read of OAuth grants, unless its own grants already allow it.
+    let implied_read = implied.filter(|grant| !grant.actions.is_empty());
+    for grant in spec.grants.iter().chain(&implied_read) {
         w(
             out,
             format_args!(

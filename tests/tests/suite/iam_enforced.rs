@@ -509,6 +509,9 @@ async fn oauth_story(api: &Gateway) {
     assert_eq!(userinfo.status, 200, "{}\n{}", text(&userinfo), output().await);
     assert_eq!(userinfo.json()["sub"], claims["sub"]);
     assert_eq!(userinfo.json()["email"], "olga@example.com");
+    // The API's guard reads the token's grant with the `me` function's own rights.
+    let me = api.get_with_token("/users/me", &access).await;
+    assert_eq!(me.status, 200, "{}\n{}", text(&me), output().await);
 
     let refreshed = api
         .send(client_form(
@@ -548,6 +551,9 @@ async fn oauth_story(api: &Gateway) {
     assert_eq!(replayed.json()["error"], "invalid_grant");
     let second_refresh = second.json()["refresh_token"].as_str().unwrap().to_owned();
     assert_eq!(introspect(second_refresh).await.json()["active"], false, "the replay ended the grant");
+    let second_access = second.json()["access_token"].as_str().unwrap().to_owned();
+    let me = api.get_with_token("/users/me", &second_access).await;
+    assert_eq!(me.status, 401, "the replay ended the grant's access token too: {}", text(&me));
 
     // RP-initiated logout with the ID token as hint: the session ends, so prompt=none cannot pass.
     let logout = oauth::form_encode(&[

@@ -405,6 +405,20 @@ async fn first_party_endpoints_take_oauth_tokens_only_as_far_as_granted(backend:
     let me = api.get_with_token("/users/me", tokens["access_token"].as_str().unwrap()).await;
     assert_eq!(me.status, 200, "{}", text(&me));
     assert_eq!(me.json()["username"], "eve");
+    // Its grant revoked (RFC 7009), the token stops at the API at once, not when it expires.
+    let access = tokens["access_token"].as_str().unwrap();
+    let revoked = api
+        .send(
+            api.http
+                .post(api.url("/oauth/revoke"))
+                .basic_auth(&client.id, Some(&client.secret))
+                .form(&[("token", access)]),
+        )
+        .await;
+    assert_eq!(revoked.status, 200, "{}", text(&revoked));
+    let me = api.get_with_token("/users/me", access).await;
+    assert_eq!(me.status, 401, "{}", text(&me));
+    assert!(me.header("www-authenticate").unwrap().contains("invalid_token"));
 
     // A client's own token has no user: the API refuses it, introspection knows it.
     let own = token_request(&api, &client, &[("grant_type", "client_credentials"), ("scope", "api")]).await;
