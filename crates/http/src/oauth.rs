@@ -100,6 +100,37 @@ pub fn presented_client(
     }
 }
 
+/// A revocation or introspection request (RFC 7009 §2.1, RFC 7662 §2.1): the token, and the
+/// client asking.
+pub struct TokenForm {
+    pub client: Presented,
+    token: Option<String>,
+}
+
+impl TokenForm {
+    /// Reads the form and the client's credentials. `token_type_hint` is read and left: both
+    /// kinds are looked up, as both RFCs let the server do.
+    pub fn parse(request: &Request) -> Result<Self, OAuthError> {
+        #[derive(serde::Deserialize)]
+        struct Form {
+            token: Option<String>,
+            #[allow(dead_code)] // Accepted, so that a client sending it is not refused.
+            token_type_hint: Option<String>,
+            client_id: Option<String>,
+            client_secret: Option<String>,
+        }
+        let form: Form = form_body(request)?;
+        let client = presented_client(request, form.client_id.as_deref(), form.client_secret.as_deref())?;
+        Ok(Self { client, token: form.token })
+    }
+
+    /// The token asked about; checked after the client has authenticated, so an unknown client
+    /// learns only that it is one.
+    pub fn token(&self) -> Result<&str, OAuthError> {
+        self.token.as_deref().ok_or_else(|| OAuthError::invalid_request("token is required"))
+    }
+}
+
 /// A JSON answer that no cache keeps (RFC 6749 §5.1).
 pub fn no_store_json<T: Serialize>(status: StatusCode, body: &T) -> Response<Body> {
     let mut response = crate::http::json_response(status, body);

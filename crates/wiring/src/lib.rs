@@ -8,6 +8,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use stratus_auth::keys::{PublicKey, RsaPublicKey};
+use stratus_auth::oauth::tokens::TokenRegistry;
 use stratus_auth::sealing::SecretBox;
 use stratus_auth::{Authenticator, TokenIssuer, TokenVerifier};
 use stratus_core::clock::Clock;
@@ -57,6 +58,19 @@ pub trait Wiring: Send + Sync {
     /// Checks access tokens against the public signing keys.
     fn verifier(&self) -> impl Future<Output = Result<TokenVerifier, InitError>> + Send {
         async move { Ok(TokenVerifier::new(&self.public_keys().await?, &self.settings()?.auth)) }
+    }
+    /// Revocation's and introspection's view of clients and tokens.
+    fn token_registry(&self) -> impl Future<Output = Result<TokenRegistry, InitError>> + Send {
+        async move {
+            Ok(TokenRegistry {
+                clients: self.oauth_clients()?,
+                verifier: self.verifier().await?,
+                refresh_tokens: self.refresh_tokens()?,
+                users: self.users()?,
+                clock: self.clock(),
+                session_max_lifetime: self.settings()?.auth.session_max_lifetime,
+            })
+        }
     }
     /// Checks a request's token and the account it speaks for (`stratus_auth::guard`).
     fn authenticator(&self) -> impl Future<Output = Result<Authenticator, InitError>> + Send {

@@ -2,48 +2,17 @@
 //! refresh. 200 whatever the token was (§2.2), so the answer tells nothing about it; a token
 //! issued to another client is left alone.
 
-use std::sync::Arc;
-
-use serde::Deserialize;
-use stratus_auth::TokenVerifier;
+use stratus_auth::oauth::OAuthError;
 use stratus_auth::oauth::tokens::TokenRegistry;
-use stratus_auth::oauth::{OAuthError, clients};
-use stratus_core::clock::Clock;
-use stratus_core::ports::{ClientStore, RefreshTokenStore, UserStore};
 use stratus_http::http::{Body, Endpoint, HandlerResult, HeaderValue, Request, Response, StatusCode, header};
-use stratus_http::oauth::{error_response, form_body, presented_client};
+use stratus_http::oauth::{TokenForm, error_response};
 use stratus_wiring::{InitError, Wiring};
-
-struct Deps {
-    clients: Arc<dyn ClientStore>,
-    verifier: TokenVerifier,
-    refresh_tokens: Arc<dyn RefreshTokenStore>,
-    users: Arc<dyn UserStore>,
-    session_max_lifetime: time::Duration,
-    clock: Arc<dyn Clock>,
-}
-
-#[derive(Deserialize)]
-struct Form {
-    token: Option<String>,
-    #[allow(dead_code)] // Read but not needed: both kinds are looked up (RFC 7009 §2.1).
-    token_type_hint: Option<String>,
-    client_id: Option<String>,
-    client_secret: Option<String>,
-}
 
 stratus_http::openapi_part!(handle);
 
 pub async fn build(wiring: &impl Wiring) -> Result<Endpoint, InitError> {
-    let deps = Deps {
-        clients: wiring.oauth_clients()?,
-        verifier: wiring.verifier().await?,
-        refresh_tokens: wiring.refresh_tokens()?,
-        users: wiring.users()?,
-        session_max_lifetime: wiring.settings()?.auth.session_max_lifetime,
-        clock: wiring.clock(),
-    };
-    Ok(Endpoint::with_deps(deps, |deps, request| async move { handle(&deps, request).await }))
+    let registry = wiring.token_registry().await?;
+    Ok(Endpoint::with_deps(registry, |registry, request| async move { handle(&registry, request).await }))
 }
 
 /// Revoke a token
@@ -64,8 +33,8 @@ pub async fn build(wiring: &impl Wiring) -> Result<Endpoint, InitError> {
         (status = 503, description = "`temporarily_unavailable`"),
     )
 )]
-async fn handle(deps: &Deps, request: Request) -> HandlerResult {
-    Ok(match revoke(deps, &request).await {
+async fn handle(registry: &TokenRegistry, request: Request) -> HandlerResult {
+    Ok(match revoke(registry, &request).await {
         Ok(()) => Response::builder()
             .status(StatusCode::OK)
             .header(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))
@@ -75,16 +44,8 @@ async fn handle(deps: &Deps, request: Request) -> HandlerResult {
     })
 }
 
-async fn revoke(deps: &Deps, request: &Request) -> Result<(), OAuthError> {
-    let form: Form = form_body(request)?;
-    let presented = presented_client(request, form.client_id.as_deref(), form.client_secret.as_deref())?;
-    let client = clients::authenticate(deps.clients.as_ref(), &presented).await?;
-    let token = form.token.ok_or_else(|| OAuthError::invalid_request("token is required"))?;
-    let registry = TokenRegistry {
-        verifier: &deps.verifier,
-        refresh_tokens: deps.refresh_tokens.as_ref(),
-        users: deps.users.as_ref(),
-        session_max_lifetime: deps.session_max_lifetime,
-    };
-    registry.revoke(&client, &token, deps.clock.now()).await
+async fn revoke(registry: &TokenRegistry, request: &Request) -> Result<(), OAuthError> {
+    let form = TokenForm::parse(request)?;
+    let client = registry.client(&form.client).await?;
+    registry.revoke(&client, form.token()?).await
 }

@@ -2,15 +2,19 @@
 //! either kind of token, access or refresh, whatever `token_type_hint` says (§2.1 of each lets
 //! the server look further than the hint).
 
+use std::sync::Arc;
+
 use serde::Serialize;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::OAuthError;
+use super::clients::{self, Presented};
 use crate::TokenVerifier;
 use crate::session::RefreshToken;
+use stratus_core::clock::Clock;
 use stratus_core::domain::{OAuthClient, Username};
-use stratus_core::ports::{RefreshTokenStore, UserStore};
+use stratus_core::ports::{ClientStore, RefreshTokenStore, UserStore};
 
 /// RFC 7662 §2.2's answer. Inactive tokens say nothing else.
 #[derive(Debug, Default, Serialize, PartialEq, Eq, utoipa::ToSchema)]
@@ -39,11 +43,15 @@ pub struct Introspected {
     pub jti: Option<String>,
 }
 
-/// What revocation and introspection read.
-pub struct TokenRegistry<'a> {
-    pub verifier: &'a TokenVerifier,
-    pub refresh_tokens: &'a dyn RefreshTokenStore,
-    pub users: &'a dyn UserStore,
+/// What revocation and introspection read: the clients who ask, and the tokens they ask
+/// about. Built once per cold start.
+pub struct TokenRegistry {
+    pub clients: Arc<dyn ClientStore>,
+    pub verifier: TokenVerifier,
+    pub refresh_tokens: Arc<dyn RefreshTokenStore>,
+    pub users: Arc<dyn UserStore>,
+    pub clock: Arc<dyn Clock>,
+    /// How long a revoked grant's refusal is kept: as long as any of its tokens could live.
     pub session_max_lifetime: time::Duration,
 }
 
@@ -53,16 +61,17 @@ enum Found {
     Refresh(stratus_core::ports::RefreshRecord),
 }
 
-impl TokenRegistry<'_> {
+impl TokenRegistry {
+    /// The client asking, if it authenticated as it registered to (`clients::authenticate`).
+    pub async fn client(&self, presented: &Presented) -> Result<OAuthClient, OAuthError> {
+        clients::authenticate(self.clients.as_ref(), presented).await
+    }
+
     /// Whether `token` is live, and if so what it grants. Any authenticated client may ask about
     /// an access token (a resource server asks about tokens issued to others); a refresh token
     /// is its own client's business only, and is inactive to anyone else.
-    pub async fn introspect(
-        &self,
-        client: &OAuthClient,
-        token: &str,
-        now: OffsetDateTime,
-    ) -> Result<Introspected, OAuthError> {
+    pub async fn introspect(&self, client: &OAuthClient, token: &str) -> Result<Introspected, OAuthError> {
+        let now = self.clock.now();
         let found = match self.find(token, now).await? {
             Some(Found::Refresh(record))
                 if record.client.as_ref().is_none_or(|grant| grant.client_id != client.id) =>
@@ -107,12 +116,8 @@ impl TokenRegistry<'_> {
 
     /// Revokes the grant of `token` if it is live and was issued to `client`; anything else is
     /// left alone and answered alike (RFC 7009 §2.2: 200 for unknown tokens too).
-    pub async fn revoke(
-        &self,
-        client: &OAuthClient,
-        token: &str,
-        now: OffsetDateTime,
-    ) -> Result<(), OAuthError> {
+    pub async fn revoke(&self, client: &OAuthClient, token: &str) -> Result<(), OAuthError> {
+        let now = self.clock.now();
         let family = match self.find(token, now).await? {
             Some(Found::Access(claims)) => {
                 let mine = claims.get("client_id").and_then(|v| v.as_str()) == Some(client.id.as_str());
