@@ -3,12 +3,11 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
-use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use time::OffsetDateTime;
 
-use super::store_error;
+use super::{put_if, store_error};
 use stratus_core::domain::Username;
 use stratus_core::ports::CodePurpose;
 use stratus_core::ports::{Checked, CodeRecord, CodeStore, StoreError};
@@ -145,13 +144,8 @@ impl CodeStore for DynamoCodeStore {
                     .condition_expression("version = :seen")
                     .expression_attribute_values(":seen", seen.clone()),
             };
-            match put.send().await {
-                Ok(_) => return Ok(()),
-                Err(error)
-                    if is_condition_failure(&error, |e| {
-                        matches!(e, PutItemError::ConditionalCheckFailedException(_))
-                    }) => {}
-                Err(error) => return Err(store_error(error)),
+            if put_if(put).await? {
+                return Ok(());
             }
         }
         Err(StoreError::Unavailable("the user's codes kept changing while a code was issued".into()))

@@ -1,11 +1,10 @@
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::{corrupt, store_error};
+use super::{corrupt, put_if, store_error};
 use stratus_core::domain::{Digest, Message, StoredMessage};
 use stratus_core::ports::{Found, MessageStore, PutOutcome, StoreError};
 
@@ -46,7 +45,7 @@ impl MessageStore for DynamoMessageStore {
             expires_at: expires_at.map(OffsetDateTime::unix_timestamp),
         };
         let item = serde_dynamo::to_item(item).map_err(|e| corrupt(&self.table, e))?;
-        let result = self
+        let put = self
             .client
             .put_item()
             .table_name(&self.table)
@@ -55,21 +54,8 @@ impl MessageStore for DynamoMessageStore {
             // failing means "already stored", never a conflict. TTL deletes lazily: an expired
             // item may still be there and counts as absent.
             .condition_expression("attribute_not_exists(digest) OR expires_at <= :now")
-            .expression_attribute_values(":now", AttributeValue::N(now.unix_timestamp().to_string()))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(PutOutcome::Created),
-            Err(error)
-                if matches!(
-                    error.as_service_error(),
-                    Some(PutItemError::ConditionalCheckFailedException(_))
-                ) =>
-            {
-                Ok(PutOutcome::AlreadyStored)
-            }
-            Err(error) => Err(store_error(error)),
-        }
+            .expression_attribute_values(":now", AttributeValue::N(now.unix_timestamp().to_string()));
+        Ok(if put_if(put).await? { PutOutcome::Created } else { PutOutcome::AlreadyStored })
     }
 
     async fn get(&self, digest: &Digest, now: OffsetDateTime) -> Result<Option<Found>, StoreError> {

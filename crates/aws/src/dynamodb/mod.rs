@@ -48,6 +48,23 @@ where
     if retryable { StoreError::Unavailable(text) } else { StoreError::Internal(text) }
 }
 
+/// Sends a conditional PutItem: `Ok(false)` when its condition failed, which for the callers is
+/// an answer (already stored, taken, changed meanwhile), not an error.
+pub(crate) async fn put_if(
+    put: aws_sdk_dynamodb::operation::put_item::builders::PutItemFluentBuilder,
+) -> Result<bool, StoreError> {
+    use aws_sdk_dynamodb::operation::put_item::PutItemError;
+    match put.send().await {
+        Ok(_) => Ok(true),
+        Err(error)
+            if matches!(error.as_service_error(), Some(PutItemError::ConditionalCheckFailedException(_))) =>
+        {
+            Ok(false)
+        }
+        Err(error) => Err(store_error(error)),
+    }
+}
+
 pub(crate) fn corrupt(table: &str, error: impl std::fmt::Display) -> StoreError {
     StoreError::Internal(format!("item in table {table} does not map to the domain: {error}"))
 }

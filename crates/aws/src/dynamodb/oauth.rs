@@ -7,14 +7,13 @@ use std::collections::{BTreeSet, HashMap};
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
-use super::{corrupt, store_error};
+use super::{corrupt, put_if, store_error};
 use stratus_core::domain::{
     ClientAuthMethod, ClientId, GrantType, IdTokenAlg, OAuthClient, RedirectUri, Scopes, Username,
 };
@@ -79,26 +78,15 @@ impl DynamoClientStore {
 
     /// Puts the client's item on `condition`: `Ok(false)` when the condition failed.
     async fn put(&self, client: &OAuthClient, condition: &str) -> Result<bool, StoreError> {
-        let put = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(self.item(client)?))
-            .condition_expression(condition)
-            .send()
-            .await;
-        match put {
-            Ok(_) => Ok(true),
-            Err(error)
-                if matches!(
-                    error.as_service_error(),
-                    Some(PutItemError::ConditionalCheckFailedException(_))
-                ) =>
-            {
-                Ok(false)
-            }
-            Err(error) => Err(store_error(error)),
-        }
+        let item = self.item(client)?;
+        put_if(
+            self.client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .condition_expression(condition),
+        )
+        .await
     }
 }
 
@@ -217,26 +205,8 @@ impl DynamoAuthorizationStore {
 
     /// Puts the item, on `condition` if any: `Ok(false)` when the condition failed.
     async fn put(&self, item: Item, condition: Option<&str>) -> Result<bool, StoreError> {
-        let put = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .set_condition_expression(condition.map(str::to_owned))
-            .send()
-            .await;
-        match put {
-            Ok(_) => Ok(true),
-            Err(error)
-                if matches!(
-                    error.as_service_error(),
-                    Some(PutItemError::ConditionalCheckFailedException(_))
-                ) =>
-            {
-                Ok(false)
-            }
-            Err(error) => Err(store_error(error)),
-        }
+        let put = self.client.put_item().table_name(&self.table).set_item(Some(item));
+        put_if(put.set_condition_expression(condition.map(str::to_owned))).await
     }
 }
 
