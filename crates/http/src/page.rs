@@ -132,6 +132,42 @@ impl Cookies {
     }
 }
 
+/// The CSRF token a page's form carries: the browser's own, from its CSRF cookie (double
+/// submit), or a new one that the response hands it.
+pub struct CsrfToken {
+    value: String,
+    fresh: bool,
+}
+
+impl CsrfToken {
+    /// The token for a page answering `request`.
+    pub fn of(cookies: &Cookies, request: &Request) -> Self {
+        match cookies.read(request, CSRF) {
+            Some(value) => Self { value: value.to_owned(), fresh: false },
+            None => Self { value: stratus_auth::oauth::random_token(), fresh: true },
+        }
+    }
+
+    /// A form posting to `action`: the token and the `hidden` pairs as hidden inputs, then
+    /// `fields`.
+    pub fn form(&self, action: &str, hidden: &[(&str, &str)], fields: &str) -> String {
+        let mut pairs = vec![("csrf", self.value.as_str())];
+        pairs.extend_from_slice(hidden);
+        format!(
+            "<form method=\"post\" action=\"{}\">{}{fields}</form>",
+            escape(action),
+            hidden_inputs(&pairs)
+        )
+    }
+
+    /// Gives a new token's cookie to the browser with `response`, to live `max_age` seconds.
+    pub fn hand_out(&self, cookies: &Cookies, response: &mut Response<Body>, max_age: i64) {
+        if self.fresh {
+            response.headers_mut().append(header::SET_COOKIE, cookies.set(CSRF, &self.value, max_age));
+        }
+    }
+}
+
 /// Whether the form's CSRF field matches the CSRF cookie (double submit), in constant time.
 pub fn csrf_matches(cookie: Option<&str>, field: Option<&str>) -> bool {
     match (cookie, field) {

@@ -13,7 +13,7 @@ use stratus_auth::oauth::authorize::{
     self, Authorization, AuthorizationParams, BROWSER_SESSION_TTL, NewSession, Next, PageError, Rejection,
     ValidRequest,
 };
-use stratus_auth::oauth::{OAuthError, random_token, token_hash};
+use stratus_auth::oauth::{OAuthError, token_hash};
 use stratus_auth::sealing::SecretBox;
 use stratus_core::clock::Clock;
 use stratus_core::domain::Scopes;
@@ -22,7 +22,7 @@ use stratus_http::Problem;
 use stratus_http::http::{
     self, Body, Endpoint, HandlerResult, HeaderValue, Method, Request, Response, StatusCode, header,
 };
-use stratus_http::page::{self, CSRF, Cookies, SESSION};
+use stratus_http::page::{self, CSRF, Cookies, CsrfToken, SESSION};
 use stratus_wiring::{InitError, Wiring};
 
 struct Deps {
@@ -255,11 +255,9 @@ impl Page<'_> {
 
     fn form(&self, request: &ValidRequest, form: Form, error: Option<PageError>) -> Response<Body> {
         // The CSRF token lives as long as a browser session; a browser without one gets one.
-        let existing = self.cookies.read(self.request, CSRF).map(str::to_owned);
-        let csrf = existing.clone().unwrap_or_else(random_token);
+        let csrf = CsrfToken::of(&self.cookies, self.request);
         let client = request.client.name.clone().unwrap_or_else(|| request.client.id.to_string());
         let mut hidden = request.params.pairs();
-        hidden.push(("csrf", &csrf));
         let (title, step, fields) = match form {
             Form::SignIn => (
                 format!("Sign in to {client}"),
@@ -298,10 +296,7 @@ impl Page<'_> {
             }
         };
         hidden.push(("step", step));
-        let body = format!(
-            "<form method=\"post\" action=\"/authorize\">{}{fields}</form>",
-            page::hidden_inputs(&hidden)
-        );
+        let body = csrf.form("/authorize", &hidden, &fields);
         let status = error
             .as_ref()
             .map_or(StatusCode::OK, |e| StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST));
@@ -310,10 +305,7 @@ impl Page<'_> {
         if let Some(seconds) = error.and_then(|e| e.retry_after) {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
-        if existing.is_none() {
-            let max_age = BROWSER_SESSION_TTL.whole_seconds();
-            response.headers_mut().append(header::SET_COOKIE, self.cookies.set(CSRF, &csrf, max_age));
-        }
+        csrf.hand_out(&self.cookies, &mut response, BROWSER_SESSION_TTL.whole_seconds());
         response
     }
 }

@@ -15,7 +15,7 @@ use stratus_core::domain::ClientId;
 use stratus_core::ports::{AuthorizationStore, ClientStore};
 use stratus_http::Problem;
 use stratus_http::http::{Body, Endpoint, HandlerResult, Method, Request, Response, StatusCode, header};
-use stratus_http::page::{self, CSRF, Cookies, SESSION};
+use stratus_http::page::{self, CSRF, Cookies, CsrfToken, SESSION};
 use stratus_wiring::{InitError, Wiring};
 
 struct Deps {
@@ -211,9 +211,8 @@ async fn logout_form(deps: &Deps, request: Request) -> HandlerResult {
 }
 
 fn confirmation(deps: &Deps, cookies: &Cookies, request: &Request, params: &LogoutParams) -> Response<Body> {
-    let existing = cookies.read(request, CSRF).map(str::to_owned);
-    let csrf = existing.clone().unwrap_or_else(stratus_auth::oauth::random_token);
-    let mut hidden: Vec<(&str, &str)> = vec![("csrf", &csrf), ("confirm", "yes")];
+    let csrf = CsrfToken::of(cookies, request);
+    let mut hidden: Vec<(&str, &str)> = vec![("confirm", "yes")];
     for (name, value) in [
         ("post_logout_redirect_uri", &params.post_logout_redirect_uri),
         ("state", &params.state),
@@ -224,14 +223,9 @@ fn confirmation(deps: &Deps, cookies: &Cookies, request: &Request, params: &Logo
             hidden.push((name, value));
         }
     }
-    let body = format!(
-        "<form method=\"post\" action=\"/oauth/logout\">{}<button type=\"submit\">Log out</button></form>",
-        page::hidden_inputs(&hidden)
-    );
+    let body = csrf.form("/oauth/logout", &hidden, "<button type=\"submit\">Log out</button>");
     let mut response = page(deps, StatusCode::OK, "Sign out?", &body);
-    if existing.is_none() {
-        response.headers_mut().append(header::SET_COOKIE, cookies.set(CSRF, &csrf, 3600));
-    }
+    csrf.hand_out(cookies, &mut response, 3600);
     response
 }
 
