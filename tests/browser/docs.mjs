@@ -5,28 +5,13 @@
 //
 // Usage: BASE_URL=http://127.0.0.1:PORT node tests/browser/docs.mjs   (tests/browser/run.sh)
 import { chromium } from "playwright-core";
+import { launchLoopbackChromium } from "./launch.mjs";
 
 const base = process.env.BASE_URL;
-const executablePath = process.env.CHROMIUM ?? "/usr/bin/chromium";
 const screenshot = process.env.SCREENSHOT;
 const failures = [];
 
-const browser = await chromium.launch({
-  executablePath,
-  headless: true,
-  timeout: 60_000,
-  args: [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    // Nothing resolves but loopback: the page must need nothing from anywhere else.
-    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
-  ],
-});
+const browser = await launchLoopbackChromium(chromium);
 try {
   const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
   const messages = [];

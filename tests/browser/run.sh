@@ -5,15 +5,6 @@
 set -euo pipefail
 REPO_ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$REPO_ROOT"
-bash infra/local/system-packages.sh chromium=/usr/bin/chromium
-command -v node >/dev/null || { echo "browser: Node.js 20+ is required" >&2; exit 1; }
-mkdir -p .cache
-(
-    flock 9
-    if ! cmp -s tests/browser/package-lock.json tests/browser/node_modules/.stratus-lock; then
-        (cd tests/browser && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
-        cp tests/browser/package-lock.json tests/browser/node_modules/.stratus-lock
-    fi
-) 9>.cache/.browser-install.lock
+bash infra/local/browser-suite.sh tests/browser
 [[ "${1:-}" == install ]] && exit 0
 exec python3 tests/browser/run_docs.py

@@ -9,9 +9,9 @@
 import { createServer } from "node:http";
 import * as client from "openid-client";
 import { chromium } from "playwright-core";
+import { launchLoopbackChromium } from "../browser/launch.mjs";
 import { api, base, check, describe, login, password, registerClient, registerUser, totp, TOTP_PERIOD } from "./lib.mjs";
 
-const executablePath = process.env.CHROMIUM ?? "/usr/bin/chromium";
 const screenshot = process.env.SCREENSHOT;
 const USER = "oidc-browser";
 const TOTP_USER = "oidc-browser-totp";
@@ -32,22 +32,7 @@ const REDIRECT_URI = `${clientOrigin}/cb`;
 const POST_LOGOUT_URI = `${clientOrigin}/logged-out`;
 const atClient = (url) => url.href.startsWith(`${REDIRECT_URI}?`);
 
-const browser = await chromium.launch({
-  executablePath,
-  headless: true,
-  timeout: 60_000,
-  args: [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    // Nothing resolves but loopback: the pages must need nothing from anywhere else.
-    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
-  ],
-});
+const browser = await launchLoopbackChromium(chromium);
 
 const messages = [];
 const violations = [];

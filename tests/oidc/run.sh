@@ -8,15 +8,6 @@
 set -euo pipefail
 REPO_ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$REPO_ROOT"
-bash infra/local/system-packages.sh chromium=/usr/bin/chromium
-command -v node >/dev/null || { echo "oidc: Node.js 20+ is required" >&2; exit 1; }
-mkdir -p .cache
-(
-    flock 9
-    if ! cmp -s tests/oidc/package-lock.json tests/oidc/node_modules/.stratus-lock; then
-        (cd tests/oidc && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
-        cp tests/oidc/package-lock.json tests/oidc/node_modules/.stratus-lock
-    fi
-) 9>.cache/.oidc-install.lock
+bash infra/local/browser-suite.sh tests/oidc
 [[ "${1:-}" == install ]] && exit 0
 exec python3 tests/oidc/run_oidc.py
