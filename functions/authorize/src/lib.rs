@@ -255,7 +255,7 @@ impl Page<'_> {
 
     fn form(&self, request: &ValidRequest, form: Form, error: Option<PageError>) -> Response<Body> {
         // The CSRF token lives as long as a browser session; a browser without one gets one.
-        let csrf = CsrfToken::of(&self.cookies, self.request);
+        let csrf = CsrfToken::of(self.cookies, self.request);
         let client = request.client.name.clone().unwrap_or_else(|| request.client.id.to_string());
         let mut hidden = request.params.pairs();
         let (title, step, fields) = match form {
@@ -305,7 +305,7 @@ impl Page<'_> {
         if let Some(seconds) = error.and_then(|e| e.retry_after) {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
-        csrf.hand_out(&self.cookies, &mut response, BROWSER_SESSION_TTL.whole_seconds());
+        csrf.hand_out(self.cookies, &mut response, BROWSER_SESSION_TTL.whole_seconds());
         response
     }
 }
