@@ -9,28 +9,20 @@
 #
 # One clone at a time. Cargo names a workspace crate's outputs by its path inside the workspace,
 # not by the clone, and judges them fresh when they are newer than *this* clone's files. Outputs
-# another clone built after this clone's last edit would pass for this clone's own. So the target
-# directory remembers which clone built in it last, and the first build of another clone marks
-# every file of that clone changed: its workspace crates are rebuilt from its own sources, while
-# the dependencies (most of the build) stay shared. A tree that is a copy of the clone that built
-# last, file times kept (the scaffold test's scratch copy), says so with STRATUS_SAME_SOURCES=1.
+# another clone built would pass for this clone's own. So the target directory remembers which
+# clone claimed it last, and the first build of another clone claims it (claim_target.py): every
+# file the same as in that clone takes that file's times, so cargo judges it as it did there, and
+# every other file is marked changed. A fresh clone of the commit just built compiles nothing.
 # Two clones building at the same time need a STRATUS_CACHE (or CARGO_TARGET_DIR) each.
 STRATUS_CACHE="${STRATUS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/stratus}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$STRATUS_CACHE/target}"
 export STRATUS_TOOLS="${STRATUS_TOOLS:-$STRATUS_CACHE/tools}"
 
 _stratus_claim_target() {
-    local root stamp
+    local root
     root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)"
-    stamp="$CARGO_TARGET_DIR/.stratus-last-clone"
-    [[ "${STRATUS_SAME_SOURCES:-}" == 1 || "$(cat "$stamp" 2>/dev/null)" == "$root" ]] && return 0
-    mkdir -p "$CARGO_TARGET_DIR"
-    if git -C "$root" rev-parse --git-dir >/dev/null 2>&1; then
-        git -C "$root" ls-files -z --cached --others --exclude-standard
-    else
-        (cd "$root" && find . -path ./target -prune -o -path ./.cache -prune -o -type f -print0)
-    fi | (cd "$root" && xargs -0 -r touch -c --)
-    printf '%s\n' "$root" >"$stamp"
+    [[ "$(cat "$CARGO_TARGET_DIR/.stratus-last-clone" 2>/dev/null)" == "$root" ]] && return 0
+    python3 "$root/infra/local/claim_target.py" "$root" "$CARGO_TARGET_DIR/.stratus-last-clone"
 }
 _stratus_claim_target
 

@@ -16,7 +16,10 @@ ROUTE="GET /scaffold-probe/{item}"
 GENERATED='^(template\.yaml|Cargo\.lock|crates/routes/src/table\.rs|infra/local-api/src/registry\.rs|infra/local-api/Cargo\.toml|functions/docs/openapi\.json)$'
 
 scratch="$(mktemp -d)"
-trap 'rm -rf "$scratch"' EXIT
+# The copy claims the shared target directory (infra/local/paths.sh); on the way out the clone
+# takes it back, so the crates the new function changed compile again from the clone's sources.
+eval "$(bash "$REPO_ROOT/infra/local/paths.sh")"
+trap 'python3 "$REPO_ROOT/infra/local/claim_target.py" "$REPO_ROOT" "$CARGO_TARGET_DIR/.stratus-last-clone"; rm -rf "$scratch"' EXIT
 # The working tree's tracked files, as a repository of their own: its status is the change.
 (cd "$REPO_ROOT" && git ls-files -z --cached | while IFS= read -r -d '' f; do [[ -e "$f" ]] && printf '%s\0' "$f"; done |
     tar --null -T - -cf -) | tar -xf - -C "$scratch"
@@ -24,11 +27,9 @@ cd "$scratch"
 git init -q && git add -A && git -c user.name=scaffold -c user.email=scaffold@localhost commit -qm base
 
 # The copy builds in the profile the clone was built in: cargo reuses what the clone built for
-# every crate the new function does not change (its files keep their times through tar), and
-# compiles the function, the route table, fallback and local-api. That build is the type check.
-# The copy has the clone's sources, so the shared target directory may take it for the clone
-# (infra/local/paths.sh).
-export STRATUS_SAME_SOURCES=1
+# every crate the new function does not change (the claim gives the copy's files the clone's
+# times), and compiles the function, the route table, fallback and local-api. That build is the
+# type check.
 make --no-print-directory new-function NAME="$NAME" ROUTE="$ROUTE"
 
 changed="$(git status --porcelain --untracked-files=all | cut -c4-)"

@@ -79,10 +79,21 @@ pub fn tools_dir() -> std::path::PathBuf {
         .into()
 }
 
+/// The clone the suite runs in, found at run time: from what cargo sets for `cargo test` and
+/// `cargo run`, or else the working directory's nearest clone (the bench runs its binary
+/// itself). Compiled in (`env!`), it would name whichever clone built the binary, since clones
+/// share one target directory (infra/local/paths.sh).
 pub fn workspace_root() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("tests/ is in the workspace")
+    if let Some(manifest_dir) = std::env::var_os("CARGO_MANIFEST_DIR") {
+        return std::path::Path::new(&manifest_dir)
+            .parent()
+            .expect("tests/ is in the workspace")
+            .to_path_buf();
+    }
+    let here = std::env::current_dir().expect("a working directory");
+    here.ancestors()
+        .find(|dir| dir.join("infra/local/paths.sh").is_file())
+        .unwrap_or_else(|| panic!("{} is in no Stratus clone: run this from the clone", here.display()))
         .to_path_buf()
 }
 

@@ -22,6 +22,7 @@ mod registration_privacy_api;
 mod route_table;
 mod ses_mailer;
 mod sessions_api;
+mod shared_target;
 mod task_store_contract;
 mod tasks_api;
 mod template_checks;

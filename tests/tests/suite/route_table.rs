@@ -53,7 +53,7 @@ async fn local_api_serves_exactly_the_routed_functions() {
 
 #[test]
 fn every_function_crate_is_routed_and_every_route_has_a_crate() {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root");
+    let root = stratus_tests::workspace_root();
     let crates: BTreeSet<String> = std::fs::read_dir(root.join("functions"))
         .expect("functions/")
         .map(|entry| entry.expect("entry").file_name().to_string_lossy().into_owned())
