@@ -21,8 +21,10 @@ run-aws:
 
 ## Whole suite: unit, contract and end-to-end tests on both backends, the release binaries under
 ## an emulated Lambda Runtime API, the template checks and an arm64 `sam build` of every function.
-## Each phase runs as phase/<target>, which says how long it took (CI prints the table).
-test: $(addprefix phase/,test-rust test-contract test-jose test-browser test-oidc test-smoke test-docs lint-template test-scaffold sam-build test-arm64)
+## Each phase runs as phase/<target>, which says how long it took (CI prints the table). The
+## scaffold test comes last: the crates its scratch copy changed (the route table, local-api) are
+## then rebuilt by the next build that needs them, not by the phases after it.
+test: $(addprefix phase/,test-rust test-contract test-jose test-browser test-oidc test-smoke test-docs lint-template sam-build test-arm64 test-scaffold)
 
 # `make phase/X` is `make X`, timed: the line goes to stderr and, when PHASE_LOG names a file, to it.
 phase/%:
