@@ -80,7 +80,7 @@ pub fn api_gateway_v2(
                 "sourceIp": source_ip.to_string(),
                 "userAgent": user_agent.unwrap_or_default(),
             },
-            "requestId": uuid::Uuid::new_v4().to_string(),
+            "requestId": next_request_id(),
             "routeKey": route_key,
             "stage": "$default",
             "time": now.format(&time_format).unwrap_or_default(),
@@ -102,6 +102,17 @@ pub fn api_gateway_v2(
         object.insert("body".into(), body);
     }
     event
+}
+
+/// A request id unique to this request: a random half drawn once per process and a counter, so
+/// that a request costs no draw from the kernel (a `getrandom` system call per UUID v4, which
+/// showed in profiles under load). UUID-shaped, as API Gateway's are not, but nothing parses them.
+fn next_request_id() -> String {
+    static PROCESS: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let process = *PROCESS.get_or_init(|| uuid::Uuid::new_v4().as_u64_pair().0);
+    let request = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    uuid::Uuid::from_u64_pair(process, request).to_string()
 }
 
 fn form_pairs(query: &str) -> impl Iterator<Item = (String, String)> + '_ {
