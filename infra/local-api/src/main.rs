@@ -7,6 +7,11 @@
 
 use local_api::{AwsOptions, Backend, CreateTables, Functions, LocalWiring};
 
+/// Many small allocations per request (the event, headers, JSON): mimalloc's thread-local free
+/// lists serve them without glibc's locks and consolidation (BENCHMARKS.md, local-api under load).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const USAGE: &str = "usage: local-api [--port N] [--host ADDR] [--backend memory|aws] [--create-tables]";
 
 struct Args {
