@@ -38,11 +38,13 @@ PRICES = {
     "dynamodb_read_per_million": 0.125,
     "sqs_per_million": 0.40,
     "kms_sign_per_million": 15.00,
+    "kms_rsa_sign_per_million": 3.00,
     "ses_per_million_mails": 100.00,
 }
 # What one successful request costs besides Lambda and API Gateway, read off the code path
 # (approximate), from each function's description (functions/*/function.toml, `[cost]`): DynamoDB
-# write units, read units, SQS requests, KMS Sign calls, SES mails. Items are under 1 KB, reads are
+# write units, read units, SQS requests, KMS Sign calls with the ECC keys and with the RSA key
+# (priced apart), SES mails. Items are under 1 KB, reads are
 # strongly consistent (one unit), a transaction costs two units per item, a rate-limit check is one
 # write. The worker's SQS share is the event source mapping's receives and batch deletes, per
 # message. Functions that serve no requests (a custom resource, a schedule) have no `[cost]`.
@@ -54,7 +56,8 @@ def usage(root=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".
             cost = tomllib.load(f).get("cost")
         if cost is not None:
             table[name] = tuple(
-                cost.get(key, 0) for key in ("dynamodb_writes", "dynamodb_reads", "sqs_requests", "kms_signs", "mails")
+                cost.get(key, 0)
+                for key in ("dynamodb_writes", "dynamodb_reads", "sqs_requests", "kms_signs", "kms_rsa_signs", "mails")
             )
     return table
 
@@ -421,7 +424,8 @@ def report(args):
         f"million requests; HTTP API ${PRICES['http_api_per_million']:.2f} per million; DynamoDB on-demand "
         f"${PRICES['dynamodb_write_per_million']} per million write and ${PRICES['dynamodb_read_per_million']} per "
         f"million read units; SQS ${PRICES['sqs_per_million']:.2f} per million requests; KMS "
-        f"${PRICES['kms_sign_per_million']:.2f} per million asymmetric Sign calls; SES "
+        f"${PRICES['kms_sign_per_million']:.2f} per million Sign calls with an ECC key and "
+        f"${PRICES['kms_rsa_sign_per_million']:.2f} with an RSA 2048 key (RS256 ID tokens); SES "
         f"${PRICES['ses_per_million_mails'] / 1000:.2f} per 1,000 mails (register, forgot-password and "
         "resend-verification send one). CloudFront adds $1.00 per million HTTPS requests beyond the free "
         "10 million a month. forgot-password's billed time is its 400 ms answer floor "
@@ -436,11 +440,11 @@ def report(args):
         billed = max(1, int(-(-percentile(row["warm_invoke_ms"], 50) // 1)))
         gb_seconds = row["memory_mb"] / 1024 * billed / 1000
         compute = 1e6 * gb_seconds * PRICES["lambda_arm64_gb_second"] + PRICES["lambda_per_million"]
-        writes, reads, sqs, kms, mails = USAGE[name]
+        writes, reads, sqs, kms, kms_rsa, mails = USAGE[name]
         api = 0 if name == "worker" else PRICES["http_api_per_million"]
         dynamo = writes * PRICES["dynamodb_write_per_million"] + reads * PRICES["dynamodb_read_per_million"]
         queue = sqs * PRICES["sqs_per_million"]
-        sign = kms * PRICES["kms_sign_per_million"]
+        sign = kms * PRICES["kms_sign_per_million"] + kms_rsa * PRICES["kms_rsa_sign_per_million"]
         mail = mails * PRICES["ses_per_million_mails"]
         total = compute + api + dynamo + queue + sign + mail
         lines.append(f"| {name} | {row['memory_mb']} | {billed} | {compute:.2f} | {api:.2f} | {dynamo:.2f} | "

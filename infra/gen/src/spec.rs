@@ -142,7 +142,10 @@ pub struct Cost {
     pub dynamodb_writes: Option<f64>,
     pub dynamodb_reads: Option<f64>,
     pub sqs_requests: Option<f64>,
+    /// `Sign` calls with the ECC keys (ES256 access tokens, an ES256 client's ID tokens).
     pub kms_signs: Option<f64>,
+    /// `Sign` calls with the RSA 2048 key (RS256 ID tokens), which KMS prices and counts apart.
+    pub kms_rsa_signs: Option<f64>,
     pub mails: Option<f64>,
 }
 
