@@ -548,15 +548,26 @@ pub fn binaries_dir() -> PathBuf {
 }
 
 /// A missing binary, or one older than the code it is built from, fails: testing a stale build
-/// would prove nothing about the code under review.
+/// would prove nothing about the code under review. The code it is built from is what cargo
+/// listed beside it (`<binary>.d`, workspace files relative to the workspace: .cargo/config.toml),
+/// so a change to a crate the binary does not use does not count; without the list, every crate
+/// counts.
 fn check_binary(path: &Path, binary: &str) -> Result<(), String> {
     let built = std::fs::metadata(path).and_then(|m| m.modified()).map_err(|e| {
         format!("{}: {e}; build the functions first: {BUILD_COMMAND} (make test does)", path.display())
     })?;
     let root = crate::workspace_root();
-    let sources = [root.join("crates"), root.join("functions").join(binary).join("src")];
-    if let Some((newest, when)) =
-        sources.iter().filter_map(|dir| newest_rust_file(dir)).max_by_key(|(_, t)| *t)
+    let newest = match std::fs::read_to_string(path.with_extension("d")) {
+        Ok(listed) => listed_sources(&listed)
+            .map(|source| root.join(source))
+            .filter_map(|file| std::fs::metadata(&file).and_then(|m| m.modified()).ok().map(|t| (file, t)))
+            .max_by_key(|(_, t)| *t),
+        Err(_) => [root.join("crates"), root.join("functions").join(binary).join("src")]
+            .iter()
+            .filter_map(|dir| newest_rust_file(dir))
+            .max_by_key(|(_, t)| *t),
+    };
+    if let Some((newest, when)) = newest
         && when > built
     {
         return Err(format!(
@@ -566,6 +577,13 @@ fn check_binary(path: &Path, binary: &str) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// The workspace's files in a Makefile-style dependency list (`target: a b c`): the relative
+/// paths, since dependencies outside the workspace (the registry's) stay absolute.
+fn listed_sources(listed: &str) -> impl Iterator<Item = &str> {
+    let sources = listed.lines().next().and_then(|line| line.split_once(": ")).map_or("", |(_, s)| s);
+    sources.split_whitespace().filter(|source| !source.starts_with('/'))
 }
 
 fn newest_rust_file(dir: &Path) -> Option<(PathBuf, SystemTime)> {
