@@ -71,6 +71,38 @@ fn a_clone_keeps_the_times_of_what_is_unchanged_and_marks_the_rest_changed() {
     std::fs::remove_dir_all(&scratch).unwrap();
 }
 
+/// The package (the nearest directory with a Cargo.toml) that `file` belongs to.
+fn package_of(file: &Path) -> &Path {
+    file.ancestors().skip(1).find(|dir| dir.join("Cargo.toml").is_file()).expect("every file is in a package")
+}
+
+#[test]
+fn no_crate_compiles_in_a_file_of_another_package() {
+    // Cargo records a file compiled in from outside its own package by its absolute path, in the
+    // clone that built it: another clone with the same package but a different file would reuse
+    // the output. Such files are read at run time instead.
+    let root = workspace_root();
+    let listed = Command::new("git").arg("-C").arg(&root).args(["ls-files", "*.rs"]).output().unwrap();
+    let mut offenders = Vec::new();
+    for name in String::from_utf8(listed.stdout).unwrap().lines() {
+        let file = root.join(name);
+        let Ok(text) = std::fs::read_to_string(&file) else { continue };
+        let package = package_of(&file).to_path_buf();
+        for macro_name in ["include_str!(\"", "include_bytes!(\""] {
+            for (at, _) in text.match_indices(macro_name) {
+                let rest = &text[at + macro_name.len()..];
+                let Some(end) = rest.find('"') else { continue };
+                let included = file.parent().unwrap().join(&rest[..end]);
+                let resolved = included.canonicalize().unwrap_or(included);
+                if !resolved.starts_with(package.canonicalize().unwrap()) {
+                    offenders.push(format!("{name}: {}", &rest[..end]));
+                }
+            }
+        }
+    }
+    assert!(offenders.is_empty(), "{offenders:?} compile in files of another package: read them at run time");
+}
+
 #[test]
 fn no_crate_compiles_its_clones_path_in() {
     // Cargo does not rebuild a crate when only its clone's path changed: a binary built in one
