@@ -557,15 +557,31 @@ fn check_binary(path: &Path, binary: &str) -> Result<(), String> {
         format!("{}: {e}; build the functions first: {BUILD_COMMAND} (make test does)", path.display())
     })?;
     let root = crate::workspace_root();
-    let newest = match std::fs::read_to_string(path.with_extension("d")) {
-        Ok(listed) => listed_sources(&listed)
-            .map(|source| root.join(source))
-            .filter_map(|file| std::fs::metadata(&file).and_then(|m| m.modified()).ok().map(|t| (file, t)))
-            .max_by_key(|(_, t)| *t),
-        Err(_) => [root.join("crates"), root.join("functions").join(binary).join("src")]
+    let listed = std::fs::read_to_string(path.with_extension("d")).unwrap_or_default();
+    let sources: Vec<PathBuf> = listed_sources(&listed).map(|source| root.join(source)).collect();
+    let newest = if sources.is_empty() {
+        // No list, or one written with absolute paths (a build that did not read
+        // .cargo/config.toml): every crate counts.
+        [root.join("crates"), root.join("functions").join(binary).join("src")]
             .iter()
             .filter_map(|dir| newest_rust_file(dir))
-            .max_by_key(|(_, t)| *t),
+            .max_by_key(|(_, t)| *t)
+    } else {
+        let mut newest: Option<(PathBuf, SystemTime)> = None;
+        for file in sources {
+            // A source this clone lacks means the binary was built from other code.
+            let Ok(when) = std::fs::metadata(&file).and_then(|m| m.modified()) else {
+                return Err(format!(
+                    "{} was built from {}, which this clone lacks; rebuild the functions: {BUILD_COMMAND}",
+                    path.display(),
+                    file.display()
+                ));
+            };
+            if newest.as_ref().is_none_or(|(_, t)| when > *t) {
+                newest = Some((file, when));
+            }
+        }
+        newest
     };
     if let Some((newest, when)) = newest
         && when > built
