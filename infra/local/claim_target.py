@@ -34,7 +34,7 @@ def files_of(root):
             check=True,
             capture_output=True,
         ).stdout
-        return [name.decode() for name in listed.split(b"\0") if name]
+        return [os.fsdecode(name) for name in listed.split(b"\0") if name]
     except (subprocess.CalledProcessError, FileNotFoundError):
         found = []
         for directory, subdirectories, names in os.walk(root):
@@ -47,21 +47,31 @@ def files_of(root):
 def claim(root, previous):
     now = time.time_ns()
     same = changed = 0
-    for name in files_of(root):
+    names = files_of(root)
+    for done, name in enumerate(names):
         path = os.path.join(root, name)
-        if not os.path.isfile(path):
-            continue  # deleted from the working tree but still tracked
-        earlier = os.path.join(previous, name) if previous else None
         try:
-            kept = os.stat(earlier) if earlier and filecmp.cmp(path, earlier, shallow=False) else None
-        except OSError:
-            kept = None
-        if kept:
-            os.utime(path, ns=(kept.st_atime_ns, kept.st_mtime_ns))
-            same += 1
-        else:
-            os.utime(path, ns=(now, now))
-            changed += 1
+            if not os.path.isfile(path):
+                continue  # deleted from the working tree but still tracked
+            earlier = os.path.join(previous, name) if previous else None
+            try:
+                kept = os.stat(earlier) if earlier and filecmp.cmp(path, earlier, shallow=False) else None
+            except OSError:
+                kept = None
+            if kept:
+                os.utime(path, ns=(kept.st_atime_ns, kept.st_mtime_ns))
+                same += 1
+            else:
+                os.utime(path, ns=(now, now))
+                changed += 1
+        except OSError as error:
+            # Half a claim could leave files with another clone's times: mark the rest changed.
+            for rest in names[done:]:
+                try:
+                    os.utime(os.path.join(root, rest), ns=(now, now))
+                except OSError:
+                    pass
+            sys.exit(f"paths: could not claim the shared target for {root} ({error}); its files are marked changed")
     return same, changed
 
 
