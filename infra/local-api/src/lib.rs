@@ -418,10 +418,8 @@ async fn gateway(
     };
     let endpoint = functions.0.get(function).expect("every routed function is served (checked when built)");
     let event = event::api_gateway_v2(&parts, &body, &route_key, &params, peer.ip());
-    // Deserialized from the event's JSON value as the runtime deserializes Lambda's payload, without
-    // writing it out as text and parsing it back.
-    let request = match serde_json::from_value::<lambda_http::request::LambdaRequest>(event) {
-        Ok(request) => stratus_http::http::Request::from(request),
+    let request = match lambda_http::request::from_str(&event.to_string()) {
+        Ok(request) => request,
         Err(error) => return to_axum(Problem::internal(&error).into_response()),
     };
     to_axum(endpoint.call(request).await)
