@@ -7,7 +7,11 @@
 
 `load` starts local-api (embedded backend, rate limits out of the way) on a free loopback port,
 drives each route with wrk and the login and task flows with flows.py, and stops it by PID.
-`report` turns the measurements into BENCHMARKS.md.
+`report` turns the measurements into BENCHMARKS.md. `floor` (not part of `make bench`) prints
+local-api's three floor routes beside the bare axum server, at info and at warn, for a quick A/B:
+
+    bench.py floor --local-api $CARGO_TARGET_DIR/release/local-api \
+                   --axum-baseline $CARGO_TARGET_DIR/release/hello-axum
 """
 import argparse
 import datetime
@@ -187,6 +191,23 @@ def load(args):
     with open(args.out, "w") as f:
         json.dump({"routes": routes, "flows": flows, "axum_baseline": baseline, "at_warn": at_warn}, f, indent=2)
     print(f"bench: wrote {args.out}", file=sys.stderr)
+
+
+def floor(args):
+    """local-api's floor routes beside the bare axum server, at info and at warn, in one run: the
+    quick A/B for a change to local-api's request path (`make bench` runs the full load)."""
+    ensure_wrk()
+    limits = {"MESSAGE_RATE_LIMIT": "1000000"}
+    with Server(args.axum_baseline) as server:
+        axum = wrk(server.base, "/health")["rps"]
+    measured = {}
+    for level in ("info", "warn"):
+        with Server(args.local_api, dict(limits, RUST_LOG=level)) as server:
+            for route, result in floor_routes(server.base).items():
+                measured[f"{route} at {level}"] = result["rps"]
+    print(f"{'bare axum GET /health':34s} {axum:9.0f} req/s")
+    for name, rps in measured.items():
+        print(f"{name:34s} {rps:9.0f} req/s  {axum / rps:4.2f}x the floor")
 
 
 def machine():
@@ -500,6 +521,9 @@ def main():
     load_cmd.add_argument("--axum-baseline", required=True, help="infra/bench/hello-axum's release binary")
     load_cmd.add_argument("--out", required=True)
     load_cmd.add_argument("--scratch", default="target/bench")
+    floor_cmd = commands.add_parser("floor")
+    floor_cmd.add_argument("--local-api", required=True)
+    floor_cmd.add_argument("--axum-baseline", required=True, help="infra/bench/hello-axum's release binary")
     report_cmd = commands.add_parser("report")
     report_cmd.add_argument("--lambda", dest="lambda_json", required=True)
     report_cmd.add_argument("--load", dest="load_json", required=True)
@@ -510,7 +534,7 @@ def main():
     report_cmd.add_argument("--jitter", help="first_random's figures, both ways, as {jitter, no_jitter}")
     report_cmd.add_argument("--chart", help="where to write the SVG chart the report embeds")
     args = parser.parse_args()
-    {"load": load, "report": report}[args.command](args)
+    {"load": load, "floor": floor, "report": report}[args.command](args)
 
 
 if __name__ == "__main__":
