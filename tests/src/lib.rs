@@ -13,6 +13,7 @@ pub mod iam;
 pub mod oauth;
 pub mod runtime_api;
 pub mod template;
+pub mod wire;
 
 use std::sync::Arc;
 

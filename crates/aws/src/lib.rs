@@ -104,4 +104,74 @@ impl Clients {
     pub fn secretsmanager(&self) -> &aws_sdk_secretsmanager::Client {
         self.secretsmanager.get_or_init(|| aws_sdk_secretsmanager::Client::new(&self.sdk))
     }
+
+    /// Opens a connection to the endpoint of every service whose client was built (the ones the
+    /// function's adapters will call), all at once, so that the TCP and TLS handshakes happen
+    /// during init instead of in the first invocation's calls. Each pool then holds a
+    /// connection the first real call takes. Waits at most `patience`; a connection that could
+    /// not be opened costs nothing more than the first call opening it, as without this.
+    pub async fn open_connections(&self, patience: std::time::Duration) -> Vec<&'static str> {
+        use aws_smithy_types::retry::RetryConfig;
+        use futures::future::{BoxFuture, FutureExt};
+        let once = RetryConfig::disabled();
+        let mut opening: Vec<BoxFuture<'_, &'static str>> = Vec::new();
+        if let Some(client) = self.dynamodb.get() {
+            let config = aws_sdk_dynamodb::config::Builder::default().retry_config(once.clone());
+            let call =
+                client.list_tables().limit(1).customize().interceptor(OpenOnly).config_override(config);
+            opening.push(call.send().map(|_| "dynamodb").boxed());
+        }
+        if let Some(client) = self.sqs.get() {
+            let config = aws_sdk_sqs::config::Builder::default().retry_config(once.clone());
+            let call = client.list_queues().customize().interceptor(OpenOnly).config_override(config);
+            opening.push(call.send().map(|_| "sqs").boxed());
+        }
+        if let Some(client) = self.kms.get() {
+            let config = aws_sdk_kms::config::Builder::default().retry_config(once.clone());
+            let call = client.list_keys().customize().interceptor(OpenOnly).config_override(config);
+            opening.push(call.send().map(|_| "kms").boxed());
+        }
+        if let Some(client) = self.secretsmanager.get() {
+            let config = aws_sdk_secretsmanager::config::Builder::default().retry_config(once);
+            let call = client.list_secrets().customize().interceptor(OpenOnly).config_override(config);
+            opening.push(call.send().map(|_| "secretsmanager").boxed());
+        }
+        tokio::time::timeout(patience, futures::future::join_all(opening)).await.unwrap_or_default()
+    }
+}
+
+/// Turns an SDK call into a bare `GET /` on its endpoint, after the client resolved the endpoint
+/// and before the request leaves: the request opens (and leaves in the pool) the connection a
+/// real call would use, and is no API call, so it needs no permission, changes nothing and is
+/// not recorded as one. (The SDK has no way to open a connection without a request, and the
+/// pool it keeps is private to its connector, which only its own requests reach.) Its answer,
+/// whatever it is, fails to parse as the call's output and is dropped.
+#[derive(Debug)]
+struct OpenOnly;
+
+impl aws_smithy_runtime_api::client::interceptors::Intercept for OpenOnly {
+    fn name(&self) -> &'static str {
+        "OpenOnly"
+    }
+
+    fn modify_before_transmit(
+        &self,
+        context: &mut aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextMut<'_>,
+        _components: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+        _config: &mut aws_smithy_types::config_bag::ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        let request = context.request_mut();
+        let endpoint: http::Uri = request.uri().parse()?;
+        let root = format!(
+            "{}://{}/",
+            endpoint.scheme_str().unwrap_or("https"),
+            endpoint.authority().ok_or("the endpoint has no host")?
+        );
+        request.set_uri(root)?;
+        request.set_method("GET")?;
+        // No signature, no target, no body: nothing a service could take for a call.
+        *request.headers_mut() = aws_smithy_runtime_api::http::Headers::new();
+        *request.body_mut() = aws_smithy_types::body::SdkBody::empty();
+        Ok(())
+    }
 }

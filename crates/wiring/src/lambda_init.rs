@@ -8,6 +8,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use lambda_runtime::{LambdaEvent, service_fn};
 use lambda_runtime_api_client::body::Body;
@@ -31,19 +32,97 @@ pub const INIT_FAILED: &str = "Runtime.InitError";
 
 const REPORT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
+/// How long init waits for the connections it opens (`Clients::open_connections`): a slow
+/// endpoint must not hold a sandbox's start; the first call would open its connection anyway.
+const CONNECTION_PATIENCE: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Builds an HTTP function's endpoint on the AWS wiring and serves it: the whole `main` of an
 /// HTTP function is `serve_http(its_crate::build)`.
+///
+/// The origin secret's read (a round trip to Secrets Manager) runs beside the function's own
+/// start-up: building its ports, then opening the connections its first request will use. Init
+/// ends when both are done, so the secret is known before any request is handled. Handling the
+/// first request while the read is still under way, and checking before answering, would save
+/// little more (the first request arrives as init ends) and would let a request that did not come
+/// through CloudFront take effect (a registration, a write) before it is refused.
 pub async fn serve_http<B>(build: B) -> Result<(), lambda_http::Error>
 where
     B: AsyncFnOnce(&AwsWiring) -> Result<Endpoint, InitError>,
 {
     let endpoint = init(async {
+        let mut steps = InitSteps::start();
         let wiring = AwsWiring::from_env().await;
-        let guard = wiring.origin_guard().await?;
-        Ok(build(&wiring).await?.behind(guard))
+        steps.took("sdk_config");
+        let ((guard, secret), (endpoint, built, opened)) =
+            tokio::join!(timed(wiring.origin_guard()), start_up(&wiring, build));
+        steps.add("origin_secret", secret).add("build", built).add("connections", opened);
+        let endpoint = endpoint?.behind(guard?);
+        steps.report();
+        Ok(endpoint)
     })
     .await;
     stratus_http::http::run(endpoint).await
+}
+
+/// Builds the function's dependencies, then opens the connections they will use.
+async fn start_up<T>(
+    wiring: &AwsWiring,
+    build: impl AsyncFnOnce(&AwsWiring) -> Result<T, InitError>,
+) -> (Result<T, InitError>, Duration, Duration) {
+    // Boxed: a function's build is a deep future, and nesting it in init's join unboxed makes
+    // its type deeper than the compiler's layout limit for the biggest functions.
+    let (built, build_took) = timed(Box::pin(build(wiring))).await;
+    if built.is_err() {
+        return (built, build_took, Duration::ZERO);
+    }
+    let (_, open_took) = timed(wiring.clients().open_connections(CONNECTION_PATIENCE)).await;
+    (built, build_took, open_took)
+}
+
+async fn timed<T>(work: impl Future<Output = T>) -> (T, Duration) {
+    let started = Instant::now();
+    let done = work.await;
+    (done, started.elapsed())
+}
+
+/// What each step of init took, logged once at its end (`initialised`): `make bench` reads the
+/// line to name every step a cold start keeps and what it costs.
+struct InitSteps {
+    started: Instant,
+    last: Instant,
+    steps: Vec<(&'static str, Duration)>,
+}
+
+impl InitSteps {
+    fn start() -> Self {
+        let now = Instant::now();
+        Self { started: now, last: now, steps: Vec::new() }
+    }
+
+    /// The step that ended now, begun when the last one ended.
+    fn took(&mut self, step: &'static str) -> &mut Self {
+        let now = Instant::now();
+        self.steps.push((step, now - self.last));
+        self.last = now;
+        self
+    }
+
+    /// A step that ran beside others: its own time.
+    fn add(&mut self, step: &'static str, took: Duration) -> &mut Self {
+        self.steps.push((step, took));
+        self
+    }
+
+    fn report(&self) {
+        let millis = |d: Duration| (d.as_secs_f64() * 1e4).round() / 10.0;
+        let steps: serde_json::Map<String, serde_json::Value> =
+            self.steps.iter().map(|(step, took)| ((*step).to_owned(), millis(*took).into())).collect();
+        tracing::info!(
+            total_ms = millis(self.started.elapsed()),
+            steps = %serde_json::Value::Object(steps),
+            "initialised"
+        );
+    }
 }
 
 /// What a function invoked by an event source does: its event in, its answer out (an SQS
@@ -84,8 +163,15 @@ where
 {
     let handler = Arc::new(
         init(async {
+            let mut steps = InitSteps::start();
             let wiring = AwsWiring::from_env().await;
-            build(&wiring).await
+            steps.took("sdk_config");
+            let (handler, built, opened) = start_up(&wiring, build).await;
+            steps.add("build", built).add("connections", opened);
+            if handler.is_ok() {
+                steps.report();
+            }
+            handler
         })
         .await,
     );
