@@ -234,19 +234,108 @@ ARGON2 = {"login", "register", "change-password", "delete-account", "reset-passw
 ARGON2_RSS_TARGET_MIB = 48
 
 
-def within_target(name, init50, rss, base_init, base_rss):
-    init_ok = init50 <= max(1.5 * base_init, base_init + 5)
+def cold_requests(row):
+    """Each cold start's init plus its first invocation: what the request that found no sandbox waited."""
+    return [i + f for i, f in zip(row["init_ms"], row["first_invoke_ms"])]
+
+
+def cold_target(base_cold):
+    """Issue 26: within 1.5× of hello-world's cold request, or its plus 10 ms, whichever is larger
+    (hello-world makes no call: the 10 ms is the budget for a function's handshakes and first calls)."""
+    return max(1.5 * base_cold, base_cold + 10)
+
+
+def within_target(name, cold50, rss, base_cold, base_rss):
+    cold_ok = cold50 <= cold_target(base_cold)
     rss_ok = rss <= (ARGON2_RSS_TARGET_MIB * 1048576 if name in ARGON2 else 2 * base_rss)
-    return init_ok, rss_ok
+    return cold_ok, rss_ok
 
 
 def trust_store_text(measured):
     chosen = dict(measured.get("vars") or [])
     if "SSL_CERT_FILE" in chosen:
         return (f"Amazon Linux 2023's layout, as on Lambda's `provided.al2023`: the CA bundle only "
-                f"(`SSL_CERT_FILE={chosen['SSL_CERT_FILE']}`) and a certificate directory with no "
-                f"certificates in it (`SSL_CERT_DIR={chosen.get('SSL_CERT_DIR', '')}`).")
+                f"(`SSL_CERT_FILE={chosen['SSL_CERT_FILE']}`, with the bench authority's root appended "
+                f"when the engines are behind TLS) and a certificate directory with no certificates in it "
+                f"(`SSL_CERT_DIR={chosen.get('SSL_CERT_DIR', '')}`).")
     return "this machine's own layout (no `SSL_CERT_FILE`/`SSL_CERT_DIR` given)."
+
+
+# The steps of a function's init its `initialised` log line names (crates/wiring/src/lambda_init.rs),
+# in the order they start; origin_secret runs beside build and connections.
+INIT_STEPS = (
+    ("before_main", "process start to `main`'s init, and after it the runtime's registration up to `/next`"),
+    ("sdk_config", "the SDK's configuration: region, credentials, the HTTPS client (trust store parsed)"),
+    ("origin_secret", "Secrets Manager `GetSecretValue` for the origin secret: HTTP functions, beside the next two"),
+    ("build", "the function's ports, settings and keys"),
+    ("connections", "one connection to each AWS endpoint the ports call, all at once"),
+)
+
+
+def init_steps_section(rows):
+    lines = [
+        "",
+        "### Every step a cold start keeps",
+        "",
+        "What each function's init spent, p50 over its cold starts over TLS, from the one line "
+        "(`initialised`) init logs with each step's time; *before main* is the emulator's init minus "
+        "the time spent in `main` before the runtime started. The steps:",
+        "",
+    ]
+    lines += [f"- *{step.replace('_', ' ')}*: {what};" for step, what in INIT_STEPS]
+    lines += [
+        "",
+        "| function | init p50 ms | " + " | ".join(f"{step.replace('_', ' ')} ms" for step, _ in INIT_STEPS) + " |",
+        "|---|---:|" + "---:|" * len(INIT_STEPS),
+    ]
+    for name, row in sorted(rows.items()):
+        steps = [s for s in row.get("init_steps") or [] if s]
+        if not steps:
+            continue
+        for measured, init in zip(steps, row["init_ms"]):
+            measured["before_main"] = init - measured.get("in_main", 0)
+        cells = []
+        for step, _ in INIT_STEPS:
+            values = [s[step] for s in steps if step in s]
+            cells.append(f"{percentile(values, 50):.1f}" if values else "–")
+        lines.append(f"| {name} | {percentile(row['init_ms'], 50):.1f} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def page_cache_section(rows, disk):
+    """What the binary's size costs when a new sandbox reads it from disk."""
+    pairs = []
+    for name, row in disk.items():
+        if name in rows:
+            dropped = percentile(row["init_ms"], 50)
+            kept = percentile(rows[name]["init_ms"], 50)
+            pairs.append((name, row["binary_bytes"] / 1048576, kept, dropped))
+    if len(pairs) < 2:
+        return []
+    n = len(pairs)
+    mean_x = sum(p[1] for p in pairs) / n
+    mean_y = sum(p[3] - p[2] for p in pairs) / n
+    var_x = sum((p[1] - mean_x) ** 2 for p in pairs)
+    slope = sum((p[1] - mean_x) * ((p[3] - p[2]) - mean_y) for p in pairs) / var_x if var_x else 0.0
+    sizes = [p[1] for p in pairs if p[0] != BASELINE]
+    typical = percentile(sizes, 50) if sizes else 0
+    lines = [
+        "",
+        "### Binary size, read from disk",
+        "",
+        "Every function's init again with the kernel's page cache dropped before each start "
+        "(`--page-cache drop`: a new sandbox reads its code fresh), beside the run above. The extra "
+        f"init grows by about **{slope:.2f} ms per MiB** of binary (least squares over the {n} binaries), "
+        f"so a function of the median size ({typical:.1f} MiB) pays about {slope * typical:.1f} ms for its "
+        f"size, and a binary a quarter smaller (what thin LTO with one codegen unit measured, at an hour "
+        f"of build: Cargo.toml) would save about {slope * typical / 4:.1f} ms of a cold start.",
+        "",
+        "| function | x86_64 MiB | init p50 ms, cached | init p50 ms, from disk | difference ms |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for name, size, kept, dropped in sorted(pairs, key=lambda p: (p[0] != BASELINE, p[0])):
+        lines.append(f"| {name} | {size:.1f} | {kept:.1f} | {dropped:.1f} | {dropped - kept:.1f} |")
+    return lines
 
 
 def floor_section(loaded):
@@ -274,8 +363,8 @@ def floor_section(loaded):
     return lines
 
 
-def chart(rows, base_init, base_rss, loaded):
-    """Horizontal bars: each function's init and peak RSS as multiples of the hello-runtime
+def chart(rows, base_cold, base_rss, loaded):
+    """Horizontal bars: each function's cold request and peak RSS as multiples of the hello-runtime
     baseline, then local-api's routes as multiples of the bare axum floor. Plain SVG, no fonts
     beyond the reader's sans-serif, so it renders the same on GitHub and offline."""
     names = sorted(n for n in rows if n != BASELINE)
@@ -283,11 +372,11 @@ def chart(rows, base_init, base_rss, loaded):
     bars = []  # (label, value, target, colour)
     for name in names:
         row = rows[name]
-        init50 = percentile(row["init_ms"], 50)
+        cold50 = percentile(cold_requests(row), 50)
         rss = max(row["peak_rss_bytes"])
-        init_target = max(1.5, (base_init + 5) / base_init)
+        cold_goal = cold_target(base_cold) / base_cold
         rss_target = (ARGON2_RSS_TARGET_MIB * 1048576 / base_rss) if name in ARGON2 else 2.0
-        bars.append((f"{name} init", init50 / base_init, init_target, "#4e79a7"))
+        bars.append((f"{name} cold request", cold50 / base_cold, cold_goal, "#4e79a7"))
         bars.append((f"{name} RSS", rss / base_rss, rss_target, "#f28e2b"))
     if floor:
         for route in FLOOR_ROUTES:
@@ -304,7 +393,7 @@ def chart(rows, base_init, base_rss, loaded):
            '<rect width="100%" height="100%" fill="white"/>',
            f'<text x="10" y="18" font-size="14" font-weight="bold">Multiples of the floor (1× = the floor; '
            'the tick is each bar’s target)</text>',
-           f'<text x="10" y="36" fill="#555">blue: init / hello-runtime · orange: peak RSS / hello-runtime · '
+           f'<text x="10" y="36" fill="#555">blue: cold request / hello-runtime’s · orange: peak RSS / hello-runtime · '
            'green: bare axum requests/s / local-api requests/s</text>']
     for step in range(0, int(scale_max) + 1, max(1, int(scale_max) // 10)):
         out.append(f'<line x1="{x(step):.1f}" y1="{top - 4}" x2="{x(step):.1f}" y2="{height - 30}" stroke="#ddd"/>')
@@ -329,8 +418,15 @@ def report(args):
         loaded = json.load(f)
     rows = {r["function"]: r for r in measured["functions"]}
     base = rows[BASELINE]
-    base_init = percentile(base["init_ms"], 50)
+    base_cold = percentile(cold_requests(base), 50)
     base_rss = max(base["peak_rss_bytes"])
+    plain, disk = {}, {}
+    if args.plain and os.path.exists(args.plain):
+        with open(args.plain) as f:
+            plain = {r["function"]: r for r in json.load(f)["functions"]}
+    if args.disk and os.path.exists(args.disk):
+        with open(args.disk) as f:
+            disk = {r["function"]: r for r in json.load(f)["functions"]}
 
     def arm64_size(function):
         path = os.path.join(args.arm64, function, "bootstrap")
@@ -339,51 +435,55 @@ def report(args):
     def mib(n):
         return f"{n / 1048576:.1f}" if n is not None else "n/a"
 
+    engines = ("DynamoDB Local and moto behind HTTPS endpoints of a certificate authority made for the run "
+               "(`--tls`: RSA 2048 root, intermediate and leaf, as AWS's endpoints; no session resumption), "
+               "which the functions trust through `SSL_CERT_FILE` as on Lambda"
+               if measured.get("tls") else "DynamoDB Local and moto on plain HTTP")
     lines = [
         "# Benchmarks",
         "",
         f"Generated by `make bench` on {datetime.date.today().isoformat()}. Machine: {machine()}.",
         "",
-        "![Init and peak RSS of every function as multiples of a hello-world Lambda function, and local-api's "
-        "throughput as a multiple of a bare axum server's](BENCHMARKS.svg)",
+        "![Cold request and peak RSS of every function as multiples of a hello-world Lambda function, and "
+        "local-api's throughput as a multiple of a bare axum server's](BENCHMARKS.svg)",
         "",
         "## Every function, run as Lambda runs it",
         "",
         f"Each release binary (profile in Cargo.toml) was started {measured['cold_starts']} times under the "
-        "Runtime API emulator of `tests/` with the environment template.yaml gives it, against DynamoDB "
-        "Local and moto on loopback. *Init* is process start to the first `/next`; *first* is the first "
-        "invocation after it; *warm* is "
+        "Runtime API emulator of `tests/` with the environment template.yaml gives it, against "
+        f"{engines}, on loopback. *Init* is process start to the first `/next`; *first* is the first "
+        "invocation after it, on the connections init opened; the *cold request* is the two together, "
+        "what a request that found no sandbox waits; *warm* is "
         f"{measured['warm_invocations']} further invocations of one instance. Every invocation had to "
         "succeed with the status users get. The baseline is `infra/bench/hello-runtime`, a lambda_runtime "
         "function that does nothing, built in the same run with the same profile. "
-        "Target: init within 1.5× of the baseline or +5 ms (whichever is larger), peak RSS within 2× "
-        "(login, register, change-password, delete-account and reset-password hash with argon2id at "
-        f"19 MiB: {ARGON2_RSS_TARGET_MIB} MiB).",
+        f"Target: cold request within 1.5× of the baseline's or its + 10 ms, whichever is larger "
+        f"(here {cold_target(base_cold):.1f} ms), peak RSS within 2× "
+        f"(the functions that hash with argon2id at 19 MiB: {ARGON2_RSS_TARGET_MIB} MiB). The *plain HTTP* "
+        "column is a second run with the engines on plain HTTP, same binaries.",
         "",
-        f"Trust store: {trust_store_text(measured)} The *host-store init* column is a second run "
-        "with this machine's own layout (on Debian, `/etc/ssl/certs`: a directory of a few hundred "
-        "entries that rustls-native-certs reads one by one), same binaries, same engines.",
+        f"Trust store: {trust_store_text(measured)}",
         "",
-        "| function | x86_64 MiB | arm64 MiB | init p50 ms | init p99 ms | init vs baseline | host-store init p50 ms | "
-        "first p50 ms | warm p50 ms | warm p99 ms | peak RSS MiB | RSS vs baseline | within target |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| function | memory MB | x86_64 MiB | arm64 MiB | cold request p50 ms | cold request p99 ms | "
+        "cold request, plain HTTP, p50 ms | init p50 ms | first p50 ms | warm p50 ms | warm p99 ms | "
+        "peak RSS MiB | RSS vs baseline | within target |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
-    host_store = {}
-    if args.host_store and os.path.exists(args.host_store):
-        with open(args.host_store) as f:
-            host_store = {r["function"]: r for r in json.load(f)["functions"]}
     for name, row in sorted(rows.items(), key=lambda kv: (kv[0] != BASELINE, kv[0])):
-        init50 = percentile(row["init_ms"], 50)
+        cold = cold_requests(row)
+        cold50 = percentile(cold, 50)
         rss = max(row["peak_rss_bytes"])
-        init_ok, rss_ok = within_target(name, init50, rss, base_init, base_rss)
-        verdict = "baseline" if name == BASELINE else ("yes" if init_ok and rss_ok else
-                                                        "no: " + ", ".join(w for w, ok in (("init", init_ok), ("RSS", rss_ok)) if not ok))
-        host_init = f"{percentile(host_store[name]['init_ms'], 50):.1f}" if name in host_store else "n/a"
+        cold_ok, rss_ok = within_target(name, cold50, rss, base_cold, base_rss)
+        verdict = "baseline" if name == BASELINE else ("yes" if cold_ok and rss_ok else
+                                                        "no: " + ", ".join(w for w, ok in (("cold request", cold_ok), ("RSS", rss_ok)) if not ok))
+        plain_cold = f"{percentile(cold_requests(plain[name]), 50):.1f}" if name in plain else "n/a"
         lines.append(
-            f"| {name} | {mib(row['binary_bytes'])} | {mib(arm64_size(name))} | {init50:.1f} | "
-            f"{percentile(row['init_ms'], 99):.1f} | {init50 / base_init:.2f}× | {host_init} | "
+            f"| {name} | {row['memory_mb']} | {mib(row['binary_bytes'])} | {mib(arm64_size(name))} | {cold50:.1f} | "
+            f"{percentile(cold, 99):.1f} | {plain_cold} | {percentile(row['init_ms'], 50):.1f} | "
             f"{percentile(row['first_invoke_ms'], 50):.1f} | {percentile(row['warm_invoke_ms'], 50):.1f} | "
             f"{percentile(row['warm_invoke_ms'], 99):.1f} | {mib(rss)} | {rss / base_rss:.2f}× | {verdict} |")
+    lines += init_steps_section(rows)
+    lines += page_cache_section(rows, disk)
 
     if args.jitter and os.path.exists(args.jitter):
         with open(args.jitter) as f:
@@ -483,12 +583,14 @@ def report(args):
         "target/release/examples/first_random 30",
         "AWS_LC_SYS_NO_JITTER_ENTROPY=0 cargo build --release -p hello-runtime --example first_random "
         "--target-dir target/bench/jitter-on && target/bench/jitter-on/release/examples/first_random 30",
-        "# Amazon Linux 2023's trust store layout (the default), then this machine's",
+        "# Amazon Linux 2023's trust store layout; engines behind TLS, then on plain HTTP, then TLS from disk",
+        "AL2023='--var SSL_CERT_FILE=<the CA bundle> --var SSL_CERT_DIR=target/bench/al2023-cert-dir'",
         f"bash infra/local/engines.sh run -- target/release/examples/lambda_bench --out target/bench/lambda.json "
-        f"--cold {measured['cold_starts']} --warm {measured['warm_invocations']} "
-        "--var SSL_CERT_FILE=<the CA bundle> --var SSL_CERT_DIR=target/bench/al2023-cert-dir",
-        f"bash infra/local/engines.sh run -- target/release/examples/lambda_bench --out target/bench/lambda-host-store.json "
-        f"--cold {measured['cold_starts']} --warm 1",
+        f"--cold {measured['cold_starts']} --warm {measured['warm_invocations']} $AL2023 --tls target/bench/ca",
+        "bash infra/local/engines.sh run -- target/release/examples/lambda_bench --out target/bench/lambda-plain.json "
+        f"--cold {measured['cold_starts']} --warm 1 $AL2023",
+        "bash infra/local/engines.sh run -- target/release/examples/lambda_bench --out target/bench/lambda-disk.json "
+        f"--cold {measured['cold_starts']} --warm 1 $AL2023 --tls target/bench/ca --page-cache drop   # as root",
         "python3 infra/bench/bench.py load --local-api target/release/local-api "
         "--axum-baseline target/release/hello-axum --out target/bench/load.json",
         "python3 infra/bench/bench.py report ...   # this file",
@@ -509,7 +611,7 @@ def report(args):
     print(f"bench: wrote {args.out}", file=sys.stderr)
     if args.chart:
         with open(args.chart, "w") as f:
-            f.write(chart(rows, base_init, base_rss, loaded))
+            f.write(chart(rows, base_cold, base_rss, loaded))
         print(f"bench: wrote {args.chart}", file=sys.stderr)
 
 
@@ -530,7 +632,8 @@ def main():
     report_cmd.add_argument("--arm64", required=True)
     report_cmd.add_argument("--out", required=True)
     report_cmd.add_argument("--notes", help="a Markdown file appended as is (the analysis)")
-    report_cmd.add_argument("--host-store", help="lambda_bench's JSON from a run with this machine's trust store")
+    report_cmd.add_argument("--plain", help="lambda_bench's JSON from a run with the engines on plain HTTP")
+    report_cmd.add_argument("--disk", help="lambda_bench's JSON from a run with the page cache dropped before each start")
     report_cmd.add_argument("--jitter", help="first_random's figures, both ways, as {jitter, no_jitter}")
     report_cmd.add_argument("--chart", help="where to write the SVG chart the report embeds")
     args = parser.parse_args()

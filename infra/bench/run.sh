@@ -47,19 +47,31 @@ done
 CERT_DIR="$(cd "$OUT" && pwd)/al2023-cert-dir"
 rm -rf "$CERT_DIR" && mkdir -p "$CERT_DIR"
 
-echo "bench: every function under the Runtime API emulator (AL2023 trust store layout)" >&2
+AL2023=(--var "SSL_CERT_FILE=$BUNDLE" --var "SSL_CERT_DIR=$CERT_DIR")
+CA_DIR="$(cd "$OUT" && pwd)/ca"
+echo "bench: every function under the Runtime API emulator, the engines behind TLS (AL2023 trust store layout)" >&2
 bash infra/local/engines.sh run -- \
-    "$BUILT/examples/lambda_bench" --out "$OUT/lambda.json" --cold "$COLD" --warm "$WARM" \
-    --var "SSL_CERT_FILE=$BUNDLE" --var "SSL_CERT_DIR=$CERT_DIR"
+    "$BUILT/examples/lambda_bench" --out "$OUT/lambda.json" --cold "$COLD" --warm "$WARM" "${AL2023[@]}" --tls "$CA_DIR"
 
-echo "bench: every function's init again, with this machine's trust store" >&2
+echo "bench: every function's cold request again, the engines on plain HTTP" >&2
 bash infra/local/engines.sh run -- \
-    "$BUILT/examples/lambda_bench" --out "$OUT/lambda-host-store.json" --cold "$COLD" --warm 1
+    "$BUILT/examples/lambda_bench" --out "$OUT/lambda-plain.json" --cold "$COLD" --warm 1 "${AL2023[@]}"
+
+DISK=()
+if [ "$(id -u)" = 0 ]; then
+    echo "bench: every function's cold request again, from disk (page cache dropped before each start)" >&2
+    bash infra/local/engines.sh run -- \
+        "$BUILT/examples/lambda_bench" --out "$OUT/lambda-disk.json" --cold "$COLD" --warm 1 "${AL2023[@]}" \
+        --tls "$CA_DIR" --page-cache drop
+    DISK=(--disk "$OUT/lambda-disk.json")
+else
+    echo "bench: not root, so no run from disk (dropping the page cache needs root)" >&2
+fi
 
 echo "bench: local-api under load, beside a bare axum server" >&2
 python3 infra/bench/bench.py load --local-api "$BUILT/local-api" \
     --axum-baseline "$BUILT/hello-axum" --out "$OUT/load.json" --scratch "$OUT"
 
 python3 infra/bench/bench.py report --lambda "$OUT/lambda.json" --load "$OUT/load.json" \
-    --host-store "$OUT/lambda-host-store.json" --jitter "$OUT/jitter.json" \
+    --plain "$OUT/lambda-plain.json" "${DISK[@]}" --jitter "$OUT/jitter.json" \
     --arm64 "$CARGO_TARGET_DIR/lambda" --notes infra/bench/NOTES.md --out BENCHMARKS.md --chart BENCHMARKS.svg

@@ -10,8 +10,13 @@
 //! `[--var NAME=VALUE ...] [--only NAME,...]`; `--var` adds to every function's environment, e.g.
 //! to see what the trust store costs at init (`--var SSL_CERT_DIR=/nonexistent`); `--only` measures
 //! just the functions named (and the baseline), e.g. `--only totp-mfa,login-mfa`.
+//! `--tls DIR` puts every engine behind an HTTPS endpoint signed by a certificate authority made in
+//! DIR (`stratus_tests::wire`), which the functions trust through `SSL_CERT_FILE` (the bundle a
+//! `--var SSL_CERT_FILE=` names, else Debian's, with the authority's root appended), as every AWS
+//! endpoint is HTTPS; `--page-cache drop` empties the kernel's page cache before every cold start
+//! (as root), so that a function reads its binary from disk as a new sandbox does.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use aws_sdk_sqs::types::Message;
@@ -24,6 +29,7 @@ use stratus_tests::oauth::{self, Browser, PUBLIC_BASE_URL};
 use stratus_tests::runtime_api::{
     Function, Gateway, LaunchSpec, LocalStack, Outcome, binaries_dir, request, sqs_event,
 };
+use stratus_tests::wire::{LocalCa, TlsFront, endpoint_address};
 use stratus_tests::{PASSWORD, registration};
 
 /// The baseline: a `lambda_runtime` function that does nothing (infra/bench/hello-runtime).
@@ -38,6 +44,10 @@ struct Options {
     vars: Vec<(String, String)>,
     /// When set, the functions to measure (the baseline always is).
     only: Option<Vec<String>>,
+    /// Where to make the certificate authority of the engines' HTTPS fronts, if they have any.
+    tls: Option<PathBuf>,
+    /// Whether to drop the page cache before every cold start.
+    drop_page_cache: bool,
 }
 
 fn options() -> Options {
@@ -47,6 +57,8 @@ fn options() -> Options {
         warm: 50,
         vars: Vec::new(),
         only: None,
+        tls: None,
+        drop_page_cache: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -60,6 +72,14 @@ fn options() -> Options {
                 options.vars.push((name.to_owned(), value.to_owned()));
             }
             "--only" => options.only = Some(value.split(',').map(str::to_owned).collect()),
+            "--tls" => options.tls = Some(PathBuf::from(value)),
+            "--page-cache" => {
+                options.drop_page_cache = match value.as_str() {
+                    "drop" => true,
+                    "keep" => false,
+                    other => panic!("--page-cache takes drop or keep, not {other}"),
+                }
+            }
             other => panic!("unknown option {other}; see the header of tests/examples/lambda_bench.rs"),
         }
     }
@@ -189,6 +209,10 @@ async fn main() {
         .with_var(stratus_memory::mail::MAIL_OUTBOX, outbox().display().to_string());
     let gateway =
         options.vars.iter().fold(gateway, |gateway, (name, value)| gateway.with_var(name, value.clone()));
+    let (gateway, _fronts) = match &options.tls {
+        Some(dir) => behind_tls(gateway, dir, &options.vars).await,
+        None => (gateway, Vec::new()),
+    };
     let mut fixtures = fixtures(&gateway, options.cold + options.warm).await;
 
     let mut binaries: Vec<(String, u32)> = gateway
@@ -222,13 +246,18 @@ async fn main() {
         let mut firsts = Vec::new();
         let mut warms = Vec::new();
         let mut peak_rss = Vec::new();
+        let mut init_steps = Vec::new();
         for start in 0..options.cold {
+            if options.drop_page_cache {
+                drop_page_cache();
+            }
             let mut function =
                 Function::spawn(spec.clone()).await.unwrap_or_else(|e| panic!("starting {binary}: {e}"));
             if let Some(report) = function.init_error() {
                 panic!("{binary} failed its init: {}\n{}", report.body, function.output());
             }
             inits.push(function.init_duration().expect("an init that succeeded has a duration"));
+            init_steps.push(initialised(&function.output()));
             firsts.push(invoke(&gateway, &mut function, binary, &mut fixtures).await);
             if start == 0 {
                 for _ in 0..options.warm {
@@ -253,16 +282,71 @@ async fn main() {
             "first_invoke_ms": firsts.iter().map(|d| millis(*d)).collect::<Vec<_>>(),
             "warm_invoke_ms": warms.iter().map(|d| millis(*d)).collect::<Vec<_>>(),
             "peak_rss_bytes": peak_rss,
+            "init_steps": init_steps,
         }));
     }
 
-    let report = json!({ "cold_starts": options.cold, "warm_invocations": options.warm, "vars": options.vars, "functions": results });
+    let report = json!({
+        "cold_starts": options.cold,
+        "warm_invocations": options.warm,
+        "vars": options.vars,
+        "tls": options.tls.is_some(),
+        "page_cache": if options.drop_page_cache { "dropped" } else { "kept" },
+        "functions": results,
+    });
     if let Some(dir) = options.out.parent() {
         std::fs::create_dir_all(dir).expect("the output directory");
     }
     std::fs::write(&options.out, serde_json::to_vec_pretty(&report).expect("JSON"))
         .expect("writing the report");
     eprintln!("bench: wrote {}", options.out.display());
+}
+
+/// Every engine endpoint the functions get, behind an HTTPS front of its own; the fronts live as
+/// long as what this returns.
+async fn behind_tls(gateway: Gateway, dir: &Path, vars: &[(String, String)]) -> (Gateway, Vec<TlsFront>) {
+    let ca = LocalCa::create(dir).unwrap_or_else(|e| panic!("the bench's certificate authority: {e}"));
+    let bundle = vars.iter().find(|(name, _)| name == "SSL_CERT_FILE").map_or_else(
+        || PathBuf::from("/etc/ssl/certs/ca-certificates.crt"),
+        |(_, value)| PathBuf::from(value),
+    );
+    let trust_store = ca.trust_store(&bundle).unwrap_or_else(|e| panic!("{e}"));
+    let mut gateway = gateway.with_var("SSL_CERT_FILE", trust_store.display().to_string());
+    let mut fronts = Vec::new();
+    let endpoints = gateway.stack().endpoints().clone();
+    for (name, url) in endpoints {
+        let upstream = endpoint_address(&url).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let front = TlsFront::start(&ca, upstream).await.unwrap_or_else(|e| panic!("{name}: {e}"));
+        gateway = gateway.with_var(&name, front.url.clone());
+        fronts.push(front);
+    }
+    (gateway, fronts)
+}
+
+/// Empties the kernel's page cache (clean pages only, after writing dirty ones out).
+fn drop_page_cache() {
+    let synced = std::process::Command::new("sync").status().expect("sync");
+    assert!(synced.success(), "sync failed");
+    std::fs::write("/proc/sys/vm/drop_caches", "3")
+        .unwrap_or_else(|e| panic!("--page-cache drop needs root: /proc/sys/vm/drop_caches: {e}"));
+}
+
+/// The steps init took, as the function's `initialised` log line gives them (`{}` for a
+/// function without the line: the baseline).
+fn initialised(output: &str) -> Value {
+    output
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .find(|line| line["message"] == "initialised")
+        .map(|line| {
+            let mut steps: Value = line["steps"]
+                .as_str()
+                .and_then(|text| serde_json::from_str(text).ok())
+                .unwrap_or_else(|| json!({}));
+            steps["in_main"] = line["total_ms"].clone();
+            steps
+        })
+        .unwrap_or_else(|| json!({}))
 }
 
 fn launch_spec(gateway: &Gateway, binary: &str) -> LaunchSpec {
