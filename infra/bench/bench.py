@@ -33,18 +33,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 WRK_THREADS, WRK_CONNECTIONS, WRK_SECONDS = 2, 32, 10
 FOO_DIGEST = "2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae"
 
-# us-east-1 list prices, 2026-11 (also in docs/costs.md).
-PRICES = {
-    "lambda_arm64_gb_second": 0.0000133334,
-    "lambda_per_million": 0.20,
-    "http_api_per_million": 1.00,
-    "dynamodb_write_per_million": 0.625,
-    "dynamodb_read_per_million": 0.125,
-    "sqs_per_million": 0.40,
-    "kms_sign_per_million": 15.00,
-    "kms_rsa_sign_per_million": 3.00,
-    "ses_per_million_mails": 100.00,
-}
+# us-east-1 list prices, 2026-11 (also in docs/costs.md), shared with scaling.py.
+with open(os.path.join(HERE, "prices.toml"), "rb") as f:
+    PRICES = tomllib.load(f)["prices"]
 # What one successful request costs besides Lambda and API Gateway, read off the code path
 # (approximate), from each function's description (functions/*/function.toml, `[cost]`): DynamoDB
 # write units, read units, SQS requests, KMS Sign calls with the ECC keys and with the RSA key

@@ -21,6 +21,7 @@ mod origin_secret;
 mod recovery_api;
 mod registration_privacy_api;
 mod route_table;
+mod scaling_doc;
 mod ses_mailer;
 mod sessions_api;
 mod shared_target;
