@@ -10,8 +10,19 @@
 //! `[--var NAME=VALUE ...] [--only NAME,...]`; `--var` adds to every function's environment, e.g.
 //! to see what the trust store costs at init (`--var SSL_CERT_DIR=/nonexistent`); `--only` measures
 //! just the functions named (and the baseline), e.g. `--only totp-mfa,login-mfa`.
+//!
+//! `--cgroup PARENT --sizes 128,256,...` (`make tune`, infra/bench/tune.py) measures every
+//! function at each Lambda memory size instead of its template's: size N runs the function
+//! process, from before its first instruction, in cgroup `PARENT/N` of the cgroup v1 `cpu` and
+//! `memory` controllers, which tune.py gives N/1769 of a core and an N MiB limit. Only the function
+//! is confined: the harness, the engines and the unmeasured functions that make a scenario's
+//! fixtures run as before. A size the function cannot serve is an outcome in the JSON, not a
+//! failure of the run: `oom` when the kernel killed it at its memory limit, `timeout` when an init
+//! or an invocation took longer than Lambda allows.
 
+use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
+use std::process::ExitStatus;
 use std::time::Duration;
 
 use aws_sdk_sqs::types::Message;
@@ -22,7 +33,8 @@ use stratus_aws::dynamodb::{DynamoUserStore, tables};
 use stratus_routes::ROUTES;
 use stratus_tests::oauth::{self, Browser, PUBLIC_BASE_URL};
 use stratus_tests::runtime_api::{
-    Function, Gateway, LaunchSpec, LocalStack, Outcome, binaries_dir, request, sqs_event,
+    Function, Gateway, InvokeError, LaunchError, LaunchSpec, LocalStack, Outcome, binaries_dir, request,
+    sqs_event,
 };
 use stratus_tests::{PASSWORD, registration};
 
@@ -30,6 +42,15 @@ use stratus_tests::{PASSWORD, registration};
 const BASELINE: &str = "hello-runtime";
 /// High enough that no rate limit answers 429 during a run; the limits are not what is timed.
 const UNLIMITED: &str = "1000000";
+/// Where cgroup v1 mounts its controllers, one directory each.
+const CGROUP_ROOT: &str = "/sys/fs/cgroup";
+/// Lambda's limit on a function's init phase.
+const INIT_LIMIT: Duration = Duration::from_secs(10);
+/// Run by `/bin/sh` in place of the function: moves itself (`$$`) into the cgroup's `cpu` and
+/// `memory` groups (`$1`, `$2`), then becomes the function, keeping its pid. So the function's
+/// init runs under the quota and limit too, as on Lambda, and the emulator's pid (the peak RSS
+/// it reads) is the function's.
+const JOIN_CGROUP: &str = r#"echo $$ > "$1" && echo $$ > "$2" && shift 2 && exec "$@""#;
 
 struct Options {
     out: PathBuf,
@@ -38,6 +59,10 @@ struct Options {
     vars: Vec<(String, String)>,
     /// When set, the functions to measure (the baseline always is).
     only: Option<Vec<String>>,
+    /// With `sizes`: the cgroup (under both controllers) that holds one group per size.
+    cgroup: Option<String>,
+    /// Memory sizes (MB) to measure every function at, each in its own cgroup.
+    sizes: Vec<u32>,
 }
 
 fn options() -> Options {
@@ -47,6 +72,8 @@ fn options() -> Options {
         warm: 50,
         vars: Vec::new(),
         only: None,
+        cgroup: None,
+        sizes: Vec::new(),
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -60,10 +87,20 @@ fn options() -> Options {
                 options.vars.push((name.to_owned(), value.to_owned()));
             }
             "--only" => options.only = Some(value.split(',').map(str::to_owned).collect()),
+            "--cgroup" => options.cgroup = Some(value),
+            "--sizes" => {
+                options.sizes =
+                    value.split(',').map(|mb| mb.trim().parse().expect("--sizes takes MB,MB,...")).collect()
+            }
             other => panic!("unknown option {other}; see the header of tests/examples/lambda_bench.rs"),
         }
     }
     assert!(options.cold > 0, "--cold must be at least 1");
+    assert_eq!(
+        options.cgroup.is_some(),
+        !options.sizes.is_empty(),
+        "--cgroup and --sizes go together: each size runs in the cgroup PARENT/SIZE"
+    );
     options
 }
 
@@ -189,7 +226,12 @@ async fn main() {
         .with_var(stratus_memory::mail::MAIL_OUTBOX, outbox().display().to_string());
     let gateway =
         options.vars.iter().fold(gateway, |gateway, (name, value)| gateway.with_var(name, value.clone()));
-    let mut fixtures = fixtures(&gateway, options.cold + options.warm).await;
+    let sandboxes: Vec<Option<Sandbox>> = match &options.cgroup {
+        None => vec![None],
+        Some(parent) => options.sizes.iter().map(|&mb| Some(Sandbox::new(parent, mb))).collect(),
+    };
+    // The worker takes one queued task per invocation, at every size.
+    let mut fixtures = fixtures(&gateway, (options.cold + options.warm) * sandboxes.len()).await;
 
     let mut binaries: Vec<(String, u32)> = gateway
         .stack()
@@ -213,56 +255,305 @@ async fn main() {
     binaries.insert(0, (BASELINE.to_owned(), 128));
 
     let mut results = Vec::new();
-    for (binary, memory_mb) in &binaries {
+    // Every size of one function before the next function: the sizes compared with each other
+    // are then measured minutes apart, not the whole run apart, so a change in what else the
+    // (shared) machine is doing moves them together.
+    for (binary, template_mb) in &binaries {
         let spec = launch_spec(&gateway, binary);
         let size = std::fs::metadata(&spec.binary).map(|m| m.len()).unwrap_or_else(|e| {
             panic!("{}: {e}; build with `cargo build --release --workspace --bins`", spec.binary.display())
         });
-        let mut inits = Vec::new();
-        let mut firsts = Vec::new();
-        let mut warms = Vec::new();
-        let mut peak_rss = Vec::new();
-        for start in 0..options.cold {
-            let mut function =
-                Function::spawn(spec.clone()).await.unwrap_or_else(|e| panic!("starting {binary}: {e}"));
-            if let Some(report) = function.init_error() {
-                panic!("{binary} failed its init: {}\n{}", report.body, function.output());
+        for sandbox in &sandboxes {
+            let spec = match sandbox {
+                Some(sandbox) => sandbox.confine(spec.clone()),
+                None => spec.clone(),
+            };
+            let measured = measure(&gateway, &spec, binary, &mut fixtures, &options, sandbox.as_ref()).await;
+            let memory_mb = sandbox.as_ref().map_or(*template_mb, |s| s.mb);
+            eprintln!(
+                "bench: {binary:<15} {}init p50 {:>6.1} ms  first p50 {:>6.1} ms  warm p50 {:>6.1} ms  peak RSS {:>5.1} MiB{}",
+                sandbox.as_ref().map_or(String::new(), |s| format!("{:>4} MB  ", s.mb)),
+                millis(median(&measured.inits)),
+                millis(median(&measured.firsts)),
+                millis(median(&measured.warms)),
+                measured.peak_rss.iter().max().copied().unwrap_or_default() as f64 / 1048576.0,
+                measured.failure.as_ref().map_or(String::new(), |f| format!("  {}", f.outcome())),
+            );
+            let mut entry = json!({
+                "function": binary,
+                "memory_mb": memory_mb,
+                "binary_bytes": size,
+                "init_ms": measured.inits.iter().map(|d| millis(*d)).collect::<Vec<_>>(),
+                "first_invoke_ms": measured.firsts.iter().map(|d| millis(*d)).collect::<Vec<_>>(),
+                "warm_invoke_ms": measured.warms.iter().map(|d| millis(*d)).collect::<Vec<_>>(),
+                "peak_rss_bytes": measured.peak_rss,
+            });
+            if let Some(sandbox) = sandbox {
+                let extra = json!({
+                    "template_memory_mb": template_mb,
+                    "timeout_ms": millis(spec.timeout),
+                    "cgroup": sandbox.settings(),
+                    "outcome": measured.failure.as_ref().map_or("ok", Failure::outcome),
+                    "failure": measured.failure.as_ref().map(Failure::message),
+                    "cgroup_peak_bytes": measured.cgroup_peak,
+                });
+                entry
+                    .as_object_mut()
+                    .expect("an object")
+                    .extend(extra.as_object().expect("an object").clone());
             }
-            inits.push(function.init_duration().expect("an init that succeeded has a duration"));
-            firsts.push(invoke(&gateway, &mut function, binary, &mut fixtures).await);
-            if start == 0 {
-                for _ in 0..options.warm {
-                    warms.push(invoke(&gateway, &mut function, binary, &mut fixtures).await);
-                }
-            }
-            let (_, rss) = function.shutdown().await;
-            peak_rss.push(rss.unwrap_or_default());
+            results.push(entry);
         }
-        eprintln!(
-            "bench: {binary:<15} init p50 {:>6.1} ms  first p50 {:>6.1} ms  warm p50 {:>6.1} ms  peak RSS {:>5.1} MiB",
-            millis(median(&inits)),
-            millis(median(&firsts)),
-            millis(median(&warms)),
-            peak_rss.iter().max().copied().unwrap_or_default() as f64 / 1048576.0,
-        );
-        results.push(json!({
-            "function": binary,
-            "memory_mb": memory_mb,
-            "binary_bytes": size,
-            "init_ms": inits.iter().map(|d| millis(*d)).collect::<Vec<_>>(),
-            "first_invoke_ms": firsts.iter().map(|d| millis(*d)).collect::<Vec<_>>(),
-            "warm_invoke_ms": warms.iter().map(|d| millis(*d)).collect::<Vec<_>>(),
-            "peak_rss_bytes": peak_rss,
-        }));
     }
 
-    let report = json!({ "cold_starts": options.cold, "warm_invocations": options.warm, "vars": options.vars, "functions": results });
+    let mut report = json!({ "cold_starts": options.cold, "warm_invocations": options.warm, "vars": options.vars, "functions": results });
+    if let Some(parent) = &options.cgroup {
+        report["cgroup"] = json!(parent);
+        report["sizes"] = json!(options.sizes);
+    }
     if let Some(dir) = options.out.parent() {
         std::fs::create_dir_all(dir).expect("the output directory");
     }
     std::fs::write(&options.out, serde_json::to_vec_pretty(&report).expect("JSON"))
         .expect("writing the report");
     eprintln!("bench: wrote {}", options.out.display());
+}
+
+/// One function's starts at one size: each start's init and first invocation, the first start's
+/// warm invocations, each start's peak RSS, and, if the size could not serve the scenario, why.
+#[derive(Default)]
+struct Measured {
+    inits: Vec<Duration>,
+    firsts: Vec<Duration>,
+    warms: Vec<Duration>,
+    peak_rss: Vec<u64>,
+    /// The memory cgroup's peak (the process's pages and the page cache it brought in).
+    cgroup_peak: u64,
+    failure: Option<Failure>,
+}
+
+/// Why a size could not serve its scenario, as Lambda would have ended that sandbox.
+enum Failure {
+    OutOfMemory(String),
+    TimedOut(String),
+}
+
+impl Failure {
+    fn outcome(&self) -> &'static str {
+        match self {
+            Self::OutOfMemory(_) => "oom",
+            Self::TimedOut(_) => "timeout",
+        }
+    }
+
+    fn message(&self) -> &str {
+        match self {
+            Self::OutOfMemory(message) | Self::TimedOut(message) => message,
+        }
+    }
+}
+
+/// One Lambda memory size: cgroup `PARENT/MB` of the cpu and memory controllers, which tune.py
+/// made and set (CPU quota MB/1769 of a core, memory limit MB MiB) before this run.
+struct Sandbox {
+    mb: u32,
+    name: String,
+    cpu: PathBuf,
+    memory: PathBuf,
+}
+
+impl Sandbox {
+    fn new(parent: &str, mb: u32) -> Self {
+        let name = format!("{parent}/{mb}");
+        let sandbox = Self {
+            mb,
+            cpu: PathBuf::from(CGROUP_ROOT).join("cpu").join(&name),
+            memory: PathBuf::from(CGROUP_ROOT).join("memory").join(&name),
+            name,
+        };
+        for dir in [&sandbox.cpu, &sandbox.memory] {
+            assert!(dir.is_dir(), "{} is no cgroup; infra/bench/tune.py makes them", dir.display());
+        }
+        sandbox
+    }
+
+    fn read(dir: &std::path::Path, file: &str) -> String {
+        std::fs::read_to_string(dir.join(file))
+            .unwrap_or_else(|e| panic!("{}: {e}", dir.join(file).display()))
+            .trim()
+            .to_owned()
+    }
+
+    fn number(dir: &std::path::Path, file: &str) -> i64 {
+        Self::read(dir, file).parse().unwrap_or_else(|e| panic!("{}: {e}", dir.join(file).display()))
+    }
+
+    /// How many processes the kernel has killed at this group's limit, ever (`oom_kill`).
+    fn oom_kills(&self) -> u64 {
+        let control = Self::read(&self.memory, "memory.oom_control");
+        control
+            .lines()
+            .find_map(|line| line.strip_prefix("oom_kill "))
+            .and_then(|count| count.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{}: no oom_kill count in {control:?}", self.memory.display()))
+    }
+
+    /// Starts the group's peak usage afresh, for one process (the previous one has ended).
+    fn reset_peak(&self) {
+        let file = self.memory.join("memory.max_usage_in_bytes");
+        std::fs::write(&file, "0").unwrap_or_else(|e| panic!("{}: {e} (tune runs as root)", file.display()));
+    }
+
+    fn peak(&self) -> u64 {
+        Self::number(&self.memory, "memory.max_usage_in_bytes").try_into().unwrap_or_default()
+    }
+
+    /// What the group was set to, as the report records it.
+    fn settings(&self) -> Value {
+        json!({
+            "name": self.name,
+            "cpu_period_us": Self::number(&self.cpu, "cpu.cfs_period_us"),
+            "cpu_quota_us": Self::number(&self.cpu, "cpu.cfs_quota_us"),
+            "memory_limit_bytes": Self::number(&self.memory, "memory.limit_in_bytes"),
+        })
+    }
+
+    /// The spec, started inside this group, with the size Lambda would tell the function.
+    fn confine(&self, spec: LaunchSpec) -> LaunchSpec {
+        let mut arguments = vec![
+            "-c".to_owned(),
+            JOIN_CGROUP.to_owned(),
+            "stratus-cgroup".to_owned(),
+            self.cpu.join("cgroup.procs").display().to_string(),
+            self.memory.join("cgroup.procs").display().to_string(),
+        ];
+        if let Some((runner, runner_arguments)) = &spec.runner {
+            arguments.push(runner.display().to_string());
+            arguments.extend(runner_arguments.iter().cloned());
+        }
+        let spec = spec.with_var("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", self.mb.to_string());
+        LaunchSpec { runner: Some((PathBuf::from("/bin/sh"), arguments)), ..spec }
+    }
+
+    /// What ended a process that failed at this size: out of memory when the kernel killed it at
+    /// the limit (or anything SIGKILLed it but our own timeout), a timeout when we gave up on it.
+    fn classify(
+        &self,
+        oom_kills_before: u64,
+        status: Option<ExitStatus>,
+        timed_out: bool,
+        error: String,
+    ) -> Failure {
+        // The error carries the process's whole output; the first lines say what happened.
+        let message: String =
+            error.lines().take(3).collect::<Vec<_>>().join(" / ").chars().take(400).collect();
+        let killed = status.and_then(|s| s.signal()) == Some(9);
+        if self.oom_kills() > oom_kills_before || (killed && !timed_out) {
+            Failure::OutOfMemory(message)
+        } else if timed_out {
+            Failure::TimedOut(message)
+        } else {
+            panic!("{error}")
+        }
+    }
+}
+
+/// Starts `binary` `--cold` times (the first start then serves `--warm` more invocations). Under
+/// a sandbox, a size that runs out of memory or time ends the measurement with that outcome;
+/// without one, any failure is the run's.
+async fn measure(
+    gateway: &Gateway,
+    spec: &LaunchSpec,
+    binary: &str,
+    fixtures: &mut Fixtures,
+    options: &Options,
+    sandbox: Option<&Sandbox>,
+) -> Measured {
+    let mut measured = Measured::default();
+    for start in 0..options.cold {
+        if let Some(sandbox) = sandbox {
+            sandbox.reset_peak();
+        }
+        let oom_kills = sandbox.map_or(0, Sandbox::oom_kills);
+        let fail = |status, timed_out, error: String| match sandbox {
+            Some(sandbox) => sandbox.classify(oom_kills, status, timed_out, error),
+            None => panic!("{error}"),
+        };
+        let mut function = match Function::spawn(spec.clone()).await {
+            Ok(function) => function,
+            Err(error) => {
+                let (status, timed_out) = match &error {
+                    LaunchError::Exited { status, .. } => (*status, false),
+                    LaunchError::Timeout { .. } => (None, true),
+                    _ => (None, false),
+                };
+                measured.failure = Some(fail(status, timed_out, format!("starting {binary}: {error}")));
+                break;
+            }
+        };
+        if let Some(report) = function.init_error() {
+            panic!("{binary} failed its init: {}\n{}", report.body, function.output());
+        }
+        let init = function.init_duration().expect("an init that succeeded has a duration");
+        measured.inits.push(init);
+        // The first invocation, then (first start only) the warm ones; a process that fails one
+        // serves no more.
+        let mut durations = Vec::new();
+        let mut error = None;
+        let invocations = if start == 0 { 1 + options.warm } else { 1 };
+        for _ in 0..invocations {
+            match invoke(gateway, &mut function, binary, fixtures).await {
+                Ok(duration) => durations.push(duration),
+                Err(failed) => {
+                    error = Some(failed);
+                    break;
+                }
+            }
+        }
+        let (_, rss) = function.shutdown().await;
+        measured.peak_rss.push(rss.unwrap_or_default());
+        if let Some(sandbox) = sandbox {
+            measured.cgroup_peak = measured.cgroup_peak.max(sandbox.peak());
+        }
+        if let Some(error) = error {
+            let (status, timed_out) = match &error {
+                InvokeError::Exited { status, .. } => (*status, false),
+                InvokeError::Timeout { .. } => (None, true),
+                _ => (None, false),
+            };
+            measured.failure = Some(fail(status, timed_out, format!("{binary}: {error}")));
+        }
+        let mut durations = durations.into_iter();
+        measured.firsts.extend(durations.next());
+        measured.warms.extend(durations);
+        if measured.failure.is_some() {
+            break;
+        }
+    }
+    // Lambda would have ended what the emulator only timed: an init over its limit, an
+    // invocation over the function's timeout.
+    if let Some(sandbox) = sandbox
+        && measured.failure.is_none()
+    {
+        let longest = measured.firsts.iter().chain(&measured.warms).max().copied().unwrap_or_default();
+        let longest_init = measured.inits.iter().max().copied().unwrap_or_default();
+        if longest_init > INIT_LIMIT {
+            measured.failure = Some(Failure::TimedOut(format!(
+                "an init took {:.0} ms, over Lambda's {} s limit at {} MB",
+                millis(longest_init),
+                INIT_LIMIT.as_secs(),
+                sandbox.mb
+            )));
+        } else if longest > spec.timeout {
+            measured.failure = Some(Failure::TimedOut(format!(
+                "an invocation took {:.0} ms, over the function's {} s timeout at {} MB",
+                millis(longest),
+                spec.timeout.as_secs(),
+                sandbox.mb
+            )));
+        }
+    }
+    measured
 }
 
 fn launch_spec(gateway: &Gateway, binary: &str) -> LaunchSpec {
@@ -278,16 +569,16 @@ fn launch_spec(gateway: &Gateway, binary: &str) -> LaunchSpec {
     gateway.launch_spec(binary).unwrap_or_else(|e| panic!("{e}"))
 }
 
-/// Invokes once with the scenario's next call, checks the outcome, returns the duration.
+/// Invokes once with the scenario's next call, checks the outcome, returns the duration. The
+/// process failing (killed, hung) is the caller's to judge; a wrong answer fails the run.
 async fn invoke(
     gateway: &Gateway,
     function: &mut Function,
     binary: &str,
     fixtures: &mut Fixtures,
-) -> Duration {
+) -> Result<Duration, InvokeError> {
     let call = next_call(gateway, binary, fixtures).await;
-    let invocation =
-        function.invoke_raw(call.event.to_string().into()).await.unwrap_or_else(|e| panic!("{binary}: {e}"));
+    let invocation = function.invoke_raw(call.event.to_string().into()).await?;
     let body = match invocation.outcome {
         Outcome::Response(body) => body,
         Outcome::Error(error) => panic!("{binary} answered with an error: {}", error.body),
@@ -323,7 +614,7 @@ async fn invoke(
         fixtures.changer_password = format!("bench passphrase {}", fixtures.sequence);
     }
 
-    invocation.duration
+    Ok(invocation.duration)
 }
 
 async fn next_call(gateway: &Gateway, binary: &str, fixtures: &mut Fixtures) -> Call {
