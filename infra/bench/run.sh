@@ -62,4 +62,5 @@ python3 infra/bench/bench.py load --local-api "$BUILT/local-api" \
 
 python3 infra/bench/bench.py report --lambda "$OUT/lambda.json" --load "$OUT/load.json" \
     --host-store "$OUT/lambda-host-store.json" --jitter "$OUT/jitter.json" \
-    --arm64 "$CARGO_TARGET_DIR/lambda" --notes infra/bench/NOTES.md --out BENCHMARKS.md --chart BENCHMARKS.svg
+    --arm64 "$CARGO_TARGET_DIR/lambda" --notes infra/bench/NOTES.md --out BENCHMARKS.md --chart BENCHMARKS.svg \
+    --tuning infra/bench/tuning.json
