@@ -104,8 +104,10 @@ def section(tuning_path, out_path):
         "too; a kill at the limit is an OOM. Each cell is warm duration p50 / p99 ms · cold request "
         "(init + first invocation, p50) ms · Lambda arm64 cost per million invocations at the billed "
         "warm p50. The recommendation, in bold, is the cheapest size whose warm p50 is within "
-        f"{tuning['rule']['tolerance']:.0%} of the fastest size's (sizes that ran out of memory or time "
-        "excluded), and the template's `MemorySize` is that size (a test in the suite checks it). "
+        f"{tuning['rule']['tolerance']:.0%} of the fastest size's, or within {tuning['rule']['slack_ms']:g} ms "
+        "(the billing unit; tenths of a millisecond are noise here) where that is wider, sizes that ran "
+        "out of memory or time excluded; the template's `MemorySize` is that size (a test in the suite "
+        "checks it). "
         f"{oom_text} Measured by {run_text(tuning)}. p99 of so few warm invocations is their slowest.",
         "",
         *table(tuning),
