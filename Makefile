@@ -115,7 +115,7 @@ bench:
 ## (cgroups), into infra/bench/tuning.json, then function.toml's memory and template.yaml from the
 ## recommendations. ONLY=a,b measures those functions and keeps the others' rows (infra/bench/README.md).
 TUNE_COLD ?= 3
-TUNE_WARM ?= 15
+TUNE_WARM ?= 10
 tune:
 	python3 infra/bench/tune.py preflight
 	$(CARGO) build --release --workspace --bins --examples --locked \

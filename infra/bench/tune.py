@@ -3,7 +3,7 @@
 
     tune.py preflight                                          (root, cgroup v1: or say why not)
     tune.py run --bench $CARGO_TARGET_DIR/release/examples/lambda_bench [--only a,b] \\
-                [--cold 3] [--warm 15] [--sizes 128,256,...]   (as root, engines up)
+                [--cold 3] [--warm 10] [--sizes 128,256,...]   (as root, engines up)
     tune.py summarize target/bench/tune-lambda.json          (the table again from a raw run)
     tune.py verify                                             (recommendations follow the rule)
     tune.py apply                                              (function.toml memory from the table)
@@ -22,6 +22,7 @@ functions/*/function.toml; `make generate` then writes template.yaml, and a test
 """
 import argparse
 import datetime
+import glob
 import json
 import math
 import os
@@ -31,6 +32,7 @@ import sys
 import threading
 import time
 import tomllib
+import urllib.parse
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
@@ -185,6 +187,11 @@ def write(path, value):
         f.write(str(value))
 
 
+def read(path):
+    with open(path) as f:
+        return f.read()
+
+
 def group_dirs(mb):
     return (os.path.join(CGROUP_ROOT, "cpu", PARENT, str(mb)), os.path.join(CGROUP_ROOT, "memory", PARENT, str(mb)))
 
@@ -220,12 +227,56 @@ def in_harness_group(command):
     return ["/bin/sh", "-c", 'echo $$ > "$1" && shift && exec "$@"', "stratus-tune", procs, *command]
 
 
+def engine_pids():
+    """The engines this run talks to (engines.sh run started them for it), by pid: the state dir
+    whose ports are the ones in our AWS_ENDPOINT_URL_* variables."""
+    wanted = {name: urllib.parse.urlparse(os.environ.get(f"AWS_ENDPOINT_URL_{var}", "")).port
+              for name, var in (("dynamodb", "DYNAMODB"), ("sqs", "SQS"))}
+    for env_file in glob.glob(os.path.join(ROOT, ".cache", "engines", "*", "env")):
+        state = os.path.dirname(env_file)
+        try:
+            ports = {name: int(read(os.path.join(state, f"{name}.port"))) for name in wanted}
+            if ports == wanted:
+                return [int(read(os.path.join(state, f"{name}.pid"))) for name in wanted]
+        except (OSError, ValueError):
+            continue
+    return []
+
+
+class EnginesAlongside:
+    """The engines in the harness's group for the run, and back where they were after: the time
+    a function waits on DynamoDB Local or moto is part of its duration, and on a busy machine it
+    would otherwise be the other work's to decide."""
+
+    def __init__(self):
+        self.moved = {}
+
+    def __enter__(self):
+        procs = os.path.join(CGROUP_ROOT, "cpu", PARENT, HARNESS, "cgroup.procs")
+        for pid in engine_pids():
+            home = next(line.split(":", 2)[2] for line in read(f"/proc/{pid}/cgroup").splitlines()
+                        if "cpu" in line.split(":")[1].split(","))
+            write(procs, pid)
+            self.moved[pid] = home
+        if not self.moved:
+            print("tune: the engines' processes were not found; they run at the machine's priority", file=sys.stderr)
+        return self
+
+    def __exit__(self, *_):
+        for pid, home in self.moved.items():
+            try:
+                write(os.path.join(CGROUP_ROOT, "cpu", home.lstrip("/"), "cgroup.procs"), pid)
+            except ProcessLookupError:
+                pass  # it ended: nothing to move back
+
+
 def make_groups(sizes):
     """One group per size under the cpu and memory controllers, as Lambda sizes a sandbox, and one
     for the harness. Their parent outweighs everything else on the machine: a Lambda sandbox's CPU
     share is its own, where here a busy machine (other builds) would take it, and the larger sizes
     would lose the most, being the ones whose quota exceeds what they get. The harness is in it
-    too, so its timing of the function is not what waits for a CPU. The engines are not."""
+    too, so its timing of the function is not what waits for a CPU, and the engines join it for the
+    run (EnginesAlongside)."""
     remove_groups()
     os.makedirs(os.path.join(CGROUP_ROOT, "cpu", PARENT, HARNESS))
     write(os.path.join(CGROUP_ROOT, "cpu", PARENT, "cpu.shares"), TOP_SHARES)
@@ -329,7 +380,7 @@ def run(args):
     started = time.time()
     try:
         print("tune: " + " ".join(command), file=sys.stderr)
-        with LoadSampler() as load:
+        with LoadSampler() as load, EnginesAlongside():
             subprocess.run(in_harness_group(command), check=True)
     finally:
         remove_groups()
@@ -466,7 +517,7 @@ def main():
     run_cmd.add_argument("--bench", required=True, help="lambda_bench's release binary")
     run_cmd.add_argument("--sizes", default=",".join(map(str, SIZES)))
     run_cmd.add_argument("--cold", type=int, default=3, help="starts per function and size")
-    run_cmd.add_argument("--warm", type=int, default=15, help="warm invocations per function and size")
+    run_cmd.add_argument("--warm", type=int, default=10, help="warm invocations per start")
     run_cmd.add_argument("--only", help="these functions (comma-separated); the table keeps the others' rows")
     run_cmd.add_argument("--var", action="append", help="NAME=VALUE added to every function's environment")
     run_cmd.add_argument("--scratch", default=os.path.join(ROOT, "target", "bench"))

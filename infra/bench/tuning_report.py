@@ -65,8 +65,8 @@ def out_of_memory_at(tuning, mb):
 def run_text(tuning):
     parts = []
     for run in tuning["runs"]:
-        text = (f"`{run['command']}` on {run['date']}: {run['cold_starts']} cold starts and "
-                f"{run['warm_invocations']} warm invocations per function and size")
+        text = (f"`{run['command']}` on {run['date']}: {run['cold_starts']} starts per function and size, "
+                f"each serving {run['warm_invocations']} warm invocations, the sizes taking turns")
         if run.get("wall_seconds") is not None:
             text += f", {run['wall_seconds'] / 60:.0f} minutes"
         load = run.get("load") or {}

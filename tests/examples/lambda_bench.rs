@@ -16,9 +16,10 @@
 //! process, from before its first instruction, in cgroup `PARENT/N` of the cgroup v1 `cpu` and
 //! `memory` controllers, which tune.py gives N/1769 of a core and an N MiB limit. Only the function
 //! is confined: the harness, the engines and the unmeasured functions that make a scenario's
-//! fixtures run as before. A size the function cannot serve is an outcome in the JSON, not a
-//! failure of the run: `oom` when the kernel killed it at its memory limit, `timeout` when an init
-//! or an invocation took longer than Lambda allows.
+//! fixtures run as before. The sizes take turns, start by start, and every start serves `--warm`
+//! invocations. A size the function cannot serve is an outcome in the JSON, not a failure of the
+//! run: `oom` when the kernel killed it at its memory limit, `timeout` when an init or an
+//! invocation took longer than Lambda allows.
 
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
@@ -230,8 +231,12 @@ async fn main() {
         None => vec![None],
         Some(parent) => options.sizes.iter().map(|&mb| Some(Sandbox::new(parent, mb))).collect(),
     };
-    // The worker takes one queued task per invocation, at every size.
-    let mut fixtures = fixtures(&gateway, (options.cold + options.warm) * sandboxes.len()).await;
+    // The worker takes one queued task per invocation: with sizes, every start serves `--warm`.
+    let invocations = match options.cgroup {
+        None => options.cold + options.warm,
+        Some(_) => options.cold * (1 + options.warm) * sandboxes.len(),
+    };
+    let mut fixtures = fixtures(&gateway, invocations).await;
 
     let mut binaries: Vec<(String, u32)> = gateway
         .stack()
@@ -255,20 +260,33 @@ async fn main() {
     binaries.insert(0, (BASELINE.to_owned(), 128));
 
     let mut results = Vec::new();
-    // Every size of one function before the next function: the sizes compared with each other
-    // are then measured minutes apart, not the whole run apart, so a change in what else the
-    // (shared) machine is doing moves them together.
     for (binary, template_mb) in &binaries {
         let spec = launch_spec(&gateway, binary);
         let size = std::fs::metadata(&spec.binary).map(|m| m.len()).unwrap_or_else(|e| {
             panic!("{}: {e}; build with `cargo build --release --workspace --bins`", spec.binary.display())
         });
-        for sandbox in &sandboxes {
-            let spec = match sandbox {
-                Some(sandbox) => sandbox.confine(spec.clone()),
-                None => spec.clone(),
-            };
-            let measured = measure(&gateway, &spec, binary, &mut fixtures, &options, sandbox.as_ref()).await;
+        let specs: Vec<LaunchSpec> = sandboxes
+            .iter()
+            .map(|sandbox| sandbox.as_ref().map_or_else(|| spec.clone(), |s| s.confine(spec.clone())))
+            .collect();
+        // With sizes, the sizes take turns start by start, and every start serves `--warm`: each
+        // size's figures then come from across the function's whole measurement, so what else the
+        // (shared) machine does meanwhile weighs on every size alike. Without, as ever: the first
+        // start serves them all.
+        let mut measured: Vec<Measured> = sandboxes.iter().map(|_| Measured::default()).collect();
+        for start in 0..options.cold {
+            for ((sandbox, spec), measured) in sandboxes.iter().zip(&specs).zip(&mut measured) {
+                let warm = if sandbox.is_some() || start == 0 { options.warm } else { 0 };
+                if measured.failure.is_none() {
+                    measure_start(&gateway, spec, binary, &mut fixtures, warm, sandbox.as_ref(), measured)
+                        .await;
+                }
+            }
+        }
+        for ((sandbox, spec), mut measured) in sandboxes.iter().zip(&specs).zip(measured) {
+            if let Some(sandbox) = sandbox {
+                sandbox.check_limits(&mut measured, spec.timeout);
+            }
             let memory_mb = sandbox.as_ref().map_or(*template_mb, |s| s.mb);
             eprintln!(
                 "bench: {binary:<15} {}init p50 {:>6.1} ms  first p50 {:>6.1} ms  warm p50 {:>6.1} ms  peak RSS {:>5.1} MiB{}",
@@ -319,8 +337,8 @@ async fn main() {
     eprintln!("bench: wrote {}", options.out.display());
 }
 
-/// One function's starts at one size: each start's init and first invocation, the first start's
-/// warm invocations, each start's peak RSS, and, if the size could not serve the scenario, why.
+/// One function's starts at one size: each start's init, first invocation and peak RSS, the warm
+/// invocations, and, if the size could not serve the scenario, why.
 #[derive(Default)]
 struct Measured {
     inits: Vec<Duration>,
@@ -435,6 +453,31 @@ impl Sandbox {
         LaunchSpec { runner: Some((PathBuf::from("/bin/sh"), arguments)), ..spec }
     }
 
+    /// Lambda would have ended what the emulator only timed: an init over its limit, an
+    /// invocation over the function's timeout.
+    fn check_limits(&self, measured: &mut Measured, timeout: Duration) {
+        if measured.failure.is_some() {
+            return;
+        }
+        let longest = measured.firsts.iter().chain(&measured.warms).max().copied().unwrap_or_default();
+        let longest_init = measured.inits.iter().max().copied().unwrap_or_default();
+        if longest_init > INIT_LIMIT {
+            measured.failure = Some(Failure::TimedOut(format!(
+                "an init took {:.0} ms, over Lambda's {} s limit at {} MB",
+                millis(longest_init),
+                INIT_LIMIT.as_secs(),
+                self.mb
+            )));
+        } else if longest > timeout {
+            measured.failure = Some(Failure::TimedOut(format!(
+                "an invocation took {:.0} ms, over the function's {} s timeout at {} MB",
+                millis(longest),
+                timeout.as_secs(),
+                self.mb
+            )));
+        }
+    }
+
     /// What ended a process that failed at this size: out of memory when the kernel killed it at
     /// the limit (or anything SIGKILLed it but our own timeout), a timeout when we gave up on it.
     fn classify(
@@ -458,102 +501,70 @@ impl Sandbox {
     }
 }
 
-/// Starts `binary` `--cold` times (the first start then serves `--warm` more invocations). Under
-/// a sandbox, a size that runs out of memory or time ends the measurement with that outcome;
-/// without one, any failure is the run's.
-async fn measure(
+/// Starts `binary` once, times its init and first invocation, then `warm` more invocations, into
+/// `measured`. Under a sandbox, a start that runs out of memory or time records that outcome (the
+/// size is then done); without one, any failure is the run's.
+async fn measure_start(
     gateway: &Gateway,
     spec: &LaunchSpec,
     binary: &str,
     fixtures: &mut Fixtures,
-    options: &Options,
+    warm: usize,
     sandbox: Option<&Sandbox>,
-) -> Measured {
-    let mut measured = Measured::default();
-    for start in 0..options.cold {
-        if let Some(sandbox) = sandbox {
-            sandbox.reset_peak();
-        }
-        let oom_kills = sandbox.map_or(0, Sandbox::oom_kills);
-        let fail = |status, timed_out, error: String| match sandbox {
-            Some(sandbox) => sandbox.classify(oom_kills, status, timed_out, error),
-            None => panic!("{error}"),
-        };
-        let mut function = match Function::spawn(spec.clone()).await {
-            Ok(function) => function,
-            Err(error) => {
-                let (status, timed_out) = match &error {
-                    LaunchError::Exited { status, .. } => (*status, false),
-                    LaunchError::Timeout { .. } => (None, true),
-                    _ => (None, false),
-                };
-                measured.failure = Some(fail(status, timed_out, format!("starting {binary}: {error}")));
-                break;
-            }
-        };
-        if let Some(report) = function.init_error() {
-            panic!("{binary} failed its init: {}\n{}", report.body, function.output());
-        }
-        let init = function.init_duration().expect("an init that succeeded has a duration");
-        measured.inits.push(init);
-        // The first invocation, then (first start only) the warm ones; a process that fails one
-        // serves no more.
-        let mut durations = Vec::new();
-        let mut error = None;
-        let invocations = if start == 0 { 1 + options.warm } else { 1 };
-        for _ in 0..invocations {
-            match invoke(gateway, &mut function, binary, fixtures).await {
-                Ok(duration) => durations.push(duration),
-                Err(failed) => {
-                    error = Some(failed);
-                    break;
-                }
-            }
-        }
-        let (_, rss) = function.shutdown().await;
-        measured.peak_rss.push(rss.unwrap_or_default());
-        if let Some(sandbox) = sandbox {
-            measured.cgroup_peak = measured.cgroup_peak.max(sandbox.peak());
-        }
-        if let Some(error) = error {
+    measured: &mut Measured,
+) {
+    if let Some(sandbox) = sandbox {
+        sandbox.reset_peak();
+    }
+    let oom_kills = sandbox.map_or(0, Sandbox::oom_kills);
+    let fail = |status, timed_out, error: String| match sandbox {
+        Some(sandbox) => sandbox.classify(oom_kills, status, timed_out, error),
+        None => panic!("{error}"),
+    };
+    let mut function = match Function::spawn(spec.clone()).await {
+        Ok(function) => function,
+        Err(error) => {
             let (status, timed_out) = match &error {
-                InvokeError::Exited { status, .. } => (*status, false),
-                InvokeError::Timeout { .. } => (None, true),
+                LaunchError::Exited { status, .. } => (*status, false),
+                LaunchError::Timeout { .. } => (None, true),
                 _ => (None, false),
             };
-            measured.failure = Some(fail(status, timed_out, format!("{binary}: {error}")));
+            measured.failure = Some(fail(status, timed_out, format!("starting {binary}: {error}")));
+            return;
         }
-        let mut durations = durations.into_iter();
-        measured.firsts.extend(durations.next());
-        measured.warms.extend(durations);
-        if measured.failure.is_some() {
-            break;
+    };
+    if let Some(report) = function.init_error() {
+        panic!("{binary} failed its init: {}\n{}", report.body, function.output());
+    }
+    measured.inits.push(function.init_duration().expect("an init that succeeded has a duration"));
+    // The first invocation, then the warm ones; a process that fails one serves no more.
+    let mut durations = Vec::new();
+    let mut error = None;
+    for _ in 0..1 + warm {
+        match invoke(gateway, &mut function, binary, fixtures).await {
+            Ok(duration) => durations.push(duration),
+            Err(failed) => {
+                error = Some(failed);
+                break;
+            }
         }
     }
-    // Lambda would have ended what the emulator only timed: an init over its limit, an
-    // invocation over the function's timeout.
-    if let Some(sandbox) = sandbox
-        && measured.failure.is_none()
-    {
-        let longest = measured.firsts.iter().chain(&measured.warms).max().copied().unwrap_or_default();
-        let longest_init = measured.inits.iter().max().copied().unwrap_or_default();
-        if longest_init > INIT_LIMIT {
-            measured.failure = Some(Failure::TimedOut(format!(
-                "an init took {:.0} ms, over Lambda's {} s limit at {} MB",
-                millis(longest_init),
-                INIT_LIMIT.as_secs(),
-                sandbox.mb
-            )));
-        } else if longest > spec.timeout {
-            measured.failure = Some(Failure::TimedOut(format!(
-                "an invocation took {:.0} ms, over the function's {} s timeout at {} MB",
-                millis(longest),
-                spec.timeout.as_secs(),
-                sandbox.mb
-            )));
-        }
+    let (_, rss) = function.shutdown().await;
+    measured.peak_rss.push(rss.unwrap_or_default());
+    if let Some(sandbox) = sandbox {
+        measured.cgroup_peak = measured.cgroup_peak.max(sandbox.peak());
     }
-    measured
+    if let Some(error) = error {
+        let (status, timed_out) = match &error {
+            InvokeError::Exited { status, .. } => (*status, false),
+            InvokeError::Timeout { .. } => (None, true),
+            _ => (None, false),
+        };
+        measured.failure = Some(fail(status, timed_out, format!("{binary}: {error}")));
+    }
+    let mut durations = durations.into_iter();
+    measured.firsts.extend(durations.next());
+    measured.warms.extend(durations);
 }
 
 fn launch_spec(gateway: &Gateway, binary: &str) -> LaunchSpec {
