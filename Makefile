@@ -9,7 +9,7 @@ SAM_TOOLS := infra/sam/tools.sh
 export CARGO_TARGET_DIR := $(shell bash infra/local/paths.sh | sed -n 's/^CARGO_TARGET_DIR=//p')
 export STRATUS_TOOLS := $(shell bash infra/local/paths.sh | sed -n 's/^STRATUS_TOOLS=//p')
 
-.PHONY: generate new-function test-scaffold test-arm64 smoke test-smoke test-docs tools diagram openapi run run-aws test test-rust test-contract test-jose test-browser test-oidc lint lint-rust lint-template sam-build fmt engines-start engines-stop sam-local-engines sam-local-engines-stop bench clean
+.PHONY: generate new-function test-scaffold test-arm64 smoke test-smoke test-docs tools diagram openapi run run-aws test test-rust test-contract test-jose test-browser test-oidc lint lint-rust lint-template sam-build fmt engines-start engines-stop sam-local-engines sam-local-engines-stop bench tune clean
 
 ## API on http://127.0.0.1:$(PORT), embedded in-memory backend; needs only Rust.
 run:
@@ -109,6 +109,21 @@ test-arm64:
 ## under load, costs: writes BENCHMARKS.md (minutes; not part of `make test`).
 bench:
 	bash infra/bench/run.sh
+
+## Each function's memory size chosen by measurement, offline (as root; about 20 minutes; not part
+## of `make test`): its scenario at every Lambda size under that size's CPU share and memory limit
+## (cgroups), into infra/bench/tuning.json, then function.toml's memory and template.yaml from the
+## recommendations. ONLY=a,b measures those functions and keeps the others' rows (infra/bench/README.md).
+TUNE_COLD ?= 3
+TUNE_WARM ?= 10
+tune:
+	python3 infra/bench/tune.py preflight
+	$(CARGO) build --release --workspace --bins --examples --locked \
+	    --config 'profile.release.package.stratus-tests.opt-level=3'
+	bash $(ENGINES) run -- python3 infra/bench/tune.py run --bench "$(CARGO_TARGET_DIR)/release/examples/lambda_bench" \
+	    --cold $(TUNE_COLD) --warm $(TUNE_WARM) $(if $(ONLY),--only $(ONLY))
+	python3 infra/bench/tune.py apply
+	$(MAKE) --no-print-directory generate
 
 fmt:
 	$(CARGO) fmt --all

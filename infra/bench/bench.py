@@ -28,6 +28,7 @@ import tomllib
 import urllib.request
 
 from flows import PASSWORD, call, percentile
+import tuning_report
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 WRK_THREADS, WRK_CONNECTIONS, WRK_SECONDS = 2, 32, 10
@@ -594,6 +595,7 @@ def report(args):
     lines += [f"- `{route}`: `{r['command']}`" for route, r in loaded["routes"].items()]
     lines += [f"- bare axum floor: `{loaded['axum_baseline']['command']}` (hello-axum at `$BASE`)",
               "- local-api at warn: the same three commands against `RUST_LOG=warn local-api`"]
+    lines += tuning_report.section(args.tuning, args.out) if args.tuning else []
     if args.notes and os.path.exists(args.notes):
         with open(args.notes) as f:
             lines += ["", f.read().rstrip()]
@@ -627,6 +629,7 @@ def main():
     report_cmd.add_argument("--disk", help="lambda_bench's JSON from a run with the page cache dropped before each start")
     report_cmd.add_argument("--jitter", help="first_random's figures, both ways, as {jitter, no_jitter}")
     report_cmd.add_argument("--chart", help="where to write the SVG chart the report embeds")
+    report_cmd.add_argument("--tuning", help="make tune's infra/bench/tuning.json: its table and chart")
     args = parser.parse_args()
     {"load": load, "floor": floor, "report": report}[args.command](args)
 

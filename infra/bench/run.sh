@@ -74,7 +74,8 @@ python3 infra/bench/bench.py load --local-api "$BUILT/local-api" \
 
 python3 infra/bench/bench.py report --lambda "$OUT/lambda.json" --load "$OUT/load.json" \
     --plain "$OUT/lambda-plain.json" "${DISK[@]}" --jitter "$OUT/jitter.json" \
-    --arm64 "$CARGO_TARGET_DIR/lambda" --notes infra/bench/NOTES.md --out BENCHMARKS.md --chart BENCHMARKS.svg
+    --arm64 "$CARGO_TARGET_DIR/lambda" --notes infra/bench/NOTES.md --out BENCHMARKS.md --chart BENCHMARKS.svg \
+    --tuning infra/bench/tuning.json
 
 # The capacity and cost model (docs/scaling.md) from this run's figures: `make test` fails while
 # the page is stale, so it is rendered here with them.

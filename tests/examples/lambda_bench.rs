@@ -15,8 +15,20 @@
 //! `--var SSL_CERT_FILE=` names, else Debian's, with the authority's root appended), as every AWS
 //! endpoint is HTTPS; `--page-cache drop` empties the kernel's page cache before every cold start
 //! (as root), so that a function reads its binary from disk as a new sandbox does.
+//!
+//! `--cgroup PARENT --sizes 128,256,...` (`make tune`, infra/bench/tune.py) measures every
+//! function at each Lambda memory size instead of its template's: size N runs the function
+//! process, from before its first instruction, in cgroup `PARENT/N` of the cgroup v1 `cpu` and
+//! `memory` controllers, which tune.py gives N/1769 of a core and an N MiB limit. Only the function
+//! is confined: the harness, the engines and the unmeasured functions that make a scenario's
+//! fixtures run as before. The sizes take turns, start by start, and every start serves `--warm`
+//! invocations. A size the function cannot serve is an outcome in the JSON, not a failure of the
+//! run: `oom` when the kernel killed it at its memory limit, `timeout` when an init or an
+//! invocation took longer than Lambda allows.
 
+use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
+use std::process::ExitStatus;
 use std::time::Duration;
 
 use aws_sdk_sqs::types::Message;
@@ -27,7 +39,8 @@ use stratus_aws::dynamodb::{DynamoUserStore, tables};
 use stratus_routes::ROUTES;
 use stratus_tests::oauth::{self, Browser, PUBLIC_BASE_URL};
 use stratus_tests::runtime_api::{
-    Function, Gateway, LaunchSpec, LocalStack, Outcome, binaries_dir, request, sqs_event,
+    Function, Gateway, InvokeError, LaunchError, LaunchSpec, LocalStack, Outcome, binaries_dir, request,
+    sqs_event,
 };
 use stratus_tests::wire::{LocalCa, TlsFront, endpoint_address};
 use stratus_tests::{PASSWORD, registration};
@@ -36,6 +49,15 @@ use stratus_tests::{PASSWORD, registration};
 const BASELINE: &str = "hello-runtime";
 /// High enough that no rate limit answers 429 during a run; the limits are not what is timed.
 const UNLIMITED: &str = "1000000";
+/// Where cgroup v1 mounts its controllers, one directory each.
+const CGROUP_ROOT: &str = "/sys/fs/cgroup";
+/// Lambda's limit on a function's init phase.
+const INIT_LIMIT: Duration = Duration::from_secs(10);
+/// Run by `/bin/sh` in place of the function: moves itself (`$$`) into the cgroup's `cpu` and
+/// `memory` groups (`$1`, `$2`), then becomes the function, keeping its pid. So the function's
+/// init runs under the quota and limit too, as on Lambda, and the emulator's pid (the peak RSS
+/// it reads) is the function's.
+const JOIN_CGROUP: &str = r#"echo $$ > "$1" && echo $$ > "$2" && shift 2 && exec "$@""#;
 
 struct Options {
     out: PathBuf,
@@ -44,6 +66,10 @@ struct Options {
     vars: Vec<(String, String)>,
     /// When set, the functions to measure (the baseline always is).
     only: Option<Vec<String>>,
+    /// With `sizes`: the cgroup (under both controllers) that holds one group per size.
+    cgroup: Option<String>,
+    /// Memory sizes (MB) to measure every function at, each in its own cgroup.
+    sizes: Vec<u32>,
     /// Where to make the certificate authority of the engines' HTTPS fronts, if they have any.
     tls: Option<PathBuf>,
     /// Whether to drop the page cache before every cold start.
@@ -57,6 +83,8 @@ fn options() -> Options {
         warm: 50,
         vars: Vec::new(),
         only: None,
+        cgroup: None,
+        sizes: Vec::new(),
         tls: None,
         drop_page_cache: false,
     };
@@ -72,6 +100,7 @@ fn options() -> Options {
                 options.vars.push((name.to_owned(), value.to_owned()));
             }
             "--only" => options.only = Some(value.split(',').map(str::to_owned).collect()),
+            "--cgroup" => options.cgroup = Some(value),
             "--tls" => options.tls = Some(PathBuf::from(value)),
             "--page-cache" => {
                 options.drop_page_cache = match value.as_str() {
@@ -80,10 +109,19 @@ fn options() -> Options {
                     other => panic!("--page-cache takes drop or keep, not {other}"),
                 }
             }
+            "--sizes" => {
+                options.sizes =
+                    value.split(',').map(|mb| mb.trim().parse().expect("--sizes takes MB,MB,...")).collect()
+            }
             other => panic!("unknown option {other}; see the header of tests/examples/lambda_bench.rs"),
         }
     }
     assert!(options.cold > 0, "--cold must be at least 1");
+    assert_eq!(
+        options.cgroup.is_some(),
+        !options.sizes.is_empty(),
+        "--cgroup and --sizes go together: each size runs in the cgroup PARENT/SIZE"
+    );
     options
 }
 
@@ -213,7 +251,16 @@ async fn main() {
         Some(dir) => behind_tls(gateway, dir, &options.vars).await,
         None => (gateway, Vec::new()),
     };
-    let mut fixtures = fixtures(&gateway, options.cold + options.warm).await;
+    let sandboxes: Vec<Option<Sandbox>> = match &options.cgroup {
+        None => vec![None],
+        Some(parent) => options.sizes.iter().map(|&mb| Some(Sandbox::new(parent, mb))).collect(),
+    };
+    // The worker takes one queued task per invocation: with sizes, every start serves `--warm`.
+    let invocations = match options.cgroup {
+        None => options.cold + options.warm,
+        Some(_) => options.cold * (1 + options.warm) * sandboxes.len(),
+    };
+    let mut fixtures = fixtures(&gateway, invocations).await;
 
     let mut binaries: Vec<(String, u32)> = gateway
         .stack()
@@ -237,56 +284,75 @@ async fn main() {
     binaries.insert(0, (BASELINE.to_owned(), 128));
 
     let mut results = Vec::new();
-    for (binary, memory_mb) in &binaries {
+    for (binary, template_mb) in &binaries {
         let spec = launch_spec(&gateway, binary);
         let size = std::fs::metadata(&spec.binary).map(|m| m.len()).unwrap_or_else(|e| {
             panic!("{}: {e}; build with `cargo build --release --workspace --bins`", spec.binary.display())
         });
-        let mut inits = Vec::new();
-        let mut firsts = Vec::new();
-        let mut warms = Vec::new();
-        let mut peak_rss = Vec::new();
-        let mut init_steps = Vec::new();
+        let specs: Vec<LaunchSpec> = sandboxes
+            .iter()
+            .map(|sandbox| sandbox.as_ref().map_or_else(|| spec.clone(), |s| s.confine(spec.clone())))
+            .collect();
+        // With sizes, the sizes take turns start by start, and every start serves `--warm`: each
+        // size's figures then come from across the function's whole measurement, so what else the
+        // (shared) machine does meanwhile weighs on every size alike. Without, as ever: the first
+        // start serves them all.
+        let mut measured: Vec<Measured> = sandboxes.iter().map(|_| Measured::default()).collect();
         for start in 0..options.cold {
-            if options.drop_page_cache {
-                drop_page_cache();
-            }
-            let mut function =
-                Function::spawn(spec.clone()).await.unwrap_or_else(|e| panic!("starting {binary}: {e}"));
-            if let Some(report) = function.init_error() {
-                panic!("{binary} failed its init: {}\n{}", report.body, function.output());
-            }
-            inits.push(function.init_duration().expect("an init that succeeded has a duration"));
-            init_steps.push(initialised(&function.output()));
-            firsts.push(invoke(&gateway, &mut function, binary, &mut fixtures).await);
-            if start == 0 {
-                for _ in 0..options.warm {
-                    warms.push(invoke(&gateway, &mut function, binary, &mut fixtures).await);
+            for ((sandbox, spec), measured) in sandboxes.iter().zip(&specs).zip(&mut measured) {
+                let warm = if sandbox.is_some() || start == 0 { options.warm } else { 0 };
+                if measured.failure.is_none() {
+                    if options.drop_page_cache {
+                        drop_page_cache();
+                    }
+                    measure_start(&gateway, spec, binary, &mut fixtures, warm, sandbox.as_ref(), measured)
+                        .await;
                 }
             }
-            let (_, rss) = function.shutdown().await;
-            peak_rss.push(rss.unwrap_or_default());
         }
-        eprintln!(
-            "bench: {binary:<15} init p50 {:>6.1} ms  first p50 {:>6.1} ms  warm p50 {:>6.1} ms  peak RSS {:>5.1} MiB",
-            millis(median(&inits)),
-            millis(median(&firsts)),
-            millis(median(&warms)),
-            peak_rss.iter().max().copied().unwrap_or_default() as f64 / 1048576.0,
-        );
-        results.push(json!({
-            "function": binary,
-            "memory_mb": memory_mb,
-            "binary_bytes": size,
-            "init_ms": inits.iter().map(|d| millis(*d)).collect::<Vec<_>>(),
-            "first_invoke_ms": firsts.iter().map(|d| millis(*d)).collect::<Vec<_>>(),
-            "warm_invoke_ms": warms.iter().map(|d| millis(*d)).collect::<Vec<_>>(),
-            "peak_rss_bytes": peak_rss,
-            "init_steps": init_steps,
-        }));
+        for ((sandbox, spec), mut measured) in sandboxes.iter().zip(&specs).zip(measured) {
+            if let Some(sandbox) = sandbox {
+                sandbox.check_limits(&mut measured, spec.timeout);
+            }
+            let memory_mb = sandbox.as_ref().map_or(*template_mb, |s| s.mb);
+            eprintln!(
+                "bench: {binary:<15} {}init p50 {:>6.1} ms  first p50 {:>6.1} ms  warm p50 {:>6.1} ms  peak RSS {:>5.1} MiB{}",
+                sandbox.as_ref().map_or(String::new(), |s| format!("{:>4} MB  ", s.mb)),
+                millis(median(&measured.inits)),
+                millis(median(&measured.firsts)),
+                millis(median(&measured.warms)),
+                measured.peak_rss.iter().max().copied().unwrap_or_default() as f64 / 1048576.0,
+                measured.failure.as_ref().map_or(String::new(), |f| format!("  {}", f.outcome())),
+            );
+            let mut entry = json!({
+                "function": binary,
+                "memory_mb": memory_mb,
+                "binary_bytes": size,
+                "init_ms": measured.inits.iter().map(|d| millis(*d)).collect::<Vec<_>>(),
+                "first_invoke_ms": measured.firsts.iter().map(|d| millis(*d)).collect::<Vec<_>>(),
+                "warm_invoke_ms": measured.warms.iter().map(|d| millis(*d)).collect::<Vec<_>>(),
+                "peak_rss_bytes": measured.peak_rss,
+                "init_steps": measured.init_steps,
+            });
+            if let Some(sandbox) = sandbox {
+                let extra = json!({
+                    "template_memory_mb": template_mb,
+                    "timeout_ms": millis(spec.timeout),
+                    "cgroup": sandbox.settings(),
+                    "outcome": measured.failure.as_ref().map_or("ok", Failure::outcome),
+                    "failure": measured.failure.as_ref().map(Failure::message),
+                    "cgroup_peak_bytes": measured.cgroup_peak,
+                });
+                entry
+                    .as_object_mut()
+                    .expect("an object")
+                    .extend(extra.as_object().expect("an object").clone());
+            }
+            results.push(entry);
+        }
     }
 
-    let report = json!({
+    let mut report = json!({
         "cold_starts": options.cold,
         "warm_invocations": options.warm,
         "vars": options.vars,
@@ -294,12 +360,249 @@ async fn main() {
         "page_cache": if options.drop_page_cache { "dropped" } else { "kept" },
         "functions": results,
     });
+    if let Some(parent) = &options.cgroup {
+        report["cgroup"] = json!(parent);
+        report["sizes"] = json!(options.sizes);
+    }
     if let Some(dir) = options.out.parent() {
         std::fs::create_dir_all(dir).expect("the output directory");
     }
     std::fs::write(&options.out, serde_json::to_vec_pretty(&report).expect("JSON"))
         .expect("writing the report");
     eprintln!("bench: wrote {}", options.out.display());
+}
+
+/// One function's starts at one size: each start's init, first invocation and peak RSS, the warm
+/// invocations, and, if the size could not serve the scenario, why.
+#[derive(Default)]
+struct Measured {
+    inits: Vec<Duration>,
+    firsts: Vec<Duration>,
+    warms: Vec<Duration>,
+    peak_rss: Vec<u64>,
+    /// Each start's init steps, as its `initialised` log line names them.
+    init_steps: Vec<Value>,
+    /// The memory cgroup's peak (the process's pages and the page cache it brought in).
+    cgroup_peak: u64,
+    failure: Option<Failure>,
+}
+
+/// Why a size could not serve its scenario, as Lambda would have ended that sandbox.
+enum Failure {
+    OutOfMemory(String),
+    TimedOut(String),
+}
+
+impl Failure {
+    fn outcome(&self) -> &'static str {
+        match self {
+            Self::OutOfMemory(_) => "oom",
+            Self::TimedOut(_) => "timeout",
+        }
+    }
+
+    fn message(&self) -> &str {
+        match self {
+            Self::OutOfMemory(message) | Self::TimedOut(message) => message,
+        }
+    }
+}
+
+/// One Lambda memory size: cgroup `PARENT/MB` of the cpu and memory controllers, which tune.py
+/// made and set (CPU quota MB/1769 of a core, memory limit MB MiB) before this run.
+struct Sandbox {
+    mb: u32,
+    name: String,
+    cpu: PathBuf,
+    memory: PathBuf,
+}
+
+impl Sandbox {
+    fn new(parent: &str, mb: u32) -> Self {
+        let name = format!("{parent}/{mb}");
+        let sandbox = Self {
+            mb,
+            cpu: PathBuf::from(CGROUP_ROOT).join("cpu").join(&name),
+            memory: PathBuf::from(CGROUP_ROOT).join("memory").join(&name),
+            name,
+        };
+        for dir in [&sandbox.cpu, &sandbox.memory] {
+            assert!(dir.is_dir(), "{} is no cgroup; infra/bench/tune.py makes them", dir.display());
+        }
+        sandbox
+    }
+
+    fn read(dir: &std::path::Path, file: &str) -> String {
+        std::fs::read_to_string(dir.join(file))
+            .unwrap_or_else(|e| panic!("{}: {e}", dir.join(file).display()))
+            .trim()
+            .to_owned()
+    }
+
+    fn number(dir: &std::path::Path, file: &str) -> i64 {
+        Self::read(dir, file).parse().unwrap_or_else(|e| panic!("{}: {e}", dir.join(file).display()))
+    }
+
+    /// How many processes the kernel has killed at this group's limit, ever (`oom_kill`).
+    fn oom_kills(&self) -> u64 {
+        let control = Self::read(&self.memory, "memory.oom_control");
+        control
+            .lines()
+            .find_map(|line| line.strip_prefix("oom_kill "))
+            .and_then(|count| count.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{}: no oom_kill count in {control:?}", self.memory.display()))
+    }
+
+    /// Starts the group's peak usage afresh, for one process (the previous one has ended).
+    fn reset_peak(&self) {
+        let file = self.memory.join("memory.max_usage_in_bytes");
+        std::fs::write(&file, "0").unwrap_or_else(|e| panic!("{}: {e} (tune runs as root)", file.display()));
+    }
+
+    fn peak(&self) -> u64 {
+        Self::number(&self.memory, "memory.max_usage_in_bytes").try_into().unwrap_or_default()
+    }
+
+    /// What the group was set to, as the report records it.
+    fn settings(&self) -> Value {
+        json!({
+            "name": self.name,
+            "cpu_period_us": Self::number(&self.cpu, "cpu.cfs_period_us"),
+            "cpu_quota_us": Self::number(&self.cpu, "cpu.cfs_quota_us"),
+            "memory_limit_bytes": Self::number(&self.memory, "memory.limit_in_bytes"),
+        })
+    }
+
+    /// The spec, started inside this group, with the size Lambda would tell the function.
+    fn confine(&self, spec: LaunchSpec) -> LaunchSpec {
+        let mut arguments = vec![
+            "-c".to_owned(),
+            JOIN_CGROUP.to_owned(),
+            "stratus-cgroup".to_owned(),
+            self.cpu.join("cgroup.procs").display().to_string(),
+            self.memory.join("cgroup.procs").display().to_string(),
+        ];
+        if let Some((runner, runner_arguments)) = &spec.runner {
+            arguments.push(runner.display().to_string());
+            arguments.extend(runner_arguments.iter().cloned());
+        }
+        let spec = spec.with_var("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", self.mb.to_string());
+        LaunchSpec { runner: Some((PathBuf::from("/bin/sh"), arguments)), ..spec }
+    }
+
+    /// Lambda would have ended what the emulator only timed: an init over its limit, an
+    /// invocation over the function's timeout.
+    fn check_limits(&self, measured: &mut Measured, timeout: Duration) {
+        if measured.failure.is_some() {
+            return;
+        }
+        let longest = measured.firsts.iter().chain(&measured.warms).max().copied().unwrap_or_default();
+        let longest_init = measured.inits.iter().max().copied().unwrap_or_default();
+        if longest_init > INIT_LIMIT {
+            measured.failure = Some(Failure::TimedOut(format!(
+                "an init took {:.0} ms, over Lambda's {} s limit at {} MB",
+                millis(longest_init),
+                INIT_LIMIT.as_secs(),
+                self.mb
+            )));
+        } else if longest > timeout {
+            measured.failure = Some(Failure::TimedOut(format!(
+                "an invocation took {:.0} ms, over the function's {} s timeout at {} MB",
+                millis(longest),
+                timeout.as_secs(),
+                self.mb
+            )));
+        }
+    }
+
+    /// What ended a process that failed at this size: out of memory when the kernel killed it at
+    /// the limit (or anything SIGKILLed it but our own timeout), a timeout when we gave up on it.
+    fn classify(
+        &self,
+        oom_kills_before: u64,
+        status: Option<ExitStatus>,
+        timed_out: bool,
+        error: String,
+    ) -> Failure {
+        // The error carries the process's whole output; the first lines say what happened.
+        let message: String =
+            error.lines().take(3).collect::<Vec<_>>().join(" / ").chars().take(400).collect();
+        let killed = status.and_then(|s| s.signal()) == Some(9);
+        if self.oom_kills() > oom_kills_before || (killed && !timed_out) {
+            Failure::OutOfMemory(message)
+        } else if timed_out {
+            Failure::TimedOut(message)
+        } else {
+            panic!("{error}")
+        }
+    }
+}
+
+/// Starts `binary` once, times its init and first invocation, then `warm` more invocations, into
+/// `measured`. Under a sandbox, a start that runs out of memory or time records that outcome (the
+/// size is then done); without one, any failure is the run's.
+async fn measure_start(
+    gateway: &Gateway,
+    spec: &LaunchSpec,
+    binary: &str,
+    fixtures: &mut Fixtures,
+    warm: usize,
+    sandbox: Option<&Sandbox>,
+    measured: &mut Measured,
+) {
+    if let Some(sandbox) = sandbox {
+        sandbox.reset_peak();
+    }
+    let oom_kills = sandbox.map_or(0, Sandbox::oom_kills);
+    let fail = |status, timed_out, error: String| match sandbox {
+        Some(sandbox) => sandbox.classify(oom_kills, status, timed_out, error),
+        None => panic!("{error}"),
+    };
+    let mut function = match Function::spawn(spec.clone()).await {
+        Ok(function) => function,
+        Err(error) => {
+            let (status, timed_out) = match &error {
+                LaunchError::Exited { status, .. } => (*status, false),
+                LaunchError::Timeout { .. } => (None, true),
+                _ => (None, false),
+            };
+            measured.failure = Some(fail(status, timed_out, format!("starting {binary}: {error}")));
+            return;
+        }
+    };
+    if let Some(report) = function.init_error() {
+        panic!("{binary} failed its init: {}\n{}", report.body, function.output());
+    }
+    measured.inits.push(function.init_duration().expect("an init that succeeded has a duration"));
+    measured.init_steps.push(initialised(&function.output()));
+    // The first invocation, then the warm ones; a process that fails one serves no more.
+    let mut durations = Vec::new();
+    let mut error = None;
+    for _ in 0..1 + warm {
+        match invoke(gateway, &mut function, binary, fixtures).await {
+            Ok(duration) => durations.push(duration),
+            Err(failed) => {
+                error = Some(failed);
+                break;
+            }
+        }
+    }
+    let (_, rss) = function.shutdown().await;
+    measured.peak_rss.push(rss.unwrap_or_default());
+    if let Some(sandbox) = sandbox {
+        measured.cgroup_peak = measured.cgroup_peak.max(sandbox.peak());
+    }
+    if let Some(error) = error {
+        let (status, timed_out) = match &error {
+            InvokeError::Exited { status, .. } => (*status, false),
+            InvokeError::Timeout { .. } => (None, true),
+            _ => (None, false),
+        };
+        measured.failure = Some(fail(status, timed_out, format!("{binary}: {error}")));
+    }
+    let mut durations = durations.into_iter();
+    measured.firsts.extend(durations.next());
+    measured.warms.extend(durations);
 }
 
 /// Every engine endpoint the functions get, behind an HTTPS front of its own; the fronts live as
@@ -362,16 +665,16 @@ fn launch_spec(gateway: &Gateway, binary: &str) -> LaunchSpec {
     gateway.launch_spec(binary).unwrap_or_else(|e| panic!("{e}"))
 }
 
-/// Invokes once with the scenario's next call, checks the outcome, returns the duration.
+/// Invokes once with the scenario's next call, checks the outcome, returns the duration. The
+/// process failing (killed, hung) is the caller's to judge; a wrong answer fails the run.
 async fn invoke(
     gateway: &Gateway,
     function: &mut Function,
     binary: &str,
     fixtures: &mut Fixtures,
-) -> Duration {
+) -> Result<Duration, InvokeError> {
     let call = next_call(gateway, binary, fixtures).await;
-    let invocation =
-        function.invoke_raw(call.event.to_string().into()).await.unwrap_or_else(|e| panic!("{binary}: {e}"));
+    let invocation = function.invoke_raw(call.event.to_string().into()).await?;
     let body = match invocation.outcome {
         Outcome::Response(body) => body,
         Outcome::Error(error) => panic!("{binary} answered with an error: {}", error.body),
@@ -407,7 +710,7 @@ async fn invoke(
         fixtures.changer_password = format!("bench passphrase {}", fixtures.sequence);
     }
 
-    invocation.duration
+    Ok(invocation.duration)
 }
 
 async fn next_call(gateway: &Gateway, binary: &str, fixtures: &mut Fixtures) -> Call {

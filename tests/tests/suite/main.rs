@@ -28,3 +28,4 @@ mod shared_target;
 mod task_store_contract;
 mod tasks_api;
 mod template_checks;
+mod tuning;
