@@ -44,6 +44,8 @@ def case():
             "me": {"memory_mb": 128, "billed_ms": 2, "init_ms": 10.0},
             "refresh-token": {"memory_mb": 128, "billed_ms": 8, "init_ms": 10.0},
         }},
+        # tune measured me at another size only: the bench's figure stands.
+        "tuning": {"functions": {"me": {"sizes": {"256": {"outcome": "ok", "warm_p50_ms": 0.4}}}}},
         "prices": prices,
         "quotas": [
             {"demand": "route_default_per_second", "short": "default route", "name": "default route",
@@ -79,6 +81,14 @@ class HandWorked(unittest.TestCase):
         self.assertEqual(scaling.duration_ms(self.inputs, "me", "kms"), 2)
         self.assertEqual(scaling.duration_ms(self.inputs, "refresh-token", "kms"), 18)
         self.assertEqual(scaling.duration_ms(self.inputs, "refresh-token", "sealed"), 9)
+
+    def test_tunes_figure_at_the_configured_memory_wins_over_the_bench(self):
+        self.inputs["tuning"]["functions"]["refresh-token"] = {
+            "sizes": {"128": {"outcome": "ok", "warm_p50_ms": 5.2}, "512": {"outcome": "ok", "warm_p50_ms": 1.1}}}
+        self.assertEqual(scaling.billed_ms(self.inputs, "refresh-token"), (6, "tune"))
+        self.assertEqual(scaling.billed_ms(self.inputs, "me"), (2, "bench"))
+        self.inputs["tuning"]["functions"]["refresh-token"]["sizes"]["128"]["outcome"] = "oom"
+        self.assertEqual(scaling.billed_ms(self.inputs, "refresh-token"), (8, "bench"))
 
     def test_cold_starts(self):
         rows = scaling.volumes(self.inputs, MAU, "kms")
