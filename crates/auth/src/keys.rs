@@ -425,14 +425,21 @@ impl std::fmt::Display for SealedKey {
 #[async_trait]
 pub trait KeySealer: Send + Sync {
     /// `plaintext` encrypted under `sealing_key` with `context` as its encryption context.
-    async fn seal(&self, sealing_key: &str, plaintext: &[u8], context: &[(&str, String)])
-    -> Result<Vec<u8>, String>;
+    async fn seal(
+        &self,
+        sealing_key: &str,
+        plaintext: &[u8],
+        context: &[(&str, String)],
+    ) -> Result<Vec<u8>, String>;
 }
 
 /// A fresh P-256 key, sealed: the sealed form the signers get, and the public half the JWK Set
 /// publishes. The plaintext exists only inside this call, in aws-lc's PKCS#8 document, which
 /// zeroes itself when dropped.
-pub async fn make_sealed_key(sealer: &dyn KeySealer, sealing_key: &str) -> Result<(SealedKey, PublicKey), String> {
+pub async fn make_sealed_key(
+    sealer: &dyn KeySealer,
+    sealing_key: &str,
+) -> Result<(SealedKey, PublicKey), String> {
     let rng = SystemRandom::new();
     let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
         .map_err(|e| format!("cannot make a P-256 key: {e}"))?;

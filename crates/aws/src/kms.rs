@@ -181,11 +181,8 @@ impl KeySealer for KmsSealer {
         plaintext: &[u8],
         context: &[(&str, String)],
     ) -> Result<Vec<u8>, String> {
-        let mut request = self
-            .0
-            .encrypt()
-            .key_id(sealing_key)
-            .plaintext(aws_sdk_kms::primitives::Blob::new(plaintext));
+        let mut request =
+            self.0.encrypt().key_id(sealing_key).plaintext(aws_sdk_kms::primitives::Blob::new(plaintext));
         for (name, value) in context {
             request = request.encryption_context(*name, value);
         }

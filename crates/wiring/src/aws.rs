@@ -5,7 +5,9 @@
 use std::sync::{Arc, OnceLock};
 
 use stratus_auth::TokenIssuer;
-use stratus_auth::keys::{JwkSet, KeySealer, PublicKey, PublicKeySource, RsaPublicKey, SIGNING_JWKS, SealedKey};
+use stratus_auth::keys::{
+    JwkSet, KeySealer, PublicKey, PublicKeySource, RsaPublicKey, SIGNING_JWKS, SealedKey,
+};
 use stratus_auth::sealing::SecretBox;
 use stratus_aws::dynamodb::tables::{self, TableSpec};
 use stratus_aws::dynamodb::{
@@ -129,8 +131,11 @@ impl AwsWiring {
                 value: text.chars().take(60).collect(),
                 reason,
             })?;
-            let signer =
-                Arc::new(SealedSigner::new(self.clients.kms().clone(), required(TOKEN_SEALING_KEY_ARN)?, sealed));
+            let signer = Arc::new(SealedSigner::new(
+                self.clients.kms().clone(),
+                required(TOKEN_SEALING_KEY_ARN)?,
+                sealed,
+            ));
             signer.prefetch();
             return Ok(signer);
         }

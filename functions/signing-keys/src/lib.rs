@@ -207,7 +207,10 @@ impl SigningKeys {
         (url, response)
     }
 
-    async fn publish(&self, properties: serde_json::Value) -> Result<(String, Vec<(String, String)>), String> {
+    async fn publish(
+        &self,
+        properties: serde_json::Value,
+    ) -> Result<(String, Vec<(String, String)>), String> {
         let properties: Properties =
             serde_json::from_value(properties).map_err(|e| format!("SigningKeys properties: {e}"))?;
         let (current, jwks) = self.jwks(&properties).await?;
@@ -216,12 +219,14 @@ impl SigningKeys {
 
     /// A fresh key, sealed. A sealing key (or its policy) made in the same deploy may not be
     /// usable everywhere yet: the seal is tried again as a key read is (`READ_PATIENCE`).
-    async fn make_sealed(&self, properties: serde_json::Value) -> Result<(String, Vec<(String, String)>), String> {
+    async fn make_sealed(
+        &self,
+        properties: serde_json::Value,
+    ) -> Result<(String, Vec<(String, String)>), String> {
         let properties: SealedProperties =
             serde_json::from_value(properties).map_err(|e| format!("SealedSigningKey properties: {e}"))?;
         let arn = properties.sealing_key_arn.trim();
-        let (sealed, public) =
-            self.patiently(arn, || make_sealed_key(self.sealer.as_ref(), arn)).await?;
+        let (sealed, public) = self.patiently(arn, || make_sealed_key(self.sealer.as_ref(), arn)).await?;
         tracing::info!(kid = %public.key_id, "made a sealed signing key");
         let jwk = serde_json::to_string(&public.to_jwk()).expect("a JWK serializes");
         Ok((
@@ -329,7 +334,12 @@ mod tests {
 
     #[async_trait::async_trait]
     impl KeySealer for Xor {
-        async fn seal(&self, key: &str, plaintext: &[u8], context: &[(&str, String)]) -> Result<Vec<u8>, String> {
+        async fn seal(
+            &self,
+            key: &str,
+            plaintext: &[u8],
+            context: &[(&str, String)],
+        ) -> Result<Vec<u8>, String> {
             assert_eq!(key, "sealing-key");
             self.0.lock().unwrap().push(context.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect());
             Ok(plaintext.iter().map(|b| b ^ 0x5a).collect())
@@ -374,7 +384,8 @@ mod tests {
         let mut create = serde_json::to_value(request("", "")).unwrap();
         create["RequestType"] = "Create".into();
         create["ResourceType"] = SEALED_KEY_TYPE.into();
-        create["ResourceProperties"] = serde_json::json!({"ServiceToken": "arn", "SealingKeyArn": "sealing-key"});
+        create["ResourceProperties"] =
+            serde_json::json!({"ServiceToken": "arn", "SealingKeyArn": "sealing-key"});
         let (_, made) = resource.answer(serde_json::from_value(create).unwrap()).await;
         assert_eq!(made.status, CloudFormationCustomResourceResponseStatus::Success, "{:?}", made.reason);
         let sealed = SealedKey::parse(&made.data[SEALED_ATTRIBUTE]).unwrap();

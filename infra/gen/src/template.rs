@@ -9,8 +9,7 @@ use crate::replace_region;
 use crate::spec::{Function, Grant, Route, Tokens};
 
 /// The live slot's KMS key, when the live slot holds a KMS key (docs/signing.md).
-const SLOT_KMS_KEY: &str =
-    "!If [SignsSealed, !Ref AWS::NoValue, !If [SignsWithGreen, !GetAtt SigningKeyGreen.Arn, !GetAtt SigningKey.Arn]]";
+const SLOT_KMS_KEY: &str = "!If [SignsSealed, !Ref AWS::NoValue, !If [SignsWithGreen, !GetAtt SigningKeyGreen.Arn, !GetAtt SigningKey.Arn]]";
 /// The live slot's sealed key, and the key it is sealed under, when the live slot holds one.
 const SLOT_SEALED_KEY: &str = "!If [SignsSealed, !If [SignsWithGreen, !GetAtt SealedSigningKeyGreen.Sealed, !GetAtt SealedSigningKey.Sealed], !Ref AWS::NoValue]";
 const SEALING_KEY: &str = "!If [SignsSealed, !GetAtt TokenSealingKey.Arn, !Ref AWS::NoValue]";
@@ -57,8 +56,8 @@ pub(crate) fn render(template: &str, functions: &[Function]) -> Result<String, S
     let signers = signers(functions);
     let template =
         replace_region(&template, "signers", &signers).map_err(|e| format!("template.yaml: {e}"))?;
-    let template = replace_region(&template, "green signers", &signers)
-        .map_err(|e| format!("template.yaml: {e}"))?;
+    let template =
+        replace_region(&template, "green signers", &signers).map_err(|e| format!("template.yaml: {e}"))?;
     replace_region(&template, "unsealers", &signers).map_err(|e| format!("template.yaml: {e}"))
 }
 
