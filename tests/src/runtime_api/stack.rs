@@ -111,7 +111,9 @@ impl LocalStack {
         let from_env = from_env
             .split(',')
             .filter(|pair| !pair.trim().is_empty())
-            .map(|pair| pair.split_once('=').ok_or_else(|| format!("{STACK_PARAMETERS}: {pair:?} is not NAME=VALUE")))
+            .map(|pair| {
+                pair.split_once('=').ok_or_else(|| format!("{STACK_PARAMETERS}: {pair:?} is not NAME=VALUE"))
+            })
             .collect::<Result<Vec<_>, _>>()?;
         for (name, value) in from_env.into_iter().chain(parameters.iter().copied()) {
             if resolver.template().root()["Parameters"].get(name.trim()).is_none() {

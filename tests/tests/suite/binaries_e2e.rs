@@ -964,7 +964,8 @@ async fn during_a_switch_to_a_sealed_key_tokens_of_both_keys_verify() {
         ("GreenSigningKeyType", "sealed"),
     ];
     let engines = stratus_tests::runtime_api::Engines::from_env().await.unwrap();
-    let mut stack = LocalStack::provision_on_with(engines, &switching).await.unwrap_or_else(|e| panic!("{e}"));
+    let mut stack =
+        LocalStack::provision_on_with(engines, &switching).await.unwrap_or_else(|e| panic!("{e}"));
     stack.create_custom_resources().await.unwrap_or_else(|e| panic!("{e}"));
     let blue = stack
         .resolver()
@@ -984,10 +985,11 @@ async fn during_a_switch_to_a_sealed_key_tokens_of_both_keys_verify() {
     assert_eq!(api.post_json("/register", &registration("switch", "switch@example.com")).await.status, 201);
     let now_signed = access(&login(&api, "switch").await);
     let user = users.get(&stratus_core::domain::Username::parse("switch").unwrap()).await.unwrap().unwrap();
-    let before = stratus_auth::TokenIssuer::new(Arc::new(stratus_aws::kms::KmsSigner::new(kms, &blue)), config)
-        .access_token(&user, time::OffsetDateTime::now_utc())
-        .await
-        .expect("the KMS key signs");
+    let before =
+        stratus_auth::TokenIssuer::new(Arc::new(stratus_aws::kms::KmsSigner::new(kms, &blue)), config)
+            .access_token(&user, time::OffsetDateTime::now_utc())
+            .await
+            .expect("the KMS key signs");
 
     let jwks = api.get("/.well-known/jwks.json").await;
     let keys = stratus_auth::keys::JwkSet::parse_keys(&text(&jwks)).expect("a JWK Set");
