@@ -8,8 +8,8 @@
 //!   so those statements get `Resource: "*"` here (SQS resources are matched, and kept);
 //! - it asks for `dynamodb:TransactWriteItems` where AWS authorizes each item's own action, so a
 //!   role that may write items gets that action too (never in template.yaml: AWS has none);
-//! - it knows nothing of key policies: what the signing key's policy grants a role (kms:Sign for
-//!   login and refresh) is added to that role.
+//! - it knows nothing of key policies: what a key's policy grants a role (the signing key's
+//!   kms:Sign, the sealing key's kms:Decrypt for the functions that sign) is added to that role.
 //!
 //! moto's actions-only check would miss a grant given on the wrong resource (an UpdateItem on
 //! one table standing in for the one on another). So each function reaches moto through a
@@ -150,9 +150,17 @@ impl IamStack {
 
     /// The stack, with each `WithoutAction` taken out of its function's role.
     pub async fn provision_with(changes: &[WithoutAction]) -> Result<Self, String> {
+        Self::provision_with_parameters(changes, &[]).await
+    }
+
+    /// The same, with template parameters set (say, a slot's `…SigningKeyType`).
+    pub async fn provision_with_parameters(
+        changes: &[WithoutAction],
+        parameters: &[(&str, &str)],
+    ) -> Result<Self, String> {
         let moto = Moto::start().await?;
         let setup = moto.sdk(Credentials::new("setup", "setup", None, None, "setup")).await;
-        let mut stack = LocalStack::provision_on(moto.engines(setup)).await?;
+        let mut stack = LocalStack::provision_on_with(moto.engines(setup), parameters).await?;
 
         let http = reqwest::Client::builder().no_proxy().build().map_err(|e| e.to_string())?;
         let iam = Iam { http, endpoint: moto.endpoint.clone() };

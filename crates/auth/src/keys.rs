@@ -1,8 +1,10 @@
-//! ES256 signing keys. On AWS the private key lives in KMS and only the login and refresh
-//! functions may use it; locally an in-process P-256 key stands in. Verifiers need only the
-//! public keys, which they get as a JWK Set: on AWS a deploy-time custom resource
-//! (`functions/signing-keys`) reads them from KMS once and the template hands the set to every
-//! verifier in `SIGNING_JWKS`, so no function calls KMS at cold start to verify a token.
+//! ES256 signing keys. On AWS the private key lives in KMS and only the functions that sign may
+//! use it (`kms` keys), or it is made inside the stack and kept only sealed under a KMS key that
+//! only those functions may decrypt with (`sealed` keys, docs/signing.md); locally an in-process
+//! P-256 key stands in. Verifiers need only the public keys, which they get as a JWK Set: on AWS
+//! a deploy-time custom resource (`functions/signing-keys`) reads them once and the template
+//! hands the set to every verifier in `SIGNING_JWKS`, so no function calls KMS at cold start to
+//! verify a token.
 
 use async_trait::async_trait;
 use aws_lc_rs::rand::SystemRandom;
@@ -142,6 +144,19 @@ impl PublicKey {
         Ok(key)
     }
 
+    /// The RFC 7638 JWK thumbprint: SHA-256 over the key's required members (`crv`, `kty`, `x`,
+    /// `y`, in that order, no whitespace), base64url. A sealed key's `kid`: it names the key by
+    /// what it is, so nobody chooses it and two keys cannot share it.
+    pub fn thumbprint(&self) -> String {
+        let b64 = |bytes: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+        let members = format!(
+            r#"{{"crv":"P-256","kty":"EC","x":"{}","y":"{}"}}"#,
+            b64(&self.point[1..33]),
+            b64(&self.point[33..65])
+        );
+        b64(&Sha256::digest(members.as_bytes()))
+    }
+
     /// A point not on the curve would only fail later, at every verification: refuse it now.
     fn check_on_curve(&self) -> Result<(), String> {
         aws_lc_rs::signature::ParsedPublicKey::new(
@@ -199,6 +214,12 @@ impl LocalSigner {
 
     pub fn public_key(&self) -> PublicKey {
         PublicKey { point: self.pair.public_key().as_ref().to_vec(), key_id: self.key_id.clone() }
+    }
+
+    /// The same key, known by its RFC 7638 thumbprint: how a sealed key is named.
+    pub fn with_thumbprint_key_id(mut self) -> Self {
+        self.key_id = self.public_key().thumbprint();
+        self
     }
 }
 
@@ -344,6 +365,90 @@ impl TokenSigner for LocalRsaSigner {
     }
 }
 
+/// The encryption context every sealed signing key is sealed and unsealed under: its purpose
+/// (which the sealing key's policy requires) and its `kid` (so a blob cannot pass for another
+/// key's).
+pub const SEALED_KEY_PURPOSE: (&str, &str) = ("stratus-purpose", "token-signing");
+pub const SEALED_KEY_ID_CONTEXT: &str = "stratus-kid";
+
+/// The encryption context of the sealed key `kid`, as KMS takes it.
+pub fn sealed_key_context(kid: &str) -> [(&'static str, String); 2] {
+    [(SEALED_KEY_PURPOSE.0, SEALED_KEY_PURPOSE.1.to_owned()), (SEALED_KEY_ID_CONTEXT, kid.to_owned())]
+}
+
+/// A signing key as the stack holds it in `sealed` mode: its `kid` and its PKCS#8 private key
+/// encrypted by KMS under the sealing key, bound to [`sealed_key_context`]. Written
+/// `sealed1.<kid>.<ciphertext, base64url>`: the signers' `SIGNING_KEY_SEALED`. A ciphertext is
+/// not a private key: only a role the sealing key's policy lets decrypt, under that context,
+/// gets the key out of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealedKey {
+    pub key_id: String,
+    pub ciphertext: Vec<u8>,
+}
+
+const SEALED_PREFIX: &str = "sealed1.";
+
+impl SealedKey {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let malformed = || "not a sealed signing key (sealed1.<kid>.<ciphertext>)".to_owned();
+        let rest = text.trim().strip_prefix(SEALED_PREFIX).ok_or_else(malformed)?;
+        let (key_id, ciphertext) = rest.split_once('.').ok_or_else(malformed)?;
+        let ciphertext =
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(ciphertext).map_err(|_| malformed())?;
+        if key_id.is_empty() || ciphertext.is_empty() {
+            return Err(malformed());
+        }
+        Ok(Self { key_id: key_id.to_owned(), ciphertext })
+    }
+
+    /// Opens the plaintext KMS answered for this key: a P-256 PKCS#8 key whose thumbprint is the
+    /// `kid` it was sealed as, or an error (a blob sealed for another key, or not a key at all).
+    pub fn open(&self, pkcs8: &[u8]) -> Result<LocalSigner, String> {
+        let signer = LocalSigner::from_pkcs8_der(pkcs8)?.with_thumbprint_key_id();
+        if signer.key_id != self.key_id {
+            return Err(format!("the sealed key {:?} holds another key ({:?})", self.key_id, signer.key_id));
+        }
+        Ok(signer)
+    }
+}
+
+impl std::fmt::Display for SealedKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ciphertext = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&self.ciphertext);
+        write!(f, "{SEALED_PREFIX}{}.{ciphertext}", self.key_id)
+    }
+}
+
+/// Seals a private key under a KMS key: what makes a sealed signing key at deploy time
+/// (`stratus_aws::kms::KmsSealer`; the signing-keys custom resource).
+#[async_trait]
+pub trait KeySealer: Send + Sync {
+    /// `plaintext` encrypted under `sealing_key` with `context` as its encryption context.
+    async fn seal(
+        &self,
+        sealing_key: &str,
+        plaintext: &[u8],
+        context: &[(&str, String)],
+    ) -> Result<Vec<u8>, String>;
+}
+
+/// A fresh P-256 key, sealed: the sealed form the signers get, and the public half the JWK Set
+/// publishes. The plaintext exists only inside this call, in aws-lc's PKCS#8 document, which
+/// zeroes itself when dropped.
+pub async fn make_sealed_key(
+    sealer: &dyn KeySealer,
+    sealing_key: &str,
+) -> Result<(SealedKey, PublicKey), String> {
+    let rng = SystemRandom::new();
+    let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
+        .map_err(|e| format!("cannot make a P-256 key: {e}"))?;
+    let public = LocalSigner::from_pkcs8_der(pkcs8.as_ref())?.with_thumbprint_key_id().public_key();
+    let ciphertext = sealer.seal(sealing_key, pkcs8.as_ref(), &sealed_key_context(&public.key_id)).await?;
+    drop(pkcs8);
+    Ok((SealedKey { key_id: public.key_id.clone(), ciphertext }, public))
+}
+
 /// Where a signing key's public half is read from by its id: KMS on AWS
 /// (`stratus_aws::kms::KmsPublicKeys`), at deploy time.
 #[async_trait]
@@ -440,6 +545,40 @@ mod tests {
                 .unwrap();
         let (ec, rsa) = JwkSet::parse_all(&set).unwrap();
         assert_eq!((ec.len(), rsa.len()), (1, 1));
+    }
+
+    #[test]
+    fn the_thumbprint_is_rfc_7638s() {
+        // RFC 7515 A.3's ES256 key. The expected value is SHA-256 of RFC 7638's canonical form,
+        // {"crv":"P-256","kty":"EC","x":"f83O…","y":"x_FE…"}, computed apart (Python's hashlib).
+        let jwk = Jwk {
+            kty: "EC".into(),
+            crv: Some("P-256".into()),
+            x: Some("f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU".into()),
+            y: Some("x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0".into()),
+            n: None,
+            e: None,
+            kid: "k".into(),
+            alg: "ES256".into(),
+            use_: "sig".into(),
+        };
+        let key = PublicKey::from_jwk(&jwk).unwrap();
+        assert_eq!(key.thumbprint(), "oKIywvGUpTVTyxMQ3bwIIeQUudfr_CkLMjCE19ECD-U");
+    }
+
+    #[test]
+    fn a_sealed_key_round_trips_and_opens_only_as_the_key_it_names() {
+        let rng = SystemRandom::new();
+        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
+        let kid = LocalSigner::from_pkcs8_der(pkcs8.as_ref()).unwrap().with_thumbprint_key_id().key_id;
+        let sealed = SealedKey { key_id: kid.clone(), ciphertext: vec![1, 2, 3] };
+        assert_eq!(SealedKey::parse(&sealed.to_string()).unwrap(), sealed);
+        assert_eq!(sealed.open(pkcs8.as_ref()).unwrap().key_id(), kid);
+        let other = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
+        assert!(sealed.open(other.as_ref()).err().unwrap().contains("another key"));
+        for bad in ["", "sealed1.", "sealed1.kid", "sealed1..AQID", "sealed2.kid.AQID", "sealed1.kid.!!"] {
+            assert!(SealedKey::parse(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

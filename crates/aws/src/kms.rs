@@ -1,11 +1,15 @@
-//! The KMS adapters: the token signer whose private key never leaves KMS, the public half of a
-//! signing key, and the data key that seals TOTP secrets, wrapped by KMS and kept in the users
-//! table.
+//! The KMS adapters: the token signer whose private key never leaves KMS, the signer whose key
+//! is kept sealed under a KMS key and unsealed once per sandbox, the sealer that makes such a
+//! key at deploy time, the public half of a signing key, and the data key that seals TOTP
+//! secrets, wrapped by KMS and kept in the users table.
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
-use stratus_auth::keys::{PublicKey, PublicKeySource, RsaPublicKey, der_signature_to_fixed};
+use stratus_auth::keys::{
+    KeySealer, LocalSigner, PublicKey, PublicKeySource, RsaPublicKey, SealedKey, der_signature_to_fixed,
+    sealed_key_context,
+};
 use stratus_core::ports::{DataKeySource, SignError, StoreError, TokenSigner};
 
 use crate::dynamodb::store_error;
@@ -70,14 +74,14 @@ impl TokenSigner for KmsSigner {
 }
 
 /// KMS's answers that a retry may well turn around; any other failure (a missing grant, a
-/// disabled or deleted key) is a fault to fix, not to retry.
-fn kms_sign_error(
-    error: aws_sdk_kms::error::SdkError<
-        aws_sdk_kms::operation::sign::SignError,
-        aws_sdk_kms::config::http::HttpResponse,
-    >,
-) -> SignError {
-    use aws_sdk_kms::error::{ProvideErrorMetadata, SdkError};
+/// disabled or deleted key, a ciphertext under another encryption context) is a fault to fix,
+/// not to retry.
+fn kms_sign_error<E, R>(error: aws_sdk_kms::error::SdkError<E, R>) -> SignError
+where
+    E: aws_sdk_kms::error::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug + 'static,
+{
+    use aws_sdk_kms::error::SdkError;
     const RETRYABLE: &[&str] = &["ThrottlingException", "KMSInternalException", "DependencyTimeoutException"];
     let retryable = match &error {
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => true,
@@ -86,6 +90,105 @@ fn kms_sign_error(
     };
     let text = crate::error_text(&error);
     if retryable { SignError::Unavailable(text) } else { SignError::Failed(text) }
+}
+
+/// Signs with a P-256 key the stack made and keeps sealed under a KMS key (`TokenSealingKey`):
+/// one `kms:Decrypt` per sandbox unseals it, under the encryption context that binds its
+/// purpose and its `kid`, and every signature after that is local (aws-lc), with no KMS call.
+/// The plaintext KMS answers is zeroed once the key is loaded; aws-lc clears the key itself
+/// when the signer is dropped.
+pub struct SealedSigner {
+    kms: aws_sdk_kms::Client,
+    sealing_key_arn: String,
+    sealed: SealedKey,
+    key: tokio::sync::OnceCell<LocalSigner>,
+}
+
+impl SealedSigner {
+    pub fn new(kms: aws_sdk_kms::Client, sealing_key_arn: impl Into<String>, sealed: SealedKey) -> Self {
+        Self { kms, sealing_key_arn: sealing_key_arn.into(), sealed, key: tokio::sync::OnceCell::new() }
+    }
+
+    /// Starts unsealing now, in the background, so that the `Decrypt` overlaps whatever the
+    /// sandbox does next (the rest of init, the first request's reads and password hash); the
+    /// first signature waits for it only if it has not ended. A failure is logged and left to
+    /// the first signature, which tries again. Outside a Tokio runtime it does nothing: the first
+    /// signature unseals.
+    pub fn prefetch(self: &std::sync::Arc<Self>) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
+        let signer = self.clone();
+        runtime.spawn(async move {
+            if let Err(error) = signer.unseal().await {
+                tracing::warn!(%error, "could not unseal the signing key ahead of the first signature");
+            }
+        });
+    }
+
+    /// The key, unsealed on the first call (concurrent callers wait for that one `Decrypt`).
+    pub async fn unseal(&self) -> Result<&LocalSigner, SignError> {
+        self.key
+            .get_or_try_init(|| async {
+                use zeroize::Zeroize;
+                let started = std::time::Instant::now();
+                let mut request = self
+                    .kms
+                    .decrypt()
+                    .key_id(&self.sealing_key_arn)
+                    .ciphertext_blob(aws_sdk_kms::primitives::Blob::new(self.sealed.ciphertext.clone()));
+                for (name, value) in sealed_key_context(&self.sealed.key_id) {
+                    request = request.encryption_context(name, value);
+                }
+                let output = request.send().await.map_err(kms_sign_error)?;
+                let mut plaintext = output
+                    .plaintext
+                    .map(aws_sdk_kms::primitives::Blob::into_inner)
+                    .ok_or_else(|| SignError::Failed("KMS returned no plaintext".into()))?;
+                let opened = self.sealed.open(&plaintext).map_err(SignError::Failed);
+                plaintext.zeroize();
+                let key = opened?;
+                tracing::info!(
+                    kid = %self.sealed.key_id,
+                    unseal_ms = started.elapsed().as_secs_f64() * 1000.0,
+                    "unsealed the signing key"
+                );
+                Ok(key)
+            })
+            .await
+    }
+}
+
+#[async_trait]
+impl TokenSigner for SealedSigner {
+    fn key_id(&self) -> &str {
+        &self.sealed.key_id
+    }
+
+    async fn sign(&self, message: &[u8]) -> Result<Vec<u8>, SignError> {
+        self.unseal().await?.sign(message).await
+    }
+}
+
+/// Seals a key under a KMS symmetric key with `kms:Encrypt`: the deploy-time custom resource,
+/// which makes each sealed signing key (docs/signing.md says why not
+/// `GenerateDataKeyPairWithoutPlaintext`).
+pub struct KmsSealer(pub aws_sdk_kms::Client);
+
+#[async_trait]
+impl KeySealer for KmsSealer {
+    async fn seal(
+        &self,
+        sealing_key: &str,
+        plaintext: &[u8],
+        context: &[(&str, String)],
+    ) -> Result<Vec<u8>, String> {
+        let mut request =
+            self.0.encrypt().key_id(sealing_key).plaintext(aws_sdk_kms::primitives::Blob::new(plaintext));
+        for (name, value) in context {
+            request = request.encryption_context(*name, value);
+        }
+        let output = request.send().await.map_err(|e| crate::error_text(&e))?;
+        output.ciphertext_blob.map(|b| b.into_inner()).ok_or_else(|| "KMS returned no ciphertext".into())
+    }
 }
 
 /// Fetches the verification key of a KMS signing key: once per cold start.

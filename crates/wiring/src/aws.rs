@@ -5,14 +5,18 @@
 use std::sync::{Arc, OnceLock};
 
 use stratus_auth::TokenIssuer;
-use stratus_auth::keys::{JwkSet, PublicKey, PublicKeySource, RsaPublicKey, SIGNING_JWKS};
+use stratus_auth::keys::{
+    JwkSet, KeySealer, PublicKey, PublicKeySource, RsaPublicKey, SIGNING_JWKS, SealedKey,
+};
 use stratus_auth::sealing::SecretBox;
 use stratus_aws::dynamodb::tables::{self, TableSpec};
 use stratus_aws::dynamodb::{
     DynamoAuthorizationStore, DynamoClientStore, DynamoCodeStore, DynamoMessageStore, DynamoRateLimiter,
     DynamoRefreshTokenStore, DynamoTaskStore, DynamoUserStore,
 };
-use stratus_aws::kms::{KmsDataKey, KmsPublicKeys, KmsSigner, kms_public_key, kms_rsa_public_key};
+use stratus_aws::kms::{
+    KmsDataKey, KmsPublicKeys, KmsSealer, KmsSigner, SealedSigner, kms_public_key, kms_rsa_public_key,
+};
 use stratus_aws::secrets::SecretsManagerSource;
 use stratus_aws::ses::SesMailer;
 use stratus_aws::sqs::SqsTaskQueue;
@@ -20,7 +24,7 @@ use stratus_core::clock::{Clock, SystemClock};
 use stratus_core::config::{ConfigError, Settings, optional, required};
 use stratus_core::ports::{
     AuthorizationStore, ClientStore, CodeStore, Mail, MailError, Mailer, MessageStore, RateLimiter,
-    RefreshTokenStore, TaskQueue, TaskStore, UserStore,
+    RefreshTokenStore, TaskQueue, TaskStore, TokenSigner, UserStore,
 };
 use stratus_http::origin::{ORIGIN_VERIFY_REFRESH_SECONDS, ORIGIN_VERIFY_SECRET_ARN, OriginGuard};
 
@@ -46,6 +50,13 @@ pub const TOTP_KEY_ARN: &str = "TOTP_KEY_ARN";
 
 /// The ARN of the KMS key that signs access tokens.
 pub const SIGNING_KEY_ARN: &str = "SIGNING_KEY_ARN";
+
+/// The signing key of a `sealed` slot (`sealed1.<kid>.<ciphertext>`, docs/signing.md): set in
+/// place of `SIGNING_KEY_ARN` when the slot that signs holds a sealed key.
+pub const SIGNING_KEY_SEALED: &str = "SIGNING_KEY_SEALED";
+
+/// The ARN of the KMS key sealed signing keys are sealed under (`TokenSealingKey`).
+pub const TOKEN_SEALING_KEY_ARN: &str = "TOKEN_SEALING_KEY_ARN";
 
 /// The ARN of the KMS RSA key that signs RS256 ID tokens.
 pub const ID_TOKEN_KEY_ARN: &str = "ID_TOKEN_KEY_ARN";
@@ -103,6 +114,32 @@ impl AwsWiring {
     /// Reads the public half of signing keys from KMS: the deploy-time custom resource.
     pub fn public_key_source(&self) -> Arc<dyn PublicKeySource> {
         Arc::new(KmsPublicKeys(self.clients.kms().clone()))
+    }
+
+    /// Seals keys under a KMS key: the deploy-time custom resource that makes sealed signing keys.
+    pub fn key_sealer(&self) -> Arc<dyn KeySealer> {
+        Arc::new(KmsSealer(self.clients.kms().clone()))
+    }
+
+    /// The ES256 signer of the slot that signs: its sealed key, unsealed once per sandbox
+    /// (`SIGNING_KEY_SEALED`, starting now in the background), or its KMS key
+    /// (`SIGNING_KEY_ARN`), one `kms:Sign` a token.
+    fn signer(&self) -> Result<Arc<dyn TokenSigner>, InitError> {
+        if let Some(text) = optional(SIGNING_KEY_SEALED) {
+            let sealed = SealedKey::parse(&text).map_err(|reason| ConfigError::Invalid {
+                name: SIGNING_KEY_SEALED,
+                value: text.chars().take(60).collect(),
+                reason,
+            })?;
+            let signer = Arc::new(SealedSigner::new(
+                self.clients.kms().clone(),
+                required(TOKEN_SEALING_KEY_ARN)?,
+                sealed,
+            ));
+            signer.prefetch();
+            return Ok(signer);
+        }
+        Ok(Arc::new(KmsSigner::new(self.clients.kms().clone(), required(SIGNING_KEY_ARN)?)))
     }
 
     /// The origin guard of an HTTP function: the secret CloudFront sends, read from Secrets
@@ -213,10 +250,10 @@ impl Wiring for AwsWiring {
         Ok(Arc::new(SecretBox::new(Arc::new(source))))
     }
 
-    /// Signs through KMS: only the login and refresh functions' roles may call `kms:Sign`.
+    /// Signs with the live slot's key: only the roles of the functions that sign may call
+    /// `kms:Sign` on a KMS key, or `kms:Decrypt` on the key a sealed one is sealed under.
     fn issuer(&self) -> Result<TokenIssuer, InitError> {
-        let signer = KmsSigner::new(self.clients.kms().clone(), required(SIGNING_KEY_ARN)?);
-        Ok(TokenIssuer::new(Arc::new(signer), self.settings()?.auth))
+        Ok(TokenIssuer::new(self.signer()?, self.settings()?.auth))
     }
 
     fn oidc_issuer(&self) -> Result<TokenIssuer, InitError> {

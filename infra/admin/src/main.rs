@@ -36,7 +36,8 @@ struct Cli {
 enum Command {
     /// The stack's state: its status, the signing keys, and what a plain `sam deploy` would change.
     Status(StackArgs),
-    /// Rotate the signing key: publish a fresh key, let it sign, retire the old one (about 30 minutes).
+    /// Rotate the signing key: publish a fresh key, let it sign, retire the old one (about 30
+    /// minutes). `--type` switches between a KMS key and a sealed one the same way.
     RotateSigningKey {
         #[command(flatten)]
         stack: StackArgs,
@@ -52,6 +53,11 @@ enum Command {
         /// after an interruption: it makes the rerun finish that rotation rather than start another.
         #[arg(long, value_parser = signing_key::Slot::parse)]
         to: Option<signing_key::Slot>,
+        /// The new key's type: kms (one kms:Sign a token) or sealed (made in the stack, sealed
+        /// under a KMS key, unsealed once per sandbox: docs/signing.md). By default the type of
+        /// the key that signs, or of the one a rotation under way makes.
+        #[arg(long = "type", value_parser = signing_key::KeyType::parse)]
+        key_type: Option<signing_key::KeyType>,
     },
     /// Rotate the secret CloudFront proves itself with (about 6 minutes).
     RotateOriginSecret {
@@ -138,12 +144,12 @@ async fn main() {
 async fn run(command: Command) -> Result<(), String> {
     match command {
         Command::Status(stack) => status(&Target::resolve(&stack).await?).await,
-        Command::RotateSigningKey { stack, publish_wait, retire_wait, to } => {
+        Command::RotateSigningKey { stack, publish_wait, retire_wait, to, key_type } => {
             let waits = signing_key::Waits {
                 publish: Duration::from_secs(publish_wait),
                 retire: Duration::from_secs(retire_wait),
             };
-            signing_key::rotate(&mut Target::resolve(&stack).await?, waits, to).await
+            signing_key::rotate(&mut Target::resolve(&stack).await?, waits, to, key_type).await
         }
         Command::RotateOriginSecret { stack, wait, secret_id, distribution_id, repair } => {
             // Given both, no stack is read: the secret and the distribution are all it touches.
@@ -209,6 +215,15 @@ async fn status(target: &Target) -> Result<(), String> {
         (live.parameters.get(signing_key::SLOT), live.parameters.get(signing_key::OTHER))
     {
         println!("signing key: {slot} signs; the other slot's key: {other}");
+        if let Ok(keys) = signing_key::Keys::live(&live.parameters, &live.name)
+            && keys.types.is_some()
+        {
+            println!(
+                "key types: blue {}, green {}",
+                keys.type_of(signing_key::Slot::Blue).as_str(),
+                keys.type_of(signing_key::Slot::Green).as_str()
+            );
+        }
     }
     for key in ["WebAclArn", "PublicBaseUrl"] {
         if let Some(value) = live.parameters.get(key) {

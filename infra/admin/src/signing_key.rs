@@ -1,4 +1,9 @@
-//! `stratus-admin rotate-signing-key`: a fresh KMS key signs, and no token is refused on the way.
+//! `stratus-admin rotate-signing-key`: a fresh key signs, and no token is refused on the way.
+//!
+//! A slot's key is a KMS key or a sealed one (`BlueSigningKeyType`, `GreenSigningKeyType`:
+//! docs/signing.md). A rotation makes the next key of the type `--type` says, by default the
+//! type of the key that signs: so switching a stack from `kms` to `sealed` (or back) is a
+//! rotation like any other, with both keys published while either may have signed a live token.
 //!
 //! The stack has two key slots, blue and green. `SigningKeySlot` says which one signs;
 //! `OtherSigningKey` whether the other exists as well, and why. Every key that exists is
@@ -23,6 +28,55 @@ use crate::target::{Target, wait_until};
 
 pub const SLOT: &str = "SigningKeySlot";
 pub const OTHER: &str = "OtherSigningKey";
+pub const BLUE_TYPE: &str = "BlueSigningKeyType";
+pub const GREEN_TYPE: &str = "GreenSigningKeyType";
+
+/// What a slot's key is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyType {
+    /// An ECC_NIST_P256 KMS key: one `kms:Sign` a token.
+    Kms,
+    /// A P-256 key made in the stack and kept sealed under `TokenSealingKey`.
+    Sealed,
+}
+
+impl KeyType {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        match text {
+            "kms" => Ok(Self::Kms),
+            "sealed" => Ok(Self::Sealed),
+            other => Err(format!("a signing key's type is kms or sealed, not {other:?}")),
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Kms => "kms",
+            Self::Sealed => "sealed",
+        }
+    }
+}
+
+/// Each slot's key type; `None` on a stack whose template predates them (every key is KMS's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Types {
+    pub blue: KeyType,
+    pub green: KeyType,
+}
+
+impl Types {
+    fn of(self, slot: Slot) -> KeyType {
+        match slot {
+            Slot::Blue => self.blue,
+            Slot::Green => self.green,
+        }
+    }
+    fn with(self, slot: Slot, key_type: KeyType) -> Self {
+        match slot {
+            Slot::Blue => Self { blue: key_type, ..self },
+            Slot::Green => Self { green: key_type, ..self },
+        }
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Slot {
@@ -84,22 +138,59 @@ impl Other {
 pub struct Keys {
     pub signing: Slot,
     pub other: Other,
+    pub types: Option<Types>,
 }
 
 impl Keys {
-    pub fn parameters(self) -> BTreeMap<String, String> {
-        BTreeMap::from([
-            (SLOT.to_owned(), self.signing.as_str().to_owned()),
-            (OTHER.to_owned(), self.other.as_str().to_owned()),
-        ])
+    /// The stack's keys as its parameters say.
+    pub fn live(parameters: &BTreeMap<String, String>, name: &str) -> Result<Self, String> {
+        let parameter = |key: &str| {
+            parameters.get(key).map(String::as_str).ok_or_else(|| {
+                format!("stack {name} has no parameter {key}: deploy this version's template first")
+            })
+        };
+        let types = match (parameters.get(BLUE_TYPE), parameters.get(GREEN_TYPE)) {
+            (Some(blue), Some(green)) => {
+                Some(Types { blue: KeyType::parse(blue)?, green: KeyType::parse(green)? })
+            }
+            _ => None,
+        };
+        Ok(Keys { signing: Slot::parse(parameter(SLOT)?)?, other: Other::parse(parameter(OTHER)?)?, types })
     }
 
-    /// The step that follows, in a rotation under way or one that starts here.
-    pub fn next(self) -> (Step, Keys) {
+    pub fn parameters(self) -> BTreeMap<String, String> {
+        let mut parameters = BTreeMap::from([
+            (SLOT.to_owned(), self.signing.as_str().to_owned()),
+            (OTHER.to_owned(), self.other.as_str().to_owned()),
+        ]);
+        if let Some(types) = self.types {
+            parameters.insert(BLUE_TYPE.to_owned(), types.blue.as_str().to_owned());
+            parameters.insert(GREEN_TYPE.to_owned(), types.green.as_str().to_owned());
+        }
+        parameters
+    }
+
+    /// The type of `slot`'s key.
+    pub fn type_of(self, slot: Slot) -> KeyType {
+        self.types.map_or(KeyType::Kms, |types| types.of(slot))
+    }
+
+    /// The step that follows, in a rotation under way or one that starts here; a rotation that
+    /// starts here makes a key of `new_type` in the other slot.
+    pub fn next(self, new_type: KeyType) -> (Step, Keys) {
         match self.other {
-            Other::None => (Step::Publish, Keys { signing: self.signing, other: Other::Next }),
-            Other::Next => (Step::Switch, Keys { signing: self.signing.other(), other: Other::Previous }),
-            Other::Previous => (Step::Retire, Keys { signing: self.signing, other: Other::None }),
+            Other::None => (
+                Step::Publish,
+                Keys {
+                    other: Other::Next,
+                    types: self.types.map(|types| types.with(self.signing.other(), new_type)),
+                    ..self
+                },
+            ),
+            Other::Next => {
+                (Step::Switch, Keys { signing: self.signing.other(), other: Other::Previous, ..self })
+            }
+            Other::Previous => (Step::Retire, Keys { other: Other::None, ..self }),
         }
     }
 }
@@ -126,17 +217,58 @@ fn destination(keys: Keys) -> Slot {
     }
 }
 
-/// Rotates to `to` (by default: the other slot, or where the rotation under way goes). Given
-/// `to`, a rerun is idempotent: once `to` signs alone there is nothing left to do, whereas
-/// without it a rerun after a rotation that finished (its last answer lost) starts another.
-pub async fn rotate(target: &mut Target, waits: Waits, to: Option<Slot>) -> Result<(), String> {
+/// Rotates to `to` (by default: the other slot, or where the rotation under way goes), with a
+/// key of `key_type` (by default: the type of the key that signs, or of the one a rotation under
+/// way makes). Given `to`, a rerun is idempotent: once `to` signs alone, with a key of that type,
+/// there is nothing left to do, whereas without it a rerun after a rotation that finished (its
+/// last answer lost) starts another.
+pub async fn rotate(
+    target: &mut Target,
+    waits: Waits,
+    to: Option<Slot>,
+    key_type: Option<KeyType>,
+) -> Result<(), String> {
     let live = target.live().await?;
-    let keys =
-        Keys { signing: Slot::parse(live.parameter(SLOT)?)?, other: Other::parse(live.parameter(OTHER)?)? };
+    let keys = Keys::live(&live.parameters, &live.name)?;
+    if keys.types.is_none() && key_type.is_some_and(|t| t != KeyType::Kms) {
+        return Err(format!(
+            "stack {}: its template has no {BLUE_TYPE} or {GREEN_TYPE}, so every key is a KMS key; deploy this version's template first",
+            live.name
+        ));
+    }
     let to = to.unwrap_or_else(|| destination(keys));
-    if keys == (Keys { signing: to, other: Other::None }) {
+    let under_way = keys.other != Other::None;
+    let new_type = match (key_type, under_way) {
+        (Some(wanted), true) if wanted != keys.type_of(destination(keys)) => {
+            return Err(format!(
+                "stack {}: a rotation to a {} {} key is under way; finish it (without --type, or with --type {}) first",
+                live.name,
+                keys.type_of(destination(keys)).as_str(),
+                destination(keys).as_str(),
+                keys.type_of(destination(keys)).as_str()
+            ));
+        }
+        (Some(wanted), _) => wanted,
+        (None, true) => keys.type_of(destination(keys)),
+        (None, false) => keys.type_of(keys.signing),
+    };
+    if keys.signing == to && keys.other == Other::None {
+        if keys.type_of(to) != new_type {
+            return Err(format!(
+                "stack {}: {} already signs alone, with a {} key; a {} key comes with a rotation to the other slot (leave out --to)",
+                live.name,
+                to.as_str(),
+                keys.type_of(to).as_str(),
+                new_type.as_str()
+            ));
+        }
         target.remember(&keys.parameters())?;
-        println!("stack {}: {} already signs alone; nothing to do", live.name, to.as_str());
+        println!(
+            "stack {}: {} already signs alone, with a {} key; nothing to do",
+            live.name,
+            to.as_str(),
+            new_type.as_str()
+        );
         return Ok(());
     }
     if destination(keys) != to {
@@ -150,10 +282,11 @@ pub async fn rotate(target: &mut Target, waits: Waits, to: Option<Slot>) -> Resu
         ));
     }
     let resume = format!(
-        "run `stratus-admin rotate-signing-key --to {}` again to go on from where the stack is",
-        to.as_str()
+        "run `stratus-admin rotate-signing-key --to {} --type {}` again to go on from where the stack is",
+        to.as_str(),
+        new_type.as_str()
     );
-    steps(target, waits, live, keys).await.map_err(|e| format!("{e}\n{resume}"))
+    steps(target, waits, live, keys, new_type).await.map_err(|e| format!("{e}\n{resume}"))
 }
 
 async fn steps(
@@ -161,11 +294,13 @@ async fn steps(
     waits: Waits,
     mut live: crate::stack::Live,
     mut keys: Keys,
+    new_type: KeyType,
 ) -> Result<(), String> {
     println!(
-        "stack {}: {} signs{}",
+        "stack {}: {} signs, with a {} key{}",
         live.name,
         keys.signing.as_str(),
+        keys.type_of(keys.signing).as_str(),
         match keys.other {
             Other::None => String::new(),
             Other::Next => format!(
@@ -179,12 +314,13 @@ async fn steps(
         }
     );
     loop {
-        let (step, after) = keys.next();
+        let (step, after) = keys.next(new_type);
         let settled = live.settled_at.unwrap_or_else(time::OffsetDateTime::now_utc);
         match step {
             Step::Publish => {
                 println!(
-                    "step 1 of 3: make a {} key and publish it; {} keeps signing",
+                    "step 1 of 3: make a {} {} key and publish it; {} keeps signing",
+                    new_type.as_str(),
                     after.signing.other().as_str(),
                     keys.signing.as_str()
                 );
@@ -230,7 +366,12 @@ async fn steps(
         }
     }
     target.remember(&keys.parameters())?;
-    println!("stack {}: {} signs alone; the rotation is complete", live.name, keys.signing.as_str());
+    println!(
+        "stack {}: {} signs alone, with a {} key; the rotation is complete",
+        live.name,
+        keys.signing.as_str(),
+        keys.type_of(keys.signing).as_str()
+    );
     Ok(())
 }
 
@@ -240,7 +381,7 @@ mod tests {
 
     #[test]
     fn a_rotation_goes_to_the_other_slot_or_where_the_one_under_way_goes() {
-        let keys = |signing, other| Keys { signing, other };
+        let keys = |signing, other| Keys { signing, other, types: None };
         assert_eq!(destination(keys(Slot::Blue, Other::None)), Slot::Green);
         assert_eq!(destination(keys(Slot::Blue, Other::Next)), Slot::Green);
         assert_eq!(destination(keys(Slot::Green, Other::Previous)), Slot::Green);
@@ -248,14 +389,40 @@ mod tests {
 
     #[test]
     fn a_rotation_publishes_then_switches_then_retires_and_ends_on_the_other_slot() {
-        let mut keys = Keys { signing: Slot::Blue, other: Other::None };
+        let kms = Types { blue: KeyType::Kms, green: KeyType::Kms };
+        let mut keys = Keys { signing: Slot::Blue, other: Other::None, types: Some(kms) };
         let mut steps = Vec::new();
         for _ in 0..3 {
-            let (step, after) = keys.next();
+            let (step, after) = keys.next(KeyType::Kms);
             steps.push(step);
             keys = after;
         }
         assert_eq!(steps, [Step::Publish, Step::Switch, Step::Retire]);
-        assert_eq!(keys, Keys { signing: Slot::Green, other: Other::None });
+        assert_eq!(keys, Keys { signing: Slot::Green, other: Other::None, types: Some(kms) });
+    }
+
+    #[test]
+    fn a_switch_of_type_is_a_rotation_whose_new_key_is_of_that_type() {
+        let kms = Types { blue: KeyType::Kms, green: KeyType::Kms };
+        let mut keys = Keys { signing: Slot::Blue, other: Other::None, types: Some(kms) };
+        let mut seen = Vec::new();
+        for _ in 0..3 {
+            keys = keys.next(KeyType::Sealed).1;
+            seen.push((keys.signing, keys.other, keys.type_of(Slot::Blue), keys.type_of(Slot::Green)));
+        }
+        // Green is made sealed and published while blue (KMS) signs; the KMS key stays published
+        // until its tokens expired; then green, sealed, signs alone.
+        assert_eq!(
+            seen,
+            [
+                (Slot::Blue, Other::Next, KeyType::Kms, KeyType::Sealed),
+                (Slot::Green, Other::Previous, KeyType::Kms, KeyType::Sealed),
+                (Slot::Green, Other::None, KeyType::Kms, KeyType::Sealed),
+            ]
+        );
+        // A stack whose template predates the types writes none.
+        let old = Keys { signing: Slot::Blue, other: Other::None, types: None };
+        assert_eq!(old.next(KeyType::Kms).1.parameters().len(), 2);
+        assert_eq!(keys.parameters()[GREEN_TYPE], "sealed");
     }
 }

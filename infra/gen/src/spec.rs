@@ -85,7 +85,9 @@ pub enum Tokens {
     /// Reads the published keys without guarding anything: to publish them (the JWKS) or to
     /// check an ID token hint.
     Keys,
-    /// Signs access tokens with the KMS key of the live slot (SIGNING_KEY_ARN).
+    /// Signs access tokens with the key of the live slot: its KMS key (SIGNING_KEY_ARN, and the
+    /// key's policy lets the role `kms:Sign`) or its sealed key (SIGNING_KEY_SEALED and
+    /// TOKEN_SEALING_KEY_ARN, and the sealing key's policy lets the role `kms:Decrypt`).
     Sign,
     /// Both `verify` and `sign`.
     VerifyAndSign,
@@ -323,6 +325,9 @@ impl Spec {
             variables.extend(grant.env.as_deref());
         }
         variables.extend(self.tokens.map(|_| "SIGNING_KEY_ARN"));
+        if matches!(self.tokens, Some(Tokens::Sign | Tokens::VerifyAndSign)) {
+            variables.extend(["SIGNING_KEY_SEALED", "TOKEN_SEALING_KEY_ARN"]);
+        }
         variables.extend(self.tokens.map(|_| "PUBLIC_BASE_URL"));
         if matches!(self.tokens, Some(Tokens::Verify | Tokens::Keys | Tokens::VerifyAndSign)) {
             variables.push("SIGNING_JWKS");

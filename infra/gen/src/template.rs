@@ -8,7 +8,11 @@ use std::fmt::Write as _;
 use crate::replace_region;
 use crate::spec::{Function, Grant, Route, Tokens};
 
-const SLOT_KEY: &str = "!If [SignsWithGreen, !GetAtt SigningKeyGreen.Arn, !GetAtt SigningKey.Arn]";
+/// The live slot's KMS key, when the live slot holds a KMS key (docs/signing.md).
+const SLOT_KMS_KEY: &str = "!If [SignsSealed, !Ref AWS::NoValue, !If [SignsWithGreen, !GetAtt SigningKeyGreen.Arn, !GetAtt SigningKey.Arn]]";
+/// The live slot's sealed key, and the key it is sealed under, when the live slot holds one.
+const SLOT_SEALED_KEY: &str = "!If [SignsSealed, !If [SignsWithGreen, !GetAtt SealedSigningKeyGreen.Sealed, !GetAtt SealedSigningKey.Sealed], !Ref AWS::NoValue]";
+const SEALING_KEY: &str = "!If [SignsSealed, !GetAtt TokenSealingKey.Arn, !Ref AWS::NoValue]";
 /// The variable holding the API's public URL (the tokens' issuer), and its value.
 pub const PUBLIC_BASE_URL: &str = "PUBLIC_BASE_URL";
 const PUBLIC_BASE_URL_VALUE: &str =
@@ -47,10 +51,14 @@ pub(crate) fn render(template: &str, functions: &[Function]) -> Result<String, S
     let template = replace_region(&template, "route throttles", &route_throttles(functions))
         .map_err(|e| format!("template.yaml: {e}"))?;
     // Both key slots' policies name the same signers: a rotation changes the key, not who signs.
+    // The sealing key's lets the same roles unseal: a sealed key is signed with by whoever may
+    // sign with a KMS one.
     let signers = signers(functions);
     let template =
         replace_region(&template, "signers", &signers).map_err(|e| format!("template.yaml: {e}"))?;
-    replace_region(&template, "green signers", &signers).map_err(|e| format!("template.yaml: {e}"))
+    let template =
+        replace_region(&template, "green signers", &signers).map_err(|e| format!("template.yaml: {e}"))?;
+    replace_region(&template, "unsealers", &signers).map_err(|e| format!("template.yaml: {e}"))
 }
 
 /// The roles a signing key's policy lets sign: a function's IAM grant of `kms:Sign` is not
@@ -154,7 +162,7 @@ fn function_blocks(
     }
     match spec.tokens {
         Some(Tokens::Verify | Tokens::Keys) => variables.push_str(
-            "          # sam local runs no custom resource: there the key is read from the local KMS instead.\n          SIGNING_JWKS: !If [UnderSamLocal, \"\", !GetAtt SigningKeys.Jwks]\n          SIGNING_KEY_ARN: !If [UnderSamLocal, ",
+            "          # sam local runs no custom resource: there the key is read from the local KMS instead\n          # (a `kms` key only: a sealed key is made by a custom resource).\n          SIGNING_JWKS: !If [UnderSamLocal, \"\", !GetAtt SigningKeys.Jwks]\n          SIGNING_KEY_ARN: !If [UnderSamLocal, ",
         ),
         Some(Tokens::VerifyAndSign) => variables.push_str(
             "          SIGNING_JWKS: !If [UnderSamLocal, \"\", !GetAtt SigningKeys.Jwks]\n          SIGNING_KEY_ARN: ",
@@ -164,9 +172,16 @@ fn function_blocks(
     }
     match spec.tokens {
         Some(Tokens::Verify | Tokens::Keys) => {
-            w(&mut variables, format_args!("{SLOT_KEY}, !Ref AWS::NoValue]\n"))
+            w(&mut variables, format_args!("{SLOT_KMS_KEY}, !Ref AWS::NoValue]\n"))
         }
-        Some(_) => w(&mut variables, format_args!("{SLOT_KEY}\n")),
+        // A signer gets the live slot's key as its type says: a KMS key's ARN, or the sealed key
+        // and the key that unseals it.
+        Some(_) => w(
+            &mut variables,
+            format_args!(
+                "{SLOT_KMS_KEY}\n          SIGNING_KEY_SEALED: {SLOT_SEALED_KEY}\n          TOKEN_SEALING_KEY_ARN: {SEALING_KEY}\n"
+            ),
+        ),
         None => {}
     }
     // Every token's `iss` is the public URL once the stack has one: whoever signs or verifies

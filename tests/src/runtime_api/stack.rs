@@ -28,6 +28,11 @@ pub const ENGINE_ENDPOINTS: [&str; 5] = [
 /// the gateway answers for it.
 pub const PUBLIC_BASE_URL: &str = "https://stratus.example";
 
+/// Template parameters for every stack this process provisions, `NAME=VALUE,…` (say,
+/// `BlueSigningKeyType=sealed`): how a harness that provisions its own stack (lambda_bench) runs
+/// on another configuration. A test passes its own with `provision_on_with`.
+pub const STACK_PARAMETERS: &str = "STRATUS_STACK_PARAMETERS";
+
 /// The command that builds what these tests run.
 pub const BUILD_COMMAND: &str = "cargo build --release --workspace --bins";
 
@@ -75,6 +80,7 @@ pub struct LocalStack {
     queue_url: String,
     queue_arn: String,
     dead_letter_queue_url: String,
+    /// The live slot's KMS key; empty when the live slot holds a sealed key.
     signing_key_arn: String,
     binaries: PathBuf,
 }
@@ -91,11 +97,30 @@ impl LocalStack {
     /// The same, on the given engines, but for the custom resources: the caller creates them
     /// (`create_custom_resources`) once their functions can run as they should.
     pub async fn provision_on(engines: Engines) -> Result<Self, String> {
+        Self::provision_on_with(engines, &[]).await
+    }
+
+    /// The same, with template parameters set (`STRATUS_STACK_PARAMETERS`'s first, then these).
+    pub async fn provision_on_with(engines: Engines, parameters: &[(&str, &str)]) -> Result<Self, String> {
         let Engines { endpoints, sdk } = engines;
         let template = Template::workspace()?;
         let region = sdk.region().map_or("us-east-1".to_owned(), |r| r.to_string());
         let mut resolver = Resolver::new(template, &region);
         resolver.parameters.insert("PublicBaseUrl".into(), Value::String(PUBLIC_BASE_URL.into()));
+        let from_env = std::env::var(STACK_PARAMETERS).unwrap_or_default();
+        let from_env = from_env
+            .split(',')
+            .filter(|pair| !pair.trim().is_empty())
+            .map(|pair| {
+                pair.split_once('=').ok_or_else(|| format!("{STACK_PARAMETERS}: {pair:?} is not NAME=VALUE"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        for (name, value) in from_env.into_iter().chain(parameters.iter().copied()) {
+            if resolver.template().root()["Parameters"].get(name.trim()).is_none() {
+                return Err(format!("the template has no parameter {name}"));
+            }
+            resolver.parameters.insert(name.trim().to_owned(), Value::String(value.trim().to_owned()));
+        }
         let prefix = crate::unique_prefix();
         let account = resolver.account_id().to_owned();
 
@@ -150,8 +175,6 @@ impl LocalStack {
         }
 
         let kms = aws_sdk_kms::Client::new(&sdk);
-        let mut signing_key_arn = None;
-        let signing_ids = referenced_by(resolver.template(), stratus_wiring::aws::SIGNING_KEY_ARN);
         let keys: Vec<(String, Value)> = resolver
             .template()
             .resources()
@@ -168,13 +191,19 @@ impl LocalStack {
             }
             let (key_id, arn) =
                 create_key(&kms, &properties).await.map_err(|e| format!("KMS key {id}: {e}"))?;
-            if signing_ids.contains(&id) {
-                signing_key_arn = Some(arn.clone());
-            }
             resolver.resources.insert(id, bound(&key_id, [("Arn", arn.as_str())]));
         }
-        let signing_key_arn = signing_key_arn
-            .ok_or_else(|| format!("no KMS key behind {}", stratus_wiring::aws::SIGNING_KEY_ARN))?;
+        // What a signer's SIGNING_KEY_ARN resolves to: nothing when the live slot is sealed.
+        let signer = resolver
+            .template()
+            .functions()
+            .into_iter()
+            .find(|f| f.variables.contains_key(stratus_wiring::aws::TOKEN_SEALING_KEY_ARN))
+            .ok_or("no function signs")?;
+        let signing_key_arn = resolver
+            .resolve(&signer.variables[stratus_wiring::aws::SIGNING_KEY_ARN])?
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
 
         let secrets: Vec<String> = resolver
             .template()
@@ -247,6 +276,12 @@ impl LocalStack {
             .map(|(id, r)| (id.to_owned(), r.clone()))
             .collect();
         for (id, resource) in customs {
+            // One the parameters leave out (a slot's sealed key, while the slot holds none).
+            if let Some(condition) = resource["Condition"].as_str()
+                && !self.resolver.condition(condition)?
+            {
+                continue;
+            }
             let token = Template::refs_in(&resource["Properties"]["ServiceToken"]);
             let [function_id] = token.as_slice() else {
                 return Err(format!("{id}: ServiceToken must name one function, names {token:?}"));
@@ -363,6 +398,7 @@ impl LocalStack {
         &self.dead_letter_queue_url
     }
 
+    /// The live slot's KMS key: empty when the live slot holds a sealed key.
     pub fn signing_key_arn(&self) -> &str {
         &self.signing_key_arn
     }

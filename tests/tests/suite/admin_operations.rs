@@ -284,6 +284,53 @@ async fn rotation_under(fault: Option<(usize, Fault)>, clean_calls: &[Call]) -> 
     calls
 }
 
+/// A switch from a KMS key to a sealed one is a rotation whose new key is sealed
+/// (docs/signing.md): green is made sealed at the publish step, so no moment refuses a token;
+/// a rerun finds nothing to do; another type is refused while green signs alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_switch_to_a_sealed_key_is_a_rotation() {
+    let stand_in = StandIn::create(&[]).await;
+    let (proxy, states) = recording_proxy(&stand_in.name).await;
+    let first = stand_in.parameters().await;
+    states.lock().unwrap().push(first);
+    let switch = [
+        "rotate-signing-key",
+        "--to",
+        "green",
+        "--type",
+        "sealed",
+        "--publish-wait",
+        "0",
+        "--retire-wait",
+        "0",
+    ];
+    let said = until_done(&stand_in, &proxy, &switch, 1);
+    let states = states.lock().unwrap().clone();
+    let context = said.join("\n----\n");
+    assert_eq!(
+        slots(&states),
+        [("blue", "none"), ("blue", "next"), ("green", "previous"), ("green", "none")]
+            .map(|(a, b)| (a.to_owned(), b.to_owned())),
+        "{context}"
+    );
+    let types: Vec<(String, String)> =
+        states.iter().map(|p| (p["BlueSigningKeyType"].clone(), p["GreenSigningKeyType"].clone())).collect();
+    assert_eq!(
+        types,
+        [("kms", "kms"), ("kms", "sealed"), ("kms", "sealed"), ("kms", "sealed")]
+            .map(|(a, b)| (a.to_owned(), b.to_owned())),
+        "{context}"
+    );
+    assert_eq!(refused_tokens(&states), Vec::<String>::new(), "{context}");
+    assert!(stand_in.samconfig().contains("GreenSigningKeyType=\"sealed\""), "{}", stand_in.samconfig());
+    let (ok, again) = stand_in.admin(&proxy, &switch);
+    assert!(ok && again.contains("nothing to do"), "{again}");
+    let (ok, other) = stand_in.admin(&proxy, &["rotate-signing-key", "--to", "green", "--type", "kms"]);
+    assert!(!ok && other.contains("leave out --to"), "{other}");
+    let (ok, status) = stand_in.admin(&proxy, &["status"]);
+    assert!(ok && status.contains("key types: blue kms, green sealed"), "{status}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_signing_key_rotation_survives_a_fault_at_every_call() {
     let clean = rotation_under(None, &[]).await;

@@ -948,3 +948,58 @@ async fn oauth_round_trip_p50() {
         );
     }
 }
+
+/// A switch from a KMS key to a sealed one, at its middle step (docs/signing.md): the green
+/// slot's sealed key signs, the blue slot's KMS key is still published. What login signs now
+/// verifies, and so does a token the KMS key signed before the switch: both keys are in the set
+/// every verifier gets, the signing key first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn during_a_switch_to_a_sealed_key_tokens_of_both_keys_verify() {
+    use std::sync::Arc;
+    use stratus_core::ports::UserStore;
+    let switching = [
+        ("SigningKeySlot", "green"),
+        ("OtherSigningKey", "previous"),
+        ("BlueSigningKeyType", "kms"),
+        ("GreenSigningKeyType", "sealed"),
+    ];
+    let engines = stratus_tests::runtime_api::Engines::from_env().await.unwrap();
+    let mut stack =
+        LocalStack::provision_on_with(engines, &switching).await.unwrap_or_else(|e| panic!("{e}"));
+    stack.create_custom_resources().await.unwrap_or_else(|e| panic!("{e}"));
+    let blue = stack
+        .resolver()
+        .resolve(&json!({"Fn::GetAtt": "SigningKey.Arn"}))
+        .unwrap()
+        .and_then(|arn| arn.as_str().map(str::to_owned))
+        .expect("blue's KMS key exists while it is the previous key");
+    let sealed = stratus_auth::keys::SealedKey::parse(
+        &stack.launch_spec("login").unwrap().env[stratus_wiring::aws::SIGNING_KEY_SEALED],
+    )
+    .expect("login signs with green's sealed key");
+    let config = template_auth_config(&stack);
+    let kms = aws_sdk_kms::Client::new(stack.sdk());
+    let users = DynamoUserStore::new(aws_sdk_dynamodb::Client::new(stack.sdk()), stack.table(&tables::USERS));
+    let api = Gateway::new(stack);
+
+    assert_eq!(api.post_json("/register", &registration("switch", "switch@example.com")).await.status, 201);
+    let now_signed = access(&login(&api, "switch").await);
+    let user = users.get(&stratus_core::domain::Username::parse("switch").unwrap()).await.unwrap().unwrap();
+    let before =
+        stratus_auth::TokenIssuer::new(Arc::new(stratus_aws::kms::KmsSigner::new(kms, &blue)), config)
+            .access_token(&user, time::OffsetDateTime::now_utc())
+            .await
+            .expect("the KMS key signs");
+
+    let jwks = api.get("/.well-known/jwks.json").await;
+    let keys = stratus_auth::keys::JwkSet::parse_keys(&text(&jwks)).expect("a JWK Set");
+    assert_eq!(
+        keys.iter().map(|k| k.key_id.clone()).collect::<Vec<_>>(),
+        [sealed.key_id.clone(), stratus_aws::kms::kms_key_id(&blue)],
+        "the sealed key that signs, then the KMS key that signed"
+    );
+    for (which, token) in [("sealed", &now_signed), ("kms", &before.token)] {
+        let me = api.get_with_token("/users/me", token).await;
+        assert_eq!(me.status, 200, "{which}: {}\n{}", text(&me), api.output().await);
+    }
+}

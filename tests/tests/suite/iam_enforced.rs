@@ -636,3 +636,106 @@ async fn without_its_update_grant_the_token_endpoint_cannot_redeem_a_code() {
     let others = output.lines().filter(|line| line.contains("not authorized to perform"));
     assert!(others.clone().all(|line| line.contains("dynamodb:UpdateItem")), "{output}");
 }
+
+/// `sealed` signing keys under the roles (docs/signing.md): at deploy, the signing-keys role
+/// makes the blue key and seals it with TokenSealingKey's `Encrypt`; login, refresh and the
+/// whole OAuth story sign with it after one `Decrypt` per sandbox, and every verifier accepts
+/// what they sign by the published JWK, whose `kid` is the key's RFC 7638 thumbprint. Then, as the
+/// roles themselves: login unseals the key under the signing context and only as the key it
+/// names (a blob passed off as another kid does not open), not under another purpose; a verifier
+/// cannot unseal at all; and no signer can seal a key of its own choosing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sealed_signing_keys_run_with_each_functions_own_rights() {
+    use base64::Engine;
+    use stratus_auth::keys::{Jwk, PublicKey, SEALED_KEY_ID_CONTEXT, SEALED_KEY_PURPOSE, SealedKey};
+    use stratus_aws::kms::SealedSigner;
+    use stratus_core::ports::{SignError, TokenSigner};
+    use stratus_wiring::aws::{SIGNING_KEY_ARN, SIGNING_KEY_SEALED, TOKEN_SEALING_KEY_ARN};
+
+    let iam = IamStack::provision_with_parameters(&[], &[("BlueSigningKeyType", "sealed")])
+        .await
+        .unwrap_or_else(|e| panic!("provisioning under IAM: {e}"));
+    let as_login = aws_sdk_kms::Client::new(&iam.sdk_as("login").await.unwrap());
+    let as_me = aws_sdk_kms::Client::new(&iam.sdk_as("me").await.unwrap());
+    let api = serve(iam);
+    let env = api.stack().launch_spec("login").unwrap().env;
+    assert!(!env.contains_key(SIGNING_KEY_ARN), "a sealed slot has no KMS signing key: {env:?}");
+    assert!(api.stack().signing_key_arn().is_empty());
+    let sealed = SealedKey::parse(&env[SIGNING_KEY_SEALED]).expect("login is given the sealed key");
+    let sealing_key = env[TOKEN_SEALING_KEY_ARN].clone();
+
+    register(&api, "sam").await;
+    let tokens = login(&api, "sam").await;
+    let access = token(&tokens);
+    let header = access.split('.').next().unwrap();
+    let header: Value =
+        serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(header).unwrap())
+            .unwrap();
+    assert_eq!(
+        (header["alg"].as_str(), header["kid"].as_str()),
+        (Some("ES256"), Some(sealed.key_id.as_str()))
+    );
+    let jwks = api.get("/.well-known/jwks.json").await.json();
+    let published: Jwk = serde_json::from_value(jwks["keys"][0].clone()).unwrap();
+    assert_eq!(published.kid, sealed.key_id, "the sealed key is published first: {jwks}");
+    assert_eq!(PublicKey::from_jwk(&published).unwrap().thumbprint(), sealed.key_id);
+    let me = api.get_with_token("/users/me", &access).await;
+    assert_eq!(me.status, 200, "{}\n{}", text(&me), api.output().await);
+    let renewed = api.post_json("/token/refresh", &json!({"refresh_token": tokens["refresh_token"]})).await;
+    assert_eq!(renewed.status, 200, "{}\n{}", text(&renewed), api.output().await);
+    assert_eq!(api.get_with_token("/users/me", &token(&renewed.json())).await.status, 200);
+    // The token endpoint signs access tokens with the sealed key, ID tokens with IdTokenKey.
+    oauth_story(&api).await;
+    let output = api.output().await;
+    assert_no_access_denied(&output);
+    assert!(output.contains("unsealed the signing key"), "{output}");
+
+    // As the roles themselves.
+    let decrypt = |kms: &aws_sdk_kms::Client, purpose: &str| {
+        kms.decrypt()
+            .key_id(&sealing_key)
+            .ciphertext_blob(aws_sdk_kms::primitives::Blob::new(sealed.ciphertext.clone()))
+            .encryption_context(SEALED_KEY_PURPOSE.0, purpose)
+            .encryption_context(SEALED_KEY_ID_CONTEXT, &sealed.key_id)
+            .send()
+    };
+    let signer = SealedSigner::new(as_login.clone(), &sealing_key, sealed.clone());
+    let unsealed = signer.unseal().await.expect("login unseals its key");
+    assert_eq!(unsealed.public_key().point, PublicKey::from_jwk(&published).unwrap().point);
+    let passed_off = SealedKey { key_id: "another-kid".into(), ciphertext: sealed.ciphertext.clone() };
+    let wrong_context = SealedSigner::new(as_login.clone(), &sealing_key, passed_off);
+    match wrong_context.sign(b"header.claims").await {
+        Err(SignError::Failed(reason)) => assert!(reason.contains("InvalidCiphertext"), "{reason}"),
+        other => panic!("a blob under another kid must not open: {:?}", other.map(|_| ())),
+    }
+    refused(decrypt(&as_login, "totp-secrets").await, "kms:Decrypt");
+    refused(decrypt(&as_me, SEALED_KEY_PURPOSE.1).await, "kms:Decrypt");
+    let seal = as_login
+        .encrypt()
+        .key_id(&sealing_key)
+        .plaintext(aws_sdk_kms::primitives::Blob::new(b"a key of my own".to_vec()))
+        .encryption_context(SEALED_KEY_PURPOSE.0, SEALED_KEY_PURPOSE.1)
+        .send()
+        .await;
+    refused(seal, "kms:Encrypt");
+}
+
+/// The negative control for sealed keys: login's role without the sealing key's `Decrypt`
+/// cannot sign, and the output names the action; everything before the signature worked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_its_unseal_grant_login_cannot_sign_with_a_sealed_key() {
+    let iam = IamStack::provision_with_parameters(
+        &[WithoutAction { binary: "login", action: "kms:Decrypt" }],
+        &[("BlueSigningKeyType", "sealed")],
+    )
+    .await
+    .unwrap_or_else(|e| panic!("provisioning under IAM: {e}"));
+    let api = serve(iam);
+    register(&api, "nina").await;
+    let refused = api.post_json("/login", &json!({"username": "nina", "password": PASSWORD})).await;
+    assert_eq!(refused.status, 500, "{}", text(&refused));
+    let output = api.output_containing("not authorized to perform: kms:Decrypt").await;
+    assert!(output.contains("not authorized to perform: kms:Decrypt"), "the control is in place: {output}");
+    let others = output.lines().filter(|line| line.contains("not authorized to perform"));
+    assert!(others.clone().all(|line| line.contains("kms:Decrypt")), "{output}");
+}

@@ -337,6 +337,65 @@ fn only_the_functions_that_begin_sessions_can_sign() {
     }
 }
 
+/// Sealed signing keys (docs/signing.md): the key they are sealed under lets the functions that
+/// sign unseal (`Decrypt`), the signing-keys custom resource seal (`Encrypt`), each only under
+/// the token-signing encryption context, and nobody anything else; it exists only while a slot
+/// holds a sealed key. The signers, and only they, are told the live slot's sealed key and the
+/// key that unseals it; each slot's sealed key is a custom resource of the signing-keys function.
+#[test]
+fn only_the_functions_that_sign_unseal_and_only_the_deploy_seals() {
+    let template = template();
+    let key = &template["Resources"]["TokenSealingKey"];
+    assert_eq!(key["Type"], "AWS::KMS::Key");
+    assert_eq!(key["Condition"], "HasSealedKey");
+    assert!(matches!(key["Properties"]["KeySpec"].as_str(), None | Some("SYMMETRIC_DEFAULT")));
+    assert_eq!(key["Properties"]["EnableKeyRotation"], true);
+    let (context_key, context_value) = stratus_auth::keys::SEALED_KEY_PURPOSE;
+    let users = |action: &str| -> BTreeSet<String> {
+        let statements = key_statements_allowing(key, action);
+        for statement in &statements {
+            assert_eq!(
+                statement["Condition"]["StringEquals"][format!("kms:EncryptionContext:{context_key}")],
+                context_value,
+                "{action} only under the token-signing encryption context: {statement}"
+            );
+        }
+        statements.into_iter().flat_map(principals).collect()
+    };
+    let signers: BTreeSet<String> = key_statements_allowing(&template["Resources"]["SigningKey"], "kms:Sign")
+        .into_iter()
+        .flat_map(principals)
+        .collect();
+    assert_eq!(users("kms:Decrypt"), signers, "whoever may sign with a KMS key may unseal, nobody else");
+    assert_eq!(users("kms:Encrypt"), BTreeSet::from(["SigningKeysFunctionRole.Arn".to_owned()]));
+    for action in [
+        "kms:Sign",
+        "kms:GenerateDataKey",
+        "kms:GenerateDataKeyWithoutPlaintext",
+        "kms:GenerateDataKeyPair",
+        "kms:ReEncryptFrom",
+        "kms:ReEncryptTo",
+    ] {
+        assert!(users(action).is_empty(), "nobody needs {action} on the sealing key");
+    }
+    for (slot, condition) in
+        [("SealedSigningKey", "BlueSealedKey"), ("SealedSigningKeyGreen", "GreenSealedKey")]
+    {
+        let sealed = &template["Resources"][slot];
+        assert_eq!(sealed["Type"], "Custom::SealedSigningKey", "{slot}");
+        assert_eq!(sealed["Condition"], condition, "{slot}");
+        assert_eq!(sealed["Properties"]["ServiceToken"]["Fn::GetAtt"], "SigningKeysFunction.Arn", "{slot}");
+    }
+    let roles: BTreeSet<String> = signers.iter().map(|r| r.trim_end_matches("Role.Arn").to_owned()).collect();
+    for (id, function) in functions(&template) {
+        let variables = &function["Properties"]["Environment"]["Variables"];
+        for variable in [stratus_wiring::aws::SIGNING_KEY_SEALED, stratus_wiring::aws::TOKEN_SEALING_KEY_ARN]
+        {
+            assert_eq!(!variables[variable].is_null(), roles.contains(&id), "{id}: {variable}");
+        }
+    }
+}
+
 /// TOTP secrets are sealed under a data key that the TOTP key wraps: only the set-up function
 /// may make that data key, only it and the login's second step may unwrap it, and only with the
 /// encryption context the code binds into both calls. No other key lets anyone use it, and the
