@@ -3,6 +3,7 @@
 //! converted by lambda_http just as in Lambda, so what passes here passes there.
 
 pub mod event;
+pub mod log;
 mod openapi;
 mod registry;
 pub mod worker;
