@@ -3,6 +3,7 @@
 //! converted by lambda_http just as in Lambda, so what passes here passes there.
 
 pub mod event;
+pub mod log;
 mod openapi;
 mod registry;
 pub mod worker;
@@ -417,11 +418,13 @@ async fn gateway(
         }
     };
     let endpoint = functions.0.get(function).expect("every routed function is served (checked when built)");
-    let event = event::api_gateway_v2(&parts, &body, &route_key, &params, peer.ip());
-    let request = match lambda_http::request::from_str(&event.to_string()) {
-        Ok(request) => request,
-        Err(error) => return to_axum(Problem::internal(&error).into_response()),
-    };
+    // The typed event lambda_http would parse API Gateway's JSON into, converted by the same
+    // function the Lambda runtime converts it with (event.rs proves it the same request).
+    let request: lambda_http::Request =
+        match event::api_gateway_v2_request(&parts, &body, &route_key, &params, peer.ip()) {
+            Ok(event) => lambda_http::request::LambdaRequest::ApiGatewayV2(event).into(),
+            Err(error) => return to_axum(Problem::internal(&error).into_response()),
+        };
     to_axum(endpoint.call(request).await)
 }
 

@@ -53,7 +53,7 @@ fn parse_args() -> Result<Args, String> {
 
 #[tokio::main]
 async fn main() -> Result<(), local_api::Error> {
-    stratus_core::telemetry::init();
+    local_api::log::init();
     let args = match parse_args() {
         Ok(args) => args,
         Err(message) => {
