@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::{corrupt, store_error};
+use super::{corrupt, put_if, store_error};
 use stratus_core::domain::{ClientId, Scopes, Username};
 use stratus_core::ports::{ClientGrant, RefreshRecord, RefreshTokenStore, Spend, StoreError};
 
@@ -120,14 +120,15 @@ impl RefreshTokenStore for DynamoRefreshTokenStore {
             }),
         };
         let item = serde_dynamo::to_item(item).map_err(|e| corrupt(&self.table, e))?;
-        self.client
+        let put = self
+            .client
             .put_item()
             .table_name(&self.table)
             .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await
-            .map_err(store_error)?;
+            .condition_expression("attribute_not_exists(pk)");
+        // The token is 256 random bits: an item already under its hash is this very write,
+        // applied before its answer was lost and sent again by the SDK's retry.
+        put_if(put).await?;
         Ok(())
     }
 
