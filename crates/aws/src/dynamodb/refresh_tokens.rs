@@ -53,6 +53,10 @@ struct TokenItem {
     /// Epoch seconds: DynamoDB's TTL attribute.
     expires_at: i64,
     spent: bool,
+    /// The attempt that spent it (a random id per `spend`): the SDK sends an attempt again when
+    /// its answer was lost, and the condition that then fails must not read as a replay.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    spent_by: Option<String>,
     /// Only on the tokens of an OAuth client's grant.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     client: Option<ClientItem>,
@@ -113,6 +117,7 @@ impl RefreshTokenStore for DynamoRefreshTokenStore {
             generation: record.generation,
             expires_at: record.expires_at.unix_timestamp(),
             spent: false,
+            spent_by: None,
             client: record.client.as_ref().map(|client| ClientItem {
                 client_id: client.client_id.clone(),
                 scope: client.scope.clone(),
@@ -139,13 +144,15 @@ impl RefreshTokenStore for DynamoRefreshTokenStore {
         now: OffsetDateTime,
     ) -> Result<Spend, StoreError> {
         let pk = token_pk(token_hash);
+        let attempt = Uuid::new_v4().to_string();
         let mut update = self
             .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(Self::key(pk.clone())))
-            .update_expression("SET spent = :yes")
+            .update_expression("SET spent = :yes, spent_by = :attempt")
             .expression_attribute_values(":yes", AttributeValue::Bool(true))
+            .expression_attribute_values(":attempt", AttributeValue::S(attempt.clone()))
             .expression_attribute_values(":no", AttributeValue::Bool(false))
             .expression_attribute_values(":now", AttributeValue::N(now.unix_timestamp().to_string()))
             .return_values(ReturnValue::AllNew);
@@ -173,6 +180,11 @@ impl RefreshTokenStore for DynamoRefreshTokenStore {
                 ) =>
             {
                 Ok(match self.read_token(&pk).await? {
+                    // This very spend, applied before its answer was lost and sent again by
+                    // the SDK: spent by us, not replayed.
+                    Some(item) if item.spent_by.as_deref() == Some(attempt.as_str()) => {
+                        Spend::Spent(item.record(*token_hash).map_err(|e| corrupt(&self.table, e))?)
+                    }
                     Some(item) if owner.is_some_and(|owner| *owner != item.username) => Spend::Unknown,
                     Some(item) if item.spent && item.expires_at > now.unix_timestamp() => {
                         Spend::Replayed(item.record(*token_hash).map_err(|e| corrupt(&self.table, e))?)
