@@ -8,6 +8,7 @@ mod arm64_bootstraps;
 mod binaries_e2e;
 mod bootstrap;
 mod code_limits_api;
+mod faults;
 mod iam_enforced;
 mod layers;
 mod log_hygiene;
