@@ -9,7 +9,7 @@ SAM_TOOLS := infra/sam/tools.sh
 export CARGO_TARGET_DIR := $(shell bash infra/local/paths.sh | sed -n 's/^CARGO_TARGET_DIR=//p')
 export STRATUS_TOOLS := $(shell bash infra/local/paths.sh | sed -n 's/^STRATUS_TOOLS=//p')
 
-.PHONY: generate new-function test-scaffold test-arm64 smoke test-smoke test-docs tools diagram openapi run run-aws test test-rust test-contract test-jose test-browser test-oidc lint lint-rust lint-template sam-build fmt engines-start engines-stop sam-local-engines sam-local-engines-stop bench tune clean
+.PHONY: generate new-function test-scaffold test-arm64 smoke test-smoke test-docs tools diagram openapi run run-aws test test-rust test-contract test-jose test-browser test-oidc lint lint-rust lint-template sam-build fmt engines-start engines-stop sam-local-engines sam-local-engines-stop bench tune soak clean
 
 ## API on http://127.0.0.1:$(PORT), embedded in-memory backend; needs only Rust.
 run:
@@ -124,6 +124,15 @@ tune:
 	    --cold $(TUNE_COLD) --warm $(TUNE_WARM) $(if $(ONLY),--only $(ONLY))
 	python3 infra/bench/tune.py apply
 	$(MAKE) --no-print-directory generate
+
+## A bounded soak (not part of CI): the release binaries, several sandboxes per function, held at
+## a fixed rate on DynamoDB Local; ends with its table (target/soak/soak.md). MINUTES, RATE.
+MINUTES ?= 10
+RATE ?= 20
+soak:
+	$(CARGO) build --release --workspace --bins --locked
+	$(CARGO) build --release --locked -p stratus-tests --example soak
+	bash $(ENGINES) run -- "$(CARGO_TARGET_DIR)/release/examples/soak" --minutes $(MINUTES) --rate $(RATE) --out target/soak/soak.md
 
 fmt:
 	$(CARGO) fmt --all

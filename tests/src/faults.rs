@@ -2,14 +2,18 @@
 //! engines: every request passes through unchanged unless a scripted fault matches it.
 //!
 //! A fault is scripted per operation: "the next N calls of X get Y". An operation is named as
-//! AWS names it: the `X-Amz-Target` of the JSON protocols (`PutSecretValue`), the `Action` of
-//! the query protocol (`ExecuteChangeSet`), or for CloudFront's REST protocol the method and
-//! path (`GetDistributionConfig`, `UpdateDistribution`). The errors are the ones the SDKs parse,
-//! in each protocol's own form, so the client sees exactly what AWS would send: throttling (which
-//! the SDK retries within its budget), expired credentials (which it does not), CloudFront's
-//! stale ETag, and the case that matters most: the request applied upstream and its answer lost.
+//! AWS names it: the `X-Amz-Target` of the JSON protocols (`PutItem`, `SendMessage`, `Sign`),
+//! the `Action` of the query protocol (`ExecuteChangeSet`), for SES v2's REST-JSON protocol the
+//! operation its method and path stand for (`SendEmail`), or for CloudFront's REST protocol the
+//! method and path (`GetDistributionConfig`, `UpdateDistribution`). The errors are the ones the
+//! SDKs parse, in each protocol's and service's own form, so the client sees exactly what AWS
+//! would send: throttling (which the SDK retries within its budget), 500 and 503 (retried too),
+//! expired credentials (which it does not), CloudFront's stale ETag; and at the transport level
+//! latency, and a connection reset before the request is forwarded or after it was applied
+//! upstream: with the answer lost, the case that matters most.
 //!
-//! The proxy also records every call (operation and status), and after each call that changed
+//! The proxy also records every call (operation, status, whether it reached the engine, the
+//! fault it met), so a test can count the SDK's attempts, and after each call that changed
 //! something upstream it runs an observer, which sees the engines exactly between two calls.
 
 use std::collections::VecDeque;
@@ -19,10 +23,24 @@ use axum::body::Body;
 use axum::response::Response;
 use futures::future::BoxFuture;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Fault {
-    /// The service is busy: retried by the SDK, within its attempt budget.
+    /// The service is busy (its own throttling error; DynamoDB's `ThrottlingException`):
+    /// retried by the SDK, within its attempt budget.
     Throttle,
+    /// DynamoDB's `ProvisionedThroughputExceededException` (elsewhere the same as `Throttle`).
+    ThroughputExceeded,
+    /// 500 with the service's internal error (DynamoDB `InternalServerError`, KMS
+    /// `KMSInternalException`, …), not forwarded.
+    InternalError,
+    /// 503 `ServiceUnavailable`, not forwarded.
+    Unavailable,
+    /// Forwarded after this many milliseconds.
+    Latency(u64),
+    /// Forwarded and applied upstream; then the connection is reset instead of the answer.
+    ResetAfterApplied,
+    /// The connection is reset on the request: nothing is forwarded.
+    ResetBeforeForwarding,
     /// The caller's credentials expired: not retried.
     ExpiredCredentials,
     /// CloudFront: the `If-Match` ETag is not the distribution's current one.
@@ -31,12 +49,43 @@ pub enum Fault {
     AnswerLost,
 }
 
+impl Fault {
+    /// A short name for reports.
+    pub fn name(self) -> String {
+        match self {
+            Self::Throttle => "throttling".into(),
+            Self::ThroughputExceeded => "throughput exceeded".into(),
+            Self::InternalError => "500".into(),
+            Self::Unavailable => "503".into(),
+            Self::Latency(ms) => format!("latency {ms} ms"),
+            Self::ResetAfterApplied => "reset after applied".into(),
+            Self::ResetBeforeForwarding => "reset before forwarding".into(),
+            Self::ExpiredCredentials => "expired credentials".into(),
+            Self::StaleEtag => "stale ETag".into(),
+            Self::AnswerLost => "answer lost (500)".into(),
+        }
+    }
+
+    /// Whether a call meeting it reaches the engine.
+    fn forwards(self) -> bool {
+        matches!(self, Self::Latency(_) | Self::ResetAfterApplied | Self::AnswerLost)
+    }
+}
+
+/// What a call met that a [`Call`] records as its status when no answer went back.
+pub const NO_ANSWER: u16 = 0;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Call {
     pub operation: String,
+    /// The status the client got; [`NO_ANSWER`] when the connection was reset.
     pub status: u16,
     /// Whether the call reached the engine (false: the proxy answered it with a fault).
     pub forwarded: bool,
+    /// The scripted fault it met, if any.
+    pub fault: Option<Fault>,
+    /// What the engine answered, when the call reached it (the client may have got nothing).
+    pub upstream: Option<u16>,
 }
 
 /// Runs after a call that changed something reached the engine, before its answer goes back.
@@ -44,6 +93,8 @@ pub type Observer = Arc<dyn Fn(String) -> BoxFuture<'static, ()> + Send + Sync>;
 
 struct Scripted {
     operation: String,
+    /// Only calls whose body contains this (an item's key, say).
+    matching: Option<String>,
     /// Calls of the operation to let through first.
     skip: usize,
     times: usize,
@@ -85,10 +136,7 @@ impl FaultProxy {
             script: script.clone(),
             observer,
         });
-        let app = axum::Router::new().fallback(forward).with_state(state);
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        let task = tokio::spawn(serve(listener, state));
         Ok(Self { url, script, task })
     }
 
@@ -100,12 +148,29 @@ impl FaultProxy {
 
     /// The call of `operation` after the next `skip` ones gets `fault`, once.
     pub fn fail_after(&self, operation: &str, skip: usize, fault: Fault) {
-        let scripted = Scripted { operation: operation.to_owned(), skip, times: 1, fault };
+        let scripted = Scripted { operation: operation.to_owned(), matching: None, skip, times: 1, fault };
+        self.script.lock().unwrap().faults.push_back(scripted);
+    }
+
+    /// The next `times` calls of `operation` whose body contains `matching` get `fault`.
+    pub fn fail_matching(&self, operation: &str, matching: &str, times: usize, fault: Fault) {
+        let scripted = Scripted {
+            operation: operation.to_owned(),
+            matching: Some(matching.to_owned()),
+            skip: 0,
+            times,
+            fault,
+        };
         self.script.lock().unwrap().faults.push_back(scripted);
     }
 
     pub fn calls(&self) -> Vec<Call> {
         self.script.lock().unwrap().calls.clone()
+    }
+
+    /// The calls of `operation` so far: the SDK's attempts.
+    pub fn attempts(&self, operation: &str) -> usize {
+        self.script.lock().unwrap().calls.iter().filter(|c| c.operation == operation).count()
     }
 
     /// Faults scripted and not yet spent.
@@ -125,27 +190,89 @@ impl FaultProxy {
     }
 }
 
+/// Serves each connection itself (not through `axum::serve`), so that a fault can reset it:
+/// the service fails, hyper drops the connection, and with `SO_LINGER` zero the kernel answers
+/// with RST instead of FIN.
+async fn serve(listener: tokio::net::TcpListener, state: Arc<State>) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else { continue };
+        let state = state.clone();
+        tokio::spawn(async move {
+            let Ok(stream) = stream.into_std() else { return };
+            let Ok(handle) = stream.try_clone() else { return };
+            let Ok(stream) = tokio::net::TcpStream::from_std(stream) else { return };
+            let handle = Arc::new(handle);
+            let service = hyper::service::service_fn(move |request: http::Request<hyper::body::Incoming>| {
+                let (state, handle) = (state.clone(), handle.clone());
+                async move {
+                    match forward(state, request.map(Body::new)).await {
+                        Some(response) => Ok(response),
+                        None => {
+                            // Zero linger on the socket (a duplicate handle shares it): the close
+                            // that follows sends RST.
+                            if let Ok(duplicate) = handle.try_clone()
+                                && let Ok(socket) = tokio::net::TcpStream::from_std(duplicate)
+                            {
+                                let _ = socket.set_zero_linger();
+                            }
+                            Err("connection reset by the fault proxy")
+                        }
+                    }
+                }
+            });
+            let io = hyper_util::rt::TokioIo::new(stream);
+            let _ = hyper::server::conn::http1::Builder::new().serve_connection(io, service).await;
+        });
+    }
+}
+
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Protocol {
-    Json,
+    /// awsJson 1.0 and 1.1, by the target's prefix: DynamoDB, SQS, KMS, Secrets Manager.
+    Json(Service),
     Query,
+    /// SES v2.
+    RestJson,
     RestXml,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Service {
+    DynamoDb,
+    Sqs,
+    Kms,
+    SecretsManager,
+    Other,
 }
 
 /// The operation a request calls, and its protocol.
 fn operation(parts: &http::request::Parts, body: &[u8]) -> (String, Protocol) {
     if let Some(target) = parts.headers.get("x-amz-target").and_then(|v| v.to_str().ok()) {
-        return (target.rsplit('.').next().unwrap_or(target).to_owned(), Protocol::Json);
+        let (prefix, name) = target.rsplit_once('.').unwrap_or(("", target));
+        let service = match prefix {
+            p if p.starts_with("DynamoDB") => Service::DynamoDb,
+            "AmazonSQS" => Service::Sqs,
+            "TrentService" => Service::Kms,
+            "secretsmanager" => Service::SecretsManager,
+            _ => Service::Other,
+        };
+        return (name.to_owned(), Protocol::Json(service));
     }
     let form = String::from_utf8_lossy(body);
     if let Some(action) = form.split('&').find_map(|pair| pair.strip_prefix("Action=")) {
         return (action.to_owned(), Protocol::Query);
     }
     let path = parts.uri.path();
-    let name = match (
-        parts.method.as_str(),
-        path.split('/').filter(|s| !s.is_empty()).collect::<Vec<_>>().as_slice(),
-    ) {
+    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    if segments.first() == Some(&"v2") && segments.get(1) == Some(&"email") {
+        let name = match (parts.method.as_str(), &segments[2..]) {
+            ("POST", ["outbound-emails"]) => "SendEmail".to_owned(),
+            ("POST", ["identities"]) => "CreateEmailIdentity".to_owned(),
+            (method, _) => format!("{method} {path}"),
+        };
+        return (name, Protocol::RestJson);
+    }
+    let name = match (parts.method.as_str(), segments.as_slice()) {
         ("GET", [_, "distribution", _, "config"]) => "GetDistributionConfig".to_owned(),
         ("PUT", [_, "distribution", _, "config"]) => "UpdateDistribution".to_owned(),
         ("GET", [_, "distribution", _]) => "GetDistribution".to_owned(),
@@ -160,32 +287,75 @@ fn mutates(operation: &str) -> bool {
     !["Get", "Describe", "List"].iter().any(|read| operation.starts_with(read))
 }
 
-fn error(protocol: Protocol, fault: Fault) -> Response {
-    let (status, code, message) = match fault {
-        Fault::Throttle => (400, "Throttling", "Rate exceeded"),
-        Fault::ExpiredCredentials => {
+/// The answer AWS gives for `fault`: status and error code, in the service's own words.
+fn status_and_code(protocol: Protocol, fault: Fault) -> (u16, &'static str, &'static str) {
+    let service = match protocol {
+        Protocol::Json(service) => service,
+        _ => Service::Other,
+    };
+    match (fault, service, protocol) {
+        (Fault::ThroughputExceeded, Service::DynamoDb, _) => (
+            400,
+            "ProvisionedThroughputExceededException",
+            "The level of configured provisioned throughput for the table was exceeded",
+        ),
+        (Fault::Throttle | Fault::ThroughputExceeded, Service::Sqs, _) => {
+            (400, "RequestThrottled", "Request is throttled.")
+        }
+        (Fault::Throttle | Fault::ThroughputExceeded, _, Protocol::RestJson) => {
+            (429, "TooManyRequestsException", "Too many requests")
+        }
+        (Fault::Throttle | Fault::ThroughputExceeded, _, Protocol::Json(_)) => {
+            (400, "ThrottlingException", "Rate exceeded")
+        }
+        (Fault::Throttle | Fault::ThroughputExceeded, _, _) => (400, "Throttling", "Rate exceeded"),
+        (Fault::InternalError, Service::DynamoDb, _) => (500, "InternalServerError", "Internal server error"),
+        (Fault::InternalError, Service::Kms, _) => (500, "KMSInternalException", "Internal error"),
+        (Fault::InternalError, Service::SecretsManager, _) => {
+            (500, "InternalServiceError", "An error occurred on the server side")
+        }
+        (Fault::InternalError, _, _) => (500, "InternalFailure", "Internal failure"),
+        (Fault::Unavailable, _, _) => (503, "ServiceUnavailable", "Service is unavailable"),
+        (Fault::ExpiredCredentials, _, Protocol::Json(_) | Protocol::RestJson) => {
+            (403, "ExpiredTokenException", "The security token included in the request is expired")
+        }
+        (Fault::ExpiredCredentials, _, _) => {
             (403, "ExpiredToken", "The security token included in the request is expired")
         }
-        Fault::StaleEtag => {
+        (Fault::StaleEtag, _, _) => {
             (412, "PreconditionFailed", "The If-Match version is missing or not valid for the resource.")
         }
-        Fault::AnswerLost => {
-            (500, "InternalFailure", "The request processing has failed because of an unknown error")
-        }
-    };
+        (
+            Fault::AnswerLost | Fault::Latency(_) | Fault::ResetAfterApplied | Fault::ResetBeforeForwarding,
+            _,
+            _,
+        ) => (500, "InternalFailure", "The request processing has failed because of an unknown error"),
+    }
+}
+
+fn error(protocol: Protocol, fault: Fault) -> Response {
+    let (status, code, message) = status_and_code(protocol, fault);
     let builder = Response::builder().status(status).header("x-amzn-requestid", "fault-proxy");
     match protocol {
-        Protocol::Json => {
-            let code = match fault {
-                Fault::Throttle => "ThrottlingException",
-                Fault::ExpiredCredentials => "ExpiredTokenException",
-                _ => code,
+        Protocol::Json(service) => {
+            let content_type = match service {
+                Service::DynamoDb | Service::Sqs => "application/x-amz-json-1.0",
+                _ => "application/x-amz-json-1.1",
             };
-            builder
-                .header("content-type", "application/x-amz-json-1.1")
-                .header("x-amzn-errortype", code)
-                .body(Body::from(serde_json::json!({"__type": code, "message": message}).to_string()))
+            let builder = builder.header("content-type", content_type).header("x-amzn-errortype", code);
+            // SQS speaks JSON but keeps its query-era codes, which the SDK reads from here.
+            let kind = if status >= 500 { "Receiver" } else { "Sender" };
+            let builder = if service == Service::Sqs {
+                builder.header("x-amzn-query-error", format!("{code};{kind}"))
+            } else {
+                builder
+            };
+            builder.body(Body::from(serde_json::json!({"__type": code, "message": message}).to_string()))
         }
+        Protocol::RestJson => builder
+            .header("content-type", "application/json")
+            .header("x-amzn-errortype", code)
+            .body(Body::from(serde_json::json!({"message": message}).to_string())),
         Protocol::Query | Protocol::RestXml => builder.header("content-type", "text/xml").body(Body::from(format!(
             "<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error>\
              <RequestId>fault-proxy</RequestId></ErrorResponse>"
@@ -194,17 +364,21 @@ fn error(protocol: Protocol, fault: Fault) -> Response {
     .expect("static parts are valid")
 }
 
-async fn forward(
-    axum::extract::State(state): axum::extract::State<Arc<State>>,
-    request: axum::extract::Request,
-) -> Response {
+/// The answer to one request; `None` resets the connection.
+async fn forward(state: Arc<State>, request: http::Request<Body>) -> Option<Response> {
     let (parts, body) = request.into_parts();
     let body = axum::body::to_bytes(body, 16 * 1024 * 1024).await.unwrap_or_default();
     let (operation, protocol) = operation(&parts, &body);
+    let text = String::from_utf8_lossy(&body);
     let fault = {
         let mut script = state.script.lock().unwrap();
         let mut found = None;
-        for scripted in script.faults.iter_mut().filter(|f| f.operation == operation && f.times > 0) {
+        let applies = |f: &Scripted| {
+            f.operation == operation
+                && f.times > 0
+                && f.matching.as_ref().is_none_or(|m| text.contains(m.as_str()))
+        };
+        for scripted in script.faults.iter_mut().filter(|f| applies(f)) {
             if scripted.skip > 0 {
                 scripted.skip -= 1;
             } else if found.is_none() {
@@ -215,13 +389,23 @@ async fn forward(
         script.faults.retain(|f| f.times > 0);
         found
     };
-    let record = |status: u16, forwarded: bool| {
-        state.script.lock().unwrap().calls.push(Call { operation: operation.clone(), status, forwarded });
+    let record = |status: u16, upstream: Option<u16>| {
+        let call =
+            Call { operation: operation.clone(), status, forwarded: upstream.is_some(), fault, upstream };
+        state.script.lock().unwrap().calls.push(call);
     };
-    if let Some(fault) = fault.filter(|f| *f != Fault::AnswerLost) {
-        let response = error(protocol, fault);
-        record(response.status().as_u16(), false);
-        return response;
+    match fault {
+        Some(Fault::ResetBeforeForwarding) => {
+            record(NO_ANSWER, None);
+            return None;
+        }
+        Some(fault) if !fault.forwards() => {
+            let response = error(protocol, fault);
+            record(response.status().as_u16(), None);
+            return Some(response);
+        }
+        Some(Fault::Latency(ms)) => tokio::time::sleep(std::time::Duration::from_millis(ms)).await,
+        _ => {}
     }
     let mut upstream = state.http.request(parts.method.clone(), format!("{}{}", state.upstream, parts.uri));
     for (name, value) in &parts.headers {
@@ -230,8 +414,8 @@ async fn forward(
     let answer = match upstream.body(body).send().await {
         Ok(answer) => answer,
         Err(e) => {
-            record(502, false);
-            return Response::builder().status(502).body(Body::from(e.to_string())).expect("valid");
+            record(502, None);
+            return Some(Response::builder().status(502).body(Body::from(e.to_string())).expect("valid"));
         }
     };
     let status = answer.status();
@@ -245,10 +429,18 @@ async fn forward(
             observer(operation.clone()).await;
         }
     }
-    if fault == Some(Fault::AnswerLost) {
-        record(500, true);
-        return error(protocol, Fault::AnswerLost);
+    match fault {
+        Some(Fault::AnswerLost) => {
+            record(500, Some(status.as_u16()));
+            Some(error(protocol, Fault::AnswerLost))
+        }
+        Some(Fault::ResetAfterApplied) => {
+            record(NO_ANSWER, Some(status.as_u16()));
+            None
+        }
+        _ => {
+            record(status.as_u16(), Some(status.as_u16()));
+            Some(response.body(Body::from(bytes)).expect("upstream parts are valid"))
+        }
     }
-    record(status.as_u16(), true);
-    response.body(Body::from(bytes)).expect("upstream parts are valid")
 }

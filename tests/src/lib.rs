@@ -11,6 +11,7 @@ pub mod diagram;
 pub mod faults;
 pub mod iam;
 pub mod oauth;
+pub mod reliability;
 pub mod runtime_api;
 pub mod template;
 pub mod wire;

@@ -85,7 +85,11 @@ where
     const RETRYABLE: &[&str] = &["ThrottlingException", "KMSInternalException", "DependencyTimeoutException"];
     let retryable = match &error {
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => true,
-        SdkError::ServiceError(service) => service.err().code().is_some_and(|code| RETRYABLE.contains(&code)),
+        // Any 5xx is KMS's side, whatever its code (a 503 ServiceUnavailable has none of the above).
+        SdkError::ServiceError(service) => {
+            service.raw().status().is_server_error()
+                || service.err().code().is_some_and(|code| RETRYABLE.contains(&code))
+        }
         _ => false,
     };
     let text = crate::error_text(&error);
@@ -290,15 +294,19 @@ impl KmsDataKey {
     }
 }
 
-fn kms_error<E, R>(error: &aws_sdk_kms::error::SdkError<E, R>) -> StoreError
+fn kms_error<E>(
+    error: &aws_sdk_kms::error::SdkError<E, aws_sdk_kms::config::http::HttpResponse>,
+) -> StoreError
 where
     E: aws_sdk_kms::error::ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug + 'static,
 {
     use aws_sdk_kms::error::SdkError;
     let text = crate::error_text(error);
     match error {
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => StoreError::Unavailable(text),
+        SdkError::ServiceError(service) if service.raw().status().is_server_error() => {
+            StoreError::Unavailable(text)
+        }
         SdkError::ServiceError(service)
             if matches!(
                 service.err().code(),

@@ -41,7 +41,22 @@ where
 }
 
 pub async fn sdk_config() -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest()).http_client(shared_https_client()).load().await
+    aws_config::defaults(BehaviorVersion::latest())
+        .http_client(shared_https_client())
+        .retry_config(retry_config())
+        .load()
+        .await
+}
+
+/// How every SDK client of every function retries: the SDK's standard mode (throttling, 5xx,
+/// timeouts and connection errors), three attempts in all, backing off from 50 ms (with full
+/// jitter) and at most 1 s. The SDK's own backoff starts at 1 s: its two retries could sleep up
+/// to 3 s, the whole timeout of most functions, and Lambda then kills the function mid-request.
+pub fn retry_config() -> aws_config::retry::RetryConfig {
+    aws_config::retry::RetryConfig::standard()
+        .with_max_attempts(3)
+        .with_initial_backoff(std::time::Duration::from_millis(50))
+        .with_max_backoff(std::time::Duration::from_secs(1))
 }
 
 /// The HTTPS client of every SDK client of the process. Left to themselves, each service client

@@ -66,11 +66,27 @@ impl Endpoint {
     /// Runs the handler inside a span carrying the request id, turns a problem into its
     /// problem+json response, stamps `x-request-id` and logs one line per request.
     pub async fn call(&self, request: Request) -> Response<Body> {
+        self.call_within(request, None).await
+    }
+
+    /// The same, answering 503 with `Retry-After` if the handler has not answered within
+    /// `budget`: a dependency that hangs must not keep the function past its timeout.
+    pub async fn call_within(&self, request: Request, budget: Option<std::time::Duration>) -> Response<Body> {
         let request_id = request_id(&request);
         let route = route_key(&request);
         let span = tracing::info_span!("request", request_id = %request_id);
         let started = Instant::now();
-        let handled = (self.0)(request).instrument(span.clone()).await;
+        let handler = (self.0)(request).instrument(span.clone());
+        let handled = match budget {
+            Some(budget) => tokio::time::timeout(budget, handler).await.unwrap_or_else(|_| {
+                let _entered = span.enter();
+                Err(Problem::unavailable(&format!(
+                    "no answer within {} ms of the deadline",
+                    DEADLINE_MARGIN.as_millis()
+                )))
+            }),
+            None => handler.await,
+        };
         let mut response = handled.unwrap_or_else(Problem::into_response);
         if let Ok(value) = HeaderValue::from_str(&request_id) {
             response.headers_mut().insert(REQUEST_ID_HEADER, value);
@@ -87,14 +103,29 @@ impl Endpoint {
     }
 }
 
+/// How long before Lambda's deadline a request still running is answered 503 instead. Lambda
+/// kills a function at its timeout, and API Gateway answers that with a 500: a dependency slower
+/// than the function's time must be a 503 with `Retry-After`, which the answer can only be if it
+/// reaches the Runtime API first.
+pub const DEADLINE_MARGIN: std::time::Duration = std::time::Duration::from_millis(250);
+
 /// The Lambda entry point of an HTTP function: serves `endpoint` (behind its origin guard, on
-/// AWS) until the runtime stops.
+/// AWS) until the runtime stops, each request within its invocation's deadline.
 pub async fn run(endpoint: Endpoint) -> Result<(), lambda_http::Error> {
     lambda_http::run(lambda_http::service_fn(move |request: Request| {
         let endpoint = endpoint.clone();
-        async move { Ok::<_, Infallible>(endpoint.call(request).await) }
+        async move {
+            let budget = request.lambda_context_ref().map(|context| time_left(context.deadline));
+            Ok::<_, Infallible>(endpoint.call_within(request, budget).await)
+        }
     }))
     .await
+}
+
+/// The time until `deadline` (epoch milliseconds, as Lambda gives it) less the margin.
+fn time_left(deadline: u64) -> std::time::Duration {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    std::time::Duration::from_millis(deadline).saturating_sub(now).saturating_sub(DEADLINE_MARGIN)
 }
 
 /// Set by CloudFront on every origin request (the managed AllViewerExceptHostHeader policy
@@ -346,6 +377,21 @@ mod tests {
                 OriginGuard::load(Arc::new(source), std::time::Duration::from_secs(300)).await.unwrap()
             }
         }
+    }
+
+    #[tokio::test]
+    async fn a_handler_past_its_budget_is_answered_503_with_retry_after() {
+        let endpoint = Endpoint::new(|_| async {
+            tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+            Ok(json_response(StatusCode::OK, &serde_json::json!({})))
+        });
+        let budget = Some(std::time::Duration::from_millis(20));
+        let response = endpoint.call_within(request_with(None), budget).await;
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "1");
+        assert_eq!(response.headers()[header::CONTENT_TYPE], "application/problem+json");
+        let response = ok_endpoint().call_within(request_with(None), budget).await;
+        assert_eq!(response.status(), StatusCode::OK);
     }
 
     #[tokio::test]

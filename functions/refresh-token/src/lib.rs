@@ -80,23 +80,15 @@ async fn handle(deps: &Deps, request: Request) -> HandlerResult {
     let body: RefreshRequest = http::json_body(&request, BODY_LIMIT)?;
     let token = RefreshToken::presented(&body.refresh_token).ok_or_else(refused)?;
     let now = deps.clock.now();
-    let record = match deps.refresh_tokens.spend(&token.hash(), None, now).await? {
-        Spend::Spent(record) => record,
-        Spend::Replayed(record) => {
-            // Someone holds a copy of a token that was rotated: the owner or a thief. Say who and
-            // from where, so the alarm can be followed up; never the token.
-            tracing::warn!(
-                username = %record.username,
-                source = %http::source_key(&request),
-                family = %record.family,
-                "spent refresh token presented again; its session is revoked"
-            );
-            let until = now + deps.issuer.config().refresh_ttl;
-            deps.refresh_tokens.revoke_family(record.family, until).await?;
-            return Err(refused());
-        }
-        Spend::Unknown => return Err(refused()),
+    // Everything that can fail is done before the token is spent, the new pair stored first:
+    // a dependency's fault (503) then leaves the presented token as it was, so the client's
+    // honest retry spends it, instead of looking like a replay that revokes the session.
+    let Some((record, spent)) = deps.refresh_tokens.peek(&token.hash(), now).await? else {
+        return Err(refused());
     };
+    if spent {
+        return Err(replayed(deps, &request, &record, now).await);
+    }
     // An OAuth client's refresh token renews its own grant at the token endpoint and nowhere
     // else: here it would buy the API's full scope. Whoever presents it here should not have it.
     if record.client.is_some() {
@@ -116,7 +108,35 @@ async fn handle(deps: &Deps, request: Request) -> HandlerResult {
     }
     let session = Some(Session::of(&record));
     let pair = issue_pair(&deps.issuer, deps.refresh_tokens.as_ref(), &user, session, now).await?;
+    match deps.refresh_tokens.spend(&token.hash(), None, now).await? {
+        Spend::Spent(_) => {}
+        // Presented twice at once, and the other presentation spent it first.
+        Spend::Replayed(record) => return Err(replayed(deps, &request, &record, now).await),
+        Spend::Unknown => return Err(refused()),
+    }
     let mut response = http::json_response(StatusCode::OK, &pair);
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(response)
+}
+
+/// A spent token presented again: someone holds a copy of a token that was rotated, the owner
+/// or a thief. Its whole session is revoked (the pair just issued with it included).
+async fn replayed(
+    deps: &Deps,
+    request: &Request,
+    record: &stratus_core::ports::RefreshRecord,
+    now: time::OffsetDateTime,
+) -> Problem {
+    // Say who and from where, so the alarm can be followed up; never the token.
+    tracing::warn!(
+        username = %record.username,
+        source = %http::source_key(request),
+        family = %record.family,
+        "spent refresh token presented again; its session is revoked"
+    );
+    let until = now + deps.issuer.config().refresh_ttl;
+    match deps.refresh_tokens.revoke_family(record.family, until).await {
+        Ok(()) => refused(),
+        Err(error) => error.into(),
+    }
 }

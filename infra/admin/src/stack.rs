@@ -130,7 +130,14 @@ impl Stacks {
         for key in changes.keys() {
             live.parameter(key)?;
         }
-        let name = format!("stratus-admin-{}", OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000);
+        // Unique beyond this stack: CloudFormation scopes a change set's name to its stack, but
+        // an emulator may look it up by name alone (moto does), and two stacks changed in the
+        // same millisecond then had one name, and one of them the other's change.
+        let name = format!(
+            "stratus-admin-{}-{}",
+            OffsetDateTime::now_utc().unix_timestamp_nanos(),
+            std::process::id()
+        );
         let parameters = live.parameters.keys().map(|key| match changes.get(key) {
             Some(new) => Parameter::builder().parameter_key(key).parameter_value(new).build(),
             None => Parameter::builder().parameter_key(key).use_previous_value(true).build(),

@@ -426,6 +426,8 @@ pub struct Function {
     pid: Option<u32>,
     phase: Phase,
     timeout: Duration,
+    /// Added to `timeout` before an invocation is given up and the process killed.
+    grace: Duration,
     invocations: mpsc::Sender<Pending>,
     seen: mpsc::UnboundedReceiver<Seen>,
     stdout: Captured,
@@ -493,6 +495,7 @@ impl Function {
             child,
             phase: Phase::Gone("starting".into()),
             timeout: spec.timeout,
+            grace: INVOKE_GRACE,
             invocations,
             seen,
             stdout,
@@ -565,6 +568,18 @@ impl Function {
 
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// From now on an invocation still running at the function's timeout is killed then, as
+    /// Lambda kills it (and resets the sandbox: the process is gone), instead of after a grace
+    /// that spares a loaded test machine's slow answers.
+    pub fn kill_at_timeout(&mut self) {
+        self.grace = Duration::ZERO;
+    }
+
+    /// Whether the process still takes invocations (not timed out, exited or broken).
+    pub fn is_ready(&self) -> bool {
+        matches!(self.phase, Phase::Ready)
     }
 
     pub fn pid(&self) -> Option<u32> {
@@ -650,7 +665,7 @@ impl Function {
             deadline_ms: (now + self.timeout).as_millis(),
             trace_id: trace_id(now),
         };
-        let waited = self.timeout + INVOKE_GRACE;
+        let waited = self.timeout + self.grace;
         let deadline = tokio::time::Instant::now() + waited;
         if self.invocations.send(pending).await.is_err() {
             return Err(self.gone("the Runtime API stopped"));

@@ -30,10 +30,16 @@ pub struct Measured {
 pub struct Gateway {
     stack: LocalStack,
     functions: Mutex<BTreeMap<String, Function>>,
+    /// The output of the sandboxes replaced after a timeout or a crash.
+    gone: Mutex<Vec<String>>,
     /// Variables set on every function on top of the template's (say, a benchmark's rate limits).
     overrides: BTreeMap<String, String>,
     /// The caller's address, as API Gateway reports it.
     pub source_ip: IpAddr,
+    /// Set by [`Gateway::as_on_aws`].
+    as_on_aws: bool,
+    /// Timeouts of the functions' own, by binary, instead of the template's.
+    timeouts: BTreeMap<String, std::time::Duration>,
 }
 
 /// What one pass of the event source mapping did.
@@ -51,9 +57,28 @@ impl Gateway {
         Self {
             stack,
             functions: Mutex::new(BTreeMap::new()),
+            gone: Mutex::new(Vec::new()),
             overrides: BTreeMap::new(),
             source_ip: IpAddr::V4(Ipv4Addr::new(203, 0, 113, 7)),
+            as_on_aws: false,
+            timeouts: BTreeMap::new(),
         }
+    }
+
+    /// From now on, a function that fails as a whole is answered for as on AWS instead of
+    /// failing the test: Lambda kills a function at its timeout (and the next request starts a
+    /// fresh sandbox), API Gateway answers a request whose function failed, timed out or died
+    /// with its own `500 {"message":"Internal Server Error"}`, and the event source mapping
+    /// leaves a failed batch on the queue for another delivery.
+    pub fn as_on_aws(mut self) -> Self {
+        self.as_on_aws = true;
+        self
+    }
+
+    /// Gives `binary` a timeout of its own instead of the template's.
+    pub fn with_timeout(mut self, binary: &str, timeout: std::time::Duration) -> Self {
+        self.timeouts.insert(binary.to_owned(), timeout);
+        self
     }
 
     /// Sets `name` on every function this gateway starts from now on.
@@ -68,7 +93,10 @@ impl Gateway {
 
     /// How this gateway starts `binary`: the stack's launch spec with the overrides.
     pub fn launch_spec(&self, binary: &str) -> Result<LaunchSpec, String> {
-        let spec = self.stack.launch_spec(binary)?;
+        let mut spec = self.stack.launch_spec(binary)?;
+        if let Some(timeout) = self.timeouts.get(binary) {
+            spec.timeout = *timeout;
+        }
         Ok(self.overrides.iter().fold(spec, |spec, (name, value)| spec.with_var(name, value.clone())))
     }
 
@@ -77,13 +105,25 @@ impl Gateway {
         let mut functions = self.functions.lock().await;
         if !functions.contains_key(binary) {
             let spec = self.launch_spec(binary).unwrap_or_else(|e| panic!("{e}"));
-            let function = Function::spawn(spec).await.unwrap_or_else(|e| panic!("starting {binary}: {e}"));
+            let mut function =
+                Function::spawn(spec).await.unwrap_or_else(|e| panic!("starting {binary}: {e}"));
             if let Some(report) = function.init_error() {
                 panic!("{binary} failed its init: {}\n{}", report.body, function.output());
             }
+            if self.as_on_aws {
+                function.kill_at_timeout();
+            }
             functions.insert(binary.to_owned(), function);
         }
-        functions.get_mut(binary).expect("just inserted").invoke(event).await
+        let function = functions.get_mut(binary).expect("just inserted");
+        let answer = function.invoke(event).await;
+        if self.as_on_aws && !function.is_ready() {
+            // Lambda starts a fresh sandbox for the next request.
+            if let Some(gone) = functions.remove(binary) {
+                self.gone.lock().await.push(gone.output());
+            }
+        }
+        answer
     }
 
     /// A request as CloudFront forwards it: with the origin secret.
@@ -131,9 +171,17 @@ impl Gateway {
     }
 
     async fn answer(&self, function: &str, event: &Value) -> Reply {
-        let response = self.invoke(function, event).await.unwrap_or_else(|e| {
-            panic!("{} {} → {function}: {e}", event["requestContext"]["http"]["method"], event["rawPath"])
-        });
+        let response = match self.invoke(function, event).await {
+            Ok(response) => response,
+            Err(InvokeError::Function { .. } | InvokeError::Timeout { .. } | InvokeError::Exited { .. })
+                if self.as_on_aws =>
+            {
+                return api_gateway_internal_error();
+            }
+            Err(e) => {
+                panic!("{} {} → {function}: {e}", event["requestContext"]["http"]["method"], event["rawPath"])
+            }
+        };
         decode_response(&response).unwrap_or_else(|e| panic!("{function} answered {response}: {e}"))
     }
 
@@ -175,7 +223,19 @@ impl Gateway {
             return Delivery::default();
         }
         let event = sqs_event(&messages, self.stack.queue_arn());
-        let response = self.invoke(WORKER, &event).await.unwrap_or_else(|e| panic!("worker: {e}"));
+        let response = match self.invoke(WORKER, &event).await {
+            Ok(response) => response,
+            Err(InvokeError::Function { .. } | InvokeError::Timeout { .. } | InvokeError::Exited { .. })
+                if self.as_on_aws =>
+            {
+                // The whole batch failed: every message stays on the queue.
+                let failed = messages.iter().filter_map(|m| m.message_id().map(str::to_owned)).collect();
+                let failed_receipts =
+                    messages.iter().filter_map(|m| m.receipt_handle().map(str::to_owned)).collect();
+                return Delivery { received: messages.len(), failed, failed_receipts, response: Value::Null };
+            }
+            Err(e) => panic!("worker: {e}"),
+        };
         let failed: Vec<String> = response["batchItemFailures"]
             .as_array()
             .into_iter()
@@ -241,9 +301,12 @@ impl Gateway {
             .collect()
     }
 
-    /// Everything the functions started so far have written, for a failure message.
+    /// Everything the functions started so far have written, for a failure message (the
+    /// sandboxes Lambda replaced first).
     pub async fn output(&self) -> String {
-        self.functions.lock().await.values().map(Function::output).collect::<Vec<_>>().join("\n")
+        let gone = self.gone.lock().await.clone();
+        let live = self.functions.lock().await.values().map(Function::output).collect::<Vec<_>>();
+        gone.into_iter().chain(live).collect::<Vec<_>>().join("\n")
     }
 
     /// The output once it holds `needle`, or as it stands after a few seconds: a function writes
@@ -259,6 +322,13 @@ impl Gateway {
         }
         self.output().await
     }
+}
+
+/// What API Gateway's HTTP API answers when the function failed, timed out or died.
+fn api_gateway_internal_error() -> Reply {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert("content-type", reqwest::header::HeaderValue::from_static("application/json"));
+    Reply { status: 500, headers, body: br#"{"message":"Internal Server Error"}"#.to_vec() }
 }
 
 /// A request as the suites send it: JSON body if any, bearer token if any.

@@ -449,12 +449,11 @@ async fn racing_guesses_are_judged_at_most_code_attempts_times(backend: Backend)
     let purpose = CodePurpose::PasswordReset;
     let (right, record) = code(purpose, &ada, "40000000");
     codes.issue(&record).await.unwrap();
-    let mut guesses: Vec<[u8; 32]> = (1..=40)
+    let guesses: Vec<[u8; 32]> = (1..=40)
         .map(|n| {
             OneTimeCode::parse(&format!("{:08}", 40_000_000 + n)).unwrap().hash(purpose, &ada, &ada.email)
         })
         .collect();
-    guesses.push(right.hash(purpose, &ada, &ada.email));
     let outcomes = futures::future::join_all(
         guesses.iter().map(|hash| codes.redeem(purpose, &ada.username, hash, now())),
     )
@@ -462,11 +461,10 @@ async fn racing_guesses_are_judged_at_most_code_attempts_times(backend: Backend)
     let outcomes: Vec<Redeemed> = outcomes.into_iter().map(Result::unwrap).collect();
     let judged = outcomes.iter().filter(|o| **o != Redeemed::NoCode).count();
     assert!(judged <= CODE_ATTEMPTS as usize, "{judged} judged: {outcomes:?}");
-    assert_eq!(
-        outcomes.last(),
-        Some(&Redeemed::NoCode),
-        "the right code came after the attempts: {outcomes:?}"
-    );
+    // Once the race is over: racing it, the right code could reach the store before the
+    // attempts were used up (concurrent requests arrive in any order) and be accepted.
+    let late = codes.redeem(purpose, &ada.username, &right.hash(purpose, &ada, &ada.email), now()).await;
+    assert_eq!(late.unwrap(), Redeemed::NoCode, "the right code came after the attempts");
 }
 
 // ---------------------------------------------------------------- TOTP

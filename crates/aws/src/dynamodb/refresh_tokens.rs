@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::{corrupt, store_error};
+use super::{corrupt, put_if, store_error};
 use stratus_core::domain::{ClientId, Scopes, Username};
 use stratus_core::ports::{ClientGrant, RefreshRecord, RefreshTokenStore, Spend, StoreError};
 
@@ -53,6 +53,10 @@ struct TokenItem {
     /// Epoch seconds: DynamoDB's TTL attribute.
     expires_at: i64,
     spent: bool,
+    /// The attempt that spent it (a random id per `spend`): the SDK sends an attempt again when
+    /// its answer was lost, and the condition that then fails must not read as a replay.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    spent_by: Option<String>,
     /// Only on the tokens of an OAuth client's grant.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     client: Option<ClientItem>,
@@ -113,6 +117,7 @@ impl RefreshTokenStore for DynamoRefreshTokenStore {
             generation: record.generation,
             expires_at: record.expires_at.unix_timestamp(),
             spent: false,
+            spent_by: None,
             client: record.client.as_ref().map(|client| ClientItem {
                 client_id: client.client_id.clone(),
                 scope: client.scope.clone(),
@@ -120,14 +125,15 @@ impl RefreshTokenStore for DynamoRefreshTokenStore {
             }),
         };
         let item = serde_dynamo::to_item(item).map_err(|e| corrupt(&self.table, e))?;
-        self.client
+        let put = self
+            .client
             .put_item()
             .table_name(&self.table)
             .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await
-            .map_err(store_error)?;
+            .condition_expression("attribute_not_exists(pk)");
+        // The token is 256 random bits: an item already under its hash is this very write,
+        // applied before its answer was lost and sent again by the SDK's retry.
+        put_if(put).await?;
         Ok(())
     }
 
@@ -138,13 +144,15 @@ impl RefreshTokenStore for DynamoRefreshTokenStore {
         now: OffsetDateTime,
     ) -> Result<Spend, StoreError> {
         let pk = token_pk(token_hash);
+        let attempt = Uuid::new_v4().to_string();
         let mut update = self
             .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(Self::key(pk.clone())))
-            .update_expression("SET spent = :yes")
+            .update_expression("SET spent = :yes, spent_by = :attempt")
             .expression_attribute_values(":yes", AttributeValue::Bool(true))
+            .expression_attribute_values(":attempt", AttributeValue::S(attempt.clone()))
             .expression_attribute_values(":no", AttributeValue::Bool(false))
             .expression_attribute_values(":now", AttributeValue::N(now.unix_timestamp().to_string()))
             .return_values(ReturnValue::AllNew);
@@ -172,6 +180,11 @@ impl RefreshTokenStore for DynamoRefreshTokenStore {
                 ) =>
             {
                 Ok(match self.read_token(&pk).await? {
+                    // This very spend, applied before its answer was lost and sent again by
+                    // the SDK: spent by us, not replayed.
+                    Some(item) if item.spent_by.as_deref() == Some(attempt.as_str()) => {
+                        Spend::Spent(item.record(*token_hash).map_err(|e| corrupt(&self.table, e))?)
+                    }
                     Some(item) if owner.is_some_and(|owner| *owner != item.username) => Spend::Unknown,
                     Some(item) if item.spent && item.expires_at > now.unix_timestamp() => {
                         Spend::Replayed(item.record(*token_hash).map_err(|e| corrupt(&self.table, e))?)

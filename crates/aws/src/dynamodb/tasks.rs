@@ -7,7 +7,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::{corrupt, store_error, transact};
+use super::{corrupt, put_if, store_error, transact};
 use stratus_core::domain::{Idempotency, Number, Task, TaskId, TaskOutcome, TaskStatus, Username};
 use stratus_core::ports::{Requeue, StoreError, Submitted, TaskStore};
 
@@ -152,14 +152,15 @@ impl TaskStore for DynamoTaskStore {
         let item: Item =
             serde_dynamo::to_item(TaskItem::from_task(task)).map_err(|e| corrupt(&self.table, e))?;
         let Some(idempotency) = idempotency else {
-            self.client
+            let put = self
+                .client
                 .put_item()
                 .table_name(&self.table)
                 .set_item(Some(item))
-                .condition_expression("attribute_not_exists(pk)")
-                .send()
-                .await
-                .map_err(store_error)?;
+                .condition_expression("attribute_not_exists(pk)");
+            // The id is fresh and random: an item already there is this very write, applied
+            // before its answer was lost and sent again by the SDK's retry.
+            put_if(put).await?;
             return Ok(Submitted::Created);
         };
         let record = KeyItem {
