@@ -486,9 +486,17 @@ async fn run_case(rig: &Rig, case: &Case) {
     match case.expect {
         Expect::Success => {
             assert!(success.contains(&reply.status), "expected {success:?}\n{context}");
-            // One more attempt per fault, within the budget; never more than the budget.
-            assert_eq!(met, case.times.min(SDK_ATTEMPTS), "faults met\n{context}");
-            if !latency {
+            // One more attempt per fault, within the budget; never more than the budget (a
+            // fault past it is one the function answers without, as forgot-password does).
+            if case.times < SDK_ATTEMPTS {
+                assert_eq!(met, case.times, "faults met\n{context}");
+            } else {
+                // Past the budget: the call gave up after exactly SDK_ATTEMPTS; a second call of
+                // the operation running beside it (the origin secret reads two stages at once)
+                // may meet the rest.
+                assert!((SDK_ATTEMPTS..=case.times).contains(&met), "faults met: {met}\n{context}");
+            }
+            if !latency && case.times < SDK_ATTEMPTS {
                 assert!(attempts > met, "the SDK tried again after the faults\n{context}");
             }
         }
