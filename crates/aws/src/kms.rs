@@ -76,10 +76,11 @@ impl TokenSigner for KmsSigner {
 /// KMS's answers that a retry may well turn around; any other failure (a missing grant, a
 /// disabled or deleted key, a ciphertext under another encryption context) is a fault to fix,
 /// not to retry.
-fn kms_sign_error<E, R>(error: aws_sdk_kms::error::SdkError<E, R>) -> SignError
+fn kms_sign_error<E>(
+    error: aws_sdk_kms::error::SdkError<E, aws_sdk_kms::config::http::HttpResponse>,
+) -> SignError
 where
     E: aws_sdk_kms::error::ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug + 'static,
 {
     use aws_sdk_kms::error::SdkError;
     const RETRYABLE: &[&str] = &["ThrottlingException", "KMSInternalException", "DependencyTimeoutException"];
