@@ -35,8 +35,10 @@ phase/%:
 
 # The suite runs in the release profile: the release binaries it drives and the test binary then
 # share one x86_64 build of the dependencies (the arm64 one is sam build's).
+# The cold-path test makes a certificate authority with the openssl command (tests/src/wire.rs).
 test-rust:
 	$(CARGO) build --release --workspace --bins --locked
+	bash infra/local/system-packages.sh openssl=/usr/bin/openssl
 	bash $(ENGINES) run -- $(CARGO) test --release --locked $$(bash infra/local/unit-tested.sh) --lib --bins --test suite
 
 ## The API against its OpenAPI document: schemathesis, every check and phase (needs test-rust's build).
@@ -67,7 +69,7 @@ tools:
 	bash tests/jose/run.sh install
 	bash tests/browser/run.sh install
 	bash tests/oidc/run.sh install
-	bash infra/local/system-packages.sh qemu-user=/usr/bin/qemu-aarch64 libc6-arm64-cross=/usr/aarch64-linux-gnu/lib/ld-linux-aarch64.so.1
+	bash infra/local/system-packages.sh qemu-user=/usr/bin/qemu-aarch64 libc6-arm64-cross=/usr/aarch64-linux-gnu/lib/ld-linux-aarch64.so.1 openssl=/usr/bin/openssl
 
 ## The smoke test against a release local-api (needs test-rust's build).
 test-smoke:
