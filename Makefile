@@ -128,13 +128,14 @@ tune:
 	$(MAKE) --no-print-directory generate
 
 ## A bounded soak (not part of CI): the release binaries, several sandboxes per function, held at
-## a fixed rate on DynamoDB Local; ends with its table (target/soak/soak.md). MINUTES, RATE.
+## a fixed rate on DynamoDB Local; ends with its table (docs/soak.md, which RELIABILITY.md shows). MINUTES, RATE.
 MINUTES ?= 10
 RATE ?= 20
 soak:
 	$(CARGO) build --release --workspace --bins --locked
 	$(CARGO) build --release --locked -p stratus-tests --example soak
-	bash $(ENGINES) run -- "$(CARGO_TARGET_DIR)/release/examples/soak" --minutes $(MINUTES) --rate $(RATE) --out target/soak/soak.md
+	bash $(ENGINES) run -- "$(CARGO_TARGET_DIR)/release/examples/soak" --minutes $(MINUTES) --rate $(RATE) --out docs/soak.md
+	$(CARGO) run --release --locked -q -p stratus-tests --bin stratus-reliability
 
 fmt:
 	$(CARGO) fmt --all

@@ -551,8 +551,9 @@ def render(inputs):
             "holding the TOTP key and, sealed, in those that sign.",
             f"- **AWS calls**: the bench's engines are on loopback; on Lambda each call adds its round trip to the "
             f"billed time: {latency['dynamodb']} ms per DynamoDB unit, {latency['sqs']} ms per SQS request, "
-            f"{latency['kms_sign']} ms per KMS `Sign`, {latency['ses']} ms per mail (assumptions until the TLS "
-            "bench measures them; at 128 MB, 10 ms more is $0.02 per million).",
+            f"{latency['kms_sign']} ms per KMS `Sign`, {latency['ses']} ms per mail (assumed: the TLS bench "
+            "measures the handshakes of a cold request, not a service's own time, which only a deployed stack "
+            "shows; at 128 MB, 10 ms more is $0.02 per million).",
             f"- **Worker**: {traffic['worker_messages_per_batch']:g} tasks per invocation. **Data**: "
             f"{profile['storage']['kb_per_mau']} KB per MAU in DynamoDB, "
             f"{profile['storage']['auth_kb_per_mau']} KB of it the account's. **Edge**: "

@@ -6,7 +6,7 @@
 //! versus completed, messages written versus readable; and fails (exit 1) on any unexpected
 //! status, an RSS that grew more than 10% after warm-up, or a task or message unaccounted for.
 //!
-//! `target/release/examples/soak [--minutes 10] [--rate 20] [--sandboxes 3] [--out target/soak/soak.md]`
+//! `target/release/examples/soak [--minutes 10] [--rate 20] [--sandboxes 3] [--out docs/soak.md]`
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -31,7 +31,7 @@ struct Options {
 
 fn options() -> Options {
     let mut options =
-        Options { minutes: 10, rate: 20, sandboxes: 3, out: std::path::PathBuf::from("target/soak/soak.md") };
+        Options { minutes: 10, rate: 20, sandboxes: 3, out: std::path::PathBuf::from("docs/soak.md") };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         let value = args.next().unwrap_or_else(|| panic!("{flag} needs a value"));
@@ -243,6 +243,14 @@ fn percentile(sorted: &[u64], p: f64) -> f64 {
     sorted[index] as f64 / 1000.0
 }
 
+/// The machine's one-minute load average, as the kernel reports it.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|text| text.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_else(|| "unknown".into())
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let options = options();
@@ -292,6 +300,7 @@ async fn main() {
     let mut in_flight = tokio::task::JoinSet::new();
     let mut rss_start = None;
     let mut draw = 0u64;
+    let load_at_start = load_average();
     eprintln!(
         "soak: {} min at {} requests/s, {} sandboxes per function",
         options.minutes, options.rate, options.sandboxes
@@ -341,8 +350,15 @@ async fn main() {
 
     let record = shared.record.lock().await;
     let mut out = format!(
-        "# Soak\n\n{} minutes at {} requests/s, {} sandboxes per function, release binaries on DynamoDB Local.\n\n",
-        options.minutes, options.rate, options.sandboxes
+        "# Soak\n\n{} minutes at {} requests/s, {} sandboxes per function, release binaries on DynamoDB Local. \
+         Run on {} with {} cores; load average {load_at_start} at the start, {} at the end \
+         (what else ran moves the latencies, not the pass).\n\n",
+        options.minutes,
+        options.rate,
+        options.sandboxes,
+        time::OffsetDateTime::now_utc().date(),
+        std::thread::available_parallelism().map_or(1, usize::from),
+        load_average(),
     );
     out.push_str("## Requests by status\n\n| request | status | count |\n|---|---:|---:|\n");
     for ((kind, status), count) in &record.statuses {

@@ -30,11 +30,30 @@ pub async fn set(target: &mut Target, values: BTreeMap<String, String>) -> Resul
     Ok(())
 }
 
-/// `KEY=VALUE` as given on the command line.
+/// The parameters a command of their own changes, and that command. A signing key's parameters
+/// move together through steps with waits between them (a key signs only once every cache
+/// publishes it); set on their own, in one update, they sign with a key no verifier has and drop
+/// the old one while its tokens live. `PublicBaseUrl` and `WebAclArn` have commands that check
+/// the value (an https origin that is not API Gateway's own, a web ACL from the edge stack).
+const OWNED_BY_A_COMMAND: &[(&str, &str)] = &[
+    (crate::signing_key::SLOT, "rotate-signing-key"),
+    (crate::signing_key::OTHER, "rotate-signing-key"),
+    (crate::signing_key::BLUE_TYPE, "rotate-signing-key --type"),
+    (crate::signing_key::GREEN_TYPE, "rotate-signing-key --type"),
+    ("PublicBaseUrl", "set-public-url"),
+    ("WebAclArn", "attach-waf or detach-waf"),
+];
+
+/// `KEY=VALUE` as given to `set-parameter`: any parameter but those a command of their own changes.
 pub fn parse_assignment(text: &str) -> Result<(String, String), String> {
     let (key, value) = text.split_once('=').ok_or_else(|| format!("{text:?}: expected KEY=VALUE"))?;
     if key.is_empty() || !key.chars().all(|c| c.is_ascii_alphanumeric()) {
         return Err(format!("{key:?} is not a parameter name"));
+    }
+    if let Some((_, command)) = OWNED_BY_A_COMMAND.iter().find(|(owned, _)| *owned == key) {
+        return Err(format!(
+            "{key} is changed by `stratus-admin {command}`, which changes it safely; set-parameter does not"
+        ));
     }
     Ok((key.to_owned(), value.to_owned()))
 }
@@ -110,5 +129,21 @@ mod tests {
         assert_eq!(super::parse_assignment("A=b=c").unwrap(), ("A".into(), "b=c".into()));
         assert!(super::parse_assignment("nothing").is_err());
         assert!(super::parse_assignment("a-b=1").is_err());
+    }
+
+    #[test]
+    fn parameters_a_command_owns_are_refused_naming_it() {
+        for (assignment, command) in [
+            ("SigningKeySlot=green", "rotate-signing-key"),
+            ("OtherSigningKey=none", "rotate-signing-key"),
+            ("GreenSigningKeyType=sealed", "rotate-signing-key --type"),
+            ("BlueSigningKeyType=kms", "rotate-signing-key --type"),
+            ("PublicBaseUrl=https://example.com", "set-public-url"),
+            ("WebAclArn=", "attach-waf or detach-waf"),
+        ] {
+            let refused = super::parse_assignment(assignment).unwrap_err();
+            assert!(refused.contains(&format!("`stratus-admin {command}`")), "{assignment}: {refused}");
+        }
+        assert!(super::parse_assignment("LoginRateLimit=9").is_ok());
     }
 }

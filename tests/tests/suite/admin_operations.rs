@@ -356,13 +356,34 @@ async fn a_signing_key_rotation_survives_a_fault_at_every_call() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_check_catches_a_switch_that_skips_publishing() {
     // The negative control: switching slots in one step (what the README's old `sam deploy`
-    // did) signs with a key no cache has, and deletes the old one while its tokens live.
+    // did, and what a plain deploy with the parameter overridden still does) signs with a key no
+    // cache has, and deletes the old one while its tokens live.
     let stand_in = StandIn::create(&[]).await;
-    let (proxy, states) = recording_proxy(&stand_in.name).await;
+    let (proxy, _) = recording_proxy(&stand_in.name).await;
     let first = stand_in.parameters().await;
-    states.lock().unwrap().push(first);
-    until_done(&stand_in, &proxy, &["set-parameter", "SigningKeySlot=green"], 1);
-    let wrong = refused_tokens(&states.lock().unwrap());
+    // set-parameter will not take that step: it names the command that does, and calls nothing.
+    let (ok, said) = stand_in.admin(&proxy, &["set-parameter", "SigningKeySlot=green"]);
+    assert!(!ok && said.contains("`stratus-admin rotate-signing-key`"), "{said}");
+    assert!(proxy.calls().is_empty(), "{:?}", proxy.calls());
+    assert_eq!(stand_in.parameters().await, first);
+    // The same step straight on the stack.
+    let mut switched = first.clone();
+    switched.insert("SigningKeySlot".into(), "green".into());
+    cloudformation(&sdk().await)
+        .update_stack()
+        .stack_name(&stand_in.name)
+        .use_previous_template(true)
+        .set_parameters(Some(
+            switched
+                .iter()
+                .map(|(k, v)| Parameter::builder().parameter_key(k).parameter_value(v).build())
+                .collect(),
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stand_in.parameters().await, switched);
+    let wrong = refused_tokens(&[first, switched]);
     assert_eq!(wrong.len(), 2, "{wrong:?}");
 }
 
