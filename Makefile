@@ -129,13 +129,14 @@ tune:
 
 ## A bounded soak (not part of CI): the release binaries, several sandboxes per function, held at
 ## a fixed rate on DynamoDB Local; ends with its table (docs/soak.md, which RELIABILITY.md shows). MINUTES, RATE.
+## One build with the workspace's features: `-p stratus-tests` alone resolves others and compiles
+## every crate a second time.
 MINUTES ?= 10
 RATE ?= 20
 soak:
-	$(CARGO) build --release --workspace --bins --locked
-	$(CARGO) build --release --locked -p stratus-tests --example soak
+	$(CARGO) build --release --workspace --bins --example soak --locked
 	bash $(ENGINES) run -- "$(CARGO_TARGET_DIR)/release/examples/soak" --minutes $(MINUTES) --rate $(RATE) --out docs/soak.md
-	$(CARGO) run --release --locked -q -p stratus-tests --bin stratus-reliability
+	"$(CARGO_TARGET_DIR)/release/stratus-reliability"
 
 fmt:
 	$(CARGO) fmt --all

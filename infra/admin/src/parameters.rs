@@ -125,7 +125,7 @@ fn warn_of_drift(
 mod tests {
     #[test]
     fn assignments_are_a_name_and_any_value() {
-        assert_eq!(super::parse_assignment("WebAclArn=").unwrap(), ("WebAclArn".into(), String::new()));
+        assert_eq!(super::parse_assignment("AlarmEmail=").unwrap(), ("AlarmEmail".into(), String::new()));
         assert_eq!(super::parse_assignment("A=b=c").unwrap(), ("A".into(), "b=c".into()));
         assert!(super::parse_assignment("nothing").is_err());
         assert!(super::parse_assignment("a-b=1").is_err());
