@@ -264,7 +264,7 @@ fn loads_held(record: Option<String>) -> String {
     for line in record.lines().skip_while(|line| line.starts_with("# ") || line.is_empty()) {
         out.push('\n');
         if line.starts_with('#') {
-            out.push_str("##");
+            out.push('#');
         }
         out.push_str(line);
     }
