@@ -1,0 +1,144 @@
+//! Faults that the per-function table (`faults.rs`) cannot script as "the next N calls of X":
+//! a 5xx the SDK cannot read, Secrets Manager down while a function starts, a lost answer to
+//! the rate limiter's count, SQS delivering a task late. Each runs the release binaries under
+//! the Lambda Runtime API emulator as on AWS (`Gateway::as_on_aws`: a failed init or a crash is
+//! API Gateway's 500), with every dependency behind a fault proxy of its own. RELIABILITY.md
+//! lists them (`stratus_tests::reliability::SCENARIOS`).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use serde_json::{Value, json};
+use stratus_tests::faults::{Fault, FaultProxy};
+use stratus_tests::reliability::{Dependency, SDK_ATTEMPTS};
+use stratus_tests::runtime_api::{Gateway, LocalStack};
+use stratus_tests::{PASSWORD, Reply, registration};
+
+/// A stack whose functions reach each engine through a proxy of its own, with `vars` set on
+/// every function. Functions start on their first request, so a fault scripted before it meets
+/// their init too.
+async fn proxied(vars: &[(&str, &str)]) -> (Gateway, BTreeMap<Dependency, FaultProxy>) {
+    let stack = LocalStack::provision().await.unwrap_or_else(|e| panic!("provisioning the local stack: {e}"));
+    let mut api = Gateway::new(stack).as_on_aws();
+    let mut proxies = BTreeMap::new();
+    for dependency in Dependency::ALL {
+        let upstream = api.stack().endpoints()[dependency.endpoint_variable()].clone();
+        let proxy = FaultProxy::start(upstream, None).await.unwrap();
+        api = api.with_var(dependency.endpoint_variable(), &proxy.url);
+        proxies.insert(dependency, proxy);
+    }
+    for (name, value) in vars {
+        api = api.with_var(name, *value);
+    }
+    (api, proxies)
+}
+
+fn text(reply: &Reply) -> String {
+    String::from_utf8_lossy(&reply.body).into_owned()
+}
+
+fn fresh_name() -> String {
+    format!("s{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
+}
+
+/// A 503 as a dependency's fault must be answered: problem+json, `Retry-After`.
+fn assert_unavailable(reply: &Reply, context: &str) {
+    assert_eq!(reply.status, 503, "{}\n{context}", text(reply));
+    assert_eq!(reply.header("content-type"), Some("application/problem+json"), "{context}");
+    assert_eq!(reply.header("retry-after"), Some("1"), "{context}");
+}
+
+// ------------------------------------------------------------------ a 5xx the SDK cannot read
+
+/// An upstream that counts what reaches it.
+async fn counting_upstream() -> (String, Arc<AtomicUsize>) {
+    let applied = Arc::new(AtomicUsize::new(0));
+    let counter = applied.clone();
+    let app = axum::Router::new().fallback(move || {
+        let counter = counter.clone();
+        async move {
+            counter.fetch_add(1, Ordering::SeqCst);
+            ([("content-type", "application/x-amz-json-1.0")], "{}")
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, applied)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_proxy_answers_a_5xx_with_an_unknown_code_or_an_unreadable_body() {
+    let (upstream, applied) = counting_upstream().await;
+    let proxy = FaultProxy::start(upstream, None).await.unwrap();
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let call = || {
+        client
+            .post(&proxy.url)
+            .header("x-amz-target", "DynamoDB_20120810.GetItem")
+            .header("content-type", "application/x-amz-json-1.0")
+            .body("{}")
+            .send()
+    };
+
+    proxy.fail("GetItem", 1, Fault::UnknownServerError);
+    let answer = call().await.unwrap();
+    assert_eq!(answer.status().as_u16(), 500);
+    assert_eq!(answer.headers()["x-amzn-errortype"], "InternalFailure");
+    assert_eq!(answer.json::<Value>().await.unwrap()["__type"], "InternalFailure");
+
+    proxy.fail("GetItem", 1, Fault::GarbledServerError);
+    let answer = call().await.unwrap();
+    assert_eq!(answer.status().as_u16(), 502);
+    assert!(answer.headers().get("x-amzn-errortype").is_none(), "no error code");
+    assert_eq!(answer.headers()["content-type"], "text/html");
+    let body = answer.text().await.unwrap();
+    assert!(serde_json::from_str::<Value>(&body).is_err(), "not JSON: {body}");
+
+    assert_eq!(applied.load(Ordering::SeqCst), 0, "neither reaches the upstream");
+    assert_eq!(call().await.unwrap().status().as_u16(), 200, "through, once the script is spent");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dependencys_5xx_is_a_503_whatever_its_code_or_body() {
+    // Five logins of one user from one address, within a minute.
+    let (api, proxies) = proxied(&[("LOGIN_RATE_LIMIT", "100"), ("LOGIN_USER_RATE_LIMIT", "100")]).await;
+    let username = fresh_name();
+    let registered =
+        api.post_json("/register", &registration(&username, &format!("{username}@example.com"))).await;
+    assert_eq!(registered.status, 201, "{}", text(&registered));
+    let login = json!({"username": username, "password": PASSWORD});
+    let tokens = api.post_json("/login", &login).await;
+    assert_eq!(tokens.status, 200, "{}", text(&tokens));
+    let access = tokens.json()["access_token"].as_str().unwrap().to_owned();
+
+    for fault in [Fault::UnknownServerError, Fault::GarbledServerError] {
+        // DynamoDB (the account, for me), and KMS (the signature, for login): past the budget.
+        let cases: [(Dependency, &str, &str); 2] =
+            [(Dependency::DynamoDb, "GetItem", "me"), (Dependency::Kms, "Sign", "login")];
+        for (dependency, operation, function) in cases {
+            proxies.values().for_each(FaultProxy::clear);
+            let proxy = &proxies[&dependency];
+            proxy.fail(operation, SDK_ATTEMPTS + 1, fault);
+            let reply = match function {
+                "me" => api.get_with_token("/users/me", &access).await,
+                _ => api.post_json("/login", &login).await,
+            };
+            let context =
+                format!("{function}, {} {operation}: {:?}\n{}", dependency.name(), fault, api.output().await);
+            assert_unavailable(&reply, &context);
+            assert_eq!(
+                proxy.attempts(operation),
+                SDK_ATTEMPTS,
+                "the SDK retried a 5xx, within its budget\n{context}"
+            );
+            proxy.clear_faults();
+            let again = match function {
+                "me" => api.get_with_token("/users/me", &access).await,
+                _ => api.post_json("/login", &login).await,
+            };
+            assert_eq!(again.status, 200, "an honest retry: {}\n{context}", text(&again));
+        }
+    }
+}
