@@ -8,11 +8,12 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 use stratus_tests::faults::{Fault, FaultProxy};
 use stratus_tests::reliability::{Dependency, SDK_ATTEMPTS};
-use stratus_tests::runtime_api::{Gateway, LocalStack};
+use stratus_tests::runtime_api::{Gateway, LocalStack, request};
 use stratus_tests::{PASSWORD, Reply, registration};
 
 /// A stack whose functions reach each engine through a proxy of its own, with `vars` set on
@@ -141,4 +142,65 @@ async fn a_dependencys_5xx_is_a_503_whatever_its_code_or_body() {
             assert_eq!(again.status, 200, "an honest retry: {}\n{context}", text(&again));
         }
     }
+}
+
+// ------------------------------------------------------------------ the origin secret at cold start
+
+/// How many items `table` holds.
+async fn items(api: &Gateway, table: &stratus_aws::dynamodb::tables::TableSpec) -> i32 {
+    aws_sdk_dynamodb::Client::new(api.stack().sdk())
+        .scan()
+        .table_name(api.stack().table(table))
+        .send()
+        .await
+        .unwrap()
+        .count
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_manager_down_at_cold_start_is_503_and_nothing_written_until_it_is_back() {
+    let (api, proxies) = proxied(&[]).await;
+    let secrets = &proxies[&Dependency::SecretsManager];
+    // Every read fails, each one past the SDK's budget: the sandboxes start with it down.
+    secrets.fail("GetSecretValue", 1000, Fault::Unavailable);
+
+    let health = api.get("/health").await;
+    let context = api.output().await;
+    assert_unavailable(&health, &context);
+    let message = fresh_name();
+    let write = api.post_json("/messages", &json!({"message": message})).await;
+    assert_unavailable(&write, &api.output().await);
+    // The guard cannot tell CloudFront from anyone now: a wrong value is not let in either,
+    // and a request with none could never be.
+    let guess = api
+        .send_with_origin_secret(
+            request("POST", "/messages", None, Some(&json!({"message": message}))),
+            "a guess",
+        )
+        .await;
+    assert_unavailable(&guess, &api.output().await);
+    let direct =
+        api.send_direct(request("POST", "/messages", None, Some(&json!({"message": message})))).await;
+    direct.problem(403);
+    assert_eq!(items(&api, &stratus_aws::dynamodb::tables::MESSAGES).await, 0, "nothing was written");
+    assert_eq!(items(&api, &stratus_aws::dynamodb::tables::RATE_LIMITS).await, 0, "nothing was counted");
+    assert!(secrets.attempts("GetSecretValue") >= 2 * SDK_ATTEMPTS, "each stage read at init, with retries");
+
+    // Back: the next request after the retry interval reads it, and is served.
+    secrets.clear_faults();
+    // Past the guard's wait between reads (`stratus_http::origin::UNKNOWN_SECRET_RETRY`, 1 s).
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let health = api.get("/health").await;
+    assert_eq!(health.status, 200, "{}\n{}", text(&health), api.output().await);
+    let write = api.post_json("/messages", &json!({"message": message})).await;
+    assert_eq!(write.status, 201, "{}\n{}", text(&write), api.output().await);
+    let digest = write.json()["digest"].as_str().unwrap().to_owned();
+    assert_eq!(api.get(&format!("/messages/{digest}")).await.json()["message"], message.as_str());
+    let guess = api
+        .send_with_origin_secret(
+            request("POST", "/messages", None, Some(&json!({"message": "x"}))),
+            "a guess",
+        )
+        .await;
+    guess.problem(403);
 }
