@@ -204,3 +204,29 @@ async fn secrets_manager_down_at_cold_start_is_503_and_nothing_written_until_it_
         .await;
     guess.problem(403);
 }
+
+// ------------------------------------------------------------------ the rate limiter's lost answers
+
+const LIMIT: usize = 3;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_whose_count_was_applied_and_its_answer_lost_is_counted_once() {
+    let limit = LIMIT.to_string();
+    let (api, proxies) =
+        proxied(&[("MESSAGE_RATE_LIMIT", limit.as_str()), ("MESSAGE_RATE_WINDOW_SECONDS", "3600")]).await;
+    let dynamodb = &proxies[&Dependency::DynamoDb];
+    for i in 0..LIMIT {
+        // The count is applied, its answer lost: the SDK sends the same count again.
+        dynamodb.fail_matching("UpdateItem", "messages:source:", 1, Fault::ResetAfterApplied);
+        let reply = api.post_json("/messages", &json!({"message": fresh_name()})).await;
+        let context = format!("request {}\n{:?}\n{}", i + 1, dynamodb.calls(), api.output().await);
+        assert_eq!(reply.status, 201, "{}\n{context}", text(&reply));
+        assert_eq!(dynamodb.pending(), 0, "the fault was met\n{context}");
+    }
+    let counts: Vec<_> = dynamodb.calls().into_iter().filter(|c| c.operation == "UpdateItem").collect();
+    assert_eq!(counts.len(), 2 * LIMIT, "each count was sent twice: {counts:?}");
+    // The window holds exactly LIMIT requests: the next is refused.
+    let refused = api.post_json("/messages", &json!({"message": fresh_name()})).await;
+    refused.problem(429);
+    assert!(refused.header("retry-after").is_some());
+}
