@@ -230,3 +230,103 @@ async fn a_request_whose_count_was_applied_and_its_answer_lost_is_counted_once()
     refused.problem(429);
     assert!(refused.header("retry-after").is_some());
 }
+
+// ------------------------------------------------------------------ SQS delivering late
+
+/// The worker's completions that changed a task: a completion is conditional on the task being
+/// pending, so one the engine refused (400) changed nothing.
+fn applied_completions(proxy: &FaultProxy) -> usize {
+    proxy.calls().iter().filter(|c| c.operation == "UpdateItem" && c.upstream == Some(200)).count()
+}
+
+async fn result(api: &Gateway, token: &str, location: &str) -> Value {
+    let reply = api.get_with_token(location, token).await;
+    assert_eq!(reply.status, 200, "{}", text(&reply));
+    reply.json()
+}
+
+/// Runs the sweeper past the stale age until it has queued the one pending task again (its
+/// cut-off counts whole seconds, so one sweep just past the age may find nothing yet).
+async fn sweep_until_requeued(api: &Gateway) {
+    let mut swept = Value::Null;
+    for _ in 0..5 {
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        swept = api.invoke("sweeper", &json!({"source": "aws.events"})).await.unwrap();
+        if swept["requeued"] == 1 {
+            return;
+        }
+    }
+    panic!("the sweeper never queued the stale task again: {swept}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_delivered_late_or_twice_is_applied_once_and_its_result_stands() {
+    let (api, proxies) = proxied(&[("STALE_TASK_SECONDS", "1")]).await;
+    let dynamodb = &proxies[&Dependency::DynamoDb];
+    let username = fresh_name();
+    let registered =
+        api.post_json("/register", &registration(&username, &format!("{username}@example.com"))).await;
+    assert_eq!(registered.status, 201, "{}", text(&registered));
+    let tokens = api.post_json("/login", &json!({"username": username, "password": PASSWORD})).await;
+    let access = tokens.json()["access_token"].as_str().unwrap().to_owned();
+    let sqs = aws_sdk_sqs::Client::new(api.stack().sdk());
+    let queue = api.stack().queue_url().to_owned();
+
+    // 1. The first delivery is late: the sweeper queues the task again meanwhile, the second
+    // message is done first, and the first arrives after the task completed.
+    let accepted = api.post_with_token("/add", &access, &json!({"a": 20, "b": 22})).await;
+    assert_eq!(accepted.status, 202, "{}", text(&accepted));
+    let location = accepted.header("location").unwrap().to_owned();
+    let held = sqs
+        .receive_message()
+        .queue_url(&queue)
+        .visibility_timeout(300)
+        .wait_time_seconds(1)
+        .send()
+        .await
+        .unwrap()
+        .messages
+        .unwrap_or_default();
+    assert_eq!(held.len(), 1, "the task's message, held back");
+    sweep_until_requeued(&api).await;
+    dynamodb.clear();
+    let delivery = api.deliver_queue().await;
+    assert_eq!((delivery.received, delivery.failed.len()), (1, 0), "{}", delivery.response);
+    let done = result(&api, &access, &location).await;
+    assert_eq!((done["status"].as_str(), done["value"].as_i64()), (Some("succeeded"), Some(42)), "{done}");
+    // The late one.
+    sqs.change_message_visibility()
+        .queue_url(&queue)
+        .receipt_handle(held[0].receipt_handle().unwrap())
+        .visibility_timeout(0)
+        .send()
+        .await
+        .unwrap();
+    let late = api.deliver_queue().await;
+    assert_eq!((late.received, late.failed.len()), (1, 0), "acknowledged, not failed: {}", late.response);
+    assert_eq!(applied_completions(dynamodb), 1, "{:?}\n{}", dynamodb.calls(), api.output().await);
+    assert_eq!(result(&api, &access, &location).await, done, "the result stands");
+    let swept = api.invoke("sweeper", &json!({"source": "aws.events"})).await.unwrap();
+    assert_eq!(swept["requeued"], 0, "a done task is not queued again: {swept}");
+
+    // 2. Both deliveries at once, in one batch: the worker computes them side by side, and
+    // one completion is applied.
+    let accepted = api.post_with_token("/add", &access, &json!({"a": 1, "b": 2})).await;
+    assert_eq!(accepted.status, 202, "{}", text(&accepted));
+    let location = accepted.header("location").unwrap().to_owned();
+    sweep_until_requeued(&api).await;
+    dynamodb.clear();
+    let mut received = 0;
+    for _ in 0..5 {
+        let delivery = api.deliver_queue().await;
+        assert!(delivery.failed.is_empty(), "{}", delivery.response);
+        received += delivery.received;
+        if received >= 2 {
+            break;
+        }
+    }
+    assert_eq!(received, 2, "the task's two messages");
+    assert_eq!(applied_completions(dynamodb), 1, "{:?}\n{}", dynamodb.calls(), api.output().await);
+    let done = result(&api, &access, &location).await;
+    assert_eq!((done["status"].as_str(), done["value"].as_i64()), (Some("succeeded"), Some(3)), "{done}");
+}
