@@ -361,7 +361,8 @@ const SWITCH: [&str; 9] =
 async fn switch_under(fault: Option<(usize, Fault)>, clean_calls: &[Call]) -> Vec<Call> {
     let stand_in = StandIn::create(&[]).await;
     let (proxy, states) = recording_proxy(&stand_in.name).await;
-    states.lock().unwrap().push(stand_in.parameters().await);
+    let first = stand_in.parameters().await;
+    states.lock().unwrap().push(first);
     if let Some((index, kind)) = fault {
         let operation = &clean_calls[index].operation;
         let earlier = clean_calls[..index].iter().filter(|c| &c.operation == operation).count();
