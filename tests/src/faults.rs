@@ -47,6 +47,11 @@ pub enum Fault {
     StaleEtag,
     /// Forwarded and applied upstream; the client gets a 500 instead of the answer.
     AnswerLost,
+    /// 500 with an error code no adapter lists (AWS's common `InternalFailure`), not forwarded.
+    UnknownServerError,
+    /// 502 with an HTML body, as a load balancer in the way would answer: no error code, no
+    /// JSON; not forwarded.
+    GarbledServerError,
 }
 
 impl Fault {
@@ -63,6 +68,8 @@ impl Fault {
             Self::ExpiredCredentials => "expired credentials".into(),
             Self::StaleEtag => "stale ETag".into(),
             Self::AnswerLost => "answer lost (500)".into(),
+            Self::UnknownServerError => "500, unknown code".into(),
+            Self::GarbledServerError => "502, HTML body".into(),
         }
     }
 
@@ -314,7 +321,10 @@ fn status_and_code(protocol: Protocol, fault: Fault) -> (u16, &'static str, &'st
         (Fault::InternalError, Service::SecretsManager, _) => {
             (500, "InternalServiceError", "An error occurred on the server side")
         }
-        (Fault::InternalError, _, _) => (500, "InternalFailure", "Internal failure"),
+        (Fault::InternalError | Fault::UnknownServerError, _, _) => {
+            (500, "InternalFailure", "Internal failure")
+        }
+        (Fault::GarbledServerError, _, _) => (502, "", "Bad Gateway"),
         (Fault::Unavailable, _, _) => (503, "ServiceUnavailable", "Service is unavailable"),
         (Fault::ExpiredCredentials, _, Protocol::Json(_) | Protocol::RestJson) => {
             (403, "ExpiredTokenException", "The security token included in the request is expired")
@@ -336,6 +346,14 @@ fn status_and_code(protocol: Protocol, fault: Fault) -> (u16, &'static str, &'st
 fn error(protocol: Protocol, fault: Fault) -> Response {
     let (status, code, message) = status_and_code(protocol, fault);
     let builder = Response::builder().status(status).header("x-amzn-requestid", "fault-proxy");
+    if fault == Fault::GarbledServerError {
+        let page =
+            format!("<html><head><title>{status} {message}</title></head><body>{message}</body></html>");
+        return builder
+            .header("content-type", "text/html")
+            .body(Body::from(page))
+            .expect("static parts are valid");
+    }
     match protocol {
         Protocol::Json(service) => {
             let content_type = match service {

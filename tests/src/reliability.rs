@@ -162,6 +162,58 @@ pub const WORKER_CASES: &[Case] = &[
     case("worker", DynamoDb, "UpdateItem", SLOW, 1, Success),
 ];
 
+/// A fault the per-function table cannot script as "the next N calls of X get Y", run by
+/// `tests/tests/suite/fault_scenarios.rs` (the signing-key switch by `admin_operations.rs`).
+#[derive(Debug, Clone, Copy)]
+pub struct Scenario {
+    pub name: &'static str,
+    /// What is injected, and where.
+    pub injected: &'static str,
+    /// What the suite asserts.
+    pub holds: &'static str,
+}
+
+pub const SCENARIOS: &[Scenario] = &[
+    Scenario {
+        name: "a 5xx the adapters do not know",
+        injected: "DynamoDB `GetItem` (me) and KMS `Sign` (login) answer, past the SDK's budget, a 500 with \
+                   an error code no adapter lists (`InternalFailure`), then a 502 with an HTML body and no code",
+        holds: "503 with `Retry-After` after exactly the SDK's attempts (a dependency's 5xx is its fault, \
+                whatever its code: the adapters read the HTTP status), then 200 on an honest retry",
+    },
+    Scenario {
+        name: "Secrets Manager down at cold start",
+        injected: "every `GetSecretValue` fails (503) past the SDK's budget while health and create-message \
+                   start, then the fault clears",
+        holds: "the sandboxes start (no init failure, so no API Gateway 500); requests presenting a value get \
+                503 with `Retry-After`, one without gets 403, nothing is written or counted; the secret is \
+                read again at most once a second, and once read, 200 and 201",
+    },
+    Scenario {
+        name: "the rate limiter's count applied, its answer lost",
+        injected: "the limiter's `UpdateItem` is reset after it was applied, for each of N requests under a \
+                   limit of N (create-message); the SDK sends the count again",
+        holds: "each request is counted once (the retry recognises its own token): all N get 201, the next 429",
+    },
+    Scenario {
+        name: "SQS delivering a task late, and twice at once",
+        injected: "a task's message held back past `STALE_TASK_SECONDS`, the sweeper queues it again, the \
+                   second message is done first and the first delivered after the task completed; then a \
+                   task's two messages in one batch",
+        holds: "one completion applied per task (the proxy counts the writes), the late message acknowledged \
+                without a write, the result unchanged, the done task not queued again",
+    },
+    Scenario {
+        name: "a switch of signing-key kind, faulted mid-way",
+        injected: "`stratus-admin rotate-signing-key --type sealed` with, at each of its CloudFormation calls in \
+                   turn, expired credentials or (for a change) the answer lost after it was applied \
+                   (`tests/tests/suite/admin_operations.rs`)",
+        holds: "the run that meets it fails saying why, and once the stack has changed how to resume; the next \
+                run resumes and completes (green sealed, signing alone); no moment refuses a token signed \
+                before, during or after",
+    },
+];
+
 /// Every case, the HTTP functions' then the worker's.
 pub fn cases() -> impl Iterator<Item = &'static Case> {
     HTTP_CASES.iter().chain(WORKER_CASES)
@@ -236,6 +288,15 @@ pub fn render() -> String {
             case.fault.name(),
             case.times
         ));
+    }
+    out.push_str(
+        "\n## Scenarios\n\nFaults that are not one operation's next calls, each run by \
+         `tests/tests/suite/fault_scenarios.rs` against the release binaries (the signing-key switch \
+         by `admin_operations.rs` against `stratus-admin`).\n\n\
+         | scenario | injected | what holds |\n|---|---|---|\n",
+    );
+    for scenario in SCENARIOS {
+        out.push_str(&format!("| {} | {} | {} |\n", scenario.name, scenario.injected, scenario.holds));
     }
     out.push_str(
         "\n## What was lost\n\nNothing: every case above asserts it, and the soak below \

@@ -84,15 +84,10 @@ where
 {
     use aws_sdk_kms::error::SdkError;
     const RETRYABLE: &[&str] = &["ThrottlingException", "KMSInternalException", "DependencyTimeoutException"];
-    let retryable = match &error {
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => true,
-        // Any 5xx is KMS's side, whatever its code (a 503 ServiceUnavailable has none of the above).
-        SdkError::ServiceError(service) => {
-            service.raw().status().is_server_error()
-                || service.err().code().is_some_and(|code| RETRYABLE.contains(&code))
-        }
-        _ => false,
-    };
+    // Any 5xx is KMS's side, whatever its code or body (`crate::is_transient`).
+    let retryable = crate::is_transient(&error)
+        || matches!(&error, SdkError::ServiceError(service)
+            if service.err().code().is_some_and(|code| RETRYABLE.contains(&code)));
     let text = crate::error_text(&error);
     if retryable { SignError::Unavailable(text) } else { SignError::Failed(text) }
 }
@@ -304,10 +299,8 @@ where
     use aws_sdk_kms::error::SdkError;
     let text = crate::error_text(error);
     match error {
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => StoreError::Unavailable(text),
-        SdkError::ServiceError(service) if service.raw().status().is_server_error() => {
-            StoreError::Unavailable(text)
-        }
+        // Any 5xx, whatever its code or body, is KMS's side.
+        _ if crate::is_transient(error) => StoreError::Unavailable(text),
         SdkError::ServiceError(service)
             if matches!(
                 service.err().code(),

@@ -40,6 +40,30 @@ where
     }
 }
 
+/// The HTTP status of the answer behind `error`, when there was one: a service's error, or an
+/// answer the SDK could not read at all (`ResponseError`: a body cut short, a proxy's HTML).
+pub fn answer_status<E, R>(error: &aws_smithy_runtime_api::client::result::SdkError<E, R>) -> Option<u16>
+where
+    R: std::fmt::Debug + 'static,
+{
+    let raw: &dyn std::any::Any = error.raw_response()?;
+    raw.downcast_ref::<aws_smithy_runtime_api::http::Response>().map(|response| response.status().as_u16())
+}
+
+/// Whether the service, not the caller, is why `error` happened, so the same request may well
+/// succeed later: no answer in time, no connection, or any 5xx, whatever its code says (a code
+/// the adapter has never heard of, or no code at all, is still the service's side). The
+/// adapters' lists of codes only add the 4xx that mean "later" (throttling); a 5xx must never
+/// become a 500 for the client, which would blame the function for its dependency.
+pub fn is_transient<E, R>(error: &aws_smithy_runtime_api::client::result::SdkError<E, R>) -> bool
+where
+    R: std::fmt::Debug + 'static,
+{
+    use aws_smithy_runtime_api::client::result::SdkError;
+    matches!(error, SdkError::TimeoutError(_) | SdkError::DispatchFailure(_))
+        || answer_status(error).is_some_and(|status| (500..600).contains(&status))
+}
+
 pub async fn sdk_config() -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
         .http_client(shared_https_client())

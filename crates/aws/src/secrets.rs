@@ -2,7 +2,7 @@
 //! Manager (`stratus_http::origin` holds the guard itself).
 
 use async_trait::async_trait;
-use stratus_core::ports::SecretSource;
+use stratus_core::ports::{SecretError, SecretSource};
 
 /// The secret's `AWSCURRENT` and `AWSPREVIOUS` versions in Secrets Manager.
 pub struct SecretsManagerSource {
@@ -15,7 +15,7 @@ impl SecretsManagerSource {
         Self { client, secret_id: secret_id.into() }
     }
 
-    async fn version(&self, stage: &str) -> Result<Option<String>, String> {
+    async fn version(&self, stage: &str) -> Result<Option<String>, SecretError> {
         use aws_sdk_secretsmanager::error::ProvideErrorMetadata;
         match self.client.get_secret_value().secret_id(&self.secret_id).version_stage(stage).send().await {
             Ok(output) => Ok(output.secret_string),
@@ -23,17 +23,23 @@ impl SecretsManagerSource {
             Err(error) if stage == "AWSPREVIOUS" && error.code() == Some("ResourceNotFoundException") => {
                 Ok(None)
             }
-            Err(error) => Err(format!("{stage}: {}", crate::error_text(&error))),
+            Err(error) => {
+                let text = format!("{stage}: {}", crate::error_text(&error));
+                // Throttling is a 400; any 5xx or a missing answer is Secrets Manager's side.
+                let later = crate::is_transient(&error) || error.code() == Some("ThrottlingException");
+                Err(if later { SecretError::Unavailable(text) } else { SecretError::Failed(text) })
+            }
         }
     }
 }
 
 #[async_trait]
 impl SecretSource for SecretsManagerSource {
-    async fn values(&self) -> Result<Vec<String>, String> {
+    async fn values(&self) -> Result<Vec<String>, SecretError> {
         // Both at once: this read is the one network wait in every HTTP function's init.
         let (current, previous) = tokio::join!(self.version("AWSCURRENT"), self.version("AWSPREVIOUS"));
-        let current = current?.ok_or("the secret has no current value")?;
+        let current =
+            current?.ok_or_else(|| SecretError::Failed("the secret has no current value".into()))?;
         let previous = previous?;
         Ok([Some(current), previous].into_iter().flatten().collect())
     }

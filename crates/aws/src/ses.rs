@@ -54,8 +54,8 @@ impl Mailer for SesMailer {
             .await;
         let Err(error) = sent else { return Ok(()) };
         let class = match &error {
-            SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => Class::Unavailable,
-            SdkError::ServiceError(service) if service.raw().status().is_server_error() => Class::Unavailable,
+            // Any 5xx, even one whose body could not be read, is SES's side.
+            _ if crate::is_transient(&error) => Class::Unavailable,
             SdkError::ServiceError(service) => classify(service.err()),
             _ => Class::Refused,
         };

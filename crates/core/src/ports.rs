@@ -575,7 +575,18 @@ pub trait Mailer: Send + Sync {
 #[async_trait]
 pub trait SecretSource: Send + Sync {
     /// The values to accept now, the current one first.
-    async fn values(&self) -> Result<Vec<String>, String>;
+    async fn values(&self) -> Result<Vec<String>, SecretError>;
+}
+
+/// Why the origin secret could not be read.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum SecretError {
+    /// Throttled, a 5xx, no answer in time, no connection: a later read may well succeed.
+    #[error("origin secret unavailable: {0}")]
+    Unavailable(String),
+    /// Anything else (no such secret, no grant, no value): a fault to fix, not to wait out.
+    #[error("origin secret unreadable: {0}")]
+    Failed(String),
 }
 
 /// Why a client could not be stored.

@@ -4,9 +4,17 @@
 //! header to every request it forwards, and a request without it gets 403.
 //!
 //! The secret is never in an environment variable (where `GetFunctionConfiguration` would show
-//! it): a function reads it from Secrets Manager (through a [`SecretSource`]) at cold start, failing its init if it cannot,
-//! and reads it again every few minutes. It accepts the current value and the previous one, so
-//! the value can rotate (`stratus-admin rotate-origin-secret`) without refusing anyone.
+//! it): a function reads it from Secrets Manager (through a [`SecretSource`]) at cold start, and
+//! reads it again every few minutes. It accepts the current value and the previous one, so the
+//! value can rotate (`stratus-admin rotate-origin-secret`) without refusing anyone.
+//!
+//! If Secrets Manager cannot be reached at cold start (throttled, a 5xx, no connection, past the
+//! SDK's retries), the function starts anyway and fails closed: a request that presents a value
+//! gets 503 with `Retry-After` (no request can take effect while the guard cannot tell CloudFront
+//! from anyone), and the secret is read again, at most once per [`UNKNOWN_SECRET_RETRY`], until
+//! it is known. Failing init instead would make API Gateway answer 500 for Secrets Manager's
+//! fault, and Lambda would pay a whole new init for every request. A secret that cannot be read
+//! for a reason waiting will not fix (no such secret, no grant) still fails init.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -28,16 +36,21 @@ pub const ORIGIN_VERIFY_REFRESH_SECONDS: &str = "ORIGIN_VERIFY_REFRESH_SECONDS";
 /// without the bound, anyone could make every request cost a Secrets Manager call.
 const FORCED_READ_INTERVAL: Duration = Duration::from_secs(30);
 
+/// While the secret is unknown (the read at cold start failed), how long after a failed read the
+/// next request may read again: one read (with the SDK's retries) per second at most, so a
+/// sandbox does not hammer a Secrets Manager that is already failing.
+pub const UNKNOWN_SECRET_RETRY: Duration = Duration::from_secs(1);
+
 /// Where the accepted values come from: a port, so that this guard makes no SDK call
 /// (`stratus_aws::secrets::SecretsManagerSource` reads them on AWS).
-pub use stratus_core::ports::SecretSource;
+pub use stratus_core::ports::{SecretError, SecretSource};
 
 /// Values given up front: tests, and places with no Secrets Manager.
 pub struct FixedSecret(pub Vec<String>);
 
 #[async_trait]
 impl SecretSource for FixedSecret {
-    async fn values(&self) -> Result<Vec<String>, String> {
+    async fn values(&self) -> Result<Vec<String>, SecretError> {
         Ok(self.0.clone())
     }
 }
@@ -53,8 +66,20 @@ struct Guarded {
 }
 
 struct Accepted {
+    /// Empty only while no read has succeeded (the one at cold start failed): then nothing is
+    /// admitted.
     values: Vec<Vec<u8>>,
+    /// When the values were read, or the last read was tried.
     read_at: Instant,
+}
+
+/// What a presented value is to the guard.
+enum Verdict {
+    Admitted,
+    /// Not among the values read.
+    Unknown,
+    /// No value has been read yet: nobody can be told apart.
+    SecretUnknown,
 }
 
 impl OriginGuard {
@@ -63,10 +88,20 @@ impl OriginGuard {
         Self(None)
     }
 
-    /// Reads the accepted values once, now; fails if they cannot be read, so that a function
-    /// that could not tell CloudFront's requests from others answers none of them.
-    pub async fn load(source: Arc<dyn SecretSource>, refresh_every: Duration) -> Result<Self, String> {
-        let values = accepted(source.as_ref()).await?;
+    /// Reads the accepted values once, now. A read that may succeed later (Secrets Manager
+    /// throttled, failing or unreachable) still gives a guard, one that admits nobody until a
+    /// later read succeeds; any other failure (no such secret, no grant, an empty value) is
+    /// returned, so that a function that could never tell CloudFront's requests from others
+    /// fails its init.
+    pub async fn load(source: Arc<dyn SecretSource>, refresh_every: Duration) -> Result<Self, SecretError> {
+        let values = match accepted(source.as_ref()).await {
+            Ok(values) => values,
+            Err(SecretError::Unavailable(error)) => {
+                tracing::warn!(%error, "could not read the origin secret at start; answering 503 until it can be read");
+                Vec::new()
+            }
+            Err(failed) => return Err(failed),
+        };
         Ok(Self(Some(Arc::new(Guarded {
             source,
             refresh_every,
@@ -89,39 +124,58 @@ impl OriginGuard {
         };
         let presented =
             request.headers().get(ORIGIN_VERIFY_HEADER).map(HeaderValue::as_bytes).ok_or_else(refused)?;
-        let (known, age) = guarded.check(presented);
-        if known && age < guarded.refresh_every {
-            return Ok(());
+        let (verdict, read_at) = guarded.check(presented);
+        let age = read_at.elapsed();
+        let due = match verdict {
+            Verdict::Admitted => age >= guarded.refresh_every,
+            // A value that may be newer than ours (a rotation under way).
+            Verdict::Unknown => age >= guarded.refresh_every || age >= FORCED_READ_INTERVAL,
+            Verdict::SecretUnknown => age >= UNKNOWN_SECRET_RETRY,
+        };
+        if due {
+            guarded.read_again(read_at).await;
         }
-        // Due for a read, or a value that may be newer than ours (a rotation under way).
-        if age >= guarded.refresh_every || (!known && age >= FORCED_READ_INTERVAL) {
-            guarded.read_again().await;
+        match guarded.check(presented).0 {
+            Verdict::Admitted => Ok(()),
+            Verdict::Unknown => Err(refused()),
+            // Fail closed, and say "later": the fault is Secrets Manager's, not the caller's.
+            Verdict::SecretUnknown => Err(Problem::unavailable(
+                &"the origin secret could not be read yet, so no request can be admitted",
+            )),
         }
-        if guarded.check(presented).0 { Ok(()) } else { Err(refused()) }
     }
 }
 
 impl Guarded {
-    /// Whether `presented` is an accepted value, and how old the values are.
-    fn check(&self, presented: &[u8]) -> (bool, Duration) {
+    /// What `presented` is, and when the values were read (or a read last tried).
+    fn check(&self, presented: &[u8]) -> (Verdict, Instant) {
         let accepted = self.state.lock().expect("no panic while holding the lock");
+        if accepted.values.is_empty() {
+            return (Verdict::SecretUnknown, accepted.read_at);
+        }
         // Constant time, so the secret cannot be guessed byte by byte from response timings.
         let known = accepted
             .values
             .iter()
             .any(|value| aws_lc_rs::constant_time::verify_slices_are_equal(presented, value).is_ok());
-        (known, accepted.read_at.elapsed())
+        (if known { Verdict::Admitted } else { Verdict::Unknown }, accepted.read_at)
     }
 
-    async fn read_again(&self) {
+    /// Reads the values again, unless another request did since `seen` (the read this one found
+    /// due): requests that queue behind one read do not each make their own.
+    async fn read_again(&self, seen: Instant) {
         let _one_at_a_time = self.reading.lock().await;
+        if self.state.lock().expect("no panic while holding the lock").read_at != seen {
+            return;
+        }
         match accepted(self.source.as_ref()).await {
             Ok(values) => {
                 *self.state.lock().expect("no panic while holding the lock") =
                     Accepted { values, read_at: Instant::now() }
             }
-            // Keep the values we have, and wait a full interval before trying again: refusing
-            // CloudFront because Secrets Manager blinked would be worse.
+            // Keep the values we have (none, if no read has succeeded yet), and wait before
+            // trying again: refusing CloudFront because Secrets Manager blinked would be worse,
+            // and so would a read per request while it is down.
             Err(error) => {
                 tracing::warn!(%error, "could not read the origin secret again; keeping the values read before");
                 self.state.lock().expect("no panic while holding the lock").read_at = Instant::now();
@@ -130,10 +184,10 @@ impl Guarded {
     }
 }
 
-async fn accepted(source: &dyn SecretSource) -> Result<Vec<Vec<u8>>, String> {
+async fn accepted(source: &dyn SecretSource) -> Result<Vec<Vec<u8>>, SecretError> {
     let values: Vec<Vec<u8>> =
         source.values().await?.into_iter().filter(|v| !v.is_empty()).map(String::into_bytes).collect();
-    if values.is_empty() { Err("the origin secret is empty".into()) } else { Ok(values) }
+    if values.is_empty() { Err(SecretError::Failed("the origin secret is empty".into())) } else { Ok(values) }
 }
 
 #[cfg(test)]
@@ -144,7 +198,7 @@ mod tests {
 
     /// Values a test can change, counting the reads.
     struct Rotating {
-        values: Mutex<Result<Vec<String>, String>>,
+        values: Mutex<Result<Vec<String>, SecretError>>,
         reads: AtomicUsize,
     }
 
@@ -155,15 +209,14 @@ mod tests {
     }
 
     impl Rotating {
-        fn set(&self, values: Result<Vec<&str>, &str>) {
-            *self.values.lock().unwrap() =
-                values.map(|v| v.into_iter().map(str::to_owned).collect()).map_err(str::to_owned);
+        fn set(&self, values: Result<Vec<&str>, SecretError>) {
+            *self.values.lock().unwrap() = values.map(|v| v.into_iter().map(str::to_owned).collect());
         }
     }
 
     #[async_trait]
     impl SecretSource for Rotating {
-        async fn values(&self) -> Result<Vec<String>, String> {
+        async fn values(&self) -> Result<Vec<String>, SecretError> {
             self.reads.fetch_add(1, Ordering::SeqCst);
             self.values.lock().unwrap().clone()
         }
@@ -194,7 +247,7 @@ mod tests {
     #[tokio::test]
     async fn an_unreadable_or_empty_secret_fails_the_load() {
         let source = Arc::new(Rotating::default());
-        source.set(Err("AccessDeniedException"));
+        source.set(Err(SecretError::Failed("AccessDeniedException".into())));
         assert!(OriginGuard::load(source.clone(), Duration::from_secs(1)).await.is_err());
         source.set(Ok(vec![""]));
         assert!(OriginGuard::load(source, Duration::from_secs(1)).await.is_err());
@@ -209,7 +262,7 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(60)).await;
         assert!(guard.admit(&request(Some("second-value"))).await.is_ok(), "read again when due");
 
-        source.set(Err("Secrets Manager is down"));
+        source.set(Err(SecretError::Unavailable("Secrets Manager is down".into())));
         tokio::time::sleep(Duration::from_millis(60)).await;
         assert!(guard.admit(&request(Some("second-value"))).await.is_ok(), "a failed read keeps the values");
     }
@@ -223,6 +276,35 @@ mod tests {
             assert!(guard.admit(&request(Some("a guess"))).await.is_err());
         }
         assert_eq!(source.reads.load(Ordering::SeqCst), 1, "only the load read the secret");
+    }
+
+    #[tokio::test]
+    async fn a_secret_unreachable_at_start_fails_closed_with_503_until_a_read_succeeds() {
+        let source = Arc::new(Rotating::default());
+        source.set(Err(SecretError::Unavailable("ThrottlingException".into())));
+        let guard = OriginGuard::load(source.clone(), Duration::from_secs(300)).await.expect("a guard");
+        for presented in [Some("the-value"), Some("a guess")] {
+            let problem = guard.admit(&request(presented)).await.unwrap_err();
+            assert_eq!(problem.status(), StatusCode::SERVICE_UNAVAILABLE, "{presented:?}");
+            let response = problem.into_response();
+            assert_eq!(response.headers()[http::header::RETRY_AFTER], "1");
+        }
+        // Nothing presented: nothing could ever admit it.
+        assert_eq!(guard.admit(&request(None)).await.unwrap_err().status(), StatusCode::FORBIDDEN);
+        assert_eq!(source.reads.load(Ordering::SeqCst), 1, "no read again within the retry interval");
+
+        // Still down a second later: one more read, still 503.
+        tokio::time::sleep(UNKNOWN_SECRET_RETRY + Duration::from_millis(50)).await;
+        let problem = guard.admit(&request(Some("the-value"))).await.unwrap_err();
+        assert_eq!(problem.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(source.reads.load(Ordering::SeqCst), 2);
+
+        // Back: the next request after the interval reads it, and the guard works as ever.
+        source.set(Ok(vec!["the-value"]));
+        tokio::time::sleep(UNKNOWN_SECRET_RETRY + Duration::from_millis(50)).await;
+        assert!(guard.admit(&request(Some("the-value"))).await.is_ok());
+        assert_eq!(guard.admit(&request(Some("a guess"))).await.unwrap_err().status(), StatusCode::FORBIDDEN);
+        assert_eq!(source.reads.load(Ordering::SeqCst), 3);
     }
 
     #[tokio::test]

@@ -143,8 +143,10 @@ impl AwsWiring {
     }
 
     /// The origin guard of an HTTP function: the secret CloudFront sends, read from Secrets
-    /// Manager now. If the template names a secret and it cannot be read, init fails: a function
-    /// that could not tell CloudFront's requests from anyone's must answer none.
+    /// Manager now. If Secrets Manager is only unavailable, the guard answers 503 until a later
+    /// read succeeds (`OriginGuard::load`); if the secret cannot be read for any other reason
+    /// (no such secret, no grant), init fails: a function that could not tell CloudFront's
+    /// requests from anyone's must answer none.
     pub async fn origin_guard(&self) -> Result<OriginGuard, InitError> {
         let Some(secret) = optional(ORIGIN_VERIFY_SECRET_ARN) else { return Ok(OriginGuard::disabled()) };
         let refresh =

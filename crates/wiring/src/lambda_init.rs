@@ -44,7 +44,10 @@ const CONNECTION_PATIENCE: std::time::Duration = std::time::Duration::from_secs(
 /// ends when both are done, so the secret is known before any request is handled. Handling the
 /// first request while the read is still under way, and checking before answering, would save
 /// little more (the first request arrives as init ends) and would let a request that did not come
-/// through CloudFront take effect (a registration, a write) before it is refused.
+/// through CloudFront take effect (a registration, a write) before it is refused. If Secrets
+/// Manager is unavailable past the SDK's retries, init still ends: the guard answers 503 with
+/// `Retry-After` and reads again (`stratus_http::origin`), where a failed init would be API
+/// Gateway's 500 and a new init per request.
 pub async fn serve_http<B>(build: B) -> Result<(), lambda_http::Error>
 where
     B: AsyncFnOnce(&AwsWiring) -> Result<Endpoint, InitError>,

@@ -353,6 +353,80 @@ async fn a_signing_key_rotation_survives_a_fault_at_every_call() {
     println!("signing-key rotation: {} calls, {scenarios} faulted runs, no token refused", clean.len());
 }
 
+const SWITCH: [&str; 9] =
+    ["rotate-signing-key", "--to", "green", "--type", "sealed", "--publish-wait", "0", "--retire-wait", "0"];
+
+/// A switch to a sealed key with `fault` at the call `index` of a clean switch: the run that
+/// meets it fails saying how to resume, the next resumes, and no moment refuses a token.
+async fn switch_under(fault: Option<(usize, Fault)>, clean_calls: &[Call]) -> Vec<Call> {
+    let stand_in = StandIn::create(&[]).await;
+    let (proxy, states) = recording_proxy(&stand_in.name).await;
+    let first = stand_in.parameters().await;
+    states.lock().unwrap().push(first);
+    if let Some((index, kind)) = fault {
+        let operation = &clean_calls[index].operation;
+        let earlier = clean_calls[..index].iter().filter(|c| &c.operation == operation).count();
+        proxy.fail_after(operation, earlier, kind);
+    }
+    let said = until_done(&stand_in, &proxy, &SWITCH, 4);
+    let states = states.lock().unwrap().clone();
+    let context = format!("fault {fault:?}:\n{}", said.join("\n----\n"));
+    // A run that failed once the switch had begun changing the stack says how to resume.
+    let is_read = |c: &Call| ["Describe", "Get", "List"].iter().any(|read| c.operation.starts_with(read));
+    let mid_way = fault.is_some_and(|(index, _)| clean_calls[..=index].iter().any(|c| !is_read(c)));
+    for failed in &said[..said.len() - 1] {
+        assert!(failed.contains("stratus-admin: "), "a failed run says why\n{context}");
+        if mid_way {
+            assert!(
+                failed.contains("rotate-signing-key --to green --type sealed` again"),
+                "a failed run says how to resume\n{context}"
+            );
+        }
+    }
+    assert_eq!(
+        slots(&states),
+        [("blue", "none"), ("blue", "next"), ("green", "previous"), ("green", "none")]
+            .map(|(a, b)| (a.to_owned(), b.to_owned())),
+        "{context}"
+    );
+    let types: Vec<(String, String)> =
+        states.iter().map(|p| (p["BlueSigningKeyType"].clone(), p["GreenSigningKeyType"].clone())).collect();
+    assert_eq!(types.last().map(|(b, g)| (b.as_str(), g.as_str())), Some(("kms", "sealed")), "{context}");
+    assert_eq!(refused_tokens(&states), Vec::<String>::new(), "{context}");
+    assert!(stand_in.samconfig().contains("GreenSigningKeyType=\"sealed\""), "{}", stand_in.samconfig());
+    assert_eq!(proxy.pending(), 0, "the fault was never met\n{context}");
+    let calls = proxy.calls();
+    let (ok, status) = stand_in.admin(&proxy, &["status"]);
+    assert!(ok && status.contains("key types: blue kms, green sealed"), "{status}");
+    calls
+}
+
+/// A switch of key kind is the rotation with a sealed key at its publish step: a fault at any
+/// of its calls (credentials expired, or the answer to a change lost after it was applied)
+/// fails the run cleanly, the next run resumes from where the stack is, and tokens signed
+/// before, during and after all verify.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_switch_of_key_kind_survives_a_fault_at_every_call() {
+    let clean = switch_under(None, &[]).await;
+    assert!(clean.iter().all(|c| c.status == 200), "{clean:?}");
+    let mut scenarios = 0;
+    for (index, call) in clean.iter().enumerate() {
+        let mut faults = vec![Fault::ExpiredCredentials];
+        if !["Describe", "Get", "List"].iter().any(|read| call.operation.starts_with(read)) {
+            faults.push(Fault::AnswerLost);
+        }
+        for fault in faults {
+            let calls = switch_under(Some((index, fault)), &clean).await;
+            assert!(
+                calls.iter().any(|c| !c.forwarded || c.status == 500),
+                "the fault at {index} ({call:?}) was not met"
+            );
+            scenarios += 1;
+        }
+    }
+    println!("switch to a sealed key: {} calls, {scenarios} faulted runs, no token refused", clean.len());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_check_catches_a_switch_that_skips_publishing() {
     // The negative control: switching slots in one step (what the README's old `sam deploy`

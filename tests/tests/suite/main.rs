@@ -9,6 +9,7 @@ mod binaries_e2e;
 mod bootstrap;
 mod code_limits_api;
 mod cold_path;
+mod fault_scenarios;
 mod faults;
 mod iam_enforced;
 mod layers;

@@ -21,13 +21,13 @@ use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 
 use stratus_core::ports::StoreError;
 
-/// Error codes after which the same request may well succeed: the caller gets 503, not 500.
+/// The 4xx codes after which the same request may well succeed (the service is busy, or a
+/// concurrent transaction held the items): the caller gets 503, not 500. Any 5xx is the
+/// service's side whatever its code (`crate::is_transient`), so none needs listing here.
 const RETRYABLE_CODES: &[&str] = &[
     "ProvisionedThroughputExceededException",
     "ThrottlingException",
     "RequestLimitExceeded",
-    "InternalServerError",
-    "ServiceUnavailable",
     "LimitExceededException",
     "TransactionConflictException",
 ];
@@ -37,13 +37,9 @@ where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug + 'static,
 {
-    let retryable = match &error {
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => true,
-        SdkError::ServiceError(service) => {
-            service.err().code().is_some_and(|code| RETRYABLE_CODES.contains(&code))
-        }
-        _ => false,
-    };
+    let retryable = crate::is_transient(&error)
+        || matches!(&error, SdkError::ServiceError(service)
+            if service.err().code().is_some_and(|code| RETRYABLE_CODES.contains(&code)));
     let text = crate::error_text(&error);
     if retryable { StoreError::Unavailable(text) } else { StoreError::Internal(text) }
 }

@@ -3,7 +3,7 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 use time::OffsetDateTime;
 
 use super::store_error;
@@ -11,6 +11,16 @@ use stratus_core::ports::{RateDecision, RateLimit, RateLimiter, StoreError, rate
 
 /// Fixed windows, one item per key and window, counted with one conditional `ADD` per hit; old
 /// windows expire by TTL.
+///
+/// Each hit carries a token of its own, the same in every attempt the SDK makes of the call, and
+/// the item remembers the last one counted: an attempt whose answer was lost after it counted
+/// (a connection reset, a timeout) is recognised by the SDK's retry, which counts nothing and
+/// allows the request it already counted. Without it the retry counted the request again, and
+/// when the first attempt took a window's last place, refused the very request that took it.
+/// The one over-count left needs another hit on the same key to land between the lost answer and
+/// the retry (milliseconds, for one address or user): it counts that request twice, which errs
+/// on the side of refusing. `release` is guarded the same way, so a lost answer cannot take back
+/// two hits.
 pub struct DynamoRateLimiter {
     client: Client,
     table: String,
@@ -36,6 +46,24 @@ fn condition_failed(
     matches!(error.as_service_error(), Some(UpdateItemError::ConditionalCheckFailedException(_)))
 }
 
+/// Whether the item a failed condition met (`ReturnValuesOnConditionCheckFailure::AllOld`) holds
+/// `token` in `attribute`: an earlier attempt of this very call was applied.
+fn applied_before(
+    error: &aws_sdk_dynamodb::error::SdkError<UpdateItemError, impl std::fmt::Debug>,
+    attribute: &str,
+    token: &str,
+) -> bool {
+    let Some(UpdateItemError::ConditionalCheckFailedException(failed)) = error.as_service_error() else {
+        return false;
+    };
+    matches!(failed.item().and_then(|item| item.get(attribute)), Some(AttributeValue::S(seen)) if seen == token)
+}
+
+/// The token of one hit or release: unique, and the same in each of the SDK's attempts.
+fn call_token() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
 #[async_trait]
 impl RateLimiter for DynamoRateLimiter {
     async fn hit(
@@ -45,21 +73,28 @@ impl RateLimiter for DynamoRateLimiter {
         now: OffsetDateTime,
     ) -> Result<RateDecision, StoreError> {
         let (index, ends) = rate_window(limit, now);
+        let token = call_token();
         let result = self
             .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(Self::key(key, index)))
-            .update_expression("ADD hits :one SET expires_at = if_not_exists(expires_at, :ends)")
-            // A full window takes no more hits: refused requests count for nothing.
-            .condition_expression("attribute_not_exists(hits) OR hits < :max")
+            .update_expression("ADD hits :one SET expires_at = if_not_exists(expires_at, :ends), last_hit = :token")
+            // A full window takes no more hits: refused requests count for nothing. Nor does an
+            // attempt of a hit already counted.
+            .condition_expression(
+                "(attribute_not_exists(hits) OR hits < :max) AND (attribute_not_exists(last_hit) OR last_hit <> :token)",
+            )
             .expression_attribute_values(":one", number(1))
             .expression_attribute_values(":max", number(limit.max_hits))
             .expression_attribute_values(":ends", number(ends.unix_timestamp()))
+            .expression_attribute_values(":token", AttributeValue::S(token.clone()))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
         match result {
             Ok(_) => Ok(RateDecision::Allowed),
+            Err(error) if applied_before(&error, "last_hit", &token) => Ok(RateDecision::Allowed),
             Err(error) if condition_failed(&error) => Ok(RateDecision::Limited { retry_after: ends - now }),
             Err(error) => Err(store_error(error)),
         }
@@ -72,10 +107,14 @@ impl RateLimiter for DynamoRateLimiter {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(Self::key(key, index)))
-            .update_expression("ADD hits :minus_one")
-            .condition_expression("hits > :zero")
+            .update_expression("ADD hits :minus_one SET last_release = :token")
+            // A retry of a release already applied takes back nothing more.
+            .condition_expression(
+                "hits > :zero AND (attribute_not_exists(last_release) OR last_release <> :token)",
+            )
             .expression_attribute_values(":minus_one", number(-1))
             .expression_attribute_values(":zero", number(0))
+            .expression_attribute_values(":token", AttributeValue::S(call_token()))
             .send()
             .await;
         match result {
