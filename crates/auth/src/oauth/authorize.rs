@@ -14,7 +14,7 @@ use super::{CODE_TTL, ErrorCode, OAuthError, pkce_shaped, random_token, token_ha
 use crate::AuthConfig;
 use crate::login::{LoginError, PasswordCheck, PasswordChecked};
 use crate::mfa::{self, Checker, MfaError};
-use crate::sealing::SecretBox;
+use crate::sealing::{SealError, SecretBox};
 use stratus_core::domain::{GrantType, OAuthClient, RedirectUri, Scopes, User};
 use stratus_core::ports::{
     AuthorizationStore, BrowserSession, ClientStore, CodeGrant, RateLimiter, StoreError, UserStore,
@@ -411,6 +411,8 @@ impl Authorization<'_> {
                 return Ok((None, Next::SecondFactor(Some(PageError::limited(retry_after)))));
             }
             Err(MfaError::Store(error)) => return Err(error.into()),
+            // The TOTP data key out of reach (KMS): a dependency's fault, not ours.
+            Err(MfaError::Seal(SealError::Key(error))) => return Err(error.into()),
             Err(error) => {
                 tracing::error!(%error, "second factor check failed");
                 return Err(OAuthError::new(ErrorCode::ServerError, "an internal error"));
