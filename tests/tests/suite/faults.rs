@@ -363,9 +363,11 @@ const SCOPE: &str = "openid profile email offline_access api";
 async fn oauth_account(rig: &Rig, username: &str) -> (Account, Browser) {
     let client = rig.client().await;
     let mut browser = Browser::new(oauth::PUBLIC_BASE_URL);
-    let (_, tokens) = oauth::code_flow(&rig.api, &mut browser, client, SCOPE, username, PASSWORD)
-        .await
-        .unwrap_or_else(|e| panic!("{e}\n{}", rig.api.output().await));
+    let (_, tokens) = match oauth::code_flow(&rig.api, &mut browser, client, SCOPE, username, PASSWORD).await
+    {
+        Ok(flowed) => flowed,
+        Err(error) => panic!("{error}\n{}", rig.api.output().await),
+    };
     let account = Account {
         username: username.to_owned(),
         access: tokens["access_token"].as_str().unwrap().to_owned(),
