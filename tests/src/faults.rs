@@ -111,6 +111,9 @@ struct Scripted {
 struct Script {
     faults: VecDeque<Scripted>,
     calls: Vec<Call>,
+    /// Each call's operation and request body, apart from `calls`, whose failure reports stay
+    /// short.
+    requests: Vec<(String, String)>,
 }
 
 pub struct FaultProxy {
@@ -136,7 +139,8 @@ impl FaultProxy {
     pub async fn start(upstream: impl Into<String>, observer: Option<Observer>) -> Result<Self, String> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(|e| e.to_string())?;
         let url = format!("http://{}", listener.local_addr().map_err(|e| e.to_string())?);
-        let script = Arc::new(Mutex::new(Script { faults: VecDeque::new(), calls: Vec::new() }));
+        let script =
+            Arc::new(Mutex::new(Script { faults: VecDeque::new(), calls: Vec::new(), requests: Vec::new() }));
         let state = Arc::new(State {
             upstream: upstream.into(),
             http: reqwest::Client::builder().no_proxy().build().map_err(|e| e.to_string())?,
@@ -180,6 +184,13 @@ impl FaultProxy {
         self.script.lock().unwrap().calls.iter().filter(|c| c.operation == operation).count()
     }
 
+    /// The bodies of the calls of `operation` so far, in order: what a client sent (the mail
+    /// SES was asked to send, say).
+    pub fn requests(&self, operation: &str) -> Vec<String> {
+        let script = self.script.lock().unwrap();
+        script.requests.iter().filter(|(o, _)| o == operation).map(|(_, body)| body.clone()).collect()
+    }
+
     /// Faults scripted and not yet spent.
     pub fn pending(&self) -> usize {
         self.script.lock().unwrap().faults.iter().map(|f| f.times).sum()
@@ -194,6 +205,7 @@ impl FaultProxy {
         let mut script = self.script.lock().unwrap();
         script.faults.clear();
         script.calls.clear();
+        script.requests.clear();
     }
 }
 
@@ -405,6 +417,7 @@ async fn forward(state: Arc<State>, request: http::Request<Body>) -> Option<Resp
             }
         }
         script.faults.retain(|f| f.times > 0);
+        script.requests.push((operation.clone(), text.clone().into_owned()));
         found
     };
     let record = |status: u16, upstream: Option<u16>| {

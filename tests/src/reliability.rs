@@ -58,6 +58,10 @@ pub enum Expect {
     /// of them were made), or the dependency did not answer within the function's time. An
     /// honest retry afterwards succeeds, or meets what the first attempt did (409, 200).
     Unavailable,
+    /// The hosted sign-in pages' answer when they cannot go on once the request is trusted: the
+    /// browser is sent back to the client with `error=temporarily_unavailable` (RFC 6749
+    /// §4.1.2.1), after exactly [`SDK_ATTEMPTS`] attempts.
+    Redirected,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -65,6 +69,10 @@ pub struct Case {
     /// The function's binary.
     pub function: &'static str,
     pub dependency: Dependency,
+    /// What the fault meets, as function.toml and template.yaml name it: a table, the queue, a
+    /// KMS key, the origin secret ([`ORIGIN_SECRET`]) or the mail service ([`MAIL`]). Only the
+    /// calls that name it meet the fault.
+    pub resource: &'static str,
     /// The dependency's operation the fault meets, as AWS names it.
     pub operation: &'static str,
     pub fault: Fault,
@@ -76,90 +84,289 @@ pub struct Case {
 /// Beyond the timeout the suite gives a function for latency cases (see the suite).
 pub const SLOW: Fault = Fault::Latency(2_500);
 
+/// The secret every HTTP function reads to tell CloudFront's requests from others.
+pub const ORIGIN_SECRET: &str = "OriginVerifySecret";
+/// SES: one service, whatever identity or configuration set a grant names.
+pub const MAIL: &str = "Mail";
+/// The key that signs tokens: the live slot's under the template's defaults (blue, a KMS key).
+pub const SIGNING_KEY: &str = "SigningKey";
+
+#[allow(clippy::too_many_arguments)]
 const fn case(
     function: &'static str,
     dependency: Dependency,
+    resource: &'static str,
     operation: &'static str,
     fault: Fault,
     times: usize,
     expect: Expect,
 ) -> Case {
-    Case { function, dependency, operation, fault, times, expect }
+    Case { function, dependency, resource, operation, fault, times, expect }
 }
 
 use Dependency::{DynamoDb, Kms, SecretsManager, Ses, Sqs};
-use Expect::{Success, Unavailable};
+use Expect::{Redirected, Success, Unavailable};
 use Fault::{InternalError, ResetAfterApplied, ResetBeforeForwarding, Throttle, ThroughputExceeded};
 
 /// Two faults in a row are within the SDK's budget; one more than the budget is past it.
 const PAST: usize = SDK_ATTEMPTS + 1;
 
+const USERS: &str = "UsersTable";
+const RATE_LIMITS: &str = "RateLimitsTable";
+const REFRESH_TOKENS: &str = "RefreshTokensTable";
+const CODES: &str = "OneTimeCodesTable";
+const MESSAGES: &str = "MessagesTable";
+const TASKS: &str = "TasksTable";
+const CLIENTS: &str = "OAuthClientsTable";
+const AUTHORIZATIONS: &str = "AuthorizationsTable";
+const QUEUE: &str = "TasksQueue";
+const TOTP_KEY: &str = "TotpKey";
+const ID_TOKEN_KEY: &str = "IdTokenKey";
+
+/// The origin secret read again (its refresh interval past), throttled past the SDK's budget:
+/// the function keeps the values it has and answers.
+const fn origin(function: &'static str) -> Case {
+    case(function, SecretsManager, ORIGIN_SECRET, "GetSecretValue", Throttle, PAST, Success)
+}
+
+/// A guard's read of an OAuth access token's grant (only OAuth tokens name one), throttled past
+/// the budget: the caller cannot be told apart from a revoked one, so 503, never a 401.
+const fn grant_read(function: &'static str) -> Case {
+    case(function, DynamoDb, REFRESH_TOKENS, "GetItem", Throttle, PAST, Unavailable)
+}
+
 /// Every fault the suite injects into the HTTP functions' requests, in the order it runs them.
+/// The order matters where a sandbox keeps what it read once: the TOTP data key is unwrapped
+/// (KMS) at a sandbox's first use of it, so each function's case on `TotpKey` comes before
+/// anything else of that function's that would unwrap it.
 pub const HTTP_CASES: &[Case] = &[
     // register: the rate limit's counter, the account's transaction, the verification code.
-    case("register", DynamoDb, "TransactWriteItems", ThroughputExceeded, 2, Success),
-    case("register", DynamoDb, "TransactWriteItems", Throttle, PAST, Unavailable),
-    case("register", DynamoDb, "TransactWriteItems", InternalError, 2, Success),
-    case("register", DynamoDb, "TransactWriteItems", Fault::Unavailable, PAST, Unavailable),
-    case("register", DynamoDb, "TransactWriteItems", ResetAfterApplied, 1, Success),
-    case("register", DynamoDb, "TransactWriteItems", ResetBeforeForwarding, 2, Success),
-    case("register", DynamoDb, "TransactWriteItems", SLOW, 1, Unavailable),
-    case("register", DynamoDb, "UpdateItem", Throttle, PAST, Unavailable),
-    case("register", DynamoDb, "UpdateItem", ResetAfterApplied, 1, Success),
+    case("register", DynamoDb, USERS, "TransactWriteItems", ThroughputExceeded, 2, Success),
+    case("register", DynamoDb, USERS, "TransactWriteItems", Throttle, PAST, Unavailable),
+    case("register", DynamoDb, USERS, "TransactWriteItems", InternalError, 2, Success),
+    case("register", DynamoDb, USERS, "TransactWriteItems", Fault::Unavailable, PAST, Unavailable),
+    case("register", DynamoDb, USERS, "TransactWriteItems", ResetAfterApplied, 1, Success),
+    case("register", DynamoDb, USERS, "TransactWriteItems", ResetBeforeForwarding, 2, Success),
+    case("register", DynamoDb, USERS, "TransactWriteItems", SLOW, 1, Unavailable),
+    case("register", DynamoDb, RATE_LIMITS, "UpdateItem", Throttle, PAST, Unavailable),
+    case("register", DynamoDb, RATE_LIMITS, "UpdateItem", ResetAfterApplied, 1, Success),
+    case("register", DynamoDb, CODES, "PutItem", Throttle, 2, Success),
+    case("register", DynamoDb, CODES, "PutItem", ResetAfterApplied, 1, Success),
+    case("register", Ses, MAIL, "SendEmail", Throttle, 2, Success),
+    case("register", Ses, MAIL, "SendEmail", Fault::Unavailable, PAST, Success),
+    grant_read("register"),
+    origin("register"),
     // login: the account, last_login, the new refresh token, the signature.
-    case("login", DynamoDb, "GetItem", ThroughputExceeded, PAST, Unavailable),
-    case("login", DynamoDb, "PutItem", ResetAfterApplied, 1, Success),
-    case("login", DynamoDb, "PutItem", Throttle, 2, Success),
-    case("login", Kms, "Sign", Throttle, 2, Success),
-    case("login", Kms, "Sign", Throttle, PAST, Unavailable),
-    case("login", Kms, "Sign", InternalError, PAST, Unavailable),
-    case("login", Kms, "Sign", ResetAfterApplied, 1, Success),
-    case("login", Kms, "Sign", SLOW, 1, Unavailable),
-    // refresh-token: spending the old token, the new one, the signature.
-    case("refresh-token", DynamoDb, "UpdateItem", ResetAfterApplied, 1, Success),
-    case("refresh-token", DynamoDb, "UpdateItem", Throttle, PAST, Unavailable),
-    case("refresh-token", DynamoDb, "PutItem", Throttle, PAST, Unavailable),
-    case("refresh-token", DynamoDb, "PutItem", ResetAfterApplied, 1, Success),
-    case("refresh-token", Kms, "Sign", Fault::Unavailable, PAST, Unavailable),
-    case("refresh-token", Kms, "Sign", Throttle, 2, Success),
+    case("login", DynamoDb, USERS, "GetItem", ThroughputExceeded, PAST, Unavailable),
+    case("login", DynamoDb, USERS, "UpdateItem", Throttle, 2, Success),
+    case("login", DynamoDb, REFRESH_TOKENS, "PutItem", ResetAfterApplied, 1, Success),
+    case("login", DynamoDb, REFRESH_TOKENS, "PutItem", Throttle, 2, Success),
+    case("login", DynamoDb, RATE_LIMITS, "UpdateItem", Throttle, 2, Success),
+    case("login", DynamoDb, RATE_LIMITS, "UpdateItem", Throttle, PAST, Unavailable),
+    case("login", Kms, SIGNING_KEY, "Sign", Throttle, 2, Success),
+    case("login", Kms, SIGNING_KEY, "Sign", Throttle, PAST, Unavailable),
+    case("login", Kms, SIGNING_KEY, "Sign", InternalError, PAST, Unavailable),
+    case("login", Kms, SIGNING_KEY, "Sign", ResetAfterApplied, 1, Success),
+    case("login", Kms, SIGNING_KEY, "Sign", SLOW, 1, Unavailable),
+    origin("login"),
+    // refresh-token: the old token, spending it, the new one, the account, the signature.
+    case("refresh-token", DynamoDb, REFRESH_TOKENS, "GetItem", Throttle, 2, Success),
+    case("refresh-token", DynamoDb, REFRESH_TOKENS, "UpdateItem", ResetAfterApplied, 1, Success),
+    case("refresh-token", DynamoDb, REFRESH_TOKENS, "UpdateItem", Throttle, PAST, Unavailable),
+    case("refresh-token", DynamoDb, REFRESH_TOKENS, "PutItem", Throttle, PAST, Unavailable),
+    case("refresh-token", DynamoDb, REFRESH_TOKENS, "PutItem", ResetAfterApplied, 1, Success),
+    case("refresh-token", DynamoDb, USERS, "GetItem", Throttle, 2, Success),
+    case("refresh-token", DynamoDb, USERS, "GetItem", InternalError, PAST, Unavailable),
+    case("refresh-token", Kms, SIGNING_KEY, "Sign", Fault::Unavailable, PAST, Unavailable),
+    case("refresh-token", Kms, SIGNING_KEY, "Sign", Throttle, 2, Success),
+    origin("refresh-token"),
     // me: the account.
-    case("me", DynamoDb, "GetItem", Throttle, 2, Success),
-    case("me", DynamoDb, "GetItem", InternalError, PAST, Unavailable),
-    case("me", DynamoDb, "GetItem", SLOW, 1, Unavailable),
+    case("me", DynamoDb, USERS, "GetItem", Throttle, 2, Success),
+    case("me", DynamoDb, USERS, "GetItem", InternalError, PAST, Unavailable),
+    case("me", DynamoDb, USERS, "GetItem", SLOW, 1, Unavailable),
+    grant_read("me"),
+    origin("me"),
+    // get-user, list-users, update-user: an account read by its owner; admins' reads and writes.
+    case("get-user", DynamoDb, USERS, "GetItem", Throttle, 2, Success),
+    case("get-user", DynamoDb, USERS, "GetItem", Fault::Unavailable, PAST, Unavailable),
+    grant_read("get-user"),
+    origin("get-user"),
+    case("list-users", DynamoDb, USERS, "Scan", Throttle, 2, Success),
+    case("list-users", DynamoDb, USERS, "Scan", InternalError, PAST, Unavailable),
+    grant_read("list-users"),
+    origin("list-users"),
+    case("update-user", DynamoDb, USERS, "UpdateItem", ResetAfterApplied, 1, Success),
+    case("update-user", DynamoDb, USERS, "UpdateItem", Throttle, PAST, Unavailable),
+    case("update-user", DynamoDb, USERS, "GetItem", Throttle, 2, Success),
+    grant_read("update-user"),
+    origin("update-user"),
     // create-message and get-message.
-    case("create-message", DynamoDb, "PutItem", ThroughputExceeded, 2, Success),
-    case("create-message", DynamoDb, "PutItem", Throttle, PAST, Unavailable),
-    case("create-message", DynamoDb, "PutItem", ResetAfterApplied, 1, Success),
-    case("create-message", DynamoDb, "PutItem", SLOW, 1, Unavailable),
-    case("get-message", DynamoDb, "GetItem", Fault::Unavailable, 2, Success),
-    case("get-message", DynamoDb, "GetItem", Throttle, PAST, Unavailable),
-    // add: the task, then the queue.
-    case("add", DynamoDb, "PutItem", ResetAfterApplied, 1, Success),
-    case("add", DynamoDb, "PutItem", Throttle, PAST, Unavailable),
-    case("add", Sqs, "SendMessage", Throttle, 2, Success),
-    case("add", Sqs, "SendMessage", InternalError, PAST, Unavailable),
-    case("add", Sqs, "SendMessage", ResetAfterApplied, 1, Success),
-    case("add", Sqs, "SendMessage", ResetBeforeForwarding, PAST, Unavailable),
-    case("add", Sqs, "SendMessage", SLOW, 1, Unavailable),
-    // result: the task.
-    case("result", DynamoDb, "GetItem", ThroughputExceeded, 2, Success),
-    case("result", DynamoDb, "GetItem", Throttle, PAST, Unavailable),
+    case("create-message", DynamoDb, MESSAGES, "PutItem", ThroughputExceeded, 2, Success),
+    case("create-message", DynamoDb, MESSAGES, "PutItem", Throttle, PAST, Unavailable),
+    case("create-message", DynamoDb, MESSAGES, "PutItem", ResetAfterApplied, 1, Success),
+    case("create-message", DynamoDb, MESSAGES, "PutItem", SLOW, 1, Unavailable),
+    case("create-message", DynamoDb, RATE_LIMITS, "UpdateItem", Throttle, 2, Success),
+    case("create-message", DynamoDb, RATE_LIMITS, "UpdateItem", Throttle, PAST, Unavailable),
+    origin("create-message"),
+    case("get-message", DynamoDb, MESSAGES, "GetItem", Fault::Unavailable, 2, Success),
+    case("get-message", DynamoDb, MESSAGES, "GetItem", Throttle, PAST, Unavailable),
+    origin("get-message"),
+    // add: the caller, the rate limit, the task, then the queue.
+    case("add", DynamoDb, TASKS, "PutItem", ResetAfterApplied, 1, Success),
+    case("add", DynamoDb, TASKS, "PutItem", Throttle, PAST, Unavailable),
+    case("add", DynamoDb, USERS, "GetItem", Throttle, 2, Success),
+    case("add", DynamoDb, RATE_LIMITS, "UpdateItem", Throttle, 2, Success),
+    case("add", Sqs, QUEUE, "SendMessage", Throttle, 2, Success),
+    case("add", Sqs, QUEUE, "SendMessage", InternalError, PAST, Unavailable),
+    case("add", Sqs, QUEUE, "SendMessage", ResetAfterApplied, 1, Success),
+    case("add", Sqs, QUEUE, "SendMessage", ResetBeforeForwarding, PAST, Unavailable),
+    case("add", Sqs, QUEUE, "SendMessage", SLOW, 1, Unavailable),
+    grant_read("add"),
+    origin("add"),
+    // result: the caller and the task.
+    case("result", DynamoDb, TASKS, "GetItem", ThroughputExceeded, 2, Success),
+    case("result", DynamoDb, TASKS, "GetItem", Throttle, PAST, Unavailable),
+    case("result", DynamoDb, USERS, "GetItem", Throttle, PAST, Unavailable),
+    grant_read("result"),
+    origin("result"),
     // forgot-password: the mail, which the client never waits on (202 whatever happens).
-    case("forgot-password", Ses, "SendEmail", Throttle, 2, Success),
-    case("forgot-password", Ses, "SendEmail", Fault::Unavailable, PAST, Success),
-    case("forgot-password", Ses, "SendEmail", ResetAfterApplied, 1, Success),
-    // health behind the origin guard: the secret read again after its refresh interval.
-    case("health", SecretsManager, "GetSecretValue", Throttle, PAST, Success),
+    case("forgot-password", Ses, MAIL, "SendEmail", Throttle, 2, Success),
+    case("forgot-password", Ses, MAIL, "SendEmail", Fault::Unavailable, PAST, Success),
+    case("forgot-password", Ses, MAIL, "SendEmail", ResetAfterApplied, 1, Success),
+    case("forgot-password", DynamoDb, USERS, "GetItem", Throttle, 2, Success),
+    case("forgot-password", DynamoDb, CODES, "PutItem", Throttle, 2, Success),
+    case("forgot-password", DynamoDb, RATE_LIMITS, "UpdateItem", Throttle, 2, Success),
+    origin("forgot-password"),
+    // reset-password: the code, spent; the new password; every session ended.
+    case("reset-password", DynamoDb, CODES, "UpdateItem", Throttle, 2, Success),
+    case("reset-password", DynamoDb, CODES, "UpdateItem", Throttle, PAST, Unavailable),
+    case("reset-password", DynamoDb, USERS, "UpdateItem", ResetAfterApplied, 1, Success),
+    case("reset-password", DynamoDb, USERS, "GetItem", Throttle, PAST, Unavailable),
+    case("reset-password", DynamoDb, RATE_LIMITS, "UpdateItem", Throttle, 2, Success),
+    origin("reset-password"),
+    // verify-email and resend-verification: the mailed code.
+    case("verify-email", DynamoDb, CODES, "UpdateItem", Throttle, 2, Success),
+    case("verify-email", DynamoDb, CODES, "UpdateItem", Throttle, PAST, Unavailable),
+    case("verify-email", DynamoDb, USERS, "UpdateItem", ResetAfterApplied, 1, Success),
+    grant_read("verify-email"),
+    origin("verify-email"),
+    case("resend-verification", DynamoDb, CODES, "PutItem", Throttle, 2, Success),
+    case("resend-verification", DynamoDb, USERS, "GetItem", Throttle, PAST, Unavailable),
+    case("resend-verification", DynamoDb, RATE_LIMITS, "UpdateItem", Throttle, 2, Success),
+    case("resend-verification", Ses, MAIL, "SendEmail", Throttle, 2, Success),
+    case("resend-verification", Ses, MAIL, "SendEmail", Fault::Unavailable, PAST, Unavailable),
+    grant_read("resend-verification"),
+    origin("resend-verification"),
+    // change-password and delete-account: the password checked again, then the write.
+    case("change-password", DynamoDb, USERS, "UpdateItem", ResetAfterApplied, 1, Success),
+    case("change-password", DynamoDb, USERS, "UpdateItem", Throttle, PAST, Unavailable),
+    case("change-password", DynamoDb, RATE_LIMITS, "UpdateItem", Throttle, 2, Success),
+    grant_read("change-password"),
+    origin("change-password"),
+    case("delete-account", DynamoDb, USERS, "TransactWriteItems", ResetAfterApplied, 1, Success),
+    case("delete-account", DynamoDb, USERS, "TransactWriteItems", Throttle, PAST, Unavailable),
+    case("delete-account", DynamoDb, RATE_LIMITS, "UpdateItem", Throttle, 2, Success),
+    grant_read("delete-account"),
+    origin("delete-account"),
+    // logout: the refresh token spent.
+    case("logout", DynamoDb, REFRESH_TOKENS, "UpdateItem", ResetAfterApplied, 1, Success),
+    case("logout", DynamoDb, REFRESH_TOKENS, "UpdateItem", Throttle, PAST, Unavailable),
+    case("logout", DynamoDb, USERS, "GetItem", Throttle, 2, Success),
+    origin("logout"),
+    // totp-mfa: the data key made (KMS, then kept in the users table) and the pending secret
+    // (begin); the second factor on, a new session and its signature, a notice by mail (confirm).
+    case("totp-mfa", Kms, TOTP_KEY, "GenerateDataKey", Throttle, PAST, Unavailable),
+    case("totp-mfa", DynamoDb, USERS, "PutItem", ResetAfterApplied, 1, Success),
+    case("totp-mfa", DynamoDb, USERS, "UpdateItem", Throttle, 2, Success),
+    case("totp-mfa", DynamoDb, RATE_LIMITS, "UpdateItem", Throttle, 2, Success),
+    case("totp-mfa", DynamoDb, REFRESH_TOKENS, "PutItem", ResetAfterApplied, 1, Success),
+    case("totp-mfa", Kms, SIGNING_KEY, "Sign", Throttle, PAST, Unavailable),
+    case("totp-mfa", Ses, MAIL, "SendEmail", Throttle, 2, Success),
+    origin("totp-mfa"),
+    // login-mfa: the data key unwrapped once per sandbox, the code checked, a session signed.
+    case("login-mfa", Kms, TOTP_KEY, "Decrypt", Throttle, PAST, Unavailable),
+    case("login-mfa", DynamoDb, USERS, "UpdateItem", Throttle, 2, Success),
+    case("login-mfa", DynamoDb, REFRESH_TOKENS, "PutItem", ResetAfterApplied, 1, Success),
+    case("login-mfa", DynamoDb, RATE_LIMITS, "UpdateItem", Throttle, 2, Success),
+    case("login-mfa", Kms, SIGNING_KEY, "Sign", Throttle, 2, Success),
+    case("login-mfa", Kms, SIGNING_KEY, "Sign", Throttle, PAST, Unavailable),
+    origin("login-mfa"),
+    // oauth-clients: an admin registers a client.
+    case("oauth-clients", DynamoDb, CLIENTS, "PutItem", Throttle, 2, Success),
+    case("oauth-clients", DynamoDb, CLIENTS, "PutItem", ResetAfterApplied, 1, Success),
+    case("oauth-clients", DynamoDb, CLIENTS, "PutItem", Throttle, PAST, Unavailable),
+    case("oauth-clients", DynamoDb, USERS, "GetItem", Throttle, 2, Success),
+    grant_read("oauth-clients"),
+    origin("oauth-clients"),
+    // authorize: the hosted sign-in (the client, the account, the rate limit, the browser
+    // session), and the second factor's page (the TOTP data key, unwrapped once per sandbox).
+    case("authorize", Kms, TOTP_KEY, "Decrypt", Throttle, PAST, Redirected),
+    case("authorize", DynamoDb, CLIENTS, "GetItem", Throttle, 2, Success),
+    case("authorize", DynamoDb, CLIENTS, "GetItem", Throttle, PAST, Unavailable),
+    case("authorize", DynamoDb, USERS, "GetItem", Throttle, 2, Success),
+    case("authorize", DynamoDb, AUTHORIZATIONS, "PutItem", Throttle, 2, Success),
+    case("authorize", DynamoDb, AUTHORIZATIONS, "PutItem", ResetAfterApplied, 1, Success),
+    case("authorize", DynamoDb, RATE_LIMITS, "UpdateItem", Throttle, 2, Success),
+    origin("authorize"),
+    // oauth-token: the client, the code spent, the account, the grant's refresh token, the
+    // access token (the signing key) and the ID token (RS256, its own key).
+    case("oauth-token", DynamoDb, AUTHORIZATIONS, "UpdateItem", ResetAfterApplied, 1, Success),
+    case("oauth-token", DynamoDb, AUTHORIZATIONS, "UpdateItem", Throttle, PAST, Unavailable),
+    case("oauth-token", DynamoDb, CLIENTS, "GetItem", Throttle, PAST, Unavailable),
+    case("oauth-token", DynamoDb, USERS, "GetItem", Throttle, 2, Success),
+    case("oauth-token", DynamoDb, REFRESH_TOKENS, "PutItem", Throttle, 2, Success),
+    case("oauth-token", DynamoDb, REFRESH_TOKENS, "PutItem", Throttle, PAST, Unavailable),
+    case("oauth-token", Kms, SIGNING_KEY, "Sign", Throttle, 2, Success),
+    case("oauth-token", Kms, ID_TOKEN_KEY, "Sign", Throttle, PAST, Unavailable),
+    origin("oauth-token"),
+    // userinfo, introspection and revocation.
+    case("userinfo", DynamoDb, USERS, "GetItem", Throttle, PAST, Unavailable),
+    case("userinfo", DynamoDb, REFRESH_TOKENS, "GetItem", Throttle, 2, Success),
+    origin("userinfo"),
+    case("oauth-introspect", DynamoDb, CLIENTS, "GetItem", Throttle, PAST, Unavailable),
+    case("oauth-introspect", DynamoDb, USERS, "GetItem", Throttle, PAST, Unavailable),
+    case("oauth-introspect", DynamoDb, REFRESH_TOKENS, "GetItem", Throttle, 2, Success),
+    origin("oauth-introspect"),
+    case("oauth-revoke", DynamoDb, REFRESH_TOKENS, "PutItem", Throttle, 2, Success),
+    case("oauth-revoke", DynamoDb, REFRESH_TOKENS, "PutItem", ResetAfterApplied, 1, Success),
+    case("oauth-revoke", DynamoDb, CLIENTS, "GetItem", Throttle, PAST, Unavailable),
+    case("oauth-revoke", DynamoDb, USERS, "GetItem", Throttle, 2, Success),
+    origin("oauth-revoke"),
+    // end-session: the client named by the ID token hint, the browser session ended.
+    case("end-session", DynamoDb, AUTHORIZATIONS, "DeleteItem", Throttle, 2, Success),
+    case("end-session", DynamoDb, AUTHORIZATIONS, "DeleteItem", ResetAfterApplied, 1, Success),
+    case("end-session", DynamoDb, CLIENTS, "GetItem", Throttle, PAST, Unavailable),
+    origin("end-session"),
+    // What reads nothing but the origin secret.
+    origin("health"),
+    origin("jwks"),
+    origin("docs"),
+    origin("fallback"),
 ];
 
 /// The worker's cases: some messages' completions fault, SQS redelivers them, and every task
 /// ends done exactly once.
 pub const WORKER_CASES: &[Case] = &[
-    case("worker", DynamoDb, "UpdateItem", Throttle, PAST, Success),
-    case("worker", DynamoDb, "UpdateItem", InternalError, PAST, Success),
-    case("worker", DynamoDb, "UpdateItem", ResetAfterApplied, 2, Success),
-    case("worker", DynamoDb, "GetItem", Fault::Unavailable, PAST, Success),
-    case("worker", DynamoDb, "UpdateItem", SLOW, 1, Success),
+    case("worker", DynamoDb, TASKS, "UpdateItem", Throttle, PAST, Success),
+    case("worker", DynamoDb, TASKS, "UpdateItem", InternalError, PAST, Success),
+    case("worker", DynamoDb, TASKS, "UpdateItem", ResetAfterApplied, 2, Success),
+    case("worker", DynamoDb, TASKS, "GetItem", Fault::Unavailable, PAST, Success),
+    case("worker", DynamoDb, TASKS, "UpdateItem", SLOW, 1, Success),
+];
+
+/// The functions that are not endpoints, run with their own events: the sweeper (a schedule)
+/// queues stale tasks again, the signing-keys custom resource reads the keys' public halves.
+/// Success: the sweep left no stale task behind for good (the next sweep takes what a fault
+/// stopped), and the custom resource answered CloudFormation `SUCCESS`.
+pub const EVENT_CASES: &[Case] = &[
+    case("sweeper", DynamoDb, TASKS, "Query", Throttle, 2, Success),
+    case("sweeper", DynamoDb, TASKS, "UpdateItem", Throttle, PAST, Success),
+    case("sweeper", DynamoDb, TASKS, "UpdateItem", ResetAfterApplied, 1, Success),
+    case("sweeper", Sqs, QUEUE, "SendMessage", Throttle, 2, Success),
+    case("sweeper", Sqs, QUEUE, "SendMessage", InternalError, PAST, Success),
+    case("signing-keys", Kms, SIGNING_KEY, "GetPublicKey", Throttle, 2, Success),
+    case("signing-keys", Kms, SIGNING_KEY, "GetPublicKey", Fault::Unavailable, PAST, Success),
+    case("signing-keys", Kms, ID_TOKEN_KEY, "GetPublicKey", Throttle, PAST, Success),
 ];
 
 /// A fault the per-function table cannot script as "the next N calls of X get Y", run by
@@ -214,9 +421,98 @@ pub const SCENARIOS: &[Scenario] = &[
     },
 ];
 
-/// Every case, the HTTP functions' then the worker's.
+/// Every case: the HTTP functions', the worker's, the event functions'.
 pub fn cases() -> impl Iterator<Item = &'static Case> {
-    HTTP_CASES.iter().chain(WORKER_CASES)
+    HTTP_CASES.iter().chain(WORKER_CASES).chain(EVENT_CASES)
+}
+
+/// A function's dependency: the service and what of it the function calls.
+pub type Pair = (String, Dependency, String);
+
+/// Every (function, dependency, resource) a function calls, from its description
+/// (`functions/*/function.toml`, read by the generator's own reader) and the template's
+/// resources:
+/// - each table and queue its grants name, and the grant read every guard makes (an OAuth
+///   access token's grant, `Spec::implied_grants_read`), but not a queue it is fed from: Lambda's
+///   poller receives and deletes, the function calls none of it;
+/// - SES for a grant of `ses:` actions;
+/// - the signing key for `tokens` that sign, and each KMS key a grant or a variable names (a key
+///   the template's defaults leave out, the idle signing-key slot, is called by nothing);
+/// - the origin secret for a function with routes.
+///
+/// A function that calls nothing (the docs' assets are in the binary) has no pair.
+pub fn dependencies(root: &std::path::Path) -> Result<Vec<Pair>, String> {
+    use stratus_gen::Tokens;
+    let functions = stratus_gen::load_functions(root)?;
+    let template = crate::template::Template::load(&root.join("template.yaml"))?;
+    let defaults = crate::template::Resolver::new(template.clone(), "us-east-1");
+    let kms_keys = |text: &str| -> Result<Vec<String>, String> {
+        let mut keys = Vec::new();
+        for (at, _) in text.match_indices("!GetAtt ") {
+            let id: String =
+                text[at + "!GetAtt ".len()..].chars().take_while(char::is_ascii_alphanumeric).collect();
+            let Some(resource) = template.resource(&id) else { continue };
+            if resource["Type"] != "AWS::KMS::Key" {
+                continue;
+            }
+            if let Some(condition) = resource["Condition"].as_str()
+                && !defaults.condition(condition)?
+            {
+                continue;
+            }
+            keys.push(id);
+        }
+        Ok(keys)
+    };
+    let mut pairs = std::collections::BTreeSet::new();
+    for function in &functions {
+        let spec = &function.spec;
+        let mut add = |dependency: Dependency, resource: &str| {
+            pairs.insert((function.name.clone(), dependency, resource.to_owned()));
+        };
+        let fed_from_queue = !spec.queues.is_empty();
+        for grant in spec.grants.iter().chain(spec.implied_grants_read().as_ref()) {
+            for action in &grant.actions {
+                let (service, name) = action.split_once(':').unwrap_or_default();
+                let resource = grant.resource.as_deref();
+                match (service, resource) {
+                    ("dynamodb", Some(table)) => add(DynamoDb, table),
+                    ("sqs", Some(queue)) => {
+                        let pollers = [
+                            "ReceiveMessage",
+                            "DeleteMessage",
+                            "GetQueueAttributes",
+                            "ChangeMessageVisibility",
+                        ];
+                        if !(fed_from_queue && pollers.contains(&name)) {
+                            add(Sqs, queue)
+                        }
+                    }
+                    ("ses", _) => add(Ses, MAIL),
+                    ("kms", Some(key)) => add(Kms, key),
+                    ("kms", None) => {
+                        for key in kms_keys(grant.resource_arn.as_deref().unwrap_or_default())? {
+                            add(Kms, &key);
+                        }
+                    }
+                    ("secretsmanager", Some(secret)) => add(SecretsManager, secret),
+                    _ => return Err(format!("{}: no dependency known for {action}", function.name)),
+                }
+            }
+        }
+        if matches!(spec.tokens, Some(Tokens::Sign | Tokens::VerifyAndSign)) {
+            add(Kms, SIGNING_KEY);
+        }
+        for value in spec.environment.values() {
+            for key in kms_keys(value)? {
+                add(Kms, &key);
+            }
+        }
+        if !spec.routes.is_empty() {
+            add(SecretsManager, ORIGIN_SECRET);
+        }
+    }
+    Ok(pairs.into_iter().collect())
 }
 
 /// The SDK's retry configuration every client of every function gets (`stratus_aws::sdk_config`).
@@ -244,10 +540,16 @@ pub fn render() -> String {
          Local and moto: a case that does not hold fails the suite, so this page lists what holds.\n\n\
          What each case asserts: the client gets the documented answer, never a 500: success \
          after the SDK's retries (the proxy counts the attempts: one more per fault, never more \
-         than the budget), or 503 with `Retry-After`; nothing accepted is lost or applied twice \
-         (one account per registration, a stored message readable, an accepted task ends \
-         `succeeded`, a refresh's family not revoked for an honest retry); the worker applies \
-         every task of a partly failing batch exactly once across SQS's redeliveries.\n\n",
+         than the budget), or 503 with `Retry-After` (the hosted sign-in pages, once they trust \
+         the request, send the browser back to the client with `error=temporarily_unavailable` \
+         instead, as RFC 6749 asks); nothing accepted is lost or applied twice, and the honest \
+         retry of a 503 succeeds (one account per registration, a stored message readable, an \
+         accepted task ends `succeeded`, a refresh's family or an authorization code's grant not \
+         revoked for an honest retry, a new password in force, a revoked grant revoked); the \
+         worker applies every task of a partly failing batch exactly once across SQS's \
+         redeliveries; the sweeper queues every stale task again and the signing-keys custom \
+         resource answers CloudFormation `SUCCESS`, whatever fault met their first try. A fault \
+         meets only the calls that name its resource (a table, the queue, a key, the secret).\n\n",
     );
     out.push_str("## Retry budget per SDK client\n\n| client | budget |\n|---|---|\n");
     for dependency in Dependency::ALL {
@@ -264,26 +566,36 @@ pub fn render() -> String {
          its whole batch, which SQS delivers again.\n\n",
     );
     out.push_str("## Faults tried, by function and dependency\n\n");
-    let mut counts: BTreeMap<(&str, Dependency), usize> = BTreeMap::new();
+    let mut counts: BTreeMap<(&str, Dependency, &str), usize> = BTreeMap::new();
     for case in cases() {
-        *counts.entry((case.function, case.dependency)).or_default() += 1;
+        *counts.entry((case.function, case.dependency, case.resource)).or_default() += 1;
     }
-    out.push_str("| function | dependency | faults tried |\n|---|---|---:|\n");
-    for ((function, dependency), count) in &counts {
-        out.push_str(&format!("| {function} | {} | {count} |\n", dependency.name()));
+    out.push_str(&format!(
+        "Every function's dependencies are read from its `function.toml`; a test fails when one of \
+         them has no case. {} functions, {} (function, dependency) pairs.\n\n",
+        counts.keys().map(|(f, _, _)| *f).collect::<std::collections::BTreeSet<_>>().len(),
+        counts.len()
+    ));
+    out.push_str("| function | dependency | resource | faults tried |\n|---|---|---|---:|\n");
+    for ((function, dependency, resource), count) in &counts {
+        out.push_str(&format!("| {function} | {} | {resource} | {count} |\n", dependency.name()));
     }
     out.push_str(&format!("| **all** | | **{}** |\n\n", cases().count()));
-    out.push_str("## Every case\n\n| function | dependency | operation | fault | calls in a row | the client gets |\n|---|---|---|---|---:|---|\n");
+    out.push_str("## Every case\n\n| function | dependency | resource | operation | fault | calls in a row | the client gets |\n|---|---|---|---|---|---:|---|\n");
     for case in cases() {
         let expect = match (case.expect, case.function) {
             (Expect::Success, "worker") => "every task done once, after redelivery",
+            (Expect::Success, "sweeper") => "every stale task queued again and done once",
+            (Expect::Success, "signing-keys") => "CloudFormation told `SUCCESS`, every key published",
             (Expect::Success, _) => "success",
             (Expect::Unavailable, _) => "503 + Retry-After",
+            (Expect::Redirected, _) => "303 to the client, `error=temporarily_unavailable`",
         };
         out.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {expect} |\n",
+            "| {} | {} | {} | {} | {} | {} | {expect} |\n",
             case.function,
             case.dependency.name(),
+            case.resource,
             case.operation,
             case.fault.name(),
             case.times

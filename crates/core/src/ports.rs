@@ -670,6 +670,14 @@ pub struct BrowserSession {
 pub trait AuthorizationStore: Send + Sync {
     async fn issue_code(&self, grant: &CodeGrant) -> Result<(), StoreError>;
 
+    /// The code's grant and whether it was used, without using it: so that everything that
+    /// can fail is done before the code is spent. `None` for a code never issued, or expired.
+    async fn peek_code(
+        &self,
+        code_hash: &[u8; 32],
+        now: OffsetDateTime,
+    ) -> Result<Option<(CodeGrant, bool)>, StoreError>;
+
     /// Uses the code, atomically; a used code is remembered for a while after it expires, so a
     /// late replay is still recognised.
     async fn redeem_code(

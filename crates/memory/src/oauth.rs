@@ -76,6 +76,19 @@ impl AuthorizationStore for MemoryAuthorizationStore {
         Ok(())
     }
 
+    async fn peek_code(
+        &self,
+        code_hash: &[u8; 32],
+        now: OffsetDateTime,
+    ) -> Result<Option<(CodeGrant, bool)>, StoreError> {
+        let inner = self.inner.lock().expect("no panic while holding the lock");
+        Ok(match inner.codes.get(code_hash) {
+            Some((grant, true)) => Some((grant.clone(), true)),
+            Some((grant, false)) if grant.expires_at > now => Some((grant.clone(), false)),
+            _ => None,
+        })
+    }
+
     async fn redeem_code(
         &self,
         code_hash: &[u8; 32],

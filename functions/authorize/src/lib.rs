@@ -227,6 +227,11 @@ impl Page<'_> {
     fn rejected(&self, rejection: Rejection) -> Response<Body> {
         match rejection {
             Rejection::Page(message) => self.error(StatusCode::BAD_REQUEST, &message),
+            Rejection::Unavailable(message) => {
+                let mut response = self.error(StatusCode::SERVICE_UNAVAILABLE, &message);
+                response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                response
+            }
             Rejection::Redirect(location) => page::see_other(&location),
         }
     }

@@ -216,6 +216,27 @@ async fn expired_codes_are_unknown_but_late_replays_are_recognised(backend: Back
     assert_eq!(store.redeem_code(&used.code_hash, replayed).await.unwrap(), CodeRedemption::Reused(used));
 }
 
+/// A code can be read without being used, so that a token request does everything that can
+/// fail before it spends the code; an expired code reads as absent, a used one as used.
+async fn a_peeked_code_is_left_as_it_was(backend: Backend) {
+    let store = authorizations(backend).await;
+    let expires_at = now() + Duration::seconds(60);
+    let code = grant(expires_at);
+    store.issue_code(&code).await.unwrap();
+    assert_eq!(store.peek_code(&code.code_hash, now()).await.unwrap(), Some((code.clone(), false)));
+    assert_eq!(store.peek_code(&code.code_hash, now()).await.unwrap(), Some((code.clone(), false)));
+    assert_eq!(
+        store.redeem_code(&code.code_hash, now()).await.unwrap(),
+        CodeRedemption::Redeemed(code.clone())
+    );
+    let replayed = expires_at + Duration::minutes(10);
+    assert_eq!(store.peek_code(&code.code_hash, replayed).await.unwrap(), Some((code, true)));
+    assert_eq!(store.peek_code(&rand_hash(), now()).await.unwrap(), None);
+    let late = grant(expires_at);
+    store.issue_code(&late).await.unwrap();
+    assert_eq!(store.peek_code(&late.code_hash, expires_at).await.unwrap(), None);
+}
+
 /// Codes are random, so a hash issued twice is a bug; reissuing must not make a used code live.
 async fn a_code_is_issued_once(backend: Backend) {
     let store = authorizations(backend).await;
@@ -302,6 +323,7 @@ async fn consents_are_per_user_and_client_and_replaced(backend: Backend) {
 }
 
 on_both_backends!(
+    a_peeked_code_is_left_as_it_was,
     clients_are_created_read_replaced_and_deleted,
     replacing_a_missing_client_is_not_found,
     codes_are_redeemed_once,

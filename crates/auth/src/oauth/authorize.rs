@@ -14,10 +14,10 @@ use super::{CODE_TTL, ErrorCode, OAuthError, pkce_shaped, random_token, token_ha
 use crate::AuthConfig;
 use crate::login::{LoginError, PasswordCheck, PasswordChecked};
 use crate::mfa::{self, Checker, MfaError};
-use crate::sealing::SecretBox;
+use crate::sealing::{SealError, SecretBox};
 use stratus_core::domain::{GrantType, OAuthClient, RedirectUri, Scopes, User};
 use stratus_core::ports::{
-    AuthorizationStore, BrowserSession, ClientStore, CodeGrant, RateLimiter, UserStore,
+    AuthorizationStore, BrowserSession, ClientStore, CodeGrant, RateLimiter, StoreError, UserStore,
 };
 
 /// How long a browser stays signed in at the hosted page.
@@ -69,6 +69,9 @@ impl AuthorizationParams {
 pub enum Rejection {
     /// No redirect URI can be trusted: show the person an error page saying this.
     Page(String),
+    /// A dependency failed before the request could be checked (so no redirect URI can be
+    /// trusted either): a page asking to try again shortly, as a 503, never the person's fault.
+    Unavailable(String),
     /// Back to the client: the `Location` with `error`, `error_description`, `state`, `iss`.
     Redirect(String),
 }
@@ -127,7 +130,11 @@ pub async fn validate(
     let client = match stratus_core::domain::ClientId::parse(client_id) {
         Ok(id) => clients.get(&id).await.map_err(|error| {
             tracing::error!(%error, "reading a client failed");
-            Rejection::Page("The sign-in service is unavailable. Try again shortly.".into())
+            let message = "The sign-in service is unavailable. Try again shortly.".to_owned();
+            match error {
+                StoreError::Unavailable(_) => Rejection::Unavailable(message),
+                StoreError::Internal(_) => Rejection::Page(message),
+            }
         })?,
         Err(_) => None,
     };
@@ -404,6 +411,8 @@ impl Authorization<'_> {
                 return Ok((None, Next::SecondFactor(Some(PageError::limited(retry_after)))));
             }
             Err(MfaError::Store(error)) => return Err(error.into()),
+            // The TOTP data key out of reach (KMS): a dependency's fault, not ours.
+            Err(MfaError::Seal(SealError::Key(error))) => return Err(error.into()),
             Err(error) => {
                 tracing::error!(%error, "second factor check failed");
                 return Err(OAuthError::new(ErrorCode::ServerError, "an internal error"));

@@ -12,7 +12,8 @@ use crate::TokenIssuer;
 use crate::session::RefreshToken;
 use stratus_core::domain::{GrantType, OAuthClient, Scopes, User, Username};
 use stratus_core::ports::{
-    AuthorizationStore, ClientGrant, CodeRedemption, RefreshRecord, RefreshTokenStore, Spend, UserStore,
+    AuthorizationStore, ClientGrant, CodeGrant, CodeRedemption, RefreshRecord, RefreshTokenStore, Spend,
+    UserStore,
 };
 
 /// A token request's form (RFC 6749 §4.1.3, §6, §4.4.2): what every grant may send.
@@ -92,27 +93,28 @@ impl Grants<'_> {
         if !pkce_shaped(&verifier) {
             return Err(OAuthError::invalid_request("code_verifier is 43 to 128 unreserved characters"));
         }
-        let grant = match self.authorizations.redeem_code(&token_hash(&code), now).await? {
-            CodeRedemption::Redeemed(grant) => grant,
-            CodeRedemption::Reused(grant) => {
-                // A code presented twice was intercepted or replayed: what its first use
-                // issued is revoked (RFC 6749 §4.1.2, OAuth 2.1 §4.1.3).
-                self.revoke_grant(grant.family, now).await?;
-                tracing::warn!(client = %grant.client_id, "an authorization code was used twice: its grant is revoked");
-                return Err(OAuthError::invalid_grant("the code was already used"));
-            }
-            CodeRedemption::Unknown => {
-                return Err(OAuthError::invalid_grant("the code is invalid or expired"));
-            }
+        // Everything that can fail is done before the code is spent, the tokens stored first:
+        // a dependency's fault (503) then leaves the code as it was, so the client's honest
+        // retry redeems it, instead of looking like a replay that revokes the grant.
+        let code_hash = token_hash(&code);
+        let grant = match self.authorizations.peek_code(&code_hash, now).await? {
+            Some((grant, false)) => grant,
+            Some((grant, true)) => return Err(self.replayed(&grant, now).await),
+            None => return Err(OAuthError::invalid_grant("the code is invalid or expired")),
         };
-        if grant.client_id != client.id {
-            return Err(OAuthError::invalid_grant("the code was issued to another client"));
-        }
-        if request.redirect_uri.as_deref().is_some_and(|uri| uri != grant.redirect_uri.as_str()) {
-            return Err(OAuthError::invalid_grant("redirect_uri differs from the authorization request's"));
-        }
-        if !pkce_matches(&verifier, &grant.code_challenge) {
-            return Err(OAuthError::invalid_grant("the code_verifier does not match the code_challenge"));
+        let mismatch = if grant.client_id != client.id {
+            Some("the code was issued to another client")
+        } else if request.redirect_uri.as_deref().is_some_and(|uri| uri != grant.redirect_uri.as_str()) {
+            Some("redirect_uri differs from the authorization request's")
+        } else if !pkce_matches(&verifier, &grant.code_challenge) {
+            Some("the code_verifier does not match the code_challenge")
+        } else {
+            None
+        };
+        if let Some(mismatch) = mismatch {
+            // Spent all the same: a code presented wrongly is never tried again.
+            self.authorizations.redeem_code(&code_hash, now).await?;
+            return Err(OAuthError::invalid_grant(mismatch));
         }
         let user = self.current_user(&grant.username, grant.user_id, grant.generation).await?;
         let refresh = client.allows(GrantType::RefreshToken) && grant.scope.contains(Scopes::OFFLINE_ACCESS);
@@ -129,7 +131,27 @@ impl Grants<'_> {
             amr: Some(&grant.amr),
             family: grant.family,
         };
-        self.issue(client, &user, &client_grant, grant.family, now, refresh, sign_in).await
+        let tokens = self.issue(client, &user, &client_grant, grant.family, now, refresh, sign_in).await?;
+        match self.authorizations.redeem_code(&code_hash, now).await? {
+            CodeRedemption::Redeemed(_) => Ok(tokens),
+            // Presented twice at once, and the other presentation spent it first.
+            CodeRedemption::Reused(grant) => Err(self.replayed(&grant, now).await),
+            // Expired while the tokens were made: none of them may stand.
+            CodeRedemption::Unknown => {
+                self.revoke_grant(grant.family, now).await?;
+                Err(OAuthError::invalid_grant("the code is invalid or expired"))
+            }
+        }
+    }
+
+    /// A code presented twice was intercepted or replayed: what its first use issued is revoked
+    /// (RFC 6749 §4.1.2, OAuth 2.1 §4.1.3).
+    async fn replayed(&self, grant: &CodeGrant, now: OffsetDateTime) -> OAuthError {
+        tracing::warn!(client = %grant.client_id, "an authorization code was used twice: its grant is revoked");
+        match self.revoke_grant(grant.family, now).await {
+            Ok(()) => OAuthError::invalid_grant("the code was already used"),
+            Err(error) => error,
+        }
     }
 
     async fn refresh(

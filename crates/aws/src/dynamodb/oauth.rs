@@ -333,22 +333,41 @@ impl AuthorizationStore for DynamoAuthorizationStore {
         }
     }
 
+    async fn peek_code(
+        &self,
+        code_hash: &[u8; 32],
+        now: OffsetDateTime,
+    ) -> Result<Option<(CodeGrant, bool)>, StoreError> {
+        let Some(item) = self.read(code_pk(code_hash)).await? else { return Ok(None) };
+        let item: CodeItem = serde_dynamo::from_item(item).map_err(|e| corrupt(&self.table, e))?;
+        let now = now.unix_timestamp();
+        // A used code is remembered past its expiry (TTL deletes lazily: past that it is gone).
+        let live = if item.used { item.expires_at > now } else { item.expires_at_logical > now };
+        if !live {
+            return Ok(None);
+        }
+        Ok(Some((item.grant(*code_hash).map_err(|e| corrupt(&self.table, e))?, item.used)))
+    }
+
     /// One conditional update marks the code used, so of concurrent redemptions one wins; a
-    /// loser reads the item to tell a replay from a code that never was or has expired.
+    /// loser reads the item to tell a replay from a code that never was or has expired, and
+    /// from this very redemption, applied before its answer was lost and sent again by the SDK.
     async fn redeem_code(
         &self,
         code_hash: &[u8; 32],
         now: OffsetDateTime,
     ) -> Result<CodeRedemption, StoreError> {
         let pk = code_pk(code_hash);
+        let attempt = Uuid::new_v4().to_string();
         let redeemed = self
             .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key(pk.clone())))
-            .update_expression("SET used = :true")
+            .update_expression("SET used = :true, used_by = :attempt")
             .condition_expression("attribute_exists(pk) AND used = :false AND expires_at_logical > :now")
             .expression_attribute_values(":true", AttributeValue::Bool(true))
+            .expression_attribute_values(":attempt", AttributeValue::S(attempt.clone()))
             .expression_attribute_values(":false", AttributeValue::Bool(false))
             .expression_attribute_values(":now", number(now.unix_timestamp()))
             .return_values(ReturnValue::AllNew)
@@ -367,7 +386,13 @@ impl AuthorizationStore for DynamoAuthorizationStore {
                 ) =>
             {
                 let Some(item) = self.read(pk).await? else { return Ok(CodeRedemption::Unknown) };
+                let ours = item.get("used_by").and_then(|v| v.as_s().ok()) == Some(&attempt);
                 let item: CodeItem = serde_dynamo::from_item(item).map_err(|e| corrupt(&self.table, e))?;
+                if ours {
+                    return Ok(CodeRedemption::Redeemed(
+                        item.grant(*code_hash).map_err(|e| corrupt(&self.table, e))?,
+                    ));
+                }
                 // TTL deletes lazily: an item past it counts as gone.
                 Ok(if item.used && item.expires_at > now.unix_timestamp() {
                     CodeRedemption::Reused(item.grant(*code_hash).map_err(|e| corrupt(&self.table, e))?)
