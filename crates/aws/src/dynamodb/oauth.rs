@@ -139,9 +139,14 @@ fn client_key(id: &ClientId) -> Item {
 impl ClientStore for DynamoClientStore {
     async fn create(&self, client: &OAuthClient) -> Result<(), StoreError> {
         if self.put(client, "attribute_not_exists(pk)").await? {
-            Ok(())
-        } else {
-            Err(StoreError::Internal(format!("client id {} is taken", client.id)))
+            return Ok(());
+        }
+        // The SDK sends a put again when the answer to the first was lost after it was applied:
+        // the item there is then this one, known by its registration token's hash (256 random
+        // bits, made for this registration alone).
+        match self.get(&client.id).await? {
+            Some(stored) if stored.registration_token_hash == client.registration_token_hash => Ok(()),
+            _ => Err(StoreError::Internal(format!("client id {} is taken", client.id))),
         }
     }
 
