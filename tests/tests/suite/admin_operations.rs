@@ -335,14 +335,20 @@ async fn a_switch_to_a_sealed_key_is_a_rotation() {
 async fn a_signing_key_rotation_survives_a_fault_at_every_call() {
     let clean = rotation_under(None, &[]).await;
     assert!(clean.iter().all(|c| c.status == 200), "{clean:?}");
+    let scenarios = at_every_call(&clean, rotation_under).await;
+    println!("signing-key rotation: {} calls, {scenarios} faulted runs, no token refused", clean.len());
+}
+
+/// Runs `under` once for each fault `faults_for` gives each call of a clean run, and checks that
+/// every run met its fault; the number of runs.
+async fn at_every_call(
+    clean: &[Call],
+    under: impl AsyncFn(Option<(usize, Fault)>, &[Call]) -> Vec<Call>,
+) -> usize {
     let mut scenarios = 0;
     for (index, call) in clean.iter().enumerate() {
-        let mut faults = vec![Fault::ExpiredCredentials];
-        if !["Describe", "Get", "List"].iter().any(|read| call.operation.starts_with(read)) {
-            faults.push(Fault::AnswerLost);
-        }
-        for fault in faults {
-            let calls = rotation_under(Some((index, fault)), &clean).await;
+        for fault in faults_for(call) {
+            let calls = under(Some((index, fault)), clean).await;
             assert!(
                 calls.iter().any(|c| !c.forwarded || c.status == 500),
                 "the fault at {index} ({call:?}) was not met"
@@ -350,7 +356,7 @@ async fn a_signing_key_rotation_survives_a_fault_at_every_call() {
             scenarios += 1;
         }
     }
-    println!("signing-key rotation: {} calls, {scenarios} faulted runs, no token refused", clean.len());
+    scenarios
 }
 
 const SWITCH: [&str; 9] =
@@ -409,21 +415,7 @@ async fn switch_under(fault: Option<(usize, Fault)>, clean_calls: &[Call]) -> Ve
 async fn a_switch_of_key_kind_survives_a_fault_at_every_call() {
     let clean = switch_under(None, &[]).await;
     assert!(clean.iter().all(|c| c.status == 200), "{clean:?}");
-    let mut scenarios = 0;
-    for (index, call) in clean.iter().enumerate() {
-        let mut faults = vec![Fault::ExpiredCredentials];
-        if !["Describe", "Get", "List"].iter().any(|read| call.operation.starts_with(read)) {
-            faults.push(Fault::AnswerLost);
-        }
-        for fault in faults {
-            let calls = switch_under(Some((index, fault)), &clean).await;
-            assert!(
-                calls.iter().any(|c| !c.forwarded || c.status == 500),
-                "the fault at {index} ({call:?}) was not met"
-            );
-            scenarios += 1;
-        }
-    }
+    let scenarios = at_every_call(&clean, switch_under).await;
     println!("switch to a sealed key: {} calls, {scenarios} faulted runs, no token refused", clean.len());
 }
 
