@@ -149,6 +149,38 @@ async fn the_proxy_resets_before_or_after_applying_and_delays() {
     assert_eq!(proxy.attempts("PutItem"), 2);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_proxy_answers_a_5xx_with_an_unknown_code_or_an_unreadable_body() {
+    let (upstream, applied) = counting_upstream().await;
+    let proxy = FaultProxy::start(upstream, None).await.unwrap();
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let call = || {
+        client
+            .post(&proxy.url)
+            .header("x-amz-target", "DynamoDB_20120810.GetItem")
+            .header("content-type", "application/x-amz-json-1.0")
+            .body("{}")
+            .send()
+    };
+
+    proxy.fail("GetItem", 1, Fault::UnknownServerError);
+    let answer = call().await.unwrap();
+    assert_eq!(answer.status().as_u16(), 500);
+    assert_eq!(answer.headers()["x-amzn-errortype"], "InternalFailure");
+    assert_eq!(answer.json::<Value>().await.unwrap()["__type"], "InternalFailure");
+
+    proxy.fail("GetItem", 1, Fault::GarbledServerError);
+    let answer = call().await.unwrap();
+    assert_eq!(answer.status().as_u16(), 502);
+    assert!(answer.headers().get("x-amzn-errortype").is_none(), "no error code");
+    assert_eq!(answer.headers()["content-type"], "text/html");
+    let body = answer.text().await.unwrap();
+    assert!(serde_json::from_str::<Value>(&body).is_err(), "not JSON: {body}");
+
+    assert_eq!(applied.load(Ordering::SeqCst), 0, "neither reaches the upstream");
+    assert_eq!(call().await.unwrap().status().as_u16(), 200, "through, once the script is spent");
+}
+
 // ------------------------------------------------------------------ the rig
 
 /// A stack whose functions reach every engine through a proxy of its own, one per dependency.
