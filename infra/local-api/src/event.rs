@@ -25,33 +25,23 @@ use serde_json::{Map, Value, json};
 const TIME_FORMAT: &[time::format_description::BorrowedFormatItem<'static>] =
     time::macros::format_description!("[day]/[month repr:short]/[year]:[hour]:[minute]:[second] +0000");
 
-pub fn api_gateway_v2(
-    parts: &axum::http::request::Parts,
-    body: &[u8],
-    route_key: &str,
-    path_params: &[(&'static str, String)],
-    source_ip: IpAddr,
-) -> Value {
-    json_event(
-        parts,
-        body,
-        route_key,
-        path_params,
-        source_ip,
-        time::OffsetDateTime::now_utc(),
-        next_request_id(),
-    )
+/// A request as API Gateway received it, and what it made of it: its route and the route's path
+/// parameters, and the caller's address.
+#[derive(Clone, Copy)]
+pub struct Incoming<'a> {
+    pub parts: &'a axum::http::request::Parts,
+    pub body: &'a [u8],
+    pub route_key: &'a str,
+    pub path_params: &'a [(&'static str, String)],
+    pub source_ip: IpAddr,
 }
 
-fn json_event(
-    parts: &axum::http::request::Parts,
-    body: &[u8],
-    route_key: &str,
-    path_params: &[(&'static str, String)],
-    source_ip: IpAddr,
-    now: time::OffsetDateTime,
-    request_id: String,
-) -> Value {
+pub fn api_gateway_v2(incoming: Incoming<'_>) -> Value {
+    json_event(incoming, time::OffsetDateTime::now_utc(), next_request_id())
+}
+
+fn json_event(incoming: Incoming<'_>, now: time::OffsetDateTime, request_id: String) -> Value {
+    let Incoming { parts, body, route_key, path_params, source_ip } = incoming;
     let mut headers: Map<String, Value> = Map::new();
     let mut cookies: Vec<Value> = Vec::new();
     for (name, value) in &parts.headers {
@@ -143,32 +133,17 @@ fn json_event(
 /// request `lambda_http::request::from_str` makes of the JSON. Fails only where that parse
 /// would: on a header value the JSON's could not be parsed back into.
 pub fn api_gateway_v2_request(
-    parts: &axum::http::request::Parts,
-    body: &[u8],
-    route_key: &str,
-    path_params: &[(&'static str, String)],
-    source_ip: IpAddr,
+    incoming: Incoming<'_>,
 ) -> Result<ApiGatewayV2httpRequest, axum::http::header::InvalidHeaderValue> {
-    typed_event(
-        parts,
-        body,
-        route_key,
-        path_params,
-        source_ip,
-        time::OffsetDateTime::now_utc(),
-        next_request_id(),
-    )
+    typed_event(incoming, time::OffsetDateTime::now_utc(), next_request_id())
 }
 
 fn typed_event(
-    parts: &axum::http::request::Parts,
-    body: &[u8],
-    route_key: &str,
-    path_params: &[(&'static str, String)],
-    source_ip: IpAddr,
+    incoming: Incoming<'_>,
     now: time::OffsetDateTime,
     request_id: String,
 ) -> Result<ApiGatewayV2httpRequest, axum::http::header::InvalidHeaderValue> {
+    let Incoming { parts, body, route_key, path_params, source_ip } = incoming;
     // By name, as the JSON object (a sorted map) lists them and the deserializer inserts them:
     // a repeated header's values joined by commas, and non-UTF-8 bytes replaced as JSON text
     // must replace them.
@@ -432,10 +407,15 @@ mod tests {
         let (parts, body) = case.request.clone().into_parts();
         let now = time::OffsetDateTime::now_utc();
         let id = next_request_id();
-        let json = json_event(&parts, &body, case.route_key, &case.params, case.source_ip, now, id.clone())
-            .to_string();
-        let typed = typed_event(&parts, &body, case.route_key, &case.params, case.source_ip, now, id)
-            .unwrap_or_else(|e| panic!("{}: {e}", case.name));
+        let incoming = Incoming {
+            parts: &parts,
+            body: &body,
+            route_key: case.route_key,
+            path_params: &case.params,
+            source_ip: case.source_ip,
+        };
+        let json = json_event(incoming, now, id.clone()).to_string();
+        let typed = typed_event(incoming, now, id).unwrap_or_else(|e| panic!("{}: {e}", case.name));
         let from_json =
             lambda_http::request::from_str(&json).unwrap_or_else(|e| panic!("{}: {e}", case.name));
         let from_typed: lambda_http::Request = LambdaRequest::ApiGatewayV2(typed.clone()).into();

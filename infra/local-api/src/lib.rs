@@ -420,11 +420,16 @@ async fn gateway(
     let endpoint = functions.0.get(function).expect("every routed function is served (checked when built)");
     // The typed event lambda_http would parse API Gateway's JSON into, converted by the same
     // function the Lambda runtime converts it with (event.rs proves it the same request).
-    let request: lambda_http::Request =
-        match event::api_gateway_v2_request(&parts, &body, &route_key, &params, peer.ip()) {
-            Ok(event) => lambda_http::request::LambdaRequest::ApiGatewayV2(event).into(),
-            Err(error) => return to_axum(Problem::internal(&error).into_response()),
-        };
+    let request: lambda_http::Request = match event::api_gateway_v2_request(event::Incoming {
+        parts: &parts,
+        body: &body,
+        route_key: &route_key,
+        path_params: &params,
+        source_ip: peer.ip(),
+    }) {
+        Ok(event) => lambda_http::request::LambdaRequest::ApiGatewayV2(event).into(),
+        Err(error) => return to_axum(Problem::internal(&error).into_response()),
+    };
     to_axum(endpoint.call(request).await)
 }
 

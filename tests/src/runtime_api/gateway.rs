@@ -166,7 +166,13 @@ impl Gateway {
                 (FALLBACK_FUNCTION, FALLBACK_ROUTE_KEY.to_owned(), Vec::new())
             }
         };
-        let event = local_api::event::api_gateway_v2(&parts, &body, &route_key, &params, self.source_ip);
+        let event = local_api::event::api_gateway_v2(local_api::event::Incoming {
+            parts: &parts,
+            body: &body,
+            route_key: &route_key,
+            path_params: &params,
+            source_ip: self.source_ip,
+        });
         (function, event)
     }
 
