@@ -258,6 +258,18 @@ impl LocalStack {
         })
     }
 
+    /// A fresh sender address that SES (moto) has verified, as a deployment's mail identity is.
+    pub async fn verified_sender(&self) -> String {
+        let sender = format!("sender-{}@example.com", uuid::Uuid::new_v4().simple());
+        aws_sdk_sesv2::Client::new(self.sdk())
+            .create_email_identity()
+            .email_identity(&sender)
+            .send()
+            .await
+            .expect("moto verifies the identity at once");
+        sender
+    }
+
     pub fn sdk(&self) -> &SdkConfig {
         &self.sdk
     }

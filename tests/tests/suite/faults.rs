@@ -204,13 +204,7 @@ impl Rig {
     async fn start(timeouts: &[(&str, Duration)]) -> Self {
         let stack =
             LocalStack::provision().await.unwrap_or_else(|e| panic!("provisioning the local stack: {e}"));
-        let sender = format!("sender-{}@example.com", uuid::Uuid::new_v4().simple());
-        aws_sdk_sesv2::Client::new(stack.sdk())
-            .create_email_identity()
-            .email_identity(&sender)
-            .send()
-            .await
-            .expect("moto verifies the identity at once");
+        let sender = stack.verified_sender().await;
         let admin = fresh_name();
         let users = stratus_aws::dynamodb::DynamoUserStore::new(
             aws_sdk_dynamodb::Client::new(stack.sdk()),

@@ -24,13 +24,7 @@ fn mail() -> Mail {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_verified_sender_is_accepted_and_any_other_refused() {
     let stack = LocalStack::provision().await.unwrap_or_else(|e| panic!("provisioning the local stack: {e}"));
-    let sender = format!("sender-{}@example.com", uuid::Uuid::new_v4().simple());
-    aws_sdk_sesv2::Client::new(stack.sdk())
-        .create_email_identity()
-        .email_identity(&sender)
-        .send()
-        .await
-        .expect("moto verifies the identity at once");
+    let sender = stack.verified_sender().await;
 
     SesMailer::new(stack.sdk().clone(), sender)
         .send(&mail())
