@@ -123,6 +123,7 @@ async fn handle(deps: &Deps, request: Request) -> HandlerResult {
         (status = 200, description = "The login, code or consent page", content_type = "text/html"),
         (status = 303, description = "To the client's redirect URI, with the code or an error"),
         (status = 400, description = "An error page: unknown client or unregistered redirect URI", content_type = "text/html"),
+        (status = 503, description = "An error page: a backing service is unavailable; retry after `Retry-After`", content_type = "text/html"),
     )
 )]
 async fn authorize_get(page: &Page<'_>, flow: &Authorization<'_>) -> HandlerResult {
@@ -160,6 +161,7 @@ async fn authorize_get(page: &Page<'_>, flow: &Authorization<'_>) -> HandlerResu
         (status = 401, description = "The login page again: wrong username or password", content_type = "text/html"),
         (status = 403, description = "No CSRF token, or another site's post", content_type = "text/html"),
         (status = 429, description = "Too many attempts", content_type = "text/html"),
+        (status = 503, description = "An error page: a backing service is unavailable; retry after `Retry-After`", content_type = "text/html"),
     )
 )]
 async fn authorize_post(page: &Page<'_>, flow: &Authorization<'_>) -> HandlerResult {
