@@ -1,6 +1,7 @@
 //! The second factor: checking a TOTP or recovery code of a user with TOTP on, for a login's
-//! second step and for turning TOTP off. A right code is spent in the same conditional write
-//! that accepts it, so it works once.
+//! second step and for turning TOTP off. A right code is spent in a conditional write, so it
+//! works once; callers verify it first and spend it only once what it unlocks is signed and
+//! stored, so a dependency failing in between leaves the code good for the honest retry.
 //!
 //! Wrong codes are limited as failed logins are (`crate::login`): per account from one source
 //! address, and per account from every address under a much higher ceiling, so whoever knows
@@ -16,7 +17,7 @@ use stratus_core::ports::{LimitError, RateLimiter, StoreError, UserStore};
 
 use super::attempts::Reserved;
 use super::sealing::{SealError, SecretBox};
-use super::totp::{SecondFactor, TotpCode, TotpSecret};
+use super::totp::{SecondFactor, TotpSecret};
 
 /// What a code is checked for; each has rate-limit buckets of its own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -110,7 +111,7 @@ pub fn parse_code(text: &str, field: &str) -> Result<SecondFactor, MfaError> {
         .map_err(|e| MfaError::Malformed { field: field.to_owned(), reason: e.to_string() })
 }
 
-/// The store's check of one code, after the rate limits: true when it was right and is now spent.
+/// The store's check of one code, after the rate limits.
 pub struct Checker<'a> {
     pub users: &'a dyn UserStore,
     pub secrets: &'a SecretBox,
@@ -131,26 +132,65 @@ impl Checker<'_> {
         field: &str,
         now: OffsetDateTime,
     ) -> Result<(), MfaError> {
-        let reserved = reserve(self.limiter, self.config, self.purpose, user, self.source, now).await?;
-        let accepted = match code {
-            SecondFactor::Totp(code) => self.totp(user, code, now).await?,
-            SecondFactor::Recovery(code) => self.users.spend_recovery_code(user, &code.hash(user)).await?,
-        };
-        if !accepted {
-            return Err(MfaError::wrong(field));
-        }
-        // Only wrong codes count: give the hits back.
-        reserved.give_back_all().await;
-        Ok(())
+        self.verify(user, code, field, now).await?.spend(self.users, user).await
     }
 
-    async fn totp(&self, user: &User, code: &TotpCode, now: OffsetDateTime) -> Result<bool, MfaError> {
-        let Some(totp) = user.totp.as_ref().filter(|t| t.confirmed) else { return Ok(false) };
-        let secret = secret_of(self.secrets, user).await?;
-        match secret.accepts(code, now, totp.last_step) {
-            // False if another request spent this step (or a later one) first: a replay.
-            Some(step) => Ok(self.users.use_totp_step(user, step).await?),
-            None => Ok(false),
-        }
+    /// `Ok` when `code` is a live code of the user as loaded (TOTP on), not yet spent: what a
+    /// caller does next before spending it (sign, store) can fail for a dependency's fault
+    /// without costing the person their code, so the honest retry of the same request works.
+    /// `Wrong` and `Limited` as [`Self::check`].
+    pub async fn verify(
+        &self,
+        user: &User,
+        code: &SecondFactor,
+        field: &str,
+        now: OffsetDateTime,
+    ) -> Result<Verified, MfaError> {
+        let reserved = reserve(self.limiter, self.config, self.purpose, user, self.source, now).await?;
+        let live = match user.totp.as_ref().filter(|t| t.confirmed) {
+            None => None,
+            Some(totp) => match code {
+                SecondFactor::Totp(code) => {
+                    let secret = secret_of(self.secrets, user).await?;
+                    secret.accepts(code, now, totp.last_step).map(Spend::Step)
+                }
+                SecondFactor::Recovery(code) => {
+                    let hash = code.hash(user);
+                    totp.recovery_codes.contains(&hash).then_some(Spend::Recovery(hash))
+                }
+            },
+        };
+        let Some(spend) = live else { return Err(MfaError::wrong(field)) };
+        // Only wrong codes count: give the hits back.
+        reserved.give_back_all().await;
+        Ok(Verified { spend, field: field.to_owned() })
+    }
+}
+
+/// A right code of a user, not spent yet ([`Checker::verify`]).
+#[derive(Debug)]
+#[must_use = "a verified code is accepted only once spent"]
+pub struct Verified {
+    spend: Spend,
+    field: String,
+}
+
+#[derive(Debug)]
+enum Spend {
+    /// The TOTP time step the code was for: it and every earlier one are spent together.
+    Step(i64),
+    /// The recovery code's hash.
+    Recovery(String),
+}
+
+impl Verified {
+    /// Spends the code, in the conditional write that makes it work once: `Wrong` when another
+    /// request spent it (or a later TOTP step) since it was verified, as a replay.
+    pub async fn spend(self, users: &dyn UserStore, user: &User) -> Result<(), MfaError> {
+        let spent = match &self.spend {
+            Spend::Step(step) => users.use_totp_step(user, *step).await?,
+            Spend::Recovery(hash) => users.spend_recovery_code(user, hash).await?,
+        };
+        if spent { Ok(()) } else { Err(MfaError::wrong(&self.field)) }
     }
 }

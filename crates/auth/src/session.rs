@@ -66,6 +66,24 @@ impl Session {
     pub fn of(record: &RefreshRecord) -> Self {
         Self { family: record.family, started_at: record.family_started_at }
     }
+
+    /// A new session, begun at `now`.
+    pub fn begin(now: OffsetDateTime) -> Self {
+        Self { family: Uuid::new_v4(), started_at: now }
+    }
+
+    /// Ends a session whose tokens were issued and never answered (what they were for was lost
+    /// to a concurrent request): its refresh token could not be presented anyway, since only
+    /// the answer carried it, and revoking its family says so in the store.
+    pub async fn withdraw(
+        self,
+        issuer: &TokenIssuer,
+        refresh_tokens: &dyn RefreshTokenStore,
+    ) -> Result<(), StoreError> {
+        refresh_tokens
+            .revoke_family(self.family, self.started_at + issuer.config().session_max_lifetime)
+            .await
+    }
 }
 
 /// Why tokens could not be issued.
@@ -103,7 +121,7 @@ pub async fn issue_pair(
     session: Option<Session>,
     now: OffsetDateTime,
 ) -> Result<TokenPair, IssueError> {
-    let session = session.unwrap_or(Session { family: Uuid::new_v4(), started_at: now });
+    let session = session.unwrap_or_else(|| Session::begin(now));
     let config = issuer.config();
     let expires_at = (now + config.refresh_ttl).min(session.started_at + config.session_max_lifetime);
     let Issued { token: access_token, expires_in } = issuer.access_token(user, now).await?;

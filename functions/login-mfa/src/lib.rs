@@ -8,9 +8,11 @@ use serde::Deserialize;
 use stratus_auth::TokenIssuer;
 use stratus_auth::mfa::{self, Checker};
 use stratus_auth::sealing::SecretBox;
-use stratus_auth::session::logged_in;
+use stratus_auth::session::{Session, TokenPair, issue_pair};
+use stratus_auth::totp::SecondFactor;
 use stratus_auth::{AuthConfig, Authenticator, Refusal};
 use stratus_core::clock::Clock;
+use stratus_core::domain::User;
 use stratus_core::ports::{RateLimiter, RefreshTokenStore, UserStore};
 use stratus_http::Problem;
 use stratus_http::guard::{self, authenticate_mfa_token};
@@ -20,6 +22,7 @@ use stratus_http::openapi::{
     Unauthorized, UnsupportedMediaType,
 };
 use stratus_wiring::{InitError, Wiring};
+use time::OffsetDateTime;
 use utoipa::ToSchema;
 
 const BODY_LIMIT: usize = 8 * 1024;
@@ -107,20 +110,42 @@ async fn handle(deps: &Deps, request: Request) -> HandlerResult {
         purpose: mfa::Purpose::Login,
         source: &source,
     };
-    // The token completes one login. It is claimed before the code is checked, so two uses at
-    // once cannot both get in, and given back when the code is wrong, so a typo costs no new
-    // login; a right code is never spent on a token that turns out used.
+    // The token completes one login. It is claimed before anything else, so two uses at once
+    // cannot both get in and a right code is never spent on a token that turns out used, and
+    // given back whenever the login does not complete: a typo, or a dependency's fault, costs
+    // no new login.
     let claim = format!("mfa-token:{}", step.token_id);
     if !deps.rate_limiter.claim_once(&claim, step.expires_at).await? {
         return Err(Refusal::InvalidMfaToken.into());
     }
-    if let Err(error) = checker.check(&user, &code, "code", now).await {
-        deps.rate_limiter.release_claim(&claim).await?;
-        return Err(error.into());
+    match complete(deps, &checker, user, &code, now).await {
+        Ok(pair) => guard::tokens(&pair),
+        Err(failed) => {
+            deps.rate_limiter.release_claim(&claim).await?;
+            Err(failed)
+        }
     }
-    let pair =
-        logged_in(deps.users.as_ref(), &deps.issuer, deps.refresh_tokens.as_ref(), user, None, now).await?;
-    guard::tokens(&pair)
+}
+
+/// The login, once its token is claimed. Everything that can fail for a dependency's fault
+/// (the signature, the stores) comes before the code is spent, which is last: the honest retry
+/// of a request that met a fault finds its code still good.
+async fn complete(
+    deps: &Deps,
+    checker: &Checker<'_>,
+    user: User,
+    code: &SecondFactor,
+    now: OffsetDateTime,
+) -> Result<TokenPair, Problem> {
+    let verified = checker.verify(&user, code, "code", now).await?;
+    let session = Session::begin(now);
+    let pair = issue_pair(&deps.issuer, deps.refresh_tokens.as_ref(), &user, Some(session), now).await?;
+    deps.users.record_login(&user.username, now, None).await?;
+    if let Err(spent_meanwhile) = verified.spend(deps.users.as_ref(), &user).await {
+        session.withdraw(&deps.issuer, deps.refresh_tokens.as_ref()).await?;
+        return Err(spent_meanwhile.into());
+    }
+    Ok(pair)
 }
 
 fn log_in_again(detail: &str) -> Problem {

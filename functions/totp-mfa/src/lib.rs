@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use stratus_auth::mfa::{self, Checker};
 use stratus_auth::reauth::confirm_password;
 use stratus_auth::sealing::SecretBox;
-use stratus_auth::session::{TokenPair, issue_pair};
+use stratus_auth::session::{Session, TokenPair, issue_pair};
 use stratus_auth::totp::{RECOVERY_CODES, RecoveryCode, TotpCode, TotpSecret};
 use stratus_auth::{AuthConfig, Authenticator, TokenIssuer};
 use stratus_core::clock::Clock;
@@ -238,14 +238,19 @@ async fn confirm(deps: &Deps, request: Request) -> HandlerResult {
     let codes: Vec<RecoveryCode> = (0..RECOVERY_CODES).map(|_| RecoveryCode::generate()).collect();
     let hashes: Vec<String> = codes.iter().map(|code| code.hash(&user)).collect();
     let generation = uuid::Uuid::new_v4();
+    // The new session is signed and stored before TOTP is switched on (which ends every earlier
+    // session): a throttled signature leaves the account as it was, and the caller's token good
+    // for the honest retry.
+    let on = User { session_generation: generation, ..user.clone() };
+    let (session, tokens) = new_session(deps, &on, now).await?;
     if !deps.users.confirm_totp(&user, step, &hashes, generation).await? {
+        session.withdraw(&deps.issuer, deps.refresh_tokens.as_ref()).await?;
         return Err(Problem::new(StatusCode::CONFLICT, "The set-up changed meanwhile: begin again")
             .with_field_error("code", "begin with POST /users/me/mfa/totp"));
     }
     tracing::info!(username = %user.username, "TOTP turned on");
     notify(deps, &user, "Two-step sign-in is on", "An authenticator app was set up for").await;
-    let session = new_session(deps, User { session_generation: generation, ..user }, now).await?;
-    let answer = TotpOn { recovery_codes: codes.iter().map(RecoveryCode::expose).collect(), session };
+    let answer = TotpOn { recovery_codes: codes.iter().map(RecoveryCode::expose).collect(), session: tokens };
     Ok(no_store(http::json_response(StatusCode::OK, &answer)))
 }
 
@@ -294,20 +299,37 @@ async fn remove(deps: &Deps, request: Request) -> HandlerResult {
         purpose: mfa::Purpose::Remove,
         source: &source,
     };
-    checker.check(&user, &code, "code", now).await?;
+    let verified = checker.verify(&user, &code, "code", now).await?;
+    // Signed and stored before the code is spent and TOTP removed (which ends every earlier
+    // session), so a throttled signature leaves the code and the caller's token good for the
+    // honest retry.
     let generation = uuid::Uuid::new_v4();
-    if !deps.users.remove_totp(&user, generation).await? {
-        return Err(unauthorized("The account of this token changed meanwhile", true));
+    let off = User { session_generation: generation, totp: None, ..user.clone() };
+    let (session, tokens) = new_session(deps, &off, now).await?;
+    let removed = match verified.spend(deps.users.as_ref(), &user).await {
+        Ok(()) if deps.users.remove_totp(&user, generation).await? => Ok(()),
+        Ok(()) => Err(unauthorized("The account of this token changed meanwhile", true)),
+        Err(error) => Err(Problem::from(error)),
+    };
+    if let Err(lost) = removed {
+        session.withdraw(&deps.issuer, deps.refresh_tokens.as_ref()).await?;
+        return Err(lost);
     }
     tracing::info!(username = %user.username, "TOTP turned off");
     notify(deps, &user, "Two-step sign-in is off", "The authenticator app was removed from").await;
-    let session = new_session(deps, User { session_generation: generation, totp: None, ..user }, now).await?;
-    stratus_http::guard::tokens(&session)
+    stratus_http::guard::tokens(&tokens)
 }
 
-/// The caller's session in the account's new generation, the one they proved themselves in.
-async fn new_session(deps: &Deps, user: User, now: time::OffsetDateTime) -> Result<TokenPair, Problem> {
-    Ok(issue_pair(&deps.issuer, deps.refresh_tokens.as_ref(), &user, None, now).await?)
+/// The caller's session in the account's new generation, the one they proved themselves in,
+/// issued before that generation is stored: withdraw the session if it never is.
+async fn new_session(
+    deps: &Deps,
+    user: &User,
+    now: time::OffsetDateTime,
+) -> Result<(Session, TokenPair), Problem> {
+    let session = Session::begin(now);
+    let tokens = issue_pair(&deps.issuer, deps.refresh_tokens.as_ref(), user, Some(session), now).await?;
+    Ok((session, tokens))
 }
 
 /// Tells the owner their second factor changed, so a change they did not make is noticed. The
