@@ -1,8 +1,9 @@
 //! The SQS consumer: computes pending tasks, a batch at a time, concurrently.
 //!
 //! Failed messages are reported in `batchItemFailures`, so SQS redelivers only those; after the
-//! queue's `maxReceiveCount` (`MAX_RECEIVES`) they go to the dead-letter queue. Completion is conditional on
-//! the task being pending, so a duplicate delivery writes nothing.
+//! queue's `maxReceiveCount` (`MAX_RECEIVES`) they go to the dead-letter queue, their task marked
+//! failed. Completion is conditional on the task being pending, so a duplicate delivery writes
+//! nothing; a message whose task no longer exists is let go at once.
 
 use std::sync::Arc;
 
@@ -64,7 +65,11 @@ async fn process(deps: &Worker, record: &SqsMessage) -> Result<(), String> {
     let result = async {
         let task = deps.tasks.get(&message.task_id, now).await.map_err(|e| e.to_string())?;
         let Some(task) = task else {
-            return Err(format!("task {} does not exist", message.task_id));
+            // Read consistently, so gone for good: taken back by `add` when its SendMessage's
+            // answer was lost, expired, or never written. Nothing is left to apply, and a
+            // redelivery would find the same: the message is let go, not sent to the DLQ.
+            tracing::info!(task_id = %message.task_id, "no such task: its message is let go");
+            return Ok(());
         };
         if task.status != TaskStatus::Pending {
             return Ok(());

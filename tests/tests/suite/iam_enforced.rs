@@ -4,6 +4,7 @@
 //! `stratus_tests::iam` for what moto checks (actions) and what the template checks cover
 //! statically (resources).
 
+use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::{Value, json};
 use stratus_auth::bootstrap::{AdminSeed, create_admin};
 use stratus_aws::dynamodb::{DynamoTaskStore, DynamoUserStore, tables};
@@ -225,10 +226,19 @@ async fn failure_paths_have_their_grants() {
     register(&api, "grace").await;
     let user = token(&login(&api, "grace").await);
 
-    // A message for a task that does not exist fails on every receive; on the last one the
-    // worker marks the task failed (an UpdateItem that finds nothing) and lets it go.
+    // A task its store cannot read (an item with nothing but its key and status) fails on
+    // every receive; on the last one the worker marks it failed (an UpdateItem) and lets it go.
+    let poisoned = uuid::Uuid::new_v4();
+    aws_sdk_dynamodb::Client::new(api.stack().sdk())
+        .put_item()
+        .table_name(api.stack().table(&tables::TASKS))
+        .item("pk", AttributeValue::S(format!("TASK#{poisoned}")))
+        .item("status", AttributeValue::S("pending".into()))
+        .send()
+        .await
+        .unwrap();
     let sqs = aws_sdk_sqs::Client::new(api.stack().sdk());
-    let poison = json!({"task_id": uuid::Uuid::new_v4()}).to_string();
+    let poison = json!({"task_id": poisoned}).to_string();
     sqs.send_message().queue_url(api.stack().queue_url()).message_body(poison).send().await.unwrap();
     let mut deliveries: Vec<Delivery> = Vec::new();
     for _ in 0..stratus_core::ports::MAX_RECEIVES {
@@ -237,8 +247,15 @@ async fn failure_paths_have_their_grants() {
         api.retry_now(&delivery).await;
         deliveries.push(delivery);
     }
-    let output = api.output_containing("does not exist").await;
-    assert!(output.contains("does not exist"), "{output}");
+    let marked = aws_sdk_dynamodb::Client::new(api.stack().sdk())
+        .get_item()
+        .table_name(api.stack().table(&tables::TASKS))
+        .key("pk", AttributeValue::S(format!("TASK#{poisoned}")))
+        .send()
+        .await
+        .unwrap();
+    let status = marked.item().and_then(|item| item.get("status")).and_then(|s| s.as_s().ok());
+    assert_eq!(status.map(String::as_str), Some("failed"), "the worker gave the poisoned task up");
 
     assert_no_access_denied(&api.output().await);
 
@@ -293,7 +310,7 @@ async fn a_task_neither_queued_nor_taken_back_is_marked_failed() {
 async fn without_one_grant_the_story_fails_with_access_denied_naming_it() {
     let api = gateway(&[WithoutAction { binary: "create-message", action: "dynamodb:PutItem" }]).await;
     let refused = api.post_json("/messages", &json!({"message": "denied"})).await;
-    refused.problem(500);
+    refused.problem(503);
     let output = api.output_containing("not authorized to perform: dynamodb:PutItem").await;
     assert!(output.contains("not authorized to perform: dynamodb:PutItem"), "{output}");
     // Everything else still works: the control took exactly one action away.
@@ -315,7 +332,6 @@ fn refused<T, E: std::error::Error + 'static>(result: Result<T, E>, action: &str
 /// can put no item in the users table but the data key.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn totp_runs_with_its_own_rights_and_the_key_with_nobody_elses() {
-    use aws_sdk_dynamodb::types::AttributeValue;
     use stratus_auth::totp::TotpSecret;
     use stratus_aws::kms::TOTP_KEY_CONTEXT;
     use time::{Duration, OffsetDateTime};
