@@ -18,6 +18,8 @@ pub use tasks::DynamoTaskStore;
 pub use users::DynamoUserStore;
 
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::AttributeValue;
 
 use stratus_core::ports::StoreError;
 
@@ -106,4 +108,22 @@ pub(crate) async fn transact(
         }
         tokio::time::sleep(std::time::Duration::from_millis(10 * u64::from(attempt))).await;
     }
+}
+
+/// Whether the item a failed condition met (`ReturnValuesOnConditionCheckFailure::AllOld`) holds
+/// `token` in `attribute`: an earlier attempt of this very call was applied.
+pub(crate) fn applied_before(
+    error: &SdkError<UpdateItemError, impl std::fmt::Debug>,
+    attribute: &str,
+    token: &str,
+) -> bool {
+    let Some(UpdateItemError::ConditionalCheckFailedException(failed)) = error.as_service_error() else {
+        return false;
+    };
+    matches!(failed.item().and_then(|item| item.get(attribute)), Some(AttributeValue::S(seen)) if seen == token)
+}
+
+/// The token of one conditional write: unique, and the same in each of the SDK's attempts.
+pub(crate) fn call_token() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
 }

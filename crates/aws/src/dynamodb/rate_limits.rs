@@ -6,7 +6,7 @@ use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 use time::OffsetDateTime;
 
-use super::store_error;
+use super::{applied_before, call_token, store_error};
 use stratus_core::ports::{RateDecision, RateLimit, RateLimiter, StoreError, rate_window};
 
 /// Fixed windows, one item per key and window, counted with one conditional `ADD` per hit; old
@@ -44,24 +44,6 @@ fn condition_failed(
     error: &aws_sdk_dynamodb::error::SdkError<UpdateItemError, impl std::fmt::Debug>,
 ) -> bool {
     matches!(error.as_service_error(), Some(UpdateItemError::ConditionalCheckFailedException(_)))
-}
-
-/// Whether the item a failed condition met (`ReturnValuesOnConditionCheckFailure::AllOld`) holds
-/// `token` in `attribute`: an earlier attempt of this very call was applied.
-fn applied_before(
-    error: &aws_sdk_dynamodb::error::SdkError<UpdateItemError, impl std::fmt::Debug>,
-    attribute: &str,
-    token: &str,
-) -> bool {
-    let Some(UpdateItemError::ConditionalCheckFailedException(failed)) = error.as_service_error() else {
-        return false;
-    };
-    matches!(failed.item().and_then(|item| item.get(attribute)), Some(AttributeValue::S(seen)) if seen == token)
-}
-
-/// The token of one hit or release: unique, and the same in each of the SDK's attempts.
-fn call_token() -> String {
-    uuid::Uuid::new_v4().simple().to_string()
 }
 
 #[async_trait]
@@ -127,21 +109,27 @@ impl RateLimiter for DynamoRateLimiter {
 
     async fn claim_once(&self, key: &str, until: OffsetDateTime) -> Result<bool, StoreError> {
         // Its own key space beside the windows (theirs end in `#<window>`), expiring by TTL. A
-        // flag rather than the item's existence, so a release is an update too.
+        // flag rather than the item's existence, so a release is an update too. The claim
+        // carries its call's token, so an attempt whose answer was lost after it claimed is
+        // known as this call's own claim, not another's.
+        let token = call_token();
         let result = self
             .client
             .update_item()
             .table_name(&self.table)
             .key("pk", AttributeValue::S(format!("once#{key}")))
-            .update_expression("SET claimed = :true, expires_at = :until")
+            .update_expression("SET claimed = :true, expires_at = :until, claimed_by = :token")
             .condition_expression("attribute_not_exists(claimed) OR claimed = :false")
             .expression_attribute_values(":true", AttributeValue::Bool(true))
             .expression_attribute_values(":false", AttributeValue::Bool(false))
             .expression_attribute_values(":until", number(until.unix_timestamp()))
+            .expression_attribute_values(":token", AttributeValue::S(token.clone()))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
         match result {
             Ok(_) => Ok(true),
+            Err(error) if applied_before(&error, "claimed_by", &token) => Ok(true),
             Err(error) if condition_failed(&error) => Ok(false),
             Err(error) => Err(store_error(error)),
         }

@@ -3,11 +3,11 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::{corrupt, put_if, store_error, transact};
+use super::{applied_before, call_token, corrupt, put_if, store_error, transact};
 use stratus_core::domain::{Idempotency, Number, Task, TaskId, TaskOutcome, TaskStatus, Username};
 use stratus_core::ports::{Requeue, StoreError, Submitted, TaskStore};
 
@@ -336,23 +336,32 @@ impl TaskStore for DynamoTaskStore {
     }
 
     async fn requeue(&self, id: &TaskId, at: OffsetDateTime, max: u32) -> Result<Requeue, StoreError> {
+        // The re-queue carries its call's token: an attempt whose answer was lost after it
+        // counted is known as this call's own, and not counted again.
+        let token = call_token();
         let result = self
             .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key(task_pk(id))))
-            .update_expression("SET pending_since = :at, requeues = if_not_exists(requeues, :zero) + :one")
+            .update_expression(
+                "SET pending_since = :at, requeues = if_not_exists(requeues, :zero) + :one, last_requeue = :token",
+            )
             .condition_expression(
-                "attribute_exists(pending_shard) AND (attribute_not_exists(requeues) OR requeues < :max)",
+                "attribute_exists(pending_shard) AND (attribute_not_exists(requeues) OR requeues < :max) \
+                 AND (attribute_not_exists(last_requeue) OR last_requeue <> :token)",
             )
             .expression_attribute_values(":at", AttributeValue::N(at.unix_timestamp().to_string()))
             .expression_attribute_values(":zero", AttributeValue::N("0".into()))
             .expression_attribute_values(":one", AttributeValue::N("1".into()))
             .expression_attribute_values(":max", AttributeValue::N(max.to_string()))
+            .expression_attribute_values(":token", AttributeValue::S(token.clone()))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
         match result {
             Ok(_) => Ok(Requeue::Requeued),
+            Err(error) if applied_before(&error, "last_requeue", &token) => Ok(Requeue::Requeued),
             Err(error)
                 if matches!(
                     error.as_service_error(),
