@@ -1,6 +1,7 @@
 //! The task queue on SQS.
 
 use async_trait::async_trait;
+use aws_sdk_sqs::error::ProvideErrorMetadata;
 
 use stratus_core::domain::TaskId;
 use stratus_core::ports::{MAX_RECEIVES, QueueError, TaskMessage, TaskQueue};
@@ -19,15 +20,18 @@ impl SqsTaskQueue {
 #[async_trait]
 impl TaskQueue for SqsTaskQueue {
     async fn enqueue(&self, id: &TaskId) -> Result<(), QueueError> {
-        let body =
-            serde_json::to_string(&TaskMessage { task_id: *id }).map_err(|e| QueueError(e.to_string()))?;
-        self.client
-            .send_message()
-            .queue_url(&self.queue_url)
-            .message_body(body)
-            .send()
-            .await
-            .map_err(|e| QueueError(crate::error_text(&e)))?;
+        let body = serde_json::to_string(&TaskMessage { task_id: *id })
+            .map_err(|e| QueueError::Refused(e.to_string()))?;
+        self.client.send_message().queue_url(&self.queue_url).message_body(body).send().await.map_err(
+            |error| {
+                // Throttling is a 4xx whose code names it (`RequestThrottled` in SQS's query
+                // protocol, `ThrottlingException` in its JSON one); any 5xx is SQS's side.
+                let later = crate::is_transient(&error)
+                    || matches!(error.code(), Some("RequestThrottled" | "ThrottlingException"));
+                let text = crate::error_text(&error);
+                if later { QueueError::Unavailable(text) } else { QueueError::Refused(text) }
+            },
+        )?;
         Ok(())
     }
 }
@@ -42,7 +46,7 @@ pub async fn create_queues(
 ) -> Result<String, QueueError> {
     use aws_sdk_sqs::error::DisplayErrorContext;
     use aws_sdk_sqs::types::QueueAttributeName;
-    let failed = |what: &str, e: &dyn std::fmt::Display| QueueError(format!("{what}: {e}"));
+    let failed = |what: &str, e: &dyn std::fmt::Display| QueueError::Refused(format!("{what}: {e}"));
     let dlq_url = sqs
         .create_queue()
         .queue_name(format!("{name}-dlq"))
@@ -50,7 +54,7 @@ pub async fn create_queues(
         .await
         .map_err(|e| failed("create the dead-letter queue", &DisplayErrorContext(e)))?
         .queue_url
-        .ok_or_else(|| QueueError("the dead-letter queue has no URL".into()))?;
+        .ok_or_else(|| QueueError::Refused("the dead-letter queue has no URL".into()))?;
     let dlq_arn = sqs
         .get_queue_attributes()
         .queue_url(&dlq_url)
@@ -60,7 +64,7 @@ pub async fn create_queues(
         .map_err(|e| failed("read the dead-letter queue's ARN", &DisplayErrorContext(e)))?
         .attributes
         .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
-        .ok_or_else(|| QueueError("the dead-letter queue has no ARN".into()))?;
+        .ok_or_else(|| QueueError::Refused("the dead-letter queue has no ARN".into()))?;
     let redrive =
         serde_json::json!({ "deadLetterTargetArn": dlq_arn, "maxReceiveCount": MAX_RECEIVES.to_string() });
     sqs.create_queue()
@@ -71,5 +75,5 @@ pub async fn create_queues(
         .await
         .map_err(|e| failed("create the task queue", &DisplayErrorContext(e)))?
         .queue_url
-        .ok_or_else(|| QueueError("the task queue has no URL".into()))
+        .ok_or_else(|| QueueError::Refused("the task queue has no URL".into()))
 }

@@ -406,9 +406,18 @@ pub enum Requeue {
     Exhausted,
 }
 
+/// Why a task could not be queued.
 #[derive(Debug, thiserror::Error)]
-#[error("queue unavailable: {0}")]
-pub struct QueueError(pub String);
+pub enum QueueError {
+    /// The queue's side, briefly (throttled, a 5xx, no answer): the same call may well succeed
+    /// later, so the client is told to retry (503).
+    #[error("queue unavailable: {0}")]
+    Unavailable(String),
+    /// Refused for good (no such queue, no right to send to it): the stack's configuration, which
+    /// a retry does not mend (500).
+    #[error("queue refused the message: {0}")]
+    Refused(String),
+}
 
 #[async_trait]
 pub trait TaskQueue: Send + Sync {

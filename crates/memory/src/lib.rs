@@ -688,8 +688,8 @@ impl MemoryQueue {
 #[async_trait]
 impl TaskQueue for MemoryQueue {
     async fn enqueue(&self, id: &TaskId) -> Result<(), QueueError> {
-        let body =
-            serde_json::to_string(&TaskMessage { task_id: *id }).map_err(|e| QueueError(e.to_string()))?;
+        let body = serde_json::to_string(&TaskMessage { task_id: *id })
+            .map_err(|e| QueueError::Refused(e.to_string()))?;
         self.send(body);
         Ok(())
     }

@@ -7,7 +7,7 @@ use serde_json::value::RawValue;
 use stratus_auth::Authenticator;
 use stratus_core::clock::Clock;
 use stratus_core::domain::{Idempotency, Number, Task, TaskId, TaskOutcome, TaskStatus};
-use stratus_core::ports::{RateLimit, RateLimiter, Submitted, TaskQueue, TaskStore};
+use stratus_core::ports::{QueueError, RateLimit, RateLimiter, Submitted, TaskQueue, TaskStore};
 use stratus_http::Problem;
 use stratus_http::guard::authenticate;
 use stratus_http::http::{self, Endpoint, HandlerResult, Request, StatusCode};
@@ -155,7 +155,11 @@ async fn handle(deps: &Deps, request: Request) -> HandlerResult {
                 );
             }
         }
-        return Err(Problem::unavailable(&error));
+        return Err(match error {
+            QueueError::Unavailable(_) => Problem::unavailable(&error),
+            // No such queue, or no right to send to it: the stack's, not briefly the queue's.
+            QueueError::Refused(_) => Problem::internal(&error),
+        });
     }
     Ok(accepted(task.id, TaskStatus::Pending))
 }

@@ -259,12 +259,13 @@ async fn failure_paths_have_their_grants() {
 
     assert_no_access_denied(&api.output().await);
 
-    // The queue gone: the task cannot be queued, so it is taken back (DeleteItem) and 503.
-    // (moto answers a SendMessage to a queue that no longer exists with AccessDenied, where AWS
-    // says the queue does not exist: either way, the enqueue fails.)
+    // The queue gone: the task cannot be queued, so it is taken back (DeleteItem), and 500, not
+    // 503: the stack is broken, which no retry mends. (moto answers a SendMessage to a queue that
+    // no longer exists with AccessDenied, where AWS says the queue does not exist: either way, a
+    // refusal for good.)
     sqs.delete_queue().queue_url(api.stack().queue_url()).send().await.unwrap();
     let refused = api.post_with_token("/add", &user, &json!({"a": 1, "b": 1})).await;
-    refused.problem(503);
+    refused.problem(500);
     let output = api.output().await;
     assert!(!output.contains("could not take back"), "the discard failed:\n{output}");
     assert!(!output.contains("not authorized to perform: dynamodb"), "{output}");
@@ -291,7 +292,7 @@ async fn a_task_neither_queued_nor_taken_back_is_marked_failed() {
                 .unwrap(),
         )
     };
-    submit().await.problem(503);
+    submit().await.problem(500);
     // The same key again answers the task as it stands: failed, not pending for ever.
     let again = submit().await;
     assert_eq!(again.status, 202, "{}", text(&again));
@@ -310,7 +311,7 @@ async fn a_task_neither_queued_nor_taken_back_is_marked_failed() {
 async fn without_one_grant_the_story_fails_with_access_denied_naming_it() {
     let api = gateway(&[WithoutAction { binary: "create-message", action: "dynamodb:PutItem" }]).await;
     let refused = api.post_json("/messages", &json!({"message": "denied"})).await;
-    refused.problem(503);
+    refused.problem(500);
     let output = api.output_containing("not authorized to perform: dynamodb:PutItem").await;
     assert!(output.contains("not authorized to perform: dynamodb:PutItem"), "{output}");
     // Everything else still works: the control took exactly one action away.

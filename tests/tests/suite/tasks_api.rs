@@ -167,7 +167,7 @@ impl TaskQueue for RecordingQueue {
         self.enqueued.lock().unwrap().push(*id);
         match &self.inner {
             Some(inner) => inner.enqueue(id).await,
-            None => Err(QueueError("connection refused".into())),
+            None => Err(QueueError::Unavailable("connection refused".into())),
         }
     }
 }
