@@ -54,6 +54,23 @@ class Rule(unittest.TestCase):
                 "256": {"outcome": "ok", "warm_p50_ms": 2.0, "cost_per_million": 0.25}}
         self.assertEqual(tune.recommend(rows)[0], 128)
 
+    def test_the_configured_size_stays_while_within_twice_the_band(self):
+        # login as measured: 1,024 MB is 13% off the fastest, out of the band but inside twice it.
+        rows = sizes({512: 96.0, 1024: 35.9, 1769: 31.9, 3008: 31.8})
+        self.assertEqual(tune.recommend(rows), (1769, 3008))
+        self.assertEqual(tune.recommend(rows, configured=1024), (1024, 3008))
+        # Past twice the band (20% here), the configured size goes.
+        self.assertEqual(tune.recommend(sizes({1024: 38.5, 1769: 31.9}), configured=1024)[0], 1769)
+
+    def test_a_cheaper_size_in_the_band_moves_the_configured_one_down(self):
+        rows = sizes({128: 3.3, 256: 3.2, 512: 3.1})
+        self.assertEqual(tune.recommend(rows, configured=512), (128, 512))
+
+    def test_a_configured_size_that_did_not_serve_goes(self):
+        rows = sizes({128: 3.0, 256: 3.1}, oom={128})
+        self.assertEqual(tune.recommend(rows, configured=128), (256, 256))
+        self.assertEqual(tune.recommend(sizes({256: 3.0}), configured=640), (256, 256))
+
     def test_no_size_served_recommends_nothing(self):
         self.assertEqual(tune.recommend(sizes({128: 1.0, 256: 1.0}, oom={128, 256})), (None, None))
 

@@ -53,6 +53,9 @@ TOLERANCE = 0.10
 # of a millisecond: what the harness's own scheduling on a shared machine moves from run to run,
 # and less than any request's trip through API Gateway. Both sizes bill the same there.
 SLACK_MS = 1.0
+# Hysteresis (see recommend): the configured size stays while within this many bands of the
+# fastest, unless a cheaper size is within the band.
+STAY_FACTOR = 2
 # Where cgroup v1 mounts its controllers, and the group (under cpu and memory) holding one per size.
 CGROUP_ROOT = "/sys/fs/cgroup"
 PARENT = "stratus-tune"
@@ -84,13 +87,18 @@ def cost_per_million(memory_mb, duration_ms):
     return PRICES["lambda_per_million"] + 1e6 * gb_seconds * PRICES["lambda_arm64_gb_second"]
 
 
-def recommend(sizes):
+def recommend(sizes, configured=None):
     """The rule, in one place: among the sizes that served the scenario (no OOM, no timeout), the
-    fastest is the lowest warm p50; the recommendation is the cheapest size whose warm p50 is
-    within TOLERANCE of it, or within SLACK_MS, whichever is wider (ties: the smaller size).
-    `sizes` maps MB to a row with `outcome`,
-    `warm_p50_ms` and `cost_per_million`. Returns (recommended MB, fastest MB), or (None, None)
-    when no size served.
+    fastest is the lowest warm p50; the choice is the cheapest size whose warm p50 is within
+    TOLERANCE of it, or within SLACK_MS, whichever is wider (ties: the smaller size).
+    `sizes` maps MB to a row with `outcome`, `warm_p50_ms` and `cost_per_million`. Returns
+    (recommended MB, fastest MB), or (None, None) when no size served.
+
+    With hysteresis: the size `configured` when the run was made stays while its warm p50 is
+    within STAY_FACTOR times the band, unless the choice is cheaper. So a move to a cheaper size
+    needs it inside the band, and a move to a dearer one needs the configured size outside twice
+    the band. Sizes whose speeds differ by less than the harness can tell (a millisecond or so)
+    swap places from run to run; without this, each run moved some function one size and back.
 
     Warm p50, not the mean Power Tuning uses nor a blend with the cold request: steady traffic is
     almost all warm invocations, a median shrugs off the stalls a shared machine adds (the mean
@@ -102,7 +110,14 @@ def recommend(sizes):
     best = served[fastest]["warm_p50_ms"]
     bound = max(best * (1 + TOLERANCE), best + SLACK_MS)
     within = [mb for mb in served if served[mb]["warm_p50_ms"] <= bound]
-    return min(within, key=lambda mb: (served[mb]["cost_per_million"], mb)), fastest
+    choice = min(within, key=lambda mb: (served[mb]["cost_per_million"], mb))
+    stay = served.get(configured)
+    if stay is not None and configured != choice:
+        wide = max(best * (1 + STAY_FACTOR * TOLERANCE), best + STAY_FACTOR * SLACK_MS)
+        cheaper = served[choice]["cost_per_million"] < stay["cost_per_million"]
+        if stay["warm_p50_ms"] <= wide and not cheaper:
+            return configured, fastest
+    return choice, fastest
 
 
 def size_row(entry):
@@ -140,10 +155,11 @@ def summarize(raw, run_info, previous=None):
         by_function.setdefault(entry["function"], {})[str(entry["memory_mb"])] = entry
     for name, entries in by_function.items():
         sizes = {mb: size_row(entry) for mb, entry in sorted(entries.items(), key=lambda kv: int(kv[0]))}
-        recommended, fastest = recommend(sizes)
+        configured = next(iter(entries.values()))["template_memory_mb"]
+        recommended, fastest = recommend(sizes, configured)
         record = {
             "run": run_index,
-            "template_memory_mb": next(iter(entries.values()))["template_memory_mb"],
+            "template_memory_mb": configured,
             "timeout_ms": next(iter(entries.values()))["timeout_ms"],
             "sizes": sizes,
             "fastest_mb": fastest,
@@ -166,9 +182,11 @@ def summarize(raw, run_info, previous=None):
             "duration": "warm p50",
             "tolerance": TOLERANCE,
             "slack_ms": SLACK_MS,
+            "stay_factor": STAY_FACTOR,
             "text": "Among the sizes with outcome ok, the fastest has the lowest warm p50; the recommendation "
                     "is the cheapest size whose warm p50 is within 10% of it, or within 1 ms of it (Lambda's "
-                    "billing unit) where that is wider.",
+                    "billing unit) where that is wider. The size configured when the run was made stays "
+                    "while its warm p50 is within twice that band, unless the recommendation is cheaper.",
         },
         "model": {"mb_per_vcpu": MB_PER_VCPU, "cfs_period_us": CFS_PERIOD_US,
                   "memory_limit": "the size in MiB, swap off"},
@@ -441,7 +459,7 @@ def verify(args):
                 if abs(expected - row["cost_per_million"]) > 1e-4:
                     wrong.append(f"{name} at {mb} MB: cost_per_million {row['cost_per_million']}, "
                                  f"the prices make it {expected}")
-        recommended, fastest = recommend(record["sizes"])
+        recommended, fastest = recommend(record["sizes"], record["template_memory_mb"])
         if (recommended, fastest) != (record["recommended_mb"], record["fastest_mb"]):
             wrong.append(f"{name}: recommended_mb {record['recommended_mb']} (fastest {record['fastest_mb']}), "
                          f"the rule makes it {recommended} (fastest {fastest})")
@@ -506,6 +524,24 @@ def apply(args):
     print("tune: function.toml memory set: " + ("; ".join(changed) if changed else "no change"), file=sys.stderr)
 
 
+def rerule(args):
+    """The recommendations made again from the committed measurements under today's rule (after
+    the rule changed): no measuring, so the sizes it moves are the rule's doing alone."""
+    tuning = load_tuning(args.tuning)
+    moved = []
+    for name, record in tuning["functions"].items():
+        recommended, fastest = recommend(record["sizes"], record["template_memory_mb"])
+        if recommended != record["recommended_mb"]:
+            moved.append(f"{name} {record['recommended_mb']} -> {recommended} MB")
+        record["recommended_mb"], record["fastest_mb"] = recommended, fastest
+    tuning["rule"] = summarize({"functions": []}, None)["rule"]
+    with open(args.tuning, "w") as f:
+        json.dump(tuning, f, indent=1)
+        f.write("\n")
+    print("tune: recommendations under today's rule: " + ("; ".join(moved) if moved else "no change"),
+          file=sys.stderr)
+
+
 def table(args):
     print("\n".join(tuning_report.table(load_tuning(args.tuning))))
 
@@ -529,11 +565,13 @@ def main():
     commands.add_parser("preflight", help="fail unless this can make cgroups (root, cgroup v1)")
     for name, help_text in (("verify", "the recommendations follow the rule"),
                             ("apply", "function.toml memory from the recommendations"),
+                            ("rerule", "the recommendations again from the measurements, under today's rule"),
                             ("table", "print the Markdown table")):
         sub = commands.add_parser(name, help=help_text)
         sub.add_argument("--tuning", default=TUNING_JSON)
     args = parser.parse_args()
-    {"run": run, "preflight": lambda _: preflight(), "summarize": summarize_cmd, "verify": verify, "apply": apply, "table": table}[args.command](args)
+    {"run": run, "preflight": lambda _: preflight(), "summarize": summarize_cmd, "verify": verify, "apply": apply, "rerule": rerule,
+     "table": table}[args.command](args)
 
 
 if __name__ == "__main__":

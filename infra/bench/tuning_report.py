@@ -106,8 +106,10 @@ def section(tuning_path, out_path):
         "warm p50. The recommendation, in bold, is the cheapest size whose warm p50 is within "
         f"{tuning['rule']['tolerance']:.0%} of the fastest size's, or within {tuning['rule']['slack_ms']:g} ms "
         "(the billing unit; tenths of a millisecond are noise here) where that is wider, sizes that ran "
-        "out of memory or time excluded; the template's `MemorySize` is that size (a test in the suite "
-        "checks it). "
+        "out of memory or time excluded. With hysteresis: the size configured when the run was made "
+        f"stays while its warm p50 is within {tuning['rule'].get('stay_factor', 1)} times that band, unless "
+        "the recommendation is cheaper, so sizes a millisecond apart do not swap from run to run. The "
+        "template's `MemorySize` is that size (a test in the suite checks it). "
         f"{oom_text} Measured by {run_text(tuning)}. p99 of so few warm invocations is their slowest.",
         "",
         *table(tuning),
