@@ -427,9 +427,37 @@ pub const SCENARIOS: &[Scenario] = &[
     },
 ];
 
+/// The operations that change something, where a reset after the call was applied matters: the
+/// SDK sends the call again, and the retry must meet its own first attempt as its own.
+const CHANGES: &[&str] =
+    &["PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems", "BatchWriteItem", "SendMessage"];
+
+/// For every (function, resource, operation) of [`HTTP_CASES`] that changes something and has no
+/// reset-after-applied case of its own, one: its first call's answer lost after it was applied,
+/// then success, with nothing done twice (what the function's checks assert for a success).
+pub fn derived_reset_cases() -> &'static [Case] {
+    static DERIVED: std::sync::OnceLock<Vec<Case>> = std::sync::OnceLock::new();
+    DERIVED.get_or_init(derive_reset_cases)
+}
+
+fn derive_reset_cases() -> Vec<Case> {
+    let mut derived: Vec<Case> = Vec::new();
+    for case in HTTP_CASES.iter().filter(|c| CHANGES.contains(&c.operation)) {
+        let reset = Case { fault: Fault::ResetAfterApplied, times: 1, expect: Expect::Success, ..*case };
+        let same = |other: &&Case| {
+            (other.function, other.resource, other.operation, other.fault)
+                == (reset.function, reset.resource, reset.operation, reset.fault)
+        };
+        if !HTTP_CASES.iter().chain(&derived).any(|other| same(&other)) {
+            derived.push(reset);
+        }
+    }
+    derived
+}
+
 /// Every case: the HTTP functions', the worker's, the event functions'.
 pub fn cases() -> impl Iterator<Item = &'static Case> {
-    HTTP_CASES.iter().chain(WORKER_CASES).chain(EVENT_CASES)
+    HTTP_CASES.iter().chain(derived_reset_cases()).chain(WORKER_CASES).chain(EVENT_CASES)
 }
 
 /// A function's dependency: the service and what of it the function calls.

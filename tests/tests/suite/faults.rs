@@ -1103,6 +1103,27 @@ async fn every_http_function_answers_its_dependencies_faults_as_documented() {
     println!("{tried} faults through the HTTP functions, each answered as documented");
 }
 
+/// Every call that changes something, its answer lost after it was applied: the SDK sends it
+/// again, and the function answers as if nothing had happened, with nothing done twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_change_whose_answer_is_lost_is_applied_once() {
+    let rig = Arc::new(Rig::start(&[]).await);
+    let cases = reliability::derived_reset_cases();
+    let mut failures = Vec::new();
+    for case in cases {
+        let rig = rig.clone();
+        isolated(&mut failures, case, async move { run_case(&rig, case).await }).await;
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases failed:\n\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n\n")
+    );
+    println!("{} changes with their answers lost, each applied once", cases.len());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dependency_slower_than_the_function_is_a_503_before_lambda_times_it_out() {
     let slow: Vec<&Case> = HTTP_CASES.iter().filter(|c| matches!(c.fault, Fault::Latency(_))).collect();
