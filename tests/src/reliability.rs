@@ -388,6 +388,20 @@ pub struct Scenario {
 
 pub const SCENARIOS: &[Scenario] = &[
     Scenario {
+        name: "a one-time code spent, its answer lost",
+        injected: "reset-password's and verify-email's spend of the mailed code (the codes table's UpdateItem \
+                   that ends it) reset after DynamoDB applied it; the SDK sends it again",
+        holds: "the retry meets its own spend (its token), and the password is reset or the address \
+                verified: 204, where the caller was once told the code was wrong, with the code gone",
+    },
+    Scenario {
+        name: "every change a request makes, its answer lost",
+        injected: "for each function, the writes its request makes (as the proxies see them in a run \
+                   without faults) that no case above loses the answer of, one at a time, reset after \
+                   they were applied",
+        holds: "the same as a reset-after-applied case: the function's success, nothing done twice",
+    },
+    Scenario {
         name: "a 5xx the adapters do not know",
         injected: "DynamoDB `GetItem` (me) and KMS `Sign` (login) answer, past the SDK's budget, a 500 with \
                    an error code no adapter lists (`InternalFailure`), then a 502 with an HTML body and no code",
@@ -429,7 +443,7 @@ pub const SCENARIOS: &[Scenario] = &[
 
 /// The operations that change something, where a reset after the call was applied matters: the
 /// SDK sends the call again, and the retry must meet its own first attempt as its own.
-const CHANGES: &[&str] =
+pub const CHANGES: &[&str] =
     &["PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems", "BatchWriteItem", "SendMessage"];
 
 /// For every (function, resource, operation) of [`HTTP_CASES`] that changes something and has no
@@ -638,7 +652,8 @@ pub fn render() -> String {
     out.push_str(
         "\n## Scenarios\n\nFaults that are not one operation's next calls, each run by \
          `tests/tests/suite/fault_scenarios.rs` against the release binaries (the signing-key switch \
-         by `admin_operations.rs` against `stratus-admin`).\n\n\
+         by `admin_operations.rs` against `stratus-admin`; the two lost answers that name a code's \
+         spend and every change a request makes by `faults.rs`).\n\n\
          | scenario | injected | what holds |\n|---|---|---|\n",
     );
     for scenario in SCENARIOS {

@@ -1124,6 +1124,119 @@ async fn every_change_whose_answer_is_lost_is_applied_once() {
     println!("{} changes with their answers lost, each applied once", cases.len());
 }
 
+/// Past the table: every change each function's request makes, as the proxies see it in a run
+/// without faults, with its answer lost after it was applied. A change the table and its derived
+/// cases already lose the answer of is not run again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_change_a_request_makes_is_applied_once_when_its_answer_is_lost() {
+    let rig = Arc::new(Rig::start(&[]).await);
+    let pairs = reliability::dependencies(&stratus_tests::workspace_root()).expect("the descriptions parse");
+    let covered = |function: &str, resource: &str, operation: &str| {
+        reliability::cases().any(|c| {
+            (c.function, c.resource, c.operation, c.fault)
+                == (function, resource, operation, Fault::ResetAfterApplied)
+        })
+    };
+    let mut seen: Vec<&'static Case> = Vec::new();
+    let mut failures = Vec::new();
+    let mut functions: Vec<&str> = HTTP_CASES.iter().map(|c| c.function).collect();
+    functions.sort_unstable();
+    functions.dedup();
+    for function in functions {
+        // The request the table's first DynamoDB or SQS case of the function sends.
+        let Some(base) = HTTP_CASES.iter().find(|c| {
+            c.function == function
+                && matches!(c.dependency, Dependency::DynamoDb | Dependency::Sqs)
+                && !matches!(c.fault, Fault::Latency(_))
+        }) else {
+            continue;
+        };
+        let ready = rig.clone();
+        let Some(prepared) = isolated(&mut failures, base, async move { prepare(&ready, base).await }).await
+        else {
+            continue;
+        };
+        rig.clear();
+        rig.api.send(prepared.request.request()).await;
+        for (name, dependency, resource) in pairs
+            .iter()
+            .filter(|(f, d, _)| f == function && matches!(d, Dependency::DynamoDb | Dependency::Sqs))
+        {
+            let resource: &'static str = resource.clone().leak();
+            for &operation in reliability::CHANGES {
+                let probe = Case { resource, operation, ..*base };
+                let Some(naming) = rig.naming(&Case { dependency: *dependency, ..probe }) else { continue };
+                let called = rig
+                    .proxy(*dependency)
+                    .requests(operation)
+                    .iter()
+                    .any(|body| body.contains(naming.as_str()));
+                if called && !covered(name, probe.resource, operation) {
+                    let case = Case {
+                        dependency: *dependency,
+                        fault: Fault::ResetAfterApplied,
+                        times: 1,
+                        expect: Expect::Success,
+                        ..probe
+                    };
+                    seen.push(Box::leak(Box::new(case)));
+                }
+            }
+        }
+    }
+    for &case in &seen {
+        let rig = rig.clone();
+        isolated(&mut failures, case, async move { run_case(&rig, case).await }).await;
+    }
+    let tried: Vec<String> =
+        seen.iter().map(|c| format!("{} {} {}", c.function, c.resource, c.operation)).collect();
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases failed:\n\n{}",
+        failures.len(),
+        seen.len(),
+        failures.join("\n\n")
+    );
+    println!("{} more changes with their answers lost, each applied once: {}", seen.len(), tried.join("; "));
+}
+
+/// A one-time code's spend (the codes table's second UpdateItem of a reset or a verification,
+/// after the attempt's count) with its answer lost after it was applied: the SDK's retry meets
+/// its own spend, and the reset or verification completes, where it was once told the code was
+/// wrong with the code gone. The spend is matched by what only it writes (`spent_by`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_code_spent_before_its_answer_was_lost_is_the_callers_own() {
+    let rig = Arc::new(Rig::start(&[]).await);
+    let mut failures = Vec::new();
+    for function in ["reset-password", "verify-email"] {
+        let case: &'static Case = Box::leak(Box::new(Case {
+            function,
+            dependency: Dependency::DynamoDb,
+            resource: "OneTimeCodesTable",
+            operation: "UpdateItem",
+            fault: Fault::ResetAfterApplied,
+            times: 1,
+            expect: Expect::Success,
+        }));
+        let rig = rig.clone();
+        let run = async move {
+            let prepared = prepare(&rig, case).await;
+            rig.clear();
+            let proxy = rig.proxy(Dependency::DynamoDb);
+            proxy.fail_matching("UpdateItem", "spent_by", 1, Fault::ResetAfterApplied);
+            let reply = rig.api.send(prepared.request.request()).await;
+            let met = proxy.calls().iter().filter(|c| c.fault.is_some()).count();
+            proxy.clear_faults();
+            let context = format!("{case:?}: {} {}\n{}", reply.status, text(&reply), rig.context().await);
+            assert_eq!(met, 1, "the spend met the fault\n{context}");
+            assert!(prepared.success.contains(&reply.status), "expected {:?}\n{context}", prepared.success);
+            check_kept(&rig, case, &prepared, &reply, &context).await;
+        };
+        isolated(&mut failures, case, run).await;
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dependency_slower_than_the_function_is_a_503_before_lambda_times_it_out() {
     let slow: Vec<&Case> = HTTP_CASES.iter().filter(|c| matches!(c.fault, Fault::Latency(_))).collect();

@@ -2,12 +2,11 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 use time::OffsetDateTime;
 
-use super::{put_if, store_error};
+use super::{applied_before, call_token, put_if, store_error};
 use stratus_core::domain::Username;
 use stratus_core::ports::CodePurpose;
 use stratus_core::ports::{Checked, CodeRecord, CodeStore, StoreError};
@@ -192,8 +191,12 @@ impl CodeStore for DynamoCodeStore {
         Ok(if live { Checked::Right } else { Checked::Wrong })
     }
 
-    /// A conditional delete: the code must still be there and unexpired. The TTL attribute is
-    /// compared, not trusted: DynamoDB deletes expired items late.
+    /// A conditional update that ends every code of the user for the purpose: the code must still
+    /// be there and unexpired. An update, not a delete, so it can leave its call's token behind:
+    /// an attempt whose answer was lost after it spent the code is known as this call's own when
+    /// the SDK sends it again (a delete would leave nothing to tell it from another's spend, and
+    /// the honest retry would be told the code is wrong). What is left has no codes and no
+    /// attempts, which `check` answers as no code and `issue` writes over; TTL removes it.
     async fn spend(
         &self,
         purpose: CodePurpose,
@@ -201,24 +204,33 @@ impl CodeStore for DynamoCodeStore {
         code_hash: &[u8; 32],
         now: OffsetDateTime,
     ) -> Result<bool, StoreError> {
+        let token = call_token();
         let spent = self
             .client
-            .delete_item()
+            .update_item()
             .table_name(&self.table)
             .set_key(Some(key(purpose, username)))
             .condition_expression(
                 "codes.#hash.expires_at > :now OR (code_hash = :hash AND expires_at > :now)",
             )
+            .update_expression(
+                "SET attempts_left = :zero, spent_by = :token, version = :version REMOVE codes, code_hash",
+            )
             .expression_attribute_names("#hash", hex::encode(code_hash))
             .expression_attribute_values(":hash", AttributeValue::S(hex::encode(code_hash)))
             .expression_attribute_values(":now", number(now.unix_timestamp()))
+            .expression_attribute_values(":zero", number(0))
+            .expression_attribute_values(":token", AttributeValue::S(token.clone()))
+            .expression_attribute_values(":version", version())
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
         match spent {
             Ok(_) => Ok(true),
+            Err(error) if applied_before(&error, "spent_by", &token) => Ok(true),
             Err(error)
                 if is_condition_failure(&error, |e| {
-                    matches!(e, DeleteItemError::ConditionalCheckFailedException(_))
+                    matches!(e, UpdateItemError::ConditionalCheckFailedException(_))
                 }) =>
             {
                 Ok(false)
