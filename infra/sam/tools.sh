@@ -17,7 +17,7 @@ export SAM_CLI_TELEMETRY=0
 # The commit whose transformed template this one must equal (see lint); move it forward when a
 # change means to alter the deployed resources, and say so in the commit. Empty: no comparison
 # (tests/scaffold adds a function on purpose).
-DEPLOYED_BASELINE="${STRATUS_DEPLOYED_BASELINE-0eb10b7}"
+DEPLOYED_BASELINE="${STRATUS_DEPLOYED_BASELINE-0a5c335}"
 
 install() {
     VENV="$(dirname "$(venv_bin sam "${PINS[@]}")")"
