@@ -469,9 +469,41 @@ fn derive_reset_cases() -> Vec<Case> {
     derived
 }
 
+/// For every throttling case of [`HTTP_CASES`] (the origin secret's aside, which run apart) whose
+/// call has no 5xx case of its own, its twin with the service's 500 instead, the same number of
+/// times, expecting the same: the SDK retries a 5xx as it retries throttling, within the same
+/// budget, and past it the adapters answer both as the dependency's fault (503), so a call that
+/// rides out the one rides out the other, or is refused the same way.
+pub fn derived_5xx_cases() -> &'static [Case] {
+    static DERIVED: std::sync::OnceLock<Vec<Case>> = std::sync::OnceLock::new();
+    DERIVED.get_or_init(|| {
+        let five_xx = |fault: Fault| matches!(fault, Fault::InternalError | Fault::Unavailable);
+        let mut derived: Vec<Case> = Vec::new();
+        for case in HTTP_CASES.iter().filter(|c| {
+            matches!(c.fault, Fault::Throttle | Fault::ThroughputExceeded) && c.resource != ORIGIN_SECRET
+        }) {
+            let twin = Case { fault: Fault::InternalError, ..*case };
+            let same = |other: &&Case| {
+                (other.function, other.resource, other.operation)
+                    == (twin.function, twin.resource, twin.operation)
+                    && five_xx(other.fault)
+            };
+            if !HTTP_CASES.iter().chain(&derived).any(|other| same(&other)) {
+                derived.push(twin);
+            }
+        }
+        derived
+    })
+}
+
 /// Every case: the HTTP functions', the worker's, the event functions'.
 pub fn cases() -> impl Iterator<Item = &'static Case> {
-    HTTP_CASES.iter().chain(derived_reset_cases()).chain(WORKER_CASES).chain(EVENT_CASES)
+    HTTP_CASES
+        .iter()
+        .chain(derived_reset_cases())
+        .chain(derived_5xx_cases())
+        .chain(WORKER_CASES)
+        .chain(EVENT_CASES)
 }
 
 /// A function's dependency: the service and what of it the function calls.

@@ -1124,6 +1124,27 @@ async fn every_change_whose_answer_is_lost_is_applied_once() {
     println!("{} changes with their answers lost, each applied once", cases.len());
 }
 
+/// Every throttled call of the table, its service answering 500 instead: the same retries, the
+/// same answer (`reliability::derived_5xx_cases`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_throttled_call_rides_out_a_5xx_the_same_way() {
+    let rig = Arc::new(Rig::start(&[]).await);
+    let cases = reliability::derived_5xx_cases();
+    let mut failures = Vec::new();
+    for case in cases {
+        let rig = rig.clone();
+        isolated(&mut failures, case, async move { run_case(&rig, case).await }).await;
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases failed:\n\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n\n")
+    );
+    println!("{} calls answered 500 instead of throttled, each as documented", cases.len());
+}
+
 /// Past the table: every change each function's request makes, as the proxies see it in a run
 /// without faults, with its answer lost after it was applied. A change the table and its derived
 /// cases already lose the answer of is not run again.
