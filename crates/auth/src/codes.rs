@@ -8,7 +8,7 @@ use sha2::{Digest as _, Sha256};
 use time::{Duration, OffsetDateTime};
 
 use stratus_core::domain::{Email, User};
-use stratus_core::ports::{Checked, CodeRecord, CodeStore, Mail, MailError, Mailer, Redeemed, StoreError};
+use stratus_core::ports::{Checked, CodeRecord, CodeStore, Mail, MailError, Mailer, StoreError};
 
 /// How long a mailed code works.
 pub const CODE_TTL: Duration = Duration::minutes(15);
@@ -119,17 +119,6 @@ pub async fn send_code(
         Err(error) => return Err(error.into()),
     }
     Ok(())
-}
-
-/// Spends the user's code for `purpose` if `code` is it.
-pub async fn redeem(
-    codes: &dyn CodeStore,
-    purpose: CodePurpose,
-    user: &User,
-    code: &OneTimeCode,
-    now: OffsetDateTime,
-) -> Result<Redeemed, StoreError> {
-    codes.redeem(purpose, &user.username, &code.hash(purpose, user, &user.email), now).await
 }
 
 /// Counts an attempt at the user's codes for `purpose` and says whether `code` is one of them,

@@ -132,11 +132,14 @@ pub trait UserStore: Send + Sync {
         rehashed: Option<&PasswordHash>,
     ) -> Result<(), StoreError>;
 
-    /// Replaces the password hash and moves the user to session generation `generation`, which
-    /// ends every session begun before. Returns false when there is no such user.
+    /// Replaces the password hash and moves the account from the session generation it was read
+    /// with (`user.session_generation`) to `generation`, which ends every session begun before.
+    /// Returns false when the account is gone or its generation moved since it was read: another
+    /// password was set first. `generation` is new to this call, so a retry of it (its answer
+    /// lost) that finds it in place is this call's own: true.
     async fn set_password(
         &self,
-        username: &Username,
+        user: &User,
         hash: &PasswordHash,
         generation: uuid::Uuid,
     ) -> Result<bool, StoreError>;

@@ -135,17 +135,21 @@ impl UserStore for MemoryUserStore {
 
     async fn set_password(
         &self,
-        username: &Username,
+        user: &User,
         hash: &PasswordHash,
         generation: uuid::Uuid,
     ) -> Result<bool, StoreError> {
         let mut users = self.inner.lock().expect("no panic while holding the lock");
+        let as_read = |stored: &&mut User| {
+            stored.id == user.id && [user.session_generation, generation].contains(&stored.session_generation)
+        };
         Ok(users
             .by_name
-            .get_mut(username)
-            .map(|user| {
-                user.password_hash = hash.clone();
-                user.session_generation = generation;
+            .get_mut(&user.username)
+            .filter(as_read)
+            .map(|stored| {
+                stored.password_hash = hash.clone();
+                stored.session_generation = generation;
             })
             .is_some())
     }

@@ -99,8 +99,11 @@ async fn handle(deps: &Deps, request: Request) -> HandlerResult {
     let hash =
         http::blocking(move || password::hash(&new_password)).await?.map_err(|e| Problem::internal(&e))?;
     // A new session generation: every refresh token issued before stops working.
-    if !deps.users.set_password(&user.username, &hash, uuid::Uuid::new_v4()).await? {
-        return Err(unauthorized("The account of this token no longer exists", true));
+    if !deps.users.set_password(&user, &hash, uuid::Uuid::new_v4()).await? {
+        return Err(unauthorized(
+            "The account changed since this token was issued (deleted, or its password set)",
+            true,
+        ));
     }
     tracing::info!(username = %user.username, "password changed; every session ended");
     Ok(Response::builder().status(StatusCode::NO_CONTENT).body(Body::Empty).expect("static parts are valid"))

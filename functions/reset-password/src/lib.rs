@@ -92,7 +92,8 @@ async fn handle(deps: &Deps, request: Request) -> HandlerResult {
     // (length, common passwords, the address as typed): the answer is the same whether or not
     // the address has one. After the code proved the caller reads the account's mail, by the
     // account's own details too. The code is counted when checked but spent only once the
-    // password is accepted, so a refusal costs one attempt and not the code.
+    // password is in place, so neither a refusal nor a dependency's fault (the honest retry of a
+    // 503 brings the same code) costs the code.
     acceptable(&body.new_password, &[&body.email])?;
     let user = deps.users.find_by_email(&email).await?;
     let Some(user) = user else { return Err(wrong_code()) };
@@ -102,15 +103,19 @@ async fn handle(deps: &Deps, request: Request) -> HandlerResult {
     }
     let context = [user.username.as_str(), &body.email, user.first_name.as_str(), user.last_name.as_str()];
     let new_password = acceptable(&body.new_password, &context)?;
-    // Spent here, with the user's other reset codes: of two resets racing with one code, one wins.
-    if !spend(deps.codes.as_ref(), CodePurpose::PasswordReset, &user, &code, now).await? {
-        return Err(wrong_code());
-    }
     let hash =
         http::blocking(move || password::hash(&new_password)).await?.map_err(|e| Problem::internal(&e))?;
-    // A new session generation: every refresh token issued before stops working.
-    if !deps.users.set_password(&user.username, &hash, uuid::Uuid::new_v4()).await? {
+    // A new session generation: every refresh token issued before stops working. Only from the
+    // account as read: of two resets racing with one code, the first to set its password wins,
+    // and the other finds the generation moved.
+    if !deps.users.set_password(&user, &hash, uuid::Uuid::new_v4()).await? {
         return Err(wrong_code());
+    }
+    // Spent with the user's other reset codes. It was right when checked and the password is
+    // in place: losing the spend means a request with the same code, that read the account
+    // after this one set its password, set its own and spent it first. Both proved the mail.
+    if !spend(deps.codes.as_ref(), CodePurpose::PasswordReset, &user, &code, now).await? {
+        tracing::warn!(username = %user.username, "the reset code was spent meanwhile by another reset with it");
     }
     deps.users.mark_email_verified(&user).await?;
     tracing::info!(username = %user.username, "password reset by mailed code; every session ended");

@@ -4,9 +4,9 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 use stratus_auth::Authenticator;
-use stratus_auth::codes::{CodePurpose, OneTimeCode, redeem};
+use stratus_auth::codes::{CodePurpose, OneTimeCode, check, spend};
 use stratus_core::clock::Clock;
-use stratus_core::ports::{CodeStore, Redeemed, UserStore};
+use stratus_core::ports::{Checked, CodeStore, UserStore};
 use stratus_http::Problem;
 use stratus_http::guard::authenticate_to_verify_email;
 use stratus_http::http::{self, Body, Endpoint, HandlerResult, Request, Response, StatusCode};
@@ -75,9 +75,10 @@ async fn handle(deps: &Deps, request: Request) -> HandlerResult {
     if user.email_verified {
         return Ok(no_content());
     }
-    match redeem(deps.codes.as_ref(), CodePurpose::EmailVerification, &user, &code, deps.clock.now()).await? {
-        Redeemed::Accepted => {}
-        Redeemed::Wrong | Redeemed::NoCode => {
+    let now = deps.clock.now();
+    match check(deps.codes.as_ref(), CodePurpose::EmailVerification, &user, &code, now).await? {
+        Checked::Right => {}
+        Checked::Wrong | Checked::NoCode => {
             return Err(Problem::bad_request("The code is wrong, spent or expired")
                 .with_field_error("code", "ask for a new one with POST /users/me/email/verify/resend"));
         }
@@ -87,6 +88,10 @@ async fn handle(deps: &Deps, request: Request) -> HandlerResult {
         return Err(Problem::bad_request("The account changed since the code was mailed")
             .with_field_error("code", "ask for a new one with POST /users/me/email/verify/resend"));
     }
+    // Spent last: a dependency's fault before this leaves the code good for the honest retry,
+    // and one after it leaves the address verified, which the retry answers at once. Losing the
+    // spend to another request with the same code changes nothing: the address is verified.
+    spend(deps.codes.as_ref(), CodePurpose::EmailVerification, &user, &code, now).await?;
     tracing::info!(username = %user.username, "email verified");
     Ok(no_content())
 }

@@ -258,14 +258,20 @@ async fn a_new_password_starts_a_new_session_generation(backend: Backend) {
     users.create(&ada).await.unwrap();
     let hash = PasswordHash::from_phc("$argon2id$v=19$m=19456,t=2,p=1$bmV3c2FsdA$bmV3aGFzaA".into());
     let generation = uuid::Uuid::new_v4();
-    assert!(users.set_password(&ada.username, &hash, generation).await.unwrap());
+    assert!(users.set_password(&ada, &hash, generation).await.unwrap());
     let stored = users.get(&ada.username).await.unwrap().unwrap();
     assert_eq!(stored.password_hash, hash);
     assert_eq!(stored.session_generation, generation);
     assert!(stored.continues(generation) && !stored.continues(ada.session_generation));
-    let nobody = Username::parse("nobody").unwrap();
+    // The same call again (its answer lost, say) finds its own generation: done, once.
+    assert!(users.set_password(&ada, &hash, generation).await.unwrap());
+    // Another, from the account as read before the first: a password was set since, so no.
+    let other = PasswordHash::from_phc("$argon2id$v=19$m=19456,t=2,p=1$b3RoZXJzYWx0$b3RoZXI".into());
+    assert!(!users.set_password(&ada, &other, uuid::Uuid::new_v4()).await.unwrap());
+    assert_eq!(users.get(&ada.username).await.unwrap().unwrap().password_hash, hash, "the first stands");
+    let nobody = user("nobody", "nobody@example.com");
     assert!(!users.set_password(&nobody, &hash, generation).await.unwrap());
-    assert_eq!(users.get(&nobody).await.unwrap(), None, "no account is made up");
+    assert_eq!(users.get(&nobody.username).await.unwrap(), None, "no account is made up");
 }
 
 async fn deleting_frees_the_name_and_the_email(backend: Backend) {
@@ -756,7 +762,8 @@ async fn other_writes_keep_the_authenticator(backend: Backend) {
 
     users.record_login(&ada.username, now(), None).await.unwrap();
     let hash = PasswordHash::from_phc("$argon2id$v=19$m=19456,t=2,p=1$bmV3c2FsdA$bmV3aGFzaA".into());
-    assert!(users.set_password(&ada.username, &hash, uuid::Uuid::new_v4()).await.unwrap());
+    let as_now = read(users.as_ref(), &ada).await;
+    assert!(users.set_password(&as_now, &hash, uuid::Uuid::new_v4()).await.unwrap());
     assert!(changed(&change(users.as_ref(), &ada.username, role(Role::Admin)).await));
     assert!(users.mark_email_verified(&on).await.unwrap());
     // Ada is the only admin: the store refuses to disable her, and keeps her authenticator.

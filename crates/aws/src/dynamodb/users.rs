@@ -346,7 +346,7 @@ impl UserStore for DynamoUserStore {
 
     async fn set_password(
         &self,
-        username: &Username,
+        user: &User,
         hash: &PasswordHash,
         generation: uuid::Uuid,
     ) -> Result<bool, StoreError> {
@@ -354,9 +354,15 @@ impl UserStore for DynamoUserStore {
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(user_key(username)))
-            .condition_expression("attribute_exists(pk)")
+            .set_key(Some(user_key(&user.username)))
+            // The generation as read, or this call's own when the SDK sends it again after its
+            // answer was lost.
+            .condition_expression(
+                "id = :id AND (session_generation = :read OR session_generation = :generation)",
+            )
             .update_expression("SET password_hash = :hash, session_generation = :generation")
+            .expression_attribute_values(":id", AttributeValue::S(user.id.to_string()))
+            .expression_attribute_values(":read", AttributeValue::S(user.session_generation.to_string()))
             .expression_attribute_values(":hash", AttributeValue::S(hash.as_phc().to_owned()))
             .expression_attribute_values(":generation", AttributeValue::S(generation.to_string()))
             .send()
