@@ -119,6 +119,7 @@ struct Script {
 pub struct FaultProxy {
     pub url: String,
     script: Arc<Mutex<Script>>,
+    delayed: Arc<tokio::sync::watch::Sender<usize>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -133,6 +134,8 @@ struct State {
     http: reqwest::Client,
     script: Arc<Mutex<Script>>,
     observer: Option<Observer>,
+    /// Delayed calls not yet answered by the engine (see [`FaultProxy::settled`]).
+    delayed: Arc<tokio::sync::watch::Sender<usize>>,
 }
 
 impl FaultProxy {
@@ -141,14 +144,24 @@ impl FaultProxy {
         let url = format!("http://{}", listener.local_addr().map_err(|e| e.to_string())?);
         let script =
             Arc::new(Mutex::new(Script { faults: VecDeque::new(), calls: Vec::new(), requests: Vec::new() }));
+        let delayed = Arc::new(tokio::sync::watch::Sender::new(0));
         let state = Arc::new(State {
             upstream: upstream.into(),
             http: reqwest::Client::builder().no_proxy().build().map_err(|e| e.to_string())?,
             script: script.clone(),
             observer,
+            delayed: delayed.clone(),
         });
         let task = tokio::spawn(serve(listener, state));
-        Ok(Self { url, script, task })
+        Ok(Self { url, script, delayed, task })
+    }
+
+    /// Waits until every call delayed by [`Fault::Latency`] has reached the engine and been
+    /// answered: whatever a late write changes has then landed, whether or not its caller was
+    /// still waiting for it.
+    pub async fn settled(&self) {
+        let mut delayed = self.delayed.subscribe();
+        let _ = delayed.wait_for(|&n| n == 0).await;
     }
 
     /// The next `times` calls of `operation` get `fault`.
@@ -435,9 +448,39 @@ async fn forward(state: Arc<State>, request: http::Request<Body>) -> Option<Resp
             record(response.status().as_u16(), None);
             return Some(response);
         }
-        Some(Fault::Latency(ms)) => tokio::time::sleep(std::time::Duration::from_millis(ms)).await,
+        Some(Fault::Latency(ms)) => {
+            // On a task of its own: the engine applies a call it received whether or not its
+            // caller is still waiting, and a caller that gave up closes its connection, which
+            // would cancel the call with it.
+            state.delayed.send_modify(|n| *n += 1);
+            let late = state.clone();
+            let landed = tokio::spawn(async move {
+                tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+                let answer = Box::pin(answer(&late, parts, body, operation, protocol, fault)).await;
+                late.delayed.send_modify(|n| *n -= 1);
+                answer
+            });
+            return landed.await.ok().flatten();
+        }
         _ => {}
     }
+    answer(&state, parts, body, operation, protocol, fault).await
+}
+
+/// Forwards a call to the engine and answers it, as `fault` (if any) has it once applied.
+async fn answer(
+    state: &State,
+    parts: http::request::Parts,
+    body: axum::body::Bytes,
+    operation: String,
+    protocol: Protocol,
+    fault: Option<Fault>,
+) -> Option<Response> {
+    let record = |status: u16, upstream: Option<u16>| {
+        let call =
+            Call { operation: operation.clone(), status, forwarded: upstream.is_some(), fault, upstream };
+        state.script.lock().unwrap().calls.push(call);
+    };
     let mut upstream = state.http.request(parts.method.clone(), format!("{}{}", state.upstream, parts.uri));
     for (name, value) in &parts.headers {
         upstream = upstream.header(name, value);

@@ -426,6 +426,8 @@ pub struct Function {
     pid: Option<u32>,
     phase: Phase,
     timeout: Duration,
+    /// The next invocation's timeout instead of `timeout`, once.
+    next_timeout: Option<Duration>,
     /// Added to `timeout` before an invocation is given up and the process killed.
     grace: Duration,
     invocations: mpsc::Sender<Pending>,
@@ -495,6 +497,7 @@ impl Function {
             child,
             phase: Phase::Gone("starting".into()),
             timeout: spec.timeout,
+            next_timeout: None,
             grace: INVOKE_GRACE,
             invocations,
             seen,
@@ -575,6 +578,12 @@ impl Function {
     /// that spares a loaded test machine's slow answers.
     pub fn kill_at_timeout(&mut self) {
         self.grace = Duration::ZERO;
+    }
+
+    /// The next invocation only is given `timeout`, as if the function were configured with it:
+    /// its deadline, and when it is killed.
+    pub fn time_next_invocation(&mut self, timeout: Duration) {
+        self.next_timeout = Some(timeout);
     }
 
     /// Whether the process still takes invocations (not timed out, exited or broken).
@@ -659,13 +668,14 @@ impl Function {
         }
         let request_id = uuid::Uuid::new_v4().to_string();
         let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+        let timeout = self.next_timeout.take().unwrap_or(self.timeout);
         let pending = Pending {
             request_id: request_id.clone(),
             body: event,
-            deadline_ms: (now + self.timeout).as_millis(),
+            deadline_ms: (now + timeout).as_millis(),
             trace_id: trace_id(now),
         };
-        let waited = self.timeout + self.grace;
+        let waited = timeout + self.grace;
         let deadline = tokio::time::Instant::now() + waited;
         if self.invocations.send(pending).await.is_err() {
             return Err(self.gone("the Runtime API stopped"));

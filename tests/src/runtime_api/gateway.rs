@@ -102,6 +102,16 @@ impl Gateway {
 
     /// Invokes a function with any event, starting it first if need be.
     pub async fn invoke(&self, binary: &str, event: &Value) -> Result<Value, InvokeError> {
+        self.invoke_within(binary, event, None).await
+    }
+
+    /// The same, the invocation given `timeout` instead of the function's own when set.
+    async fn invoke_within(
+        &self,
+        binary: &str,
+        event: &Value,
+        timeout: Option<std::time::Duration>,
+    ) -> Result<Value, InvokeError> {
         let mut functions = self.functions.lock().await;
         if !functions.contains_key(binary) {
             let spec = self.launch_spec(binary).unwrap_or_else(|e| panic!("{e}"));
@@ -116,6 +126,9 @@ impl Gateway {
             functions.insert(binary.to_owned(), function);
         }
         let function = functions.get_mut(binary).expect("just inserted");
+        if let Some(timeout) = timeout {
+            function.time_next_invocation(timeout);
+        }
         let answer = function.invoke(event).await;
         if self.as_on_aws && !function.is_ready() {
             // Lambda starts a fresh sandbox for the next request.
@@ -129,7 +142,14 @@ impl Gateway {
     /// A request as CloudFront forwards it: with the origin secret.
     pub async fn send(&self, request: http::Request<Vec<u8>>) -> Reply {
         let (function, event) = self.routed(request, true);
-        self.answer(function, &event).await
+        self.answer(function, &event, None).await
+    }
+
+    /// The same, its function given `timeout` for this request only, as if it were configured
+    /// with it: a dependency slower than that is then quick to wait out.
+    pub async fn send_within(&self, request: http::Request<Vec<u8>>, timeout: std::time::Duration) -> Reply {
+        let (function, event) = self.routed(request, true);
+        self.answer(function, &event, Some(timeout)).await
     }
 
     /// A request as CloudFront forwards it when it sends `secret` in the origin header (during a
@@ -145,7 +165,7 @@ impl Gateway {
     /// A request straight to API Gateway's own endpoint, as is, without CloudFront's header.
     pub async fn send_direct(&self, request: http::Request<Vec<u8>>) -> Reply {
         let (function, event) = self.routed(request, false);
-        self.answer(function, &event).await
+        self.answer(function, &event, None).await
     }
 
     /// The function `request` reaches and the payload v2 event API Gateway hands it; through
@@ -176,8 +196,8 @@ impl Gateway {
         (function, event)
     }
 
-    async fn answer(&self, function: &str, event: &Value) -> Reply {
-        let response = match self.invoke(function, event).await {
+    async fn answer(&self, function: &str, event: &Value, timeout: Option<std::time::Duration>) -> Reply {
+        let response = match self.invoke_within(function, event, timeout).await {
             Ok(response) => response,
             Err(InvokeError::Function { .. } | InvokeError::Timeout { .. } | InvokeError::Exited { .. })
                 if self.as_on_aws =>
