@@ -72,6 +72,25 @@ pub async fn sdk_config() -> SdkConfig {
         .await
 }
 
+/// The longest a Lambda function waits for one attempt of a call before the SDK gives it up and
+/// tries again (with the same request, so a write carrying its call's token is still applied
+/// once: the late attempt, if it lands, meets the retry's work as its own). Without it a call
+/// that hangs holds the request until the function's deadline answers 503 while the write is
+/// still in flight: it lands after the client was told to retry, and the honest retry then
+/// meets it as someone else's (a refresh token rotated, a code spent, an `mfa_token` claimed).
+/// The services a function calls answer in tens of milliseconds; three attempts of 500 ms and
+/// their backoff end within the 3 s timeout most functions have, so a dependency that stays slow
+/// is answered by the function's own 503 path, not by the deadline's.
+pub const ATTEMPT_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// What a Lambda function's clients run on: [`sdk_config`] with [`ATTEMPT_TIMEOUT`]. Not for
+/// `stratus-admin`, whose control-plane calls (CloudFront, CloudFormation) take seconds.
+pub async fn function_sdk_config() -> SdkConfig {
+    let timeouts =
+        aws_config::timeout::TimeoutConfig::builder().operation_attempt_timeout(ATTEMPT_TIMEOUT).build();
+    sdk_config().await.into_builder().timeout_config(timeouts).build()
+}
+
 /// How every SDK client of every function retries: the SDK's standard mode (throttling, 5xx,
 /// timeouts and connection errors), three attempts in all, backing off from 50 ms (with full
 /// jitter) and at most 1 s. The SDK's own backoff starts at 1 s: its two retries could sleep up

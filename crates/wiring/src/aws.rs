@@ -31,7 +31,7 @@ use stratus_http::origin::{ORIGIN_VERIFY_REFRESH_SECONDS, ORIGIN_VERIFY_SECRET_A
 use crate::{InitError, Wiring};
 
 use stratus_aws::Clients;
-pub use stratus_aws::{SdkConfig, sdk_config};
+pub use stratus_aws::{SdkConfig, function_sdk_config, sdk_config};
 
 /// The URL of the queue tasks travel on.
 pub const TASKS_QUEUE_URL: &str = "TASKS_QUEUE_URL";
@@ -93,7 +93,7 @@ pub struct AwsWiring {
 impl AwsWiring {
     /// What a Lambda function runs on: every name from the environment the template sets.
     pub async fn from_env() -> Self {
-        Self::new(sdk_config().await, TableNames::Environment)
+        Self::new(function_sdk_config().await, TableNames::Environment)
     }
 
     pub fn new(sdk: SdkConfig, tables: TableNames) -> Self {
