@@ -919,7 +919,10 @@ pub const RESIDUAL: &[Residual] = &[
         operation: "UpdateItem",
         late_write: "the claim on the `mfa_token`",
         retry_gets: "401, log in again",
-        why: "a claim's owner is its call, not the person: the password and a new code start over",
+        why: "the claim is what lets an `mfa_token` complete one login, and it belongs to the call that \
+              made it: a claim that knew the retry (the same token and code) would also let two \
+              identical requests in at once, and the loser's clean-up could not tell its twin's \
+              success from its own failure. The person gives the password and a new code again",
     },
     Residual {
         function: "oauth-token",
