@@ -35,12 +35,13 @@ impl SecretsManagerSource {
 
 #[async_trait]
 impl SecretSource for SecretsManagerSource {
-    async fn values(&self) -> Result<Vec<String>, SecretError> {
-        // Both at once: this read is the one network wait in every HTTP function's init.
-        let (current, previous) = tokio::join!(self.version("AWSCURRENT"), self.version("AWSPREVIOUS"));
-        let current =
-            current?.ok_or_else(|| SecretError::Failed("the secret has no current value".into()))?;
-        let previous = previous?;
-        Ok([Some(current), previous].into_iter().flatten().collect())
+    async fn current(&self) -> Result<String, SecretError> {
+        self.version("AWSCURRENT")
+            .await?
+            .ok_or_else(|| SecretError::Failed("the secret has no current value".into()))
+    }
+
+    async fn previous(&self) -> Result<Option<String>, SecretError> {
+        self.version("AWSPREVIOUS").await
     }
 }

@@ -583,11 +583,15 @@ pub trait Mailer: Send + Sync {
 }
 
 /// Where the origin guard's accepted values come from (`stratus_http::origin`): Secrets Manager
-/// on AWS, fixed values in tests.
+/// on AWS, fixed values in tests. Two reads, not one: a cold start waits only for the current
+/// value, which is what CloudFront sends outside a rotation.
 #[async_trait]
 pub trait SecretSource: Send + Sync {
-    /// The values to accept now, the current one first.
-    async fn values(&self) -> Result<Vec<String>, SecretError>;
+    /// The value CloudFront is to send now.
+    async fn current(&self) -> Result<String, SecretError>;
+    /// The value the current one replaced, which CloudFront's edges may still send while a
+    /// rotation spreads; `None` for a secret never rotated.
+    async fn previous(&self) -> Result<Option<String>, SecretError>;
 }
 
 /// Why the origin secret could not be read.

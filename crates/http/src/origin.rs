@@ -8,6 +8,13 @@
 //! reads it again every few minutes. It accepts the current value and the previous one, so the
 //! value can rotate (`stratus-admin rotate-origin-secret`) without refusing anyone.
 //!
+//! A cold start reads only the current value, the one CloudFront sends outside a rotation: one
+//! call (one TLS handshake) on every new sandbox's path instead of two. The previous value is
+//! read the first time a request presents a value the guard does not know, before that request
+//! is answered, so a sandbox that starts while a rotation spreads admits the edges still sending
+//! the old value; a guess costs that read once per sandbox, and then every few minutes at most,
+//! as before.
+//!
 //! If Secrets Manager cannot be reached at cold start (throttled, a 5xx, no connection, past the
 //! SDK's retries), the function starts anyway and fails closed: a request that presents a value
 //! gets 503 with `Retry-After` (no request can take effect while the guard cannot tell CloudFront
@@ -45,13 +52,17 @@ pub const UNKNOWN_SECRET_RETRY: Duration = Duration::from_secs(1);
 /// (`stratus_aws::secrets::SecretsManagerSource` reads them on AWS).
 pub use stratus_core::ports::{SecretError, SecretSource};
 
-/// Values given up front: tests, and places with no Secrets Manager.
+/// Values given up front, the current one first: tests, and places with no Secrets Manager.
 pub struct FixedSecret(pub Vec<String>);
 
 #[async_trait]
 impl SecretSource for FixedSecret {
-    async fn values(&self) -> Result<Vec<String>, SecretError> {
-        Ok(self.0.clone())
+    async fn current(&self) -> Result<String, SecretError> {
+        self.0.first().cloned().ok_or_else(|| SecretError::Failed("no value given".into()))
+    }
+
+    async fn previous(&self) -> Result<Option<String>, SecretError> {
+        Ok(self.0.get(1).cloned())
     }
 }
 
@@ -69,15 +80,29 @@ struct Accepted {
     /// Empty only while no read has succeeded (the one at cold start failed): then nothing is
     /// admitted.
     values: Vec<Vec<u8>>,
+    /// Whether `values` holds the previous value as well (or there is none).
+    previous: Previous,
     /// When the values were read, or the last read was tried.
     read_at: Instant,
+}
+
+/// The previous value, which a cold start does not wait for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Previous {
+    /// Only the current value was read (at cold start).
+    NotRead,
+    /// A read of both was tried and failed: the next may be tried after [`UNKNOWN_SECRET_RETRY`].
+    ReadFailed,
+    Read,
 }
 
 /// What a presented value is to the guard.
 enum Verdict {
     Admitted,
-    /// Not among the values read.
+    /// Not among the values read, and the previous value was read.
     Unknown,
+    /// Not the current value, and the previous one has not been read: it may be that one.
+    MaybePrevious(Previous),
     /// No value has been read yet: nobody can be told apart.
     SecretUnknown,
 }
@@ -88,14 +113,14 @@ impl OriginGuard {
         Self(None)
     }
 
-    /// Reads the accepted values once, now. A read that may succeed later (Secrets Manager
-    /// throttled, failing or unreachable) still gives a guard, one that admits nobody until a
-    /// later read succeeds; any other failure (no such secret, no grant, an empty value) is
-    /// returned, so that a function that could never tell CloudFront's requests from others
-    /// fails its init.
+    /// Reads the current value once, now (the previous one when a request needs it). A read
+    /// that may succeed later (Secrets Manager throttled, failing or unreachable) still gives a
+    /// guard, one that admits nobody until a later read succeeds; any other failure (no such
+    /// secret, no grant, an empty value) is returned, so that a function that could never tell
+    /// CloudFront's requests from others fails its init.
     pub async fn load(source: Arc<dyn SecretSource>, refresh_every: Duration) -> Result<Self, SecretError> {
-        let values = match accepted(source.as_ref()).await {
-            Ok(values) => values,
+        let values = match source.current().await.and_then(non_empty) {
+            Ok(current) => vec![current],
             Err(SecretError::Unavailable(error)) => {
                 tracing::warn!(%error, "could not read the origin secret at start; answering 503 until it can be read");
                 Vec::new()
@@ -105,7 +130,7 @@ impl OriginGuard {
         Ok(Self(Some(Arc::new(Guarded {
             source,
             refresh_every,
-            state: Mutex::new(Accepted { values, read_at: Instant::now() }),
+            state: Mutex::new(Accepted { values, previous: Previous::NotRead, read_at: Instant::now() }),
             reading: tokio::sync::Mutex::new(()),
         }))))
     }
@@ -130,6 +155,9 @@ impl OriginGuard {
             Verdict::Admitted => age >= guarded.refresh_every,
             // A value that may be newer than ours (a rotation under way).
             Verdict::Unknown => age >= guarded.refresh_every || age >= FORCED_READ_INTERVAL,
+            // Once per sandbox, so that the edges still sending the old value are not refused;
+            // after a failed read, no more often than while the secret is unknown.
+            Verdict::MaybePrevious(previous) => previous == Previous::NotRead || age >= UNKNOWN_SECRET_RETRY,
             Verdict::SecretUnknown => age >= UNKNOWN_SECRET_RETRY,
         };
         if due {
@@ -139,7 +167,7 @@ impl OriginGuard {
             Verdict::Admitted => Ok(()),
             Verdict::Unknown => Err(refused()),
             // Fail closed, and say "later": the fault is Secrets Manager's, not the caller's.
-            Verdict::SecretUnknown => Err(Problem::unavailable(
+            Verdict::SecretUnknown | Verdict::MaybePrevious(_) => Err(Problem::unavailable(
                 &"the origin secret could not be read yet, so no request can be admitted",
             )),
         }
@@ -158,7 +186,12 @@ impl Guarded {
             .values
             .iter()
             .any(|value| aws_lc_rs::constant_time::verify_slices_are_equal(presented, value).is_ok());
-        (if known { Verdict::Admitted } else { Verdict::Unknown }, accepted.read_at)
+        let verdict = match accepted.previous {
+            _ if known => Verdict::Admitted,
+            Previous::Read => Verdict::Unknown,
+            previous => Verdict::MaybePrevious(previous),
+        };
+        (verdict, accepted.read_at)
     }
 
     /// Reads the values again, unless another request did since `seen` (the read this one found
@@ -168,26 +201,40 @@ impl Guarded {
         if self.state.lock().expect("no panic while holding the lock").read_at != seen {
             return;
         }
-        match accepted(self.source.as_ref()).await {
+        match both(self.source.as_ref()).await {
             Ok(values) => {
                 *self.state.lock().expect("no panic while holding the lock") =
-                    Accepted { values, read_at: Instant::now() }
+                    Accepted { values, previous: Previous::Read, read_at: Instant::now() }
             }
             // Keep the values we have (none, if no read has succeeded yet), and wait before
             // trying again: refusing CloudFront because Secrets Manager blinked would be worse,
             // and so would a read per request while it is down.
             Err(error) => {
                 tracing::warn!(%error, "could not read the origin secret again; keeping the values read before");
-                self.state.lock().expect("no panic while holding the lock").read_at = Instant::now();
+                let mut state = self.state.lock().expect("no panic while holding the lock");
+                state.read_at = Instant::now();
+                if state.previous == Previous::NotRead {
+                    state.previous = Previous::ReadFailed;
+                }
             }
         }
     }
 }
 
-async fn accepted(source: &dyn SecretSource) -> Result<Vec<Vec<u8>>, SecretError> {
-    let values: Vec<Vec<u8>> =
-        source.values().await?.into_iter().filter(|v| !v.is_empty()).map(String::into_bytes).collect();
-    if values.is_empty() { Err(SecretError::Failed("the origin secret is empty".into())) } else { Ok(values) }
+/// The current value and the previous one, read at once.
+async fn both(source: &dyn SecretSource) -> Result<Vec<Vec<u8>>, SecretError> {
+    let (current, previous) = tokio::join!(source.current(), source.previous());
+    let mut values = vec![non_empty(current?)?];
+    values.extend(previous?.filter(|value| !value.is_empty()).map(String::into_bytes));
+    Ok(values)
+}
+
+fn non_empty(value: String) -> Result<Vec<u8>, SecretError> {
+    if value.is_empty() {
+        Err(SecretError::Failed("the origin secret is empty".into()))
+    } else {
+        Ok(value.into_bytes())
+    }
 }
 
 #[cfg(test)]
@@ -197,14 +244,20 @@ mod tests {
     use super::*;
 
     /// Values a test can change, counting the reads.
+    /// The current value first, then the previous one; counts the reads of each.
     struct Rotating {
         values: Mutex<Result<Vec<String>, SecretError>>,
-        reads: AtomicUsize,
+        current_reads: AtomicUsize,
+        previous_reads: AtomicUsize,
     }
 
     impl Default for Rotating {
         fn default() -> Self {
-            Self { values: Mutex::new(Ok(Vec::new())), reads: AtomicUsize::new(0) }
+            Self {
+                values: Mutex::new(Ok(Vec::new())),
+                current_reads: AtomicUsize::new(0),
+                previous_reads: AtomicUsize::new(0),
+            }
         }
     }
 
@@ -214,11 +267,23 @@ mod tests {
         }
     }
 
+    impl Rotating {
+        /// (current, previous) reads so far.
+        fn reads(&self) -> (usize, usize) {
+            (self.current_reads.load(Ordering::SeqCst), self.previous_reads.load(Ordering::SeqCst))
+        }
+    }
+
     #[async_trait]
     impl SecretSource for Rotating {
-        async fn values(&self) -> Result<Vec<String>, SecretError> {
-            self.reads.fetch_add(1, Ordering::SeqCst);
-            self.values.lock().unwrap().clone()
+        async fn current(&self) -> Result<String, SecretError> {
+            self.current_reads.fetch_add(1, Ordering::SeqCst);
+            Ok(self.values.lock().unwrap().clone()?.first().cloned().unwrap_or_default())
+        }
+
+        async fn previous(&self) -> Result<Option<String>, SecretError> {
+            self.previous_reads.fetch_add(1, Ordering::SeqCst);
+            Ok(self.values.lock().unwrap().clone()?.get(1).cloned())
         }
     }
 
@@ -275,7 +340,44 @@ mod tests {
         for _ in 0..50 {
             assert!(guard.admit(&request(Some("a guess"))).await.is_err());
         }
-        assert_eq!(source.reads.load(Ordering::SeqCst), 1, "only the load read the secret");
+        assert_eq!(source.reads(), (2, 1), "the load, and one read of both for the first guess");
+    }
+
+    #[tokio::test]
+    async fn a_cold_start_waits_for_the_current_value_only() {
+        let source = Arc::new(Rotating::default());
+        source.set(Ok(vec!["new-secret-value", "old-secret-value"]));
+        let guard = OriginGuard::load(source.clone(), Duration::from_secs(300)).await.unwrap();
+        assert_eq!(source.reads(), (1, 0), "init read the current value alone");
+        assert!(guard.admit(&request(Some("new-secret-value"))).await.is_ok());
+        assert_eq!(source.reads(), (1, 0), "the value CloudFront sends needs no other read");
+
+        // A sandbox started while a rotation spreads: an edge still sends the old value.
+        assert!(guard.admit(&request(Some("old-secret-value"))).await.is_ok());
+        assert_eq!(source.reads(), (2, 1));
+        assert!(guard.admit(&request(Some("old-secret-value"))).await.is_ok());
+        assert_eq!(guard.admit(&request(Some("older"))).await.unwrap_err().status(), StatusCode::FORBIDDEN);
+        assert_eq!(source.reads(), (2, 1), "read once per sandbox");
+    }
+
+    #[tokio::test]
+    async fn a_previous_value_that_cannot_be_read_yet_is_503_and_read_again_a_second_later() {
+        let source = Arc::new(Rotating::default());
+        source.set(Ok(vec!["new-secret-value", "old-secret-value"]));
+        let guard = OriginGuard::load(source.clone(), Duration::from_secs(300)).await.unwrap();
+        source.set(Err(SecretError::Unavailable("ThrottlingException".into())));
+        for _ in 0..3 {
+            let problem = guard.admit(&request(Some("old-secret-value"))).await.unwrap_err();
+            assert_eq!(problem.status(), StatusCode::SERVICE_UNAVAILABLE, "it may be CloudFront's value");
+        }
+        assert_eq!(source.reads(), (2, 1), "no read again within the retry interval");
+        assert!(guard.admit(&request(Some("new-secret-value"))).await.is_ok(), "the current value still is");
+
+        source.set(Ok(vec!["new-secret-value", "old-secret-value"]));
+        tokio::time::sleep(UNKNOWN_SECRET_RETRY + Duration::from_millis(50)).await;
+        assert!(guard.admit(&request(Some("old-secret-value"))).await.is_ok());
+        assert_eq!(guard.admit(&request(Some("a guess"))).await.unwrap_err().status(), StatusCode::FORBIDDEN);
+        assert_eq!(source.reads(), (3, 2));
     }
 
     #[tokio::test]
@@ -291,20 +393,20 @@ mod tests {
         }
         // Nothing presented: nothing could ever admit it.
         assert_eq!(guard.admit(&request(None)).await.unwrap_err().status(), StatusCode::FORBIDDEN);
-        assert_eq!(source.reads.load(Ordering::SeqCst), 1, "no read again within the retry interval");
+        assert_eq!(source.reads(), (1, 0), "no read again within the retry interval");
 
         // Still down a second later: one more read, still 503.
         tokio::time::sleep(UNKNOWN_SECRET_RETRY + Duration::from_millis(50)).await;
         let problem = guard.admit(&request(Some("the-value"))).await.unwrap_err();
         assert_eq!(problem.status(), StatusCode::SERVICE_UNAVAILABLE);
-        assert_eq!(source.reads.load(Ordering::SeqCst), 2);
+        assert_eq!(source.reads(), (2, 1));
 
         // Back: the next request after the interval reads it, and the guard works as ever.
         source.set(Ok(vec!["the-value"]));
         tokio::time::sleep(UNKNOWN_SECRET_RETRY + Duration::from_millis(50)).await;
         assert!(guard.admit(&request(Some("the-value"))).await.is_ok());
         assert_eq!(guard.admit(&request(Some("a guess"))).await.unwrap_err().status(), StatusCode::FORBIDDEN);
-        assert_eq!(source.reads.load(Ordering::SeqCst), 3);
+        assert_eq!(source.reads(), (3, 2));
     }
 
     #[tokio::test]

@@ -142,8 +142,8 @@ impl AwsWiring {
         Ok(Arc::new(KmsSigner::new(self.clients.kms().clone(), required(SIGNING_KEY_ARN)?)))
     }
 
-    /// The origin guard of an HTTP function: the secret CloudFront sends, read from Secrets
-    /// Manager now. If Secrets Manager is only unavailable, the guard answers 503 until a later
+    /// The origin guard of an HTTP function: the secret CloudFront sends, its current value read
+    /// from Secrets Manager now (the previous one when a request presents another). If Secrets Manager is only unavailable, the guard answers 503 until a later
     /// read succeeds (`OriginGuard::load`); if the secret cannot be read for any other reason
     /// (no such secret, no grant), init fails: a function that could not tell CloudFront's
     /// requests from anyone's must answer none.

@@ -39,7 +39,8 @@ const CONNECTION_PATIENCE: std::time::Duration = std::time::Duration::from_secs(
 /// Builds an HTTP function's endpoint on the AWS wiring and serves it: the whole `main` of an
 /// HTTP function is `serve_http(its_crate::build)`.
 ///
-/// The origin secret's read (a round trip to Secrets Manager) runs beside the function's own
+/// The origin secret's read (one round trip to Secrets Manager, for the current value only:
+/// `stratus_http::origin`) runs beside the function's own
 /// start-up: building its ports, then opening the connections its first request will use. Init
 /// ends when both are done, so the secret is known before any request is handled. Handling the
 /// first request while the read is still under way, and checking before answering, would save

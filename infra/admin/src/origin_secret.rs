@@ -7,7 +7,9 @@
 //!
 //! 1. A new value becomes current; the one CloudFront sends becomes previous.
 //! 2. Wait until every function has read the pair: the refresh interval and a margin, counted
-//!    from the moment the new version was made (Secrets Manager records it).
+//!    from the moment the new version was made (Secrets Manager records it). A sandbox that
+//!    starts meanwhile reads the current value at init and the previous one on the first
+//!    request that presents it.
 //! 3. CloudFront sends the new value. While the change spreads, some edges send the old value
 //!    and some the new: both are accepted.
 //!

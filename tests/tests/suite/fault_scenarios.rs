@@ -133,7 +133,10 @@ async fn secrets_manager_down_at_cold_start_is_503_and_nothing_written_until_it_
     direct.problem(403);
     assert_eq!(items(&api, &stratus_aws::dynamodb::tables::MESSAGES).await, 0, "nothing was written");
     assert_eq!(items(&api, &stratus_aws::dynamodb::tables::RATE_LIMITS).await, 0, "nothing was counted");
-    assert!(secrets.attempts("GetSecretValue") >= 2 * SDK_ATTEMPTS, "each stage read at init, with retries");
+    assert!(
+        secrets.attempts("GetSecretValue") >= 2 * SDK_ATTEMPTS,
+        "each function's init read the current value, with retries"
+    );
 
     // Back: the next request after the retry interval reads it, and is served.
     secrets.clear_faults();

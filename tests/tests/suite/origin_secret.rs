@@ -1,5 +1,6 @@
 //! The origin secret on the release binaries: read from Secrets Manager at cold start (moto
-//! here), never from the environment; a function that cannot read it fails its init; and a
+//! here; the current value, and the previous one when a request presents it), never from the
+//! environment; a function that cannot read it fails its init; and a
 //! rotation with `stratus-admin rotate-origin-secret` refuses no request CloudFront forwards.
 
 use stratus_http::origin::{ORIGIN_VERIFY_REFRESH_SECONDS, ORIGIN_VERIFY_SECRET_ARN};
@@ -88,4 +89,13 @@ async fn the_secret_is_in_no_environment_and_rotates_without_refusing_anyone() {
     }
     api.send_with_origin_secret(request("GET", "/health", None, None), "a guess").await.problem(403);
     api.send_direct(request("GET", "/health", None, None)).await.problem(403);
+
+    // A sandbox that starts while the change spreads (jwks has none yet) reads only the current
+    // value at init; an edge still sending the old one is admitted all the same, on that
+    // sandbox's very first request.
+    let jwks = || request("GET", "/.well-known/jwks.json", None, None);
+    let reply = api.send_with_origin_secret(jwks(), &old).await;
+    assert_eq!(reply.status, 200, "{}", api.output().await);
+    api.send_with_origin_secret(jwks(), "a guess").await.problem(403);
+    assert_eq!(api.send_with_origin_secret(jwks(), &new).await.status, 200);
 }
