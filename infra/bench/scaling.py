@@ -244,6 +244,13 @@ def target_per_mau(prices):
     return prices["cognito"]["essentials_per_mau"] / 80
 
 
+def secret_calls_per_sandbox(cold):
+    """`GetSecretValue` calls over a sandbox's life: the current value at its cold start, then
+    both values at each refresh (crates/http/src/origin.rs)."""
+    reads = cold["sandbox_minutes"] / cold["origin_secret_refresh_minutes"]
+    return 2 * reads - 1
+
+
 def monthly_cost(inputs, mau, mode, only=None):
     """What a month costs, by service, at `mau` monthly active users."""
     p = inputs["prices"]["prices"]
@@ -283,10 +290,8 @@ def monthly_cost(inputs, mau, mode, only=None):
     storage = profile["storage"]["kb_per_mau" if only is None else "auth_kb_per_mau"]
     lines["DynamoDB storage and backups"] = (mau * storage * 1024 / GIB
                                              * (p["dynamodb_per_gb_month"] + p["dynamodb_pitr_per_gb_month"]))
-    cold = profile["cold_starts"]
-    secret_reads = sum(r["cold_starts"] for r in rows.values()) * (
-        cold["sandbox_minutes"] / cold["origin_secret_refresh_minutes"])
-    lines["Secrets Manager"] = secret_reads / 1e6 * p["secrets_per_million"]
+    secret_calls = sum(r["cold_starts"] for r in rows.values()) * secret_calls_per_sandbox(profile["cold_starts"])
+    lines["Secrets Manager"] = secret_calls / 1e6 * p["secrets_per_million"]
     log_gb = sum(r["invocations"] for r in rows.values()) * traffic["log_bytes_per_request"] / GIB
     lines["CloudWatch Logs"] = log_gb * (p["logs_per_gb_ingested"] + p["logs_per_gb_month"])
     fixed = sum(inputs["prices"]["fixed"].values())
@@ -328,7 +333,7 @@ def peak_demands(inputs, mau, mode):
             d["busiest"]["lambda_function_concurrency"] = name
         d["dynamodb_table_wru"] += units * cost["dynamodb_writes"]
         d["ses_mails_per_second"] += units * cost["mails"]
-        d["secrets_per_second"] += rate(row["cold_starts"]) * cold["sandbox_minutes"] / cold["origin_secret_refresh_minutes"]
+        d["secrets_per_second"] += rate(row["cold_starts"]) * secret_calls_per_sandbox(cold)
         d["cloudfront_per_second"] += rate(row["requests"])
         if name != "worker":
             d["api_per_second"] += rate(row["invocations"])
