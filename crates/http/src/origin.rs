@@ -287,6 +287,14 @@ mod tests {
         }
     }
 
+    /// A guard loaded from `values` (the current one first), refreshed every 5 minutes.
+    async fn loaded(values: Vec<&str>) -> (Arc<Rotating>, OriginGuard) {
+        let source = Arc::new(Rotating::default());
+        source.set(Ok(values));
+        let guard = OriginGuard::load(source.clone(), Duration::from_secs(300)).await.unwrap();
+        (source, guard)
+    }
+
     fn request(value: Option<&str>) -> Request {
         let mut builder = http::Request::builder().uri("/health");
         if let Some(value) = value {
@@ -334,9 +342,7 @@ mod tests {
 
     #[tokio::test]
     async fn unknown_values_cannot_make_every_request_read_the_secret() {
-        let source = Arc::new(Rotating::default());
-        source.set(Ok(vec!["the-value"]));
-        let guard = OriginGuard::load(source.clone(), Duration::from_secs(300)).await.unwrap();
+        let (source, guard) = loaded(vec!["the-value"]).await;
         for _ in 0..50 {
             assert!(guard.admit(&request(Some("a guess"))).await.is_err());
         }
@@ -345,9 +351,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_cold_start_waits_for_the_current_value_only() {
-        let source = Arc::new(Rotating::default());
-        source.set(Ok(vec!["new-secret-value", "old-secret-value"]));
-        let guard = OriginGuard::load(source.clone(), Duration::from_secs(300)).await.unwrap();
+        let (source, guard) = loaded(vec!["new-secret-value", "old-secret-value"]).await;
         assert_eq!(source.reads(), (1, 0), "init read the current value alone");
         assert!(guard.admit(&request(Some("new-secret-value"))).await.is_ok());
         assert_eq!(source.reads(), (1, 0), "the value CloudFront sends needs no other read");
@@ -362,9 +366,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_previous_value_that_cannot_be_read_yet_is_503_and_read_again_a_second_later() {
-        let source = Arc::new(Rotating::default());
-        source.set(Ok(vec!["new-secret-value", "old-secret-value"]));
-        let guard = OriginGuard::load(source.clone(), Duration::from_secs(300)).await.unwrap();
+        let (source, guard) = loaded(vec!["new-secret-value", "old-secret-value"]).await;
         source.set(Err(SecretError::Unavailable("ThrottlingException".into())));
         for _ in 0..3 {
             let problem = guard.admit(&request(Some("old-secret-value"))).await.unwrap_err();
