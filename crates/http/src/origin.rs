@@ -243,8 +243,8 @@ mod tests {
 
     use super::*;
 
-    /// Values a test can change, counting the reads.
-    /// The current value first, then the previous one; counts the reads of each.
+    /// Values a test can change, the current one first, then the previous one; counts the reads
+    /// of each.
     struct Rotating {
         values: Mutex<Result<Vec<String>, SecretError>>,
         current_reads: AtomicUsize,
