@@ -83,12 +83,72 @@ pub async fn sdk_config() -> SdkConfig {
 /// is answered by the function's own 503 path, not by the deadline's.
 pub const ATTEMPT_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(500);
 
-/// What a Lambda function's clients run on: [`sdk_config`] with [`ATTEMPT_TIMEOUT`]. Not for
-/// `stratus-admin`, whose control-plane calls (CloudFront, CloudFormation) take seconds.
-pub async fn function_sdk_config() -> SdkConfig {
+/// What a Lambda function's clients run on: [`ATTEMPT_TIMEOUT`], and region, credentials and
+/// endpoints from the environment alone, which is where Lambda (and `sam local`, and the
+/// emulators of `tests/`) put them. Not [`sdk_config`]'s default chains: their profile files,
+/// SSO, web-identity (an STS client), container and instance-metadata providers can never
+/// answer in a Lambda sandbox, and linked in they made every function's binary larger, so
+/// slower to load and larger in memory. Not for `stratus-admin`, which runs where people keep
+/// profiles and whose control-plane calls (CloudFront, CloudFormation) take seconds.
+pub fn function_sdk_config() -> SdkConfig {
+    use aws_config::environment::EnvironmentVariableCredentialsProvider;
+    use aws_credential_types::provider::SharedCredentialsProvider;
     let timeouts =
         aws_config::timeout::TimeoutConfig::builder().operation_attempt_timeout(ATTEMPT_TIMEOUT).build();
-    sdk_config().await.into_builder().timeout_config(timeouts).build()
+    let region = ["AWS_REGION", "AWS_DEFAULT_REGION"]
+        .into_iter()
+        .find_map(|name| std::env::var(name).ok().filter(|value| !value.is_empty()));
+    SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(region.map(aws_config::Region::new))
+        .credentials_provider(SharedCredentialsProvider::new(EnvironmentVariableCredentialsProvider::new()))
+        .service_config(EnvironmentEndpoints::from_env())
+        .http_client(shared_https_client())
+        .sleep_impl(
+            aws_smithy_async::rt::sleep::default_async_sleep().expect("the tokio runtime is linked in"),
+        )
+        .time_source(aws_smithy_async::time::SharedTimeSource::default())
+        .retry_config(retry_config())
+        .timeout_config(timeouts)
+        .build()
+}
+
+/// The endpoint of each service from `AWS_ENDPOINT_URL_<SERVICE>` (`AWS_ENDPOINT_URL_DYNAMODB`,
+/// `AWS_ENDPOINT_URL_SECRETS_MANAGER`, …), else `AWS_ENDPOINT_URL`, as the SDK's own loader reads
+/// them, and none when `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS` is `true`. A deployed stack sets
+/// none of them: they are how the same binaries reach DynamoDB Local and moto.
+#[derive(Debug)]
+struct EnvironmentEndpoints;
+
+impl EnvironmentEndpoints {
+    fn from_env() -> Self {
+        Self
+    }
+}
+
+impl aws_types::service_config::LoadServiceConfig for EnvironmentEndpoints {
+    fn load_config(&self, key: aws_types::service_config::ServiceConfigKey<'_>) -> Option<String> {
+        configured_value(key.env(), key.service_id(), |name| std::env::var(name).ok())
+    }
+}
+
+/// The value `variable` has for the service `service_id` ("DynamoDB", "Secrets Manager"), with the
+/// environment read through `var`: the service's own variable (`AWS_ENDPOINT_URL_SECRETS_MANAGER`)
+/// first, then the one for every service. Empty means unset, as in the SDK.
+fn configured_value(
+    variable: &str,
+    service_id: &str,
+    var: impl Fn(&str) -> Option<String>,
+) -> Option<String> {
+    let is_true = |name: &str| var(name).is_some_and(|value| value.eq_ignore_ascii_case("true"));
+    if variable == "AWS_ENDPOINT_URL" && is_true("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS") {
+        return None;
+    }
+    let service: String =
+        service_id.chars().map(|c| if c == ' ' { '_' } else { c.to_ascii_uppercase() }).collect();
+    [format!("{variable}_{service}"), variable.to_owned()]
+        .into_iter()
+        .find_map(|name| var(&name).filter(|value| !value.is_empty()))
 }
 
 /// How every SDK client of every function retries: the SDK's standard mode (throttling, 5xx,
@@ -229,5 +289,45 @@ impl aws_smithy_runtime_api::client::interceptors::Intercept for OpenOnly {
         *request.headers_mut() = aws_smithy_runtime_api::http::Headers::new();
         *request.body_mut() = aws_smithy_types::body::SdkBody::empty();
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::configured_value;
+
+    fn environment(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let pairs: Vec<(String, String)> =
+            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        move |name| pairs.iter().find(|(key, _)| key == name).map(|(_, value)| value.clone())
+    }
+
+    #[test]
+    fn a_service_endpoint_is_read_from_its_own_variable_before_the_global_one() {
+        let env = environment(&[
+            ("AWS_ENDPOINT_URL_SECRETS_MANAGER", "https://127.0.0.1:1"),
+            ("AWS_ENDPOINT_URL", "https://127.0.0.1:2"),
+        ]);
+        let endpoint = |service| configured_value("AWS_ENDPOINT_URL", service, &env);
+        assert_eq!(endpoint("Secrets Manager").as_deref(), Some("https://127.0.0.1:1"));
+        assert_eq!(endpoint("DynamoDB").as_deref(), Some("https://127.0.0.1:2"));
+    }
+
+    #[test]
+    fn empty_variables_and_no_variables_leave_the_service_on_its_aws_endpoint() {
+        let env =
+            environment(&[("AWS_ENDPOINT_URL_DYNAMODB", ""), ("AWS_ENDPOINT_URL_KMS", "http://127.0.0.1:3")]);
+        assert_eq!(configured_value("AWS_ENDPOINT_URL", "DynamoDB", &env), None);
+        assert_eq!(configured_value("AWS_ENDPOINT_URL", "SESv2", &env), None);
+        assert_eq!(configured_value("AWS_ENDPOINT_URL", "KMS", &env).as_deref(), Some("http://127.0.0.1:3"));
+    }
+
+    #[test]
+    fn configured_endpoints_can_be_ignored_as_the_sdk_allows() {
+        let env = environment(&[
+            ("AWS_ENDPOINT_URL_SQS", "http://127.0.0.1:4"),
+            ("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "TRUE"),
+        ]);
+        assert_eq!(configured_value("AWS_ENDPOINT_URL", "SQS", &env), None);
     }
 }

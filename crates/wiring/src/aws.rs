@@ -93,7 +93,7 @@ pub struct AwsWiring {
 impl AwsWiring {
     /// What a Lambda function runs on: every name from the environment the template sets.
     pub async fn from_env() -> Self {
-        Self::new(function_sdk_config().await, TableNames::Environment)
+        Self::new(function_sdk_config(), TableNames::Environment)
     }
 
     pub fn new(sdk: SdkConfig, tables: TableNames) -> Self {
