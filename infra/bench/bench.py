@@ -257,10 +257,12 @@ def trust_store_text(measured):
 # in the order they start; origin_secret runs beside build and connections.
 INIT_STEPS = (
     ("before_main", "process start to `main`'s init, and after it the runtime's registration up to `/next`"),
-    ("sdk_config", "the SDK's configuration: region, credentials, the HTTPS client (trust store parsed)"),
-    ("origin_secret", "Secrets Manager `GetSecretValue` for the origin secret: HTTP functions, beside the next two"),
+    ("sdk_config", "the SDK's configuration: region, credentials and endpoints, from the environment alone"),
+    ("origin_secret", "Secrets Manager `GetSecretValue` for the origin secret: HTTP functions, beside the next two; "
+                      "the HTTPS client's first use, so the trust store is parsed here"),
     ("build", "the function's ports, settings and keys"),
-    ("connections", "one connection to each AWS endpoint the ports call, all at once"),
+    ("connections", "one connection to each AWS endpoint the ports call, all at once (for the worker and the "
+                    "sweeper, the HTTPS client's first use: the trust store parsed)"),
 )
 
 
