@@ -36,8 +36,37 @@ const REPORT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 /// endpoint must not hold a sandbox's start; the first call would open its connection anyway.
 const CONNECTION_PATIENCE: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// Builds an HTTP function's endpoint on the AWS wiring and serves it: the whole `main` of an
-/// HTTP function is `serve_http(its_crate::build)`.
+/// The whole `main` of an HTTP function: `main_http(its_crate::build)`, which is [`serve_http`]
+/// on a runtime of one thread ([`one_thread`]).
+pub fn main_http<B>(build: B) -> Result<(), lambda_http::Error>
+where
+    B: AsyncFnOnce(&AwsWiring) -> Result<Endpoint, InitError>,
+{
+    one_thread()?.block_on(serve_http(build))
+}
+
+/// The whole `main` of a function that is not behind the API (the queue worker, the sweeper,
+/// the signing-keys custom resource): [`serve_events`] on a runtime of one thread.
+pub fn main_events<B, H>(build: B) -> Result<(), lambda_runtime::Error>
+where
+    B: AsyncFnOnce(&AwsWiring) -> Result<H, InitError>,
+    H: EventHandler,
+{
+    one_thread()?.block_on(serve_events(build))
+}
+
+/// The runtime a function runs on: tokio's current-thread scheduler, not its multi-thread one.
+/// A sandbox hands its function one invocation at a time, so worker threads add nothing but
+/// their start, their stacks and malloc arenas, and a hop between threads whenever a
+/// connection's task wakes the handler. Measured (health, jwks and get-message, 120 cold starts
+/// each, interleaved): peak RSS 0.4–0.5 MiB lower, cold request 0.5–1.4 ms lower where the
+/// unchanged control moved 0.5 ms. Blocking work (argon2) still runs on tokio's blocking pool
+/// (`stratus_auth::blocking`), so the one thread keeps serving the connections meanwhile.
+fn one_thread() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread().enable_all().build()
+}
+
+/// Builds an HTTP function's endpoint on the AWS wiring and serves it.
 ///
 /// The origin secret's read (one round trip to Secrets Manager, for the current value only:
 /// `stratus_http::origin`) runs beside the function's own

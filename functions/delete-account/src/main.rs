@@ -1,4 +1,3 @@
-#[tokio::main]
-async fn main() -> Result<(), lambda_http::Error> {
-    stratus_wiring::lambda_init::serve_http(delete_account::build).await
+fn main() -> Result<(), lambda_http::Error> {
+    stratus_wiring::lambda_init::main_http(delete_account::build)
 }

@@ -1,4 +1,3 @@
-#[tokio::main]
-async fn main() -> Result<(), lambda_runtime::Error> {
-    stratus_wiring::lambda_init::serve_events(signing_keys::build).await
+fn main() -> Result<(), lambda_runtime::Error> {
+    stratus_wiring::lambda_init::main_events(signing_keys::build)
 }

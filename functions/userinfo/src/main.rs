@@ -1,4 +1,3 @@
-#[tokio::main]
-async fn main() -> Result<(), lambda_http::Error> {
-    stratus_wiring::lambda_init::serve_http(userinfo::build).await
+fn main() -> Result<(), lambda_http::Error> {
+    stratus_wiring::lambda_init::main_http(userinfo::build)
 }

@@ -1,4 +1,3 @@
-#[tokio::main]
-async fn main() -> Result<(), lambda_runtime::Error> {
-    stratus_wiring::lambda_init::serve_events(worker::build).await
+fn main() -> Result<(), lambda_runtime::Error> {
+    stratus_wiring::lambda_init::main_events(worker::build)
 }

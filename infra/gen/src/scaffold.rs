@@ -67,7 +67,7 @@ async fn handle(_request: Request) -> HandlerResult {{
         verb = method.as_str().to_ascii_lowercase(),
     );
     let main = format!(
-        "#[tokio::main]\nasync fn main() -> Result<(), lambda_http::Error> {{\n    stratus_wiring::lambda_init::serve_http({ident}::build).await\n}}\n"
+        "fn main() -> Result<(), lambda_http::Error> {{\n    stratus_wiring::lambda_init::main_http({ident}::build)\n}}\n"
     );
     let files = [
         (dir.join("Cargo.toml"), manifest),
