@@ -102,7 +102,7 @@ pub fn function_sdk_config() -> SdkConfig {
         .behavior_version(BehaviorVersion::latest())
         .region(region.map(aws_config::Region::new))
         .credentials_provider(SharedCredentialsProvider::new(EnvironmentVariableCredentialsProvider::new()))
-        .service_config(EnvironmentEndpoints::from_env())
+        .service_config(EnvironmentEndpoints)
         .http_client(shared_https_client())
         .sleep_impl(
             aws_smithy_async::rt::sleep::default_async_sleep().expect("the tokio runtime is linked in"),
@@ -119,12 +119,6 @@ pub fn function_sdk_config() -> SdkConfig {
 /// none of them: they are how the same binaries reach DynamoDB Local and moto.
 #[derive(Debug)]
 struct EnvironmentEndpoints;
-
-impl EnvironmentEndpoints {
-    fn from_env() -> Self {
-        Self
-    }
-}
 
 impl aws_types::service_config::LoadServiceConfig for EnvironmentEndpoints {
     fn load_config(&self, key: aws_types::service_config::ServiceConfigKey<'_>) -> Option<String> {

@@ -92,7 +92,7 @@ pub struct AwsWiring {
 
 impl AwsWiring {
     /// What a Lambda function runs on: every name from the environment the template sets.
-    pub async fn from_env() -> Self {
+    pub fn from_env() -> Self {
         Self::new(function_sdk_config(), TableNames::Environment)
     }
 

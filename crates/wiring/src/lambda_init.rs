@@ -36,8 +36,8 @@ const REPORT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 /// endpoint must not hold a sandbox's start; the first call would open its connection anyway.
 const CONNECTION_PATIENCE: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// The whole `main` of an HTTP function: `main_http(its_crate::build)`, which is [`serve_http`]
-/// on a runtime of one thread ([`one_thread`]).
+/// The whole `main` of an HTTP function: `main_http(its_crate::build)`, which is `serve_http`
+/// on a runtime of one thread (`one_thread`).
 pub fn main_http<B>(build: B) -> Result<(), lambda_http::Error>
 where
     B: AsyncFnOnce(&AwsWiring) -> Result<Endpoint, InitError>,
@@ -46,7 +46,7 @@ where
 }
 
 /// The whole `main` of a function that is not behind the API (the queue worker, the sweeper,
-/// the signing-keys custom resource): [`serve_events`] on a runtime of one thread.
+/// the signing-keys custom resource): `serve_events` on a runtime of one thread.
 pub fn main_events<B, H>(build: B) -> Result<(), lambda_runtime::Error>
 where
     B: AsyncFnOnce(&AwsWiring) -> Result<H, InitError>,
@@ -79,13 +79,13 @@ fn one_thread() -> std::io::Result<tokio::runtime::Runtime> {
 /// Manager is unavailable past the SDK's retries, init still ends: the guard answers 503 with
 /// `Retry-After` and reads again (`stratus_http::origin`), where a failed init would be API
 /// Gateway's 500 and a new init per request.
-pub async fn serve_http<B>(build: B) -> Result<(), lambda_http::Error>
+async fn serve_http<B>(build: B) -> Result<(), lambda_http::Error>
 where
     B: AsyncFnOnce(&AwsWiring) -> Result<Endpoint, InitError>,
 {
     let endpoint = init(async {
         let mut steps = InitSteps::start();
-        let wiring = AwsWiring::from_env().await;
+        let wiring = AwsWiring::from_env();
         steps.took("sdk_config");
         let ((guard, secret), (endpoint, built, opened)) =
             tokio::join!(timed(wiring.origin_guard()), start_up(&wiring, build));
@@ -190,7 +190,7 @@ impl From<EventFailed> for lambda_runtime::Diagnostic {
 
 /// Builds an event handler on the AWS wiring and serves it: the whole `main` of a function
 /// that is not behind the API (the queue worker, the scheduled sweeper).
-pub async fn serve_events<B, H>(build: B) -> Result<(), lambda_runtime::Error>
+async fn serve_events<B, H>(build: B) -> Result<(), lambda_runtime::Error>
 where
     B: AsyncFnOnce(&AwsWiring) -> Result<H, InitError>,
     H: EventHandler,
@@ -198,7 +198,7 @@ where
     let handler = Arc::new(
         init(async {
             let mut steps = InitSteps::start();
-            let wiring = AwsWiring::from_env().await;
+            let wiring = AwsWiring::from_env();
             steps.took("sdk_config");
             let (handler, built, opened) = start_up(&wiring, build).await;
             steps.add("build", built).add("connections", opened);

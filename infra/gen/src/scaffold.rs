@@ -26,7 +26,7 @@ pub fn new_function(root: &Path, name: &str, route: &str) -> Result<Vec<PathBuf>
         path.split('/').filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}'))).collect();
 
     let manifest = format!(
-        "[package]\nname = \"{name}\"\nversion.workspace = true\nedition.workspace = true\nrust-version.workspace = true\nlicense.workspace = true\npublish.workspace = true\n\n[dependencies]\nstratus-http.workspace = true\nstratus-wiring.workspace = true\nlambda_http.workspace = true\ntokio.workspace = true\nutoipa.workspace = true\n"
+        "[package]\nname = \"{name}\"\nversion.workspace = true\nedition.workspace = true\nrust-version.workspace = true\nlicense.workspace = true\npublish.workspace = true\n\n[dependencies]\nstratus-http.workspace = true\nstratus-wiring.workspace = true\nlambda_http.workspace = true\nutoipa.workspace = true\n"
     );
     let description = format!(
         "# The {name} function's one description: `make generate` writes what repeats it (infra/gen).\n# Add `memory`, `timeout`, `tokens`, `throttle`, `[environment]` and `[[grants]]` as it needs\n# them; functions/*/function.toml has an example of each.\n\n[routes]\n{event} = \"{} {path}\"\n",
