@@ -352,7 +352,14 @@ async fn main() {
         }
     }
 
+    // Tuning runs many sizes in cgroups; the engines' answer is the same at every size.
+    let engine_calls = match options.cgroup {
+        None => engine_round_trips(gateway.stack()).await,
+        Some(_) => Vec::new(),
+    };
+
     let mut report = json!({
+        "engine_calls": engine_calls,
         "cold_starts": options.cold,
         "warm_invocations": options.warm,
         "vars": options.vars,
@@ -370,6 +377,92 @@ async fn main() {
     std::fs::write(&options.out, serde_json::to_vec_pretty(&report).expect("JSON"))
         .expect("writing the report");
     eprintln!("bench: wrote {}", options.out.display());
+}
+
+/// How long the engines themselves take to answer the calls a cold path makes, from this process
+/// on a warm connection over plain HTTP: the part of a function's cold request that no change to
+/// the function can remove on this machine (moto is Python, DynamoDB Local is Java, and both share
+/// its cores with the functions). Each call is made 5 times to warm up, then timed 50 times.
+async fn engine_round_trips(stack: &LocalStack) -> Vec<Value> {
+    const WARM_UP: usize = 5;
+    const TIMED: usize = 50;
+    async fn timed<F, Fut, T, E>(call: &str, engine: &str, mut once: F) -> Value
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, E>>,
+        E: std::fmt::Debug,
+    {
+        let mut durations = Vec::with_capacity(TIMED);
+        for round in 0..WARM_UP + TIMED {
+            let started = std::time::Instant::now();
+            once().await.unwrap_or_else(|e| panic!("{call} on {engine}: {e:?}"));
+            if round >= WARM_UP {
+                durations.push(started.elapsed());
+            }
+        }
+        durations.sort();
+        json!({
+            "call": call,
+            "engine": engine,
+            "p50_ms": millis(durations[TIMED / 2]),
+            "p90_ms": millis(durations[TIMED * 9 / 10]),
+        })
+    }
+    let sdk = stack.sdk();
+    let mut calls = Vec::new();
+    if let Some(arn) = stack.resolver().secrets.keys().next() {
+        let secrets = aws_sdk_secretsmanager::Client::new(sdk);
+        calls.push(
+            timed("secretsmanager:GetSecretValue (the origin secret)", "moto", || {
+                secrets.get_secret_value().secret_id(arn).send()
+            })
+            .await,
+        );
+    }
+    let dynamodb = aws_sdk_dynamodb::Client::new(sdk);
+    let users = stack.table(&tables::USERS);
+    let absent = aws_sdk_dynamodb::types::AttributeValue::S("USER#engine-probe".into());
+    calls.push(
+        timed("dynamodb:GetItem (a user, absent)", "DynamoDB Local", || {
+            dynamodb.get_item().table_name(&users).key(tables::USERS.partition_key, absent.clone()).send()
+        })
+        .await,
+    );
+    let messages = stack.table(&tables::MESSAGES);
+    let mut written = 0u32;
+    calls.push(
+        timed("dynamodb:PutItem (a message)", "DynamoDB Local", || {
+            written += 1;
+            let digest = aws_sdk_dynamodb::types::AttributeValue::S(format!("engine-probe-{written}"));
+            dynamodb.put_item().table_name(&messages).item(tables::MESSAGES.partition_key, digest).send()
+        })
+        .await,
+    );
+    let key = stack.signing_key_arn();
+    if !key.is_empty() {
+        let kms = aws_sdk_kms::Client::new(sdk);
+        let digest = aws_sdk_kms::primitives::Blob::new([7u8; 32]);
+        calls.push(
+            timed("kms:Sign (ECDSA P-256, a token)", "moto", || {
+                kms.sign()
+                    .key_id(key)
+                    .message(digest.clone())
+                    .message_type(aws_sdk_kms::types::MessageType::Digest)
+                    .signing_algorithm(aws_sdk_kms::types::SigningAlgorithmSpec::EcdsaSha256)
+                    .send()
+            })
+            .await,
+        );
+    }
+    for call in &calls {
+        eprintln!(
+            "bench: engine {:<52} p50 {:>5.2} ms  p90 {:>5.2} ms",
+            call["call"].as_str().unwrap_or_default(),
+            call["p50_ms"].as_f64().unwrap_or_default(),
+            call["p90_ms"].as_f64().unwrap_or_default()
+        );
+    }
+    calls
 }
 
 /// One function's starts at one size: each start's init, first invocation and peak RSS, the warm
