@@ -188,8 +188,7 @@ impl From<EventFailed> for lambda_runtime::Diagnostic {
     }
 }
 
-/// Builds an event handler on the AWS wiring and serves it: the whole `main` of a function
-/// that is not behind the API (the queue worker, the scheduled sweeper).
+/// Builds an event handler on the AWS wiring and serves it (`main_events` runs it).
 async fn serve_events<B, H>(build: B) -> Result<(), lambda_runtime::Error>
 where
     B: AsyncFnOnce(&AwsWiring) -> Result<H, InitError>,
